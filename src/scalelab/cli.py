@@ -1,0 +1,415 @@
+"""The ``scalelab`` command line: parse, call the API, print. No logic of its own.
+
+User errors (:class:`~scalelab.errors.ScalelabError`) print one line and exit 2;
+``scalelab --debug ...`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from scalelab.errors import ScalelabError
+from scalelab.version import __version__
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Forecast a large training run from pilot runs: robust scaling-law fits, honest intervals, backtests.",
+)
+# tables are wider than 80 columns: use the terminal's width, or 140 when writing to a pipe or file
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+STATE = {"debug": False}
+
+# ----------------------------------------------------------------- shared options
+RunsArg = Annotated[Path, typer.Argument(help="Table of runs: .csv, .tsv, .jsonl or .parquet.", show_default=False)]
+ParamsCol = Annotated[str, typer.Option("--params-col", help="Column (or expression) of parameter counts N.")]
+TokensCol = Annotated[str, typer.Option("--tokens-col", help="Column (or expression) of training tokens D.")]
+LossCol = Annotated[str, typer.Option("--loss-col", help="Column of losses (nats/token).")]
+FlopsCol = Annotated[Optional[str], typer.Option("--flops-col", help="Column of training FLOPs [default: 'flops' if present, else 6*N*D].")]
+RunIdCol = Annotated[str, typer.Option("--run-id-col", help="Column naming the run of each row (curves: several rows per run).")]
+Where = Annotated[Optional[str], typer.Option("--where", help="Keep rows matching a pandas query, e.g. \"family == 'x' and flops < 1e20\".")]
+AllSteps = Annotated[bool, typer.Option("--all-steps", help="Keep every row of each run's curve, not only its final row.")]
+Format = Annotated[Optional[str], typer.Option("--format", help="csv, tsv, jsonl or parquet [default: from the extension].")]
+Law = Annotated[str, typer.Option("--law", help="chinchilla: L(N,D) = E + A/N^alpha + B/D^beta; compute: L(C) = E + (C0/C)^gamma.")]
+Fix = Annotated[Optional[list[str]], typer.Option("--fix", help="Hold a parameter at a value, e.g. --fix E=1.69 (repeatable).")]
+Tie = Annotated[Optional[list[str]], typer.Option("--tie", help="Force two parameters equal, e.g. --tie alpha=beta (repeatable).")]
+Delta = Annotated[float, typer.Option("--delta", help="Huber threshold on log residuals.")]
+Bootstrap = Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples over runs (0: no intervals).")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")]
+Calibrate = Annotated[bool, typer.Option("--calibrate/--no-calibrate", help="Widen intervals by the extrapolation error measured with backtests inside the runs.")]
+MaxExtrap = Annotated[float, typer.Option("--max-extrapolation", help="Warn when predicting beyond this factor of the fitted range.")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)] = False,
+) -> None:
+    """Forecast a large training run from pilot runs: robust scaling-law fits, honest intervals, backtests."""
+    STATE["debug"] = debug
+    if version:
+        print(f"scalelab {__version__}")
+        raise typer.Exit()
+
+
+def _run(fn):
+    """Call fn() turning ScalelabError into one line on stderr and exit code 2; print warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = fn()
+        except ScalelabError as exc:
+            if STATE["debug"]:
+                raise
+            err.print(f"[red]error:[/red] {exc}", markup=True)
+            raise typer.Exit(2) from None
+    _print_warnings(caught)
+    return result
+
+
+def _print_warnings(caught) -> list[dict]:
+    seen, outl = set(), []
+    for w in caught:
+        key = (w.category.__name__, str(w.message))
+        if key in seen or not issubclass(w.category, UserWarning):
+            continue
+        seen.add(key)
+        outl.append({"category": key[0], "message": key[1]})
+        err.print(f"[yellow]warning:[/yellow] {key[1]}", markup=True)
+    return outl
+
+
+def _read(path, params_col, tokens_col, loss_col, flops_col, run_id_col, where, all_steps, fmt, law):
+    from scalelab.laws import get_law
+    from scalelab.runs import read_runs
+
+    law_cls = get_law(law)
+    return read_runs(path, format=fmt, params_col=params_col, tokens_col=tokens_col, loss_col=loss_col,
+                     flops_col=flops_col, run_id_col=run_id_col, where=where, all_steps=all_steps,
+                     require=(*law_cls.inputs, "loss"))
+
+
+def _make_fit(law, fix, tie, delta, bootstrap, seed, calibrate, max_extrapolation):
+    from scalelab.fitting import Fit
+    from scalelab.fitting.params import parse_assignments
+
+    return Fit(law, delta=delta, fix=parse_assignments(fix, "--fix"), tie=tie or [], num_bootstrap=bootstrap,
+               seed=seed, calibrate=calibrate, max_extrapolation=max_extrapolation)
+
+
+def _num(v: float) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    a = abs(v)
+    return f"{v:.4g}" if 1e-3 <= a < 1e5 or a == 0 else f"{v:.3e}"
+
+
+def _pct(v: float) -> str:
+    return "-" if v is None or math.isnan(v) else f"{100 * v:.2f}%"
+
+
+def _json_default(o):
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.bool_):
+        return bool(o)
+    raise TypeError(type(o).__name__)
+
+
+def _print_json(data) -> None:
+    print(json.dumps(data, indent=1, default=_json_default))
+
+
+def _parse_numbers(text: Optional[str], option: str) -> Optional[np.ndarray]:
+    if text is None:
+        return None
+    try:
+        values = np.array([float(t) for t in text.split(",") if t.strip()])
+    except ValueError:
+        raise ScalelabError(f"{option} {text!r}: give numbers, comma-separated for several, e.g. {option} 1e23,1e24") from None
+    if values.size == 0 or not np.all(np.isfinite(values) & (values > 0)):
+        raise ScalelabError(f"{option} {text!r}: every value must be a finite number > 0")
+    return values
+
+
+# ------------------------------------------------------------------------ fit
+@app.command()
+def fit(
+    runs: RunsArg,
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="Write the fit (everything needed to predict) to this JSON file.")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of the runs, the fit and its interval band (.png, .svg, .pdf).")] = None,
+    law: Law = "chinchilla",
+    params_col: ParamsCol = "params",
+    tokens_col: TokensCol = "tokens",
+    loss_col: LossCol = "loss",
+    flops_col: FlopsCol = None,
+    run_id_col: RunIdCol = "run_id",
+    where: Where = None,
+    all_steps: AllSteps = False,
+    fmt: Format = None,
+    fix: Fix = None,
+    tie: Tie = None,
+    delta: Delta = 1e-3,
+    bootstrap: Bootstrap = 200,
+    seed: Seed = 0,
+    calibrate: Calibrate = True,
+    max_extrapolation: MaxExtrap = 100.0,
+    as_json: Json = False,
+) -> None:
+    """Fit a scaling law to runs, with bootstrap intervals.
+
+    Example: scalelab fit runs.csv --where "epoch_excluded == 0" --out fit.json
+    """
+
+    def go():
+        from scalelab.io import save_fit
+
+        table = _read(runs, params_col, tokens_col, loss_col, flops_col, run_id_col, where, all_steps, fmt, law)
+        f = _make_fit(law, fix, tie, delta, bootstrap, seed, calibrate, max_extrapolation).fit(table)
+        if plot is not None:
+            from scalelab.report.plots import plot_fit, save
+
+            save(plot_fit(f, table), plot)
+        if out_path is not None:
+            save_fit(f, out_path)
+        return f, table
+
+    f, table = _run(go)
+    d = f.to_dict()
+    if as_json:
+        d.pop("ensemble")
+        d.pop("noise_quantiles")
+        _print_json(d)
+        return
+    out.print(f"[bold]{f.law_.name} law[/bold]  {f.law_.formula}  fitted to {f.n_runs_} runs"
+              f"{f' ({f.n_rows_} rows)' if f.n_rows_ != f.n_runs_ else ''} from {table.source}", markup=True)
+    t = Table("param", "value", "80% interval", "95% interval")
+    iv80, iv95 = f.param_intervals(0.8), f.param_intervals(0.95)
+    for k, v in f.params_.items():
+        fixed = " (fixed)" if k in f.fixed_ else ""
+        t.add_row(k + fixed, _num(v), f"{_num(iv80[k][0])} .. {_num(iv80[k][1])}", f"{_num(iv95[k][0])} .. {_num(iv95[k][1])}")
+    out.print(t)
+    r = f.result_
+    res = d["residuals"]
+    out.print(f"objective (Huber, delta={f.delta:g}, summed over rows): {r.fun:.6g}; {r.message} after {r.nit} "
+              f"iterations from {r.num_starts} starts; bootstrap {r.bootstrap_converged}/{r.bootstrap_size} converged")
+    out.print(f"residuals: median |rel| {_pct(res['median_abs_rel'])}, max {_pct(res['max_abs_rel'])}")
+    cal = f.calibration_
+    if cal.get("per_decade") is not None:
+        out.print(f"extrapolation error: {_pct(cal['per_decade'])} per decade beyond the runs "
+                  f"(backtests inside the runs, {cal['n_test']} predictions)")
+    if out_path is not None:
+        out.print(f"wrote {out_path}")
+    if plot is not None:
+        out.print(f"wrote {plot}")
+
+
+# -------------------------------------------------------------------- predict
+@app.command()
+def predict(
+    fit_path: Annotated[Path, typer.Argument(help="A fit.json written by scalelab fit --out.", show_default=False)],
+    params: Annotated[Optional[str], typer.Option("--params", help="Parameter count N (comma-separated for several).")] = None,
+    tokens: Annotated[Optional[str], typer.Option("--tokens", help="Training tokens D (comma-separated for several).")] = None,
+    compute: Annotated[Optional[str], typer.Option("--compute", help="FLOP budget C: the compute-optimal N, D and loss (chinchilla law), or the loss (compute law).")] = None,
+    flops_per_token: Annotated[float, typer.Option("--flops-per-token", help="FLOPs per parameter per token k in C = k*N*D, for --compute.")] = 6.0,
+    as_json: Json = False,
+) -> None:
+    """Forecast the loss, with 80% and 95% intervals.
+
+    Examples: scalelab predict fit.json --params 7e10 --tokens 1.4e12;
+    scalelab predict fit.json --compute 1e24,1e25
+    """
+
+    def go():
+        from scalelab.io import load_fit
+
+        f = load_fit(fit_path)
+        N = _parse_numbers(params, "--params")
+        D = _parse_numbers(tokens, "--tokens")
+        C = _parse_numbers(compute, "--compute")
+        if not flops_per_token > 0:
+            raise ScalelabError(f"--flops-per-token {flops_per_token}: give a positive number (6 for C = 6ND)")
+        if C is not None and (N is not None or D is not None):
+            raise ScalelabError("give either --compute C, or --params N with --tokens D, not both")
+        if C is not None:
+            if "params" in f.law_.inputs:
+                return "allocation", f.optimal_allocation(C, flops_per_token).to_frame()
+            return "loss", f.predict(flops=C).to_frame()
+        if f.law_.inputs == ("flops",):
+            raise ScalelabError("this is a compute-law fit: predict with --compute FLOPS")
+        if N is None or D is None:
+            raise ScalelabError("give --params N and --tokens D (or --compute C for the compute-optimal run)")
+        try:
+            N, D = np.broadcast_arrays(N, D)
+        except ValueError:
+            raise ScalelabError(f"--params has {N.size} values and --tokens {D.size}; give one of each, or equally many") from None
+        return "loss", f.predict(params=N, tokens=D).to_frame()
+
+    kind, frame = _run(go)
+    if as_json:
+        _print_json({"kind": kind, "rows": frame.to_dict(orient="records")})
+        return
+    cols = [c for c in ("flops", "params", "tokens") if c in frame]
+    t = Table(*cols, "loss", "80% interval", "95% interval", "extrapolation")
+    for _, row in frame.iterrows():
+        t.add_row(*[_num(row[c]) for c in cols], _num(row["loss"]), f"{_num(row['lo80'])} .. {_num(row['hi80'])}",
+                  f"{_num(row['lo95'])} .. {_num(row['hi95'])}", f"{row['extrapolation']:.1f}x")
+    out.print(t)
+    if kind == "allocation":
+        out.print("params/tokens: point estimate; their intervals are in --json (params_lo80 ...). "
+                  "The loss interval is for a run trained at the point estimate.")
+
+
+# ------------------------------------------------------------------- backtest
+@app.command()
+def backtest(
+    runs: RunsArg,
+    train_max_flops: Annotated[Optional[float], typer.Option("--train-max-flops", help="Fit on runs with flops <= this, predict the rest.")] = None,
+    holdout_largest: Annotated[Optional[int], typer.Option("--holdout-largest", help="Fit on all but the K runs of largest compute, predict those.")] = None,
+    table_out: Annotated[Optional[Path], typer.Option("--out", help="Write the per-run table to this CSV file.")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of the forecasts against the held-out runs.")] = None,
+    law: Law = "chinchilla",
+    params_col: ParamsCol = "params",
+    tokens_col: TokensCol = "tokens",
+    loss_col: LossCol = "loss",
+    flops_col: FlopsCol = None,
+    run_id_col: RunIdCol = "run_id",
+    where: Where = None,
+    all_steps: AllSteps = False,
+    fmt: Format = None,
+    fix: Fix = None,
+    tie: Tie = None,
+    delta: Delta = 1e-3,
+    bootstrap: Bootstrap = 200,
+    seed: Seed = 0,
+    calibrate: Calibrate = True,
+    max_extrapolation: MaxExtrap = 100.0,
+    as_json: Json = False,
+) -> None:
+    """Fit on the cheaper runs, forecast the expensive ones, and score the forecast.
+
+    Example: scalelab backtest runs.csv --where "epoch_excluded == 0" --train-max-flops 1e21
+    """
+
+    def go():
+        from scalelab.fitting.backtest import backtest as run_backtest
+        from scalelab.io import atomic_write_text
+
+        table = _read(runs, params_col, tokens_col, loss_col, flops_col, run_id_col, where, all_steps, fmt, law)
+        template = _make_fit(law, fix, tie, delta, bootstrap, seed, calibrate, max_extrapolation)
+        bt = run_backtest(table, template, train_max_flops=train_max_flops, holdout_largest=holdout_largest)
+        if plot is not None:
+            from scalelab.report.plots import plot_backtest, save
+
+            save(plot_backtest(bt), plot)
+        if table_out is not None:
+            atomic_write_text(table_out, bt.table.to_csv(index=False))
+        return bt
+
+    bt = _run(go)
+    s = bt.summary()
+    if as_json:
+        _print_json({"summary": s, "split": bt.split, "fit": {"params": bt.fit.params_, "objective": bt.fit.result_.fun},
+                     "rows": bt.table.to_dict(orient="records")})
+        return
+    t = Table("run_id", "flops", "actual", "predicted", "error", "80% interval", "in 80%", "in 95%", "extrap.")
+    rows = bt.table.sort_values("flops")
+    shown = rows if len(rows) <= 40 else rows.iloc[np.r_[0:20, len(rows) - 20:len(rows)]]
+    for _, r in shown.iterrows():
+        t.add_row(str(r["run_id"]), _num(r["flops"]), _num(r["actual"]), _num(r["predicted"]), f"{100 * r['rel_error']:+.2f}%",
+                  f"{_num(r['lo80'])} .. {_num(r['hi80'])}", _yes(r["in80"]), _yes(r["in95"]), f"{r['extrapolation']:.1f}x")
+    out.print(t)
+    if len(rows) > 40:
+        out.print(f"({len(rows) - 40} middle rows not shown; --out FILE.csv or --json has all)")
+    out.print(f"{bt.split['rule']}: fitted on {s['n_train']} rows, forecast {s['n_test']} "
+              f"(up to {s['max_extrapolation']:.1f}x beyond the fitted range)")
+    out.print(f"median |error| {_pct(s['median_abs_rel_error'])}, mean {_pct(s['mean_abs_rel_error'])}, "
+              f"max {_pct(s['max_abs_rel_error'])}; median signed error {100 * s['median_rel_error']:+.2f}%")
+    if s["coverage80"] is not None:
+        out.print(f"interval coverage: 80% interval holds {_pct(s['coverage80'])}, 95% interval holds {_pct(s['coverage95'])}")
+    for p in (table_out, plot):
+        if p is not None:
+            out.print(f"wrote {p}")
+
+
+def _yes(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else ("yes" if v else "no")
+
+
+# ----------------------------------------------------------------------- demo
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for report.html, fit.json, backtest.csv, forecast.csv.")] = Path("scalelab-report"),
+    bootstrap: Bootstrap = 200,
+    seed: Seed = 0,
+    as_json: Json = False,
+) -> None:
+    """Run the whole job on bundled public data: fit, backtest, forecast, report.
+
+    Example: scalelab demo --out-dir scalelab-report
+    """
+    from scalelab.report.demo import forecast_table, param_table, run_demo, write_demo_report
+
+    def go():
+        if as_json or not sys.stderr.isatty():
+            result = run_demo(bootstrap, seed)
+        else:
+            with err.status("") as status:
+                result = run_demo(bootstrap, seed, step=lambda m: status.update(m + " ..."))
+        return result, write_demo_report(result, out_dir)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the demo collects its warnings into the report
+        result, paths = _run(go)
+    s = result.backtest.summary()
+    fc = forecast_table(result.forecast)
+    if as_json:
+        _print_json({
+            "fit": {"params": result.fit.params_, "intervals95": result.fit.param_intervals(0.95),
+                    "objective": result.fit.result_.fun, "n_runs": result.fit.n_runs_},
+            "backtest": s,
+            "forecast": fc.to_dict(orient="records"),
+            "gadre_targets": result.gadre_targets.to_dict(orient="records"),
+            "warnings": result.warnings,
+            "files": {k: str(v) for k, v in paths.items()},
+        })
+        return
+    f = result.fit
+    out.print(f"[bold]1. Chinchilla's law fitted to {f.n_runs_} runs[/bold] (Epoch AI's digitisation of Hoffmann et al. 2022)", markup=True)
+    t = Table("param", "value", "95% interval", "Epoch 2024")
+    from scalelab.report.demo import EPOCH_PUBLISHED
+
+    for _, r in param_table(f, EPOCH_PUBLISHED).iterrows():
+        t.add_row(r["param"], _num(r["value"]), f"{_num(r['lo95'])} .. {_num(r['hi95'])}", _num(r["published"]))
+    out.print(t)
+    out.print(f"\n[bold]2. Backtest[/bold]: fit below 1e21 FLOPs ({s['n_train']} runs), forecast {s['n_test']} larger runs "
+              f"(up to {s['test_max_flops'] / 1e21:.0f}x): median |error| {_pct(s['median_abs_rel_error'])}, "
+              f"80% interval holds {_pct(s['coverage80'])}, 95% holds {_pct(s['coverage95'])}", markup=True)
+    out.print("\n[bold]3. Compute-optimal runs[/bold]", markup=True)
+    t = Table("FLOPs", "params", "tokens", "loss", "80% interval", "95% interval")
+    for _, r in fc.iterrows():
+        t.add_row(_num(r["flops"]), _num(r["params"]), _num(r["tokens"]), _num(r["loss"]),
+                  f"{_num(r['lo80'])} .. {_num(r['hi80'])}", f"{_num(r['lo95'])} .. {_num(r['hi95'])}")
+    out.print(t)
+    out.print("\n[bold]4. Real held-out runs[/bold] (Gadre et al. 2024): 5 runs of <= 411M params predict", markup=True)
+    t = Table("run", "params", "tokens", "actual", "predicted", "error", "80% interval")
+    for _, r in result.gadre_targets.iterrows():
+        t.add_row(r["run_id"], _num(r["params"]), _num(r["tokens"]), _num(r["actual"]), _num(r["loss"]),
+                  f"{100 * r['rel_error']:+.2f}%", f"{_num(r['lo80'])} .. {_num(r['hi80'])}")
+    out.print(t)
+    out.print(f"\nreport: {paths['report']}  (also {paths['fit'].name}, {paths['backtest'].name}, {paths['forecast'].name})")

@@ -1,0 +1,1 @@
+"""HTML report and plots (imports matplotlib; the numerical rooms do not)."""

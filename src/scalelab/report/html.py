@@ -1,0 +1,47 @@
+"""A single-file HTML report: headings, paragraphs, tables and inline PNG figures."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:900px;margin:2em auto;color:#222;line-height:1.45}
+h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:.88em;margin:.8em 0}td,th{padding:.25em .6em;border-bottom:1px solid #eee;text-align:right}
+th{background:#f5f5f5}img{max-width:100%}.note{color:#555;font-size:.9em}code{background:#f3f3f3;padding:0 .2em}
+"""
+
+
+@dataclass
+class Report:
+    title: str
+    parts: list[str] = field(default_factory=list)
+
+    def heading(self, text: str) -> None:
+        self.parts.append(f"<h2>{html.escape(text)}</h2>")
+
+    def paragraph(self, text: str, note: bool = False) -> None:
+        cls = ' class="note"' if note else ""
+        self.parts.append(f"<p{cls}>{html.escape(text)}</p>")
+
+    def table(self, frame: pd.DataFrame) -> None:
+        self.parts.append(frame.to_html(index=False, border=0, escape=True))
+
+    def figure(self, fig) -> None:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        data = base64.b64encode(buf.getvalue()).decode()
+        self.parts.append(f'<img alt="figure" src="data:image/png;base64,{data}">')
+
+    def render(self) -> str:
+        body = "\n".join(self.parts)
+        return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
+                f"<style>{STYLE}</style></head><body><h1>{html.escape(self.title)}</h1>\n{body}\n</body></html>\n")

@@ -1,0 +1,102 @@
+"""Figures: a fit with its forecast band, and a backtest. matplotlib with the Agg backend."""
+
+from __future__ import annotations
+
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+
+from scalelab.errors import ExtrapolationWarning  # noqa: E402
+from scalelab.fitting import Fit  # noqa: E402
+from scalelab.fitting.backtest import Backtest  # noqa: E402
+from scalelab.runs import Runs  # noqa: E402
+
+BAND = {0.95: "#c6dbef", 0.8: "#6baed6"}
+
+
+def plot_fit(fit: Fit, runs: Runs, budgets=None, title: str | None = None):
+    """Loss against compute: the runs, the law's compute-optimal frontier (or L(C)) with its
+    80% and 95% bands, extended to the forecast budgets, which are marked with intervals."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
+    flops = runs.column("flops")
+    loss = runs.column("loss")
+    lo_c = flops.min()
+    hi_c = max(flops.max(), *(np.atleast_1d(budgets) if budgets is not None else [flops.max()])) * 1.5
+    grid = np.geomspace(lo_c, hi_c, 120)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        if "params" in fit.law_.inputs:
+            curve = fit.optimal_allocation(grid).loss
+            label = "compute-optimal frontier of the fit"
+        else:
+            curve = fit.predict(flops=grid)
+            label = "fitted L(C)"
+    for lv in (0.95, 0.8):
+        lo, hi = curve.intervals[lv]
+        if np.isfinite(lo).all():
+            ax.fill_between(grid, lo, hi, color=BAND[lv], alpha=0.7, lw=0, label=f"{100 * lv:g}% interval")
+    ax.plot(grid, curve.loss, color="#08306b", lw=1.6, label=label)
+    if "params" in runs.frame:
+        sc = ax.scatter(flops, loss, c=runs.column("params"), norm=LogNorm(), cmap="viridis", s=14, zorder=3,
+                        edgecolors="none", label="runs")
+        fig.colorbar(sc, ax=ax, label="parameters N")
+    else:
+        ax.scatter(flops, loss, s=14, color="#444", zorder=3, label="runs")
+    ax.axvline(flops.max(), color="#999", ls=":", lw=1)
+    ax.text(flops.max(), ax.get_ylim()[1], " largest run", va="top", fontsize=8, color="#666")
+    if budgets is not None and "params" in fit.law_.inputs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExtrapolationWarning)
+            f = fit.optimal_allocation(np.atleast_1d(budgets)).loss
+        lo, hi = f.intervals[0.8]
+        yerr = np.vstack([f.loss - lo, hi - f.loss]) if np.isfinite(lo).all() else None
+        ax.errorbar(np.atleast_1d(budgets), f.loss, yerr=yerr, fmt="D", color="#cb181d", ms=5, capsize=3,
+                    label="forecast (80% interval)", zorder=4)
+    ax.set_xscale("log")
+    ax.set_xlabel("training compute C (FLOPs)")
+    ax.set_ylabel("loss (nats/token)")
+    ax.set_title(title or f"{fit.law_.name} law fitted to {len(runs)} runs")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_backtest(bt: Backtest, title: str | None = None):
+    """Held-out runs: actual loss against the forecast with its 80% interval, by compute."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
+    t = bt.table
+    ax.scatter(bt.train.column("flops"), bt.train.column("loss"), s=10, color="#bbb", label="fitted on", zorder=2)
+    if "lo80" in t and np.isfinite(t["lo80"]).all():
+        inside = t["in80"].astype(bool).to_numpy()
+        for mask, color, name in ((inside, "#238b45", "inside"), (~inside, "#cb181d", "outside")):
+            if mask.any():
+                s = t[mask]
+                ax.errorbar(s["flops"], s["predicted"], yerr=np.vstack([s["predicted"] - s["lo80"], s["hi80"] - s["predicted"]]),
+                            fmt="none", ecolor=color, alpha=0.6, capsize=2, zorder=3)
+                ax.scatter(s["flops"], s["actual"], s=16, color=color, zorder=4,
+                           label=f"held out, actual {name} the 80% interval")
+    else:
+        ax.scatter(t["flops"], t["actual"], s=16, color="#222", zorder=4, label="held out, actual")
+    ax.scatter(t["flops"], t["predicted"], s=16, marker="_", color="#08306b", zorder=5, label="forecast")
+    ax.axvline(bt.split["train_max_flops"], color="#999", ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("training compute C (FLOPs)")
+    ax.set_ylabel("loss (nats/token)")
+    s = bt.summary()
+    ax.set_title(title or f"backtest: median |error| {100 * s['median_abs_rel_error']:.2f}%, "
+                 f"80% coverage {s['coverage80'] if s['coverage80'] is None else round(100 * s['coverage80'])}%")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def save(fig, path) -> None:
+    fig.savefig(path)
+    plt.close(fig)

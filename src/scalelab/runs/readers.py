@@ -1,0 +1,73 @@
+"""Readers for tables of runs: CSV, TSV, JSONL and Parquet, chosen by file extension."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+
+from scalelab.errors import InputError
+from scalelab.runs.table import Runs
+
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def read_table(path: str | Path, format: str | None = None) -> pd.DataFrame:
+    """Read a table file into a DataFrame; errors name the file and the fix."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"runs file {str(path)!r} does not exist; give the path to a CSV, JSONL or Parquet table")
+    if path.is_dir():
+        raise InputError(f"runs file {str(path)!r} is a directory; give the path to a CSV, JSONL or Parquet table")
+    fmt = format or FORMATS.get(path.suffix.lower())
+    if fmt not in set(FORMATS.values()):
+        raise InputError(
+            f"cannot tell the format of {str(path)!r} (extension {path.suffix or 'none'!r}); "
+            f"use one of {', '.join(sorted(FORMATS))} or pass --format csv|tsv|jsonl|parquet"
+        )
+    try:
+        if fmt == "csv":
+            df = pd.read_csv(path)
+        elif fmt == "tsv":
+            df = pd.read_csv(path, sep="\t")
+        elif fmt == "jsonl":
+            df = pd.read_json(path, lines=True)
+        else:
+            df = pd.read_parquet(path)
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot read {str(path)!r} as {fmt}: {first}; check the file or pass --format") from None
+    if df.empty:
+        raise InputError(f"{str(path)!r} holds no rows; a runs table needs one row per run")
+    return df
+
+
+def read_runs(path: str | Path, *, format: str | None = None, **options) -> Runs:
+    """Read and validate a table of runs.
+
+    Parameters
+    ----------
+    path : CSV, TSV, JSONL or Parquet file.
+    format : override the format implied by the extension.
+    **options : passed to :meth:`Runs.from_frame` (column mapping, ``where``, ``all_steps``).
+
+    Examples
+    --------
+    >>> from scalelab.data import bundled_path
+    >>> runs = read_runs(bundled_path("chinchilla"), where="epoch_excluded == 0")
+    >>> len(runs)
+    240
+    """
+    path = Path(path)
+    df = read_table(path, format)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return Runs.from_frame(df, source=str(path), sha256=digest, **options)

@@ -1,0 +1,202 @@
+"""The validated table of training runs.
+
+A :class:`Runs` is built only through :func:`scalelab.runs.read_runs` or
+:meth:`Runs.from_frame`, which map the user's column names onto the roles scalelab uses
+(``params``, ``tokens``, ``loss``, ``flops``, ``run_id``), select rows, reduce curves to
+final rows, and refuse bad values naming the rows that hold them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from scalelab.errors import InputError, suggest
+
+ROLES = ("params", "tokens", "loss", "flops")
+FLOPS_PER_PARAM_TOKEN = 6.0  # C = 6 N D (Kaplan et al. 2020, eq. 2.1) when no flops column is given
+
+
+@dataclass(frozen=True)
+class Runs:
+    """Training runs: one row per run (or per checkpoint with ``all_steps``).
+
+    Attributes
+    ----------
+    frame : DataFrame with the role columns ``run_id, params, tokens, loss, flops`` first,
+        then the user's other columns.
+    source : where the table came from (a path or ``"<frame>"``).
+    sha256 : hash of the source bytes (files) or of the selected role columns (frames).
+    selection : how rows were chosen (column mapping, ``where``, ``all_steps``).
+    """
+
+    frame: pd.DataFrame
+    source: str = "<frame>"
+    sha256: str = ""
+    selection: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def num_runs(self) -> int:
+        return int(self.frame["run_id"].nunique())
+
+    def column(self, role: str) -> np.ndarray:
+        if role not in self.frame:
+            raise InputError(f"the runs have no {role!r} values; map a column with --{role}-col NAME")
+        return self.frame[role].to_numpy(dtype=float)
+
+    def inputs(self, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        return {n: self.column(n) for n in names}
+
+    def select(self, mask) -> Runs:
+        mask = np.asarray(mask, bool)
+        return Runs(self.frame.loc[mask].reset_index(drop=True), self.source, self.sha256, dict(self.selection))
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        *,
+        params_col: str = "params",
+        tokens_col: str = "tokens",
+        loss_col: str = "loss",
+        flops_col: str | None = None,
+        run_id_col: str = "run_id",
+        where: str | None = None,
+        all_steps: bool = False,
+        require: tuple[str, ...] = ("params", "tokens", "loss"),
+        source: str = "<frame>",
+        sha256: str | None = None,
+    ) -> Runs:
+        """Validate a DataFrame of runs.
+
+        Column arguments take a column name or, when no column has that name, a pandas
+        expression over the columns (e.g. ``tokens_col="token_multiplier * params"``).
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"N": [1e8, 4e8, 1e9], "D": [2e9, 8e9, 2e10], "loss": [3.5, 3.1, 2.9]})
+        >>> runs = Runs.from_frame(df, params_col="N", tokens_col="D")
+        >>> len(runs), runs.column("flops")[0]
+        (3, 1.2e+18)
+        """
+        df = frame.reset_index(drop=True)
+        name = source
+        if where:
+            try:
+                keep = df.eval(where)
+            except Exception as exc:  # pandas raises many types for a bad expression
+                raise InputError(
+                    f"--where {where!r} cannot be evaluated on {name}: {_one_line(exc)}; columns are {_cols(df)}"
+                ) from None
+            if not (isinstance(keep, pd.Series) and keep.dtype == bool):
+                raise InputError(f"--where {where!r} must be a condition (true/false per row), e.g. \"flops < 1e20\"")
+            df = df.loc[keep].reset_index(drop=True)
+            if df.empty:
+                raise InputError(f"--where {where!r} selects no rows of {name}; loosen the condition")
+
+        mapping = {"params": params_col, "tokens": tokens_col, "loss": loss_col}
+        if flops_col is not None:
+            mapping["flops"] = flops_col
+        elif "flops" in df.columns:
+            mapping["flops"] = "flops"
+        out = {}
+        for role, col in mapping.items():
+            if role in require or role == "flops" or col in df.columns:
+                series = _resolve(df, col, role, name, required=role in require or role == "flops" and flops_col is not None)
+                if series is not None:
+                    out[role] = series
+        if "flops" not in out and "params" in out and "tokens" in out:
+            out["flops"] = FLOPS_PER_PARAM_TOKEN * out["params"] * out["tokens"]
+        for role in require:
+            if role not in out:
+                raise InputError(f"{name} has no {role!r} column; map one with --{role}-col NAME; columns are {_cols(df)}")
+
+        has_ids = run_id_col in df.columns
+        run_id = df[run_id_col].astype(str) if has_ids else pd.Series([f"row{i + 1}" for i in range(len(df))])
+        roles = pd.DataFrame({"run_id": run_id, **{k: pd.to_numeric(v, errors="coerce") for k, v in out.items()}})
+        _check_values(roles, df, name)
+
+        extra = df.drop(columns=[c for c in df.columns if c in roles.columns or c == run_id_col])
+        table = pd.concat([roles, extra], axis=1)
+        if not all_steps and has_ids and "tokens" in table:
+            # each run's final row: largest tokens (ties: the last such row in file order)
+            last = table.groupby("run_id", sort=False)["tokens"].transform("max") == table["tokens"]
+            table = table.loc[last]
+            table = table.loc[~table.duplicated("run_id", keep="last")]
+        _check_duplicates(table, name, all_steps)
+        table = table.reset_index(drop=True)
+        if sha256 is None:
+            sha256 = hashlib.sha256(roles.to_csv(index=False).encode()).hexdigest()
+        selection = {
+            "params_col": params_col,
+            "tokens_col": tokens_col,
+            "loss_col": loss_col,
+            "flops_col": flops_col if flops_col is not None else ("flops" if "flops" in df.columns else "6*params*tokens"),
+            "run_id_col": run_id_col if has_ids else None,
+            "where": where,
+            "all_steps": all_steps,
+        }
+        return cls(table, source, sha256, selection)
+
+
+def _resolve(df: pd.DataFrame, col: str, role: str, name: str, required: bool) -> pd.Series | None:
+    if col in df.columns:
+        return df[col]
+    if any(ch in col for ch in "*/+-() "):
+        try:
+            value = df.eval(col)
+        except Exception as exc:
+            raise InputError(f"--{role}-col {col!r} is neither a column nor a valid expression: {_one_line(exc)}") from None
+        if isinstance(value, pd.Series):
+            return value
+    if not required:
+        return None
+    raise InputError(
+        f"{name} has no column {col!r} for {role}{suggest(col, map(str, df.columns))}; "
+        f"map it with --{role}-col NAME; columns are {_cols(df)}"
+    )
+
+
+def _check_values(roles: pd.DataFrame, raw: pd.DataFrame, name: str) -> None:
+    for role in [c for c in ROLES if c in roles]:
+        values = roles[role].to_numpy(dtype=float)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise InputError(
+                f"{name}: {role} is missing, NaN, infinite or not a number in {_rows(roles, bad)}; "
+                "fix or drop those rows (e.g. --where)"
+            )
+        bad = values <= 0
+        if bad.any():
+            raise InputError(f"{name}: {role} must be > 0 but is <= 0 in {_rows(roles, bad)}; fix or drop those rows")
+
+
+def _check_duplicates(table: pd.DataFrame, name: str, all_steps: bool) -> None:
+    keys = ["run_id", "tokens"] if all_steps else ["run_id"]
+    dup = table.duplicated(keys, keep=False).to_numpy()
+    if dup.any():
+        what = "run_id and tokens" if all_steps else "run_id"
+        raise InputError(f"{name}: rows repeat the same {what}: {_rows(table, dup)}; remove the duplicates")
+
+
+def _rows(table: pd.DataFrame, mask: np.ndarray, limit: int = 5) -> str:
+    idx = np.flatnonzero(mask)
+    shown = ", ".join(f"row {i + 1} (run_id={table['run_id'].iloc[i]})" for i in idx[:limit])
+    more = f" and {idx.size - limit} more" if idx.size > limit else ""
+    return f"{idx.size} row{'s' if idx.size != 1 else ''}: {shown}{more}"
+
+
+def _cols(df: pd.DataFrame, limit: int = 12) -> str:
+    cols = [str(c) for c in df.columns]
+    return ", ".join(cols[:limit]) + (f", ... ({len(cols)} in all)" if len(cols) > limit else "")
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,204 @@
+"""The contract every law's fit passes, and properties of the estimator."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+
+from scalelab.errors import ExtrapolationWarning, FitError, FitFileError, IdentifiabilityWarning, NotFittedError
+from scalelab.fitting import Fit
+from scalelab.fitting.objective import Problem
+from scalelab.fitting.params import ParamMap
+from scalelab.laws import LAWS, ChinchillaLaw, get_law
+from scalelab.runs import Runs
+from tests.conftest import TRUE, synthetic_runs
+
+LAW_NAMES = sorted(LAWS)
+
+
+def _runs(name, **kw):
+    law = get_law(name)
+    return Runs.from_frame(synthetic_runs(name, **kw), require=(*law.inputs, "loss"))
+
+
+def _inputs(name, runs):
+    return runs.inputs(get_law(name).inputs)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return {name: Fit(name, num_bootstrap=60).fit(_runs(name)) for name in LAW_NAMES}
+
+
+@pytest.mark.parametrize("name", LAW_NAMES)
+def test_recovers_known_parameters(name, fitted):
+    fit = fitted[name]
+    truth = TRUE[name].params()
+    for k, v in truth.items():
+        # coefficients are the loosest; C0 = K^(1/gamma) magnifies the exponent's error
+        rel = {"A": 0.1, "B": 0.1, "C0": 0.3}.get(k, 0.05)
+        assert fit.params_[k] == pytest.approx(v, rel=rel), k
+        lo, hi = fit.param_intervals(0.95)[k]
+        assert lo <= v <= hi, f"{k}={v} outside its 95% interval [{lo}, {hi}]"
+
+
+@pytest.mark.parametrize("name", LAW_NAMES)
+def test_fit_returns_self_and_sets_learned_values(name):
+    fit = Fit(name, num_bootstrap=0)
+    assert fit.fit(_runs(name)) is fit
+    assert set(fit.params_) == set(get_law(name).param_names())
+    assert fit.result_.success and fit.result_.status == 0
+
+
+@pytest.mark.parametrize("name", LAW_NAMES)
+def test_predict_before_fit_says_to_fit(name):
+    with pytest.raises(NotFittedError, match=r"call fit\(runs\) first"):
+        Fit(name).predict(params=1e9, tokens=2e10, flops=1.2e20)
+
+
+@pytest.mark.parametrize("name", LAW_NAMES)
+def test_order_of_runs_does_not_matter(name):
+    df = synthetic_runs(name)
+    law = get_law(name)
+    a = Fit(name, num_bootstrap=0).fit(Runs.from_frame(df, require=(*law.inputs, "loss")))
+    b = Fit(name, num_bootstrap=0).fit(Runs.from_frame(df.sample(frac=1, random_state=3), require=(*law.inputs, "loss")))
+    assert b.params_ == pytest.approx(a.params_, rel=1e-6)
+    assert b.result_.fun == pytest.approx(a.result_.fun, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", LAW_NAMES)
+def test_json_round_trip_predicts_the_same(name, fitted):
+    fit = fitted[name]
+    back = Fit.from_dict(json.loads(json.dumps(fit.to_dict())))
+    x = {"params": np.array([1e9, 3e10]), "tokens": np.array([2e10, 6e11])}
+    x["flops"] = 6 * x["params"] * x["tokens"]
+    x = {k: x[k] for k in get_law(name).inputs}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        p, q = fit.predict(**x), back.predict(**x)
+    np.testing.assert_allclose(q.loss, p.loss, rtol=1e-12)
+    for lv in (0.8, 0.95):
+        np.testing.assert_allclose(q.intervals[lv][0], p.intervals[lv][0], rtol=1e-12)
+        np.testing.assert_allclose(q.intervals[lv][1], p.intervals[lv][1], rtol=1e-12)
+    assert back.params_ == fit.params_
+
+
+@pytest.mark.parametrize("name", LAW_NAMES)
+def test_bootstrap_is_seeded(name):
+    runs = _runs(name, n=40)
+    a = Fit(name, num_bootstrap=30, seed=7).fit(runs)
+    b = Fit(name, num_bootstrap=30, seed=7).fit(runs)
+    c = Fit(name, num_bootstrap=30, seed=8).fit(runs)
+    first = get_law(name).param_names()[-1]
+    np.testing.assert_array_equal(a.ensemble_[first], b.ensemble_[first])
+    assert not np.array_equal(a.ensemble_[first], c.ensemble_[first])
+
+
+@pytest.mark.parametrize("name", LAW_NAMES)
+def test_intervals_nest_and_contain_the_point(name, fitted):
+    fit = fitted[name]
+    x = {"params": np.array([3e8, 1e10]), "tokens": np.array([6e9, 3e11]), "flops": np.array([1e19, 1e22])}
+    p = fit.predict(**{k: x[k] for k in get_law(name).inputs})
+    lo80, hi80 = p.intervals[0.8]
+    lo95, hi95 = p.intervals[0.95]
+    assert np.all(lo95 <= lo80) and np.all(lo80 < p.loss) and np.all(p.loss < hi80) and np.all(hi80 <= hi95)
+
+
+def test_intervals_widen_with_extrapolation(fitted):
+    fit = fitted["chinchilla"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        a = fit.optimal_allocation(np.array([1e21, 1e23, 1e25]))
+    lo, hi = a.loss.intervals[0.8]
+    width = hi / lo - 1
+    assert np.all(np.diff(width) > 0)
+    assert np.all(np.diff(a.loss.extrapolation) > 0)
+
+
+def test_calibration_measures_extrapolation_error(fitted):
+    cal = fitted["chinchilla"].calibration_
+    assert cal["status"] == "ok" and cal["n_test"] > 10
+    # data drawn from the law itself: extrapolation adds little beyond the 0.3% noise
+    assert 0 <= cal["per_decade"] < 0.01
+
+
+def test_extrapolation_warning_states_the_factor(fitted):
+    with pytest.warns(ExtrapolationWarning, match=r"flops=6e\+26 is \d+x beyond the largest fitted flops"):
+        fitted["chinchilla"].predict(params=1e12, tokens=1e14)
+
+
+def test_too_few_runs_names_the_count_and_the_fix():
+    runs = Runs.from_frame(synthetic_runs("chinchilla", n=3))
+    with pytest.raises(FitError, match=r"fitting 5 parameters needs at least 5 runs .* got 3 — add runs or fix E with --fix E=1.7"):
+        Fit().fit(runs)
+
+
+def test_few_runs_warn_about_degrees_of_freedom():
+    runs = Runs.from_frame(synthetic_runs("chinchilla", n=6))
+    with pytest.warns(IdentifiabilityWarning, match=r"6 runs for 5 free parameters leave 1 degree"):
+        Fit(num_bootstrap=20).fit(runs)
+
+
+def test_e_at_zero_is_flagged():
+    # pure power law in N and D: no irreducible loss to find
+    df = synthetic_runs("chinchilla", noise=0.0)
+    df["loss"] = 480.0 / df["params"] ** 0.35 + 2100.0 / df["tokens"] ** 0.37
+    with pytest.warns(IdentifiabilityWarning, match=r"E fitted at ~0"):
+        Fit(num_bootstrap=0).fit(Runs.from_frame(df))
+
+
+def test_fixing_and_tying_are_respected():
+    runs = _runs("chinchilla")
+    fit = Fit(fix={"E": 1.8}, tie=["alpha=beta"], num_bootstrap=20).fit(runs)
+    assert fit.params_["E"] == 1.8
+    assert fit.params_["alpha"] == fit.params_["beta"]
+    assert np.all(fit.ensemble_["E"] == 1.8)
+    np.testing.assert_array_equal(fit.ensemble_["alpha"], fit.ensemble_["beta"])
+
+
+def test_settings_are_checked():
+    runs = _runs("chinchilla", n=20)
+    with pytest.raises(FitError, match=r"--delta -1: the Huber threshold must be > 0"):
+        Fit(delta=-1).fit(runs)
+    with pytest.raises(FitError, match=r"--bootstrap -5: give a whole number >= 0"):
+        Fit(num_bootstrap=-5).fit(runs)
+
+
+def test_compute_law_has_no_allocation(fitted):
+    with pytest.raises(FitError, match=r"the compute law has no compute-optimal allocation"):
+        fitted["compute"].optimal_allocation(1e22)
+
+
+def test_predict_refuses_bad_inputs(fitted):
+    with pytest.raises(FitError, match=r"predicts from params and tokens; missing tokens"):
+        fitted["chinchilla"].predict(params=1e9)
+    with pytest.raises(FitError, match=r"params must be finite and > 0"):
+        fitted["chinchilla"].predict(params=-1.0, tokens=1e10)
+
+
+def test_from_dict_refuses_other_files():
+    with pytest.raises(FitFileError, match=r"is not a scalelab fit"):
+        Fit.from_dict({"hello": 1})
+    with pytest.raises(FitFileError, match=r"has fit format version 99"):
+        Fit.from_dict({"format": "scalelab-fit", "format_version": 99})
+    with pytest.raises(FitFileError, match=r"missing or has a bad field"):
+        Fit.from_dict({"format": "scalelab-fit", "format_version": 1, "law": "chinchilla"})
+
+
+@pytest.mark.parametrize("fix,tie", [({}, None), ({"E": 1.8}, None), ({}, ["alpha=beta"])])
+def test_optimum_is_at_least_as_good_as_scipy_lbfgs(fix, tie):
+    """The batched solver's optimum is never worse than scipy's L-BFGS-B polishing it."""
+    df = synthetic_runs("chinchilla", noise=0.01, seed=5)
+    fit = Fit(fix=fix, tie=tie, num_bootstrap=0, calibrate=False).fit(Runs.from_frame(df))
+    pm = ParamMap.build(ChinchillaLaw, fix, tie)
+    prob = Problem(pm, {"params": df.params.values, "tokens": df.tokens.values}, df.loss.values, 1e-3)
+    x0 = pm.free_from_named(fit.params_)
+
+    def f(x):
+        o, g = prob.gradient(x[None])
+        return o[0] / 1e-3, g[0] / 1e-3
+
+    res = minimize(f, x0, jac=True, method="L-BFGS-B", options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 5000})
+    assert fit.result_.fun <= res.fun * 1e-3 * (1 + 1e-9)
