@@ -33,7 +33,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 STATE = {"debug": False}
 
 # ----------------------------------------------------------------- shared options
-RunsArg = Annotated[Path, typer.Argument(help="Table of runs: .csv, .tsv, .jsonl or .parquet.", show_default=False)]
+RunsArg = Annotated[Path, typer.Argument(help="Table of runs: .csv, .tsv, .jsonl or .parquet.", show_default=False, metavar="RUNS")]
 ParamsCol = Annotated[str, typer.Option("--params-col", help="Column (or expression) of parameter counts N.")]
 TokensCol = Annotated[str, typer.Option("--tokens-col", help="Column (or expression) of training tokens D.")]
 LossCol = Annotated[str, typer.Option("--loss-col", help="Column of losses (nats/token).")]
@@ -53,16 +53,19 @@ MaxExtrap = Annotated[float, typer.Option("--max-extrapolation", help="Warn when
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
+def _version(value: bool) -> None:
+    if value:
+        print(f"scalelab {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_version)] = False,
 ) -> None:
     """Forecast a large training run from pilot runs: robust scaling-law fits, honest intervals, backtests."""
     STATE["debug"] = debug
-    if version:
-        print(f"scalelab {__version__}")
-        raise typer.Exit()
 
 
 def _run(fn):
@@ -148,7 +151,12 @@ def _parse_numbers(text: Optional[str], option: str) -> Optional[np.ndarray]:
 
 
 # ------------------------------------------------------------------------ fit
-@app.command()
+@app.command(epilog="""\b
+Examples:
+  scalelab fit runs.csv --out fit.json
+  scalelab fit runs.csv --where "family == 'x'" --fix E=1.69 --tie alpha=beta
+  scalelab fit curves.jsonl --all-steps --loss-col val_loss --law compute --json
+""")
 def fit(
     runs: RunsArg,
     out_path: Annotated[Optional[Path], typer.Option("--out", help="Write the fit (everything needed to predict) to this JSON file.")] = None,
@@ -173,7 +181,9 @@ def fit(
 ) -> None:
     """Fit a scaling law to runs, with bootstrap intervals.
 
-    Example: scalelab fit runs.csv --where "epoch_excluded == 0" --out fit.json
+    Prints the parameters with 80% and 95% intervals, the objective and the residuals;
+    --out writes everything needed to predict (law, parameters, bootstrap ensemble,
+    provenance) to a JSON file.
     """
 
     def go():
@@ -220,9 +230,14 @@ def fit(
 
 
 # -------------------------------------------------------------------- predict
-@app.command()
+@app.command(epilog="""\b
+Examples:
+  scalelab predict fit.json --params 7e10 --tokens 1.4e12
+  scalelab predict fit.json --compute 1e23,1e24,1e25
+  scalelab predict fit.json --compute 1e24 --flops-per-token 8 --json
+""")
 def predict(
-    fit_path: Annotated[Path, typer.Argument(help="A fit.json written by scalelab fit --out.", show_default=False)],
+    fit_path: Annotated[Path, typer.Argument(help="A fit.json written by scalelab fit --out.", show_default=False, metavar="FIT_JSON")],
     params: Annotated[Optional[str], typer.Option("--params", help="Parameter count N (comma-separated for several).")] = None,
     tokens: Annotated[Optional[str], typer.Option("--tokens", help="Training tokens D (comma-separated for several).")] = None,
     compute: Annotated[Optional[str], typer.Option("--compute", help="FLOP budget C: the compute-optimal N, D and loss (chinchilla law), or the loss (compute law).")] = None,
@@ -231,8 +246,8 @@ def predict(
 ) -> None:
     """Forecast the loss, with 80% and 95% intervals.
 
-    Examples: scalelab predict fit.json --params 7e10 --tokens 1.4e12;
-    scalelab predict fit.json --compute 1e24,1e25
+    With --params and --tokens: the loss of that run. With --compute: the compute-optimal
+    parameters and tokens for each FLOP budget and the loss of a run trained there.
     """
 
     def go():
@@ -276,7 +291,11 @@ def predict(
 
 
 # ------------------------------------------------------------------- backtest
-@app.command()
+@app.command(epilog="""\b
+Examples:
+  scalelab backtest runs.csv --train-max-flops 1e21
+  scalelab backtest runs.csv --holdout-largest 3 --out backtest.csv --plot backtest.png
+""")
 def backtest(
     runs: RunsArg,
     train_max_flops: Annotated[Optional[float], typer.Option("--train-max-flops", help="Fit on runs with flops <= this, predict the rest.")] = None,
@@ -303,7 +322,8 @@ def backtest(
 ) -> None:
     """Fit on the cheaper runs, forecast the expensive ones, and score the forecast.
 
-    Example: scalelab backtest runs.csv --where "epoch_excluded == 0" --train-max-flops 1e21
+    Prints each held-out run's forecast against its actual loss, the median absolute
+    relative error, and the share of actual losses inside the 80% and 95% intervals.
     """
 
     def go():
@@ -352,7 +372,10 @@ def _yes(v) -> str:
 
 
 # ----------------------------------------------------------------------- demo
-@app.command()
+@app.command(epilog="""\b
+Example:
+  scalelab demo --out-dir scalelab-report
+""")
 def demo(
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for report.html, fit.json, backtest.csv, forecast.csv.")] = Path("scalelab-report"),
     bootstrap: Bootstrap = 200,
@@ -361,7 +384,9 @@ def demo(
 ) -> None:
     """Run the whole job on bundled public data: fit, backtest, forecast, report.
 
-    Example: scalelab demo --out-dir scalelab-report
+    Fits Chinchilla's law to 240 published runs, backtests it, forecasts compute-optimal
+    runs for four budgets, predicts two real held-out runs from five small ones, and
+    writes report.html with figures.
     """
     from scalelab.report.demo import forecast_table, param_table, run_demo, write_demo_report
 

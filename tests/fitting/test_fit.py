@@ -135,10 +135,13 @@ def test_too_few_runs_names_the_count_and_the_fix():
         Fit().fit(runs)
 
 
-def test_few_runs_warn_about_degrees_of_freedom():
+def test_few_runs_warn_about_degrees_of_freedom_and_calibration():
     runs = Runs.from_frame(synthetic_runs("chinchilla", n=6))
-    with pytest.warns(IdentifiabilityWarning, match=r"6 runs for 5 free parameters leave 1 degree"):
-        Fit(num_bootstrap=20).fit(runs)
+    with pytest.warns(ExtrapolationWarning, match=r"too few runs to measure the extrapolation error"):
+        with pytest.warns(IdentifiabilityWarning, match=r"6 runs for 5 free parameters leave 1 degree"):
+            fit = Fit(num_bootstrap=20).fit(runs)
+    assert fit.calibration_ == {"status": "skipped", "per_decade": None}
+    assert {w["category"] for w in fit.warnings_} == {"ExtrapolationWarning", "IdentifiabilityWarning"}
 
 
 def test_e_at_zero_is_flagged():

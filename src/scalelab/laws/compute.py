@@ -29,9 +29,9 @@ class ComputeLaw(Law):
 
     Examples
     --------
-    >>> law = ComputeLaw(E=1.7, C0=3e8, gamma=0.15)
+    >>> law = ComputeLaw(E=1.7, C0=1e14, gamma=0.2)
     >>> round(float(law.predict(flops=1e22)), 4)
-    1.9689
+    1.7251
     """
 
     E: float

@@ -82,7 +82,7 @@ class Runs:
         --------
         >>> df = pd.DataFrame({"N": [1e8, 4e8, 1e9], "D": [2e9, 8e9, 2e10], "loss": [3.5, 3.1, 2.9]})
         >>> runs = Runs.from_frame(df, params_col="N", tokens_col="D")
-        >>> len(runs), runs.column("flops")[0]
+        >>> len(runs), float(runs.column("flops")[0])
         (3, 1.2e+18)
         """
         df = frame.reset_index(drop=True)
@@ -110,7 +110,7 @@ class Runs:
             if role in require or role == "flops" or col in df.columns:
                 series = _resolve(df, col, role, name, required=role in require or role == "flops" and flops_col is not None)
                 if series is not None:
-                    out[role] = series
+                    out[role] = pd.to_numeric(series, errors="coerce")
         if "flops" not in out and "params" in out and "tokens" in out:
             out["flops"] = FLOPS_PER_PARAM_TOKEN * out["params"] * out["tokens"]
         for role in require:
@@ -119,7 +119,7 @@ class Runs:
 
         has_ids = run_id_col in df.columns
         run_id = df[run_id_col].astype(str) if has_ids else pd.Series([f"row{i + 1}" for i in range(len(df))])
-        roles = pd.DataFrame({"run_id": run_id, **{k: pd.to_numeric(v, errors="coerce") for k, v in out.items()}})
+        roles = pd.DataFrame({"run_id": run_id, **out})
         _check_values(roles, df, name)
 
         extra = df.drop(columns=[c for c in df.columns if c in roles.columns or c == run_id_col])

@@ -1,0 +1,3 @@
+from scalelab.cli import app
+
+app(prog_name="scalelab")

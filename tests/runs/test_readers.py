@@ -1,0 +1,164 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalelab.data import bundled_path
+from scalelab.errors import InputError
+from scalelab.runs import Runs, read_runs
+
+CURVES = pd.DataFrame({
+    "run_id": ["a", "a", "a", "b", "b"],
+    "N": [1e8, 1e8, 1e8, 4e8, 4e8],
+    "D": [1e9, 2e9, 4e9, 2e9, 8e9],
+    "val_loss": [3.9, 3.6, 3.4, 3.5, 3.1],
+    "family": ["x", "x", "x", "y", "y"],
+})
+MAP = dict(params_col="N", tokens_col="D", loss_col="val_loss")
+
+
+@pytest.mark.parametrize("ext", ["csv", "tsv", "jsonl", "parquet"])
+def test_every_format_reads_the_same_runs(tmp_path, ext):
+    path = tmp_path / f"runs.{ext}"
+    if ext == "csv":
+        CURVES.to_csv(path, index=False)
+    elif ext == "tsv":
+        CURVES.to_csv(path, index=False, sep="\t")
+    elif ext == "jsonl":
+        CURVES.to_json(path, orient="records", lines=True)
+    else:
+        CURVES.to_parquet(path)
+    runs = read_runs(path, **MAP)
+    assert list(runs.frame["run_id"]) == ["a", "b"]
+    np.testing.assert_allclose(runs.column("loss"), [3.4, 3.1])
+    np.testing.assert_allclose(runs.column("flops"), [6 * 1e8 * 4e9, 6 * 4e8 * 8e9])
+    assert len(runs.sha256) == 64
+
+
+def test_final_row_is_the_largest_tokens_not_the_last_line():
+    shuffled = CURVES.iloc[[2, 0, 1, 4, 3]]
+    runs = Runs.from_frame(shuffled, **MAP)
+    assert runs.column("tokens").tolist() == [4e9, 8e9]
+
+
+def test_all_steps_keeps_every_row():
+    runs = Runs.from_frame(CURVES, all_steps=True, **MAP)
+    assert len(runs) == 5 and runs.num_runs == 2
+
+
+def test_where_selects_rows():
+    runs = Runs.from_frame(CURVES, where="family == 'y'", **MAP)
+    assert runs.frame["run_id"].tolist() == ["b"]
+    assert runs.frame["family"].tolist() == ["y"]  # other columns are kept
+
+
+def test_column_expressions():
+    df = pd.DataFrame({"params": [1e8, 2e8], "mult": [20, 40], "loss": [3.5, 3.2]})
+    runs = Runs.from_frame(df, tokens_col="mult * params")
+    np.testing.assert_allclose(runs.column("tokens"), [2e9, 8e9])
+
+
+def test_flops_column_is_used_when_present():
+    df = CURVES.assign(flops=[1.0, 2.0, 3.0, 4.0, 5.0])
+    runs = Runs.from_frame(df, **MAP)
+    assert runs.column("flops").tolist() == [3.0, 5.0]
+    assert runs.selection["flops_col"] == "flops"
+
+
+def test_table_without_run_ids_has_one_run_per_row():
+    runs = Runs.from_frame(CURVES.drop(columns="run_id"), **MAP)
+    assert len(runs) == 5 and runs.frame["run_id"].tolist()[0] == "row1"
+
+
+def test_bundled_chinchilla_table():
+    runs = read_runs(bundled_path("chinchilla"), where="epoch_excluded == 0")
+    assert len(runs) == 240
+
+
+# ----------------------------------------------------------------- bad input
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match=r"runs file '.*nope.csv' does not exist"):
+        read_runs(tmp_path / "nope.csv")
+
+
+def test_directory(tmp_path):
+    with pytest.raises(InputError, match=r"is a directory"):
+        read_runs(tmp_path)
+
+
+def test_unknown_extension(tmp_path):
+    path = tmp_path / "runs.xlsx"
+    path.write_text("x")
+    with pytest.raises(InputError, match=r"cannot tell the format of .* \(extension '.xlsx'\); .* or pass --format"):
+        read_runs(path)
+
+
+def test_unreadable_file(tmp_path):
+    path = tmp_path / "runs.parquet"
+    path.write_text("not parquet")
+    with pytest.raises(InputError, match=r"cannot read .* as parquet"):
+        read_runs(path)
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_text("params,tokens,loss\n")
+    with pytest.raises(InputError, match=r"holds no rows"):
+        read_runs(path)
+
+
+def test_missing_column_suggests_and_lists_columns():
+    with pytest.raises(InputError, match=r"has no column 'val_los' for loss \(did you mean 'val_loss'\?\); map it with --loss-col NAME; columns are run_id, N, D, val_loss, family"):
+        Runs.from_frame(CURVES, params_col="N", tokens_col="D", loss_col="val_los")
+
+
+def test_nan_rows_are_named():
+    df = CURVES.copy()
+    df.loc[1, "val_loss"] = np.nan
+    df.loc[3, "val_loss"] = np.inf
+    with pytest.raises(InputError, match=r"loss is missing, NaN, infinite or not a number in 2 rows: row 2 \(run_id=a\), row 4 \(run_id=b\)"):
+        Runs.from_frame(df, **MAP)
+
+
+def test_text_in_a_number_column_is_named():
+    df = CURVES.astype({"N": object})
+    df.loc[0, "N"] = "big"
+    with pytest.raises(InputError, match=r"params is missing, NaN, infinite or not a number in 1 row: row 1 \(run_id=a\)"):
+        Runs.from_frame(df, **MAP)
+
+
+def test_non_positive_rows_are_named():
+    df = CURVES.copy()
+    df.loc[4, "D"] = 0
+    with pytest.raises(InputError, match=r"tokens must be > 0 but is <= 0 in 1 row: row 5 \(run_id=b\)"):
+        Runs.from_frame(df, **MAP)
+
+
+def test_duplicate_steps_are_named():
+    df = pd.concat([CURVES, CURVES.iloc[[1]]])
+    with pytest.raises(InputError, match=r"rows repeat the same run_id and tokens: 2 rows: row 2 \(run_id=a\)"):
+        Runs.from_frame(df, all_steps=True, **MAP)
+
+
+def test_where_syntax_error():
+    with pytest.raises(InputError, match=r"--where 'family ==' cannot be evaluated on <frame>: .*; columns are run_id, N"):
+        Runs.from_frame(CURVES, where="family ==", **MAP)
+
+
+def test_where_must_be_a_condition():
+    with pytest.raises(InputError, match=r"--where 'N \* 2' must be a condition"):
+        Runs.from_frame(CURVES, where="N * 2", **MAP)
+
+
+def test_where_selecting_nothing():
+    with pytest.raises(InputError, match=r"--where \"family == 'z'\" selects no rows of <frame>; loosen the condition"):
+        Runs.from_frame(CURVES, where="family == 'z'", **MAP)
+
+
+def test_bad_column_expression():
+    with pytest.raises(InputError, match=r"--tokens-col 'mult \* ' is neither a column nor a valid expression"):
+        Runs.from_frame(CURVES, params_col="N", tokens_col="mult * ", loss_col="val_loss")
+
+
+def test_unknown_bundled_table():
+    with pytest.raises(InputError, match=r"no bundled table 'chinchila' \(did you mean 'chinchilla'\?\)"):
+        bundled_path("chinchila")
