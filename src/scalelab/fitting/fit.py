@@ -31,6 +31,7 @@ import scipy
 from scipy.optimize import minimize_scalar
 
 from scalelab.errors import (
+    ConvergenceWarning,
     ExtrapolationWarning,
     FitError,
     FitFileError,
@@ -40,7 +41,7 @@ from scalelab.errors import (
 from scalelab.fitting.objective import Problem
 from scalelab.fitting.params import ParamMap
 from scalelab.fitting.search import grid_starts
-from scalelab.fitting.solver import EXPONENT_BOUNDS, refine
+from scalelab.fitting.solver import refine
 from scalelab.laws import Law, get_law
 from scalelab.laws.base import log_predict
 from scalelab.runs import Runs
@@ -352,10 +353,6 @@ class Fit:
 
     def _diagnose(self, pmap: ParamMap, optima, problem: Problem) -> None:
         law = pmap.law
-        free = set(pmap.free)
-        for grp in pmap.groups:
-            if not set(grp) & free:
-                continue
         # parameters at a bound
         for name in law.param_names():
             if name in pmap.fixed:
@@ -363,8 +360,15 @@ class Fit:
             v = self.params_[name]
             if name == law.constant and v < 1e-3 * float(np.exp(problem.log_loss).min()):
                 self._warn(IdentifiabilityWarning, f"{name} fitted at ~0 ({v:.3g}): the runs do not show the loss levelling off; fix it with --fix {name}=VALUE if you know it")
-            elif name not in law.positive_names() and (v < 1e-3 or v > EXPONENT_BOUNDS[1] - 1e-3):
+            elif name not in law.positive_names() and (v < 1e-3 or v > problem.upper.max() - 1e-3):
                 self._warn(IdentifiabilityWarning, f"{name} hit its bound ({v:.3g}): the law's shape is not determined by these runs")
+        r = self.result_
+        if not r.success:
+            self._warn(ConvergenceWarning, f"the optimiser stopped at its iteration limit after {r.nit} iterations; "
+                       "the fit may not be at its optimum")
+        if r.bootstrap_size and r.bootstrap_converged < 0.9 * r.bootstrap_size:
+            self._warn(ConvergenceWarning, f"only {r.bootstrap_converged} of {r.bootstrap_size} bootstrap resamples "
+                       "converged; the intervals use the others as they stopped")
         dof = self.n_runs_ - pmap.num_free
         if dof < 2:
             self._warn(

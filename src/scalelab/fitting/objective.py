@@ -54,6 +54,14 @@ class Problem:
         self.bc = pmap.b.copy()
         for ci, ei, m in zip(self.coef_index, self.exp_index, self.centres):
             self.bc[ci] -= m * pmap.b[ei]
+        # bounds on the free coordinates: exponents in [0, 10]; log E above 1e-6 of the
+        # smallest loss, so that a fit whose best E is 0 stops there instead of crawling
+        is_exp = pmap.is_exponent()
+        self.lower = np.where(is_exp, 0.0, -np.inf)
+        self.upper = np.where(is_exp, 10.0, np.inf)
+        const_free = pmap.M[self.const_index]
+        if const_free.any():
+            self.lower[const_free.argmax()] = self.log_loss.min() + np.log(1e-6)
 
     def terms(self, free: np.ndarray) -> list[np.ndarray]:
         """Log of each term (constant first) for free vectors (B, p): list of (B, n)."""

@@ -16,7 +16,8 @@ import numpy as np
 
 from scalelab.fitting.objective import Problem
 
-EXPONENT_BOUNDS = (0.0, 10.0)
+
+STEP_SCALES = np.array([1.0, 3.0, 10.0, 30.0])
 
 
 @dataclass
@@ -40,9 +41,7 @@ def refine(
     B, p = x.shape
     if weights is None:
         weights = np.ones((B, problem.n))
-    is_exp = problem.pmap.is_exponent()
-    lo = np.where(is_exp, EXPONENT_BOUNDS[0], -np.inf)
-    hi = np.where(is_exp, EXPONENT_BOUNDS[1], np.inf)
+    lo, hi = problem.lower, problem.upper
     x = np.clip(x, lo, hi)
     delta = problem.delta
 
@@ -61,13 +60,30 @@ def refine(
             omega = w * np.minimum(1.0, delta / np.abs(ra))
         g = (psi[:, None, :] @ J)[:, 0]
         H = np.swapaxes(J * omega[..., None], 1, 2) @ J
+        # coordinates at a bound with the descent direction pointing out are held this step
+        held = ((x[active] <= lo) & (g > 0)) | ((x[active] >= hi) & (g < 0))
+        if held.any():
+            g = np.where(held, 0.0, g)
+            keep = ~held
+            H = H * keep[:, :, None] * keep[:, None, :] + held[:, :, None] * eye
         d = np.diagonal(H, axis1=1, axis2=2)
         damp = (lam[active, None] * d + 1e-12 * (d.max(1, keepdims=True) + 1e-300))[:, :, None] * eye
         step = np.linalg.solve(H + damp, -g[..., None])[..., 0]
-        trial = np.clip(x[active] + step, lo, hi)
-        o_new, r_new, p_new = problem.evaluate(trial, w)
+        # the majoriser is cautious (IRLS crawls along curved valleys): also try longer steps
+        # along the same direction and keep the best of them
+        m = active.size
+        k = STEP_SCALES.size
+        trials = np.clip(x[active][None] + STEP_SCALES[:, None, None] * step[None], lo, hi).reshape(-1, p)
+        o_all, r_all, p_all = problem.evaluate(trials, np.tile(w, (k, 1)))
+        pick = np.argmin(np.where(np.isfinite(o_all), o_all, np.inf).reshape(k, m), axis=0)
+        rows = pick * m + np.arange(m)
+        trial, o_new, r_new = trials[rows], o_all[rows], r_all[rows]
+        p_new = [q[rows] for q in p_all]
         accept = o_new <= obj[active]
-        rel = np.where(accept, (obj[active] - o_new) / np.maximum(obj[active], 1e-300), 0.0)
+        # converged when the objective falls by less than rtol of itself, or by less than
+        # moving every log residual by 1e-12 could change it (noise-free data drive it to 0)
+        decrease = obj[active] - o_new
+        small = (decrease < rtol * obj[active]) | (decrease < 1e-12 * min(delta, 1.0) * w.sum(1))
         idx = active[accept]
         x[idx] = trial[accept]
         r[idx] = r_new[accept]
@@ -76,7 +92,7 @@ def refine(
         obj[idx] = o_new[accept]
         lam[active] = np.where(accept, np.maximum(lam[active] / 3.0, 1e-10), lam[active] * 4.0)
         nit[active] += 1
-        done = (accept & (rel < rtol)) | (lam[active] > 1e10)
+        done = (accept & small) | (lam[active] > 1e10)
         converged[active[done]] = True
         active = active[~done & (nit[active] < maxiter)]
     return SolverResult(x=x, fun=obj, nit=nit, converged=converged)

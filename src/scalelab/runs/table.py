@@ -107,10 +107,10 @@ class Runs:
             mapping["flops"] = "flops"
         out = {}
         for role, col in mapping.items():
-            if role in require or role == "flops" or col in df.columns:
-                series = _resolve(df, col, role, name, required=role in require or role == "flops" and flops_col is not None)
-                if series is not None:
-                    out[role] = pd.to_numeric(series, errors="coerce")
+            explicit = role in require or (role == "flops" and flops_col is not None)
+            series = _resolve(df, col, role, name, required=explicit)
+            if series is not None:
+                out[role] = pd.to_numeric(series, errors="coerce")
         if "flops" not in out and "params" in out and "tokens" in out:
             out["flops"] = FLOPS_PER_PARAM_TOKEN * out["params"] * out["tokens"]
         for role in require:
@@ -146,6 +146,7 @@ class Runs:
 
 
 def _resolve(df: pd.DataFrame, col: str, role: str, name: str, required: bool) -> pd.Series | None:
+    """The column, or the value of an expression; None when an optional role is absent."""
     if col in df.columns:
         return df[col]
     if any(ch in col for ch in "*/+-() "):
