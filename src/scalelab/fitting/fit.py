@@ -228,7 +228,7 @@ class Fit:
             num_starts=len(starts),
             optima=[{"params": pmap.named(x), "objective": float(f)} for x, f in optima[:5]],
             bootstrap_converged=n_conv,
-            bootstrap_size=self.num_bootstrap,
+            bootstrap_size=int(next(iter(ensemble.values())).size),  # resamples kept
         )
         self.provenance_ = {
             "source": runs.source,
