@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from scalelab import Fit, read_runs  # noqa: E402
 from scalelab.fitting.backtest import backtest  # noqa: E402
-from scalelab.fitting.objective import huber  # noqa: E402
+from scalelab.fitting.objective import objective_at  # noqa: E402
 from scalelab.laws import ChinchillaLaw  # noqa: E402
 
 SCALING = Path(os.environ.get("SCALELAB_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "scaling"
@@ -54,13 +54,11 @@ def quiet():
 def epoch_refit(num_bootstrap: int = 200) -> dict:
     runs = read_runs(SCALING / "epoch_chinchilla.csv", where="epoch_excluded == 0")
     fit = Fit(num_bootstrap=num_bootstrap).fit(runs)
-    law = ChinchillaLaw(**EPOCH)
-    r = np.log(law.predict(**runs.inputs(("params", "tokens")))) - np.log(runs.column("loss"))
     return {
         "params": fit.params_,
         "ci95": fit.param_intervals(0.95),
         "objective": fit.result_.fun,
-        "epoch_objective": float(huber(r, 1e-3).sum()),
+        "epoch_objective": objective_at(ChinchillaLaw(**EPOCH), runs.inputs(("params", "tokens")), runs.column("loss")),
         "within_published_ci": {k: abs(fit.params_[k] - EPOCH[k]) <= EPOCH_SE[k] for k in EPOCH},
     }
 

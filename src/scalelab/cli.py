@@ -388,7 +388,7 @@ def demo(
     runs for four budgets, predicts two real held-out runs from five small ones, and
     writes report.html with figures.
     """
-    from scalelab.report.demo import forecast_table, param_table, run_demo, write_demo_report
+    from scalelab.report.demo import EPOCH_PUBLISHED, forecast_table, param_table, run_demo, write_demo_report
 
     def go():
         if as_json or not sys.stderr.isatty():
@@ -417,8 +417,6 @@ def demo(
     f = result.fit
     out.print(f"[bold]1. Chinchilla's law fitted to {f.n_runs_} runs[/bold] (Epoch AI's digitisation of Hoffmann et al. 2022)", markup=True)
     t = Table("param", "value", "95% interval", "Epoch 2024")
-    from scalelab.report.demo import EPOCH_PUBLISHED
-
     for _, r in param_table(f, EPOCH_PUBLISHED).iterrows():
         t.add_row(r["param"], _num(r["value"]), f"{_num(r['lo95'])} .. {_num(r['hi95'])}", _num(r["published"]))
     out.print(t)

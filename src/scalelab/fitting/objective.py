@@ -22,6 +22,21 @@ def huber(r: np.ndarray, delta: float) -> np.ndarray:
     return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
 
 
+def objective_at(law, inputs: dict[str, np.ndarray], loss: np.ndarray, delta: float = 1e-3) -> float:
+    """The objective a given law (e.g. published parameters) reaches on the runs.
+
+    Examples
+    --------
+    >>> from scalelab.laws import ChinchillaLaw
+    >>> law = ChinchillaLaw(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
+    >>> x = {"params": np.array([1e8, 1e9]), "tokens": np.array([2e9, 2e10])}
+    >>> objective_at(law, x, law.predict(**x))
+    0.0
+    """
+    r = np.log(law.predict(**{k: inputs[k] for k in law.inputs})) - np.log(loss)
+    return float(huber(r, delta).sum())
+
+
 class Problem:
     """Data and parameter map of one fit, evaluated for many parameter vectors at once.
 

@@ -20,6 +20,7 @@ import pandas as pd
 from scalelab.data import bundled_path
 from scalelab.fitting import AllocationForecast, Fit
 from scalelab.fitting.backtest import Backtest, backtest
+from scalelab.fitting.objective import objective_at
 from scalelab.io import atomic_write_text, save_fit
 from scalelab.runs import Runs, read_runs
 
@@ -96,10 +97,12 @@ def write_demo_report(result: DemoResult, out_dir: str | Path) -> dict[str, Path
         "Data: 240 Chinchilla training runs (Hoffmann et al. 2022) as digitised by Epoch AI "
         "(Besiroglu et al. 2024), and 7 OpenLM runs on RedPajama (Gadre et al. 2024). Loss in nats/token."
     )
+    epoch = objective_at(type(fit.law_).from_params(EPOCH_PUBLISHED), result.runs.inputs(fit.law_.inputs),
+                         result.runs.column("loss"), fit.delta)
     rep.heading("1. Fit")
     rep.paragraph(
         f"{fit.law_.formula}, Huber objective (delta={fit.delta:g}) on log loss: {fit.result_.fun:.6g} "
-        f"(Epoch's published parameters give {_objective_at(fit, result.runs, EPOCH_PUBLISHED):.6g} on the same runs). "
+        f"(Epoch's published parameters give {epoch:.6g} on the same runs). "
         f"Intervals from {fit.result_.bootstrap_size} bootstrap resamples."
     )
     rep.table(_fmt(param_table(fit, EPOCH_PUBLISHED)))
@@ -151,14 +154,6 @@ def forecast_table(f: AllocationForecast) -> pd.DataFrame:
         "flops": f.flops, "params": f.params, "tokens": f.tokens, "loss": f.loss.loss,
         "lo80": lo80, "hi80": hi80, "lo95": lo95, "hi95": hi95, "extrapolation": f.loss.extrapolation,
     })
-
-
-def _objective_at(fit: Fit, runs: Runs, params: dict) -> float:
-    from scalelab.fitting.objective import huber
-
-    law = type(fit.law_).from_params(params)
-    r = np.log(law.predict(**runs.inputs(law.inputs))) - np.log(runs.column("loss"))
-    return float(huber(r, fit.delta).sum())
 
 
 def _fmt(df: pd.DataFrame) -> pd.DataFrame:
