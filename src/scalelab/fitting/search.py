@@ -45,7 +45,6 @@ def grid_starts(problem: Problem, num_starts: int = 8) -> tuple[np.ndarray, np.n
     free0[:, exp_free] = grid
     canon = free0 @ pmap.M.T + pmap.b  # scale coordinates are 0 (free) or fixed logs here
 
-    canonical = pmap.canonical
     const_i = problem.const_index
     # log of each canonical scale's column (G, n): constant -> 0, coefficient k -> -e_k log x_k
     log_col = {const_i: np.zeros((G, rows.size))}
