@@ -24,11 +24,9 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import scipy
-from scipy.optimize import minimize_scalar
 
 from scalelab.errors import (
     ConvergenceWarning,
@@ -40,12 +38,18 @@ from scalelab.errors import (
 )
 from scalelab.fitting.objective import Problem
 from scalelab.fitting.params import ParamMap
-from scalelab.fitting.search import grid_starts
 from scalelab.fitting.solver import refine
 from scalelab.laws import Law, get_law
 from scalelab.laws.base import log_predict
-from scalelab.runs import Runs
 from scalelab.version import __version__
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from scalelab.runs import Runs
+
+# pandas and scipy are imported inside the methods that fit: loading a fit.json and
+# predicting (what `scalelab plan` and `predict` do) needs only numpy, and starts fast.
 
 FORMAT_VERSION = 1
 LEVELS = (0.8, 0.95)
@@ -89,6 +93,8 @@ class Prediction:
     extrapolation: np.ndarray
 
     def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         cols = {k: np.ravel(v) for k, v in self.inputs.items()}
         cols["loss"] = np.ravel(self.loss)
         for level, (lo, hi) in sorted(self.intervals.items()):
@@ -114,6 +120,8 @@ class AllocationForecast:
     tokens_intervals: dict[float, tuple[np.ndarray, np.ndarray]]
 
     def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         cols = {"flops": np.ravel(self.flops), "params": np.ravel(self.params), "tokens": np.ravel(self.tokens)}
         for name, iv in (("params", self.params_intervals), ("tokens", self.tokens_intervals)):
             for level, (lo, hi) in sorted(iv.items()):
@@ -181,6 +189,12 @@ class Fit:
     # ------------------------------------------------------------------ fitting
     def fit(self, runs: Runs | pd.DataFrame) -> Fit:
         """Fit the law to ``runs`` and bootstrap it; returns ``self``."""
+        import pandas as pd
+        import scipy
+
+        from scalelab.fitting.search import grid_starts
+        from scalelab.runs import Runs
+
         law = get_law(self.law)
         self._check_settings()
         pmap = ParamMap.build(law, self.fix, self.tie)
@@ -254,6 +268,9 @@ class Fit:
         error ``s`` per decade of extrapolation, where sigma0 is the run-to-run noise
         (out-of-bag residuals). Prediction intervals then add ``s * log10(f)``.
         """
+        import pandas as pd
+        from scipy.optimize import minimize_scalar
+
         flops = runs.column("flops")
         law = pmap.law
         settings = self.get_params() | {"num_bootstrap": 0, "calibrate": False}

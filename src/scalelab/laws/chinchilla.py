@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from scalelab.laws.base import Allocation, Law, PowerTerm
 
@@ -90,6 +89,8 @@ class ChinchillaLaw(Law):
         return Allocation(flops=C, params=N, tokens=D, loss=self.predict(params=N, tokens=D))
 
     def _optimal_params_numeric(self, C: float, fpt: Callable) -> float:
+        from scipy.optimize import minimize_scalar  # imported here: the closed form needs numpy only
+
         def loss_at(log_n: float) -> float:
             n = np.exp(log_n)
             return float(self.A * n**-self.alpha + self.B * (C / fpt(n)) ** -self.beta)
