@@ -436,3 +436,245 @@ def demo(
                   f"{100 * r['rel_error']:+.2f}%", f"{_num(r['lo80'])} .. {_num(r['hi80'])}")
     out.print(t)
     out.print(f"\nreport: {paths['report']}  (also {paths['fit'].name}, {paths['backtest'].name}, {paths['forecast'].name})")
+
+
+# ----------------------------------------------------------------------- plan
+plan_app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,
+    invoke_without_command=True,
+    help="Compute, memory, time, energy and cost of a training run, or the best run for a budget.",
+    epilog="""\b
+Examples:
+  scalelab plan --params 7e10 --tokens 2e12 --gpu a100-80gb --num-gpus 2048
+  scalelab plan --preset llama3-405b --tokens 15.6e12 --gpu h100-sxm --num-gpus 16384 --mfu 0.40
+  scalelab plan --budget-usd 5e8 --gpu h100-sxm --days 180 --fit fit.json
+  scalelab plan validate
+""",
+)
+app.add_typer(plan_app, name="plan")
+
+
+def _parallel(tp, pp, cp, ep, dp, zero, no_sp, num_gpus):
+    from scalelab.planning import Parallelism
+
+    if all(v is None for v in (tp, pp, cp, ep, dp, zero)):
+        return None  # let the planner search
+    tp, pp, cp, ep, zero = tp or 1, pp or 1, cp or 1, ep or 1, 1 if zero is None else zero
+    if dp is None:
+        if num_gpus is None:
+            raise ScalelabError("give --num-gpus (or --dp) with a layout")
+        if num_gpus % (tp * pp * cp):
+            raise ScalelabError(f"num_gpus({num_gpus}) is not divisible by tp({tp}) * pp({pp}) * cp({cp}) = {tp * pp * cp}")
+        dp = int(num_gpus // (tp * pp * cp))
+    return Parallelism(dp=dp, tp=tp, pp=pp, cp=cp, ep=ep, zero=zero, sequence_parallel=not no_sp)
+
+
+@plan_app.callback()
+def plan(
+    ctx: typer.Context,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="A known architecture: gpt2-small, gpt3-175b, llama2-7b, llama3-8b, llama3-70b, llama3-405b, mixtral-8x7b, deepseek-v3, palm-540b, bloom-176b, pythia-12b.")] = None,
+    params: Annotated[Optional[float], typer.Option("--params", help="A dense model's parameter count N (FLOPs = 6*N*D).")] = None,
+    tokens: Annotated[Optional[float], typer.Option("--tokens", help="Training tokens D.")] = None,
+    d_model: Annotated[Optional[int], typer.Option("--d-model", help="Shape: width.")] = None,
+    layers: Annotated[Optional[int], typer.Option("--layers", help="Shape: transformer blocks.")] = None,
+    heads: Annotated[Optional[int], typer.Option("--heads", help="Shape: query heads.")] = None,
+    kv_heads: Annotated[Optional[int], typer.Option("--kv-heads", help="Shape: key/value heads (GQA/MQA).")] = None,
+    ffn_size: Annotated[Optional[int], typer.Option("--ffn-size", help="Shape: MLP hidden width.")] = None,
+    ffn: Annotated[Optional[str], typer.Option("--ffn", help="Shape: gelu or swiglu.")] = None,
+    vocab: Annotated[Optional[int], typer.Option("--vocab", help="Shape: vocabulary size.")] = None,
+    tied: Annotated[Optional[bool], typer.Option("--tied/--untied", help="Shape: tied input/output embeddings.")] = None,
+    experts: Annotated[Optional[int], typer.Option("--experts", help="MoE: routed experts per layer.")] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", help="MoE: experts per token.")] = None,
+    shared_experts: Annotated[Optional[int], typer.Option("--shared-experts", help="MoE: experts every token uses.")] = None,
+    expert_ffn_size: Annotated[Optional[int], typer.Option("--expert-ffn-size", help="MoE: one expert's hidden width.")] = None,
+    seq_len: Annotated[Optional[int], typer.Option("--seq-len", help="Training sequence length [default: the preset's, else 2048].")] = None,
+    gpu: Annotated[str, typer.Option("--gpu", help="Accelerator: h100-sxm, h100-pcie, h200, h800, a100-80gb, a100-40gb, v100, b200, gb200, mi300x, mi250x, tpu-v4, tpu-v5e, tpu-v5p, tpu-v6e, l40s, rtx4090.")] = "h100-sxm",
+    num_gpus: Annotated[Optional[int], typer.Option("--num-gpus", help="Number of accelerators.")] = None,
+    days: Annotated[Optional[float], typer.Option("--days", help="Deadline: wall-clock days (finds the GPU count, or bounds a budget).")] = None,
+    mfu: Annotated[Optional[float], typer.Option("--mfu", help="Model FLOPs utilisation [default: the accelerator's, from documented runs].")] = None,
+    goodput: Annotated[Optional[float], typer.Option("--goodput", help="Share of wall-clock time spent training [default: 0.9, Llama 3].")] = None,
+    price: Annotated[Optional[float], typer.Option("--price", help="USD per accelerator-hour [default: the catalogue's typical cloud price].")] = None,
+    peak_tflops: Annotated[Optional[float], typer.Option("--peak-tflops", help="Dense peak TFLOP/s per accelerator [default: the catalogue's BF16].")] = None,
+    gpu_memory_gb: Annotated[Optional[float], typer.Option("--gpu-memory-gb", help="Memory per accelerator, GB.")] = None,
+    pue: Annotated[float, typer.Option("--pue", help="Power usage effectiveness of the facility (1: accelerators only).")] = 1.0,
+    budget_usd: Annotated[Optional[float], typer.Option("--budget-usd", help="Budget in dollars: plan the compute-optimal run it buys.")] = None,
+    budget_gpu_hours: Annotated[Optional[float], typer.Option("--budget-gpu-hours", help="Budget in accelerator-hours.")] = None,
+    budget_flops: Annotated[Optional[float], typer.Option("--budget-flops", help="Budget in training FLOPs.")] = None,
+    fit_path: Annotated[Optional[Path], typer.Option("--fit", help="A fit.json (scalelab fit) for the forecast and the allocation [default for budgets: Chinchilla's law refit on Chinchilla's runs].")] = None,
+    flops_per_token: Annotated[float, typer.Option("--flops-per-token", help="k in C = k*N*D for budget allocation.")] = 6.0,
+    max_unique_tokens: Annotated[Optional[float], typer.Option("--max-unique-tokens", help="Unique tokens available: says how many epochs the plan implies.")] = None,
+    tp: Annotated[Optional[int], typer.Option("--tp", help="Layout: tensor parallel degree [default: search].")] = None,
+    pp: Annotated[Optional[int], typer.Option("--pp", help="Layout: pipeline stages.")] = None,
+    cp: Annotated[Optional[int], typer.Option("--cp", help="Layout: context parallel degree.")] = None,
+    ep: Annotated[Optional[int], typer.Option("--ep", help="Layout: expert parallel degree (MoE).")] = None,
+    dp: Annotated[Optional[int], typer.Option("--dp", help="Layout: data parallel degree [default: num_gpus / (tp*pp*cp)].")] = None,
+    zero: Annotated[Optional[int], typer.Option("--zero", help="Layout: ZeRO stage 0-3 (3 = FSDP).")] = None,
+    no_sp: Annotated[bool, typer.Option("--no-sequence-parallel", help="Layout: keep norms and dropouts replicated under TP.")] = False,
+    recompute: Annotated[Optional[str], typer.Option("--recompute", help="none, selective (attention core), selective-op (torchtitan), full.")] = None,
+    micro_batch: Annotated[int, typer.Option("--micro-batch", help="Sequences per micro-batch per data-parallel rank.")] = 1,
+    precision: Annotated[str, typer.Option("--precision", help="bf16 (mixed, fp32 master), fp8, fp32.")] = "bf16",
+    fused_ce: Annotated[bool, typer.Option("--fused-cross-entropy", help="A fused loss keeps only fp32 logits.")] = False,
+    non_causal: Annotated[bool, typer.Option("--non-causal-flops", help="Count attention FLOPs over the whole sequence (PaLM's convention), not the causal half.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Plan a training run: FLOPs, days, GPU-hours, energy, dollars, memory per GPU and
+    the layout that fits; or, given a budget, the compute-optimal run it buys and its loss."""
+    if ctx.invoked_subcommand is not None:
+        return
+
+    def go():
+        from scalelab.data import default_fit_path
+        from scalelab.io import load_fit
+        from scalelab.planning import ModelConfig, get_accelerator, get_preset
+        from scalelab.planning.plan import make_plan
+
+        acc = get_accelerator(gpu).with_overrides(peak_tflops=peak_tflops, price_usd_per_hour=price,
+                                                  memory_gb=gpu_memory_gb, mfu=mfu)
+        shape = {k: v for k, v in dict(d_model=d_model, n_layers=layers, n_heads=heads, n_kv_heads=kv_heads,
+                                       d_ff=ffn_size, ffn=ffn, vocab_size=vocab, tied_embeddings=tied,
+                                       n_experts=experts, top_k=top_k, n_shared_experts=shared_experts,
+                                       d_ff_expert=expert_ffn_size, seq_len=seq_len).items() if v is not None}
+        model = None
+        if preset is not None:
+            if params is not None:
+                raise ScalelabError("give --preset or --params, not both")
+            model = get_preset(preset).model.replace(**shape) if shape else get_preset(preset).model
+        elif set(shape) - {"seq_len"}:
+            if params is not None:
+                raise ScalelabError("give the shape (--d-model ...) or --params, not both")
+            missing = [f"--{n}" for n, k in (("d-model", "d_model"), ("layers", "n_layers"), ("heads", "n_heads"),
+                                             ("vocab", "vocab_size")) if k not in shape]
+            if missing:
+                raise ScalelabError(f"a model shape needs {', '.join(missing)} too (or use --preset / --params)")
+            model = ModelConfig(**shape)
+        if params is not None and not params > 0:
+            raise ScalelabError(f"--params {params}: give a positive parameter count, e.g. 7e10")
+        budget = any(v is not None for v in (budget_usd, budget_gpu_hours, budget_flops))
+        fit, label = None, ""
+        if fit_path is not None:
+            fit, label = load_fit(fit_path), f"fit {fit_path}"
+        elif budget or (model is None and params is None and tokens is None):
+            fit, label = load_fit(default_fit_path()), "Chinchilla's law refit on Chinchilla's runs (MassiveText loss)"
+        parallel = _parallel(tp, pp, cp, ep, dp, zero, no_sp, num_gpus)
+        if parallel is not None and num_gpus is None:
+            num = parallel.num_devices
+        else:
+            num = num_gpus
+        memory_options = {"fused_cross_entropy": fused_ce}
+        if seq_len is not None and model is None:
+            memory_options["seq_len"] = seq_len
+        return make_plan(acc, model=model, params=params, tokens=tokens, num_gpus=num, days=days, mfu=mfu,
+                         goodput=goodput, pue=pue, budget_usd=budget_usd, budget_gpu_hours=budget_gpu_hours,
+                         budget_flops=budget_flops, fit=fit, law_label=label, flops_per_token=flops_per_token,
+                         max_unique_tokens=max_unique_tokens, causal=not non_causal, parallel=parallel,
+                         recompute=recompute, micro_batch=micro_batch, precision=precision,
+                         memory_options=memory_options)
+
+    result = _run(go)
+    for w in result.warnings:
+        err.print(f"[yellow]warning:[/yellow] {w}", markup=True)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    _print_plan(result)
+
+
+def _print_plan(p) -> None:
+    run, lay = p.run, p.layout
+    a = run.accelerator
+    t = Table(show_header=False, box=None, padding=(0, 1))
+    t.add_column(style="bold")
+    t.add_column()
+    pm = p.params
+    extra = ""
+    if pm.get("active") != pm.get("total"):
+        extra = f", {_big(pm['active'])} active"
+    if "non_embedding" in pm:
+        extra += f", {_big(pm['non_embedding'])} non-embedding"
+    t.add_row("model", f"{p.model.name}: {_big(pm['total'])} parameters{extra}; {p.model_note}")
+    if p.mode == "budget":
+        b = p.budget
+        iv = f" (80%: {_big(b.params_interval[0])}–{_big(b.params_interval[1])})" if b.params_interval else ""
+        t.add_row("budget buys", f"{p.flops['model']:.3e} FLOPs -> compute-optimal N = {_big(b.params)}{iv}, "
+                  f"D = {_big(b.tokens)} tokens ({b.tokens / b.params:.1f} tokens/param, C = {b.flops_per_token:g}·N·D)")
+        if b.epochs is not None:
+            t.add_row("data", f"{b.epochs:.2f} epochs of the unique tokens")
+    else:
+        t.add_row("tokens", f"{_big(p.tokens)}")
+        hw = p.flops.get("hardware", p.flops["model"])
+        t.add_row("FLOPs", f"{p.flops['model']:.3e} model (6·N·D: {p.flops['six_n']:.3e})"
+                  + (f"; {hw:.3e} with recomputation" if hw > p.flops["model"] * 1.0005 else ""))
+    t.add_row("hardware", f"{run.num_gpus:,.0f} x {a.name} ({a.peak_tflops:g} TFLOP/s dense BF16, {a.memory_gb:g} GB) "
+              f"at MFU {run.mfu:.2f} ({a.mfu_source}), goodput {run.goodput:.2f}")
+    t.add_row("time", f"{run.days:,.1f} days wall-clock ({run.compute_seconds / 86400:,.1f} computing)")
+    t.add_row("GPU-hours", f"{run.gpu_hours:,.0f}")
+    if run.energy_kwh is not None:
+        t.add_row("energy", f"{run.energy_kwh / 1000:,.0f} MWh (TDP {a.tdp_w:g} W x PUE {run.pue:g})")
+    cost = run.cost_usd
+    t.add_row("cost", "-" if cost is None else f"${cost:,.0f} at ${a.price_usd_per_hour:g}/GPU-hour ({a.price_note})")
+    if lay.parallel is not None:
+        par, m = lay.parallel, lay.memory
+        g = m.gib()
+        how = "cheapest layout that fits" if lay.searched else "given layout"
+        t.add_row("layout", f"dp={par.dp} tp={par.tp} pp={par.pp} cp={par.cp} ep={par.ep} zero={par.zero} "
+                  f"recompute={lay.recompute} micro-batch={lay.micro_batch} {lay.precision} ({how})")
+        t.add_row("memory/GPU", f"{g['total']:.1f} of {g['device']:.0f} GiB ({'fits' if m.fits else 'does NOT fit'}): "
+                  f"weights {g['weights']:.1f}, grads {g['gradients']:.1f}, optimizer {g['optimizer']:.1f}, "
+                  f"activations {g['activations']:.1f}, logits {g['logits']:.1f}, buffers {g['buffers']:.1f} "
+                  f"({m.stage} stage)")
+    else:
+        t.add_row("layout", "none found that fits (see the warning)")
+    if p.forecast is not None:
+        f = p.forecast
+        iv = (f"80% {_num(f['lo80'])}–{_num(f['hi80'])}, 95% {_num(f['lo95'])}–{_num(f['hi95'])}"
+              if f.get("lo80") is not None else "no interval")
+        t.add_row("forecast", f"loss {_num(f['loss'])} ({iv}); {f['extrapolation']:.0f}x beyond the fitted runs; {f['law']}")
+    out.print(t)
+
+
+def _big(v: float) -> str:
+    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:.3g}{suffix}"
+    return f"{v:.3g}"
+
+
+@plan_app.command("validate")
+def plan_validate(
+    goodput: Annotated[Optional[float], typer.Option("--goodput", help="Share of wall-clock time spent training [default: 0.9].")] = None,
+    as_json: Json = False,
+) -> None:
+    """Recompute documented runs' FLOPs and accelerator-hours, and the MFU their hours imply.
+
+    Runs that report their MFU get predicted accelerator-hours; every run with hardware
+    and hours gets its effective MFU (MFU x goodput over its wall-clock time) next to the
+    planner's default. Rows marked claim are figures quoted in news, kept to be checked.
+    """
+
+    def go():
+        from scalelab.data import rows
+        from scalelab.planning import check_runs
+
+        if goodput is not None and not 0 < goodput <= 1:
+            raise ScalelabError(f"--goodput {goodput}: give a fraction in (0, 1]")
+        return check_runs(rows("known_runs"), goodput)
+
+    checks = _run(go)
+    if as_json:
+        _print_json([c.to_dict() for c in checks])
+        return
+    t = Table("run", "hardware", "FLOPs 6·N·D", "vs reported", "GPU-hours reported", "predicted", "error",
+              "effective MFU implied", "default")
+    for c in checks:
+        t.add_row(("(claim) " if c.kind == "claim" else "") + c.model, c.hardware or "-",
+                  "-" if c.flops_6nd is None else f"{c.flops_6nd:.3g}",
+                  "-" if c.flops_error is None else f"{100 * c.flops_error:+.1f}%",
+                  "-" if c.hours_reported is None else f"{c.hours_reported:,.0f}",
+                  "-" if c.hours_predicted is None else f"{c.hours_predicted:,.0f}",
+                  "-" if c.hours_error is None else f"{100 * c.hours_error:+.1f}%",
+                  "-" if c.effective_mfu_implied is None else f"{c.effective_mfu_implied:.3f}",
+                  "-" if c.effective_mfu_default is None else f"{c.effective_mfu_default:.3f}")
+    out.print(t)
+    out.print("predicted = FLOPs / (peak x reported MFU x goodput 0.9); effective MFU = reported FLOPs / "
+              "(reported accelerator-hours x peak)")

@@ -16,7 +16,12 @@ WIDTH = 100
 
 
 def command_names() -> list[str]:
-    return [c.name or c.callback.__name__ for c in app.registered_commands]
+    """Every command, groups first-level and their subcommands as "group sub"."""
+    names = [c.name or c.callback.__name__ for c in app.registered_commands]
+    for group in app.registered_groups:
+        names.append(group.name)
+        names += [f"{group.name} {c.name or c.callback.__name__}" for c in group.typer_instance.registered_commands]
+    return names
 
 
 def help_text(args: list[str]) -> str:
@@ -35,7 +40,7 @@ def render() -> str:
     ]
     for name in command_names():
         parts.append(f"## scalelab {name}\n")
-        parts.append("```text\n" + help_text([name]) + "```\n")
+        parts.append("```text\n" + help_text(name.split()) + "```\n")
     return "\n".join(parts)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 
@@ -10,7 +12,21 @@ from scalelab.errors import InputError, suggest
 BUNDLED = {
     "chinchilla": "chinchilla_epoch.csv",
     "gadre": "gadre_overtrain.csv",
+    "accelerators": "accelerators.csv",
+    "known_runs": "known_runs_public.csv",
 }
+DEFAULT_FIT = "chinchilla_fit.json"  # the Chinchilla law fitted to chinchilla_epoch.csv (see README.md)
+
+
+@lru_cache(maxsize=None)
+def rows(name: str) -> tuple[dict[str, str], ...]:
+    """The rows of a bundled CSV table as dicts of strings (no pandas: the planner starts fast)."""
+    with bundled_path(name).open(encoding="utf-8", newline="") as fh:
+        return tuple(csv.DictReader(fh))
+
+
+def default_fit_path() -> Path:
+    return Path(str(files(__name__) / DEFAULT_FIT))
 
 
 def bundled_path(name: str) -> Path:

@@ -1,0 +1,228 @@
+"""Time, accelerator-hours, energy and money of a run, and the best run for a budget.
+
+Forward::
+
+    compute time  = FLOPs / (num_gpus x peak x MFU)
+    wall-clock    = compute time / goodput        (goodput: share of time spent training)
+    GPU-hours     = num_gpus x wall-clock          (what is paid for)
+    energy (kWh)  = GPU-hours x TDP x PUE          (accelerators only at PUE 1)
+    cost (USD)    = GPU-hours x price per GPU-hour
+
+Inverse: a budget in dollars, GPU-hours or FLOPs, with a GPU count or a deadline, becomes
+FLOPs by the same formulas; a law then splits them into parameters N and tokens D
+(compute-optimal, C = k·N·D) and predicts the loss with its interval. The forward plan of
+that (N, D) on the same hardware costs exactly the budget (a tested round trip).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from scalelab.errors import InputError
+from scalelab.planning.hardware import GOODPUT_DEFAULT, Accelerator
+
+# Muennighoff et al. 2023 ("Scaling Data-Constrained Language Models"): up to about four
+# epochs, repeated tokens are worth almost as much as new ones; beyond, returns fall fast.
+MAX_USEFUL_EPOCHS = 4.0
+NODE_SIZE = 8  # accelerators per node: a budget's GPU count is rounded down to whole nodes
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    """Time, accelerator-hours, energy and cost of ``flops`` on ``num_gpus`` accelerators."""
+
+    flops: float
+    accelerator: Accelerator
+    num_gpus: float
+    mfu: float
+    goodput: float
+    pue: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_positive("FLOPs", self.flops, 1e30 * 1e3)
+        _check_positive("--num-gpus", self.num_gpus, 1e8)
+        if not 0 < self.mfu <= 1:
+            raise InputError(f"--mfu {self.mfu}: give a fraction in (0, 1], e.g. 0.4")
+        if not 0 < self.goodput <= 1:
+            raise InputError(f"--goodput {self.goodput}: give a fraction in (0, 1], e.g. 0.9")
+        if not 1 <= self.pue <= 3:
+            raise InputError(f"--pue {self.pue}: give a power usage effectiveness in [1, 3] (1 = accelerators only)")
+
+    @property
+    def compute_seconds(self) -> float:
+        return self.flops / (self.num_gpus * self.accelerator.peak_flops * self.mfu)
+
+    @property
+    def wall_seconds(self) -> float:
+        return self.compute_seconds / self.goodput
+
+    @property
+    def days(self) -> float:
+        return self.wall_seconds / 86400
+
+    @property
+    def gpu_hours(self) -> float:
+        return self.num_gpus * self.wall_seconds / 3600
+
+    @property
+    def energy_kwh(self) -> float | None:
+        tdp = self.accelerator.tdp_w
+        return None if tdp is None else self.gpu_hours * tdp / 1000 * self.pue
+
+    @property
+    def cost_usd(self) -> float | None:
+        price = self.accelerator.price_usd_per_hour
+        return None if price is None else self.gpu_hours * price
+
+    def to_dict(self) -> dict:
+        a = self.accelerator
+        return {
+            "flops": self.flops, "gpu": a.key, "gpu_name": a.name, "num_gpus": self.num_gpus,
+            "peak_tflops": a.peak_tflops, "mfu": self.mfu, "mfu_source": a.mfu_source, "goodput": self.goodput,
+            "compute_days": self.compute_seconds / 86400, "days": self.days, "gpu_hours": self.gpu_hours,
+            "energy_kwh": self.energy_kwh, "pue": self.pue, "price_usd_per_gpu_hour": a.price_usd_per_hour,
+            "price_source": a.price_note, "cost_usd": self.cost_usd,
+        }
+
+
+def estimate_run(flops: float, accelerator: Accelerator, num_gpus: float, *, mfu: float | None = None,
+                 goodput: float | None = None, pue: float = 1.0) -> RunEstimate:
+    """Forward plan: how long and how much.
+
+    Examples
+    --------
+    Llama 3.1 405B: 3.8e25 FLOPs on 16,384 H100 at 40.5% MFU and 90% goodput.
+
+    >>> from scalelab.planning.hardware import get_accelerator
+    >>> r = estimate_run(3.8e25, get_accelerator("h100"), 16384, mfu=0.405)
+    >>> round(r.gpu_hours / 1e6, 1), round(r.days)
+    (29.3, 74)
+    """
+    return RunEstimate(flops=flops, accelerator=accelerator, num_gpus=num_gpus,
+                       mfu=accelerator.default_mfu if mfu is None else mfu,
+                       goodput=GOODPUT_DEFAULT[0] if goodput is None else goodput, pue=pue)
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    """The compute-optimal run a budget buys, and its forecast."""
+
+    run: RunEstimate
+    params: float
+    tokens: float
+    params_interval: tuple[float, float] | None
+    tokens_interval: tuple[float, float] | None
+    loss: float
+    loss_interval80: tuple[float, float] | None
+    loss_interval95: tuple[float, float] | None
+    extrapolation: float
+    flops_per_token: float
+    law: str
+    epochs: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "params": self.params, "tokens": self.tokens, "params_interval80": self.params_interval,
+            "tokens_interval80": self.tokens_interval, "loss": self.loss, "loss_interval80": self.loss_interval80,
+            "loss_interval95": self.loss_interval95, "extrapolation": self.extrapolation,
+            "flops_per_param_token": self.flops_per_token, "law": self.law, "epochs": self.epochs,
+            "warnings": self.warnings, **self.run.to_dict(),
+        }
+
+
+def budget_to_run(accelerator: Accelerator, *, budget_usd: float | None = None, budget_gpu_hours: float | None = None,
+                  budget_flops: float | None = None, num_gpus: float | None = None, days: float | None = None,
+                  mfu: float | None = None, goodput: float | None = None, pue: float = 1.0) -> RunEstimate:
+    """Turn a budget and a schedule constraint into the run it pays for.
+
+    Give at most one of ``budget_usd``, ``budget_gpu_hours``, ``budget_flops``; and
+    ``num_gpus`` and/or ``days``. With both and no budget, the budget is the GPUs for the
+    days. With a budget and ``days`` only, the GPU count is the whole number the budget
+    keeps busy for that long, in whole 8-GPU nodes.
+    """
+    given = [n for n, v in (("--budget-usd", budget_usd), ("--budget-gpu-hours", budget_gpu_hours),
+                            ("--budget-flops", budget_flops)) if v is not None]
+    if len(given) > 1:
+        raise InputError(f"give one budget, not {' and '.join(given)}")
+    mfu = accelerator.default_mfu if mfu is None else mfu
+    goodput = GOODPUT_DEFAULT[0] if goodput is None else goodput
+    flops_per_gpu_hour = 3600 * accelerator.peak_flops * mfu * goodput
+    if budget_usd is not None:
+        _check_positive("--budget-usd", budget_usd, 1e13)
+        if not accelerator.price_usd_per_hour:
+            raise InputError(f"{accelerator.name} has no price in the catalogue; give --price USD_PER_GPU_HOUR")
+        gpu_hours = budget_usd / accelerator.price_usd_per_hour
+    elif budget_gpu_hours is not None:
+        _check_positive("--budget-gpu-hours", budget_gpu_hours, 1e12)
+        gpu_hours = budget_gpu_hours
+    elif budget_flops is not None:
+        _check_positive("--budget-flops", budget_flops, 1e33)
+        gpu_hours = budget_flops / flops_per_gpu_hour
+    elif num_gpus is not None and days is not None:
+        gpu_hours = None
+    else:
+        raise InputError("give a budget (--budget-usd, --budget-gpu-hours or --budget-flops), "
+                         "or --num-gpus with --days")
+    if days is not None:
+        _check_positive("--days", days, 36500)
+    if num_gpus is not None:
+        _check_positive("--num-gpus", num_gpus, 1e8)
+    if gpu_hours is None:
+        gpu_hours = num_gpus * days * 24
+    elif num_gpus is None:
+        if days is None:
+            raise InputError("give --num-gpus or --days to turn the budget into a schedule")
+        num_gpus = math.floor(gpu_hours / (days * 24))
+        if num_gpus < 1:
+            raise InputError(f"the budget buys {gpu_hours:.3g} GPU-hours: less than one GPU for {days:g} days")
+        if num_gpus >= NODE_SIZE:
+            num_gpus -= num_gpus % NODE_SIZE  # whole nodes
+        gpu_hours = num_gpus * days * 24
+    elif days is not None:
+        gpu_hours = min(gpu_hours, num_gpus * days * 24)  # the tighter of budget and deadline
+    return RunEstimate(flops=gpu_hours * flops_per_gpu_hour, accelerator=accelerator, num_gpus=num_gpus,
+                       mfu=mfu, goodput=goodput, pue=pue)
+
+
+def plan_budget(fit, run: RunEstimate, *, flops_per_token: float = 6.0, max_unique_tokens: float | None = None,
+                law_label: str = "") -> BudgetPlan:
+    """The compute-optimal (N, D) for ``run.flops`` under a fitted law, with its forecast."""
+    import warnings
+
+    from scalelab.errors import ExtrapolationWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ExtrapolationWarning)
+        alloc = fit.optimal_allocation(run.flops, flops_per_token)
+    notes = [str(w.message) for w in caught]
+    N, D = float(alloc.params), float(alloc.tokens)
+    iv = alloc.loss.intervals
+    lo80, hi80 = (float(iv[0.8][0]), float(iv[0.8][1]))
+    finite = math.isfinite(lo80)
+    epochs = None
+    if max_unique_tokens is not None:
+        _check_positive("--max-unique-tokens", max_unique_tokens, 1e16)
+        epochs = D / max_unique_tokens
+        if epochs > MAX_USEFUL_EPOCHS:
+            notes.append(
+                f"the compute-optimal run sees {D:.3g} tokens: {epochs:.1f} epochs of {max_unique_tokens:.3g} unique "
+                f"tokens, beyond the ~{MAX_USEFUL_EPOCHS:g} epochs after which repeated data loses value "
+                "(Muennighoff et al. 2023); the loss forecast assumes fresh data: train a larger model on fewer "
+                "tokens, or find more data"
+            )
+    return BudgetPlan(
+        run=run, params=N, tokens=D,
+        params_interval=tuple(float(v) for v in (alloc.params_intervals[0.8][0], alloc.params_intervals[0.8][1])) if finite else None,
+        tokens_interval=tuple(float(v) for v in (alloc.tokens_intervals[0.8][0], alloc.tokens_intervals[0.8][1])) if finite else None,
+        loss=float(alloc.loss.loss), loss_interval80=(lo80, hi80) if finite else None,
+        loss_interval95=(float(iv[0.95][0]), float(iv[0.95][1])) if finite else None,
+        extrapolation=float(alloc.loss.extrapolation), flops_per_token=flops_per_token, law=law_label,
+        epochs=epochs, warnings=notes,
+    )
+
+
+def _check_positive(name: str, value: float, upper: float) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= upper):
+        raise InputError(f"{name} {value}: give a number in (0, {upper:.3g}]")

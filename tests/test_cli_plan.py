@@ -1,0 +1,121 @@
+"""scalelab plan, run for real: the help examples, JSON output, one-line errors."""
+
+import json
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from scalelab.cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, ["plan", *[str(a) for a in args]])
+
+
+def test_dense_model_from_its_parameter_count():
+    r = run("--params", "7e10", "--tokens", "2e12", "--gpu", "a100-80gb", "--num-gpus", "2048", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["flops"]["model"] == pytest.approx(6 * 7e10 * 2e12)
+    run_ = d["run"]
+    assert run_["gpu_hours"] == pytest.approx(6 * 7e10 * 2e12 / (312e12 * 0.40 * 0.90) / 3600, rel=1e-9)
+    assert run_["cost_usd"] == pytest.approx(run_["gpu_hours"] * 1.89)
+    assert d["memory_gib"]["fits"] and d["layout"]["searched"]
+
+
+def test_llama3_405b_matches_meta_s_gpu_hours():
+    r = run("--preset", "llama3-405b", "--tokens", "15.6e12", "--gpu", "h100-sxm", "--num-gpus", "16384", "--mfu", "0.40", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["params"]["total"] == 405_853_388_800
+    assert d["run"]["gpu_hours"] == pytest.approx(30.84e6, rel=0.10)  # Llama 3.1 model card: 30.84M H100-hours
+    table = run("--preset", "llama3-405b", "--tokens", "15.6e12", "--gpu", "h100-sxm", "--num-gpus", "16384", "--mfu", "0.40")
+    assert "GPU-hours" in table.stdout and "memory/GPU" in table.stdout and "fits" in table.stdout
+
+
+def test_budget_plan():
+    r = run("--budget-usd", "5e8", "--gpu", "h100-sxm", "--days", "180", "--max-unique-tokens", "5e12", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["mode"] == "budget" and d["run"]["cost_usd"] == pytest.approx(5e8, rel=0.001)
+    b = d["budget"]
+    assert 6 * b["params"] * b["tokens"] == pytest.approx(d["flops"]["model"], rel=1e-9)
+    assert b["loss_interval80"][0] < b["loss"] < b["loss_interval80"][1]
+    assert b["epochs"] == pytest.approx(b["tokens"] / 5e12)
+    assert "epochs of 5e+12 unique tokens" in r.stderr and "extrapolating past" in r.stderr
+
+
+def test_budget_plan_with_a_user_fit(tmp_path):
+    from scalelab.data import bundled_path
+
+    fit = tmp_path / "fit.json"
+    assert runner.invoke(app, ["fit", str(bundled_path("chinchilla")), "--where", "epoch_excluded == 0",
+                               "--bootstrap", "20", "--out", str(fit)]).exit_code == 0
+    r = run("--budget-gpu-hours", "1e6", "--gpu", "a100", "--num-gpus", "1024", "--fit", fit, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["forecast"]["law"] == f"fit {fit}"
+
+
+def test_given_layout_and_shape_flags():
+    r = run("--d-model", "4096", "--layers", "32", "--heads", "32", "--kv-heads", "8", "--ffn-size", "14336",
+            "--vocab", "128256", "--seq-len", "8192", "--tokens", "1e12", "--num-gpus", "64", "--tp", "2", "--zero", "3",
+            "--micro-batch", "2", "--recompute", "selective-op", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["params"]["total"] == 8_030_261_248
+    assert d["layout"] == {"dp": 32, "tp": 2, "pp": 1, "cp": 1, "ep": 1, "zero": 3, "sequence_parallel": True,
+                           "recompute": "selective-op", "micro_batch": 2, "precision": "bf16", "searched": False}
+
+
+def test_deadline_finds_the_gpu_count():
+    r = run("--preset", "llama3-8b", "--tokens", "15e12", "--days", "30", "--json")
+    d = json.loads(r.stdout)
+    assert d["run"]["days"] <= 30 and d["run"]["num_gpus"] > 1
+
+
+def test_validate():
+    r = run("validate", "--json")
+    assert r.exit_code == 0
+    rows = {c["model"]: c for c in json.loads(r.stdout)}
+    assert abs(rows["Llama 3.1 405B"]["hours_error"]) < 0.10
+    table = run("validate")
+    assert "Llama 3.1 405B" in table.stdout and "effective MFU" in table.stdout
+
+
+def test_help_ends_with_examples():
+    r = run("--help")
+    lines = [ln for ln in r.stdout.strip().splitlines() if ln.strip()]
+    assert lines[-1].strip() == "scalelab plan validate"
+    assert "scalelab plan --budget-usd 5e8 --gpu h100-sxm --days 180 --fit fit.json" in r.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--params", "7e10", "--tokens", "2e12", "--gpu", "h1000", "--num-gpus", "8"], r"unknown GPU 'h1000' \(did you mean 'h100'\?\)"),
+    (["--preset", "lama3-8b", "--tokens", "1e12", "--num-gpus", "8"], r"unknown preset 'lama3-8b' \(did you mean 'llama3-8b'\?\)"),
+    (["--preset", "llama3-8b", "--tokens", "1e12", "--num-gpus", "8", "--tp", "3"], r"num_gpus\(8\) is not divisible by tp\(3\) \* pp\(1\) \* cp\(1\) = 3"),
+    (["--preset", "palm-540b", "--tokens", "1e12", "--num-gpus", "10", "--tp", "5"], r"n_heads \(48\) is not divisible by tp \(5\)"),
+    (["--preset", "llama3-8b", "--tokens", "1e12", "--num-gpus", "8", "--dp", "2", "--tp", "2"], r"dp\(2\) \* tp\(2\) \* pp\(1\) \* cp\(1\) = 4 != num_gpus\(8\)"),
+    (["--params", "-5", "--tokens", "1e12", "--num-gpus", "8"], r"--params -5.0: give a positive parameter count"),
+    (["--params", "7e10", "--tokens", "1e12", "--num-gpus", "8", "--mfu", "2"], r"--mfu 2.0: must be in"),
+    (["--params", "7e10", "--num-gpus", "8"], r"give --tokens D with the model"),
+    (["--params", "7e10", "--tokens", "1e12"], r"give --num-gpus \(or --days"),
+    (["--budget-usd", "1e6", "--params", "7e10", "--num-gpus", "8"], r"a budget plan chooses the model and tokens itself"),
+    (["--budget-usd", "1e6"], r"give --num-gpus or --days"),
+    (["--d-model", "4096", "--tokens", "1e12", "--num-gpus", "8"], r"a model shape needs --layers, --heads, --vocab too"),
+    (["--preset", "llama3-8b", "--tokens", "1e12", "--num-gpus", "8", "--recompute", "some"], r"recompute='some': choose one of"),
+])
+def test_bad_input_exits_2_with_one_line(args, message):
+    r = run(*args)
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.search(message, lines[0]), lines
+
+
+def test_a_model_that_cannot_fit_says_so():
+    r = run("--preset", "llama3-405b", "--tokens", "1e12", "--num-gpus", "8", "--json")
+    assert r.exit_code == 0
+    assert json.loads(r.stdout)["layout"] is None
+    assert "no layout up to tp=8 fits" in r.stderr
