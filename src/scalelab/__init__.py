@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from scalelab.version import __version__
+from scalelab.version import __version__ as __version__  # re-exported
 
 _LAZY = {
     "ChinchillaLaw": "scalelab.laws",

@@ -239,11 +239,10 @@ def memory_per_device(model: ModelConfig, parallel: Parallelism, *, micro_batch:
         parallel.ep * tp)
     embed = (V * h + p["position"]) / tp
     head = V * h / tp
-    first = layer_params + embed + (head if pp == 1 and not model.tied_embeddings else 0)
-    last = layer_params + (head if pp > 1 or not model.tied_embeddings else 0) + (embed if pp == 1 else 0)
-    stages = {"first": first if pp > 1 else first, "last": last}
     if pp == 1:
         stages = {"only": layer_params + embed + (0 if model.tied_embeddings else head)}
+    else:  # the embedding on the first stage, the head (a copy when tied) on the last
+        stages = {"first": layer_params + embed, "last": layer_params + head}
 
     tokens = micro_batch * seq_len / cp
     act_kw = dict(tokens=tokens, seq_len=seq_len, tp=tp, sequence_parallel=parallel.sequence_parallel,

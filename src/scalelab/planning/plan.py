@@ -142,10 +142,10 @@ def make_plan(accelerator: Accelerator, *, model: ModelConfig | None = None, par
             forecast_note = law_label
             if model.n_experts:
                 forecast_note += "; a dense law evaluated at the active parameter count"
-            budget_forecast = {"loss": float(p.loss), "lo80": float(lo80), "hi80": float(hi80), "lo95": float(lo95),
-                               "hi95": float(hi95), "extrapolation": float(p.extrapolation), "law": forecast_note}
+            forecast = {"loss": float(p.loss), "lo80": float(lo80), "hi80": float(hi80), "lo95": float(lo95),
+                        "hi95": float(hi95), "extrapolation": float(p.extrapolation), "law": forecast_note}
         else:
-            budget_forecast = None
+            forecast = None
     layout = _layout(model, run, parallel, recompute, micro_batch, precision, memory_options, accelerator)
     if layout.parallel is None:
         warnings.append(f"no layout up to tp=8 fits {model.name} in {accelerator.memory_gb:g} GB per GPU on "
@@ -154,14 +154,14 @@ def make_plan(accelerator: Accelerator, *, model: ModelConfig | None = None, par
         warnings.append(f"the given layout needs {layout.memory.total / 2**30:.1f} GiB per GPU, more than "
                         f"{accelerator.memory_gb:g} GB: drop --tp/--pp/--zero/--recompute to let scalelab find one")
     if budget_mode:
-        budget_forecast = {"loss": budget.loss,
+        forecast = {"loss": budget.loss,
                            "lo80": budget.loss_interval80[0] if budget.loss_interval80 else None,
                            "hi80": budget.loss_interval80[1] if budget.loss_interval80 else None,
                            "lo95": budget.loss_interval95[0] if budget.loss_interval95 else None,
                            "hi95": budget.loss_interval95[1] if budget.loss_interval95 else None,
                            "extrapolation": budget.extrapolation, "law": law_label}
     return Plan(mode="budget" if budget_mode else "forward", model=model, model_note=note, params=params_out,
-                tokens=tokens_out, flops=flops, run=run, layout=layout, budget=budget, forecast=budget_forecast,
+                tokens=tokens_out, flops=flops, run=run, layout=layout, budget=budget, forecast=forecast,
                 warnings=warnings)
 
 
