@@ -548,8 +548,8 @@ def plan(
             if missing:
                 raise ScalelabError(f"a model shape needs {', '.join(missing)} too (or use --preset / --params)")
             model = ModelConfig(**shape)
-        if params is not None and not params > 0:
-            raise ScalelabError(f"--params {params}: give a positive parameter count, e.g. 7e10")
+        if params is not None and not 0 < params <= 1e15:
+            raise ScalelabError(f"--params {params}: give a parameter count in (0, 1e15], e.g. 7e10")
         budget = any(v is not None for v in (budget_usd, budget_gpu_hours, budget_flops))
         fit, label = None, ""
         if fit_path is not None:

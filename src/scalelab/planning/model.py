@@ -319,8 +319,8 @@ def dense_from_params(params: float, seq_len: int = 2048, vocab_size: int = 3200
     >>> m.n_layers, m.d_model, abs(m.params()["total"] / 7e10 - 1) < 0.05
     (72, 9728, True)
     """
-    if not params > 0:
-        raise InputError(f"--params {params}: give a positive parameter count, e.g. 7e10")
+    if not 0 < params <= 1e15:
+        raise InputError(f"--params {params}: give a parameter count in (0, 1e15], e.g. 7e10")
     best = None
     for n_layers in range(2, 257, 2):
         guess = max(1, round((params / (10 * n_layers)) ** 0.5 / 128))
