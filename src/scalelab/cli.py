@@ -678,3 +678,306 @@ def plan_validate(
     out.print(t)
     out.print("predicted = FLOPs / (peak x reported MFU x goodput 0.9); effective MFU = reported FLOPs / "
               "(reported accelerator-hours x peak)")
+
+
+# ---------------------------------------------------------------------- watch
+@app.command(epilog="""\b
+Examples:
+  scalelab watch train.jsonl --once
+  scalelab watch train.jsonl --fit fit.json --params 1.3e10 --tokens 5e12 --html run.html --once
+  scalelab watch train.jsonl --plan plan.json --fit fit.json --alerts alerts.jsonl --webhook http://host/hook
+  scalelab watch tb_logs/ --format tensorboard --loss-name train/loss --once --json
+""")
+def watch(
+    log: Annotated[str, typer.Argument(help="A log file (JSONL, CSV, Megatron text, W&B export), a TensorBoard folder, or an MLflow store (mlflow.db or a URI).", show_default=False, metavar="LOG")],
+    fmt: Annotated[str, typer.Option("--format", help="auto, jsonl, csv, tsv, megatron, wandb, tensorboard, mlflow.")] = "auto",
+    loss_name: Annotated[Optional[str], typer.Option("--loss-name", help="The metric to watch [default: the first of loss, train_loss, train/loss, lm_loss, ...].")] = None,
+    step_col: Annotated[Optional[str], typer.Option("--step-col", help="Column of steps [default: step, _step, iteration, ...].")] = None,
+    tokens_col: Annotated[Optional[str], typer.Option("--tokens-col", help="Column of tokens seen [default: tokens, consumed_tokens, ...].")] = None,
+    time_col: Annotated[Optional[str], typer.Option("--time-col", help="Column of wall-clock times in seconds [default: wall_time, timestamp, ...].")] = None,
+    run: Annotated[Optional[str], typer.Option("--run", help="MLflow: the run id or name [default: every run].")] = None,
+    fit_path: Annotated[Optional[Path], typer.Option("--fit", help="A fit.json: the forecast the run is compared with.")] = None,
+    plan_path: Annotated[Optional[Path], typer.Option("--plan", help="The JSON of `scalelab plan --json`: planned throughput, tokens, GPUs, price, cost.")] = None,
+    params: Annotated[Optional[float], typer.Option("--params", help="The run's parameters N (for the forecast) [default: the plan's].")] = None,
+    tokens: Annotated[Optional[float], typer.Option("--tokens", help="Tokens the run will train on (for the projection, ETA, cost) [default: the plan's].")] = None,
+    budget_usd: Annotated[Optional[float], typer.Option("--budget-usd", help="Alert when the projected cost exceeds this [default: the plan's cost].")] = None,
+    num_gpus: Annotated[Optional[float], typer.Option("--num-gpus", help="GPUs the run uses (for the cost burn) [default: the plan's].")] = None,
+    price: Annotated[Optional[float], typer.Option("--price", help="USD per GPU-hour [default: the plan's].")] = None,
+    once: Annotated[bool, typer.Option("--once", help="Analyse the log as it is and exit: 0 healthy, 1 alerts (for CI jobs).")] = False,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between polls when following a live log.")] = 5.0,
+    duration: Annotated[Optional[float], typer.Option("--duration", help="Stop following after this many seconds [default: until Ctrl-C].")] = None,
+    stall_minutes: Annotated[float, typer.Option("--stall-minutes", help="Alert when no new step arrives for this long.")] = 30.0,
+    spike_z: Annotated[float, typer.Option("--spike-z", help="Spike threshold in robust sigmas of the local curve.")] = 6.0,
+    spike_min_jump: Annotated[float, typer.Option("--spike-min-jump", help="Smallest relative jump called a spike.")] = 0.001,
+    divergence_evals: Annotated[int, typer.Option("--divergence-evals", help="Rising evaluations in a row that make a divergence.")] = 4,
+    throughput_drop: Annotated[float, typer.Option("--throughput-drop", help="Relative drop in tokens/s that raises an alert.")] = 0.05,
+    alerts_path: Annotated[Optional[Path], typer.Option("--alerts", help="Append alerts to this JSON-lines file.")] = None,
+    webhook: Annotated[Optional[str], typer.Option("--webhook", help="POST each alert as JSON to this URL.")] = None,
+    html: Annotated[Optional[Path], typer.Option("--html", help="Write a static HTML snapshot (curve, forecast, alerts, throughput).")] = None,
+    as_json: Json = False,
+) -> None:
+    """Watch a training run: spikes, divergence, NaN, stalls, throughput, ETA, cost burn and
+    the projected final loss against its forecast; alerts as JSON lines and webhooks."""
+    import time as _time
+
+    from rich.live import Live
+
+    state = {"alerts": 0}
+
+    def setup():
+        from scalelab.io import load_fit, load_json
+        from scalelab.watch.alerts import JsonlSink, WebhookSink
+        from scalelab.watch.monitor import WatchSettings
+        from scalelab.watch.session import plan_facts
+
+        facts = plan_facts(load_json(plan_path, "plan")) if plan_path else {}
+        fit = load_fit(fit_path) if fit_path else None
+        for name, value, lo, hi in (("--params", params, 1, 1e15), ("--tokens", tokens, 1, 1e16), ("--budget-usd", budget_usd, 0, 1e13),
+                                    ("--num-gpus", num_gpus, 1, 1e8), ("--price", price, 0, 1e4), ("--interval", interval, 0.01, 3600),
+                                    ("--stall-minutes", stall_minutes, 0.01, 1e6), ("--spike-z", spike_z, 1, 1e3),
+                                    ("--spike-min-jump", spike_min_jump, 0, 10), ("--throughput-drop", throughput_drop, 0.001, 0.99)):
+            if value is not None and not (lo <= value <= hi):
+                raise ScalelabError(f"{name} {value}: give a value in [{lo:g}, {hi:g}]")
+        if fit is not None and not (params or facts.get("params")):
+            raise ScalelabError("comparing with a forecast needs the run's size: give --params N (and --tokens D), or --plan plan.json")
+        sinks = []
+        if alerts_path:
+            sinks.append(JsonlSink(alerts_path))
+        hook = WebhookSink(webhook) if webhook else None
+        if hook:
+            sinks.append(hook)
+
+        def settings_for(metric_names):
+            from scalelab.runs.logs import MetricLog, ParseReport
+            import pandas as pd
+
+            name = MetricLog(pd.DataFrame(columns=["step", *metric_names]), ParseReport(log, fmt)).loss_name(loss_name)
+            return WatchSettings(
+                loss_name=name, params=params or facts.get("params"), final_tokens=tokens or facts.get("final_tokens"),
+                fit=fit, planned_tokens_per_s=facts.get("planned_tokens_per_s"), num_gpus=num_gpus or facts.get("num_gpus"),
+                price_usd_per_gpu_hour=price or facts.get("price_usd_per_gpu_hour"),
+                budget_usd=budget_usd or facts.get("budget_usd"), stall_minutes=stall_minutes, spike_z=spike_z,
+                spike_min_rel_jump=spike_min_jump, divergence_evals=divergence_evals, throughput_drop=throughput_drop)
+
+        return settings_for, sinks, hook
+
+    settings_for, sinks, hook = _run(setup)
+
+    def on_alert(alert, run_name):
+        from scalelab.watch.alerts import alert_record
+
+        state["alerts"] += 1
+        record = alert_record(alert, run_name)
+        for sink in sinks:
+            sink(record)
+        if not as_json and not once:
+            err.print(f"[red]alert[/red] {alert.kind}: {alert.message}", markup=True)
+
+    roles = dict(step_col=step_col, tokens_col=tokens_col, time_col=time_col)
+
+    def go():
+        from scalelab.watch.session import watch_live, watch_once
+
+        if once:
+            return watch_once(log, fmt=fmt, settings_for=settings_for, run=run, roles=roles, on_alert=on_alert)
+        if as_json or not sys.stdout.isatty():
+            return [watch_live(log, fmt=fmt, settings_for=settings_for, roles=roles, interval_s=interval,
+                               duration_s=duration, on_alert=on_alert)]
+        with Live(Table(), console=out, refresh_per_second=2, transient=False) as live:
+            return [watch_live(log, fmt=fmt, settings_for=settings_for, roles=roles, interval_s=interval,
+                               duration_s=duration, on_alert=on_alert,
+                               on_tick=lambda mon, rep: live.update(_watch_table(mon, rep)))]
+
+    outcomes = _run(go)
+    for sink in sinks:
+        if hasattr(sink, "close"):
+            sink.close()
+    if hook is not None and hook.failed:
+        err.print(f"[yellow]warning:[/yellow] {len(hook.failed)} webhook POSTs failed, e.g. {hook.failed[0]}", markup=True)
+    if html is not None:
+        from scalelab.io import atomic_write_text
+        from scalelab.report.watch import snapshot_html
+
+        _run(lambda: atomic_write_text(html, snapshot_html(outcomes[0].monitor)))
+    total = sum(len(o.monitor.alerts) for o in outcomes)
+    if as_json:
+        _print_json({"runs": [{**o.monitor.status(), "parse": o.report} for o in outcomes], "alerts": total,
+                     "webhook": None if hook is None else {"sent": hook.sent, "failed": len(hook.failed)}})
+    else:
+        for o in outcomes:
+            out.print(_watch_table(o.monitor, o.report))
+        out.print(f"{total} alert{'s' if total != 1 else ''}" + (f"; snapshot {html}" if html else ""))
+    raise typer.Exit(1 if total else 0)
+
+
+def _watch_table(mon, report) -> Table:
+    st = mon.status()
+    t = Table(title=f"{mon.name}", show_header=False, box=None, padding=(0, 1))
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("step", f"{st['step']:,}" if st["step"] is not None else "-")
+    loss = st.get("loss")
+    t.add_row(mon.settings.loss_name, "-" if loss is None else _num(loss))
+    p = st.get("projection")
+    if p:
+        band = (f"{_num(p['forecast_lo'])}–{_num(p['forecast_hi'])}" if p["forecast_lo"] is not None else "no interval")
+        verdict = "BEHIND" if p["behind"] else "on track"
+        t.add_row("final loss", f"projected {_num(p['projected_final'])}, forecast {_num(p['forecast_final'])} "
+                  f"({band}): {verdict} at {100 * p['fraction_done']:.0f}% of training")
+    if st.get("tokens_per_s"):
+        plan = f" (plan {st['planned_tokens_per_s']:,.0f})" if st.get("planned_tokens_per_s") else ""
+        t.add_row("tokens/s", f"{st['tokens_per_s']:,.0f}{plan}")
+    if st.get("eta_hours") is not None:
+        t.add_row("ETA", f"{st['eta_hours']:,.1f} h ({100 * st['fraction_done']:.1f}% done)")
+    if st.get("spent_usd") is not None:
+        proj = f", projected ${st['projected_cost_usd']:,.0f}" if st.get("projected_cost_usd") is not None else ""
+        budget = f" of ${st['budget_usd']:,.0f}" if st.get("budget_usd") else ""
+        t.add_row("cost", f"${st['spent_usd']:,.0f} spent{proj}{budget}")
+    parse = [f"{report.get('rows', 0)} rows"]
+    for key, label in (("junk", "junk lines"), ("duplicates", "repeated steps"), ("out_of_order", "out of order"),
+                       ("rotations", "rotations"), ("truncations", "truncations")):
+        if report.get(key):
+            parse.append(f"{report[key]} {label}")
+    if report.get("partial_last_line") or report.get("pending_partial_line"):
+        parse.append("a partial last line")
+    if st.get("rewinds"):
+        parse.append(f"{st['rewinds']} restarts")
+    t.add_row("log", ", ".join(parse))
+    alerts = mon.alerts
+    t.add_row("alerts", "none" if not alerts else "")
+    for a in alerts[-8:]:
+        t.add_row(f"  {a.kind}", a.message)
+    if len(alerts) > 8:
+        t.add_row("", f"... {len(alerts) - 8} earlier (see --alerts / --json)")
+    return t
+
+
+# ----------------------------------------------------------------------- runs
+runs_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True,
+                       help="The run store: import logs, list, show and export runs.",
+                       epilog="""\b
+Examples:
+  scalelab runs import train.jsonl --name my-run
+  scalelab runs list
+  scalelab runs show my-run
+  scalelab runs export my-run --out my-run.csv
+""")
+app.add_typer(runs_app, name="runs")
+StorePath = Annotated[Optional[Path], typer.Option("--store", help="The run store file [default: $SCALELAB_DB or ./scalelab.db].")]
+
+
+@runs_app.command("import")
+def runs_import(
+    path: Annotated[str, typer.Argument(help="A log file, TensorBoard folder or MLflow store.", show_default=False, metavar="PATH")],
+    fmt: Annotated[str, typer.Option("--format", help="auto, jsonl, csv, tsv, megatron, wandb, tensorboard, mlflow.")] = "auto",
+    name: Annotated[Optional[str], typer.Option("--name", help="Run name [default: from the log].")] = None,
+    run: Annotated[Optional[str], typer.Option("--run", help="MLflow: the run id or name [default: every run].")] = None,
+    store: StorePath = None,
+    as_json: Json = False,
+) -> None:
+    """Load a training log into the run store (every metric, every step)."""
+
+    def go():
+        import hashlib
+
+        from scalelab.runs.logs import read_log
+        from scalelab.runs.store import RunStore
+
+        logs = read_log(path, fmt, run=run)
+        done = []
+        with RunStore(store) as st:
+            for log in logs:
+                run_name = name if name and len(logs) == 1 else (f"{name}/{log.name}" if name else log.name)
+                rid = hashlib.sha1(f"{path}|{log.name}".encode()).hexdigest()[:12]
+                st.add_run(run_name, run_id=rid, source=str(path), format=log.report.format,
+                           provenance={"parse": log.report.to_dict()})
+                f = log.frame
+                rows = [(int(s), None if t != t else float(t), m, float(v), None if w != w else float(w))
+                        for m in log.metric_names
+                        for s, t, v, w in zip(f["step"], f["tokens"], f[m], f["wall_time"]) if v == v]
+                res = st.log(rid, rows)
+                done.append({"run_id": rid, "name": run_name, "points": len(rows), "inserted": res.inserted,
+                             "replaced": res.replaced, "parse": log.report.summary()})
+            where = str(st.path)
+        return done, where
+
+    done, where = _run(go)
+    if as_json:
+        _print_json({"store": where, "runs": done})
+        return
+    for d in done:
+        out.print(f"{d['name']} ({d['run_id']}): {d['points']:,} points, {d['inserted']:,} new, {d['replaced']:,} replaced; "
+                  f"{d['parse']}")
+    out.print(f"store: {where}")
+
+
+@runs_app.command("list")
+def runs_list(store: StorePath = None, as_json: Json = False) -> None:
+    """List the runs in the store."""
+
+    def go():
+        from scalelab.runs.store import RunStore
+
+        with RunStore(store) as st:
+            return st.runs()
+
+    frame = _run(go)
+    if as_json:
+        _print_json(frame.to_dict(orient="records"))
+        return
+    t = Table("run_id", "name", "format", "points", "metrics", "last step", "updated")
+    for r in frame.itertuples():
+        t.add_row(r.run_id, r.name, r.format, f"{r.n_points:,}", str(r.n_metrics), "-" if r.last_step is None else f"{r.last_step:,}",
+                  r.updated_utc)
+    out.print(t)
+
+
+@runs_app.command("show")
+def runs_show(run: Annotated[str, typer.Argument(help="Run id or name.", show_default=False, metavar="RUN")],
+              store: StorePath = None, as_json: Json = False) -> None:
+    """Show a run: its source, provenance and metrics."""
+
+    def go():
+        from scalelab.runs.store import RunStore
+
+        with RunStore(store) as st:
+            return st.run(run)
+
+    d = _run(go)
+    if as_json:
+        _print_json(d)
+        return
+    out.print(f"[bold]{d['name']}[/bold] ({d['run_id']}) from {d['source']} [{d['format']}], updated {d['updated_utc']}", markup=True)
+    t = Table("metric", "points", "first step", "last step")
+    for m, v in d["metrics"].items():
+        t.add_row(m, f"{v['points']:,}", f"{v['first_step']:,}", f"{v['last_step']:,}")
+    out.print(t)
+
+
+@runs_app.command("export")
+def runs_export(run: Annotated[str, typer.Argument(help="Run id or name.", show_default=False, metavar="RUN")],
+                out_path: Annotated[Path, typer.Option("--out", help="File to write: .csv, .jsonl or .parquet (one row per step).")],
+                store: StorePath = None) -> None:
+    """Export a run's curves, one row per step and one column per metric."""
+
+    def go():
+        from scalelab.io import atomic_write_text
+        from scalelab.runs.store import RunStore
+
+        with RunStore(store) as st:
+            frame = st.curves(run)
+        suffix = out_path.suffix.lower()
+        if suffix == ".csv":
+            atomic_write_text(out_path, frame.to_csv(index=False))
+        elif suffix in (".jsonl", ".ndjson"):
+            atomic_write_text(out_path, frame.to_json(orient="records", lines=True))
+        elif suffix == ".parquet":
+            tmp = out_path.with_name(f".{out_path.name}.tmp")
+            frame.to_parquet(tmp)
+            tmp.replace(out_path)
+        else:
+            raise ScalelabError(f"--out {str(out_path)!r}: use a .csv, .jsonl or .parquet file")
+        return len(frame)
+
+    n = _run(go)
+    out.print(f"wrote {n:,} rows to {out_path}")

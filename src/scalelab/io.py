@@ -46,3 +46,14 @@ def load_fit(path: str | Path) -> Fit:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise FitFileError(f"fit file {str(path)!r} is not valid JSON ({exc}); recreate it with scalelab fit") from None
     return Fit.from_dict(data, source=repr(str(path)))
+
+
+def load_json(path: str | Path, what: str = "file") -> dict:
+    """Read a JSON document; errors name the file and the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} {str(path)!r} does not exist")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{what} {str(path)!r} is not valid JSON ({exc})") from None

@@ -1,0 +1,396 @@
+"""Readers for training logs: metrics over steps, whatever wrote them.
+
+Every reader returns a :class:`MetricLog`: a wide table (``step``, ``tokens``,
+``wall_time`` and one column per metric) and a :class:`ParseReport` that counts what was
+not taken as it stood: junk lines, a partial last line, repeated steps (the last value is
+kept, as a restarted run re-logs steps after its checkpoint), steps out of order, and
+non-finite values (kept: they are events). Nothing is dropped without being counted.
+
+Formats: ``csv``/``tsv``; ``jsonl`` (one JSON object per line; a fast path through
+pyarrow, a line-by-line fallback when junk lines are present); ``megatron`` (Megatron-LM /
+Megatron-DeepSpeed ``iteration N/ M | key: value | ...`` lines); ``wandb`` (a W&B run
+history exported as CSV or JSON: ``_step``, ``_timestamp``, metric columns; or a panel
+export with ``Step`` and ``<run> - <metric>`` columns); ``tensorboard`` (event files,
+through the tensorboard package) and ``mlflow`` (a tracking store, through the mlflow
+client) live in their own modules.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scalelab.errors import InputError, suggest
+
+STEP_NAMES = ("step", "_step", "global_step", "iteration", "iter", "steps", "Step", "trainer/global_step")
+TOKEN_NAMES = ("tokens", "consumed_tokens", "num_tokens", "tokens_seen", "total_tokens", "train/tokens")
+TIME_NAMES = ("wall_time", "timestamp", "_timestamp", "time", "walltime")
+LOSS_NAMES = ("loss", "train_loss", "train/loss", "lm_loss", "loss/train", "training_loss", "train/lm_loss",
+              "eval/loss", "val_loss", "validation_loss")
+FORMATS = ("auto", "csv", "tsv", "jsonl", "megatron", "wandb", "tensorboard", "mlflow")
+CHUNK_BYTES = 64 * 2**20
+
+
+@dataclass
+class ParseReport:
+    """What a reader saw and what it did with it."""
+
+    source: str
+    format: str
+    lines: int = 0
+    rows: int = 0
+    junk: int = 0
+    partial_last_line: bool = False
+    duplicates: int = 0
+    out_of_order: int = 0
+    nonfinite: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        parts = [f"{self.rows} rows from {self.lines} lines"]
+        for label, n in (("junk lines skipped", self.junk), ("repeated steps (last kept)", self.duplicates),
+                         ("steps out of order", self.out_of_order), ("non-finite values", self.nonfinite)):
+            if n:
+                parts.append(f"{n} {label}")
+        if self.partial_last_line:
+            parts.append("a partial last line (not yet complete)")
+        return "; ".join(parts)
+
+
+@dataclass
+class MetricLog:
+    """A run's metrics: ``frame`` has ``step``, ``tokens``, ``wall_time`` and metric columns."""
+
+    frame: pd.DataFrame
+    report: ParseReport
+    name: str = ""
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [c for c in self.frame.columns if c not in ("step", "tokens", "wall_time")]
+
+    def loss_name(self, wanted: str | None = None) -> str:
+        """The metric to watch: ``wanted``, or the first conventional loss name present."""
+        names = self.metric_names
+        if wanted:
+            if wanted not in names:
+                raise InputError(f"{self.report.source}: no metric {wanted!r}{suggest(wanted, names)}; metrics: "
+                                 f"{', '.join(names[:15]) or 'none'}; choose one with --loss-name")
+            return wanted
+        for n in LOSS_NAMES:
+            if n in names:
+                return n
+        lossy = [n for n in names if "loss" in n.lower()]
+        if lossy:
+            return lossy[0]
+        raise InputError(f"{self.report.source}: no loss metric found among {', '.join(names[:15]) or 'none'}; "
+                         "choose one with --loss-name")
+
+
+def detect_format(path: str | Path) -> str:
+    text = str(path)
+    if text.startswith(("sqlite:", "mlflow:", "http://", "https://", "file:")):
+        return "mlflow"
+    p = Path(path)
+    if p.is_dir():
+        if any(p.rglob("events.out.tfevents*")):
+            return "tensorboard"
+        if (p / "mlflow.db").exists():
+            return "mlflow"
+        raise InputError(f"{text!r} is a folder with no TensorBoard event files; give a log file or --format")
+    name = p.name.lower()
+    if name.startswith("events.out.tfevents"):
+        return "tensorboard"
+    suffix = p.suffix.lower()
+    if suffix in (".db", ".sqlite"):
+        return "mlflow"
+    if suffix in (".csv",):
+        return "csv"
+    if suffix == ".tsv":
+        return "tsv"
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    if suffix in (".log", ".txt", ".out"):
+        return "megatron"
+    raise InputError(f"cannot tell the format of {text!r}; pass --format {'|'.join(FORMATS[1:])}")
+
+
+def read_log(path: str | Path, format: str = "auto", *, step_col: str | None = None, tokens_col: str | None = None,
+             time_col: str | None = None, run: str | None = None) -> list[MetricLog]:
+    """Read a training log into one :class:`MetricLog` per run (TensorBoard folders and
+    MLflow stores can hold several; files hold one).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "train.jsonl")
+    >>> _ = open(p, "w").write('{"step": 1, "loss": 4.0}\\nnot json\\n{"step": 2, "loss": 3.5}\\n{"step": 3, "lo')
+    >>> log = read_log(p)[0]
+    >>> log.frame["loss"].tolist(), log.report.junk, log.report.partial_last_line
+    ([4.0, 3.5], 1, True)
+    """
+    if format not in FORMATS:
+        raise InputError(f"--format {format!r}: choose one of {', '.join(FORMATS)}{suggest(format, FORMATS)}")
+    fmt = detect_format(path) if format == "auto" else format
+    if fmt == "tensorboard":
+        from scalelab.runs.tensorboard import read_tensorboard
+
+        return read_tensorboard(path)
+    if fmt == "mlflow":
+        from scalelab.runs.mlflow import read_mlflow
+
+        return read_mlflow(path, run=run)
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"log file {str(p)!r} does not exist" + ("" if not p.exists() else " (it is a folder)"))
+    try:
+        data = p.read_bytes() if p.stat().st_size <= 4 * CHUNK_BYTES else None
+    except OSError as exc:
+        raise InputError(f"cannot read {str(p)!r}: {exc.strerror}") from None
+    report = ParseReport(source=str(p), format=fmt)
+    chunks = [data] if data is not None else _chunks(p)
+    if fmt in ("csv", "tsv", "wandb") and not _looks_like_json(p):
+        frame = _read_csv(chunks, report, sep="\t" if fmt == "tsv" else ",")
+    elif fmt in ("jsonl", "wandb"):
+        frame = _read_jsonl(chunks, report)
+    elif fmt == "megatron":
+        frame = _read_megatron(chunks, report)
+    else:
+        raise InputError(f"--format {fmt!r} is not a file format here")
+    if fmt == "wandb":
+        frame = _wandb_columns(frame)
+    frame = finish(frame, report, step_col=step_col, tokens_col=tokens_col, time_col=time_col)
+    return [MetricLog(frame, report, name=p.stem)]
+
+
+def finish(frame: pd.DataFrame, report: ParseReport, *, step_col=None, tokens_col=None, time_col=None) -> pd.DataFrame:
+    """Map role columns, keep numeric metrics, order by step, count and resolve repeats."""
+    out = map_roles(frame, report, step_col=step_col, tokens_col=tokens_col, time_col=time_col)
+    steps = out["step"].to_numpy()
+    if steps.size > 1:
+        report.out_of_order += int((np.diff(steps) < 0).sum())
+    dup = out.duplicated("step", keep="last")
+    report.duplicates += int(dup.sum())
+    out = out.loc[~dup].sort_values("step", kind="stable").reset_index(drop=True)
+    metrics = out.drop(columns=["step", "tokens", "wall_time"])
+    report.nonfinite += int((~np.isfinite(metrics.to_numpy(dtype=float)) & metrics.notna().to_numpy()).sum())
+    report.rows = len(out)
+    return out
+
+
+def map_roles(frame: pd.DataFrame, report: ParseReport, *, step_col=None, tokens_col=None, time_col=None) -> pd.DataFrame:
+    """``step``, ``tokens``, ``wall_time`` and numeric metric columns, in file order; rows
+    without a usable step are counted as junk."""
+    cols = list(frame.columns)
+    step = _pick(cols, step_col, STEP_NAMES, "--step-col", report.source, required=True)
+    tokens = _pick(cols, tokens_col, TOKEN_NAMES, "--tokens-col", report.source)
+    wtime = _pick(cols, time_col, TIME_NAMES, "--time-col", report.source)
+    out = pd.DataFrame({"step": pd.to_numeric(frame[step], errors="coerce")})
+    out["tokens"] = pd.to_numeric(frame[tokens], errors="coerce") if tokens else np.nan
+    out["wall_time"] = pd.to_numeric(frame[wtime], errors="coerce") if wtime else np.nan
+    for c in cols:
+        if c in (step, tokens, wtime):
+            continue
+        s = frame[c]
+        if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            num = pd.to_numeric(s, errors="coerce")
+            if num.notna().sum() == 0:
+                continue  # a text column (event names, messages)
+            s = num
+        elif pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_numeric_dtype(s.dtype):
+            continue
+        out[str(c)] = s.astype(float)
+    bad_step = out["step"].isna()
+    if bad_step.any():
+        report.junk += int(bad_step.sum())
+        out = out.loc[~bad_step]
+    out["step"] = out["step"].astype(np.int64)
+    return out.reset_index(drop=True)
+
+
+def _pick(cols, given, names, flag, source, required=False):
+    if given:
+        if given not in cols:
+            raise InputError(f"{source}: no column {given!r}{suggest(given, map(str, cols))}; columns: "
+                             f"{', '.join(map(str, cols[:15]))}; set it with {flag}")
+        return given
+    for n in names:
+        if n in cols:
+            return n
+    if required:
+        raise InputError(f"{source}: no step column (looked for {', '.join(names[:5])}...); columns: "
+                         f"{', '.join(map(str, cols[:15]))}; name it with {flag}")
+    return None
+
+
+def _chunks(path: Path):
+    """Yield the file in ~64 MB pieces cut at line ends (for logs of gigabytes)."""
+    with path.open("rb") as fh:
+        rest = b""
+        while True:
+            block = fh.read(CHUNK_BYTES)
+            if not block:
+                if rest:
+                    yield rest
+                return
+            block = rest + block
+            cut = block.rfind(b"\n")
+            if cut < 0:
+                rest = block
+                continue
+            yield block[: cut + 1]
+            rest = block[cut + 1:]
+
+
+def _looks_like_json(path: Path) -> bool:
+    with path.open("rb") as fh:
+        head = fh.read(64).lstrip()
+    return head[:1] in (b"{", b"[")
+
+
+def _split_partial(chunk: bytes, last: bool, report: ParseReport) -> bytes:
+    """Drop an unterminated last line that does not parse (a writer mid-line)."""
+    if not last or chunk.endswith(b"\n") or not chunk:
+        return chunk
+    cut = chunk.rfind(b"\n")
+    tail = chunk[cut + 1:]
+    if tail.strip() and not _complete_json(tail):
+        report.partial_last_line = True
+        return chunk[: cut + 1]
+    return chunk
+
+
+def _complete_json(line: bytes) -> bool:
+    try:
+        json.loads(line)
+        return True
+    except ValueError:
+        return False
+
+
+def _read_jsonl(chunks, report: ParseReport) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    chunks = list(chunks) if not isinstance(chunks, list) else chunks
+    tables, records = [], []
+    for i, chunk in enumerate(chunks):
+        stripped = chunk.lstrip()
+        if i == 0 and stripped.startswith(b"["):  # a JSON array (W&B's history as JSON)
+            try:
+                records += json.loads(chunk)
+                report.lines += len(records)
+                continue
+            except ValueError:
+                raise InputError(f"{report.source}: a JSON array that does not parse; export one JSON object per line") from None
+        chunk = _split_partial(chunk, i == len(chunks) - 1, report)
+        n_lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") or not chunk else 1)
+        report.lines += n_lines + (1 if report.partial_last_line and i == len(chunks) - 1 else 0)
+        try:
+            tables.append(pj.read_json(io.BytesIO(chunk)))
+            continue
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            pass
+        # junk lines: keep what looks like an object, count the rest
+        lines = [ln for ln in chunk.split(b"\n") if ln.strip()]
+        good = [ln for ln in lines if ln.lstrip().startswith(b"{") and ln.rstrip().endswith(b"}")]
+        report.junk += len(lines) - len(good)
+        try:
+            tables.append(pj.read_json(io.BytesIO(b"\n".join(good) + b"\n")))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            for ln in good:  # mixed types or broken objects: the slow, forgiving path
+                try:
+                    obj = json.loads(ln)
+                except ValueError:
+                    report.junk += 1
+                    continue
+                if isinstance(obj, dict):
+                    records.append(obj)
+                else:
+                    report.junk += 1
+    frames = [_flat_arrow(t) for t in tables]
+    if records:
+        frames.append(pd.json_normalize(records, sep="/"))
+    if not frames:
+        raise InputError(f"{report.source}: no JSON records found; is it a JSON-lines log? (--format)")
+    return pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
+
+
+def _flat_arrow(table) -> pd.DataFrame:
+    """Arrow table -> DataFrame, flattening nested objects into a/b column names."""
+    import pyarrow as pa
+
+    while any(pa.types.is_struct(f.type) for f in table.schema):
+        table = table.flatten()
+    df = table.to_pandas()
+    df.columns = [c.replace(".", "/") for c in df.columns]
+    return df
+
+
+def _read_csv(chunks, report: ParseReport, sep: str) -> pd.DataFrame:
+    data = b"".join(chunks) if not isinstance(chunks, list) or len(chunks) != 1 else chunks[0]
+    data = _split_partial(data, True, report)
+    lines = [ln for ln in data.split(b"\n") if ln.strip()]
+    report.lines = len(lines)
+    if not lines:
+        raise InputError(f"{report.source}: the log is empty")
+    try:
+        frame = pd.read_csv(io.BytesIO(data), sep=sep, on_bad_lines="skip", skip_blank_lines=True, low_memory=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {report.source!r} as CSV: {str(exc).splitlines()[0]}") from None
+    report.junk += max(0, len(lines) - 1 - len(frame))  # rows with the wrong number of fields
+    return frame
+
+
+MEGATRON_ITER = re.compile(rb"iteration\s+(\d+)\s*/\s*(\d+)")
+MEGATRON_FIELD = re.compile(rb"\|\s*([A-Za-z][A-Za-z0-9 ()/_.\-]*?)\s*:\s*([-+0-9.eEnaNinf]+)")
+
+
+def _read_megatron(chunks, report: ParseReport) -> pd.DataFrame:
+    records = []
+    for chunk in chunks:
+        for ln in chunk.split(b"\n"):
+            if not ln.strip():
+                continue
+            report.lines += 1
+            m = MEGATRON_ITER.search(ln)
+            if not m:
+                report.junk += 1  # other log lines (info, warnings)
+                continue
+            rec = {"step": int(m.group(1)), "train_iters": int(m.group(2))}
+            for key, val in MEGATRON_FIELD.findall(ln):
+                name = key.decode().strip().lower().replace(" ", "_").replace("(", "").replace(")", "")
+                try:
+                    rec[name] = float(val)
+                except ValueError:
+                    continue
+            records.append(rec)
+    if not records:
+        raise InputError(f"{report.source}: no 'iteration N/ M | key: value' lines; not a Megatron log (--format)")
+    return pd.DataFrame.from_records(records)
+
+
+def _wandb_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """W&B panel exports name columns '<run> - <metric>' with __MIN/__MAX companions."""
+    keep = {}
+    for c in frame.columns:
+        name = str(c)
+        if name.endswith(("__MIN", "__MAX")):
+            continue
+        if " - " in name:
+            name = name.split(" - ", 1)[1]
+        keep[c] = name
+    frame = frame[list(keep)].rename(columns=keep)
+    if "_runtime" in frame and "_timestamp" not in frame:
+        frame = frame.rename(columns={"_runtime": "wall_time"})
+    return frame
+

@@ -1,0 +1,83 @@
+"""TensorBoard event files, read with the tensorboard package (every point: no sampling).
+
+TensorBoard's ``EventAccumulator`` keeps only 10,000 points per scalar tag unless told
+otherwise; here ``size_guidance={"scalars": 0, "tensors": 0}`` keeps them all. Scalars
+written as plain ``simple_value`` (PyTorch's SummaryWriter) and as scalar tensors
+(TensorFlow 2's ``tf.summary.scalar``) are both read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from scalelab.errors import InputError
+from scalelab.runs.logs import MetricLog, ParseReport, finish
+
+
+def _require():
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+        from tensorboard.util import tensor_util
+    except ImportError:
+        raise InputError("reading TensorBoard logs needs the tensorboard package: pip install 'scalelab[tensorboard]'") from None
+    return EventAccumulator, tensor_util
+
+
+def read_tensorboard(path: str | Path) -> list[MetricLog]:
+    """One :class:`MetricLog` per folder that holds event files (a run)."""
+    EventAccumulator, tensor_util = _require()
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"TensorBoard path {str(p)!r} does not exist")
+    if p.is_file():
+        dirs = [p.parent]
+        files = {p.parent: [p]}
+    else:
+        files = {}
+        for f in sorted(p.rglob("events.out.tfevents*")):
+            files.setdefault(f.parent, []).append(f)
+        dirs = sorted(files)
+        if not dirs:
+            raise InputError(f"no TensorBoard event files under {str(p)!r}")
+    logs = []
+    for d in dirs:
+        report = ParseReport(source=str(d), format="tensorboard")
+        points: dict[int, dict] = {}
+        for f in files[d]:
+            acc = EventAccumulator(str(f), size_guidance={"scalars": 0, "tensors": 0})
+            try:
+                acc.Reload()
+            except Exception as exc:  # corrupt record: tensorboard raises various types
+                report.notes.append(f"{f.name}: stopped at a corrupt record ({type(exc).__name__})")
+            tags = acc.Tags()
+            for tag in tags.get("scalars", []):
+                for ev in acc.Scalars(tag):
+                    report.lines += 1
+                    _put(points, report, ev.step, tag, float(ev.value), ev.wall_time)
+            for tag in tags.get("tensors", []):
+                for ev in acc.Tensors(tag):
+                    value = tensor_util.make_ndarray(ev.tensor_proto)
+                    report.lines += 1
+                    if value.size != 1:
+                        continue
+                    _put(points, report, ev.step, tag, float(value.reshape(-1)[0]), ev.wall_time)
+        if not points:
+            report.notes.append("no scalar summaries")
+            continue
+        frame = pd.DataFrame.from_dict(points, orient="index").rename_axis("step").reset_index()
+        frame = finish(frame, report)
+        name = str(d.relative_to(p)) if p.is_dir() and d != p else d.name
+        logs.append(MetricLog(frame, report, name=name))
+    if not logs:
+        raise InputError(f"no scalar summaries in the TensorBoard logs under {str(p)!r}")
+    return logs
+
+
+def _put(points: dict, report: ParseReport, step: int, tag: str, value: float, wall_time: float) -> None:
+    row = points.setdefault(int(step), {})
+    if tag in row:
+        report.duplicates += 1  # the same step written twice (a restart): keep the last
+    row[tag] = value
+    row["wall_time"] = wall_time

@@ -1,0 +1,56 @@
+"""Where alerts go: a JSON-lines file, standard output, and an HTTP webhook."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+from scalelab.errors import InputError
+
+
+def alert_record(alert, run: str) -> dict:
+    d = alert.to_dict()
+    d["run"] = run
+    d["time_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return d
+
+
+class JsonlSink:
+    """Appends one JSON object per alert (flushed at once, so other tools can tail it)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.parent.exists():
+            raise InputError(f"cannot write alerts to {str(self.path)!r}: folder {str(self.path.parent)!r} does not exist")
+        self.fh = self.path.open("a", encoding="utf-8")
+
+    def __call__(self, record: dict) -> None:
+        self.fh.write(json.dumps(record) + "\n")
+        self.fh.flush()
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+class WebhookSink:
+    """POSTs each alert as JSON; failures are counted and reported, never raised."""
+
+    def __init__(self, url: str, timeout_s: float = 5.0):
+        if not url.startswith(("http://", "https://")):
+            raise InputError(f"--webhook {url!r}: give an http:// or https:// URL")
+        self.url, self.timeout_s = url, timeout_s
+        self.sent = 0
+        self.failed: list[str] = []
+
+    def __call__(self, record: dict) -> None:
+        body = json.dumps(record).encode()
+        req = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                resp.read()
+            self.sent += 1
+        except (urllib.error.URLError, OSError) as exc:
+            self.failed.append(f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,247 @@
+"""The monitor: a run's metrics as they arrive, checked against its forecast and plan.
+
+``Monitor.update`` takes new rows (step, tokens, wall_time and metrics), keeps the curve
+ordered by step (a repeated step replaces the earlier value; a step lower than the last
+one means a restart from a checkpoint: later points are dropped and the rewind counted),
+runs the detectors on the new points only (with the history they need), and returns the
+new alerts. ``status`` says where the run stands: loss, tokens/s, ETA, money spent and
+projected, the projected final loss against the forecast, and the alerts so far.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scalelab.watch import detectors as det
+from scalelab.watch.forecast import Projection, compare
+
+THROUGHPUT_NAMES = ("tokens_per_s", "tokens_per_second", "tokens/s", "throughput", "tps", "train/tokens_per_second")
+GRAD_NORM_NAMES = ("grad_norm", "grad-norm", "gradient_norm", "train/grad_norm", "optim/grad_norm")
+HISTORY = 80  # points of history the detectors look back over
+
+
+@dataclass
+class WatchSettings:
+    """What the monitor knows about the run and how sensitive it is."""
+
+    loss_name: str
+    params: float | None = None
+    """N, for the forecast (with ``fit``)."""
+    final_tokens: float | None = None
+    """D the run will train on: for the projection, the ETA and the projected cost."""
+    fit: object | None = None
+    planned_tokens_per_s: float | None = None
+    num_gpus: float | None = None
+    price_usd_per_gpu_hour: float | None = None
+    budget_usd: float | None = None
+    stall_minutes: float = 30.0
+    spike_z: float = 6.0
+    spike_min_rel_jump: float = 0.001
+    divergence_evals: int = 4
+    divergence_min_rise: float = 0.01
+    throughput_drop: float = 0.05
+    throughput_evals: int = 5
+    forecast_level: float = 0.95
+    forecast_min_fraction: float = 0.2
+    """Judge 'behind forecast' only after this share of training (earlier projections are noisy)."""
+
+
+@dataclass
+class Monitor:
+    settings: WatchSettings
+    name: str = "run"
+    steps: list = field(default_factory=list)
+    tokens: list = field(default_factory=list)
+    wall: list = field(default_factory=list)
+    loss: list = field(default_factory=list)
+    loss_repaired: list = field(default_factory=list)  # spikes replaced by the local curve
+    grad_norm: list = field(default_factory=list)
+    rate: list = field(default_factory=list)
+    alerts: list = field(default_factory=list)
+    replaced: int = 0
+    rewinds: int = 0
+    last_update_wall: float | None = None
+    _seen: set = field(default_factory=set)
+    _last_index: dict = field(default_factory=dict)
+    _checked: int = 0  # points before this index have had every detector that needs no future point
+    _projection: Projection | None = None
+
+    # ------------------------------------------------------------- ingest
+    def update(self, frame, now_wall: float | None = None) -> list[det.Alert]:
+        """Add rows (a DataFrame with ``step``, ``tokens``, ``wall_time`` and metrics)."""
+        if frame is None or len(frame) == 0:
+            return []
+        s = self.settings
+        cols = set(frame.columns)
+        rate_col = next((c for c in THROUGHPUT_NAMES if c in cols), None)
+        gn_col = next((c for c in GRAD_NORM_NAMES if c in cols), None)
+        first_new = len(self.steps)
+        for row in frame.itertuples(index=False):
+            r = row._asdict()
+            step = int(r["step"])
+            if self.steps and step <= self.steps[-1]:
+                if step == self.steps[-1]:
+                    self.replaced += 1
+                    self._pop()
+                else:
+                    cut = int(np.searchsorted(np.asarray(self.steps), step))
+                    self.rewinds += 1
+                    while len(self.steps) > cut:
+                        self._pop()
+                first_new = min(first_new, len(self.steps))
+                self._checked = min(self._checked, len(self.steps))
+            self.steps.append(step)
+            self.tokens.append(_f(r.get("tokens")))
+            self.wall.append(_f(r.get("wall_time")))
+            self.loss.append(_f(r.get(s.loss_name)))
+            self.loss_repaired.append(self.loss[-1])
+            self.grad_norm.append(_f(r.get(gn_col)) if gn_col else math.nan)
+            self.rate.append(_f(r.get(rate_col)) if rate_col else math.nan)
+        self.last_update_wall = now_wall if now_wall is not None else (self.wall[-1] if self.wall else None)
+        return self._detect(first_new)
+
+    def _pop(self) -> None:
+        for arr in (self.steps, self.tokens, self.wall, self.loss, self.loss_repaired, self.grad_norm, self.rate):
+            arr.pop()
+
+    # ------------------------------------------------------------- detect
+    def _detect(self, first_new: int) -> list[det.Alert]:
+        s = self.settings
+        n = len(self.steps)
+        lo = max(0, min(first_new, self._checked) - HISTORY)
+        steps = np.asarray(self.steps[lo:])
+        loss = np.asarray(self.loss[lo:], float)
+        toks = np.asarray(self.tokens[lo:], float)
+        rate = self._rates()[lo:]
+        start = max(0, min(first_new, self._checked) - 1 - lo)  # a spike at the last old point needs this new one
+        found = []
+        found += det.nonfinite(steps, loss, s.loss_name, start=max(0, first_new - lo))
+        fixed = np.asarray(self.loss_repaired[lo:], float)
+        found += det.spike(steps, fixed, toks, z=s.spike_z, min_rel_jump=s.spike_min_rel_jump, start=start,
+                           name=s.loss_name, repaired=fixed, merge=False)
+        with np.errstate(invalid="ignore"):
+            self.loss_repaired[lo:] = [x if np.isfinite(x) else raw for x, raw in zip(fixed, self.loss[lo:])]
+        found += det.divergence(steps, loss, k=s.divergence_evals, min_rel_rise=s.divergence_min_rise,
+                                start=max(0, first_new - lo), name=s.loss_name)
+        gn = np.asarray(self.grad_norm[lo:], float)
+        if np.isfinite(gn).sum() >= 10:
+            found += det.spike(steps, gn, None, z=s.spike_z, min_rel_jump=0.2, start=start, name="grad norm",
+                               kind="grad_norm_spike", merge=False)
+        if np.isfinite(rate).sum() >= 10 or (s.planned_tokens_per_s and np.isfinite(rate).any()):
+            found += det.throughput_drop(steps, rate, planned=s.planned_tokens_per_s, drop=s.throughput_drop,
+                                         k=s.throughput_evals, start=max(0, first_new - lo))
+        new = []
+        for a in sorted(found, key=lambda a: a.index):
+            a = det.Alert(a.kind, a.index + lo, a.step, a.seen_index + lo, a.value, a.message)
+            key = (a.kind, a.step)
+            if key in self._seen:
+                continue
+            self._seen.add(key)
+            last = self._last_index.get(a.kind)
+            self._last_index[a.kind] = a.index
+            if last is not None and a.index <= last + 1:
+                continue  # the same event, still going
+            new.append(a)
+        self._checked = n
+        new += self._forecast_alert()
+        self.alerts += new
+        return new
+
+    def _rates(self) -> np.ndarray:
+        """tokens/s: the logged throughput, or Δtokens/Δwall-time between logged points."""
+        r = np.asarray(self.rate, float)
+        if np.isfinite(r).any():
+            return r
+        t, w = np.asarray(self.tokens, float), np.asarray(self.wall, float)
+        out = np.full(len(t), np.nan)
+        if len(t) > 1:
+            dt, dw = np.diff(t), np.diff(w)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[1:] = np.where(dw > 0, dt / dw, np.nan)
+        return out
+
+    def _forecast_alert(self) -> list[det.Alert]:
+        s = self.settings
+        if s.fit is None or not s.params or not s.final_tokens:
+            return []
+        toks = np.asarray(self.tokens, float)
+        if not np.isfinite(toks).any():
+            return []
+        self._projection = compare(s.fit, s.params, s.final_tokens, toks, np.asarray(self.loss, float),
+                                   level=s.forecast_level)
+        p = self._projection
+        if p is None or not p.behind or p.fraction_done < s.forecast_min_fraction or ("behind_forecast",) in self._seen:
+            return []
+        self._seen.add(("behind_forecast",))
+        i = len(self.steps) - 1
+        return [det.Alert("behind_forecast", i, int(self.steps[i]), i, p.projected_final,
+                          f"projected final {s.loss_name} {p.projected_final:.4g} is above the forecast's "
+                          f"{100 * s.forecast_level:g}% interval ({p.forecast_lo:.4g}-{p.forecast_hi:.4g}, point "
+                          f"{p.forecast_final:.4g}) at {100 * p.fraction_done:.0f}% of training")]
+
+    def check_stall(self, now_wall: float) -> det.Alert | None:
+        if self.last_update_wall is None or not self.steps:
+            return None
+        a = det.stall(self.steps[-1], self.last_update_wall, now_wall, minutes=self.settings.stall_minutes)
+        if a is None or ("stall", self.steps[-1]) in self._seen:
+            return None
+        self._seen.add(("stall", self.steps[-1]))
+        self.alerts.append(a)
+        return a
+
+    # -------------------------------------------------------------- status
+    def status(self) -> dict:
+        s = self.settings
+        n = len(self.steps)
+        out = {"run": self.name, "points": n, "step": self.steps[-1] if n else None,
+               "loss": self.loss[-1] if n else None, "tokens": self.tokens[-1] if n else None,
+               "replaced_steps": self.replaced, "rewinds": self.rewinds,
+               "alerts": [a.to_dict() for a in self.alerts]}
+        rates = self._rates()
+        recent = rates[-20:][np.isfinite(rates[-20:])] if n else np.array([])
+        rate = float(np.median(recent)) if recent.size else None
+        out["tokens_per_s"] = rate
+        out["planned_tokens_per_s"] = s.planned_tokens_per_s
+        wall = np.asarray(self.wall, float)
+        elapsed_h = float(np.nanmax(wall) - np.nanmin(wall)) / 3600 if np.isfinite(wall).sum() >= 2 else None
+        out["elapsed_hours"] = elapsed_h
+        tok = self.tokens[-1] if n else math.nan
+        if s.final_tokens and rate and math.isfinite(tok):
+            out["fraction_done"] = tok / s.final_tokens
+            out["eta_hours"] = max(0.0, s.final_tokens - tok) / rate / 3600
+        if s.num_gpus and s.price_usd_per_gpu_hour and elapsed_h is not None:
+            burn = s.num_gpus * s.price_usd_per_gpu_hour
+            out["spent_usd"] = elapsed_h * burn
+            if "eta_hours" in out:
+                out["projected_cost_usd"] = (elapsed_h + out["eta_hours"]) * burn
+                if s.budget_usd:
+                    out["budget_usd"] = s.budget_usd
+        if self._projection is not None:
+            out["projection"] = self._projection.to_dict()
+        return out
+
+    def budget_alert(self) -> det.Alert | None:
+        st = self.status()
+        s = self.settings
+        if not s.budget_usd or "projected_cost_usd" not in st or ("over_budget",) in self._seen:
+            return None
+        if st["projected_cost_usd"] <= s.budget_usd * 1.05:
+            return None
+        self._seen.add(("over_budget",))
+        i = len(self.steps) - 1
+        a = det.Alert("over_budget", i, int(self.steps[i]), i, st["projected_cost_usd"],
+                      f"projected cost ${st['projected_cost_usd']:,.0f} exceeds the budget ${s.budget_usd:,.0f} "
+                      f"by {100 * (st['projected_cost_usd'] / s.budget_usd - 1):.0f}% at the current throughput")
+        self.alerts.append(a)
+        return a
+
+
+def _f(x) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return math.nan
+    return v

@@ -1,0 +1,173 @@
+"""Running a watch: over a finished log (``once``) or following a live one (``live``)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from scalelab.errors import InputError
+from scalelab.runs.logs import detect_format, read_log
+from scalelab.watch import detectors as det
+from scalelab.watch.monitor import Monitor, WatchSettings
+from scalelab.watch.stream import LineParser
+from scalelab.watch.tail import Tailer
+
+TAILABLE = ("jsonl", "csv", "tsv", "megatron", "wandb")
+
+
+def plan_facts(plan: dict) -> dict:
+    """What a ``scalelab plan --json`` document says about throughput, size, length and cost."""
+    try:
+        run = plan["run"]
+        per_token = plan["flops"].get("per_token_model") or plan["flops"]["model"] / plan["tokens"]
+        return {
+            "planned_tokens_per_s": run["num_gpus"] * run["peak_tflops"] * 1e12 * run["mfu"] / per_token,
+            "final_tokens": plan["tokens"],
+            "params": plan["params"].get("active") or plan["params"]["total"],
+            "num_gpus": run["num_gpus"],
+            "price_usd_per_gpu_hour": run.get("price_usd_per_gpu_hour"),
+            "budget_usd": run.get("cost_usd"),
+        }
+    except (KeyError, TypeError, ZeroDivisionError):
+        raise InputError("the plan file is not the JSON of `scalelab plan --json`; make one with "
+                         "scalelab plan ... --json > plan.json") from None
+
+
+@dataclass
+class Outcome:
+    monitor: Monitor
+    report: dict
+    alerts: list[det.Alert]
+
+
+def watch_once(source: str, *, fmt: str = "auto", settings_for: Callable[[list[str]], WatchSettings],
+               run: str | None = None, roles: dict | None = None,
+               on_alert: Callable[[det.Alert, str], None] | None = None) -> list[Outcome]:
+    """Analyse a finished log; one outcome per run in it."""
+    logs = read_log(source, fmt, run=run, **(roles or {}))
+    outcomes = []
+    for log in logs:
+        settings = settings_for(log.metric_names)
+        mon = Monitor(settings, name=log.name or str(source))
+        alerts = mon.update(log.frame)
+        gaps = det.gaps(log.frame["step"].to_numpy(), log.frame["wall_time"].to_numpy(float),
+                        minutes=settings.stall_minutes)
+        mon.alerts += gaps
+        alerts += gaps
+        b = mon.budget_alert()
+        if b is not None:
+            alerts.append(b)
+        if on_alert:
+            for a in alerts:
+                on_alert(a, mon.name)
+        outcomes.append(Outcome(mon, log.report.to_dict(), alerts))
+    return outcomes
+
+
+def watch_live(source: str, *, fmt: str = "auto", settings_for: Callable[[list[str]], WatchSettings],
+               roles: dict | None = None, interval_s: float = 5.0, duration_s: float | None = None,
+               on_alert: Callable[[det.Alert, str], None] | None = None,
+               on_tick: Callable[[Monitor, dict], None] | None = None, clock: Callable[[], float] = time.time,
+               sleep: Callable[[float], None] = time.sleep) -> Outcome:
+    """Follow a growing log (JSONL, CSV, Megatron text) until ``duration_s`` or Ctrl-C."""
+    fmt = detect_format(source) if fmt == "auto" else fmt
+    if fmt not in TAILABLE:
+        return _poll_store(source, fmt=fmt, settings_for=settings_for, interval_s=interval_s, duration_s=duration_s,
+                           on_alert=on_alert, on_tick=on_tick, clock=clock, sleep=sleep)
+    tailer = Tailer(source)
+    parser = LineParser(fmt, str(source), **(roles or {}))
+    mon: Monitor | None = None
+    pending: list = []
+    start = clock()
+    try:
+        while True:
+            now = clock()
+            frame = parser.parse(tailer.poll())
+            new: list[det.Alert] = []
+            if frame is not None:
+                if mon is None:
+                    mon = Monitor(settings_for([c for c in frame.columns if c not in ("step", "tokens", "wall_time")]),
+                                  name=str(source))
+                new += mon.update(frame, now_wall=now)
+            elif mon is not None:
+                stalled = mon.check_stall(now)
+                if stalled:
+                    new.append(stalled)
+            if mon is not None:
+                b = mon.budget_alert()
+                if b:
+                    new.append(b)
+                for a in new:
+                    pending.append(a)
+                    if on_alert:
+                        on_alert(a, mon.name)
+                if on_tick:
+                    on_tick(mon, _tail_report(tailer, parser))
+            if duration_s is not None and now - start >= duration_s:
+                break
+            sleep(interval_s)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        tailer.close()
+    if mon is None:
+        raise InputError(f"no metric rows appeared in {source!r}" + (f" within {duration_s:g} s" if duration_s else ""))
+    return Outcome(mon, _tail_report(tailer, parser), pending)
+
+
+def _tail_report(tailer: Tailer, parser: LineParser) -> dict:
+    r = parser.report.to_dict()
+    r.update(bytes_read=tailer.stats.bytes_read, rotations=tailer.stats.rotations,
+             truncations=tailer.stats.truncations, pending_partial_line=bool(tailer.pending.strip()))
+    return r
+
+
+def _poll_store(source, *, fmt, settings_for, interval_s, duration_s, on_alert, on_tick, clock, sleep) -> Outcome:
+    """TensorBoard folders and MLflow stores: re-read, and feed the steps not seen yet."""
+    mon = None
+    pending: list = []
+    report: dict = {}
+    start = clock()
+    try:
+        while True:
+            now = clock()
+            log = read_log(source, fmt)[0]
+            report = log.report.to_dict()
+            frame = log.frame
+            if mon is None:
+                mon = Monitor(settings_for(log.metric_names), name=log.name or str(source))
+            elif mon.steps:
+                frame = frame[frame["step"] > mon.steps[-1]]
+            new = mon.update(frame, now_wall=now) if len(frame) else ([] if mon.check_stall(now) is None else [mon.alerts[-1]])
+            for a in new:
+                pending.append(a)
+                if on_alert:
+                    on_alert(a, mon.name)
+            if on_tick:
+                on_tick(mon, report)
+            if duration_s is not None and now - start >= duration_s:
+                break
+            sleep(interval_s)
+    except KeyboardInterrupt:
+        pass
+    return Outcome(mon, report, pending)
+
+
+def fraction_within(tokens: np.ndarray, loss: np.ndarray, final_tokens: float, beta: float, truth: float,
+                    tol: float = 0.01) -> float | None:
+    """The share of training from which the projected final loss stays within ``tol`` of ``truth``."""
+    from scalelab.watch.forecast import project_final
+
+    ok_from = None
+    for i in range(len(tokens)):
+        p = project_final(tokens[: i + 1], loss[: i + 1], final_tokens, beta)
+        good = p is not None and math.isfinite(p) and abs(p / truth - 1) <= tol
+        if good and ok_from is None:
+            ok_from = i
+        elif not good:
+            ok_from = None
+    return None if ok_from is None else float(tokens[ok_from] / final_tokens)

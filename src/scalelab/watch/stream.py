@@ -1,0 +1,87 @@
+"""Turn lines appended to a log into rows for the monitor (JSONL, CSV, Megatron text)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pandas as pd
+
+from scalelab.runs.logs import MEGATRON_FIELD, MEGATRON_ITER, ParseReport, map_roles
+
+
+class LineParser:
+    """Parses batches of complete lines; counts junk in ``report``."""
+
+    def __init__(self, fmt: str, source: str, *, step_col=None, tokens_col=None, time_col=None):
+        if fmt not in ("jsonl", "csv", "tsv", "megatron", "wandb"):
+            raise ValueError(fmt)
+        self.fmt = fmt
+        self.report = ParseReport(source=source, format=fmt)
+        self.header: list[str] | None = None
+        self.roles = dict(step_col=step_col, tokens_col=tokens_col, time_col=time_col)
+
+    def parse(self, lines: list[bytes]) -> pd.DataFrame | None:
+        records = []
+        for raw in lines:
+            if not raw.strip():
+                continue
+            if self.header is None and self._tabular(raw):
+                self.header = [f.strip() for f in self._fields(raw)]
+                continue
+            self.report.lines += 1
+            rec = self._one(raw)
+            if rec is None:
+                self.report.junk += 1
+            else:
+                records.append(rec)
+        if not records:
+            return None
+        frame = pd.DataFrame.from_records(records)
+        try:
+            out = map_roles(frame, self.report, **self.roles)
+        except Exception:  # no step column in these rows: they are junk, counted
+            self.report.junk += len(records)
+            return None
+        self.report.rows += len(out)
+        return out
+
+    def _tabular(self, raw: bytes) -> bool:
+        return self.fmt in ("csv", "tsv") or (self.fmt == "wandb" and raw.lstrip()[:1] != b"{")
+
+    def _fields(self, raw: bytes) -> list[str]:
+        text = raw.decode("utf-8", "replace")
+        return next(csv.reader([text], delimiter="\t" if self.fmt == "tsv" else ","))
+
+    def _one(self, raw: bytes) -> dict | None:
+        if self._tabular(raw):
+            fields = self._fields(raw)
+            return dict(zip(self.header, fields)) if len(fields) == len(self.header) else None
+        if self.fmt in ("jsonl", "wandb"):
+            try:
+                obj = json.loads(raw)
+            except ValueError:
+                return None
+            return _flatten(obj) if isinstance(obj, dict) else None
+        m = MEGATRON_ITER.search(raw)
+        if not m:
+            return None
+        rec = {"step": int(m.group(1)), "train_iters": int(m.group(2))}
+        for key, val in MEGATRON_FIELD.findall(raw):
+            name = key.decode().strip().lower().replace(" ", "_").replace("(", "").replace(")", "")
+            try:
+                rec[name] = float(val)
+            except ValueError:
+                continue
+        return rec
+
+
+def _flatten(obj: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in obj.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "/"))
+        else:
+            out[key] = v
+    return out
