@@ -718,7 +718,6 @@ def watch(
 ) -> None:
     """Watch a training run: spikes, divergence, NaN, stalls, throughput, ETA, cost burn and
     the projected final loss against its forecast; alerts as JSON lines and webhooks."""
-    import time as _time
 
     from rich.live import Live
 
@@ -732,6 +731,9 @@ def watch(
 
         facts = plan_facts(load_json(plan_path, "plan")) if plan_path else {}
         fit = load_fit(fit_path) if fit_path else None
+        if fit is not None and "tokens" not in fit.law_.inputs:
+            raise ScalelabError(f"--fit {fit_path}: watch compares a run with a law of N and D (chinchilla); this fit is "
+                                f"a {fit.law_.name} law; refit with scalelab fit RUNS --law chinchilla")
         for name, value, lo, hi in (("--params", params, 1, 1e15), ("--tokens", tokens, 1, 1e16), ("--budget-usd", budget_usd, 0, 1e13),
                                     ("--num-gpus", num_gpus, 1, 1e8), ("--price", price, 0, 1e4), ("--interval", interval, 0.01, 3600),
                                     ("--stall-minutes", stall_minutes, 0.01, 1e6), ("--spike-z", spike_z, 1, 1e3),

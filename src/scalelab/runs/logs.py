@@ -2,9 +2,14 @@
 
 Every reader returns a :class:`MetricLog`: a wide table (``step``, ``tokens``,
 ``wall_time`` and one column per metric) and a :class:`ParseReport` that counts what was
-not taken as it stood: junk lines, a partial last line, repeated steps (the last value is
-kept, as a restarted run re-logs steps after its checkpoint), steps out of order, and
-non-finite values (kept: they are events). Nothing is dropped without being counted.
+not taken as it stood: junk lines, a partial last line, repeated values for a step (the
+last is kept, as a restarted run re-logs steps after its checkpoint), steps out of order,
+and non-finite values (kept: they are events). Nothing is dropped without being counted.
+
+Rows of the same step merge (a train row and an eval row logged at step 100 make one
+step). In the table, NaN means *not logged at that step*; a value the log gave as NaN or
+infinite is stored as +-inf (``NONFINITE``), so an explicit NaN loss is never mistaken
+for a missing one.
 
 Formats: ``csv``/``tsv``; ``jsonl`` (one JSON object per line; a fast path through
 pyarrow, a line-by-line fallback when junk lines are present); ``megatron`` (Megatron-LM /
@@ -35,6 +40,26 @@ LOSS_NAMES = ("loss", "train_loss", "train/loss", "lm_loss", "loss/train", "trai
               "eval/loss", "val_loss", "validation_loss")
 FORMATS = ("auto", "csv", "tsv", "jsonl", "megatron", "wandb", "tensorboard", "mlflow")
 CHUNK_BYTES = 64 * 2**20
+NONFINITE = float("inf")  # how a logged NaN is stored (NaN itself means "not logged")
+
+
+NAN_TOKEN = re.compile(rb"([:\[,]\s*)[-+]?NaN\b")
+
+
+def parse_json(raw):
+    """json.loads, with a logged NaN read as +inf (see the module docstring)."""
+    return json.loads(raw, parse_constant=lambda c: -NONFINITE if c == "-Infinity" else NONFINITE)
+
+
+def to_number(series: pd.Series) -> pd.Series:
+    """Numbers from a column; 'nan'/'inf' text becomes +-inf, other text becomes missing."""
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        return series.astype(float)
+    text = series.astype("string").str.strip()
+    low = text.str.lower()
+    text = text.mask(low.isin(["nan", "-nan", "+nan", "inf", "+inf", "infinity", "+infinity"]), "inf")
+    text = text.mask(low.isin(["-inf", "-infinity"]), "-inf")
+    return pd.to_numeric(text, errors="coerce").astype(float)
 
 
 @dataclass
@@ -178,11 +203,12 @@ def finish(frame: pd.DataFrame, report: ParseReport, *, step_col=None, tokens_co
     steps = out["step"].to_numpy()
     if steps.size > 1:
         report.out_of_order += int((np.diff(steps) < 0).sum())
-    dup = out.duplicated("step", keep="last")
-    report.duplicates += int(dup.sum())
-    out = out.loc[~dup].sort_values("step", kind="stable").reset_index(drop=True)
-    metrics = out.drop(columns=["step", "tokens", "wall_time"])
-    report.nonfinite += int((~np.isfinite(metrics.to_numpy(dtype=float)) & metrics.notna().to_numpy()).sum())
+    values = out.drop(columns=["step"])
+    # a value logged more than once for a step: the last is kept, the others counted
+    report.duplicates += int(values.notna().sum().sum() - values.notna().groupby(out["step"]).any().sum().sum())
+    out = values.groupby(out["step"], sort=True).last().reset_index()  # last logged value per column
+    metrics = out.drop(columns=["step", "tokens", "wall_time"]).to_numpy(dtype=float)
+    report.nonfinite += int(np.isinf(metrics).sum())
     report.rows = len(out)
     return out
 
@@ -201,13 +227,15 @@ def map_roles(frame: pd.DataFrame, report: ParseReport, *, step_col=None, tokens
         if c in (step, tokens, wtime):
             continue
         s = frame[c]
-        if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
-            num = pd.to_numeric(s, errors="coerce")
+        if pd.api.types.is_bool_dtype(s.dtype):
+            continue
+        if not pd.api.types.is_numeric_dtype(s.dtype):
+            if not (s.dtype == object or pd.api.types.is_string_dtype(s.dtype)):
+                continue
+            num = to_number(s)
             if num.notna().sum() == 0:
                 continue  # a text column (event names, messages)
             s = num
-        elif pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_numeric_dtype(s.dtype):
-            continue
         out[str(c)] = s.astype(float)
     bad_step = out["step"].isna()
     if bad_step.any():
@@ -293,6 +321,8 @@ def _read_jsonl(chunks, report: ParseReport) -> pd.DataFrame:
             except ValueError:
                 raise InputError(f"{report.source}: a JSON array that does not parse; export one JSON object per line") from None
         chunk = _split_partial(chunk, i == len(chunks) - 1, report)
+        if b"NaN" in chunk:  # a logged NaN: keep it apart from "not logged" (pyarrow reads both as NaN)
+            chunk = NAN_TOKEN.sub(rb"\1Infinity", chunk)
         n_lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") or not chunk else 1)
         report.lines += n_lines + (1 if report.partial_last_line and i == len(chunks) - 1 else 0)
         try:
@@ -304,12 +334,14 @@ def _read_jsonl(chunks, report: ParseReport) -> pd.DataFrame:
         lines = [ln for ln in chunk.split(b"\n") if ln.strip()]
         good = [ln for ln in lines if ln.lstrip().startswith(b"{") and ln.rstrip().endswith(b"}")]
         report.junk += len(lines) - len(good)
+        if not good:
+            continue
         try:
             tables.append(pj.read_json(io.BytesIO(b"\n".join(good) + b"\n")))
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             for ln in good:  # mixed types or broken objects: the slow, forgiving path
                 try:
-                    obj = json.loads(ln)
+                    obj = parse_json(ln)
                 except ValueError:
                     report.junk += 1
                     continue
@@ -317,7 +349,7 @@ def _read_jsonl(chunks, report: ParseReport) -> pd.DataFrame:
                     records.append(obj)
                 else:
                     report.junk += 1
-    frames = [_flat_arrow(t) for t in tables]
+    frames = [f for f in (_flat_arrow(t) for t in tables) if len(f)]
     if records:
         frames.append(pd.json_normalize(records, sep="/"))
     if not frames:
@@ -344,7 +376,9 @@ def _read_csv(chunks, report: ParseReport, sep: str) -> pd.DataFrame:
     if not lines:
         raise InputError(f"{report.source}: the log is empty")
     try:
-        frame = pd.read_csv(io.BytesIO(data), sep=sep, on_bad_lines="skip", skip_blank_lines=True, low_memory=False)
+        # keep 'nan'/'inf' as text, so that a logged NaN is told apart from an empty cell
+        frame = pd.read_csv(io.BytesIO(data), sep=sep, on_bad_lines="skip", skip_blank_lines=True, low_memory=False,
+                            keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {report.source!r} as CSV: {str(exc).splitlines()[0]}") from None
     report.junk += max(0, len(lines) - 1 - len(frame))  # rows with the wrong number of fields
@@ -370,13 +404,18 @@ def _read_megatron(chunks, report: ParseReport) -> pd.DataFrame:
             for key, val in MEGATRON_FIELD.findall(ln):
                 name = key.decode().strip().lower().replace(" ", "_").replace("(", "").replace(")", "")
                 try:
-                    rec[name] = float(val)
+                    rec[name] = megatron_number(val)
                 except ValueError:
                     continue
             records.append(rec)
     if not records:
         raise InputError(f"{report.source}: no 'iteration N/ M | key: value' lines; not a Megatron log (--format)")
     return pd.DataFrame.from_records(records)
+
+
+def megatron_number(val: bytes) -> float:
+    v = float(val)
+    return NONFINITE if v != v else v
 
 
 def _wandb_columns(frame: pd.DataFrame) -> pd.DataFrame:

@@ -65,7 +65,7 @@ def nonfinite(steps: np.ndarray, values: np.ndarray, name: str = "loss", start: 
     for i in range(start, len(values)):
         if not math.isfinite(values[i]):
             out.append(Alert("nonfinite", i, int(steps[i]), i, float(values[i]),
-                             f"{name} is {values[i]} at step {int(steps[i])}"))
+                             f"{name} is not finite (NaN or infinite) at step {int(steps[i])}"))
     return out
 
 

@@ -79,9 +79,10 @@ class Monitor:
         rate_col = next((c for c in THROUGHPUT_NAMES if c in cols), None)
         gn_col = next((c for c in GRAD_NORM_NAMES if c in cols), None)
         first_new = len(self.steps)
-        for row in frame.itertuples(index=False):
-            r = row._asdict()
+        for r in frame.to_dict("records"):  # (itertuples would rename columns like "train/loss")
             step = int(r["step"])
+            if math.isnan(_f(r.get(s.loss_name))):
+                continue  # the watched metric was not logged in this row (NaN = not logged)
             if self.steps and step <= self.steps[-1]:
                 if step == self.steps[-1]:
                     self.replaced += 1

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import csv
-import json
 
 import pandas as pd
 
-from scalelab.runs.logs import MEGATRON_FIELD, MEGATRON_ITER, ParseReport, map_roles
+from scalelab.runs.logs import MEGATRON_FIELD, MEGATRON_ITER, ParseReport, map_roles, megatron_number, parse_json
 
 
 class LineParser:
@@ -59,7 +58,7 @@ class LineParser:
             return dict(zip(self.header, fields)) if len(fields) == len(self.header) else None
         if self.fmt in ("jsonl", "wandb"):
             try:
-                obj = json.loads(raw)
+                obj = parse_json(raw)
             except ValueError:
                 return None
             return _flatten(obj) if isinstance(obj, dict) else None
@@ -70,7 +69,7 @@ class LineParser:
         for key, val in MEGATRON_FIELD.findall(raw):
             name = key.decode().strip().lower().replace(" ", "_").replace("(", "").replace(")", "")
             try:
-                rec[name] = float(val)
+                rec[name] = megatron_number(val)
             except ValueError:
                 continue
         return rec

@@ -1,0 +1,127 @@
+import json
+import time
+
+import numpy as np
+import pytest
+
+from scalelab.errors import InputError
+from scalelab.runs.logs import read_log
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_jsonl_counts_everything_it_does_not_take(tmp_path):
+    p = write(tmp_path / "t.jsonl", '{"step": 1, "loss": 4.0}\nWARNING something\n{"step": 3, "loss": 3.0}\n'
+                                    '{"step": 2, "loss": 3.5}\n{"step": 3, "loss": 2.9}\n{"step": 4, "loss": NaN}\n{"step": 5, "lo')
+    log = read_log(p)[0]
+    r = log.report
+    assert log.frame["step"].tolist() == [1, 2, 3, 4]
+    assert log.frame["loss"].tolist()[:3] == [4.0, 3.5, 2.9]  # step 3 logged twice: the last kept
+    assert (r.junk, r.duplicates, r.out_of_order, r.nonfinite, r.partial_last_line) == (1, 1, 1, 1, True)
+    assert "1 junk lines skipped" in r.summary()
+
+
+def test_jsonl_nested_and_text_fields(tmp_path):
+    p = write(tmp_path / "t.jsonl", '{"step": 1, "train": {"loss": 4.0}, "event": "start"}\n{"step": 2, "train": {"loss": 3.0}, "event": "x"}\n')
+    log = read_log(p)[0]
+    assert log.metric_names == ["train/loss"] and log.loss_name() == "train/loss"
+
+
+def test_csv_with_junk_rows_and_mapping(tmp_path):
+    p = write(tmp_path / "t.csv", "iter,val_loss,consumed_tokens\n1,4.0,100\n2,3.5,200\nthis,row,is,broken\n3,3.1,300\n")
+    log = read_log(p, step_col="iter", tokens_col="consumed_tokens")[0]
+    assert log.frame["tokens"].tolist() == [100, 200, 300] and log.report.junk == 1
+    assert log.loss_name() == "val_loss"
+
+
+def test_megatron_text_log(tmp_path):
+    p = write(tmp_path / "train.log", "\n".join([
+        "[INFO] building model",
+        " iteration      100/  200000 | consumed samples:        12800 | elapsed time per iteration (ms): 4123.4 | "
+        "learning rate: 1.200E-05 | global batch size:   128 | lm loss: 1.041357E+01 | loss scale: 4096.0 | "
+        "grad norm: 14.512 | number of skipped iterations:   0 | TFLOPs: 148.57 |",
+        " iteration      200/  200000 | consumed samples:        25600 | lm loss: 9.1E+00 | grad norm: 2.4 | TFLOPs: 149.1 |",
+    ]) + "\n")
+    log = read_log(p)[0]
+    assert log.frame["step"].tolist() == [100, 200]
+    assert log.loss_name() == "lm_loss" and log.frame["tflops"].tolist() == [148.57, 149.1]
+    assert log.report.junk == 1
+
+
+def test_wandb_history_export(tmp_path):
+    rows = [{"_step": i, "_timestamp": 1.7e9 + i, "_runtime": i, "train/loss": 5 - i * 0.1} for i in range(5)]
+    p = write(tmp_path / "history.json", json.dumps(rows))
+    log = read_log(p, "wandb")[0]
+    assert log.frame["wall_time"].tolist()[0] == 1.7e9 and log.loss_name() == "train/loss"
+    panel = write(tmp_path / "panel.csv", "Step,my-run - loss,my-run - loss__MIN,my-run - loss__MAX\n0,5,5,5\n1,4,4,4\n")
+    assert read_log(panel, "wandb")[0].metric_names == ["loss"]
+
+
+def test_tensorboard_written_by_tensorboard(tmp_path):
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    for run in ("a", "b"):
+        w = EventFileWriter(str(tmp_path / run))
+        for s in range(12000):  # more than EventAccumulator's default 10,000 per tag
+            w.add_event(event_pb2.Event(wall_time=time.time(), step=s, summary=summary_pb2.Summary(value=[
+                summary_pb2.Summary.Value(tag="train/loss", simple_value=5.0 / (s + 1))])))
+        w.close()
+    logs = read_log(tmp_path)
+    assert [lg.name for lg in logs] == ["a", "b"]
+    assert len(logs[0].frame) == 12000 and logs[0].loss_name() == "train/loss"
+
+
+def test_mlflow_written_by_mlflow(tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    with mlflow.start_run(run_name="pilot") as run:
+        for s in range(300):
+            mlflow.log_metric("loss", 4.0 - s * 0.001, step=s)
+    logs = read_log(tmp_path / "mlflow.db")
+    assert len(logs) == 1 and logs[0].name == "pilot" and len(logs[0].frame) == 300
+    assert read_log(uri, "mlflow", run=run.info.run_id)[0].frame["loss"].iloc[-1] == pytest.approx(3.701)
+    with pytest.raises(InputError, match=r"no MLflow run with id or name 'nope'"):
+        read_log(uri, "mlflow", run="nope")
+
+
+def test_bad_input(tmp_path):
+    with pytest.raises(InputError, match=r"log file .*missing.jsonl' does not exist"):
+        read_log(tmp_path / "missing.jsonl")
+    with pytest.raises(InputError, match=r"--format 'parquet': choose one of"):
+        read_log(tmp_path / "x.jsonl", "parquet")
+    with pytest.raises(InputError, match=r"cannot tell the format of .*x.bin"):
+        read_log(write(tmp_path / "x.bin", "data"))
+    with pytest.raises(InputError, match=r"no step column \(looked for step, _step"):
+        read_log(write(tmp_path / "nostep.jsonl", '{"loss": 1.0}\n'))
+    with pytest.raises(InputError, match=r"no JSON records found"):
+        read_log(write(tmp_path / "junk.jsonl", "hello\nworld\n"))
+    with pytest.raises(InputError, match=r"no 'iteration N/ M"):
+        read_log(write(tmp_path / "plain.log", "nothing here\n"))
+    log = read_log(write(tmp_path / "ok.jsonl", '{"step": 1, "acc": 0.5}\n'))[0]
+    with pytest.raises(InputError, match=r"no loss metric found among acc; choose one with --loss-name"):
+        log.loss_name()
+    with pytest.raises(InputError, match=r"no metric 'los' \(did you mean 'acc'\?\)|no metric 'los'"):
+        log.loss_name("los")
+
+
+def test_large_log_in_chunks(tmp_path, monkeypatch):
+    """Logs bigger than a chunk are read piece by piece, cut at line ends, nothing lost."""
+    from scalelab.runs import logs
+
+    monkeypatch.setattr(logs, "CHUNK_BYTES", 4096)
+    p = tmp_path / "big.jsonl"
+    with p.open("w") as fh:
+        for s in range(5000):
+            fh.write(json.dumps({"step": s, "loss": 1.0 + 1 / (s + 1)}) + "\n")
+            if s == 2500:
+                fh.write("junk line\n")
+    log = read_log(p)[0]
+    assert len(log.frame) == 5000 and log.report.junk == 1
+    assert np.all(np.diff(log.frame["step"].to_numpy()) == 1)

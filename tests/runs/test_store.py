@@ -1,0 +1,93 @@
+import multiprocessing as mp
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from scalelab.errors import InputError
+from scalelab.runs.store import RunStore
+
+
+def test_add_log_query(tmp_path):
+    with RunStore(tmp_path / "runs.db") as st:
+        rid = st.add_run("a", source="x.jsonl", config={"lr": 3e-4})
+        res = st.log(rid, [(1, 1e6, "loss", 4.0, 10.0), (2, 2e6, "loss", 3.5, 11.0), (2, 2e6, "lr", 3e-4, 11.0)])
+        assert res.inserted == 3 and res.replaced == 0
+        again = st.log(rid, [(2, 2e6, "loss", 3.4, 12.0)])  # a restarted run re-logs step 2
+        assert again.inserted == 0 and again.replaced == 1
+        curves = st.curves(rid)
+        assert curves["loss"].tolist() == [4.0, 3.4] and curves["step"].tolist() == [1, 2]
+        info = st.run("a")
+        assert info["config"] == {"lr": 3e-4} and info["metrics"]["loss"]["points"] == 2
+        assert st.runs()["n_points"].tolist() == [3]
+
+
+def test_errors(tmp_path):
+    with pytest.raises(InputError, match=r"run store folder .* does not exist"):
+        RunStore(tmp_path / "no" / "runs.db")
+    with pytest.raises(InputError, match=r"is a directory"):
+        RunStore(tmp_path)
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(InputError, match=r"is not a scalelab run store"):
+        RunStore(bad)
+    with RunStore(tmp_path / "ok.db") as st:
+        with pytest.raises(InputError, match=r"no run 'zz'"):
+            st.log("zz", [(1, None, "loss", 1.0, None)])
+        with pytest.raises(InputError, match=r"no run 'zz' in .*; runs: none"):
+            st.run("zz")
+
+
+def _writer(path, run_id, n, batch):
+    with RunStore(path) as st:
+        st.add_run(run_id, run_id=run_id)
+        for start in range(0, n, batch):
+            st.log(run_id, [(s, s * 1e3, "loss", 1.0 / (s + 1), float(s)) for s in range(start, start + batch)])
+
+
+def test_concurrent_writers_lose_nothing(tmp_path):
+    path = tmp_path / "runs.db"
+    RunStore(path).close()
+    procs = [mp.get_context("spawn").Process(target=_writer, args=(path, f"w{i}", 2000, 50)) for i in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    with RunStore(path) as st:
+        counts = st.runs().set_index("run_id")["n_points"].to_dict()
+    assert counts == {f"w{i}": 2000 for i in range(4)}
+
+
+KILLED_WRITER = """
+import sys
+from scalelab.runs.store import RunStore
+st = RunStore(sys.argv[1])
+st.add_run("k", run_id="k")
+step = 0
+while True:
+    st.log("k", [(s, None, "loss", 1.0, None) for s in range(step, step + 200)])
+    step += 200
+    print(step, flush=True)  # committed up to here
+"""
+
+
+def test_kill_9_keeps_every_committed_row(tmp_path):
+    path = tmp_path / "runs.db"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+    committed = 0
+    deadline = time.time() + 60
+    while committed < 4000 and time.time() < deadline:
+        committed = int(proc.stdout.readline())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
+    with RunStore(path) as st:
+        n = len(st.metrics("k"))
+    assert n >= committed and n % 200 == 0  # whole transactions only

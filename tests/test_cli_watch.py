@@ -1,0 +1,157 @@
+"""scalelab watch and scalelab runs, run for real."""
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from scalelab.cli import app
+
+runner = CliRunner()
+LOG = Path(__file__).parent / "data" / "train_log.jsonl"
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def healthy_log(tmp_path):
+    p = tmp_path / "ok.jsonl"
+    p.write_text("".join(json.dumps({"step": i, "tokens": i * 1e6, "loss": 2 + 40 * (i * 1e6) ** -0.15}) + "\n"
+                         for i in range(1, 200)))
+    return p
+
+
+def test_once_exit_codes(tmp_path):
+    r = run("watch", healthy_log(tmp_path), "--once")
+    assert r.exit_code == 0 and "0 alerts" in r.stdout
+    r = run("watch", LOG, "--once")
+    assert r.exit_code == 1
+    assert "spike" in r.stdout and "throughput_drop" in r.stdout and "1 junk lines" in r.stdout
+
+
+def test_once_json_html_and_alert_file(tmp_path):
+    html, alerts = tmp_path / "w.html", tmp_path / "alerts.jsonl"
+    r = run("watch", LOG, "--once", "--json", "--html", html, "--alerts", alerts)
+    assert r.exit_code == 1
+    d = json.loads(r.stdout)
+    kinds = sorted(a["kind"] for a in d["runs"][0]["alerts"])
+    assert kinds == ["spike", "throughput_drop"] and d["alerts"] == 2
+    assert d["runs"][0]["parse"]["junk"] == 1
+    spike = next(a for a in d["runs"][0]["alerts"] if a["kind"] == "spike")
+    assert spike["step"] == 210 and spike["seen_index"] - spike["index"] <= 1
+    lines = alerts.read_text().strip().splitlines()
+    assert len(lines) == 2 and json.loads(lines[0])["run"]
+    assert html.read_text().count("<img") == 2
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Hook.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_webhook_posts_each_alert():
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        r = run("watch", LOG, "--once", "--json", "--webhook", url)
+        d = json.loads(r.stdout)
+        assert d["webhook"] == {"sent": 2, "failed": 0}
+        assert sorted(a["kind"] for a in _Hook.received) == ["spike", "throughput_drop"]
+    finally:
+        server.shutdown()
+
+
+def test_unreachable_webhook_is_reported_not_fatal():
+    r = run("watch", LOG, "--once", "--json", "--webhook", "http://127.0.0.1:9/none")
+    assert r.exit_code == 1 and json.loads(r.stdout)["webhook"]["failed"] == 2
+    assert "webhook POSTs failed" in r.stderr
+
+
+def test_with_a_plan_and_a_fit(tmp_path):
+    from scalelab.data import bundled_path
+
+    fit = tmp_path / "fit.json"
+    assert run("fit", bundled_path("chinchilla"), "--where", "epoch_excluded == 0", "--bootstrap", "20", "--out", fit).exit_code == 0
+    plan = tmp_path / "plan.json"
+    r = run("plan", "--params", "4e8", "--tokens", "6.3e8", "--gpu", "h100", "--num-gpus", "1", "--json")
+    plan.write_text(r.stdout)
+    r = run("watch", LOG, "--once", "--json", "--plan", plan, "--fit", fit)
+    st = json.loads(r.stdout)["runs"][0]
+    assert st["planned_tokens_per_s"] == pytest.approx(989.4e12 * 0.4 / (6 * 4e8))
+    assert st["projection"]["forecast_final"] > 0 and st["eta_hours"] is not None
+    assert st["projected_cost_usd"] > st["spent_usd"] > 0
+
+
+def test_live_follow_for_a_while(tmp_path):
+    p = healthy_log(tmp_path)
+    r = run("watch", p, "--interval", "0.05", "--duration", "0.2", "--json")
+    assert r.exit_code == 0
+    assert json.loads(r.stdout)["runs"][0]["points"] == 199
+
+
+@pytest.mark.parametrize("args,message", [
+    (["watch", "missing.jsonl", "--once"], r"log file 'missing.jsonl' does not exist"),
+    (["watch", LOG, "--once", "--format", "xml"], r"--format 'xml': choose one of"),
+    (["watch", LOG, "--once", "--loss-name", "los"], r"no metric 'los' \(did you mean 'loss'\?\)"),
+    (["watch", LOG, "--once", "--step-col", "iteration"], r"no column 'iteration'"),
+    (["watch", LOG, "--once", "--fit", "nofit.json", "--params", "1e9"], r"fit file 'nofit.json' does not exist"),
+    (["watch", LOG, "--once", "--plan", "noplan.json"], r"plan 'noplan.json' does not exist"),
+    (["watch", LOG, "--once", "--webhook", "ftp://x"], r"--webhook 'ftp://x': give an http:// or https:// URL"),
+    (["watch", LOG, "--once", "--spike-z", "0"], r"--spike-z 0.0: give a value in \[1, 1000\]"),
+])
+def test_bad_input(args, message):
+    r = run(*args)
+    assert r.exit_code == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.search(message, lines[0]), lines
+
+
+def test_fit_of_another_law_or_version(tmp_path):
+    from scalelab.data import bundled_path
+
+    fit = tmp_path / "compute.json"
+    run("fit", bundled_path("chinchilla"), "--where", "epoch_excluded == 0", "--law", "compute", "--bootstrap", "5", "--out", fit)
+    r = run("watch", LOG, "--once", "--fit", fit, "--params", "1e9", "--tokens", "1e10")
+    assert r.exit_code == 2 and "this fit is a compute law; refit with scalelab fit RUNS --law chinchilla" in r.stderr
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"format": "scalelab-fit", "format_version": 0}))
+    r = run("watch", LOG, "--once", "--fit", old, "--params", "1e9")
+    assert r.exit_code == 2 and "fit format version 0" in r.stderr
+    r = run("watch", LOG, "--once", "--fit", fit)
+    assert r.exit_code == 2
+
+
+def test_runs_import_list_show_export(tmp_path):
+    db = tmp_path / "runs.db"
+    r = run("runs", "import", LOG, "--name", "demo", "--store", db, "--json")
+    assert r.exit_code == 0
+    d = json.loads(r.stdout)["runs"][0]
+    assert d["name"] == "demo" and d["points"] == 300 * 4  # loss, grad_norm, lr, tokens_per_s
+    again = json.loads(run("runs", "import", LOG, "--name", "demo", "--store", db, "--json").stdout)["runs"][0]
+    assert again["inserted"] == 0 and again["replaced"] == 1200  # importing twice adds nothing
+    listed = json.loads(run("runs", "list", "--store", db, "--json").stdout)
+    assert [x["name"] for x in listed] == ["demo"]
+    shown = json.loads(run("runs", "show", "demo", "--store", db, "--json").stdout)
+    assert shown["metrics"]["loss"]["points"] == 300
+    out = tmp_path / "demo.csv"
+    r = run("runs", "export", "demo", "--out", out, "--store", db)
+    assert r.exit_code == 0 and len(out.read_text().strip().splitlines()) == 301
+    r = run("runs", "show", "nope", "--store", db)
+    assert r.exit_code == 2 and "no run 'nope'" in r.stderr
+    r = run("runs", "export", "demo", "--out", tmp_path / "x.xlsx", "--store", db)
+    assert r.exit_code == 2 and "use a .csv, .jsonl or .parquet file" in r.stderr

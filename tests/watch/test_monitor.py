@@ -1,0 +1,106 @@
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalelab.watch.forecast import project_final
+from scalelab.watch.monitor import Monitor, WatchSettings
+from scalelab.watch.session import fraction_within
+
+
+def frame(n=200, spike_at=None, seed=0):
+    rng = np.random.default_rng(seed)
+    steps = np.arange(1, n + 1) * 100
+    tokens = steps * 1e6
+    loss = (2.0 + 40 * tokens**-0.15) * np.exp(0.0005 * rng.standard_normal(n))
+    if spike_at is not None:
+        loss[spike_at] *= 1.05
+    return pd.DataFrame({"step": steps, "tokens": tokens, "wall_time": 1.7e9 + steps * 2.0, "loss": loss,
+                         "tokens_per_s": 5e5 * (1 + 0.003 * rng.standard_normal(n))})
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 17, 1000])
+def test_streaming_equals_batch(chunk):
+    f = frame(spike_at=120)
+    m = Monitor(WatchSettings(loss_name="loss"))
+    alerts = []
+    for i in range(0, len(f), chunk):
+        alerts += m.update(f.iloc[i:i + chunk])
+    assert [(a.kind, a.index) for a in alerts] == [("spike", 120)]
+
+
+def test_repeated_steps_and_restarts():
+    f = frame(50)
+    m = Monitor(WatchSettings(loss_name="loss"))
+    m.update(f.iloc[:40])
+    m.update(f.iloc[39:40])  # the same step again
+    m.update(f.iloc[30:50])  # a restart from the checkpoint at step 3100
+    assert m.replaced == 1 and m.rewinds == 1
+    assert m.steps == f["step"].tolist()
+
+
+def test_rows_without_the_loss_are_not_nan_alerts():
+    """Eval rows at other steps do not carry the train loss: not logged is not NaN."""
+    f = frame(60)
+    f2 = pd.concat([f, pd.DataFrame({"step": [6050], "val_loss": [2.5]})], ignore_index=True)
+    f2.loc[len(f2) - 1, "loss"] = np.nan
+    m = Monitor(WatchSettings(loss_name="loss"))
+    assert [a.kind for a in m.update(f2)] == []
+
+
+def test_eta_cost_and_budget():
+    f = frame(100)
+    s = WatchSettings(loss_name="loss", final_tokens=1e11, num_gpus=8, price_usd_per_gpu_hour=2.0, budget_usd=1.0)
+    m = Monitor(s)
+    m.update(f)
+    st = m.status()
+    assert st["eta_hours"] == pytest.approx((1e11 - 1e10) / 5e5 / 3600, rel=0.02)
+    assert st["fraction_done"] == pytest.approx(0.1)
+    assert st["spent_usd"] == pytest.approx((f["wall_time"].iloc[-1] - f["wall_time"].iloc[0]) / 3600 * 16)
+    a = m.budget_alert()
+    assert a.kind == "over_budget" and m.budget_alert() is None
+
+
+def test_projection_recovers_a_law_shaped_curve():
+    t = np.linspace(1e9, 4e10, 50)
+    y = 2.1 + 60 * t**-0.25
+    assert project_final(t, y, 1e11, 0.25) == pytest.approx(2.1 + 60 * 1e11**-0.25, rel=1e-9)
+    truth = 2.1 + 60 * 1e11**-0.25
+    assert fraction_within(t, y, 1e11, 0.25, truth) == pytest.approx(t[5] / 1e11)
+
+
+def test_behind_forecast_on_olmo_13b(shared):
+    """OLMo 2 13B: ladder fit, the pre-anneal curve; the projection reaches 1% of the final loss."""
+    from scalelab.fitting import Fit
+    from scalelab.runs import read_runs
+
+    warnings.simplefilter("ignore")
+    path = shared / "scaling" / "olmo_ladder.csv"
+    fit = Fit(num_bootstrap=50).fit(read_runs(path, where="paper_role == 'fit'"))
+    c = pd.read_csv(path).query("run_id == 'peteish13-5T-curve'").sort_values("tokens")
+    truth = c["loss"].tail(5).mean()
+    frac = fraction_within(c["tokens"].to_numpy(), c["loss"].to_numpy(), 5e12, fit.params_["beta"], truth)
+    assert frac is not None and frac <= 0.75
+    m = Monitor(WatchSettings(loss_name="loss", params=float(c["params"].iloc[0]), final_tokens=5e12, fit=fit))
+    alerts = m.update(c[["step", "tokens", "loss"]].assign(wall_time=np.nan))
+    assert "behind_forecast" not in [a.kind for a in alerts]  # the run ended inside the forecast's interval
+    p = m.status()["projection"]
+    assert p["forecast_lo"] < p["projected_final"] < p["forecast_hi"]
+
+
+def test_behind_forecast_alert_when_the_run_is_worse():
+    from scalelab.fitting import Fit
+    from tests.conftest import synthetic_runs
+
+    warnings.simplefilter("ignore")
+    fit = Fit(num_bootstrap=30).fit(synthetic_runs("chinchilla"))
+    N, D = 1e9, 2e10
+    t = np.linspace(2e9, 1e10, 40)
+    good = fit.law_.predict(params=N, tokens=t)
+    m = Monitor(WatchSettings(loss_name="loss", params=N, final_tokens=D, fit=fit))
+    bad = pd.DataFrame({"step": np.arange(40), "tokens": t, "loss": good * 1.15, "wall_time": np.nan})
+    kinds = [a.kind for a in m.update(bad)]
+    assert kinds.count("behind_forecast") == 1
+    ok = Monitor(WatchSettings(loss_name="loss", params=N, final_tokens=D, fit=fit))
+    assert "behind_forecast" not in [a.kind for a in ok.update(bad.assign(loss=good))]
