@@ -106,7 +106,7 @@ def detection(rng) -> dict:
     spikes = {}
     for k in SPIKE_SIZES:
         hits, delays, total, rel = 0, [], 0, []
-        for name, c in cs:
+        for _name, c in cs:
             noise = local_noise(c["loss"].to_numpy(), c["tokens"].to_numpy())
             for _ in range(TRIALS):
                 i = int(rng.integers(BURN_IN + 2, len(c) - 2))
@@ -124,7 +124,7 @@ def detection(rng) -> dict:
     res["spikes"] = spikes
     # NaN
     hits = total = 0
-    for name, c in cs:
+    for _name, c in cs:
         for _ in range(3):
             i = int(rng.integers(5, len(c)))
             d = c.copy()
@@ -137,7 +137,7 @@ def detection(rng) -> dict:
     div = {}
     for rate in (0.005, 0.02):
         hits, delays, total = 0, [], 0
-        for name, c in cs:
+        for _name, c in cs:
             i = int(rng.integers(BURN_IN + 2, len(c) - 12))
             d = c.copy()
             base = d.loc[i - 1, "loss"]
@@ -156,7 +156,7 @@ def detection(rng) -> dict:
     false_thr = 0
     for size in (0.03, 0.06, 0.10, 0.30):
         hits, delays = 0, []
-        for t in range(100):
+        for _ in range(100):
             rate = 1.2e6 * (1 + 0.004 * rng.standard_normal(400))
             clean_found = det.throughput_drop(np.arange(400), rate, drop=0.05, k=5)
             false_thr += len(clean_found)
@@ -171,7 +171,7 @@ def detection(rng) -> dict:
     res["throughput_false_alarms_per_100k_samples"] = false_thr / (400 * 400) * 1e5
     # stalls in a finished log: a gap of 2 hours among 2-second steps
     hits = 0
-    for name, c in cs[:20]:
+    for _name, c in cs[:20]:
         d = c.copy()
         d["wall_time"] = 1.7e9 + np.arange(len(d)) * 120.0
         i = int(rng.integers(5, len(d) - 2))

@@ -396,26 +396,30 @@ def _read_megatron(chunks, report: ParseReport) -> pd.DataFrame:
             if not ln.strip():
                 continue
             report.lines += 1
-            m = MEGATRON_ITER.search(ln)
-            if not m:
+            rec = megatron_record(ln)
+            if rec is None:
                 report.junk += 1  # other log lines (info, warnings)
                 continue
-            rec = {"step": int(m.group(1)), "train_iters": int(m.group(2))}
-            for key, val in MEGATRON_FIELD.findall(ln):
-                name = key.decode().strip().lower().replace(" ", "_").replace("(", "").replace(")", "")
-                try:
-                    rec[name] = megatron_number(val)
-                except ValueError:
-                    continue
             records.append(rec)
     if not records:
         raise InputError(f"{report.source}: no 'iteration N/ M | key: value' lines; not a Megatron log (--format)")
     return pd.DataFrame.from_records(records)
 
 
-def megatron_number(val: bytes) -> float:
-    v = float(val)
-    return NONFINITE if v != v else v
+def megatron_record(line: bytes) -> dict | None:
+    """One ``iteration N/ M | key: value | ...`` line as a record, or None for other lines."""
+    m = MEGATRON_ITER.search(line)
+    if not m:
+        return None
+    rec = {"step": int(m.group(1)), "train_iters": int(m.group(2))}
+    for key, val in MEGATRON_FIELD.findall(line):
+        name = key.decode().strip().lower().replace(" ", "_").replace("(", "").replace(")", "")
+        try:
+            v = float(val)
+        except ValueError:
+            continue
+        rec[name] = NONFINITE if v != v else v  # a logged nan (see the module docstring)
+    return rec
 
 
 def _wandb_columns(frame: pd.DataFrame) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import csv
 
 import pandas as pd
 
-from scalelab.runs.logs import MEGATRON_FIELD, MEGATRON_ITER, ParseReport, map_roles, megatron_number, parse_json
+from scalelab.runs.logs import ParseReport, map_roles, megatron_record, parse_json
 
 
 class LineParser:
@@ -62,17 +62,7 @@ class LineParser:
             except ValueError:
                 return None
             return _flatten(obj) if isinstance(obj, dict) else None
-        m = MEGATRON_ITER.search(raw)
-        if not m:
-            return None
-        rec = {"step": int(m.group(1)), "train_iters": int(m.group(2))}
-        for key, val in MEGATRON_FIELD.findall(raw):
-            name = key.decode().strip().lower().replace(" ", "_").replace("(", "").replace(")", "")
-            try:
-                rec[name] = megatron_number(val)
-            except ValueError:
-                continue
-        return rec
+        return megatron_record(raw)
 
 
 def _flatten(obj: dict, prefix: str = "") -> dict:
