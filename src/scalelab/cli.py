@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -983,3 +984,243 @@ def runs_export(run: Annotated[str, typer.Argument(help="Run id or name.", show_
 
     n = _run(go)
     out.print(f"wrote {n:,} rows to {out_path}")
+
+
+# --------------------------------------------------------------------- ladder
+ladder_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True,
+                         help="Pilot ladders: design, train and fit a series of small GPT models on your corpus.",
+                         epilog="""\b
+Examples:
+  scalelab ladder design --target-flops 1e17 --out ladder.toml
+  scalelab ladder design --corpus my_corpus/ --sizes 2e4,4e4,8e4 --multiples 1,3 --dry-run
+  scalelab ladder run ladder.toml
+  scalelab ladder fit ladder.toml --plot ladder.png
+""")
+app.add_typer(ladder_app, name="ladder")
+
+
+def _numbers_list(text, option):
+    vals = _parse_numbers(text, option)
+    return None if vals is None else [float(v) for v in vals]
+
+
+@ladder_app.command("design", epilog="""\b
+Examples:
+  scalelab ladder design --target-flops 1e17 --budget-frac 0.01 --out ladder.toml
+  scalelab ladder design --corpus data.jsonl --target-params 3e7 --target-tokens 6e8 --dry-run
+  scalelab ladder design --sizes 2e4,4e4,8e4 --multiples 1,3 --out micro.toml
+""")
+def ladder_design(
+    corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Text file (.txt/.xz/.gz), folder of text files, JSONL or Parquet [default: the bundled Jane Austen novels].")] = None,
+    target_flops: Annotated[Optional[float], typer.Option("--target-flops", help="The run to forecast, by training FLOPs (compute-optimal, 20 tokens/param).")] = None,
+    target_params: Annotated[Optional[float], typer.Option("--target-params", help="The run to forecast: non-embedding parameters (with --target-tokens).")] = None,
+    target_tokens: Annotated[Optional[float], typer.Option("--target-tokens", help="The run to forecast: training tokens.")] = None,
+    budget_frac: Annotated[float, typer.Option("--budget-frac", help="Share of the target's FLOPs the whole ladder may spend.")] = 0.01,
+    sizes: Annotated[Optional[str], typer.Option("--sizes", help="Explicit rung sizes (non-embedding params), comma-separated.")] = None,
+    multiples: Annotated[Optional[str], typer.Option("--multiples", help="Token multiples (x 20 tokens per parameter) [default: 1,2,5,10].")] = None,
+    tokenizer: Annotated[str, typer.Option("--tokenizer", help="byte (vocabulary 256) or bpe (trained on the corpus).")] = "byte",
+    vocab_size: Annotated[int, typer.Option("--vocab-size", help="BPE vocabulary size.")] = 8192,
+    seq_len: Annotated[int, typer.Option("--seq-len", help="Context length of the pilot models.")] = 256,
+    seed: Seed = 0,
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="Write the plan (TOML).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and write nothing.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Design a ladder of pilot runs for a target run: sizes, tokens, learning rate and batch
+    per rung, FLOPs, and the estimated time on this machine."""
+
+    def go():
+        from scalelab.data import bundled_path
+        from scalelab.ladder.design import as_dict, design, estimate_seconds
+
+        src = corpus if corpus is not None else bundled_path("austen")
+        if not Path(src).exists():
+            raise ScalelabError(f"--corpus {str(src)!r} does not exist")
+        shards = (out_path.with_name(out_path.stem + ".shards") if out_path else Path("ladder.shards"))
+        corpus_ref = str(Path(src).resolve())
+        plan = design(corpus_ref, str(shards.resolve() if out_path is None else shards.name), target_flops=target_flops,
+                      target_params=target_params, target_tokens=target_tokens, budget_frac=budget_frac,
+                      sizes=_numbers_list(sizes, "--sizes"), multiples=_numbers_list(multiples, "--multiples"),
+                      tokenizer=tokenizer, vocab_size=vocab_size, seq_len=seq_len, seed=seed)
+        est = estimate_seconds(plan)
+        plan.hardware = {k: v for k, v in est.items() if v is not None}
+        if out_path is not None and not dry_run:
+            from scalelab.io import atomic_write_text
+
+            atomic_write_text(out_path, plan.to_toml())
+        return plan, est, as_dict(plan)
+
+    plan, est, d = _run(go)
+    rate = est.get("flops_per_s")
+    if as_json:
+        d["estimated_seconds"] = None if not rate else {r.name: r.flops / rate for r in plan.rungs}
+        _print_json(d)
+        return
+    t = Table("rung", "layers x width", "params (non-emb.)", "tokens", "tokens/param", "FLOPs", "lr", "batch", "est. time")
+    for r in [*plan.rungs, *([plan.target] if plan.target else [])]:
+        t.add_row(r.name, f"{r.model.n_layers} x {r.model.d_model}", _big(r.params), _big(r.tokens), f"{r.tokens / r.params:.0f}",
+                  f"{r.flops:.3g}", f"{r.lr:.2g}", f"{r.batch_tokens:,}", "-" if not rate else _duration(r.flops / rate))
+    out.print(t)
+    total = plan.ladder_flops
+    share = f" = {100 * total / plan.target.flops:.2f}% of the target" if plan.target else ""
+    out.print(f"ladder: {len(plan.rungs)} rungs, {total:.3g} FLOPs{share}; corpus {plan.corpus} ({plan.tokenizer})")
+    if rate:
+        out.print(f"estimated time on {est['device']}: {_duration(total / rate)} ({est['basis']})")
+    if out_path is not None and not dry_run:
+        out.print(f"wrote {out_path}; next: scalelab ladder run {out_path}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@ladder_app.command("run", epilog="""\b
+Examples:
+  scalelab ladder run ladder.toml
+  scalelab ladder run ladder.toml --executor torchrun --nproc 8 --with-target
+  scalelab ladder run ladder.toml --executor slurm --store runs.db
+""")
+def ladder_run(
+    plan_path: Annotated[Path, typer.Argument(help="A ladder plan (scalelab ladder design --out).", show_default=False, metavar="LADDER_TOML")],
+    executor: Annotated[str, typer.Option("--executor", help="local (in this process), gpus (one rung per GPU), torchrun (each rung on all GPUs, DDP), slurm (submitit).")] = "local",
+    nproc: Annotated[Optional[int], typer.Option("--nproc", help="Processes per rung for torchrun [default: the GPU count, or 2 on CPU].")] = None,
+    with_target: Annotated[bool, typer.Option("--with-target", help="Also train the target run (to check the forecast).")] = False,
+    rung: Annotated[Optional[list[str]], typer.Option("--rung", help="Only these rungs (repeatable).")] = None,
+    store: StorePath = None,
+    as_json: Json = False,
+) -> None:
+    """Train the ladder's rungs with a live progress view; finished rungs are skipped and
+    interrupted ones resume from their checkpoint. Each rung is recorded in the run store."""
+    from rich.live import Live
+
+    progress: dict[str, dict] = {}
+
+    def view() -> Table:
+        t = Table("rung", "status", "step", "train loss", "val bits/byte", "tokens/s", "ETA")
+        for name, p in progress.items():
+            rec = p.get("rec") or {}
+            steps = f"{rec.get('step', 0):,}/{rec.get('total_steps', 0):,}" if rec else "-"
+            eta = "-"
+            if rec.get("tokens_per_s") and rec.get("total_steps"):
+                left = (rec["total_steps"] - rec["step"]) * rec["tokens"] / max(rec["step"], 1)
+                eta = _duration(left / rec["tokens_per_s"])
+            bpb = p.get("result", {}).get("val_bpb") or rec.get("val_bpb")
+            t.add_row(name, p["status"], steps, _num(rec.get("loss")) if rec else "-", "-" if bpb is None else f"{bpb:.4f}",
+                      f"{rec['tokens_per_s']:,.0f}" if rec.get("tokens_per_s") else "-", eta)
+        return t
+
+    def go():
+        from scalelab.ladder.run import run_ladder
+        from scalelab.runs.store import RunStore
+
+        st = RunStore(store) if store is not None or os.environ.get("SCALELAB_DB") else RunStore()
+
+        def on_rung(name, status, result):
+            progress.setdefault(name, {})["status"] = status
+            if result:
+                progress[name]["result"] = result
+
+        def on_step(name, rec):
+            progress.setdefault(name, {"status": "running"})["rec"] = rec
+
+        try:
+            if as_json or not sys.stdout.isatty():
+                return run_ladder(plan_path, executor=executor, nproc=nproc, store=st, include_target=with_target,
+                                  only=rung, on_rung=on_rung, on_step=on_step)
+            with Live(view(), console=out, refresh_per_second=2) as live:
+                return run_ladder(plan_path, executor=executor, nproc=nproc, store=st, include_target=with_target,
+                                  only=rung, on_rung=lambda *a: (on_rung(*a), live.update(view())),
+                                  on_step=lambda *a: (on_step(*a), live.update(view())))
+        finally:
+            st.close()
+
+    results = _run(go)
+    if as_json:
+        _print_json(results)
+        return
+    out.print(view())
+    out.print(f"{len(results)} rungs finished; next: scalelab ladder fit {plan_path}")
+
+
+@ladder_app.command("fit", epilog="""\b
+Examples:
+  scalelab ladder fit ladder.toml
+  scalelab ladder fit ladder.toml --plot ladder.png --out ladder-fit.json
+""")
+def ladder_fit(
+    plan_path: Annotated[Path, typer.Argument(help="A ladder plan whose rungs have run.", show_default=False, metavar="LADDER_TOML")],
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure: the rungs, the fitted law, the forecast.")] = None,
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="Write the fit (a fit.json).")] = None,
+    bootstrap: Bootstrap = 200,
+    tie: Tie = None,
+    as_json: Json = False,
+) -> None:
+    """Fit the law to the finished rungs (loss in bits per byte, N non-embedding) and forecast
+    the target with its interval; compare with the target when it has been trained."""
+
+    def go():
+        import warnings as _w
+
+        import pandas as pd
+
+        from scalelab.fitting import Fit
+        from scalelab.io import save_fit
+        from scalelab.ladder.design import LadderPlan
+        from scalelab.ladder.run import ladder_table
+        from scalelab.runs import Runs
+
+        plan = LadderPlan.from_toml(plan_path)
+        rows = ladder_table(plan_path)
+        rungs = [r for r in rows if r["role"] == "rung"]
+        if len(rungs) < 5:
+            raise ScalelabError(f"{len(rungs)} rungs have finished; a five-parameter law needs at least 5: "
+                                f"run scalelab ladder run {plan_path}")
+        runs = Runs.from_frame(pd.DataFrame(rungs), source=str(plan_path))
+        fit = Fit(tie=tie or [], num_bootstrap=bootstrap).fit(runs)
+        forecast = None
+        if plan.target is not None:
+            with _w.catch_warnings(record=True):
+                _w.simplefilter("always")
+                p = fit.predict(params=plan.target.params, tokens=plan.target.tokens)
+            forecast = {"params": plan.target.params, "tokens": plan.target.tokens, "bits_per_byte": float(p.loss),
+                        "lo80": float(p.intervals[0.8][0]), "hi80": float(p.intervals[0.8][1]),
+                        "lo95": float(p.intervals[0.95][0]), "hi95": float(p.intervals[0.95][1]),
+                        "extrapolation": float(p.extrapolation)}
+            actual = [r for r in rows if r["role"] == "target"]
+            if actual:
+                forecast["actual_bits_per_byte"] = actual[0]["loss"]
+                forecast["rel_error"] = forecast["bits_per_byte"] / actual[0]["loss"] - 1
+            forecast["ladder_flops_fraction"] = sum(r["flops"] for r in rungs) / (6 * plan.target.params * plan.target.tokens)
+        if plot is not None:
+            from scalelab.report.plots import plot_ladder, save
+
+            save(plot_ladder(fit, runs, forecast, actual=[r for r in rows if r["role"] == "target"]), plot)
+        if out_path is not None:
+            save_fit(fit, out_path)
+        return fit, rows, forecast
+
+    fit, rows, forecast = _run(go)
+    if as_json:
+        _print_json({"params": fit.params_, "objective": fit.result_.fun, "rungs": rows, "forecast": forecast,
+                     "warnings": fit.warnings_})
+        return
+    t = Table("rung", "params", "tokens", "bits/byte", "time")
+    for r in rows:
+        t.add_row(r["run_id"] + (" (target)" if r["role"] == "target" else ""), _big(r["params"]), _big(r["tokens"]),
+                  f"{r['loss']:.4f}", _duration(r["seconds"]))
+    out.print(t)
+    out.print("law: " + ", ".join(f"{k}={_num(v)}" for k, v in fit.params_.items()) + f"; objective {fit.result_.fun:.4g}")
+    if forecast:
+        line = (f"forecast for the target ({_big(forecast['params'])} params, {_big(forecast['tokens'])} tokens): "
+                f"{forecast['bits_per_byte']:.4f} bits/byte (80% {forecast['lo80']:.4f}–{forecast['hi80']:.4f}), "
+                f"ladder cost {100 * forecast['ladder_flops_fraction']:.2f}% of the target")
+        if "actual_bits_per_byte" in forecast:
+            line += f"; actual {forecast['actual_bits_per_byte']:.4f} ({100 * forecast['rel_error']:+.2f}%)"
+        out.print(line)
+    for p in (plot, out_path):
+        if p is not None:
+            out.print(f"wrote {p}")

@@ -14,6 +14,7 @@ BUNDLED = {
     "gadre": "gadre_overtrain.csv",
     "accelerators": "accelerators.csv",
     "known_runs": "known_runs_public.csv",
+    "austen": "austen.txt.xz",
 }
 DEFAULT_FIT = "chinchilla_fit.json"  # the Chinchilla law fitted to chinchilla_epoch.csv (see README.md)
 

@@ -97,6 +97,37 @@ def plot_backtest(bt: Backtest, title: str | None = None):
     return fig
 
 
+def plot_ladder(fit: Fit, runs: Runs, forecast: dict | None, actual: list | None = None):
+    """The rungs (bits per byte against compute, coloured by size), the law's curve for each
+    size and for the target's size, and the forecast with its 80% interval."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
+    N, D, L = runs.column("params"), runs.column("tokens"), runs.column("loss")
+    C = 6 * N * D
+    sc = ax.scatter(C, L, c=N, norm=LogNorm(), cmap="viridis", s=28, zorder=3, label="rungs")
+    fig.colorbar(sc, ax=ax, label="parameters N (non-embedding)")
+    sizes = sorted(set(N))
+    hi = max(C.max(), 6 * forecast["params"] * forecast["tokens"] if forecast else C.max()) * 1.3
+    for n in sizes + ([forecast["params"]] if forecast else []):
+        d = np.geomspace(D.min() / 2, hi / (6 * n), 60)
+        ax.plot(6 * n * d, fit.law_.predict(params=n, tokens=d), lw=0.8, color="#999" if n in sizes else "#cb181d")
+    if forecast:
+        c = 6 * forecast["params"] * forecast["tokens"]
+        ax.errorbar([c], [forecast["bits_per_byte"]], yerr=[[forecast["bits_per_byte"] - forecast["lo80"]],
+                    [forecast["hi80"] - forecast["bits_per_byte"]]], fmt="D", color="#cb181d", capsize=4,
+                    label="forecast (80% interval)", zorder=4)
+        if forecast.get("actual_bits_per_byte") is not None:
+            ax.scatter([c], [forecast["actual_bits_per_byte"]], marker="*", s=140, color="#000", zorder=5,
+                       label="target, trained")
+    ax.set_xscale("log")
+    ax.set_xlabel("training compute C = 6ND (FLOPs)")
+    ax.set_ylabel("validation bits per byte")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("ladder, fitted law and forecast")
+    fig.tight_layout()
+    return fig
+
+
 def save(fig, path) -> None:
     fig.savefig(path)
     plt.close(fig)

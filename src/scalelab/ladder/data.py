@@ -1,0 +1,238 @@
+"""Corpus -> token shards: documents split into train and validation, encoded, stored as
+numpy memmaps, with the byte counts that turn losses into bits per byte.
+
+Inputs: a text file (``.txt``, or ``.txt.xz``/``.gz``/``.bz2``: documents are paragraphs
+separated by blank lines), a folder of text files (each file a document), JSONL or
+Parquet with a text column. Documents are shuffled with a seed and split by document (a
+corpus joined source by source has its tail all from one source: never split by taking
+the last part). Tokenizers: ``byte`` (vocabulary 256, nothing to train, the same for every
+corpus) or ``bpe`` (a byte-level BPE trained locally on the training split with Hugging
+Face ``tokenizers``). Losses in nats per token become bits per byte through the split's
+tokens-per-byte ratio, so ladders with different tokenizers compare.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import json
+import lzma
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scalelab.errors import InputError
+
+EOT = b"\n\n"  # documents are joined with a blank line in the byte stream
+ENCODE_BATCH_BYTES = 50_000  # BPE encodes in ~50 kB batches: one huge batch needs gigabytes
+
+
+@dataclass(frozen=True)
+class Shards:
+    """Where the tokens are and what they mean."""
+
+    folder: str
+    tokenizer: str
+    vocab_size: int
+    dtype: str
+    train_tokens: int
+    val_tokens: int
+    train_bytes: int
+    val_bytes: int
+    documents: int
+    corpus_sha256: str
+
+    @property
+    def val_tokens_per_byte(self) -> float:
+        return self.val_tokens / self.val_bytes
+
+    def bits_per_byte(self, loss_nats_per_token: float) -> float:
+        """Validation loss (nats/token) -> bits per byte of the validation text."""
+        return loss_nats_per_token * self.val_tokens_per_byte / math.log(2)
+
+    def train(self) -> np.ndarray:
+        return np.memmap(Path(self.folder) / "train.bin", dtype=self.dtype, mode="r")
+
+    def val(self) -> np.ndarray:
+        return np.memmap(Path(self.folder) / "val.bin", dtype=self.dtype, mode="r")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Shards:
+        meta = Path(folder) / "meta.json"
+        if not meta.is_file():
+            raise InputError(f"no token shards in {str(folder)!r} (meta.json missing); prepare them with scalelab ladder run")
+        return cls(**json.loads(meta.read_text()))
+
+
+def read_documents(path: str | Path, text_col: str = "text") -> Iterator[bytes]:
+    """Documents of a corpus as UTF-8 bytes (see the module docstring for the formats)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"corpus {str(p)!r} does not exist; give a text file, a folder of them, JSONL or Parquet")
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        if not files:
+            raise InputError(f"corpus folder {str(p)!r} holds no files")
+        for f in files:
+            data = _open(f)
+            if data.strip():
+                yield data.strip()
+        return
+    name = p.name.lower()
+    if name.endswith((".jsonl", ".jsonl.gz", ".jsonl.xz", ".ndjson")):
+        for i, line in enumerate(_open(p).splitlines()):
+            if not line.strip():
+                continue
+            try:
+                text = json.loads(line)[text_col]
+            except (ValueError, KeyError, TypeError):
+                raise InputError(f"{str(p)!r} line {i + 1}: not a JSON object with a {text_col!r} field; "
+                                 "name the field with --text-col") from None
+            yield str(text).encode()
+        return
+    if name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(p)
+        if text_col not in table.column_names:
+            raise InputError(f"{str(p)!r} has no column {text_col!r}; columns: {', '.join(table.column_names)}; "
+                             "name it with --text-col")
+        for text in table.column(text_col).to_pylist():
+            if text:
+                yield str(text).encode()
+        return
+    data = _open(p)
+    for doc in data.replace(b"\r\n", b"\n").split(b"\n\n"):
+        if doc.strip():
+            yield doc.strip()
+
+
+def _open(path: Path) -> bytes:
+    name = path.name.lower()
+    try:
+        if name.endswith(".xz"):
+            return lzma.decompress(path.read_bytes())
+        if name.endswith(".gz"):
+            return gzip.decompress(path.read_bytes())
+        if name.endswith(".bz2"):
+            return bz2.decompress(path.read_bytes())
+        return path.read_bytes()
+    except (lzma.LZMAError, OSError, EOFError) as exc:
+        raise InputError(f"cannot read {str(path)!r}: {exc}") from None
+
+
+def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", vocab_size: int = 8192,
+            val_fraction: float = 0.05, seed: int = 0, text_col: str = "text", max_bytes: int | None = None,
+            progress: Callable[[str, float], None] | None = None) -> Shards:
+    """Encode a corpus into ``out/train.bin``, ``out/val.bin`` and ``out/meta.json``.
+
+    Reuses the shards when ``out`` already holds them for the same corpus and settings.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> src = os.path.join(d, "c.txt")
+    >>> _ = open(src, "w").write("\\n\\n".join(f"document {i} " * 20 for i in range(100)))
+    >>> s = prepare(src, os.path.join(d, "shards"), val_fraction=0.1)
+    >>> s.tokenizer, s.vocab_size, s.train_tokens + s.val_tokens == s.train_bytes + s.val_bytes
+    ('byte', 256, True)
+    """
+    if tokenizer not in ("byte", "bpe"):
+        raise InputError(f"--tokenizer {tokenizer!r}: choose byte or bpe")
+    if not 0 < val_fraction < 0.5:
+        raise InputError(f"--val-fraction {val_fraction}: give a fraction in (0, 0.5)")
+    progress = progress or (lambda _msg, _frac: None)
+    out = Path(out)
+    docs = list(read_documents(corpus, text_col))
+    if max_bytes:
+        kept, total = [], 0
+        for d in docs:
+            kept.append(d)
+            total += len(d) + len(EOT)
+            if total >= max_bytes:
+                break
+        docs = kept
+    if len(docs) < 2:
+        raise InputError(f"corpus {str(corpus)!r} has {len(docs)} document(s); a train/validation split needs at least 2")
+    digest = hashlib.sha256()
+    for d in docs:
+        digest.update(d)
+    sha = digest.hexdigest()
+    settings = {"tokenizer": tokenizer, "vocab_size": vocab_size if tokenizer == "bpe" else 256, "seed": seed,
+                "val_fraction": val_fraction, "corpus_sha256": sha}
+    meta = out / "meta.json"
+    if meta.is_file():
+        old = json.loads(meta.read_text())
+        if all(old.get(k) == v for k, v in settings.items() if k in old) and (out / "settings.json").is_file() and \
+                json.loads((out / "settings.json").read_text()) == settings:
+            return Shards(**old)
+    out.mkdir(parents=True, exist_ok=True)
+    order = np.random.default_rng(seed).permutation(len(docs))
+    n_val = max(1, int(round(val_fraction * len(docs))))
+    val_docs = [docs[i] for i in order[:n_val]]
+    train_docs = [docs[i] for i in order[n_val:]]
+    if tokenizer == "byte":
+        encode, vocab, dtype = (lambda b: np.frombuffer(b, dtype=np.uint8)), 256, "uint16"
+    else:
+        tok = _train_bpe(train_docs, vocab_size, out, progress)
+        vocab = tok.get_vocab_size()
+        dtype = "uint16" if vocab <= 65535 else "uint32"
+
+        def encode(b: bytes):
+            text = b.decode("utf-8", "replace")
+            ids = []
+            for i in range(0, len(text), ENCODE_BATCH_BYTES):
+                ids += tok.encode(text[i:i + ENCODE_BATCH_BYTES]).ids
+            return np.asarray(ids, dtype=np.int64)
+    counts = {}
+    for split, split_docs in (("train", train_docs), ("val", val_docs)):
+        n_tokens = n_bytes = 0
+        tmp = out / f".{split}.bin.tmp"
+        with tmp.open("wb") as fh:
+            for j, d in enumerate(split_docs):
+                piece = d + EOT
+                ids = encode(piece)
+                fh.write(np.asarray(ids, dtype=dtype).tobytes())
+                n_tokens += len(ids)
+                n_bytes += len(piece)
+                if j % 200 == 0:
+                    progress(f"encoding {split}", j / max(1, len(split_docs)))
+        tmp.replace(out / f"{split}.bin")
+        counts[split] = (n_tokens, n_bytes)
+    shards = Shards(folder=str(out), tokenizer=tokenizer, vocab_size=vocab, dtype=dtype, train_tokens=counts["train"][0],
+                    val_tokens=counts["val"][0], train_bytes=counts["train"][1], val_bytes=counts["val"][1],
+                    documents=len(docs), corpus_sha256=sha)
+    (out / "settings.json").write_text(json.dumps(settings))
+    tmp = out / ".meta.json.tmp"
+    tmp.write_text(json.dumps(shards.to_dict(), indent=1))
+    tmp.replace(meta)  # written last: its presence means the shards are complete
+    return shards
+
+
+def _train_bpe(docs: list[bytes], vocab_size: int, out: Path, progress):
+    try:
+        from tokenizers import ByteLevelBPETokenizer
+    except ImportError:
+        raise InputError("--tokenizer bpe needs the tokenizers package: pip install 'scalelab[train]'") from None
+    if not 256 < vocab_size <= 2**20:
+        raise InputError(f"--vocab-size {vocab_size}: give 257 to 1,048,576 for a BPE tokenizer")
+    progress("training the BPE tokenizer", 0.0)
+    tok = ByteLevelBPETokenizer()
+
+    def batches():
+        for d in docs:
+            text = d.decode("utf-8", "replace")
+            for i in range(0, len(text), ENCODE_BATCH_BYTES):
+                yield text[i:i + ENCODE_BATCH_BYTES]
+
+    tok.train_from_iterator(batches(), vocab_size=vocab_size, min_frequency=2, show_progress=False)
+    tok.save(str(out / "tokenizer.json"))
+    return tok

@@ -1,0 +1,218 @@
+"""Running a ladder: prepare the tokens, train every rung (skipping finished ones, resuming
+interrupted ones), record each in the run store, and fit the results.
+
+Executors:
+
+- ``local``: rungs one after another in this process (CPU or one GPU);
+- ``gpus``: one worker process per GPU (``CUDA_VISIBLE_DEVICES``), several rungs at once;
+- ``torchrun``: each rung on all local GPUs with DDP (``torchrun --nproc_per_node K``);
+  on CPU, K processes with the gloo backend;
+- ``slurm``: one job per rung through ``submitit`` (``pip install submitit``).
+
+A rung lives in ``<plan folder>/<plan name>.runs/<rung>/``: ``log.jsonl``, ``checkpoint.pt``
+and, once finished, ``result.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from scalelab.errors import InputError
+from scalelab.ladder.data import Shards, prepare
+from scalelab.ladder.design import LadderPlan, Rung
+from scalelab.ladder.config import TrainConfig
+
+EXECUTORS = ("local", "gpus", "torchrun", "slurm")
+
+
+def runs_folder(plan_path: str | Path) -> Path:
+    p = Path(plan_path)
+    return p.with_name(p.stem + ".runs")
+
+
+def train_config(plan: LadderPlan, rung: Rung) -> TrainConfig:
+    return TrainConfig(model=rung.model, tokens=rung.tokens, lr=rung.lr, batch_tokens=rung.batch_tokens,
+                       micro_batch=rung.micro_batch, schedule=plan.schedule, seed=plan.seed)
+
+
+def resolve(plan_path: str | Path, path: str) -> Path:
+    """Paths in a plan are relative to the plan's folder."""
+    p = Path(path)
+    return p if p.is_absolute() else Path(plan_path).resolve().parent / p
+
+
+def prepare_shards(plan_path, plan: LadderPlan, progress=None) -> Shards:
+    return prepare(resolve(plan_path, plan.corpus), resolve(plan_path, plan.shards), tokenizer=plan.tokenizer,
+                   vocab_size=plan.vocab_size, seed=plan.seed, progress=progress)
+
+
+def rung_status(plan_path, plan: LadderPlan, rung: Rung) -> str:
+    d = runs_folder(plan_path) / rung.name
+    if (d / "result.json").is_file():
+        return "done"
+    if (d / "checkpoint.pt").is_file():
+        return "interrupted"
+    return "todo"
+
+
+def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | None = None, store=None,
+               include_target: bool = False, only: list[str] | None = None,
+               on_step: Callable[[str, dict], None] | None = None,
+               on_rung: Callable[[str, str, dict | None], None] | None = None,
+               slurm: dict | None = None) -> dict[str, dict]:
+    """Train the plan's rungs (and the target with ``include_target``); returns results by rung."""
+    if executor not in EXECUTORS:
+        raise InputError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
+    plan = LadderPlan.from_toml(plan_path)
+    rungs = list(plan.rungs) + ([plan.target] if include_target and plan.target else [])
+    if only:
+        known = {r.name for r in rungs}
+        missing = [n for n in only if n not in known]
+        if missing:
+            raise InputError(f"--rung {missing[0]!r} is not in the plan; rungs: {', '.join(sorted(known))}")
+        rungs = [r for r in rungs if r.name in only]
+    shards = prepare_shards(plan_path, plan)
+    folder = runs_folder(plan_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict] = {}
+    todo = []
+    for r in rungs:
+        status = rung_status(plan_path, plan, r)
+        if status == "done":
+            results[r.name] = load_result(folder / r.name)
+            if on_rung:
+                on_rung(r.name, "done", results[r.name])
+        else:
+            todo.append(r)
+    if executor == "local":
+        from scalelab.ladder.train import train
+
+        for r in todo:
+            if on_rung:
+                on_rung(r.name, "running", None)
+            res = train(train_config(plan, r), shards, folder / r.name, store=store, run_id=_run_id(plan_path, r),
+                        on_step=(lambda rec, name=r.name: on_step(name, rec)) if on_step else None)
+            results[r.name] = load_result(folder / r.name)
+            if on_rung:
+                on_rung(r.name, "done", results[r.name])
+            del res
+    elif executor == "slurm":
+        results.update(_slurm(plan_path, plan, todo, slurm or {}, on_rung))
+    else:
+        results.update(_subprocesses(plan_path, plan, todo, executor, nproc, on_rung))
+    if store is not None and executor != "local":
+        for r in todo:
+            _record_finished(store, plan_path, plan, r)
+    return results
+
+
+def load_result(rung_dir: Path) -> dict:
+    from scalelab.ladder.config import GPTConfig
+
+    d = json.loads((rung_dir / "result.json").read_text())
+    return d["result"] | {"params_non_embedding": GPTConfig(**d["config"]["model"]).num_params()["non_embedding"]}
+
+
+def _run_id(plan_path, rung: Rung) -> str:
+    return f"{Path(plan_path).stem}/{rung.name}"
+
+
+def _record_finished(store, plan_path, plan, rung):
+    from scalelab.ladder.train import TrainResult, _record
+
+    d = runs_folder(plan_path) / rung.name
+    if (d / "result.json").is_file():
+        res = json.loads((d / "result.json").read_text())["result"]
+        _record(store, _run_id(plan_path, rung), d, train_config(plan, rung), TrainResult(**res))
+
+
+def worker_command(plan_path, rung: Rung, executor: str, nproc: int | None) -> list[str]:
+    base = ["-m", "scalelab.ladder.worker", str(plan_path), rung.name]
+    if executor == "torchrun":
+        import torch
+
+        k = nproc or (torch.cuda.device_count() or 2)
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={k}", *base]
+    return [sys.executable, *base]
+
+
+def _subprocesses(plan_path, plan, todo, executor, nproc, on_rung) -> dict:
+    """gpus: up to one rung per GPU at a time; torchrun: one rung at a time on all devices."""
+    import torch
+
+    results = {}
+    folder = runs_folder(plan_path)
+    slots = (torch.cuda.device_count() or 1) if executor == "gpus" else 1
+    queue = list(todo)
+    running: dict[int, tuple] = {}
+    while queue or running:
+        while queue and len(running) < slots:
+            r = queue.pop(0)
+            slot = next(i for i in range(slots) if i not in running)
+            env = dict(os.environ)
+            if executor == "gpus" and torch.cuda.device_count():
+                env["CUDA_VISIBLE_DEVICES"] = str(slot)
+            (folder / r.name).mkdir(parents=True, exist_ok=True)
+            log = (folder / r.name / "worker.log").open("ab")
+            proc = subprocess.Popen(worker_command(plan_path, r, executor, nproc), env=env, stdout=log, stderr=log)
+            running[slot] = (r, proc, log)
+            if on_rung:
+                on_rung(r.name, "running", None)
+        for slot, (r, proc, log) in list(running.items()):
+            if proc.poll() is None:
+                continue
+            log.close()
+            del running[slot]
+            if proc.returncode != 0:
+                raise InputError(f"rung {r.name} failed (exit {proc.returncode}); see {folder / r.name / 'worker.log'}")
+            results[r.name] = load_result(folder / r.name)
+            if on_rung:
+                on_rung(r.name, "done", results[r.name])
+        if running:
+            import time
+
+            time.sleep(0.5)
+    return results
+
+
+def _slurm(plan_path, plan, todo, options, on_rung) -> dict:
+    try:
+        import submitit
+    except ImportError:
+        raise InputError("--executor slurm needs submitit: pip install submitit") from None
+    folder = runs_folder(plan_path)
+    ex = submitit.AutoExecutor(folder=str(folder / "slurm"))
+    ex.update_parameters(**{"timeout_min": 24 * 60, "gpus_per_node": 1, "tasks_per_node": 1, **options})
+    jobs = []
+    for r in todo:
+        jobs.append((r, ex.submit(subprocess.run, worker_command(plan_path, r, "local", None), check=True)))
+        if on_rung:
+            on_rung(r.name, "submitted", None)
+    results = {}
+    for r, job in jobs:
+        job.result()
+        results[r.name] = load_result(folder / r.name)
+        if on_rung:
+            on_rung(r.name, "done", results[r.name])
+    return results
+
+
+def ladder_table(plan_path: str | Path) -> list[dict]:
+    """One row per finished rung: non-embedding params, tokens, FLOPs, val loss and bits/byte."""
+    plan = LadderPlan.from_toml(plan_path)
+    folder = runs_folder(plan_path)
+    rows = []
+    for r in [*plan.rungs, *([plan.target] if plan.target else [])]:
+        d = folder / r.name
+        if not (d / "result.json").is_file():
+            continue
+        res = load_result(d)
+        rows.append({"run_id": r.name, "role": r.role, "params": r.params, "tokens": res["tokens"],
+                     "flops": 6.0 * r.params * res["tokens"], "loss": res["val_bpb"], "val_loss_nats": res["val_loss"],
+                     "seconds": res["seconds"]})
+    return rows

@@ -1,0 +1,300 @@
+"""The trainer: one rung of a ladder, on CPU, one GPU, or several through torchrun (DDP).
+
+- AdamW (betas 0.9/0.95, weight decay 0.1 on matrices only; fused kernels on GPU), gradient
+  clipping at 1.0.
+- Learning rate: linear warm-up over ~N tokens (Porian et al. 2024: a warm-up of about
+  the model's parameter count in tokens), then cosine to 10% of the peak, or WSD (constant,
+  then a linear decay over the last 20%).
+- bf16 autocast and torch.compile on GPU; SDPA attention everywhere.
+- Gradient accumulation: each micro-batch's loss is divided by the number of micro-batches,
+  so the gradient is the mean over the global batch, as if it were one batch; under DDP
+  gradients are averaged across ranks once per step (no_sync on the others).
+- Periodic validation on a fixed set of windows; losses in nats per token and bits per byte.
+- Checkpoints hold the model, the optimizer, the step and the data sampler's state, written
+  to a temporary file then renamed: a run killed at any moment resumes exactly, as if it
+  had not stopped (tested).
+- Every step goes to ``log.jsonl``; the final result to ``result.json`` (its presence marks
+  a finished rung) and, when given, to the run store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from scalelab.errors import InputError
+from scalelab.ladder.data import Shards
+from scalelab.ladder.model import GPT
+from scalelab.ladder.config import TrainConfig
+
+
+@dataclass
+class Layout:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    device: str = "cpu"
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+@dataclass
+class TrainResult:
+    val_loss: float
+    val_bpb: float
+    train_loss: float
+    steps: int
+    tokens: int
+    params: int
+    flops: float
+    seconds: float
+    tokens_per_s: float
+    resumed_from: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def lr_at(step: int, total: int, warmup: int, cfg: TrainConfig) -> float:
+    """The learning rate at ``step`` (0-based) of ``total``."""
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    floor = cfg.lr * cfg.min_lr_frac
+    if cfg.schedule == "wsd":
+        decay_start = int(total * (1 - cfg.wsd_decay_frac))
+        if step < decay_start:
+            return cfg.lr
+        frac = (step + 1 - decay_start) / max(1, total - decay_start)  # the last step reaches the floor
+        return cfg.lr + (floor - cfg.lr) * frac
+    frac = (step - warmup) / max(1, total - warmup)
+    return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * min(frac, 1.0)))
+
+
+def distributed_layout() -> Layout:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available()
+    if world == 1:
+        return Layout(device="cuda" if cuda else "cpu")
+    import torch.distributed as dist
+
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    if cuda:
+        torch.cuda.set_device(local)
+    return Layout(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=local,
+                  device=f"cuda:{local}" if cuda else "cpu")
+
+
+class Sampler:
+    """Random training windows; its state is part of every checkpoint."""
+
+    def __init__(self, data: np.ndarray, seq_len: int, seed: int, rank: int):
+        if len(data) <= seq_len + 1:
+            raise InputError(f"the training split has {len(data)} tokens, fewer than one window of {seq_len + 1}")
+        self.data, self.seq_len = data, seq_len
+        self.rng = np.random.default_rng([seed, rank])
+
+    def batch(self, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        starts = self.rng.integers(0, len(self.data) - self.seq_len - 1, size=n)
+        idx = starts[:, None] + np.arange(self.seq_len + 1)[None, :]
+        chunk = torch.from_numpy(self.data[idx].astype(np.int64))
+        x, y = chunk[:, :-1], chunk[:, 1:]
+        if str(device).startswith("cuda"):
+            return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+        return x, y
+
+    def state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def restore(self, state: dict) -> None:
+        self.rng.bit_generator.state = state
+
+
+@torch.no_grad()
+def evaluate(model, val: np.ndarray, seq_len: int, eval_tokens: int, micro_batch: int, device, autocast) -> float:
+    """Mean loss (nats/token) over fixed windows spread evenly across the validation split."""
+    n_windows = max(1, min(eval_tokens // seq_len, (len(val) - 1) // seq_len))
+    starts = np.linspace(0, len(val) - seq_len - 1, n_windows).astype(np.int64)
+    model.eval()
+    total, count = 0.0, 0
+    for i in range(0, n_windows, micro_batch):
+        idx = starts[i:i + micro_batch, None] + np.arange(seq_len + 1)[None, :]
+        chunk = torch.from_numpy(val[idx].astype(np.int64)).to(device)
+        with autocast():
+            _, loss = model(chunk[:, :-1], chunk[:, 1:])
+        total += loss.item() * len(idx)
+        count += len(idx)
+    model.train()
+    return total / count
+
+
+def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, run_id: str | None = None,
+          on_step: Callable[[dict], None] | None = None, layout: Layout | None = None,
+          stop_after_steps: int | None = None) -> TrainResult | None:
+    """Train one rung (resuming from ``out_dir/checkpoint.pt`` if present).
+
+    Returns the result, or None when ``stop_after_steps`` stopped it early (for tests of
+    resumption) or on ranks other than 0.
+    """
+    out = Path(out_dir)
+    lay = layout or distributed_layout()
+    if lay.main:
+        out.mkdir(parents=True, exist_ok=True)
+    if cfg.model.vocab_size < shards.vocab_size:
+        raise InputError(f"model vocab_size {cfg.model.vocab_size} < the tokenizer's {shards.vocab_size}")
+    cuda = lay.device.startswith("cuda")
+    use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and cuda)
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if (use_bf16 and cuda) else nullcontext
+    torch.manual_seed(cfg.seed)
+    model = GPT(cfg.model).to(lay.device)
+    n_params = sum(p.numel() for p in model.parameters())
+    seq = cfg.model.seq_len
+    micro_batch = cfg.micro_batch
+    while micro_batch > 1 and micro_batch * seq * lay.world > cfg.batch_tokens:
+        micro_batch //= 2  # keep the global batch when more ranks share it
+    per_micro = micro_batch * seq * lay.world
+    accum = max(1, round(cfg.batch_tokens / per_micro))
+    batch_tokens = accum * per_micro
+    total_steps = max(1, math.ceil(cfg.tokens / batch_tokens))
+    warmup = max(1, math.ceil((cfg.warmup_tokens or n_params) / batch_tokens))
+    warmup = min(warmup, max(1, total_steps // 2))
+    eval_every = cfg.eval_every or max(1, total_steps // 10)
+    ckpt_every = cfg.checkpoint_every or max(1, total_steps // 10)
+
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=cfg.lr, betas=(0.9, cfg.beta2), eps=1e-8, fused=cuda or None)
+    sampler = Sampler(shards.train(), seq, cfg.seed, lay.rank)
+    start_step, resumed_from = 0, 0
+    ckpt = out / "checkpoint.pt"
+    if ckpt.is_file():
+        state = torch.load(ckpt, map_location=lay.device, weights_only=False)
+        if state.get("config") != cfg.to_dict():
+            raise InputError(f"{ckpt} was written for other settings; delete it to start the rung again")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sampler.restore(state["sampler"][lay.rank] if isinstance(state["sampler"], list) else state["sampler"])
+        start_step = resumed_from = state["step"]
+    train_model = model
+    if lay.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model = DistributedDataParallel(model, device_ids=[lay.local_rank] if cuda else None)
+    compiled = train_model
+    if cfg.compile == "yes" or (cfg.compile == "auto" and cuda):
+        compiled = torch.compile(train_model)
+
+    log = (out / "log.jsonl").open("a") if lay.main else None
+    val = shards.val()
+    t0 = time.time()
+    last_t, last_tokens = t0, start_step * batch_tokens
+    loss_acc = float("nan")
+    step = start_step
+    for step in range(start_step, total_steps):
+        lr = lr_at(step, total_steps, warmup, cfg)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss_sum = torch.zeros((), device=lay.device)
+        for micro in range(accum):
+            x, y = sampler.batch(micro_batch, lay.device)
+            sync = micro == accum - 1 or lay.world == 1
+            ctx = nullcontext() if sync else train_model.no_sync()
+            with ctx, autocast():
+                _, loss = compiled(x, y)
+                (loss / accum).backward()
+            loss_sum += loss.detach()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        done = step + 1
+        if lay.main:
+            loss_acc = (loss_sum / accum).item()
+            now = time.time()
+            tokens_seen = done * batch_tokens
+            rec = {"step": done, "tokens": tokens_seen, "loss": loss_acc, "lr": lr, "grad_norm": float(grad_norm),
+                   "tokens_per_s": (tokens_seen - last_tokens) / max(now - last_t, 1e-9), "wall_time": now}
+            last_t, last_tokens = now, tokens_seen
+            if done % eval_every == 0 or done == total_steps:
+                v = evaluate(model, val, seq, cfg.eval_tokens, cfg.micro_batch, lay.device, autocast)
+                rec["val_loss"], rec["val_bpb"] = v, shards.bits_per_byte(v)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            if on_step:
+                on_step(dict(rec, total_steps=total_steps))
+        if done % ckpt_every == 0 or done == total_steps:
+            _checkpoint(ckpt, model, opt, sampler, done, cfg, lay)
+        if stop_after_steps is not None and done - start_step >= stop_after_steps and done < total_steps:
+            _checkpoint(ckpt, model, opt, sampler, done, cfg, lay)  # a deliberate stop saves where it is
+            if log:
+                log.close()
+            return None
+    if log:
+        log.close()
+    if not lay.main:
+        return None
+    v = evaluate(model, val, seq, cfg.final_eval_tokens, cfg.micro_batch, lay.device, autocast)
+    seconds = time.time() - t0
+    tokens = total_steps * batch_tokens
+    result = TrainResult(val_loss=v, val_bpb=shards.bits_per_byte(v), train_loss=loss_acc, steps=total_steps,
+                         tokens=tokens, params=n_params, flops=cfg.model.flops_per_token() * tokens, seconds=seconds,
+                         tokens_per_s=(tokens - resumed_from * batch_tokens) / max(seconds, 1e-9),
+                         resumed_from=resumed_from,
+                         extra={"batch_tokens": batch_tokens, "accum": accum, "world": lay.world,
+                                "warmup_steps": warmup, "device": lay.device, "precision": "bf16" if use_bf16 else "fp32"})
+    tmp = out / ".result.json.tmp"
+    tmp.write_text(json.dumps({"config": cfg.to_dict(), "result": result.to_dict(), "shards": shards.to_dict()}, indent=1))
+    tmp.replace(out / "result.json")
+    if store is not None:
+        _record(store, run_id or out.name, out, cfg, result)
+    return result
+
+
+def _checkpoint(path: Path, model, opt, sampler: Sampler, step: int, cfg: TrainConfig, lay: Layout) -> None:
+    states = [sampler.state()]
+    if lay.world > 1:
+        import torch.distributed as dist
+
+        gathered = [None] * lay.world
+        dist.all_gather_object(gathered, sampler.state())
+        states = gathered
+    if not lay.main:
+        return
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "sampler": states if lay.world > 1 else states[0],
+                "step": step, "config": cfg.to_dict()}, tmp)
+    os.replace(tmp, path)
+
+
+def _record(store, run_id: str, out: Path, cfg: TrainConfig, result: TrainResult) -> None:
+    """The rung's curve and result into the run store (loss, val_loss, val_bpb per step)."""
+    rows = []
+    with (out / "log.jsonl").open() as fh:
+        for line in fh:
+            r = json.loads(line)
+            for name in ("loss", "val_loss", "val_bpb", "lr", "grad_norm", "tokens_per_s"):
+                if name in r:
+                    rows.append((r["step"], r["tokens"], name, r[name], r["wall_time"]))
+    store.add_run(run_id, run_id=run_id, source=str(out), format="scalelab-ladder",
+                  config={"train": cfg.to_dict(), "params": result.params, "tokens": result.tokens},
+                  provenance={"result": result.to_dict()})
+    store.log(run_id, rows)
+
+
+def with_updates(cfg: TrainConfig, **changes) -> TrainConfig:
+    return replace(cfg, **changes)

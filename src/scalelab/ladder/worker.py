@@ -1,0 +1,33 @@
+"""One rung in its own process: ``python -m scalelab.ladder.worker PLAN.toml RUNG``.
+
+Launched by the ``gpus``, ``torchrun`` and ``slurm`` executors; under torchrun every rank
+runs this and joins the process group (DDP; gloo on CPU, NCCL on GPU).
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str]) -> int:
+    from scalelab.ladder.data import Shards
+    from scalelab.ladder.design import LadderPlan
+    from scalelab.ladder.run import resolve, runs_folder, train_config
+    from scalelab.ladder.train import distributed_layout, train
+
+    plan_path, name = argv[0], argv[1]
+    plan = LadderPlan.from_toml(plan_path)
+    rung = plan.rung(name)
+    shards = Shards.load(resolve(plan_path, plan.shards))
+    layout = distributed_layout()
+    train(train_config(plan, rung), shards, runs_folder(plan_path) / rung.name, layout=layout)
+    if layout.world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,75 @@
+import json
+
+import numpy as np
+import pytest
+
+from scalelab.data import bundled_path
+from scalelab.errors import InputError
+from scalelab.ladder.data import Shards, prepare, read_documents
+
+
+def test_byte_shards(shards):
+    assert shards.tokenizer == "byte" and shards.vocab_size == 256
+    assert shards.train_tokens == shards.train_bytes and shards.val_tokens == shards.val_bytes
+    assert len(shards.train()) == shards.train_tokens and shards.val().max() < 256
+    assert shards.bits_per_byte(np.log(2)) == pytest.approx(1.0)
+
+
+def test_split_by_document_is_disjoint_and_seeded(tmp_path):
+    src = tmp_path / "c.txt"
+    docs = [f"document number {i} " + "word " * (i % 7 + 3) for i in range(200)]
+    src.write_text("\n\n".join(docs))
+    a = prepare(src, tmp_path / "a", val_fraction=0.1, seed=1)
+    b = prepare(src, tmp_path / "b", val_fraction=0.1, seed=1)
+    assert bytes(a.val().astype(np.uint8)) == bytes(b.val().astype(np.uint8))
+    val_text = bytes(a.val().astype(np.uint8)).decode()
+    train_text = bytes(a.train().astype(np.uint8)).decode()
+    val_docs = {d for d in docs if d.strip() in val_text}
+    assert 15 <= len(val_docs) <= 25
+    assert not any(d.strip() + "\n\n" in train_text for d in val_docs)
+
+
+def test_reused_when_unchanged(tmp_path):
+    src = tmp_path / "c.txt"
+    src.write_text("\n\n".join(f"doc {i}" for i in range(50)))
+    a = prepare(src, tmp_path / "s")
+    mtime = (tmp_path / "s" / "train.bin").stat().st_mtime_ns
+    b = prepare(src, tmp_path / "s")
+    assert a == b and (tmp_path / "s" / "train.bin").stat().st_mtime_ns == mtime
+
+
+def test_bpe_tokenizer_and_bits_per_byte(tmp_path):
+    s = prepare(bundled_path("austen"), tmp_path / "bpe", tokenizer="bpe", vocab_size=1000, max_bytes=400_000)
+    assert s.vocab_size <= 1000 and s.dtype == "uint16"
+    assert s.val_tokens < s.val_bytes / 2  # BPE merges bytes: fewer tokens than bytes
+    assert (tmp_path / "bpe" / "tokenizer.json").is_file()
+    # the same loss per byte, expressed per token, gives the same bits per byte
+    assert s.bits_per_byte(2.0 * s.val_bytes / s.val_tokens * np.log(2)) == pytest.approx(2.0)
+
+
+def test_jsonl_and_folder_corpora(tmp_path):
+    jl = tmp_path / "c.jsonl"
+    jl.write_text("\n".join(json.dumps({"body": f"text {i}"}) for i in range(5)))
+    assert list(read_documents(jl, text_col="body"))[0] == b"text 0"
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.txt").write_text(f"file {i}")
+    assert len(list(read_documents(folder))) == 3
+
+
+def test_errors(tmp_path):
+    with pytest.raises(InputError, match=r"corpus .* does not exist"):
+        list(read_documents(tmp_path / "none.txt"))
+    one = tmp_path / "one.txt"
+    one.write_text("just one document")
+    with pytest.raises(InputError, match=r"has 1 document\(s\); a train/validation split needs at least 2"):
+        prepare(one, tmp_path / "s1")
+    with pytest.raises(InputError, match=r"--tokenizer 'word': choose byte or bpe"):
+        prepare(one, tmp_path / "s2", tokenizer="word")
+    jl = tmp_path / "bad.jsonl"
+    jl.write_text('{"text": "a"}\n{"other": 1}\n')
+    with pytest.raises(InputError, match=r"line 2: not a JSON object with a 'text' field"):
+        list(read_documents(jl))
+    with pytest.raises(InputError, match=r"no token shards"):
+        Shards.load(tmp_path)

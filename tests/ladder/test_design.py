@@ -1,0 +1,59 @@
+import pytest
+
+from scalelab.errors import InputError
+from scalelab.ladder.design import LadderPlan, batch_tokens_for, design, lr_for
+
+
+def test_deepseek_rules():
+    assert lr_for(1.8e16) == pytest.approx(2.9e-3, rel=0.02)  # the probe's best learning rate
+    assert batch_tokens_for(1e20) == pytest.approx(0.2920 * 1e20**0.3271)
+
+
+def test_budget_and_per_rung_cap():
+    plan = design("c.txt", "s", target_flops=1e19, budget_frac=0.01)
+    assert len(plan.rungs) == 16
+    assert plan.ladder_flops <= 0.01 * plan.target.flops
+    assert max(r.flops for r in plan.rungs) <= plan.target.flops / 30
+    sizes = sorted({r.params for r in plan.rungs})
+    assert len(sizes) == 4 and all(b / a > 1.5 for a, b in zip(sizes, sizes[1:]))
+    assert {round(r.tokens / r.params) for r in plan.rungs} == {20, 40, 100, 200}
+
+
+def test_explicit_sizes_and_multiples():
+    plan = design("c.txt", "s", sizes=[2e4, 8e4], multiples=[1, 3])
+    assert [r.name for r in plan.rungs] == ["26.8k-1x", "26.8k-3x", "83.3k-1x", "83.3k-3x"]
+    assert plan.target is None
+
+
+def test_toml_round_trip(tmp_path):
+    plan = design("c.txt", "s", target_params=3e6, target_tokens=6e7, sizes=[1e5, 2e5, 4e5], multiples=[1, 2])
+    path = tmp_path / "l.toml"
+    path.write_text(plan.to_toml())
+    back = LadderPlan.from_toml(path)
+    assert back.rungs == plan.rungs and back.target == plan.target and back.corpus == "c.txt"
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(), r"give a target"),
+    (dict(target_params=1e6), r"give both --target-params and --target-tokens"),
+    (dict(target_flops=10.0), r"--target-flops 10.0: give a FLOP count in \[1e9, 1e30\]"),
+    (dict(target_flops=1e18, budget_frac=2.0), r"--budget-frac 2.0: give a fraction in \(0, 1\]"),
+    (dict(sizes=[1e5], multiples=[-1]), r"--multiples: token multiples must be positive"),
+    (dict(sizes=[1e6], corpus_tokens=10_000), r"need more than 4 epochs of the corpus's 10,000 training tokens"),
+])
+def test_errors(kw, message):
+    with pytest.raises(InputError, match=message):
+        design("c.txt", "s", **kw)
+
+
+def test_bad_plan_files(tmp_path):
+    with pytest.raises(InputError, match=r"ladder plan .* does not exist"):
+        LadderPlan.from_toml(tmp_path / "none.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("corpus = ")
+    with pytest.raises(InputError, match=r"is not valid TOML"):
+        LadderPlan.from_toml(bad)
+    partial = tmp_path / "partial.toml"
+    partial.write_text('corpus = "x"\n')
+    with pytest.raises(InputError, match=r"missing or has a bad field \('shards'\)"):
+        LadderPlan.from_toml(partial)

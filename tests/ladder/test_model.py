@@ -1,0 +1,76 @@
+import math
+
+import pytest
+import torch
+
+from scalelab.errors import InputError
+from scalelab.ladder.model import GPT, GPTConfig, apply_rope, rope_tables, shape_for_params
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(mlp="gelu"), dict(tied_embeddings=False), dict(qk_norm=True),
+                                dict(d_model=96, n_heads=3, n_layers=3, vocab_size=1000, d_ff=200)])
+def test_parameter_count_matches_the_planner(kw):
+    cfg = GPTConfig(**kw)
+    model = GPT(cfg)
+    assert sum(p.numel() for p in model.parameters()) == cfg.num_params()["total"]
+
+
+def test_forward_shapes_and_initial_loss():
+    torch.manual_seed(0)
+    cfg = GPTConfig(n_layers=2, d_model=64, n_heads=2, seq_len=32)
+    x = torch.randint(0, 256, (4, 32))
+    y = torch.randint(0, 256, (4, 32))
+    logits, loss = GPT(cfg)(x, y)
+    assert logits.shape == (4, 32, 256)
+    assert loss.item() == pytest.approx(math.log(256), rel=0.05)  # uniform at initialisation
+
+
+def test_causal():
+    """A token's logits do not depend on later tokens."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(n_layers=2, d_model=64, n_heads=2, seq_len=16)).eval()
+    x = torch.randint(0, 256, (1, 16))
+    y = x.clone()
+    y[0, 10:] = (y[0, 10:] + 1) % 256
+    a, _ = model(x)
+    b, _ = model(y)
+    torch.testing.assert_close(a[0, :10], b[0, :10])
+    assert not torch.allclose(a[0, 10:], b[0, 10:])
+
+
+def test_rope_preserves_norms_and_relative_position():
+    cos, sin = rope_tables(8, 16, 10000.0)
+    q = torch.randn(1, 1, 8, 16)
+    r = apply_rope(q, cos, sin)
+    torch.testing.assert_close(r.norm(dim=-1), q.norm(dim=-1))
+    k = torch.randn(1, 1, 8, 16)
+    # the score of (q at i, k at j) depends on i - j only: shift both by one position
+    qq = q[..., 2:3, :].expand(1, 1, 8, 16).contiguous()
+    kk = k[..., 5:6, :].expand(1, 1, 8, 16).contiguous()
+    rq, rk = apply_rope(qq, cos, sin), apply_rope(kk, cos, sin)
+    s1 = (rq[..., 3, :] * rk[..., 1, :]).sum()
+    s2 = (rq[..., 5, :] * rk[..., 3, :]).sum()
+    torch.testing.assert_close(s1, s2)
+
+
+def test_flops_per_token_follow_the_plan_conventions():
+    cfg = GPTConfig(n_layers=4, d_model=128, n_heads=4, seq_len=256)
+    p = cfg.to_plan()
+    assert cfg.flops_per_token() == pytest.approx(6 * p.params()["matmul"] + 3 * p.attention_flops_forward(causal=True))
+
+
+def test_width_depth_rule():
+    for target in (2e4, 1e5, 1e6, 2.5e7):
+        cfg = shape_for_params(target)
+        assert cfg.num_params()["non_embedding"] == pytest.approx(target, rel=0.4)
+        assert cfg.n_layers >= 2
+    assert shape_for_params(1e7).n_layers > shape_for_params(1e5).n_layers
+
+
+def test_bad_shapes():
+    with pytest.raises(InputError, match=r"d_model \(100\) / n_heads \(3\) must be a whole, even head width"):
+        GPTConfig(d_model=100, n_heads=3)
+    with pytest.raises(InputError, match=r"mlp='relu': choose swiglu or gelu"):
+        GPTConfig(mlp="relu")
+    with pytest.raises(InputError, match=r"too small"):
+        shape_for_params(10)

@@ -1,0 +1,110 @@
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from scalelab.errors import InputError
+from scalelab.ladder.config import GPTConfig, TrainConfig
+from scalelab.ladder.model import GPT
+from scalelab.ladder.train import Sampler, lr_at, train
+
+TINY = GPTConfig(n_layers=2, d_model=32, n_heads=2, seq_len=64)
+
+
+def cfg(**kw):
+    base = dict(model=TINY, tokens=40 * 1024, lr=3e-3, batch_tokens=1024, micro_batch=8, eval_tokens=2048,
+                final_eval_tokens=4096)
+    return TrainConfig(**(base | kw))
+
+
+def params_of(folder):
+    return torch.load(folder / "checkpoint.pt", weights_only=False)["model"]
+
+
+def test_learns_and_writes_everything(shards, tmp_path):
+    r = train(cfg(tokens=80 * 1024), shards, tmp_path / "rung")
+    assert r.steps == 80 and r.tokens == 80 * 1024
+    assert r.val_loss < np.log(256) - 1.0  # well below the uniform loss
+    lines = [json.loads(x) for x in (tmp_path / "rung" / "log.jsonl").read_text().splitlines()]
+    assert len(lines) == 80 and any("val_bpb" in x for x in lines)
+    assert json.loads((tmp_path / "rung" / "result.json").read_text())["result"]["steps"] == 80
+
+
+def test_seeded_and_reproducible(shards, tmp_path):
+    a = train(cfg(), shards, tmp_path / "a")
+    b = train(cfg(), shards, tmp_path / "b")
+    assert a.val_loss == b.val_loss and a.train_loss == b.train_loss
+    c = train(cfg(seed=1), shards, tmp_path / "c")
+    assert c.val_loss != a.val_loss
+
+
+def test_resume_is_exact(shards, tmp_path):
+    full = train(cfg(checkpoint_every=5), shards, tmp_path / "full")
+    assert train(cfg(checkpoint_every=5), shards, tmp_path / "cut", stop_after_steps=15) is None
+    resumed = train(cfg(checkpoint_every=5), shards, tmp_path / "cut")
+    assert resumed.resumed_from == 15
+    assert resumed.val_loss == full.val_loss
+    for k, v in params_of(tmp_path / "full").items():
+        torch.testing.assert_close(params_of(tmp_path / "cut")[k], v, rtol=0, atol=0)
+
+
+def test_checkpoint_from_other_settings_is_refused(shards, tmp_path):
+    train(cfg(), shards, tmp_path / "r", stop_after_steps=5)
+    with pytest.raises(InputError, match=r"was written for other settings"):
+        train(cfg(lr=1e-2), shards, tmp_path / "r")
+
+
+def test_gradient_accumulation_is_the_mean_over_the_batch(shards):
+    """Two micro-batches of 4, each loss halved, give the gradient of one batch of 8."""
+    torch.manual_seed(0)
+    model = GPT(TINY)
+    x, y = Sampler(shards.train(), 64, 0, 0).batch(8, "cpu")
+    _, loss = model(x, y)
+    loss.backward()
+    whole = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    for i in (0, 4):
+        _, part = model(x[i:i + 4], y[i:i + 4])
+        (part / 2).backward()
+    for g, p in zip(whole, model.parameters()):
+        torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-7)
+
+
+def test_schedules():
+    c = cfg(lr=1.0)
+    assert lr_at(0, 100, 10, c) == pytest.approx(0.1) and lr_at(9, 100, 10, c) == pytest.approx(1.0)
+    assert lr_at(99, 100, 10, c) == pytest.approx(0.1, abs=1e-3)  # cosine to 10%
+    w = cfg(lr=1.0, schedule="wsd")
+    assert lr_at(50, 100, 10, w) == 1.0 and lr_at(99, 100, 10, w) == pytest.approx(0.1, abs=0.01)
+
+
+DDP = textwrap.dedent("""
+    import json, sys
+    from scalelab.ladder.config import GPTConfig, TrainConfig
+    from scalelab.ladder.data import Shards
+    from scalelab.ladder.train import distributed_layout, train
+    cfg = TrainConfig(model=GPTConfig(n_layers=2, d_model=32, n_heads=2, seq_len=64), tokens=20 * 1024, lr=3e-3,
+                      batch_tokens=1024, micro_batch=8, eval_tokens=2048, final_eval_tokens=4096)
+    lay = distributed_layout()
+    r = train(cfg, Shards.load(sys.argv[1]), sys.argv[2], layout=lay)
+    if lay.main:
+        print(json.dumps({"world": lay.world, "steps": r.steps, "tokens": r.tokens, "batch": r.extra["batch_tokens"],
+                          "val_loss": r.val_loss}))
+""")
+
+
+def test_ddp_with_gloo_on_two_processes(shards, tmp_path):
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+           shards.folder, str(tmp_path / "rung")]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    d = json.loads(p.stdout.strip().splitlines()[-1])
+    # the same global batch as one process: 2 ranks x 4 sequences x 64 tokens x 2 = 1024
+    assert d["world"] == 2 and d["steps"] == 20 and d["batch"] == 1024
+    assert d["val_loss"] < np.log(256) - 0.5

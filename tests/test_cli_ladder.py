@@ -1,0 +1,63 @@
+"""scalelab ladder, run for real on a tiny ladder (CPU)."""
+
+import json
+
+from typer.testing import CliRunner
+
+from scalelab.cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_design_run_resume_fit(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    corpus = tmp_path / "corpus.txt"
+    from scalelab.data import bundled_path
+    from scalelab.ladder.data import read_documents
+
+    docs = list(read_documents(bundled_path("austen")))[:1500]
+    corpus.write_bytes(b"\n\n".join(docs))
+    r = run("ladder", "design", "--corpus", corpus, "--sizes", "1e4,2e4,4e4", "--multiples", "0.25,0.5",
+            "--target-params", "2e5", "--target-tokens", "2e6", "--seq-len", "64", "--out", "t.toml")
+    assert r.exit_code == 0, r.output
+    assert "6 rungs" in r.stdout and (tmp_path / "t.toml").is_file()
+    dry = run("ladder", "design", "--sizes", "1e4", "--dry-run", "--json")
+    assert json.loads(dry.stdout)["rungs"][0]["params"] > 0
+    # interrupt one rung half-way, then run the whole ladder: it resumes, the rest run
+    from scalelab.ladder.design import LadderPlan
+    from scalelab.ladder.run import prepare_shards, runs_folder, train_config
+    from scalelab.ladder.train import train
+
+    plan = LadderPlan.from_toml("t.toml")
+    shards = prepare_shards("t.toml", plan)
+    rung = plan.rungs[1]
+    assert train(train_config(plan, rung), shards, runs_folder("t.toml") / rung.name, stop_after_steps=3) is None
+    r = run("ladder", "run", "t.toml", "--store", "runs.db", "--json")
+    assert r.exit_code == 0, r.output
+    results = json.loads(r.stdout)
+    assert len(results) == 6 and results[rung.name]["resumed_from"] == 3
+    again = run("ladder", "run", "t.toml", "--store", "runs.db", "--json")
+    assert json.loads(again.stdout) == results  # all finished: nothing retrained
+    listed = json.loads(run("runs", "list", "--store", "runs.db", "--json").stdout)
+    assert len(listed) == 6 and all(x["n_points"] > 0 for x in listed)
+    r = run("ladder", "fit", "t.toml", "--bootstrap", "20", "--plot", "fit.png", "--out", "fit.json", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["forecast"]["bits_per_byte"] > 0 and 0 < d["forecast"]["ladder_flops_fraction"] < 1
+    assert (tmp_path / "fit.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "fit.json").is_file()
+
+
+def test_errors(tmp_path):
+    r = run("ladder", "run", tmp_path / "none.toml")
+    assert r.exit_code == 2 and "ladder plan" in r.stderr and "does not exist" in r.stderr
+    r = run("ladder", "design", "--corpus", tmp_path / "none.txt", "--sizes", "1e4")
+    assert r.exit_code == 2 and "does not exist" in r.stderr
+    r = run("ladder", "design")
+    assert r.exit_code == 2 and "give a target" in r.stderr
+    (tmp_path / "p.toml").write_text(run("ladder", "design", "--sizes", "1e4", "--dry-run").stdout and "")
+    r = run("ladder", "run", tmp_path / "p.toml", "--executor", "cloud")
+    assert r.exit_code == 2
