@@ -8,3 +8,12 @@ def shards(tmp_path_factory):
     from scalelab.ladder.data import prepare
 
     return prepare(bundled_path("austen"), tmp_path_factory.mktemp("shards"), max_bytes=1_500_000)
+
+
+@pytest.fixture(autouse=True)
+def cpu_unless_marked_gpu(request, monkeypatch):
+    """Tests of exact equality train on the CPU even where a GPU is visible."""
+    if request.node.get_closest_marker("gpu") is None:
+        from scalelab.ladder import train
+
+        monkeypatch.setattr(train, "distributed_layout", lambda: train.Layout(device="cpu"))

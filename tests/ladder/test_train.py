@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,7 @@ import torch
 from scalelab.errors import InputError
 from scalelab.ladder.config import GPTConfig, TrainConfig
 from scalelab.ladder.model import GPT
-from scalelab.ladder.train import Sampler, lr_at, train
+from scalelab.ladder.train import Layout, Sampler, lr_at, train
 
 TINY = GPTConfig(n_layers=2, d_model=32, n_heads=2, seq_len=64)
 
@@ -94,17 +95,23 @@ DDP = textwrap.dedent("""
     if lay.main:
         print(json.dumps({"world": lay.world, "steps": r.steps, "tokens": r.tokens, "batch": r.extra["batch_tokens"],
                           "val_loss": r.val_loss}))
+    import torch.distributed as dist
+    dist.destroy_process_group()
 """)
 
 
-def test_ddp_with_gloo_on_two_processes(shards, tmp_path):
+def test_ddp_with_gloo_on_two_processes_matches_one(shards, tmp_path):
     script = tmp_path / "ddp.py"
     script.write_text(DDP)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
            shards.folder, str(tmp_path / "rung")]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
     assert p.returncode == 0, p.stderr[-2000:]
     d = json.loads(p.stdout.strip().splitlines()[-1])
-    # the same global batch as one process: 2 ranks x 4 sequences x 64 tokens x 2 = 1024
-    assert d["world"] == 2 and d["steps"] == 20 and d["batch"] == 1024
-    assert d["val_loss"] < np.log(256) - 0.5
+    assert d["world"] == 2 and d["steps"] == 20 and d["batch"] == 1024  # the global batch of one process
+    one = train(cfg(tokens=20 * 1024), shards, tmp_path / "one", layout=Layout())
+    assert one.steps == 20
+    # the same batches each step, split over the ranks: the same curve up to summation order
+    curve = {n: [json.loads(x)["loss"] for x in (tmp_path / n / "log.jsonl").read_text().splitlines()] for n in ("rung", "one")}
+    np.testing.assert_allclose(curve["rung"], curve["one"], rtol=1e-3)
+    assert d["val_loss"] == pytest.approx(one.val_loss, rel=1e-3) and one.val_loss < np.log(256) - 0.5

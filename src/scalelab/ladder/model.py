@@ -29,24 +29,22 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x):
-        # computed in float32 for stability under bf16 autocast
-        xf = x.float()
-        return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).type_as(x) * self.weight
+        return F.rms_norm(x, (x.size(-1),), self.weight, self.eps)  # fused kernel
 
 
 def rope_tables(seq_len: int, head_dim: int, base: float, device=None):
     inv = 1.0 / (base ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim))
     t = torch.arange(seq_len, device=device, dtype=torch.float32)
     freqs = torch.outer(t, inv)  # (T, hd/2)
+    freqs = torch.cat((freqs, freqs), dim=-1)  # (T, hd): the two halves rotate together (GPT-NeoX layout)
     return freqs.cos(), freqs.sin()
 
 
 def apply_rope(x, cos, sin):
-    # x: (B, nh, T, hd); rotate pairs (x0, x1) -> (x0 cos - x1 sin, x0 sin + x1 cos)
-    x0, x1 = x[..., 0::2], x[..., 1::2]
-    c, s = cos[None, None], sin[None, None]
-    out = torch.stack((x0 * c - x1 * s, x0 * s + x1 * c), dim=-1)
-    return out.flatten(-2).type_as(x)
+    # x: (B, nh, T, hd); each pair (x_i, x_{i+hd/2}) turns by the angle of its position
+    half = x.size(-1) // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return (x * cos + rotated * sin).type_as(x)
 
 
 class Attention(nn.Module):

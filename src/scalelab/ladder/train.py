@@ -99,22 +99,50 @@ def distributed_layout() -> Layout:
                   device=f"cuda:{local}" if cuda else "cpu")
 
 
-class Sampler:
-    """Random training windows; its state is part of every checkpoint."""
+GPU_RESIDENT_TOKENS = 1_000_000_000  # training splits up to this size are copied to the GPU once
 
-    def __init__(self, data: np.ndarray, seq_len: int, seed: int, rank: int):
+
+class Sampler:
+    """Random training windows; its state (the RNG of the window starts) is part of every
+    checkpoint. Every rank draws the same global batch and trains on its share, so what a
+    step sees does not depend on how many ranks share it. On GPU the tokens sit in GPU
+    memory and windows are gathered there."""
+
+    def __init__(self, data: np.ndarray, seq_len: int, seed: int, rank: int = 0, device="cpu", world: int = 1):
         if len(data) <= seq_len + 1:
             raise InputError(f"the training split has {len(data)} tokens, fewer than one window of {seq_len + 1}")
-        self.data, self.seq_len = data, seq_len
-        self.rng = np.random.default_rng([seed, rank])
+        self.data, self.seq_len, self.device = data, seq_len, device
+        self.rank, self.world = rank, world
+        self.rng = np.random.default_rng(seed)
+        self.on_device = None
+        if str(device).startswith("cuda") and len(data) <= GPU_RESIDENT_TOKENS:
+            self.on_device = torch.from_numpy(np.asarray(data, dtype=np.int32)).to(device)
+            self.offsets = torch.arange(seq_len + 1, device=device)
 
-    def batch(self, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-        starts = self.rng.integers(0, len(self.data) - self.seq_len - 1, size=n)
+    def step(self, micro_batch: int, accum: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """This rank's ``accum`` micro-batches of one optimizer step."""
+        share = micro_batch * accum
+        starts = self._starts(share * self.world)[self.rank * share:(self.rank + 1) * share]
+        return [self._windows(starts[i * micro_batch:(i + 1) * micro_batch]) for i in range(accum)]
+
+    def batch(self, n: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` windows (inputs, targets)."""
+        return self._windows(self._starts(n), device)
+
+    def _starts(self, n: int) -> np.ndarray:
+        return self.rng.integers(0, len(self.data) - self.seq_len - 1, size=n)
+
+    def _windows(self, starts: np.ndarray, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.on_device is not None:
+            idx = torch.from_numpy(starts).to(self.device, non_blocking=True)[:, None] + self.offsets[None, :]
+            chunk = self.on_device[idx].long()
+            return chunk[:, :-1], chunk[:, 1:]
         idx = starts[:, None] + np.arange(self.seq_len + 1)[None, :]
         chunk = torch.from_numpy(self.data[idx].astype(np.int64))
         x, y = chunk[:, :-1], chunk[:, 1:]
-        if str(device).startswith("cuda"):
-            return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+        if str(device or self.device).startswith("cuda"):
+            dev = device or self.device
+            return x.pin_memory().to(dev, non_blocking=True), y.pin_memory().to(dev, non_blocking=True)
         return x, y
 
     def state(self) -> dict:
@@ -180,7 +208,7 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=cfg.lr, betas=(0.9, cfg.beta2), eps=1e-8, fused=cuda or None)
-    sampler = Sampler(shards.train(), seq, cfg.seed, lay.rank)
+    sampler = Sampler(shards.train(), seq, cfg.seed, lay.rank, lay.device, lay.world)
     start_step, resumed_from = 0, 0
     ckpt = out / "checkpoint.pt"
     if ckpt.is_file():
@@ -189,7 +217,7 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
             raise InputError(f"{ckpt} was written for other settings; delete it to start the rung again")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        sampler.restore(state["sampler"][lay.rank] if isinstance(state["sampler"], list) else state["sampler"])
+        sampler.restore(state["sampler"])
         start_step = resumed_from = state["step"]
     train_model = model
     if lay.world > 1:
@@ -203,80 +231,102 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
     log = (out / "log.jsonl").open("a") if lay.main else None
     val = shards.val()
     t0 = time.time()
-    last_t, last_tokens = t0, start_step * batch_tokens
-    loss_acc = float("nan")
-    step = start_step
-    for step in range(start_step, total_steps):
-        lr = lr_at(step, total_steps, warmup, cfg)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        loss_sum = torch.zeros((), device=lay.device)
-        for micro in range(accum):
-            x, y = sampler.batch(micro_batch, lay.device)
-            sync = micro == accum - 1 or lay.world == 1
-            ctx = nullcontext() if sync else train_model.no_sync()
-            with ctx, autocast():
-                _, loss = compiled(x, y)
-                (loss / accum).backward()
-            loss_sum += loss.detach()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        done = step + 1
-        if lay.main:
-            loss_acc = (loss_sum / accum).item()
-            now = time.time()
-            tokens_seen = done * batch_tokens
-            rec = {"step": done, "tokens": tokens_seen, "loss": loss_acc, "lr": lr, "grad_norm": float(grad_norm),
-                   "tokens_per_s": (tokens_seen - last_tokens) / max(now - last_t, 1e-9), "wall_time": now}
-            last_t, last_tokens = now, tokens_seen
-            if done % eval_every == 0 or done == total_steps:
+    clock = {"t": t0, "tokens": start_step * batch_tokens}
+    last = {"loss": float("nan")}
+    pending: list = []  # (step, loss, grad norm, lr, time): read after the next step is launched
+
+    def flush(final: bool = False):
+        """Write pending step records; reading a loss waits for its step, so it is done one step late."""
+        keep = 0 if final else 1
+        while len(pending) > keep:
+            done_, loss_t, gn_t, lr_, now = pending.pop(0)
+            tokens_seen = done_ * batch_tokens
+            rec = {"step": done_, "tokens": tokens_seen, "loss": loss_t.item(), "lr": lr_, "grad_norm": gn_t.item(),
+                   "tokens_per_s": (tokens_seen - clock["tokens"]) / max(now - clock["t"], 1e-9), "wall_time": now}
+            clock["t"], clock["tokens"] = now, tokens_seen
+            last["loss"] = rec["loss"]
+            if done_ % eval_every == 0 or done_ == total_steps:
                 v = evaluate(model, val, seq, cfg.eval_tokens, cfg.micro_batch, lay.device, autocast)
                 rec["val_loss"], rec["val_bpb"] = v, shards.bits_per_byte(v)
             log.write(json.dumps(rec) + "\n")
             log.flush()
             if on_step:
                 on_step(dict(rec, total_steps=total_steps))
+
+    step = start_step
+    for step in range(start_step, total_steps):
+        lr = lr_at(step, total_steps, warmup, cfg)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss_sum = torch.zeros((), device=lay.device)
+        for micro, (x, y) in enumerate(sampler.step(micro_batch, accum)):
+            sync = micro == accum - 1 or lay.world == 1
+            ctx = nullcontext() if sync else train_model.no_sync()
+            with ctx, autocast():
+                _, loss = compiled(x, y)
+                (loss / accum).backward()
+            loss_sum += loss.detach()
+        if lay.world > 1:  # log the loss of the whole batch, not of rank 0's share
+            import torch.distributed as dist
+
+            dist.all_reduce(loss_sum)
+            loss_sum /= lay.world
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        done = step + 1
+        if lay.main:
+            # stamped when recorded: on GPU the next step cannot be launched far ahead of this one finishing
+            pending.append((done, loss_sum / accum, grad_norm.detach(), lr, time.time()))
+            flush()
         if done % ckpt_every == 0 or done == total_steps:
+            if lay.main:
+                flush(final=True)
             _checkpoint(ckpt, model, opt, sampler, done, cfg, lay)
         if stop_after_steps is not None and done - start_step >= stop_after_steps and done < total_steps:
+            if lay.main:
+                flush(final=True)
             _checkpoint(ckpt, model, opt, sampler, done, cfg, lay)  # a deliberate stop saves where it is
             if log:
                 log.close()
+            _join(lay)
             return None
     if log:
+        flush(final=True)
         log.close()
-    if not lay.main:
-        return None
-    v = evaluate(model, val, seq, cfg.final_eval_tokens, cfg.micro_batch, lay.device, autocast)
-    seconds = time.time() - t0
-    tokens = total_steps * batch_tokens
-    result = TrainResult(val_loss=v, val_bpb=shards.bits_per_byte(v), train_loss=loss_acc, steps=total_steps,
-                         tokens=tokens, params=n_params, flops=cfg.model.flops_per_token() * tokens, seconds=seconds,
-                         tokens_per_s=(tokens - resumed_from * batch_tokens) / max(seconds, 1e-9),
-                         resumed_from=resumed_from,
-                         extra={"batch_tokens": batch_tokens, "accum": accum, "world": lay.world,
-                                "warmup_steps": warmup, "device": lay.device, "precision": "bf16" if use_bf16 else "fp32"})
-    tmp = out / ".result.json.tmp"
-    tmp.write_text(json.dumps({"config": cfg.to_dict(), "result": result.to_dict(), "shards": shards.to_dict()}, indent=1))
-    tmp.replace(out / "result.json")
-    if store is not None:
-        _record(store, run_id or out.name, out, cfg, result)
+    result = None
+    if lay.main:
+        v = evaluate(model, val, seq, cfg.final_eval_tokens, cfg.micro_batch, lay.device, autocast)
+        seconds = time.time() - t0
+        tokens = total_steps * batch_tokens
+        result = TrainResult(val_loss=v, val_bpb=shards.bits_per_byte(v), train_loss=last["loss"], steps=total_steps,
+                             tokens=tokens, params=n_params, flops=cfg.model.flops_per_token() * tokens, seconds=seconds,
+                             tokens_per_s=(tokens - resumed_from * batch_tokens) / max(seconds, 1e-9),
+                             resumed_from=resumed_from,
+                             extra={"batch_tokens": batch_tokens, "accum": accum, "world": lay.world,
+                                    "warmup_steps": warmup, "device": lay.device, "precision": "bf16" if use_bf16 else "fp32"})
+        tmp = out / ".result.json.tmp"
+        tmp.write_text(json.dumps({"config": cfg.to_dict(), "result": result.to_dict(), "shards": shards.to_dict()}, indent=1))
+        tmp.replace(out / "result.json")
+        if store is not None:
+            _record(store, run_id or out.name, out, cfg, result)
+    _join(lay)
     return result
 
 
-def _checkpoint(path: Path, model, opt, sampler: Sampler, step: int, cfg: TrainConfig, lay: Layout) -> None:
-    states = [sampler.state()]
+def _join(lay: Layout) -> None:
+    """Ranks leave together: one that exits while rank 0 still evaluates or saves takes the group down."""
     if lay.world > 1:
         import torch.distributed as dist
 
-        gathered = [None] * lay.world
-        dist.all_gather_object(gathered, sampler.state())
-        states = gathered
+        dist.barrier()
+
+
+def _checkpoint(path: Path, model, opt, sampler: Sampler, step: int, cfg: TrainConfig, lay: Layout) -> None:
     if not lay.main:
-        return
+        return  # the ranks share one model, optimizer state and sampler state
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "sampler": states if lay.world > 1 else states[0],
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "sampler": sampler.state(),
                 "step": step, "config": cfg.to_dict()}, tmp)
     os.replace(tmp, path)
 

@@ -24,7 +24,6 @@ def main(argv: list[str]) -> int:
     if layout.world > 1:
         import torch.distributed as dist
 
-        dist.barrier()
         dist.destroy_process_group()
     return 0
 
