@@ -61,3 +61,14 @@ def test_errors(tmp_path):
     (tmp_path / "p.toml").write_text(run("ladder", "design", "--sizes", "1e4", "--dry-run").stdout and "")
     r = run("ladder", "run", tmp_path / "p.toml", "--executor", "cloud")
     assert r.exit_code == 2
+
+
+def test_gpus_executor_without_a_gpu_is_refused(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert run("ladder", "design", "--sizes", "1e4", "--seq-len", "64", "--out", "p.toml").exit_code == 0
+    r = run("ladder", "run", "p.toml", "--executor", "gpus")
+    assert r.exit_code == 2 and "no CUDA GPU" in r.stderr and "--executor local" in r.stderr
+    assert not (tmp_path / "p.runs").exists() or not any((tmp_path / "p.runs").iterdir())

@@ -68,6 +68,12 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
     """Train the plan's rungs (and the target with ``include_target``); returns results by rung."""
     if executor not in EXECUTORS:
         raise InputError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
+    if executor == "gpus":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError("--executor gpus: no CUDA GPU is visible here (check CUDA_VISIBLE_DEVICES and the driver); "
+                             "use --executor local to train on the CPU")
     plan = LadderPlan.from_toml(plan_path)
     rungs = list(plan.rungs) + ([plan.target] if include_target and plan.target else [])
     if only:
