@@ -72,3 +72,19 @@ def test_gpus_executor_without_a_gpu_is_refused(tmp_path, monkeypatch):
     r = run("ladder", "run", "p.toml", "--executor", "gpus")
     assert r.exit_code == 2 and "no CUDA GPU" in r.stderr and "--executor local" in r.stderr
     assert not (tmp_path / "p.runs").exists() or not any((tmp_path / "p.runs").iterdir())
+
+
+def test_corpus_too_small_is_refused_unless_forced(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    corpus = tmp_path / "small.txt"
+    corpus.write_text("\n\n".join(f"Paragraph {i}: " + "the quick brown fox jumps over the lazy dog. " * 4 for i in range(200)))
+    assert run("ladder", "design", "--corpus", corpus, "--sizes", "1e4", "--multiples", "1", "--seq-len", "64",
+               "--out", "s.toml").exit_code == 0
+    r = run("ladder", "run", "s.toml", "--store", "runs.db")
+    assert r.exit_code == 2
+    assert "would read the corpus's" in r.stderr and "limit of 4 epochs" in r.stderr and "--force" in r.stderr
+    assert not (tmp_path / "s.runs").exists() or not any((tmp_path / "s.runs").iterdir())
+    assert json.loads(run("runs", "list", "--store", "runs.db", "--json").stdout) == []
+    r = run("ladder", "run", "s.toml", "--store", "runs.db", "--max-epochs", "100", "--json")
+    assert r.exit_code == 0, r.output
+    assert len(json.loads(r.stdout)) == 1

@@ -1090,6 +1090,8 @@ def ladder_run(
     nproc: Annotated[Optional[int], typer.Option("--nproc", help="Processes per rung for torchrun [default: the GPU count, or 2 on CPU].")] = None,
     with_target: Annotated[bool, typer.Option("--with-target", help="Also train the target run (to check the forecast).")] = False,
     rung: Annotated[Optional[list[str]], typer.Option("--rung", help="Only these rungs (repeatable).")] = None,
+    max_epochs: Annotated[float, typer.Option("--max-epochs", help="Refuse rungs that would read the training split more often than this.")] = 4.0,
+    force: Annotated[bool, typer.Option("--force", help="Train rungs over --max-epochs anyway.")] = False,
     store: StorePath = None,
     as_json: Json = False,
 ) -> None:
@@ -1130,11 +1132,11 @@ def ladder_run(
         try:
             if as_json or not sys.stdout.isatty():
                 return run_ladder(plan_path, executor=executor, nproc=nproc, store=st, include_target=with_target,
-                                  only=rung, on_rung=on_rung, on_step=on_step)
+                                  only=rung, on_rung=on_rung, on_step=on_step, max_epochs=max_epochs, force=force)
             with Live(view(), console=out, refresh_per_second=2) as live:
                 return run_ladder(plan_path, executor=executor, nproc=nproc, store=st, include_target=with_target,
                                   only=rung, on_rung=lambda *a: (on_rung(*a), live.update(view())),
-                                  on_step=lambda *a: (on_step(*a), live.update(view())))
+                                  on_step=lambda *a: (on_step(*a), live.update(view())), max_epochs=max_epochs, force=force)
         finally:
             st.close()
 

@@ -73,3 +73,21 @@ def test_errors(tmp_path):
         list(read_documents(jl))
     with pytest.raises(InputError, match=r"no token shards"):
         Shards.load(tmp_path)
+
+
+def test_empty_and_binary_corpora_are_refused(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n  \n")
+    with pytest.raises(InputError, match=r"has 0 document\(s\)"):
+        prepare(empty, tmp_path / "s1")
+    blob = tmp_path / "weights.txt"
+    blob.write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(InputError, match=r"does not look like text"):
+        prepare(blob, tmp_path / "s2")
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "a.txt").write_text("fine text " * 50)
+    (folder / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(1000))
+    with pytest.raises(InputError, match=r"b\.png.* does not look like text"):
+        list(read_documents(folder))
+    assert not (tmp_path / "s1").exists() and not (tmp_path / "s2").exists()

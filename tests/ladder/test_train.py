@@ -53,6 +53,33 @@ def test_resume_is_exact(shards, tmp_path):
         torch.testing.assert_close(params_of(tmp_path / "cut")[k], v, rtol=0, atol=0)
 
 
+def test_full_disk_while_checkpointing_leaves_the_last_good_checkpoint(shards, tmp_path, monkeypatch):
+    import errno
+
+    import scalelab.ladder.train as tr
+
+    real_save, calls = torch.save, []
+
+    def save(obj, path):
+        calls.append(path)
+        if len(calls) == 2:  # the second checkpoint: half-written, then the disk is full
+            open(path, "wb").write(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(obj, path)
+
+    monkeypatch.setattr(tr.torch, "save", save)
+    with pytest.raises(InputError, match=r"cannot write the checkpoint .* at step 10 .*No space left.*free space"):
+        train(cfg(checkpoint_every=5), shards, tmp_path / "r")
+    assert [p.name for p in (tmp_path / "r").iterdir() if "tmp" in p.name] == []
+    monkeypatch.setattr(tr.torch, "save", real_save)
+    assert torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)["step"] == 5
+    assert not (tmp_path / "r" / "result.json").exists()
+    resumed = train(cfg(checkpoint_every=5), shards, tmp_path / "r")
+    assert resumed.resumed_from == 5 and resumed.val_loss == train(cfg(checkpoint_every=5), shards, tmp_path / "full").val_loss
+    steps = [json.loads(x)["step"] for x in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 41))  # the records past the last checkpoint were trained again, not doubled
+
+
 def test_checkpoint_from_other_settings_is_refused(shards, tmp_path):
     train(cfg(), shards, tmp_path / "r", stop_after_steps=5)
     with pytest.raises(InputError, match=r"was written for other settings"):

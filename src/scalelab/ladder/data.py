@@ -81,7 +81,7 @@ def read_documents(path: str | Path, text_col: str = "text") -> Iterator[bytes]:
         if not files:
             raise InputError(f"corpus folder {str(p)!r} holds no files")
         for f in files:
-            data = _open(f)
+            data = _text(f)
             if data.strip():
                 yield data.strip()
         return
@@ -108,10 +108,21 @@ def read_documents(path: str | Path, text_col: str = "text") -> Iterator[bytes]:
             if text:
                 yield str(text).encode()
         return
-    data = _open(p)
+    data = _text(p)
     for doc in data.replace(b"\r\n", b"\n").split(b"\n\n"):
         if doc.strip():
             yield doc.strip()
+
+
+def _text(path: Path) -> bytes:
+    """A text file's bytes; binary files (NUL bytes, or mostly not UTF-8) are refused."""
+    data = _open(path)
+    head = data[:1 << 16]
+    bad = head.decode("utf-8", "replace").count("\ufffd")
+    if b"\x00" in head or bad > 0.01 * max(len(head), 1) + 4:
+        raise InputError(f"{str(path)!r} does not look like text (binary or not UTF-8); give UTF-8 text files, "
+                         "JSONL or Parquet")
+    return data
 
 
 def _open(path: Path) -> bytes:

@@ -60,12 +60,18 @@ def rung_status(plan_path, plan: LadderPlan, rung: Rung) -> str:
     return "todo"
 
 
+MAX_EPOCHS = 4.0  # Muennighoff et al. 2023: up to ~4 epochs of repeated data cost little
+
+
 def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | None = None, store=None,
                include_target: bool = False, only: list[str] | None = None,
                on_step: Callable[[str, dict], None] | None = None,
                on_rung: Callable[[str, str, dict | None], None] | None = None,
-               slurm: dict | None = None) -> dict[str, dict]:
-    """Train the plan's rungs (and the target with ``include_target``); returns results by rung."""
+               slurm: dict | None = None, max_epochs: float = MAX_EPOCHS, force: bool = False) -> dict[str, dict]:
+    """Train the plan's rungs (and the target with ``include_target``); returns results by rung.
+
+    A rung that would pass over the training split more than ``max_epochs`` times is refused
+    (repeated data bends the law) unless ``force``."""
     if executor not in EXECUTORS:
         raise InputError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
     if executor == "gpus":
@@ -95,6 +101,12 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
                 on_rung(r.name, "done", results[r.name])
         else:
             todo.append(r)
+    over = [(r.name, r.tokens / shards.train_tokens) for r in todo if r.tokens > max_epochs * shards.train_tokens]
+    if over and not force:
+        name, epochs = max(over, key=lambda x: x[1])
+        raise InputError(f"rung {name} would read the corpus's {shards.train_tokens:,} training tokens {epochs:.1f} times "
+                         f"({len(over)} rung(s) over the limit of {max_epochs:g} epochs); use a bigger corpus, smaller "
+                         "--sizes/--multiples, or --force")
     if executor == "local":
         from scalelab.ladder.train import train
 

@@ -228,6 +228,8 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
     if cfg.compile == "yes" or (cfg.compile == "auto" and cuda):
         compiled = torch.compile(train_model)
 
+    if lay.main:
+        _trim_log(out / "log.jsonl", start_step)
     log = (out / "log.jsonl").open("a") if lay.main else None
     val = shards.val()
     t0 = time.time()
@@ -305,13 +307,34 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
                              resumed_from=resumed_from,
                              extra={"batch_tokens": batch_tokens, "accum": accum, "world": lay.world,
                                     "warmup_steps": warmup, "device": lay.device, "precision": "bf16" if use_bf16 else "fp32"})
-        tmp = out / ".result.json.tmp"
-        tmp.write_text(json.dumps({"config": cfg.to_dict(), "result": result.to_dict(), "shards": shards.to_dict()}, indent=1))
-        tmp.replace(out / "result.json")
+        from scalelab.io import atomic_write_text
+
+        try:
+            atomic_write_text(out / "result.json",
+                              json.dumps({"config": cfg.to_dict(), "result": result.to_dict(), "shards": shards.to_dict()}, indent=1))
+        except OSError as exc:
+            raise InputError(f"cannot write {out / 'result.json'} ({exc}); free space and run again") from None
         if store is not None:
             _record(store, run_id or out.name, out, cfg, result)
     _join(lay)
     return result
+
+
+def _trim_log(path: Path, step: int) -> None:
+    """Drop the records an interrupted run wrote after its last checkpoint (they are trained again)."""
+    if not path.is_file():
+        return
+    keep = []
+    with path.open() as fh:
+        for line in fh:
+            try:
+                if json.loads(line)["step"] <= step:
+                    keep.append(line)
+            except (ValueError, KeyError, TypeError):
+                break  # a line cut by the interruption
+    from scalelab.io import atomic_write_text
+
+    atomic_write_text(path, "".join(keep))
 
 
 def _join(lay: Layout) -> None:
@@ -326,9 +349,14 @@ def _checkpoint(path: Path, model, opt, sampler: Sampler, step: int, cfg: TrainC
     if not lay.main:
         return  # the ranks share one model, optimizer state and sampler state
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "sampler": sampler.state(),
-                "step": step, "config": cfg.to_dict()}, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "sampler": sampler.state(),
+                    "step": step, "config": cfg.to_dict()}, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as RuntimeError
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write the checkpoint {path} at step {step} ({exc}); free space in {path.parent} "
+                         "and run again: the rung resumes from its last good checkpoint") from None
 
 
 def _record(store, run_id: str, out: Path, cfg: TrainConfig, result: TrainResult) -> None:

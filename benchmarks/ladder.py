@@ -1,0 +1,208 @@
+"""Pilot ladders measured.
+
+  python benchmarks/ladder.py cpu          a micro ladder (6 rungs, 27k-220k params) on the bundled
+                                           corpus: wall time of `ladder run` and `ladder fit` (target < 5 min)
+  python benchmarks/ladder.py throughput   one GPU: scalelab's trainer against a plain PyTorch GPT
+                                           (SDPA, bf16, fused AdamW, torch.compile), same shapes, one run
+  python benchmarks/ladder.py e2e          one GPU: a ladder whose rungs each use <= 1/30 of a target's
+                                           FLOPs, the target trained too, forecast error in bits per byte
+
+`throughput` and `e2e` take --device cpu --quick for a smoke run at tiny sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+SHARED = Path(os.environ.get("SCALELAB_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+H100_BF16_PEAK = 989.4e12
+# plain-baseline figures measured on one H100 beside this project (byte vocab, T=1024), tokens/s
+REFERENCE = {1e6: 9.4e6, 3.5e6: 6.8e6, 11e6: 3.2e6, 26e6: 1.76e6, 86e6: 0.67e6}
+
+
+def scalelab(*args, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "scalelab", *map(str, args)], cwd=cwd, capture_output=True, text=True)
+
+
+def cpu() -> None:
+    with tempfile.TemporaryDirectory() as d:
+        r = scalelab("ladder", "design", "--sizes", "2e4,6e4,2e5", "--multiples", "0.5,1", "--out", "micro.toml", cwd=d)
+        assert r.returncode == 0, r.stderr
+        print(r.stdout)
+        t = time.perf_counter()
+        r = scalelab("ladder", "run", "micro.toml", "--store", "runs.db", "--json", cwd=d)
+        run_s = time.perf_counter() - t
+        assert r.returncode == 0, r.stderr
+        res = json.loads(r.stdout)
+        t = time.perf_counter()
+        f = scalelab("ladder", "fit", "micro.toml", "--json", cwd=d)
+        fit_s = time.perf_counter() - t
+        assert f.returncode == 0, f.stderr
+        fit = json.loads(f.stdout)
+        for name, x in res.items():
+            print(f"   {name:12s} {x['params']:>8,} params {x['tokens']:>10,} tokens  {x['val_bpb']:.4f} bits/byte  {x['seconds']:6.1f} s")
+        print(f"ladder run: {run_s:.0f} s for {len(res)} rungs; ladder fit: {fit_s:.1f} s; total {run_s + fit_s:.0f} s "
+              f"(target < 300 s on 2 cores); law {fit['params']}")
+
+
+def gpt_baseline(vocab, d, L, H, T):
+    """A plain PyTorch GPT (learned positions, pre-LayerNorm, GELU MLP, SDPA), for comparison."""
+    import torch.nn.functional as F
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+            self.qkv, self.o = nn.Linear(d, 3 * d, bias=False), nn.Linear(d, d, bias=False)
+            self.fc, self.proj = nn.Linear(d, 4 * d, bias=False), nn.Linear(4 * d, d, bias=False)
+
+        def forward(self, x):
+            B, t, C = x.shape
+            q, k, v = self.qkv(self.ln1(x)).split(C, 2)
+            q, k, v = (z.view(B, t, H, C // H).transpose(1, 2) for z in (q, k, v))
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, t, C)
+            x = x + self.o(y)
+            return x + self.proj(F.gelu(self.fc(self.ln2(x))))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tok, self.pos = nn.Embedding(vocab, d), nn.Embedding(T, d)
+            self.blocks = nn.ModuleList(Block() for _ in range(L))
+            self.ln = nn.LayerNorm(d)
+
+        def forward(self, idx, tgt):
+            x = self.tok(idx) + self.pos.weight[: idx.shape[1]]
+            for b in self.blocks:
+                x = b(x)
+            logits = self.ln(x) @ self.tok.weight.t()
+            return F.cross_entropy(logits.float().view(-1, vocab), tgt.view(-1))
+
+    return Net()
+
+
+def throughput(device: str, quick: bool) -> None:
+    import torch
+
+    from scalelab.ladder.config import GPTConfig, TrainConfig
+    from scalelab.ladder.data import prepare
+    from scalelab.ladder.train import train
+
+    cuda = device == "cuda"
+    T = 128 if quick else 1024
+    # (name, target params, vocab, d_model, layers, heads)
+    shapes = [("1M", 1e6, 256, 128, 5, 2), ("3.5M", 3.5e6, 256, 256, 4, 4), ("11M", 11e6, 256, 384, 6, 6),
+              ("26M", 26e6, 256, 512, 8, 8), ("86M", 86e6, 256, 768, 12, 12), ("GPT-2 small", 124e6, 50304, 768, 12, 12)]
+    if quick:
+        shapes = [("tiny", 1e5, 256, 64, 2, 2)]
+    corpus = SHARED / "corpora" / "en-mix.txt.xz"
+    if not corpus.exists():
+        from scalelab.data import bundled_path
+
+        corpus = bundled_path("austen")
+    tmp = Path(tempfile.mkdtemp())
+    shards = prepare(corpus, tmp / "shards", max_bytes=2_000_000 if quick else 60_000_000)
+    print(f"device {torch.cuda.get_device_name(0) if cuda else 'cpu'}, torch {torch.__version__}, T={T}")
+    print(f"{'shape':12s} {'params':>8s} {'baseline tok/s':>15s} {'scalelab tok/s':>15s} {'ratio':>6s} {'scalelab MFU':>12s}"
+          f" {'reference':>10s}")
+    for name, _, vocab, d, L, H in shapes:
+        batch = 64 if d <= 512 else 32
+        if quick:
+            batch = 8
+        # plain baseline
+        torch.manual_seed(0)
+        net = gpt_baseline(vocab, d, L, H, T).to(device)
+        opt = torch.optim.AdamW(net.parameters(), lr=1e-3, fused=cuda or None)
+        step_fn = torch.compile(net) if cuda else net
+        x = torch.randint(0, vocab, (batch, T), device=device)
+        steps, warm = (20, 10) if not quick else (6, 2)
+        times = []
+        for i in range(steps + warm):
+            if cuda:
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            with torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False):
+                loss = step_fn(x, x)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            if cuda:
+                torch.cuda.synchronize()
+            if i >= warm:
+                times.append(time.perf_counter() - t)
+        base_tps = batch * T / (sum(times) / len(times))
+        del net, opt, step_fn
+        # scalelab's trainer on the same shape (its own model: RoPE, RMSNorm, the same GELU MLP), with its sampler,
+        # clipping and logging: the whole step, not the model alone
+        cfg = GPTConfig(vocab_size=max(vocab, shards.vocab_size), seq_len=T, n_layers=L, d_model=d, n_heads=H, mlp="gelu")
+        recs = []
+        total = steps + warm
+        tc = TrainConfig(model=cfg, tokens=total * batch * T, lr=1e-3, batch_tokens=batch * T, micro_batch=batch,
+                         eval_every=10**9, final_eval_tokens=T * 8, checkpoint_every=10**9)
+        train(tc, shards, tmp / f"run-{name}", on_step=recs.append)
+        a, b = recs[warm - 1], recs[-1]
+        sl_tps = (b["tokens"] - a["tokens"]) / (b["wall_time"] - a["wall_time"])
+        mfu = sl_tps * cfg.flops_per_token() / H100_BF16_PEAK if cuda else float("nan")
+        ref = next((v for k, v in REFERENCE.items() if abs(math.log(k / cfg.num_params()["total"])) < 0.4), None)
+        print(f"{name:12s} {cfg.num_params()['total'] / 1e6:7.1f}M {base_tps:15,.0f} {sl_tps:15,.0f} {sl_tps / base_tps:6.2f} "
+              f"{100 * mfu:11.1f}% {'-' if ref is None else f'{ref:,.0f}':>10s}")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def e2e(device: str, quick: bool) -> None:
+    corpus = SHARED / "corpora" / "en-mix.txt.xz"
+    if quick or not corpus.exists():
+        from scalelab.data import bundled_path
+
+        corpus = bundled_path("austen")
+    with tempfile.TemporaryDirectory() as d:
+        if quick:
+            target = ["--target-params", "1e5", "--target-tokens", "1e6", "--seq-len", "64",
+                      "--sizes", "1e4,2e4,4e4", "--multiples", "0.25,0.5"]
+        else:
+            target = ["--target-params", "2.5e7", "--target-tokens", "1.2e8", "--seq-len", "512", "--budget-frac", "0.1"]
+        r = scalelab("ladder", "design", "--corpus", corpus, *target, "--out", "e2e.toml", cwd=d)
+        assert r.returncode == 0, r.stderr
+        print(r.stdout)
+        t = time.perf_counter()
+        r = scalelab("ladder", "run", "e2e.toml", "--with-target", "--json", cwd=d)
+        assert r.returncode == 0, r.stderr
+        print(f"ladder + target trained in {time.perf_counter() - t:.0f} s")
+        f = scalelab("ladder", "fit", "e2e.toml", "--json", cwd=d)
+        assert f.returncode == 0, f.stderr
+        fc = json.loads(f.stdout)["forecast"]
+        print(f"forecast {fc['bits_per_byte']:.4f} bits/byte (80% {fc['lo80']:.4f}-{fc['hi80']:.4f}); actual "
+              f"{fc.get('actual_bits_per_byte', float('nan')):.4f}; error {100 * fc.get('rel_error', float('nan')):+.2f}% "
+              f"(target within 2%); ladder cost {100 * fc['ladder_flops_fraction']:.2f}% of the target")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("what", choices=["cpu", "throughput", "e2e"])
+    ap.add_argument("--device", default=None, help="cuda or cpu [default: cuda if available]")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
+    args = ap.parse_args()
+    if args.what == "cpu":
+        cpu()
+        return
+    import torch
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    (throughput if args.what == "throughput" else e2e)(device, args.quick)
+
+
+if __name__ == "__main__":
+    main()
