@@ -142,3 +142,64 @@ def test_ddp_with_gloo_on_two_processes_matches_one(shards, tmp_path):
     curve = {n: [json.loads(x)["loss"] for x in (tmp_path / n / "log.jsonl").read_text().splitlines()] for n in ("rung", "one")}
     np.testing.assert_allclose(curve["rung"], curve["one"], rtol=1e-3)
     assert d["val_loss"] == pytest.approx(one.val_loss, rel=1e-3) and one.val_loss < np.log(256) - 0.5
+
+
+RUNG = textwrap.dedent("""
+    import json, sys
+    from scalelab.ladder.config import GPTConfig, TrainConfig
+    from scalelab.ladder.data import Shards
+    from scalelab.ladder.train import Layout, train
+
+    model = GPTConfig(n_layers=2, d_model=32, n_heads=2, seq_len=64)
+    cfg = TrainConfig(model=model, tokens=400 * 1024, lr=3e-3, batch_tokens=1024, micro_batch=8, eval_tokens=2048,
+                      final_eval_tokens=4096, checkpoint_every=5, eval_every=50)
+    r = train(cfg, Shards.load(sys.argv[1]), sys.argv[2], layout=Layout(device="cpu"))
+    print(json.dumps(r.to_dict()))
+""")
+
+
+def test_sigkill_mid_rung_resumes_to_the_same_final_loss(shards, tmp_path):
+    """A training process killed with SIGKILL (no chance to clean up) resumes from its last
+    checkpoint and ends exactly where an uninterrupted run with the same seed ends."""
+    import signal
+    import time
+
+    script = tmp_path / "rung.py"
+    script.write_text(RUNG)
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+
+    def run(folder):
+        p = subprocess.run([sys.executable, str(script), shards.folder, str(folder)], capture_output=True, text=True,
+                           timeout=600, env=env)
+        assert p.returncode == 0, p.stderr[-2000:]
+        return json.loads(p.stdout.strip().splitlines()[-1])
+
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen([sys.executable, str(script), shards.folder, str(cut)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if (cut / "checkpoint.pt").is_file():
+                # let it train on past the first checkpoints, so the kill lands mid-way between two
+                time.sleep(0.3)
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the rung finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not (cut / "result.json").exists()
+    killed_at = torch.load(cut / "checkpoint.pt", weights_only=False)["step"]
+    assert 0 < killed_at < 400
+    resumed = run(cut)
+    assert resumed["resumed_from"] == killed_at
+    full = run(tmp_path / "full")
+    assert resumed["val_loss"] == full["val_loss"] and resumed["steps"] == full["steps"] == 400
+    for k, v in params_of(tmp_path / "full").items():
+        torch.testing.assert_close(params_of(cut)[k], v, rtol=0, atol=0)
+    # the log holds every step once, as an uninterrupted run's does
+    steps = [json.loads(x)["step"] for x in (cut / "log.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 401))
