@@ -39,7 +39,7 @@ def test_causal():
 
 
 def test_rope_preserves_norms_and_relative_position():
-    cos, sin = rope_tables(8, 16, 10000.0)
+    cos, sin = rope_tables(8, 16, 10000.0)  # (T, hd/2), against (B, nh, T, hd/2)
     q = torch.randn(1, 1, 8, 16)
     r = apply_rope(q, cos, sin)
     torch.testing.assert_close(r.norm(dim=-1), q.norm(dim=-1))

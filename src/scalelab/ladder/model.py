@@ -33,18 +33,18 @@ class RMSNorm(nn.Module):
 
 
 def rope_tables(seq_len: int, head_dim: int, base: float, device=None):
+    """cos and sin of each position's angles, (T, head_dim/2)."""
     inv = 1.0 / (base ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim))
-    t = torch.arange(seq_len, device=device, dtype=torch.float32)
-    freqs = torch.outer(t, inv)  # (T, hd/2)
-    freqs = torch.cat((freqs, freqs), dim=-1)  # (T, hd): the two halves rotate together (GPT-NeoX layout)
+    freqs = torch.outer(torch.arange(seq_len, device=device, dtype=torch.float32), inv)  # (T, hd/2)
     return freqs.cos(), freqs.sin()
 
 
 def apply_rope(x, cos, sin):
-    # x: (B, nh, T, hd); each pair (x_i, x_{i+hd/2}) turns by the angle of its position
+    """Turn each pair (x_i, x_{i+hd/2}) by its position's angle (GPT-NeoX layout); ``cos`` and
+    ``sin`` broadcast against half of ``x``'s last dimension."""
     half = x.size(-1) // 2
-    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return (x * cos + rotated * sin).type_as(x)
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).type_as(x)
 
 
 class Attention(nn.Module):
@@ -58,15 +58,14 @@ class Attention(nn.Module):
 
     def forward(self, x, cos, sin):
         B, T, C = x.shape
-        q, k, v = self.qkv(x).split(C, dim=2)
-        q = q.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, nh, T, hd)
-        k = k.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-        v = v.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
+        qkv = self.qkv(x).view(B, T, 3, self.n_heads, self.head_dim)
+        qk, v = qkv[:, :, :2], qkv[:, :, 2]  # (B, T, 2, nh, hd), (B, T, nh, hd)
         if self.q_norm is not None:
-            q, k = self.q_norm(q), self.k_norm(k)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, nh, T, hd)
-        return self.proj(y.transpose(1, 2).contiguous().view(B, T, C))
+            qk = torch.stack((self.q_norm(qk[:, :, 0]), self.k_norm(qk[:, :, 1])), dim=2)
+        q, k = apply_rope(qk, cos, sin).unbind(2)  # queries and keys turned together: half the kernels
+        y = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                           is_causal=True)  # (B, nh, T, hd)
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
 
 class MLP(nn.Module):
@@ -120,7 +119,7 @@ class GPT(nn.Module):
     def forward(self, idx, targets=None):
         B, T = idx.shape  # (B, T)
         x = self.embed(idx)  # (B, T, C)
-        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        cos, sin = self.rope_cos[:T, None, None], self.rope_sin[:T, None, None]  # against (B, T, 2, nh, hd/2)
         for block in self.blocks:
             x = block(x, cos, sin)
         x = self.norm(x)
