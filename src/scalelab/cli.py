@@ -1086,8 +1086,9 @@ Examples:
 """)
 def ladder_run(
     plan_path: Annotated[Path, typer.Argument(help="A ladder plan (scalelab ladder design --out).", show_default=False, metavar="LADDER_TOML")],
-    executor: Annotated[str, typer.Option("--executor", help="local (in this process), gpus (one rung per GPU), torchrun (each rung on all GPUs, DDP), slurm (submitit).")] = "local",
+    executor: Annotated[str, typer.Option("--executor", help="local (in this process), gpus (one rung per GPU), torchrun (each rung on all GPUs), slurm (submitit).")] = "local",
     nproc: Annotated[Optional[int], typer.Option("--nproc", help="Processes per rung for torchrun [default: the GPU count, or 2 on CPU].")] = None,
+    parallel: Annotated[str, typer.Option("--parallel", help="torchrun: ddp (a replica per GPU), fsdp (weights, gradients and optimizer sharded), or auto (FSDP only when a replica does not fit).")] = "auto",
     with_target: Annotated[bool, typer.Option("--with-target", help="Also train the target run (to check the forecast).")] = False,
     rung: Annotated[Optional[list[str]], typer.Option("--rung", help="Only these rungs (repeatable).")] = None,
     max_epochs: Annotated[float, typer.Option("--max-epochs", help="Refuse rungs that would read the training split more often than this.")] = 4.0,
@@ -1132,11 +1133,13 @@ def ladder_run(
         try:
             if as_json or not sys.stdout.isatty():
                 return run_ladder(plan_path, executor=executor, nproc=nproc, store=st, include_target=with_target,
-                                  only=rung, on_rung=on_rung, on_step=on_step, max_epochs=max_epochs, force=force)
+                                  only=rung, on_rung=on_rung, on_step=on_step, max_epochs=max_epochs, force=force,
+                                  parallel=parallel)
             with Live(view(), console=out, refresh_per_second=2) as live:
                 return run_ladder(plan_path, executor=executor, nproc=nproc, store=st, include_target=with_target,
                                   only=rung, on_rung=lambda *a: (on_rung(*a), live.update(view())),
-                                  on_step=lambda *a: (on_step(*a), live.update(view())), max_epochs=max_epochs, force=force)
+                                  on_step=lambda *a: (on_step(*a), live.update(view())), max_epochs=max_epochs, force=force,
+                                  parallel=parallel)
         finally:
             st.close()
 

@@ -118,30 +118,54 @@ DDP = textwrap.dedent("""
     cfg = TrainConfig(model=GPTConfig(n_layers=2, d_model=32, n_heads=2, seq_len=64), tokens=20 * 1024, lr=3e-3,
                       batch_tokens=1024, micro_batch=8, eval_tokens=2048, final_eval_tokens=4096)
     lay = distributed_layout()
-    r = train(cfg, Shards.load(sys.argv[1]), sys.argv[2], layout=lay)
-    if lay.main:
+    stop = int(sys.argv[4]) if len(sys.argv) > 4 else None
+    r = train(cfg, Shards.load(sys.argv[1]), sys.argv[2], layout=lay, parallel=sys.argv[3], stop_after_steps=stop)
+    if lay.main and r is not None:
         print(json.dumps({"world": lay.world, "steps": r.steps, "tokens": r.tokens, "batch": r.extra["batch_tokens"],
-                          "val_loss": r.val_loss}))
+                          "val_loss": r.val_loss, "parallel": r.extra["parallel"]}))
     import torch.distributed as dist
     dist.destroy_process_group()
 """)
 
 
-def test_ddp_with_gloo_on_two_processes_matches_one(shards, tmp_path):
+def torchrun(script_text, tmp_path, *args):
     script = tmp_path / "ddp.py"
-    script.write_text(DDP)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
-           shards.folder, str(tmp_path / "rung")]
+    script.write_text(script_text)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), *map(str, args)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
     assert p.returncode == 0, p.stderr[-2000:]
-    d = json.loads(p.stdout.strip().splitlines()[-1])
+    lines = p.stdout.strip().splitlines()
+    return json.loads(lines[-1]) if lines else None
+
+
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+def test_two_gloo_processes_match_one(shards, tmp_path, parallel):
+    d = torchrun(DDP, tmp_path, shards.folder, tmp_path / "rung", parallel)
     assert d["world"] == 2 and d["steps"] == 20 and d["batch"] == 1024  # the global batch of one process
+    assert d["parallel"] == parallel
     one = train(cfg(tokens=20 * 1024), shards, tmp_path / "one", layout=Layout())
     assert one.steps == 20
     # the same batches each step, split over the ranks: the same curve up to summation order
     curve = {n: [json.loads(x)["loss"] for x in (tmp_path / n / "log.jsonl").read_text().splitlines()] for n in ("rung", "one")}
     np.testing.assert_allclose(curve["rung"], curve["one"], rtol=1e-3)
     assert d["val_loss"] == pytest.approx(one.val_loss, rel=1e-3) and one.val_loss < np.log(256) - 0.5
+    val = {n: [json.loads(x)["val_loss"] for x in (tmp_path / n / "log.jsonl").read_text().splitlines()
+               if "val_loss" in json.loads(x)] for n in ("rung", "one")}
+    np.testing.assert_allclose(val["rung"], val["one"], rtol=1e-3)  # validation split across the ranks
+
+
+def test_fsdp_checkpoint_resumes_in_one_process(shards, tmp_path):
+    """A checkpoint holds the whole unsharded state: a rung stopped under FSDP on two ranks
+    finishes in one process where the one-process run ends."""
+    assert torchrun(DDP, tmp_path, shards.folder, tmp_path / "cut", "fsdp", 10) is None
+    state = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 10 and state["model"]["embed.weight"].shape == (TINY.vocab_size, TINY.d_model)
+    resumed = train(cfg(tokens=20 * 1024), shards, tmp_path / "cut", layout=Layout())
+    assert resumed.resumed_from == 10
+    one = train(cfg(tokens=20 * 1024), shards, tmp_path / "one", layout=Layout())
+    assert resumed.val_loss == pytest.approx(one.val_loss, rel=1e-3)
+    for k, v in params_of(tmp_path / "one").items():
+        torch.testing.assert_close(params_of(tmp_path / "cut")[k], v, rtol=1e-3, atol=1e-4)
 
 
 RUNG = textwrap.dedent("""
@@ -203,3 +227,22 @@ def test_sigkill_mid_rung_resumes_to_the_same_final_loss(shards, tmp_path):
     # the log holds every step once, as an uninterrupted run's does
     steps = [json.loads(x)["step"] for x in (cut / "log.jsonl").read_text().splitlines()]
     assert steps == list(range(1, 401))
+
+
+def test_auto_parallel_shards_only_what_does_not_fit(monkeypatch):
+    from types import SimpleNamespace
+
+    from scalelab.ladder.train import choose_parallel
+
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: SimpleNamespace(total_memory=80 * 2**30))
+    gpu8 = Layout(rank=0, world=8, device="cuda:0")
+    small = cfg()
+    # ~7B parameters: 16 bytes each of weights, gradients and Adam states (~110 GB) cannot sit on one 80 GB device
+    big = cfg(model=GPTConfig(n_layers=32, d_model=4096, n_heads=32, seq_len=2048, vocab_size=32000))
+    assert choose_parallel(small, gpu8, 8) == "ddp"
+    assert choose_parallel(big, gpu8, 1) == "fsdp"
+    assert choose_parallel(big, gpu8, 1, "ddp") == "ddp"  # asked for
+    assert choose_parallel(big, Layout(), 1) == "none"  # one rank
+    assert choose_parallel(big, Layout(world=2, device="cpu"), 1) == "ddp"  # CPU memory is not the GPU's
+    with pytest.raises(InputError, match="--parallel"):
+        choose_parallel(small, gpu8, 8, "zero3")

@@ -5,8 +5,8 @@ Executors:
 
 - ``local``: rungs one after another in this process (CPU or one GPU);
 - ``gpus``: one worker process per GPU (``CUDA_VISIBLE_DEVICES``), several rungs at once;
-- ``torchrun``: each rung on all local GPUs with DDP (``torchrun --nproc_per_node K``);
-  on CPU, K processes with the gloo backend;
+- ``torchrun``: each rung on all local GPUs (``torchrun --nproc_per_node K``), DDP when a
+  replica fits one GPU, else FSDP (``parallel``); on CPU, K processes with the gloo backend;
 - ``slurm``: one job per rung through ``submitit`` (``pip install submitit``).
 
 A rung lives in ``<plan folder>/<plan name>.runs/<rung>/``: ``log.jsonl``, ``checkpoint.pt``
@@ -67,13 +67,18 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
                include_target: bool = False, only: list[str] | None = None,
                on_step: Callable[[str, dict], None] | None = None,
                on_rung: Callable[[str, str, dict | None], None] | None = None,
-               slurm: dict | None = None, max_epochs: float = MAX_EPOCHS, force: bool = False) -> dict[str, dict]:
+               slurm: dict | None = None, max_epochs: float = MAX_EPOCHS, force: bool = False,
+               parallel: str = "auto") -> dict[str, dict]:
     """Train the plan's rungs (and the target with ``include_target``); returns results by rung.
 
     A rung that would pass over the training split more than ``max_epochs`` times is refused
     (repeated data bends the law) unless ``force``."""
     if executor not in EXECUTORS:
         raise InputError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
+    from scalelab.ladder.train import PARALLEL
+
+    if parallel not in PARALLEL:
+        raise InputError(f"--parallel {parallel!r}: choose one of {', '.join(PARALLEL)}")
     if executor == "gpus":
         import torch
 
@@ -122,7 +127,7 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
     elif executor == "slurm":
         results.update(_slurm(plan_path, plan, todo, slurm or {}, on_rung))
     else:
-        results.update(_subprocesses(plan_path, plan, todo, executor, nproc, on_rung))
+        results.update(_subprocesses(plan_path, plan, todo, executor, nproc, on_rung, on_step, parallel))
     if store is not None and executor != "local":
         for r in todo:
             _record_finished(store, plan_path, plan, r)
@@ -149,8 +154,8 @@ def _record_finished(store, plan_path, plan, rung):
         _record(store, _run_id(plan_path, rung), d, train_config(plan, rung), TrainResult(**res))
 
 
-def worker_command(plan_path, rung: Rung, executor: str, nproc: int | None) -> list[str]:
-    base = ["-m", "scalelab.ladder.worker", str(plan_path), rung.name]
+def worker_command(plan_path, rung: Rung, executor: str, nproc: int | None, parallel: str = "auto") -> list[str]:
+    base = ["-m", "scalelab.ladder.worker", str(plan_path), rung.name, *(["--parallel", parallel] if parallel != "auto" else [])]
     if executor == "torchrun":
         import torch
 
@@ -159,8 +164,26 @@ def worker_command(plan_path, rung: Rung, executor: str, nproc: int | None) -> l
     return [sys.executable, *base]
 
 
-def _subprocesses(plan_path, plan, todo, executor, nproc, on_rung) -> dict:
-    """gpus: up to one rung per GPU at a time; torchrun: one rung at a time on all devices."""
+def last_record(log_path: Path) -> dict | None:
+    """The last whole line of a rung's log.jsonl (read from the end: the log may be long)."""
+    try:
+        with log_path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 8192))
+            lines = fh.read().split(b"\n")
+    except OSError:
+        return None
+    for line in reversed(lines[1:] if len(lines) > 1 else lines):
+        try:
+            return json.loads(line)
+        except ValueError:
+            continue
+    return None
+
+
+def _subprocesses(plan_path, plan, todo, executor, nproc, on_rung, on_step=None, parallel="auto") -> dict:
+    """gpus: up to one rung per GPU at a time; torchrun: one rung at a time on all devices.
+    Progress comes from the end of each running rung's log."""
     import torch
 
     results = {}
@@ -177,12 +200,16 @@ def _subprocesses(plan_path, plan, todo, executor, nproc, on_rung) -> dict:
                 env["CUDA_VISIBLE_DEVICES"] = str(slot)
             (folder / r.name).mkdir(parents=True, exist_ok=True)
             log = (folder / r.name / "worker.log").open("ab")
-            proc = subprocess.Popen(worker_command(plan_path, r, executor, nproc), env=env, stdout=log, stderr=log)
+            proc = subprocess.Popen(worker_command(plan_path, r, executor, nproc, parallel), env=env, stdout=log, stderr=log)
             running[slot] = (r, proc, log)
             if on_rung:
                 on_rung(r.name, "running", None)
         for slot, (r, proc, log) in list(running.items()):
             if proc.poll() is None:
+                rec = last_record(folder / r.name / "log.jsonl") if on_step else None
+                if rec and rec.get("step"):
+                    per_step = rec["tokens"] / rec["step"]
+                    on_step(r.name, dict(rec, total_steps=max(rec["step"], -(-r.tokens // int(per_step)))))
                 continue
             log.close()
             del running[slot]

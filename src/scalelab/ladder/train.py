@@ -1,4 +1,4 @@
-"""The trainer: one rung of a ladder, on CPU, one GPU, or several through torchrun (DDP).
+"""The trainer: one rung of a ladder, on CPU, one GPU, or several through torchrun (DDP or FSDP).
 
 - AdamW (betas 0.9/0.95, weight decay 0.1 on matrices only; fused kernels on GPU), gradient
   clipping at 1.0.
@@ -7,10 +7,17 @@
   then a linear decay over the last 20%).
 - bf16 autocast and torch.compile on GPU; SDPA attention everywhere.
 - Gradient accumulation: each micro-batch's loss is divided by the number of micro-batches,
-  so the gradient is the mean over the global batch, as if it were one batch; under DDP
-  gradients are averaged across ranks once per step (no_sync on the others).
-- Periodic validation on a fixed set of windows; losses in nats per token and bits per byte.
-- Checkpoints hold the model, the optimizer, the step and the data sampler's state, written
+  so the gradient is the mean over the global batch, as if it were one batch; across ranks
+  gradients are averaged once per step (no gradient sync on the other micro-batches).
+- Several ranks (torchrun): DDP when a replica fits the device, else FSDP (PyTorch's
+  ``fully_shard``: weights, gradients and optimizer states split across the ranks, one
+  shard unit per block); ``parallel='auto'`` decides with ``scalelab plan``'s memory model.
+  Every rank draws the same global batch and trains on its share, so the curve does not
+  depend on the layout, and a checkpoint written under one layout resumes under another.
+- Periodic validation on a fixed set of windows, split across the ranks; losses in nats
+  per token and bits per byte.
+- Checkpoints hold the full (unsharded) model, the optimizer keyed by parameter name, the
+  step and the data sampler's state, written
   to a temporary file then renamed: a run killed at any moment resumes exactly, as if it
   had not stopped (tested).
 - Every step goes to ``log.jsonl``; the final result to ``result.json`` (its presence marks
@@ -30,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from scalelab.errors import InputError
 from scalelab.ladder.data import Shards
@@ -153,27 +161,68 @@ class Sampler:
 
 
 @torch.no_grad()
-def evaluate(model, val: np.ndarray, seq_len: int, eval_tokens: int, micro_batch: int, device, autocast) -> float:
-    """Mean loss (nats/token) over fixed windows spread evenly across the validation split."""
+def evaluate(model, val: np.ndarray, seq_len: int, eval_tokens: int, micro_batch: int, device, autocast,
+             layout: Layout | None = None) -> float:
+    """Mean loss (nats/token) over fixed windows spread evenly across the validation split.
+
+    With several ranks each takes a share of the windows; every rank runs the same number
+    of forward passes (a sharded model gathers its weights in each), padding with windows
+    that weigh nothing."""
+    lay = layout or Layout()
     n_windows = max(1, min(eval_tokens // seq_len, (len(val) - 1) // seq_len))
     starts = np.linspace(0, len(val) - seq_len - 1, n_windows).astype(np.int64)
+    parts = np.array_split(starts, lay.world)
+    mine, longest = parts[lay.rank], len(parts[0])
+    weights = torch.zeros(longest, dtype=torch.float64, device=device)
+    weights[:len(mine)] = 1.0
+    mine = np.concatenate([mine, starts[:longest - len(mine)]])
     model.eval()
-    total, count = 0.0, 0
-    for i in range(0, n_windows, micro_batch):
-        idx = starts[i:i + micro_batch, None] + np.arange(seq_len + 1)[None, :]
+    total = torch.zeros(2, dtype=torch.float64, device=device)  # summed window losses, windows
+    for i in range(0, longest, micro_batch):
+        idx = mine[i:i + micro_batch, None] + np.arange(seq_len + 1)[None, :]
         chunk = torch.from_numpy(val[idx].astype(np.int64)).to(device)
         with autocast():
-            _, loss = model(chunk[:, :-1], chunk[:, 1:])
-        total += loss.item() * len(idx)
-        count += len(idx)
+            logits, _ = model(chunk[:, :-1])
+        per_window = F.cross_entropy(logits.float().transpose(1, 2), chunk[:, 1:], reduction="none").mean(dim=1)
+        w = weights[i:i + micro_batch]
+        total[0] += (per_window.double() * w).sum()
+        total[1] += w.sum()
     model.train()
-    return total / count
+    if lay.world > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(total)
+    return (total[0] / total[1]).item()
+
+
+PARALLEL = ("auto", "ddp", "fsdp")
+
+
+def choose_parallel(cfg: TrainConfig, lay: Layout, micro_batch: int, parallel: str = "auto") -> str:
+    """'none' for one rank; otherwise DDP when a whole replica fits the device, else FSDP."""
+    if parallel not in PARALLEL:
+        raise InputError(f"--parallel {parallel!r}: choose one of {', '.join(PARALLEL)}")
+    if lay.world == 1:
+        return "none"
+    if parallel != "auto":
+        return parallel
+    if not lay.device.startswith("cuda"):
+        return "ddp"
+    from scalelab.planning.memory import Parallelism, memory_per_device
+
+    gib = torch.cuda.get_device_properties(lay.local_rank).total_memory / 2**30
+    mem = memory_per_device(cfg.model.to_plan(), Parallelism(dp=lay.world), micro_batch=micro_batch,
+                            seq_len=cfg.model.seq_len, device_gb=gib)
+    return "ddp" if mem.fits else "fsdp"
 
 
 def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, run_id: str | None = None,
           on_step: Callable[[dict], None] | None = None, layout: Layout | None = None,
-          stop_after_steps: int | None = None) -> TrainResult | None:
+          stop_after_steps: int | None = None, parallel: str = "auto") -> TrainResult | None:
     """Train one rung (resuming from ``out_dir/checkpoint.pt`` if present).
+
+    ``parallel``: with several ranks, 'ddp', 'fsdp', or 'auto' (FSDP only when a replica
+    does not fit the device).
 
     Returns the result, or None when ``stop_after_steps`` stopped it early (for tests of
     resumption) or on ranks other than 0.
@@ -202,53 +251,65 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
     warmup = min(warmup, max(1, total_steps // 2))
     eval_every = cfg.eval_every or max(1, total_steps // 10)
     ckpt_every = cfg.checkpoint_every or max(1, total_steps // 10)
+    mode = choose_parallel(cfg, lay, micro_batch, parallel)
+    compile_ = cfg.compile == "yes" or (cfg.compile == "auto" and cuda)
+    if mode == "fsdp":
+        from torch.distributed.fsdp import fully_shard
+
+        for block in model.blocks:
+            if compile_:
+                block.compile()  # per block, before sharding (as torchtitan does)
+            fully_shard(block)
+        fully_shard(model)
 
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}],
-                            lr=cfg.lr, betas=(0.9, cfg.beta2), eps=1e-8, fused=cuda or None)
+                            lr=cfg.lr, betas=(0.9, cfg.beta2), eps=1e-8, fused=(cuda and mode != "fsdp") or None)
     sampler = Sampler(shards.train(), seq, cfg.seed, lay.rank, lay.device, lay.world)
     start_step, resumed_from = 0, 0
     ckpt = out / "checkpoint.pt"
     if ckpt.is_file():
-        state = torch.load(ckpt, map_location=lay.device, weights_only=False)
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+        state = torch.load(ckpt, map_location="cpu" if mode == "fsdp" else lay.device, weights_only=False)
         if state.get("config") != cfg.to_dict():
             raise InputError(f"{ckpt} was written for other settings; delete it to start the rung again")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
+        # every rank reads the whole state; a sharded model keeps its own slice of it
+        set_state_dict(model, opt, model_state_dict=state["model"], optim_state_dict=state["optimizer"],
+                       options=StateDictOptions(full_state_dict=True))
         sampler.restore(state["sampler"])
         start_step = resumed_from = state["step"]
+        del state
     train_model = model
-    if lay.world > 1:
+    if mode == "ddp":
         from torch.nn.parallel import DistributedDataParallel
 
         train_model = DistributedDataParallel(model, device_ids=[lay.local_rank] if cuda else None)
-    compiled = train_model
-    if cfg.compile == "yes" or (cfg.compile == "auto" and cuda):
-        compiled = torch.compile(train_model)
+    compiled = torch.compile(train_model) if compile_ and mode != "fsdp" else train_model
 
     if lay.main:
         _trim_log(out / "log.jsonl", start_step)
     log = (out / "log.jsonl").open("a") if lay.main else None
     val = shards.val()
     t0 = time.time()
-    clock = {"t": t0, "tokens": start_step * batch_tokens}
+    clock = {"t": t0, "tokens": start_step * batch_tokens, "paused": 0.0}  # paused: validation, checkpoints
     last = {"loss": float("nan")}
-    pending: list = []  # (step, loss, grad norm, lr, time): read after the next step is launched
+    pending: list = []  # (step, loss, grad norm, lr, time, pause so far, val loss): read after the next step is launched
 
     def flush(final: bool = False):
         """Write pending step records; reading a loss waits for its step, so it is done one step late."""
         keep = 0 if final else 1
         while len(pending) > keep:
-            done_, loss_t, gn_t, lr_, now = pending.pop(0)
+            done_, loss_t, gn_t, lr_, now, paused, v = pending.pop(0)
             tokens_seen = done_ * batch_tokens
+            busy = max(now - clock["t"] - (paused - clock["paused"]), 1e-9)  # validation and checkpoints do not count
             rec = {"step": done_, "tokens": tokens_seen, "loss": loss_t.item(), "lr": lr_, "grad_norm": gn_t.item(),
-                   "tokens_per_s": (tokens_seen - clock["tokens"]) / max(now - clock["t"], 1e-9), "wall_time": now}
-            clock["t"], clock["tokens"] = now, tokens_seen
+                   "tokens_per_s": (tokens_seen - clock["tokens"]) / busy, "wall_time": now}
+            clock["t"], clock["tokens"], clock["paused"] = now, tokens_seen, paused
             last["loss"] = rec["loss"]
-            if done_ % eval_every == 0 or done_ == total_steps:
-                v = evaluate(model, val, seq, cfg.eval_tokens, cfg.micro_batch, lay.device, autocast)
+            if v is not None:
                 rec["val_loss"], rec["val_bpb"] = v, shards.bits_per_byte(v)
             log.write(json.dumps(rec) + "\n")
             log.flush()
@@ -263,8 +324,9 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
         loss_sum = torch.zeros((), device=lay.device)
         for micro, (x, y) in enumerate(sampler.step(micro_batch, accum)):
             sync = micro == accum - 1 or lay.world == 1
-            ctx = nullcontext() if sync else train_model.no_sync()
-            with ctx, autocast():
+            if mode == "fsdp":
+                model.set_requires_gradient_sync(sync)
+            with (nullcontext() if sync or mode != "ddp" else train_model.no_sync()), autocast():
                 _, loss = compiled(x, y)
                 (loss / accum).backward()
             loss_sum += loss.detach()
@@ -274,21 +336,27 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
             dist.all_reduce(loss_sum)
             loss_sum /= lay.world
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        if hasattr(grad_norm, "full_tensor"):  # FSDP: a replicated DTensor
+            grad_norm = grad_norm.full_tensor()
         opt.step()
         opt.zero_grad(set_to_none=True)
         done = step + 1
+        # stamped when recorded: on GPU the next step cannot be launched far ahead of this one finishing
+        now = time.time()
+        v = None
+        if done % eval_every == 0 or done == total_steps:  # every rank: each validates a share
+            v = evaluate(model, val, seq, cfg.eval_tokens, cfg.micro_batch, lay.device, autocast, lay)
         if lay.main:
-            # stamped when recorded: on GPU the next step cannot be launched far ahead of this one finishing
-            pending.append((done, loss_sum / accum, grad_norm.detach(), lr, time.time()))
+            pending.append((done, loss_sum / accum, grad_norm.detach(), lr, now, clock["paused"], v))
             flush()
-        if done % ckpt_every == 0 or done == total_steps:
+        saving = done % ckpt_every == 0 or done == total_steps
+        stopping = stop_after_steps is not None and done - start_step >= stop_after_steps and done < total_steps
+        if saving or stopping:  # a deliberate stop saves where it is
             if lay.main:
                 flush(final=True)
             _checkpoint(ckpt, model, opt, sampler, done, cfg, lay)
-        if stop_after_steps is not None and done - start_step >= stop_after_steps and done < total_steps:
-            if lay.main:
-                flush(final=True)
-            _checkpoint(ckpt, model, opt, sampler, done, cfg, lay)  # a deliberate stop saves where it is
+        clock["paused"] += time.time() - now  # counted against the next step's interval
+        if stopping:
             if log:
                 log.close()
             _join(lay)
@@ -297,15 +365,15 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
         flush(final=True)
         log.close()
     result = None
+    v = evaluate(model, val, seq, cfg.final_eval_tokens, cfg.micro_batch, lay.device, autocast, lay)
     if lay.main:
-        v = evaluate(model, val, seq, cfg.final_eval_tokens, cfg.micro_batch, lay.device, autocast)
         seconds = time.time() - t0
         tokens = total_steps * batch_tokens
         result = TrainResult(val_loss=v, val_bpb=shards.bits_per_byte(v), train_loss=last["loss"], steps=total_steps,
                              tokens=tokens, params=n_params, flops=cfg.model.flops_per_token() * tokens, seconds=seconds,
                              tokens_per_s=(tokens - resumed_from * batch_tokens) / max(seconds, 1e-9),
                              resumed_from=resumed_from,
-                             extra={"batch_tokens": batch_tokens, "accum": accum, "world": lay.world,
+                             extra={"batch_tokens": batch_tokens, "accum": accum, "world": lay.world, "parallel": mode,
                                     "warmup_steps": warmup, "device": lay.device, "precision": "bf16" if use_bf16 else "fp32"})
         from scalelab.io import atomic_write_text
 
@@ -346,11 +414,18 @@ def _join(lay: Layout) -> None:
 
 
 def _checkpoint(path: Path, model, opt, sampler: Sampler, step: int, cfg: TrainConfig, lay: Layout) -> None:
+    """The whole state, unsharded, written by rank 0 (under FSDP every rank takes part in gathering it)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+    sharded = any(hasattr(p, "full_tensor") for p in model.parameters())
+    if not (sharded or lay.main):
+        return
+    model_state, opt_state = get_state_dict(model, opt, options=StateDictOptions(full_state_dict=True, cpu_offload=sharded))
     if not lay.main:
         return  # the ranks share one model, optimizer state and sampler state
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "sampler": sampler.state(),
+        torch.save({"model": model_state, "optimizer": opt_state, "sampler": sampler.state(),
                     "step": step, "config": cfg.to_dict()}, tmp)
         os.replace(tmp, path)
     except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as RuntimeError

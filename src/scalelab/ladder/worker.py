@@ -1,7 +1,7 @@
-"""One rung in its own process: ``python -m scalelab.ladder.worker PLAN.toml RUNG``.
+"""One rung in its own process: ``python -m scalelab.ladder.worker PLAN.toml RUNG [--parallel ddp|fsdp]``.
 
 Launched by the ``gpus``, ``torchrun`` and ``slurm`` executors; under torchrun every rank
-runs this and joins the process group (DDP; gloo on CPU, NCCL on GPU).
+runs this and joins the process group (DDP or FSDP; gloo on CPU, NCCL on GPU).
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ def main(argv: list[str]) -> int:
     from scalelab.ladder.train import distributed_layout, train
 
     plan_path, name = argv[0], argv[1]
+    parallel = argv[argv.index("--parallel") + 1] if "--parallel" in argv else "auto"
     plan = LadderPlan.from_toml(plan_path)
     rung = plan.rung(name)
     shards = Shards.load(resolve(plan_path, plan.shards))
     layout = distributed_layout()
-    train(train_config(plan, rung), shards, runs_folder(plan_path) / rung.name, layout=layout)
+    train(train_config(plan, rung), shards, runs_folder(plan_path) / rung.name, layout=layout,
+          parallel=parallel)
     if layout.world > 1:
         import torch.distributed as dist
 
