@@ -246,3 +246,20 @@ def test_auto_parallel_shards_only_what_does_not_fit(monkeypatch):
     assert choose_parallel(big, Layout(world=2, device="cpu"), 1) == "ddp"  # CPU memory is not the GPU's
     with pytest.raises(InputError, match="--parallel"):
         choose_parallel(small, gpu8, 8, "zero3")
+
+
+def test_validation_is_of_the_step_it_is_logged_at(shards, tmp_path):
+    """Validation every 3 steps, checkpoints only at the end: the loss logged at step 3 is
+    that of the weights after step 3 (measured again from a rung stopped there)."""
+    from scalelab.ladder.train import evaluate
+
+    c = cfg(tokens=12 * 1024, eval_every=3, checkpoint_every=1000)
+    train(c, shards, tmp_path / "run")
+    logged = {r["step"]: r["val_loss"] for r in map(json.loads, (tmp_path / "run" / "log.jsonl").read_text().splitlines())
+              if "val_loss" in r}
+    assert sorted(logged) == [3, 6, 9, 12]
+    assert train(c, shards, tmp_path / "cut", stop_after_steps=3) is None
+    model = GPT(TINY)
+    model.load_state_dict(params_of(tmp_path / "cut"))
+    again = evaluate(model, shards.val(), TINY.seq_len, c.eval_tokens, c.micro_batch, "cpu", lambda: torch.autocast("cpu", enabled=False))
+    assert again == logged[3]
