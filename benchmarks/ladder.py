@@ -128,7 +128,7 @@ def throughput(device: str, quick: bool) -> None:
         opt = torch.optim.AdamW(net.parameters(), lr=1e-3, fused=cuda or None)
         step_fn = torch.compile(net) if cuda else net
         x = torch.randint(0, vocab, (batch, T), device=device)
-        steps, warm = (20, 10) if not quick else (6, 2)
+        steps, warm = (20, 10) if not quick else (40, 10)
         times = []
         for i in range(steps + warm):
             if cuda:
