@@ -60,7 +60,9 @@ def test_errors(tmp_path):
     assert r.exit_code == 2 and "give a target" in r.stderr
     (tmp_path / "p.toml").write_text(run("ladder", "design", "--sizes", "1e4", "--dry-run").stdout and "")
     r = run("ladder", "run", tmp_path / "p.toml", "--executor", "cloud")
-    assert r.exit_code == 2
+    assert r.exit_code == 2 and "--executor 'cloud'" in r.stderr
+    r = run("ladder", "run", tmp_path / "p.toml", "--executor", "torchrun", "--parallel", "zero3")
+    assert r.exit_code == 2 and "--parallel 'zero3': choose one of auto, ddp, fsdp" in r.stderr
 
 
 def test_gpus_executor_without_a_gpu_is_refused(tmp_path, monkeypatch):
