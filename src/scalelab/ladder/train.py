@@ -354,7 +354,7 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
         if saving or stopping:  # a deliberate stop saves where it is
             if lay.main:
                 flush(final=True)
-            _checkpoint(ckpt, model, opt, sampler, done, cfg, lay)
+            _checkpoint(ckpt, model, opt, sampler, done, cfg, lay, sharded=mode == "fsdp")
         clock["paused"] += time.time() - now  # counted against the next step's interval
         if stopping:
             if log:
@@ -413,11 +413,11 @@ def _join(lay: Layout) -> None:
         dist.barrier()
 
 
-def _checkpoint(path: Path, model, opt, sampler: Sampler, step: int, cfg: TrainConfig, lay: Layout) -> None:
+def _checkpoint(path: Path, model, opt, sampler: Sampler, step: int, cfg: TrainConfig, lay: Layout, *,
+                sharded: bool = False) -> None:
     """The whole state, unsharded, written by rank 0 (under FSDP every rank takes part in gathering it)."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
 
-    sharded = any(hasattr(p, "full_tensor") for p in model.parameters())
     if not (sharded or lay.main):
         return
     model_state, opt_state = get_state_dict(model, opt, options=StateDictOptions(full_state_dict=True, cpu_offload=sharded))
