@@ -1,9 +1,11 @@
 """Published figures, reproduced: Epoch's refit of Chinchilla, Gadre et al.'s held-out runs,
 and backtests with >= 10x extrapolation on Porian et al., OLMo's ladder and Gemstones.
 
-Run:  python benchmarks/published.py [--bootstrap 200]
-The tests in tests/test_published.py call the same functions and assert the figures.
-Data: ../shared/data/scaling (see its README for sources), or $SCALELAB_SHARED_DATA.
+Run:  python benchmarks/published.py [--bootstrap 200] [--data DIR]
+The tests in tests/test_published.py call the same functions on the copies in
+tests/data/scaling and assert the figures.
+Data: ../shared/data/scaling (see its README for sources), or $SCALELAB_SHARED_DATA; the
+Chinchilla and Gadre tables are the package's own copies (src/scalelab/data).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from scalelab import Fit, read_runs  # noqa: E402
+from scalelab.data import bundled_path  # noqa: E402
 from scalelab.fitting.backtest import backtest  # noqa: E402
 from scalelab.fitting.objective import objective_at  # noqa: E402
 from scalelab.laws import ChinchillaLaw  # noqa: E402
@@ -33,7 +36,7 @@ GADRE_PAPER_ARE = {"1.4B": 0.0071, "6.9B": 0.0073}
 
 # (name, file, read options, train_max_flops): every cut leaves >= 10x extrapolation
 BACKTESTS = [
-    ("Chinchilla (Epoch)", "epoch_chinchilla.csv", {"where": "epoch_excluded == 0"}, 1e21),
+    ("Chinchilla (Epoch)", None, {"where": "epoch_excluded == 0"}, 1e21),  # None: the bundled copy
     ("Porian RW, tuned, const LR", "porian_isoflop.csv",
      {"where": "family == 'porian2024_rw_tunedhp_shortwarmup_constdecay_standardcount_valloss'"}, 2.1e18),
     ("Porian OWT2, tuned, const LR", "porian_isoflop.csv",
@@ -52,7 +55,7 @@ def quiet():
 
 
 def epoch_refit(num_bootstrap: int = 200) -> dict:
-    runs = read_runs(SCALING / "epoch_chinchilla.csv", where="epoch_excluded == 0")
+    runs = read_runs(bundled_path("chinchilla"), where="epoch_excluded == 0")
     fit = Fit(num_bootstrap=num_bootstrap).fit(runs)
     return {
         "params": fit.params_,
@@ -64,7 +67,7 @@ def epoch_refit(num_bootstrap: int = 200) -> dict:
 
 
 def gadre_protocol(num_bootstrap: int = 200, family: str = "redpajama") -> dict:
-    src = SCALING / "gadre_overtrain.csv"
+    src = bundled_path("gadre")
     small = read_runs(src, where=f"family == 'gadre2024_{family}' and paper_role == 'fit_loss'")
     big = read_runs(src, where=f"family == 'gadre2024_{family}' and paper_role == 'target'")
     fit = Fit(tie=["alpha=beta"], num_bootstrap=num_bootstrap).fit(small)
@@ -81,12 +84,13 @@ def gadre_protocol(num_bootstrap: int = 200, family: str = "redpajama") -> dict:
     return out
 
 
-def run_backtests(num_bootstrap: int = 200, calibrate: bool = True, names=None) -> list[dict]:
+def run_backtests(num_bootstrap: int = 200, calibrate: bool = True, names=None, data: Path = SCALING) -> list[dict]:
+    """The backtests of BACKTESTS, reading the public tables from ``data``."""
     rows = []
     for name, file, options, cut in BACKTESTS:
         if names and name not in names:
             continue
-        runs = read_runs(SCALING / file, **options)
+        runs = read_runs(bundled_path("chinchilla") if file is None else Path(data) / file, **options)
         bt = backtest(runs, Fit(num_bootstrap=num_bootstrap, calibrate=calibrate), train_max_flops=cut)
         s = bt.summary()
         s["name"] = name
@@ -99,6 +103,7 @@ def run_backtests(num_bootstrap: int = 200, calibrate: bool = True, names=None) 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bootstrap", type=int, default=200)
+    ap.add_argument("--data", type=Path, default=SCALING, help="folder of the public scaling tables")
     args = ap.parse_args()
     quiet()
     t0 = time.time()
@@ -119,8 +124,8 @@ def main() -> None:
                   f"error {100 * t['rel_error']:+.2f}%  80% [{t['lo80']:.3f}, {t['hi80']:.3f}]  {paper}")
 
     print("\n== Backtests (fit on runs with flops <= cut, forecast the rest)")
-    cal = run_backtests(args.bootstrap, True)
-    raw = run_backtests(args.bootstrap, False)
+    cal = run_backtests(args.bootstrap, True, data=args.data)
+    raw = run_backtests(args.bootstrap, False, data=args.data)
     print(f"{'data':36s} {'n fit':>6s} {'n test':>6s} {'extrap.':>8s} {'median |err|':>12s} {'80% cov.':>9s} "
           f"{'95% cov.':>9s} {'80% uncal.':>11s} {'95% uncal.':>11s} {'err/decade':>10s}")
     for c, r in zip(cal, raw):

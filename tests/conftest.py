@@ -1,18 +1,16 @@
-"""Shared fixtures: synthetic runs drawn from each law, and the public data beside the project."""
+"""Shared fixtures: synthetic runs drawn from each law, and the public tables in tests/data."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from scalelab.laws import ChinchillaLaw, ComputeLaw
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SCALELAB_SHARED_DATA", REPO.parent / "shared" / "data"))
+SCALING = Path(__file__).resolve().parent / "data" / "scaling"  # public scaling tables (see tests/data/README.md)
 
 TRUE = {
     "chinchilla": ChinchillaLaw(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37),
@@ -35,11 +33,36 @@ def synthetic_runs(law_name: str, n: int = 120, noise: float = 0.003, seed: int 
     return pd.DataFrame({"run_id": [f"r{i}" for i in range(n)], "params": N, "tokens": D, "flops": 6 * N * D, "loss": loss})
 
 
-@pytest.fixture(scope="session")
-def shared() -> Path:
-    if not SHARED.is_dir():
-        raise FileNotFoundError(
-            f"the public data folder {SHARED} is missing: it sits beside the repository (../shared/data), "
-            "or set SCALELAB_SHARED_DATA"
-        )
-    return SHARED
+# ------------------------------------------------------------------ a clean tree
+# Running the tests must leave `git status` as it found it: a test that writes into the
+# repository (a run store, a report) fails the session, even where .gitignore hides the file.
+BYTECODE = ("__pycache__/", ".pytest_cache/", ".egg-info/")
+
+
+def _git_status() -> set[str] | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=REPO, capture_output=True,
+                             text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return {line for line in out.stdout.splitlines() if not any(b in line for b in BYTECODE)}
+
+
+def pytest_sessionstart(session):
+    session.config._git_status_before = _git_status()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = getattr(session.config, "_git_status_before", None)
+    after = _git_status()
+    if before is None or after is None:
+        return  # not a git checkout
+    new = sorted(after - before)
+    if new:
+        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+            "\nthe tests changed the repository's working tree:\n  " + "\n  ".join(new), red=True)
+        session.exitstatus = 1

@@ -1,6 +1,7 @@
 """The published figures of the README, asserted so that a regression fails CI.
 
-Data: ../shared/data/scaling (beside the repository), or $SCALELAB_SHARED_DATA.
+Data: the copies of the public tables in tests/data/scaling (sources in its README) and
+the tables bundled with the package.
 """
 
 import warnings
@@ -9,10 +10,11 @@ import numpy as np
 import pytest
 
 from benchmarks import published
+from tests.conftest import SCALING
 
 
 @pytest.fixture(autouse=True)
-def _data(shared):
+def _quiet():
     warnings.simplefilter("ignore")
 
 
@@ -35,33 +37,34 @@ def test_gadre_held_out_runs_at_most_the_papers_error():
         assert t["lo80"] <= t["actual"] <= t["hi80"]
 
 
-# measured figures (README), with tolerances: median error may not grow, coverage may not collapse
+# measured figures (README): median error, 80% and 95% coverage. With tolerances: the
+# error may not grow, the coverage may not collapse.
 EXPECTED = {
-    "Chinchilla (Epoch)": (0.0087, 0.40),
-    "Porian RW, tuned, const LR": (0.0984, 0.80),
-    "Porian OWT2, tuned, const LR": (0.1072, 0.80),
-    "Porian RW, Chinchilla decay": (0.0260, 0.80),
-    "OLMo ladder -> 7B, 13B": (0.0277, 1.00),
-    "OLMo ladder, small -> large rungs": (0.0183, 0.40),
-    "Gemstones, cooldown ends": (0.0265, 0.75),
-    "Gemstones, constant-LR checkpoints": (0.0241, 0.75),
+    "Chinchilla (Epoch)": (0.0087, 0.40, 0.85),
+    "Porian RW, tuned, const LR": (0.0984, 0.80, 0.95),
+    "Porian OWT2, tuned, const LR": (0.1072, 0.80, 0.95),
+    "Porian RW, Chinchilla decay": (0.0260, 0.80, 0.95),
+    "OLMo ladder -> 7B, 13B": (0.0277, 1.00, 1.00),
+    "OLMo ladder, small -> large rungs": (0.0183, 0.40, 0.95),
+    "Gemstones, cooldown ends": (0.0265, 0.75, 0.95),
+    "Gemstones, constant-LR checkpoints": (0.0241, 0.75, 0.95),
 }
 
 
 @pytest.fixture(scope="module")
 def backtests():
     warnings.simplefilter("ignore")
-    return {b["name"]: b for b in published.run_backtests(200)}
+    return {b["name"]: b for b in published.run_backtests(200, data=SCALING)}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_backtest(backtests, name):
     b = backtests[name]
-    error, min_cov80 = EXPECTED[name]
+    error, min_cov80, min_cov95 = EXPECTED[name]
     assert b["extrapolation_compute"] >= 10
     assert b["median_abs_rel_error"] <= error * 1.05 + 1e-4
     assert b["coverage80"] >= min_cov80
-    assert b["coverage95"] >= b["coverage80"]
+    assert b["coverage95"] >= min_cov95
 
 
 def test_backtest_coverage_is_calibrated_on_average(backtests):

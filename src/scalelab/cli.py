@@ -1118,9 +1118,9 @@ def ladder_run(
 
     def go():
         from scalelab.ladder.run import run_ladder
-        from scalelab.runs.store import RunStore
+        from scalelab.runs.store import default_store_path
 
-        st = RunStore(store) if store is not None or os.environ.get("SCALELAB_DB") else RunStore()
+        st = store if store is not None else default_store_path()
 
         def on_rung(name, status, result):
             progress.setdefault(name, {})["status"] = status
@@ -1130,18 +1130,15 @@ def ladder_run(
         def on_step(name, rec):
             progress.setdefault(name, {"status": "running"})["rec"] = rec
 
-        try:
-            if as_json or not sys.stdout.isatty():
-                return run_ladder(plan_path, executor=executor, nproc=nproc, store=st, include_target=with_target,
-                                  only=rung, on_rung=on_rung, on_step=on_step, max_epochs=max_epochs, force=force,
-                                  parallel=parallel)
-            with Live(view(), console=out, refresh_per_second=2) as live:
-                return run_ladder(plan_path, executor=executor, nproc=nproc, store=st, include_target=with_target,
-                                  only=rung, on_rung=lambda *a: (on_rung(*a), live.update(view())),
-                                  on_step=lambda *a: (on_step(*a), live.update(view())), max_epochs=max_epochs, force=force,
-                                  parallel=parallel)
-        finally:
-            st.close()
+        if as_json or not sys.stdout.isatty():
+            return run_ladder(plan_path, executor=executor, nproc=nproc, store=st, include_target=with_target,
+                              only=rung, on_rung=on_rung, on_step=on_step, max_epochs=max_epochs, force=force,
+                              parallel=parallel)
+        with Live(view(), console=out, refresh_per_second=2) as live:
+            return run_ladder(plan_path, executor=executor, nproc=nproc, store=st, include_target=with_target,
+                              only=rung, on_rung=lambda *a: (on_rung(*a), live.update(view())),
+                              on_step=lambda *a: (on_step(*a), live.update(view())), max_epochs=max_epochs, force=force,
+                              parallel=parallel)
 
     results = _run(go)
     if as_json:

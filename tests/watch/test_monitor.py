@@ -7,6 +7,7 @@ import pytest
 from scalelab.watch.forecast import project_final
 from scalelab.watch.monitor import Monitor, WatchSettings
 from scalelab.watch.session import fraction_within
+from tests.conftest import SCALING
 
 
 def frame(n=200, spike_at=None, seed=0):
@@ -70,13 +71,13 @@ def test_projection_recovers_a_law_shaped_curve():
     assert fraction_within(t, y, 1e11, 0.25, truth) == pytest.approx(t[5] / 1e11)
 
 
-def test_behind_forecast_on_olmo_13b(shared):
+def test_behind_forecast_on_olmo_13b():
     """OLMo 2 13B: ladder fit, the pre-anneal curve; the projection reaches 1% of the final loss."""
     from scalelab.fitting import Fit
     from scalelab.runs import read_runs
 
     warnings.simplefilter("ignore")
-    path = shared / "scaling" / "olmo_ladder.csv"
+    path = SCALING / "olmo_ladder.csv"
     fit = Fit(num_bootstrap=50).fit(read_runs(path, where="paper_role == 'fit'"))
     c = pd.read_csv(path).query("run_id == 'peteish13-5T-curve'").sort_values("tokens")
     truth = c["loss"].tail(5).mean()

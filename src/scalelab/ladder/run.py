@@ -71,7 +71,8 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
                parallel: str = "auto") -> dict[str, dict]:
     """Train the plan's rungs (and the target with ``include_target``); returns results by rung.
 
-    A rung that would pass over the training split more than ``max_epochs`` times is refused
+    ``store`` is a :class:`~scalelab.runs.store.RunStore`, or a path to open one at once the
+    checks have passed (each finished rung is recorded there). A rung that would pass over the training split more than ``max_epochs`` times is refused
     (repeated data bends the law) unless ``force``."""
     if executor not in EXECUTORS:
         raise InputError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
@@ -112,25 +113,31 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
         raise InputError(f"rung {name} would read the corpus's {shards.train_tokens:,} training tokens {epochs:.1f} times "
                          f"({len(over)} rung(s) over the limit of {max_epochs:g} epochs); use a bigger corpus, smaller "
                          "--sizes/--multiples, or --force")
-    if executor == "local":
-        from scalelab.ladder.train import train
+    from contextlib import nullcontext
 
-        for r in todo:
-            if on_rung:
-                on_rung(r.name, "running", None)
-            res = train(train_config(plan, r), shards, folder / r.name, store=store, run_id=_run_id(plan_path, r),
-                        on_step=(lambda rec, name=r.name: on_step(name, rec)) if on_step else None)
-            results[r.name] = load_result(folder / r.name)
-            if on_rung:
-                on_rung(r.name, "done", results[r.name])
-            del res
-    elif executor == "slurm":
-        results.update(_slurm(plan_path, plan, todo, slurm or {}, on_rung))
-    else:
-        results.update(_subprocesses(plan_path, plan, todo, executor, nproc, on_rung, on_step, parallel))
-    if store is not None and executor != "local":
-        for r in todo:
-            _record_finished(store, plan_path, plan, r)
+    from scalelab.runs.store import RunStore
+
+    # the store opens only now, once every check has passed: a refused ladder writes nothing
+    with RunStore(store) if isinstance(store, (str, os.PathLike)) else nullcontext(store) as store:
+        if executor == "local":
+            from scalelab.ladder.train import train
+
+            for r in todo:
+                if on_rung:
+                    on_rung(r.name, "running", None)
+                res = train(train_config(plan, r), shards, folder / r.name, store=store, run_id=_run_id(plan_path, r),
+                            on_step=(lambda rec, name=r.name: on_step(name, rec)) if on_step else None)
+                results[r.name] = load_result(folder / r.name)
+                if on_rung:
+                    on_rung(r.name, "done", results[r.name])
+                del res
+        elif executor == "slurm":
+            results.update(_slurm(plan_path, plan, todo, slurm or {}, on_rung))
+        else:
+            results.update(_subprocesses(plan_path, plan, todo, executor, nproc, on_rung, on_step, parallel))
+        if store is not None and executor != "local":
+            for r in todo:
+                _record_finished(store, plan_path, plan, r)
     return results
 
 
