@@ -147,7 +147,7 @@ def throughput(device: str, quick: bool) -> None:
         del net, opt, step_fn
         # scalelab's trainer on the same shape (its own model: RoPE, RMSNorm, the same GELU MLP), with its sampler,
         # clipping and logging: the whole step, not the model alone
-        cfg = GPTConfig(vocab_size=max(vocab, shards.vocab_size), seq_len=T, n_layers=L, d_model=d, n_heads=H, mlp="gelu")
+        cfg = GPTConfig(vocab_size=max(vocab, shards.vocab_size), seq_len=T, n_layers=L, d_model=d, n_heads=H, ffn="gelu")
         recs = []
         total = steps + warm
         tc = TrainConfig(model=cfg, tokens=total * batch * T, lr=1e-3, batch_tokens=batch * T, micro_batch=batch,

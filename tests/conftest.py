@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from scalelab.laws import ChinchillaLaw, ComputeLaw
 
 REPO = Path(__file__).resolve().parents[1]
 SCALING = Path(__file__).resolve().parent / "data" / "scaling"  # public scaling tables (see tests/data/README.md)
+
+# training needs the `train` extra; without it these tests skip (the rest of the suite runs)
+needs_torch = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch: pip install 'scalelab[train]'")
 
 TRUE = {
     "chinchilla": ChinchillaLaw(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37),

@@ -2,9 +2,11 @@
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from scalelab.cli import app
+from tests.conftest import needs_torch
 
 runner = CliRunner()
 
@@ -13,6 +15,7 @@ def run(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
+@needs_torch
 def test_design_run_resume_fit(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     corpus = tmp_path / "corpus.txt"
@@ -65,6 +68,7 @@ def test_errors(tmp_path):
     assert r.exit_code == 2 and "--parallel 'zero3': choose one of auto, ddp, fsdp" in r.stderr
 
 
+@needs_torch
 def test_gpus_executor_without_a_gpu_is_refused(tmp_path, monkeypatch):
     import torch
 
@@ -76,6 +80,7 @@ def test_gpus_executor_without_a_gpu_is_refused(tmp_path, monkeypatch):
     assert not (tmp_path / "p.runs").exists() or not any((tmp_path / "p.runs").iterdir())
 
 
+@needs_torch
 def test_corpus_too_small_is_refused_unless_forced(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     corpus = tmp_path / "small.txt"
@@ -92,6 +97,7 @@ def test_corpus_too_small_is_refused_unless_forced(tmp_path, monkeypatch):
     assert len(json.loads(r.stdout)) == 1
 
 
+@needs_torch
 def test_torchrun_executor_with_fsdp_reports_progress_and_records(tmp_path, monkeypatch):
     """Two gloo ranks per rung under FSDP, launched as worker processes: results, run-store
     rows and progress read from the rungs' logs."""
@@ -128,3 +134,39 @@ def test_last_record_reads_the_last_whole_line(tmp_path):
     assert last_record(p) is None
     p.write_text("".join(json.dumps({"step": i, "pad": "x" * 500}) + "\n" for i in range(1, 100)) + '{"step": 10')
     assert last_record(p)["step"] == 99  # the cut last line is skipped; only the file's end is read
+
+
+def test_without_torch_ladder_run_says_what_to_install(tmp_path, monkeypatch):
+    """No torch: one error line naming the extra, exit 2, no traceback; design still works."""
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    r = run("ladder", "design", "--sizes", "1e4", "--seq-len", "64", "--out", "p.toml")
+    assert r.exit_code == 0, r.output
+    assert "est. time" in r.stdout and "estimated time" not in r.stdout  # no rate without torch
+    r = run("ladder", "run", "p.toml")
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: scalelab ladder run needs PyTorch")
+    assert "pip install 'scalelab[train]'" in lines[0]
+    assert not (tmp_path / "p.runs").exists() and not (tmp_path / "scalelab.db").exists()
+
+
+def test_dry_run_never_builds_a_rung(tmp_path, monkeypatch):
+    """A 70B target's ladder: the time estimate builds only a small proxy model."""
+    pytest.importorskip("torch")
+    from scalelab.ladder import model
+    from scalelab.ladder.design import PROXY_PARAMS
+
+    built = []
+    init = model.GPT.__init__
+    monkeypatch.setattr(model.GPT, "__init__", lambda self, cfg: (built.append(cfg), init(self, cfg))[1])
+    monkeypatch.chdir(tmp_path)
+    r = run("ladder", "design", "--target-params", "7e10", "--target-tokens", "1.4e12", "--budget-frac", "0.01",
+            "--dry-run", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert max(x["params"] for x in d["rungs"]) > 1e8  # the rungs are big ...
+    assert built and max(c.num_params()["non_embedding"] for c in built) < 2 * PROXY_PARAMS  # ... the probe is not
+    assert all(v > 0 for v in d["estimated_seconds"].values())

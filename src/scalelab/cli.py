@@ -17,6 +17,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from scalelab.errors import ScalelabError
@@ -78,7 +79,7 @@ def _run(fn):
         except ScalelabError as exc:
             if STATE["debug"]:
                 raise
-            err.print(f"[red]error:[/red] {exc}", markup=True)
+            err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True)
             raise typer.Exit(2) from None
     _print_warnings(caught)
     return result
@@ -92,7 +93,7 @@ def _print_warnings(caught) -> list[dict]:
             continue
         seen.add(key)
         outl.append({"category": key[0], "message": key[1]})
-        err.print(f"[yellow]warning:[/yellow] {key[1]}", markup=True)
+        err.print(f"[yellow]warning:[/yellow] {escape(key[1])}", markup=True)
     return outl
 
 
@@ -574,7 +575,7 @@ def plan(
 
     result = _run(go)
     for w in result.warnings:
-        err.print(f"[yellow]warning:[/yellow] {w}", markup=True)
+        err.print(f"[yellow]warning:[/yellow] {escape(w)}", markup=True)
     if as_json:
         _print_json(result.to_dict())
         return
@@ -1031,7 +1032,7 @@ def ladder_design(
 
     def go():
         from scalelab.data import bundled_path
-        from scalelab.ladder.design import as_dict, design, estimate_seconds
+        from scalelab.ladder.design import design, measure_speed
 
         src = corpus if corpus is not None else bundled_path("austen")
         if not Path(src).exists():
@@ -1042,30 +1043,31 @@ def ladder_design(
                       target_params=target_params, target_tokens=target_tokens, budget_frac=budget_frac,
                       sizes=_numbers_list(sizes, "--sizes"), multiples=_numbers_list(multiples, "--multiples"),
                       tokenizer=tokenizer, vocab_size=vocab_size, seq_len=seq_len, seed=seed)
-        est = estimate_seconds(plan)
-        plan.hardware = {k: v for k, v in est.items() if v is not None}
+        plan.hardware = measure_speed(plan)
         if out_path is not None and not dry_run:
             from scalelab.io import atomic_write_text
 
             atomic_write_text(out_path, plan.to_toml())
-        return plan, est, as_dict(plan)
+        return plan
 
-    plan, est, d = _run(go)
-    rate = est.get("flops_per_s")
+    plan = _run(go)
+    est = plan.hardware
     if as_json:
-        d["estimated_seconds"] = None if not rate else {r.name: r.flops / rate for r in plan.rungs}
+        d = plan.to_dict()
+        d["estimated_seconds"] = {r.name: est.seconds(r.flops) for r in plan.rungs}
         _print_json(d)
         return
     t = Table("rung", "layers x width", "params (non-emb.)", "tokens", "tokens/param", "FLOPs", "lr", "batch", "est. time")
     for r in [*plan.rungs, *([plan.target] if plan.target else [])]:
+        secs = est.seconds(r.flops)
         t.add_row(r.name, f"{r.model.n_layers} x {r.model.d_model}", _big(r.params), _big(r.tokens), f"{r.tokens / r.params:.0f}",
-                  f"{r.flops:.3g}", f"{r.lr:.2g}", f"{r.batch_tokens:,}", "-" if not rate else _duration(r.flops / rate))
+                  f"{r.flops:.3g}", f"{r.lr:.2g}", f"{r.batch_tokens:,}", "-" if secs is None else _duration(secs))
     out.print(t)
     total = plan.ladder_flops
-    share = f" = {100 * total / plan.target.flops:.2f}% of the target" if plan.target else ""
+    share = f" = {100 * plan.cost_fraction:.2f}% of the target" if plan.target else ""
     out.print(f"ladder: {len(plan.rungs)} rungs, {total:.3g} FLOPs{share}; corpus {plan.corpus} ({plan.tokenizer})")
-    if rate:
-        out.print(f"estimated time on {est['device']}: {_duration(total / rate)} ({est['basis']})")
+    if est.flops_per_s:
+        out.print(f"estimated time on {est.device}: {_duration(est.seconds(total))} ({est.basis})")
     if out_path is not None and not dry_run:
         out.print(f"wrote {out_path}; next: scalelab ladder run {out_path}")
 
@@ -1196,7 +1198,7 @@ def ladder_fit(
             if actual:
                 forecast["actual_bits_per_byte"] = actual[0]["loss"]
                 forecast["rel_error"] = forecast["bits_per_byte"] / actual[0]["loss"] - 1
-            forecast["ladder_flops_fraction"] = sum(r["flops"] for r in rungs) / (6 * plan.target.params * plan.target.tokens)
+            forecast["ladder_flops_fraction"] = plan.cost_fraction
         if plot is not None:
             from scalelab.report.plots import plot_ladder, save
 

@@ -27,6 +27,10 @@ class FitFileError(ScalelabError):
     """A fit.json that is unreadable, from another law or from an incompatible version."""
 
 
+class MissingDependencyError(ScalelabError):
+    """An optional dependency (an extra such as ``scalelab[train]``) is not installed."""
+
+
 class NotFittedError(ScalelabError, AttributeError):
     """An estimator used before ``fit`` was called."""
 

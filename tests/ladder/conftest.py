@@ -1,3 +1,5 @@
+from importlib.util import find_spec
+
 import pytest
 
 from scalelab.data import bundled_path
@@ -13,7 +15,7 @@ def shards(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def cpu_unless_marked_gpu(request, monkeypatch):
     """Tests of exact equality train on the CPU even where a GPU is visible."""
-    if request.node.get_closest_marker("gpu") is None:
+    if request.node.get_closest_marker("gpu") is None and find_spec("torch") is not None:
         from scalelab.ladder import train
 
         monkeypatch.setattr(train, "distributed_layout", lambda: train.Layout(device="cpu"))

@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'scalelab[train]'")
 
 from scalelab.ladder.config import GPTConfig, TrainConfig
 from scalelab.ladder.model import GPT

@@ -1,13 +1,14 @@
 import math
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'scalelab[train]'")
 
 from scalelab.errors import InputError
 from scalelab.ladder.model import GPT, GPTConfig, apply_rope, rope_tables, shape_for_params
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(mlp="gelu"), dict(tied_embeddings=False), dict(qk_norm=True),
+@pytest.mark.parametrize("kw", [dict(), dict(ffn="gelu"), dict(tied_embeddings=False), dict(qk_norm=True),
                                 dict(d_model=96, n_heads=3, n_layers=3, vocab_size=1000, d_ff=200)])
 def test_parameter_count_matches_the_planner(kw):
     cfg = GPTConfig(**kw)
@@ -70,7 +71,7 @@ def test_width_depth_rule():
 def test_bad_shapes():
     with pytest.raises(InputError, match=r"d_model \(100\) / n_heads \(3\) must be a whole, even head width"):
         GPTConfig(d_model=100, n_heads=3)
-    with pytest.raises(InputError, match=r"mlp='relu': choose swiglu or gelu"):
-        GPTConfig(mlp="relu")
+    with pytest.raises(InputError, match=r"ffn='relu': choose swiglu or gelu"):
+        GPTConfig(ffn="relu")
     with pytest.raises(InputError, match=r"too small"):
         shape_for_params(10)

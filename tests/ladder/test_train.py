@@ -6,7 +6,8 @@ import textwrap
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'scalelab[train]'")
 
 from scalelab.errors import InputError
 from scalelab.ladder.config import GPTConfig, TrainConfig

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 from scalelab.errors import InputError
 from scalelab.planning.model import ModelConfig
 
+PARALLEL = ("auto", "ddp", "fsdp")  # how a rung on several ranks shares its state (see train.choose_parallel)
+
 
 @dataclass(frozen=True)
 class GPTConfig:
@@ -24,8 +26,8 @@ class GPTConfig:
     n_heads: int = 4
     d_ff: int = 0
     """MLP hidden width (0: 4*d for GELU; 8/3*d rounded up to a multiple of 32 for SwiGLU)."""
-    mlp: str = "swiglu"
-    """'swiglu' or 'gelu'."""
+    ffn: str = "swiglu"
+    """MLP kind: 'swiglu' or 'gelu'."""
     qk_norm: bool = False
     tied_embeddings: bool = True
     rope_base: float = 10000.0
@@ -36,21 +38,16 @@ class GPTConfig:
                 raise InputError(f"model {name}={getattr(self, name)}: must be >= 1")
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
             raise InputError(f"d_model ({self.d_model}) / n_heads ({self.n_heads}) must be a whole, even head width")
-        if self.mlp not in ("swiglu", "gelu"):
-            raise InputError(f"mlp={self.mlp!r}: choose swiglu or gelu")
-
-    @property
-    def hidden(self) -> int:
-        if self.d_ff:
-            return self.d_ff
-        if self.mlp == "gelu":
-            return 4 * self.d_model
-        return -(-int(8 * self.d_model / 3) // 32) * 32
+        if self.ffn not in ("swiglu", "gelu"):
+            raise InputError(f"ffn={self.ffn!r}: choose swiglu or gelu")
+        if not self.d_ff:  # resolved once; tiny models round SwiGLU's 8/3*d to 32, not Llama's 256
+            d_ff = 4 * self.d_model if self.ffn == "gelu" else -(-int(8 * self.d_model / 3) // 32) * 32
+            object.__setattr__(self, "d_ff", d_ff)
 
     def to_plan(self) -> ModelConfig:
         """The same shape for ``scalelab.planning`` (params, FLOPs, memory)."""
-        return ModelConfig(d_model=self.d_model, n_layers=self.n_layers, n_heads=self.n_heads, d_ff=self.hidden,
-                           vocab_size=self.vocab_size, seq_len=self.seq_len, ffn=self.mlp,
+        return ModelConfig(d_model=self.d_model, n_layers=self.n_layers, n_heads=self.n_heads, d_ff=self.d_ff,
+                           vocab_size=self.vocab_size, seq_len=self.seq_len, ffn=self.ffn,
                            tied_embeddings=self.tied_embeddings, position="rope", norm="rmsnorm")
 
     def num_params(self) -> dict[str, int]:
@@ -67,7 +64,7 @@ class GPTConfig:
         return asdict(self)
 
 
-def shape_for_params(target: float, *, vocab_size: int = 256, seq_len: int = 256, mlp: str = "swiglu",
+def shape_for_params(target: float, *, vocab_size: int = 256, seq_len: int = 256, ffn: str = "swiglu",
                      aspect: float = 32.0) -> GPTConfig:
     """A shape whose non-embedding parameter count is close to ``target``.
 
@@ -89,7 +86,7 @@ def shape_for_params(target: float, *, vocab_size: int = 256, seq_len: int = 256
         for d_model in list(range(16, 128, 16)) + list(range(128, 256, 32)) + list(range(256, 4097, 64)):
             head = 16 if d_model < 128 else 32 if d_model < 256 else 64
             cfg = GPTConfig(vocab_size=vocab_size, seq_len=seq_len, n_layers=n_layers, d_model=d_model,
-                            n_heads=max(1, d_model // head), mlp=mlp)
+                            n_heads=max(1, d_model // head), ffn=ffn)
             n = cfg.num_params()["non_embedding"]
             score = abs(math.log(n / target)) + 0.25 * abs(math.log(d_model / n_layers / aspect))
             if best is None or score < best[0]:

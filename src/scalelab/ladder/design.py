@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from scalelab.errors import InputError
@@ -44,6 +44,8 @@ def batch_tokens_for(flops: float) -> float:
 
 @dataclass(frozen=True)
 class Rung:
+    """One pilot run of a ladder (or its target): shape, tokens and how it is trained."""
+
     name: str
     model: GPTConfig
     tokens: int
@@ -59,11 +61,30 @@ class Rung:
 
     @property
     def flops(self) -> float:
+        """Training FLOPs: the model's FLOPs per token (matmuls and attention) x tokens."""
         return self.model.flops_per_token() * self.tokens
+
+
+@dataclass(frozen=True)
+class SpeedEstimate:
+    """How fast this machine trains pilot models, in model FLOPs per second."""
+
+    device: str
+    flops_per_s: float | None = None
+    basis: str = ""
+
+    def seconds(self, flops: float) -> float | None:
+        return None if not self.flops_per_s else flops / self.flops_per_s
 
 
 @dataclass
 class LadderPlan:
+    """A designed ladder: where its tokens come from, its rungs, and the target it forecasts.
+
+    Written as TOML (:meth:`to_toml`, the keys are the fields below) and read back by
+    :meth:`from_toml`, which refuses unknown keys.
+    """
+
     corpus: str
     shards: str
     tokenizer: str = "byte"
@@ -74,11 +95,16 @@ class LadderPlan:
     rungs: list[Rung] = field(default_factory=list)
     target: Rung | None = None
     budget_frac: float | None = None
-    hardware: dict = field(default_factory=dict)
+    hardware: SpeedEstimate | None = None
 
     @property
     def ladder_flops(self) -> float:
         return sum(r.flops for r in self.rungs)
+
+    @property
+    def cost_fraction(self) -> float | None:
+        """The ladder's training FLOPs as a share of the target's (same FLOP count for both)."""
+        return None if self.target is None else self.ladder_flops / self.target.flops
 
     def rung(self, name: str) -> Rung:
         for r in [*self.rungs, *([self.target] if self.target else [])]:
@@ -86,22 +112,27 @@ class LadderPlan:
                 return r
         raise InputError(f"no rung {name!r} in the ladder; rungs: {', '.join(r.name for r in self.rungs)}")
 
+    def to_dict(self) -> dict:
+        """Plain types; each rung also carries its (derived) params and FLOPs."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("rungs", "target", "hardware")}
+        d["hardware"] = None if self.hardware is None else asdict(self.hardware)
+        d["rungs"] = [_rung_dict(r) for r in self.rungs]
+        d["target"] = None if self.target is None else _rung_dict(self.target)
+        d["ladder_flops"] = self.ladder_flops
+        d["cost_fraction"] = self.cost_fraction
+        return d
+
     def to_toml(self) -> str:
-        lines = ["# scalelab ladder plan: scalelab ladder run THIS_FILE, then scalelab ladder fit THIS_FILE", ""]
-        for key in ("corpus", "shards", "tokenizer", "vocab_size", "seq_len", "seed", "schedule", "budget_frac"):
-            v = getattr(self, key)
-            if v is not None:
-                lines.append(f"{key} = {_toml_value(v)}")
-        if self.hardware:
-            lines += ["", "[hardware]"] + [f"{k} = {_toml_value(v)}" for k, v in self.hardware.items()]
-        for r in self.rungs + ([self.target] if self.target else []):
-            lines += ["", "[[rung]]"]
-            for key in ("name", "role", "tokens", "lr", "batch_tokens", "micro_batch"):
-                lines.append(f"{key} = {_toml_value(getattr(r, key))}")
-            lines.append(f"params_non_embedding = {r.params}")
-            lines.append(f"flops = {r.flops:.6g}")
-            lines.append("model = { " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in r.model.to_dict().items()) + " }")
-        return "\n".join(lines) + "\n"
+        import tomli_w
+
+        d = {f.name: getattr(self, f.name) for f in fields(self)
+             if f.name not in ("rungs", "target", "hardware") and getattr(self, f.name) is not None}
+        if self.hardware is not None:
+            d["hardware"] = {k: v for k, v in asdict(self.hardware).items() if v is not None}
+        d["rung"] = [_rung_dict(r) for r in [*self.rungs, *([self.target] if self.target else [])]]
+        return ("# scalelab ladder plan: scalelab ladder run THIS_FILE, then scalelab ladder fit THIS_FILE\n"
+                "# (a rung's params are non-embedding; params and flops follow from its model and tokens)\n\n"
+                + tomli_w.dumps(d))
 
     @classmethod
     def from_toml(cls, path: str | Path) -> LadderPlan:
@@ -110,28 +141,34 @@ class LadderPlan:
             raise InputError(f"ladder plan {str(p)!r} does not exist; make one with scalelab ladder design ... --out {p}")
         try:
             d = tomllib.loads(p.read_text())
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"ladder plan {str(p)!r} is not valid TOML: {exc}") from None
-        top = {"corpus", "shards", "tokenizer", "vocab_size", "seq_len", "seed", "schedule", "budget_frac", "hardware", "rung"}
-        per_rung = {"name", "role", "tokens", "lr", "batch_tokens", "micro_batch", "params_non_embedding", "flops", "model"}
-        unknown = sorted(set(d) - top) + sorted({f"rung.{k}" for r in d.get("rung", []) if isinstance(r, dict)
-                                                 for k in set(r) - per_rung})
+        top = {f.name for f in fields(cls)} - {"rungs", "target"} | {"rung"}
+        per_rung = {f.name for f in fields(Rung)} | set(DERIVED_RUNG_KEYS)
+        per_model = {f.name for f in fields(GPTConfig)}
+        rungs_in = [r for r in d.get("rung", []) if isinstance(r, dict)]
+        unknown = (sorted(set(d) - top) + sorted({f"rung.{k}" for r in rungs_in for k in set(r) - per_rung})
+                   + sorted({f"rung.model.{k}" for r in rungs_in if isinstance(r.get("model"), dict)
+                             for k in set(r["model"]) - per_model}))
         if unknown:
-            raise InputError(f"ladder plan {str(p)!r} has unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(top))} "
-                             f"and per rung {', '.join(sorted(per_rung))}")
+            raise InputError(f"ladder plan {str(p)!r} has unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(top))}, "
+                             f"per rung {', '.join(sorted(per_rung))}")
         try:
+            missing = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
+                       and f.name not in d]
+            if missing:
+                raise KeyError(missing[0])
             rungs, target = [], None
             for r in d.get("rung", []):
-                rung = Rung(name=r["name"], model=GPTConfig(**r["model"]), tokens=int(r["tokens"]), lr=float(r["lr"]),
-                            batch_tokens=int(r["batch_tokens"]), micro_batch=int(r["micro_batch"]), role=r.get("role", "rung"))
+                given = {k: v for k, v in r.items() if k not in DERIVED_RUNG_KEYS}
+                rung = Rung(**_typed(Rung, given | {"model": GPTConfig(**_typed(GPTConfig, given["model"]))}))
                 if rung.role == "target":
                     target = rung
                 else:
                     rungs.append(rung)
-            return cls(corpus=d["corpus"], shards=d["shards"], tokenizer=d.get("tokenizer", "byte"),
-                       vocab_size=int(d.get("vocab_size", 256)), seq_len=int(d.get("seq_len", 256)),
-                       seed=int(d.get("seed", 0)), schedule=d.get("schedule", "cosine"), rungs=rungs, target=target,
-                       budget_frac=d.get("budget_frac"), hardware=d.get("hardware", {}))
+            settings = _typed(cls, {k: v for k, v in d.items() if k not in ("rung", "hardware")})
+            hardware = SpeedEstimate(**d["hardware"]) if "hardware" in d else None
+            return cls(**settings, rungs=rungs, target=target, hardware=hardware)
         except InputError as exc:
             raise InputError(f"ladder plan {str(p)!r}: {exc}") from None
         except (KeyError, TypeError, ValueError) as exc:
@@ -139,14 +176,18 @@ class LadderPlan:
                              "scalelab ladder design") from None
 
 
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return repr(v) if math.isfinite(v) else '"nan"'
-    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+DERIVED_RUNG_KEYS = ("params", "flops")  # non-embedding params and FLOPs, written for the reader, recomputed on reading
+
+
+def _rung_dict(r: Rung) -> dict:
+    return asdict(r) | {"params": r.params, "flops": r.flops}
+
+
+def _typed(cls, values: dict) -> dict:
+    """Numbers as the dataclass's fields declare them (a plan written by hand may say 1e6 tokens)."""
+    kinds = {f.name: f.type for f in fields(cls)}
+    return {k: (int(v) if kinds.get(k) == "int" and not isinstance(v, bool) else
+                float(v) if kinds.get(k) == "float" else v) for k, v in values.items()}
 
 
 def make_rung(name: str | None, params: float, tokens: float | None = None, *, multiple: float | None = None,
@@ -237,48 +278,51 @@ def _short(n: float) -> str:
     return f"{n:.3g}"
 
 
-def as_dict(plan: LadderPlan) -> dict:
-    d = asdict(plan)
-    for key in ("rungs",):
-        d[key] = [dict(asdict(r), params=r.params, flops=r.flops) for r in getattr(plan, key)]
-    if plan.target:
-        d["target"] = dict(asdict(plan.target), params=plan.target.params, flops=plan.target.flops)
-    d["ladder_flops"] = plan.ladder_flops
-    return d
+PROXY_PARAMS = 2e5  # the size of the model the speed probe builds (non-embedding parameters, shape rounding aside)
 
 
-def estimate_seconds(plan: LadderPlan, probe: bool = True) -> dict:
-    """Estimated wall time per rung on this machine: the FLOP rate of a few training steps
-    of a mid-sized rung (needs torch), or, on a known GPU, 30% of its dense peak."""
+def measure_speed(plan: LadderPlan, steps: int = 4) -> SpeedEstimate:
+    """How fast this machine trains the plan's models, without building them.
+
+    On a known GPU: 30% of its dense BF16 peak (small models reach about that). On the
+    CPU: a few training steps of a small proxy (about ``PROXY_PARAMS`` non-embedding
+    parameters, the plan's vocabulary and context up to 256) give the FLOP rate; each
+    rung's time is then its FLOPs (the plan's arithmetic) over that rate. Nothing the
+    size of a rung is ever allocated, so a dry run of a 70B target's ladder costs a second.
+    Without torch the rate is unknown.
+    """
     try:
         import torch
     except ImportError:
-        return {"device": "unknown (install torch to estimate)", "flops_per_s": None}
+        return SpeedEstimate("unknown (install scalelab[train] to estimate times)")
     if torch.cuda.is_available():
         from scalelab.planning.hardware import catalogue
 
         name = torch.cuda.get_device_name(0)
         peaks = [a for a in catalogue().values() if a.name.split()[0].lower() in name.lower()]
         rate = (peaks[0].peak_flops * 0.3) if peaks else None
-        return {"device": name, "flops_per_s": rate, "basis": "30% of the dense BF16 peak (small models)"}
-    if not probe or not plan.rungs:
-        return {"device": "cpu", "flops_per_s": None}
+        return SpeedEstimate(name, rate, "30% of the dense BF16 peak (small models)")
+    if not plan.rungs:
+        return SpeedEstimate("cpu")
     import time
 
     from scalelab.ladder.model import GPT
 
-    rung = sorted(plan.rungs, key=lambda r: r.params)[len(plan.rungs) // 2]
-    model = GPT(rung.model)
+    smallest = min(r.params for r in plan.rungs)
+    seq_len = min(plan.seq_len, 256)
+    cfg = shape_for_params(min(PROXY_PARAMS, smallest), vocab_size=plan.vocab_size, seq_len=seq_len)
+    model = GPT(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    x = torch.randint(0, rung.model.vocab_size, (rung.micro_batch, rung.model.seq_len))
+    batch = 8
+    x = torch.randint(0, cfg.vocab_size, (batch, seq_len))
     times = []
-    for _ in range(4):
+    for _ in range(steps):
         t = time.perf_counter()
         _, loss = model(x, x)
         loss.backward()
         opt.step()
         opt.zero_grad()
         times.append(time.perf_counter() - t)
-    rate = rung.micro_batch * rung.model.seq_len * rung.model.flops_per_token() / min(times[1:])
-    return {"device": f"cpu ({torch.get_num_threads()} threads)", "flops_per_s": rate,
-            "basis": f"measured: 3 training steps of rung {rung.name}"}
+    rate = batch * seq_len * cfg.flops_per_token() / min(times[1:])
+    return SpeedEstimate(f"cpu ({torch.get_num_threads()} threads)", rate,
+                         f"measured: {steps - 1} training steps of a {cfg.num_params()['non_embedding']:,}-parameter proxy")

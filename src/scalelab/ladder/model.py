@@ -71,10 +71,10 @@ class Attention(nn.Module):
 class MLP(nn.Module):
     def __init__(self, cfg: GPTConfig):
         super().__init__()
-        self.swiglu = cfg.mlp == "swiglu"
-        self.up = nn.Linear(cfg.d_model, cfg.hidden, bias=False)
-        self.gate = nn.Linear(cfg.d_model, cfg.hidden, bias=False) if self.swiglu else None
-        self.down = nn.Linear(cfg.hidden, cfg.d_model, bias=False)
+        self.swiglu = cfg.ffn == "swiglu"
+        self.up = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
+        self.gate = nn.Linear(cfg.d_model, cfg.d_ff, bias=False) if self.swiglu else None
+        self.down = nn.Linear(cfg.d_ff, cfg.d_model, bias=False)
 
     def forward(self, x):
         h = F.silu(self.gate(x)) * self.up(x) if self.swiglu else F.gelu(self.up(x), approximate="tanh")

@@ -23,9 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scalelab.errors import InputError
+from scalelab.ladder import require_torch
+from scalelab.ladder.config import PARALLEL, TrainConfig
 from scalelab.ladder.data import Shards, prepare
 from scalelab.ladder.design import LadderPlan, Rung
-from scalelab.ladder.config import TrainConfig
 
 EXECUTORS = ("local", "gpus", "torchrun", "slurm")
 
@@ -76,17 +77,13 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
     (repeated data bends the law) unless ``force``."""
     if executor not in EXECUTORS:
         raise InputError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
-    from scalelab.ladder.train import PARALLEL
-
     if parallel not in PARALLEL:
         raise InputError(f"--parallel {parallel!r}: choose one of {', '.join(PARALLEL)}")
-    if executor == "gpus":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise InputError("--executor gpus: no CUDA GPU is visible here (check CUDA_VISIBLE_DEVICES and the driver); "
-                             "use --executor local to train on the CPU")
     plan = LadderPlan.from_toml(plan_path)
+    torch = require_torch("scalelab ladder run")
+    if executor == "gpus" and not torch.cuda.is_available():
+        raise InputError("--executor gpus: no CUDA GPU is visible here (check CUDA_VISIBLE_DEVICES and the driver); "
+                         "use --executor local to train on the CPU")
     rungs = list(plan.rungs) + ([plan.target] if include_target and plan.target else [])
     if only:
         known = {r.name for r in rungs}

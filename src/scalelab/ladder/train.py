@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from scalelab.errors import InputError
 from scalelab.ladder.data import Shards
 from scalelab.ladder.model import GPT
-from scalelab.ladder.config import TrainConfig
+from scalelab.ladder.config import PARALLEL, TrainConfig
 
 
 @dataclass
@@ -195,7 +195,6 @@ def evaluate(model, val: np.ndarray, seq_len: int, eval_tokens: int, micro_batch
     return (total[0] / total[1]).item()
 
 
-PARALLEL = ("auto", "ddp", "fsdp")
 
 
 def choose_parallel(cfg: TrainConfig, lay: Layout, micro_batch: int, parallel: str = "auto") -> str:

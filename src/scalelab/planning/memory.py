@@ -142,7 +142,7 @@ def layer_activation_bytes(model: ModelConfig, *, tokens: float, seq_len: int, t
     """
     if recompute not in RECOMPUTE_MODES:
         raise InputError(f"recompute={recompute!r}: choose one of {', '.join(RECOMPUTE_MODES)}")
-    h, H, KV = model.d_model, model.n_heads, model.kv_heads
+    h, H, KV = model.d_model, model.n_heads, model.n_kv_heads
     t = float(tp)
     rep = t if sequence_parallel else 1.0  # norms and dropouts are split across TP ranks only with SP
     if recompute == "full":
@@ -151,7 +151,7 @@ def layer_activation_bytes(model: ModelConfig, *, tokens: float, seq_len: int, t
         q_w, k_w, v_w = H * model.qk_dim, H * model.qk_dim, H * model.v_dim
         latent = 2 * (model.q_lora_rank + model.kv_lora_rank + model.qk_rope_head_dim)  # inputs of the up-projections
     else:
-        q_w, k_w, v_w = H * model.head, KV * model.head, KV * model.head
+        q_w, k_w, v_w = H * model.head_dim, KV * model.head_dim, KV * model.head_dim
         latent = 0
     o_w = H * model.v_dim
     keep_scores = not flash_attention and recompute not in ("selective", "selective-op")
@@ -178,10 +178,10 @@ def _mlp_bytes(model: ModelConfig, moe: bool) -> float:
         return 2 * hidden + 2 * hidden if model.ffn == "gelu" else 6 * hidden  # gelu in + fc2 in | w1, w3, w2 in
 
     if not moe:
-        return one(model.ffn_hidden)
+        return one(model.d_ff)
     h = model.d_model
     # each routed copy of a token: its dispatched input plus the expert's internals; router logits fp32
-    return (model.top_k * (2 * h + one(model.expert_hidden)) + model.n_shared_experts * one(model.expert_hidden)
+    return (model.top_k * (2 * h + one(model.d_ff_expert)) + model.n_shared_experts * one(model.d_ff_expert)
             + 4 * model.n_experts)
 
 
@@ -189,10 +189,10 @@ def _op_sac_bytes(model: ModelConfig, moe: bool, t: float, rep: float) -> float:
     """torchtitan's per-op selective checkpointing: keep the layer input, the attention
     output, and the output of every other matmul (1st, 3rd, ...), recompute the rest."""
     h = model.d_model
-    H, KV = model.n_heads, model.kv_heads
-    mm_outputs = [H * model.qk_dim, KV * model.head if model.attention == "mha" else H * model.qk_dim,
-                  KV * model.head if model.attention == "mha" else H * model.v_dim, h]
-    hidden = model.expert_hidden if moe else model.ffn_hidden
+    H, KV = model.n_heads, model.n_kv_heads
+    mm_outputs = [H * model.qk_dim, KV * model.head_dim if model.attention == "mha" else H * model.qk_dim,
+                  KV * model.head_dim if model.attention == "mha" else H * model.v_dim, h]
+    hidden = model.d_ff_expert if moe else model.d_ff
     mm_outputs += [hidden, h] if model.ffn == "gelu" else [hidden, hidden, h]
     kept = sum(2 * w for i, w in enumerate(mm_outputs) if i % 2 == 0)
     if moe:
@@ -228,8 +228,8 @@ def memory_per_device(model: ModelConfig, parallel: Parallelism, *, micro_batch:
     h, V, L = model.d_model, model.vocab_size, model.n_layers
     layers_per_stage = math.ceil(L / pp)
     n_moe = model.n_moe_layers
-    dense_layer = model.attention_params() + model.mlp_params(model.ffn_hidden) + 2 * h
-    expert = model.mlp_params(model.expert_hidden)
+    dense_layer = model.attention_params() + model.mlp_params(model.d_ff) + 2 * h
+    expert = model.mlp_params(model.d_ff_expert)
     moe_layer_shared = model.attention_params() + model.n_shared_experts * expert + h * model.n_experts + 2 * h
     moe_layer_routed = model.n_experts * expert
     # the first stage holds the dense layers first (DeepSeek-V3: the first 3 are dense)

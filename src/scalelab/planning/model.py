@@ -116,13 +116,16 @@ class ModelConfig:
         for f, allowed in (("ffn", FFN_TYPES), ("position", POSITIONS), ("norm", NORMS), ("attention", ATTENTIONS)):
             if getattr(self, f) not in allowed:
                 raise InputError(f"model {f}={getattr(self, f)!r}: choose one of {', '.join(allowed)}")
+        if self.attention == "mha" and not self.head_dim and self.d_model % self.n_heads:
+            raise InputError(f"d_model ({self.d_model}) is not divisible by n_heads ({self.n_heads}); give head_dim")
+        # a 0 means "the usual value": resolve it once, so that every count reads one field
+        for name, value in self._derived().items():
+            if not getattr(self, name):
+                object.__setattr__(self, name, value)
         if self.attention == "mha":
-            if not self.head_dim and self.d_model % self.n_heads:
-                raise InputError(f"d_model ({self.d_model}) is not divisible by n_heads ({self.n_heads}); give head_dim")
-            if self.kv_heads > self.n_heads or self.n_heads % self.kv_heads:
-                raise InputError(
-                    f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.kv_heads}) for grouped-query attention"
-                )
+            if self.n_kv_heads > self.n_heads or self.n_heads % self.n_kv_heads:
+                raise InputError(f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.n_kv_heads}) "
+                                 "for grouped-query attention")
         elif not (self.kv_lora_rank and self.qk_nope_head_dim and self.v_head_dim):
             raise InputError("attention='mla' needs kv_lora_rank, qk_nope_head_dim and v_head_dim (and usually qk_rope_head_dim)")
         if self.n_experts:
@@ -134,25 +137,16 @@ class ModelConfig:
             raise InputError("top_k, n_shared_experts and n_dense_layers only apply with n_experts > 0")
 
     # ----------------------------------------------------------- derived sizes
-    @property
-    def kv_heads(self) -> int:
-        return self.n_kv_heads or self.n_heads
-
-    @property
-    def head(self) -> int:
-        return self.head_dim or self.d_model // self.n_heads
-
-    @property
-    def ffn_hidden(self) -> int:
+    def _derived(self) -> dict[str, int]:
+        """What each 0-means-default field resolves to, given the other fields."""
         if self.d_ff:
-            return self.d_ff
-        if self.ffn == "gelu":
-            return 4 * self.d_model
-        return -(-int(8 * self.d_model / 3) // 256) * 256  # Llama's 2/3 * 4h, rounded up to 256
-
-    @property
-    def expert_hidden(self) -> int:
-        return self.d_ff_expert or self.ffn_hidden
+            d_ff = self.d_ff
+        elif self.ffn == "gelu":
+            d_ff = 4 * self.d_model
+        else:
+            d_ff = -(-int(8 * self.d_model / 3) // 256) * 256  # Llama's 2/3 * 4h, rounded up to 256
+        return {"d_ff": d_ff, "d_ff_expert": self.d_ff_expert or d_ff, "n_kv_heads": self.n_kv_heads or self.n_heads,
+                "head_dim": self.head_dim or self.d_model // self.n_heads}
 
     @property
     def n_moe_layers(self) -> int:
@@ -161,11 +155,11 @@ class ModelConfig:
     @property
     def qk_dim(self) -> int:
         """Per-head width of queries and keys (what QK^T contracts over)."""
-        return self.qk_nope_head_dim + self.qk_rope_head_dim if self.attention == "mla" else self.head
+        return self.qk_nope_head_dim + self.qk_rope_head_dim if self.attention == "mla" else self.head_dim
 
     @property
     def v_dim(self) -> int:
-        return self.v_head_dim if self.attention == "mla" else self.head
+        return self.v_head_dim if self.attention == "mla" else self.head_dim
 
     # ------------------------------------------------------------ parameters
     def _norm(self, width: int) -> int:
@@ -183,7 +177,7 @@ class ModelConfig:
             kv = (h * (self.kv_lora_rank + self.qk_rope_head_dim) + self.kv_lora_rank
                   + self.kv_lora_rank * H * (self.qk_nope_head_dim + self.v_head_dim))
             return q + kv + H * self.v_head_dim * h
-        q_width, kv_width = H * self.head, self.kv_heads * self.head
+        q_width, kv_width = H * self.head_dim, self.n_kv_heads * self.head_dim
         weights = h * q_width + 2 * h * kv_width + q_width * h
         biases = q_width + 2 * kv_width + h if self.bias else 0
         return weights + biases
@@ -207,9 +201,9 @@ class ModelConfig:
         position = self.seq_len * h if self.position == "learned" else 0
         head = 0 if self.tied_embeddings else V * h
         attention = L * self.attention_params()
-        dense_mlp = self.mlp_params(self.ffn_hidden)
+        dense_mlp = self.mlp_params(self.d_ff)
         n_dense = L - self.n_moe_layers
-        expert = self.mlp_params(self.expert_hidden)
+        expert = self.mlp_params(self.d_ff_expert)
         moe_total = self.n_moe_layers * (self.n_experts + self.n_shared_experts) * expert
         moe_active = self.n_moe_layers * (self.top_k + self.n_shared_experts) * expert
         router = self.n_moe_layers * h * self.n_experts
@@ -226,8 +220,9 @@ class ModelConfig:
         non_embedding = active - embedding - position - head
         linear_biases = 0
         if self.bias:
-            linear_biases = L * ((self.n_heads * self.head + 2 * self.kv_heads * self.head + h) if self.attention == "mha" else 0)
-            linear_biases += n_dense * ((self.ffn_hidden + h) if self.ffn == "gelu" else (2 * self.ffn_hidden + h))
+            linear_biases = L * ((self.n_heads * self.head_dim + 2 * self.n_kv_heads * self.head_dim + h)
+                                 if self.attention == "mha" else 0)
+            linear_biases += n_dense * ((self.d_ff + h) if self.ffn == "gelu" else (2 * self.d_ff + h))
         matmul = non_embedding - norms - linear_biases + V * h
         return {
             "total": total,
@@ -256,9 +251,9 @@ class ModelConfig:
             kv = h * (self.kv_lora_rank + self.qk_rope_head_dim) + self.kv_lora_rank * H * (self.qk_nope_head_dim + self.v_head_dim)
             attn = [q, kv, H * self.v_head_dim * h]
         else:
-            kvw = self.kv_heads * self.head
-            attn = [h * H * self.head, h * kvw, h * kvw, H * self.head * h]
-        hidden = self.expert_hidden if moe else self.ffn_hidden
+            kvw = self.n_kv_heads * self.head_dim
+            attn = [h * H * self.head_dim, h * kvw, h * kvw, H * self.head_dim * h]
+        hidden = self.d_ff_expert if moe else self.d_ff
         mlp = [h * hidden, hidden * h] if self.ffn == "gelu" else [h * hidden, h * hidden, hidden * h]
         if moe:
             mlp = [w * (self.top_k + self.n_shared_experts) for w in mlp] + [h * self.n_experts]
@@ -302,6 +297,16 @@ class ModelConfig:
         return {"model": model, "hardware": model + extra, "six_n": 6.0 * p["active"]}
 
     def replace(self, **changes) -> ModelConfig:
+        """A copy with ``changes``; a width that was derived (d_ff, head_dim, ...) is derived again.
+
+        >>> m = ModelConfig(d_model=512, n_layers=4, n_heads=8, vocab_size=100, ffn="gelu")
+        >>> m.d_ff, m.replace(d_model=1024).d_ff, m.replace(d_model=1024, d_ff=999).d_ff
+        (2048, 4096, 999)
+        """
+        derived = dataclasses.replace(self, **{k: 0 for k in self._derived()})._derived()
+        for name, value in derived.items():
+            if name not in changes and getattr(self, name) == value:
+                changes[name] = 0
         return dataclasses.replace(self, **changes)
 
 

@@ -55,7 +55,7 @@ class Plan:
         return {
             "mode": self.mode,
             "model": {"name": self.model.name, "note": self.model_note, **{k: getattr(self.model, k) for k in (
-                "d_model", "n_layers", "n_heads", "kv_heads", "ffn_hidden", "vocab_size", "seq_len", "n_experts", "top_k")}},
+                "d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff", "vocab_size", "seq_len", "n_experts", "top_k")}},
             "params": self.params,
             "tokens": self.tokens,
             "flops": self.flops,
