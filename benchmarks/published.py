@@ -95,7 +95,7 @@ def run_backtests(num_bootstrap: int = 200, calibrate: bool = True, names=None, 
         s = bt.summary()
         s["name"] = name
         s["extrapolation_compute"] = s["test_max_flops"] / cut
-        s["per_decade"] = bt.fit.calibration_.get("per_decade")
+        s["per_decade"] = bt.fit.calibration_.per_decade
         rows.append(s)
     return rows
 

@@ -50,7 +50,10 @@ def test_design_run_resume_fit(tmp_path, monkeypatch):
     r = run("ladder", "fit", "t.toml", "--bootstrap", "20", "--plot", "fit.png", "--out", "fit.json", "--json")
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
-    assert d["forecast"]["bits_per_byte"] > 0 and 0 < d["forecast"]["ladder_flops_fraction"] < 1
+    assert d["forecast"]["loss"] > 0 and 0 < d["cost_fraction"] < 1
+    plan = LadderPlan.from_toml("t.toml")
+    assert d["cost_fraction"] == pytest.approx(plan.cost_fraction)  # the figure design printed
+    assert [r["run_id"] for r in d["rungs"]] == [r.name for r in plan.rungs]
     assert (tmp_path / "fit.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "fit.json").is_file()
 
 

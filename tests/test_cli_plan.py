@@ -23,7 +23,8 @@ def test_dense_model_from_its_parameter_count():
     run_ = d["run"]
     assert run_["gpu_hours"] == pytest.approx(6 * 7e10 * 2e12 / (312e12 * 0.40 * 0.90) / 3600, rel=1e-9)
     assert run_["cost_usd"] == pytest.approx(run_["gpu_hours"] * 1.89)
-    assert d["memory_gib"]["fits"] and d["layout"]["searched"]
+    assert d["layout"]["memory"]["fits"] and d["layout"]["searched"]
+    assert d["params"] == {"total": 70_000_000_000, "active": 70_000_000_000, "non_embedding": None}
 
 
 def test_llama3_405b_matches_meta_s_gpu_hours():
@@ -43,7 +44,9 @@ def test_budget_plan():
     assert d["mode"] == "budget" and d["run"]["cost_usd"] == pytest.approx(5e8, rel=0.001)
     b = d["budget"]
     assert 6 * b["params"] * b["tokens"] == pytest.approx(d["flops"]["model"], rel=1e-9)
-    assert b["loss_interval80"][0] < b["loss"] < b["loss_interval80"][1]
+    (iv80, iv95) = b["forecast"]["intervals"]
+    assert iv95["lo"] < iv80["lo"] < b["forecast"]["loss"] < iv80["hi"] < iv95["hi"] and iv80["level"] == 0.8
+    assert d["forecast"] == b["forecast"]
     assert b["epochs"] == pytest.approx(b["tokens"] / 5e12)
     assert "epochs of 5e+12 unique tokens" in r.stderr and "extrapolating past" in r.stderr
 
@@ -60,14 +63,16 @@ def test_budget_plan_with_a_user_fit(tmp_path):
 
 
 def test_given_layout_and_shape_flags():
-    r = run("--d-model", "4096", "--layers", "32", "--heads", "32", "--kv-heads", "8", "--ffn-size", "14336",
+    r = run("--d-model", "4096", "--layers", "32", "--heads", "32", "--kv-heads", "8", "--d-ff", "14336",
             "--vocab", "128256", "--seq-len", "8192", "--tokens", "1e12", "--num-gpus", "64", "--tp", "2", "--zero", "3",
             "--micro-batch", "2", "--recompute", "selective-op", "--json")
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert d["params"]["total"] == 8_030_261_248
-    assert d["layout"] == {"dp": 32, "tp": 2, "pp": 1, "cp": 1, "ep": 1, "zero": 3, "sequence_parallel": True,
-                           "recompute": "selective-op", "micro_batch": 2, "precision": "bf16", "searched": False}
+    assert d["layout"]["parallel"] == {"dp": 32, "tp": 2, "pp": 1, "cp": 1, "ep": 1, "zero": 3, "sequence_parallel": True}
+    assert {k: d["layout"][k] for k in ("recompute", "micro_batch", "precision", "searched")} == {
+        "recompute": "selective-op", "micro_batch": 2, "precision": "bf16", "searched": False}
+    assert d["model"]["d_ff"] == 14336 and d["model"]["n_kv_heads"] == 8
 
 
 def test_deadline_finds_the_gpu_count():
@@ -119,5 +124,6 @@ def test_bad_input_exits_2_with_one_line(args, message):
 def test_a_model_that_cannot_fit_says_so():
     r = run("--preset", "llama3-405b", "--tokens", "1e12", "--num-gpus", "8", "--json")
     assert r.exit_code == 0
-    assert json.loads(r.stdout)["layout"] is None
-    assert "no layout up to tp=8 fits" in r.stderr
+    d = json.loads(r.stdout)
+    assert d["layout"]["parallel"] is None and d["layout"]["memory"] is None
+    assert "no layout up to tp=8 fits" in r.stderr and any("no layout" in w for w in d["warnings"])

@@ -93,7 +93,8 @@ def test_with_a_plan_and_a_fit(tmp_path):
     r = run("watch", LOG, "--once", "--json", "--plan", plan, "--fit", fit)
     st = json.loads(r.stdout)["runs"][0]
     assert st["planned_tokens_per_s"] == pytest.approx(989.4e12 * 0.4 / (6 * 4e8))
-    assert st["projection"]["forecast_final"] > 0 and st["eta_hours"] is not None
+    assert st["projection"]["forecast"]["loss"] > 0 and st["eta_hours"] is not None
+    assert st["projection"]["forecast"]["params"] == 4e8 and st["projection"]["forecast"]["tokens"] == 6.3e8
     assert st["projected_cost_usd"] > st["spent_usd"] > 0
 
 
@@ -112,7 +113,8 @@ def test_live_follow_for_a_while(tmp_path):
     (["watch", LOG, "--once", "--fit", "nofit.json", "--params", "1e9"], r"fit file 'nofit.json' does not exist"),
     (["watch", LOG, "--once", "--plan", "noplan.json"], r"plan 'noplan.json' does not exist"),
     (["watch", LOG, "--once", "--webhook", "ftp://x"], r"--webhook 'ftp://x': give an http:// or https:// URL"),
-    (["watch", LOG, "--once", "--spike-z", "0"], r"--spike-z 0.0: give a value in \[1, 1000\]"),
+    (["watch", LOG, "--once", "--spike-z", "0"], r"--spike-z 0: give a value in \[1, 1000\]"),
+    (["watch", LOG, "--once", "--plan", LOG], r"plan '.*train_log.jsonl' is not valid JSON"),
 ])
 def test_bad_input(args, message):
     r = run(*args)

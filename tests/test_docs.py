@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scalelab.cli import app
-from scalelab.cli_reference import command_names, render
+from scalelab.cli.reference import command_names, render
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
@@ -16,7 +16,7 @@ README = (REPO / "README.md").read_text()
 
 def test_cli_reference_is_up_to_date():
     committed = (REPO / "docs" / "cli.md").read_text()
-    assert committed == render(), "docs/cli.md is stale: run python -m scalelab.cli_reference > docs/cli.md"
+    assert committed == render(), "docs/cli.md is stale: run python -m scalelab.cli.reference > docs/cli.md"
 
 
 @pytest.mark.parametrize("name", command_names())

@@ -8,7 +8,9 @@ traceback. ``assert`` is kept for internal invariants only.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 
 class ScalelabError(Exception):
@@ -47,6 +49,10 @@ class IdentifiabilityWarning(ScalelabWarning):
     """The data do not pin down some parameter (wide interval, bound hit, rival optimum)."""
 
 
+class PlanWarning(ScalelabWarning):
+    """A plan that may not work as given: no layout fits, data repeated beyond ~4 epochs."""
+
+
 class ConvergenceWarning(ScalelabWarning):
     """The optimiser stopped before it met its tolerance."""
 
@@ -55,3 +61,29 @@ def suggest(name: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+@contextmanager
+def recording_warnings() -> Iterator[list[str]]:
+    """Collect the messages of the warnings raised inside, and raise them again on leaving.
+
+    How scalelab handles warnings, everywhere: the code that notices something doubtful
+    raises a named warning (:class:`ScalelabWarning` subclasses); a result that keeps its
+    warnings (a ``Forecast``, a ``Plan``) records their messages with this context manager
+    and passes the warnings on, so that the caller (the CLI prints each once, on stderr)
+    still sees them.
+
+    >>> with warnings.catch_warnings(record=True) as outer:
+    ...     warnings.simplefilter("always")
+    ...     with recording_warnings() as seen:
+    ...         warnings.warn("far out", ExtrapolationWarning)
+    >>> seen, [str(w.message) for w in outer]
+    (['far out'], ['far out'])
+    """
+    seen: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield seen
+    for w in caught:
+        seen.append(str(w.message))
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)

@@ -119,9 +119,9 @@ def test_intervals_widen_with_extrapolation(fitted):
 
 def test_calibration_measures_extrapolation_error(fitted):
     cal = fitted["chinchilla"].calibration_
-    assert cal["status"] == "ok" and cal["n_test"] > 10
+    assert cal.status == "ok" and cal.n_test > 10
     # data drawn from the law itself: extrapolation adds little beyond the 0.3% noise
-    assert 0 <= cal["per_decade"] < 0.01
+    assert 0 <= cal.per_decade < 0.01
 
 
 def test_extrapolation_warning_states_the_factor(fitted):
@@ -140,7 +140,7 @@ def test_few_runs_warn_about_degrees_of_freedom_and_calibration():
     with pytest.warns(ExtrapolationWarning, match=r"too few runs to measure the extrapolation error"):
         with pytest.warns(IdentifiabilityWarning, match=r"6 runs for 5 free parameters leave 1 degree"):
             fit = Fit(num_bootstrap=20).fit(runs)
-    assert fit.calibration_ == {"status": "skipped", "per_decade": None}
+    assert fit.calibration_.status == "skipped" and fit.calibration_.per_decade is None
     assert {w["category"] for w in fit.warnings_} == {"ExtrapolationWarning", "IdentifiabilityWarning"}
 
 

@@ -18,4 +18,4 @@ def cpu_unless_marked_gpu(request, monkeypatch):
     if request.node.get_closest_marker("gpu") is None and find_spec("torch") is not None:
         from scalelab.ladder import train
 
-        monkeypatch.setattr(train, "distributed_layout", lambda: train.Layout(device="cpu"))
+        monkeypatch.setattr(train, "distributed_ranks", lambda: train.Ranks(device="cpu"))

@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch", reason="needs torch: pip install 'scalelab[
 
 from scalelab.ladder.config import GPTConfig, TrainConfig
 from scalelab.ladder.model import GPT
-from scalelab.ladder.train import Layout, train
+from scalelab.ladder.train import Ranks, train
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
@@ -21,8 +21,8 @@ def cfg(**kw):
 
 
 def test_bf16_compiled_training_matches_fp32(shards, tmp_path):
-    gpu = train(cfg(), shards, tmp_path / "bf16", layout=Layout(device="cuda"))
-    ref = train(cfg(precision="fp32", compile="no"), shards, tmp_path / "fp32", layout=Layout(device="cuda"))
+    gpu = train(cfg(), shards, tmp_path / "bf16", ranks=Ranks(device="cuda"))
+    ref = train(cfg(precision="fp32", compile="no"), shards, tmp_path / "fp32", ranks=Ranks(device="cuda"))
     assert gpu.val_loss < np.log(256) - 1.0
     assert abs(gpu.val_bpb - ref.val_bpb) / ref.val_bpb < 0.02
     assert gpu.tokens_per_s > 0
@@ -30,9 +30,9 @@ def test_bf16_compiled_training_matches_fp32(shards, tmp_path):
 
 def test_resume_on_gpu_reaches_the_same_loss(shards, tmp_path):
     c = cfg(tokens=60 * 4096, checkpoint_every=10)
-    full = train(c, shards, tmp_path / "full", layout=Layout(device="cuda"))
-    assert train(c, shards, tmp_path / "cut", layout=Layout(device="cuda"), stop_after_steps=30) is None
-    resumed = train(c, shards, tmp_path / "cut", layout=Layout(device="cuda"))
+    full = train(c, shards, tmp_path / "full", ranks=Ranks(device="cuda"))
+    assert train(c, shards, tmp_path / "cut", ranks=Ranks(device="cuda"), stop_after_steps=30) is None
+    resumed = train(c, shards, tmp_path / "cut", ranks=Ranks(device="cuda"))
     assert resumed.resumed_from == 30
     assert resumed.val_loss == pytest.approx(full.val_loss, rel=5e-3)  # kernels need not be bitwise repeatable
 

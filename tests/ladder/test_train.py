@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch", reason="needs torch: pip install 'scalelab[
 from scalelab.errors import InputError
 from scalelab.ladder.config import GPTConfig, TrainConfig
 from scalelab.ladder.model import GPT
-from scalelab.ladder.train import Layout, Sampler, lr_at, train
+from scalelab.ladder.train import Ranks, Sampler, lr_at, train
 
 TINY = GPTConfig(n_layers=2, d_model=32, n_heads=2, seq_len=64)
 
@@ -115,14 +115,14 @@ DDP = textwrap.dedent("""
     import json, sys
     from scalelab.ladder.config import GPTConfig, TrainConfig
     from scalelab.ladder.data import Shards
-    from scalelab.ladder.train import distributed_layout, train
+    from scalelab.ladder.train import distributed_ranks, train
     cfg = TrainConfig(model=GPTConfig(n_layers=2, d_model=32, n_heads=2, seq_len=64), tokens=20 * 1024, lr=3e-3,
                       batch_tokens=1024, micro_batch=8, eval_tokens=2048, final_eval_tokens=4096)
-    lay = distributed_layout()
+    ranks = distributed_ranks()
     stop = int(sys.argv[4]) if len(sys.argv) > 4 else None
-    r = train(cfg, Shards.load(sys.argv[1]), sys.argv[2], layout=lay, parallel=sys.argv[3], stop_after_steps=stop)
-    if lay.main and r is not None:
-        print(json.dumps({"world": lay.world, "steps": r.steps, "tokens": r.tokens, "batch": r.extra["batch_tokens"],
+    r = train(cfg, Shards.load(sys.argv[1]), sys.argv[2], ranks=ranks, parallel=sys.argv[3], stop_after_steps=stop)
+    if ranks.main and r is not None:
+        print(json.dumps({"world": ranks.world, "steps": r.steps, "tokens": r.tokens, "batch": r.extra["batch_tokens"],
                           "val_loss": r.val_loss, "parallel": r.extra["parallel"]}))
     import torch.distributed as dist
     dist.destroy_process_group()
@@ -144,7 +144,7 @@ def test_two_gloo_processes_match_one(shards, tmp_path, parallel):
     d = torchrun(DDP, tmp_path, shards.folder, tmp_path / "rung", parallel)
     assert d["world"] == 2 and d["steps"] == 20 and d["batch"] == 1024  # the global batch of one process
     assert d["parallel"] == parallel
-    one = train(cfg(tokens=20 * 1024), shards, tmp_path / "one", layout=Layout())
+    one = train(cfg(tokens=20 * 1024), shards, tmp_path / "one", ranks=Ranks())
     assert one.steps == 20
     # the same batches each step, split over the ranks: the same curve up to summation order
     curve = {n: [json.loads(x)["loss"] for x in (tmp_path / n / "log.jsonl").read_text().splitlines()] for n in ("rung", "one")}
@@ -161,9 +161,9 @@ def test_fsdp_checkpoint_resumes_in_one_process(shards, tmp_path):
     assert torchrun(DDP, tmp_path, shards.folder, tmp_path / "cut", "fsdp", 10) is None
     state = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)
     assert state["step"] == 10 and state["model"]["embed.weight"].shape == (TINY.vocab_size, TINY.d_model)
-    resumed = train(cfg(tokens=20 * 1024), shards, tmp_path / "cut", layout=Layout())
+    resumed = train(cfg(tokens=20 * 1024), shards, tmp_path / "cut", ranks=Ranks())
     assert resumed.resumed_from == 10
-    one = train(cfg(tokens=20 * 1024), shards, tmp_path / "one", layout=Layout())
+    one = train(cfg(tokens=20 * 1024), shards, tmp_path / "one", ranks=Ranks())
     assert resumed.val_loss == pytest.approx(one.val_loss, rel=1e-3)
     for k, v in params_of(tmp_path / "one").items():
         torch.testing.assert_close(params_of(tmp_path / "cut")[k], v, rtol=1e-3, atol=1e-4)
@@ -173,12 +173,12 @@ RUNG = textwrap.dedent("""
     import json, sys
     from scalelab.ladder.config import GPTConfig, TrainConfig
     from scalelab.ladder.data import Shards
-    from scalelab.ladder.train import Layout, train
+    from scalelab.ladder.train import Ranks, train
 
     model = GPTConfig(n_layers=2, d_model=32, n_heads=2, seq_len=64)
     cfg = TrainConfig(model=model, tokens=400 * 1024, lr=3e-3, batch_tokens=1024, micro_batch=8, eval_tokens=2048,
                       final_eval_tokens=4096, checkpoint_every=5, eval_every=50)
-    r = train(cfg, Shards.load(sys.argv[1]), sys.argv[2], layout=Layout(device="cpu"))
+    r = train(cfg, Shards.load(sys.argv[1]), sys.argv[2], ranks=Ranks(device="cpu"))
     print(json.dumps(r.to_dict()))
 """)
 
@@ -236,15 +236,15 @@ def test_auto_parallel_shards_only_what_does_not_fit(monkeypatch):
     from scalelab.ladder.train import choose_parallel
 
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: SimpleNamespace(total_memory=80 * 2**30))
-    gpu8 = Layout(rank=0, world=8, device="cuda:0")
+    gpu8 = Ranks(rank=0, world=8, device="cuda:0")
     small = cfg()
     # ~7B parameters: 16 bytes each of weights, gradients and Adam states (~110 GB) cannot sit on one 80 GB device
     big = cfg(model=GPTConfig(n_layers=32, d_model=4096, n_heads=32, seq_len=2048, vocab_size=32000))
     assert choose_parallel(small, gpu8, 8) == "ddp"
     assert choose_parallel(big, gpu8, 1) == "fsdp"
     assert choose_parallel(big, gpu8, 1, "ddp") == "ddp"  # asked for
-    assert choose_parallel(big, Layout(), 1) == "none"  # one rank
-    assert choose_parallel(big, Layout(world=2, device="cpu"), 1) == "ddp"  # CPU memory is not the GPU's
+    assert choose_parallel(big, Ranks(), 1) == "none"  # one rank
+    assert choose_parallel(big, Ranks(world=2, device="cpu"), 1) == "ddp"  # CPU memory is not the GPU's
     with pytest.raises(InputError, match="--parallel"):
         choose_parallel(small, gpu8, 8, "zero3")
 

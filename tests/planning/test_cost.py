@@ -1,7 +1,7 @@
 import pytest
 
 from scalelab.data import default_fit_path, rows
-from scalelab.errors import InputError
+from scalelab.errors import InputError, PlanWarning
 from scalelab.io import load_fit
 from scalelab.planning import budget_to_run, check_runs, estimate_run, get_accelerator, plan_budget
 
@@ -20,8 +20,10 @@ def test_forward_arithmetic_by_hand():
 
 def test_bloom_energy_matches_the_published_433_mwh():
     """BLOOM: 1,082,990 A100 hours and 433 MWh (BigScience / GENCI): 400 W x hours at PUE 1."""
-    r = estimate_run(1.0, get_accelerator("a100-80gb"), 1, mfu=1.0, goodput=1.0)
-    assert 1_082_990 * r.accelerator.tdp_w / 1e6 == pytest.approx(433, rel=0.002)
+    a100 = get_accelerator("a100-80gb")
+    r = estimate_run(1_082_990 * 3600 * a100.peak_flops * 0.3, a100, 384, mfu=0.3, goodput=1.0)
+    assert r.gpu_hours == pytest.approx(1_082_990, rel=1e-9)
+    assert r.energy_kwh / 1000 == pytest.approx(433, rel=0.002)
 
 
 @pytest.mark.parametrize("budget", [dict(budget_usd=1e7, num_gpus=1024), dict(budget_gpu_hours=3e6, days=30),
@@ -34,7 +36,8 @@ def test_budget_round_trip(budget):
     again = estimate_run(6 * plan.params * plan.tokens, H100, run.num_gpus)
     assert again.gpu_hours == pytest.approx(run.gpu_hours, rel=1e-9)
     assert again.cost_usd == pytest.approx(run.cost_usd, rel=1e-9)
-    assert plan.loss_interval80[0] < plan.loss < plan.loss_interval80[1]
+    assert plan.forecast.loss in plan.forecast.interval(0.8)
+    assert plan.params in plan.params_interval and plan.tokens in plan.tokens_interval
 
 
 def test_budget_with_a_deadline_buys_whole_nodes():
@@ -48,14 +51,14 @@ def test_more_budget_buys_a_bigger_model_and_lower_loss():
     fit = load_fit(default_fit_path())
     small = plan_budget(fit, budget_to_run(H100, budget_usd=1e6, num_gpus=256))
     big = plan_budget(fit, budget_to_run(H100, budget_usd=1e8, num_gpus=256))
-    assert big.params > small.params and big.tokens > small.tokens and big.loss < small.loss
+    assert big.params > small.params and big.tokens > small.tokens and big.forecast.loss < small.forecast.loss
 
 
 def test_epochs_beyond_four_are_flagged():
     fit = load_fit(default_fit_path())
-    plan = plan_budget(fit, budget_to_run(H100, budget_usd=5e7, num_gpus=4096), max_unique_tokens=1e11)
-    assert plan.epochs > 4
-    assert any("epochs of" in w and "Muennighoff" in w for w in plan.warnings)
+    with pytest.warns(PlanWarning, match=r"72.6 epochs of 1e\+11 unique tokens, beyond the ~4 epochs .*Muennighoff"):
+        plan = plan_budget(fit, budget_to_run(H100, budget_usd=5e7, num_gpus=4096), max_unique_tokens=1e11)
+    assert plan.epochs == pytest.approx(plan.tokens / 1e11)
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -1,3 +1,4 @@
+import json
 import warnings
 
 import numpy as np
@@ -56,9 +57,11 @@ def test_eta_cost_and_budget():
     m = Monitor(s)
     m.update(f)
     st = m.status()
-    assert st["eta_hours"] == pytest.approx((1e11 - 1e10) / 5e5 / 3600, rel=0.02)
-    assert st["fraction_done"] == pytest.approx(0.1)
-    assert st["spent_usd"] == pytest.approx((f["wall_time"].iloc[-1] - f["wall_time"].iloc[0]) / 3600 * 16)
+    assert st.eta_hours == pytest.approx((1e11 - 1e10) / 5e5 / 3600, rel=0.02)
+    assert st.fraction_done == pytest.approx(0.1)
+    assert st.spent_usd == pytest.approx((f["wall_time"].iloc[-1] - f["wall_time"].iloc[0]) / 3600 * 16)
+    assert st.projected_cost_usd == pytest.approx((st.elapsed_hours + st.eta_hours) * 16)
+    assert json.loads(json.dumps(st.to_dict()))["eta_hours"] == st.eta_hours
     a = m.budget_alert()
     assert a.kind == "over_budget" and m.budget_alert() is None
 
@@ -86,8 +89,8 @@ def test_behind_forecast_on_olmo_13b():
     m = Monitor(WatchSettings(loss_name="loss", params=float(c["params"].iloc[0]), final_tokens=5e12, fit=fit))
     alerts = m.update(c[["step", "tokens", "loss"]].assign(wall_time=np.nan))
     assert "behind_forecast" not in [a.kind for a in alerts]  # the run ended inside the forecast's interval
-    p = m.status()["projection"]
-    assert p["forecast_lo"] < p["projected_final"] < p["forecast_hi"]
+    p = m.status().projection
+    assert p.projected_final in p.band and not p.behind
 
 
 def test_behind_forecast_alert_when_the_run_is_worse():
@@ -105,3 +108,27 @@ def test_behind_forecast_alert_when_the_run_is_worse():
     assert kinds.count("behind_forecast") == 1
     ok = Monitor(WatchSettings(loss_name="loss", params=N, final_tokens=D, fit=fit))
     assert "behind_forecast" not in [a.kind for a in ok.update(bad.assign(loss=good))]
+
+
+def test_settings_are_checked_and_filled_from_a_plan():
+    from scalelab.errors import InputError
+    from scalelab.planning import get_accelerator, make_plan
+
+    with pytest.raises(InputError, match=r"--throughput-drop 2: give a value in \[0.001, 0.99\]"):
+        WatchSettings(throughput_drop=2)
+    with pytest.raises(InputError, match=r"comparing with a forecast needs the run's size"):
+        from tests.conftest import synthetic_runs
+        from scalelab.fitting import Fit
+
+        warnings.simplefilter("ignore")
+        WatchSettings(fit=Fit(num_bootstrap=0, calibrate=False).fit(synthetic_runs("chinchilla")))
+    plan = make_plan(get_accelerator("h100"), params=4e8, tokens=1e10, num_gpus=8)
+    s = WatchSettings.from_plan(plan, final_tokens=2e10)  # what is given wins over the plan
+    assert (s.params, s.final_tokens, s.num_gpus) == (4e8, 2e10, 8) and s.planned_tokens_per_s == plan.tokens_per_s
+    assert s.budget_usd == plan.run.cost_usd and s.loss_name is None
+
+
+def test_the_loss_is_found_by_its_usual_names():
+    m = Monitor(WatchSettings())
+    m.update(frame(30).rename(columns={"loss": "train/loss"}))
+    assert m.settings.loss_name == "train/loss" and len(m.loss) == 30

@@ -14,6 +14,18 @@ from scalelab.runs import Runs
 
 
 @dataclass(frozen=True)
+class Split:
+    """How a backtest divided the runs: fit on ``flops <= train_max_flops``, forecast the rest."""
+
+    rule: str
+    """In words, e.g. ``"flops <= 1e+21"`` or ``"all but the 3 largest-compute runs"``."""
+    train_max_flops: float
+
+    def to_dict(self) -> dict:
+        return {"rule": self.rule, "train_max_flops": self.train_max_flops}
+
+
+@dataclass(frozen=True)
 class Backtest:
     """Per-run predictions for held-out runs and their summary.
 
@@ -22,13 +34,13 @@ class Backtest:
     table : one row per held-out row: inputs, ``actual``, ``predicted``, ``rel_error``
         (predicted/actual - 1), interval bounds, ``in80``/``in95``, ``extrapolation``.
     fit : the fit trained on the training split.
-    split : how the split was made.
+    split : how the runs were split.
     train : the runs it was trained on.
     """
 
     table: pd.DataFrame
     fit: Fit
-    split: dict
+    split: Split
     train: Runs
 
     @property
@@ -45,7 +57,7 @@ class Backtest:
         out = {
             "n_train": self.n_train,
             "n_test": self.n_test,
-            "train_max_flops": self.split["train_max_flops"],
+            "train_max_flops": self.split.train_max_flops,
             "test_max_flops": float(t["flops"].max()) if "flops" in t else None,
             "median_abs_rel_error": float(err.median()),
             "mean_abs_rel_error": float(err.mean()),
@@ -128,4 +140,4 @@ def backtest(
         table[f"hi{tag}"] = hi
         table[f"in{tag}"] = ((actual >= lo) & (actual <= hi)) if np.isfinite(lo).all() else np.nan
     table["extrapolation"] = pred.extrapolation
-    return Backtest(table, fitted, {"rule": what, "train_max_flops": float(train_max_flops)}, runs.select(train))
+    return Backtest(table, fitted, Split(what, float(train_max_flops)), runs.select(train))

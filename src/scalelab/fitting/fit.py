@@ -35,12 +35,14 @@ from scalelab.errors import (
     FitFileError,
     IdentifiabilityWarning,
     NotFittedError,
+    recording_warnings,
 )
+from scalelab.fitting.forecast import Forecast, Interval
 from scalelab.fitting.objective import Problem
 from scalelab.fitting.params import ParamMap
 from scalelab.fitting.solver import refine
 from scalelab.laws import Law, get_law
-from scalelab.laws.base import log_predict
+from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN, log_predict
 from scalelab.version import __version__
 
 if TYPE_CHECKING:
@@ -72,6 +74,38 @@ class FitResult:
     optima: list[dict] = field(default_factory=list)  # distinct local optima: params, objective
     bootstrap_converged: int = 0
     bootstrap_size: int = 0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The extrapolation error a fit measured on its own runs (see :meth:`Fit._calibrate`).
+
+    Attributes
+    ----------
+    status : ``"ok"``, ``"skipped"`` (too few runs for a backtest inside them) or ``"off"``.
+    per_decade : log error added per decade of extrapolation (None unless ok).
+    noise_sd : run-to-run noise (robust sd of out-of-bag log residuals).
+    cuts : the compute cuts of the inner backtests.
+    n_test : predictions the measurement rests on.
+    median_abs_rel_error : their median absolute relative error.
+    """
+
+    status: str
+    per_decade: float | None = None
+    noise_sd: float | None = None
+    cuts: tuple[float, ...] = ()
+    n_test: int = 0
+    median_abs_rel_error: float | None = None
+
+    def to_dict(self) -> dict:
+        return {"status": self.status, "per_decade": self.per_decade, "noise_sd": self.noise_sd,
+                "cuts": list(self.cuts), "n_test": self.n_test, "median_abs_rel_error": self.median_abs_rel_error}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Calibration:
+        return cls(status=d["status"], per_decade=d.get("per_decade"), noise_sd=d.get("noise_sd"),
+                   cuts=tuple(d.get("cuts", ())), n_test=int(d.get("n_test", 0)),
+                   median_abs_rel_error=d.get("median_abs_rel_error"))
 
 
 @dataclass(frozen=True)
@@ -255,11 +289,11 @@ class Fit:
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         self.warnings_ = []
-        self.calibration_ = self._calibrate(runs, pmap) if self.calibrate else {"status": "off"}
+        self.calibration_ = self._calibrate(runs, pmap) if self.calibrate else Calibration("off")
         self._diagnose(pmap, optima, problem)
         return self
 
-    def _calibrate(self, runs: Runs, pmap: ParamMap) -> dict:
+    def _calibrate(self, runs: Runs, pmap: ParamMap) -> Calibration:
         """Measure how the error grows with extrapolation, by backtests inside the runs.
 
         For cuts at the largest compute / 10 and / sqrt(10), fit on the runs at or below
@@ -296,7 +330,7 @@ class Fit:
                 f"{pmap.num_free + 2} distinct runs below a third of the largest compute): intervals cover "
                 "parameter uncertainty and run-to-run noise only, and will be too narrow far out",
             )
-            return {"status": "skipped", "per_decade": None}
+            return Calibration("skipped")
         e, L = np.concatenate(errors), np.concatenate(decades)
         sigma0 = _noise_sd(self.noise_quantiles_)
 
@@ -305,14 +339,8 @@ class Fit:
             return float(np.sum(np.log(v) + e**2 / v))
 
         per_decade = float(minimize_scalar(nll, bounds=(0.0, 1.0), method="bounded").x)
-        return {
-            "status": "ok",
-            "per_decade": per_decade,
-            "noise_sd": sigma0,
-            "cuts": cuts,
-            "n_test": int(e.size),
-            "median_abs_rel_error": float(np.median(np.abs(np.expm1(e)))),
-        }
+        return Calibration("ok", per_decade=per_decade, noise_sd=sigma0, cuts=tuple(cuts), n_test=int(e.size),
+                           median_abs_rel_error=float(np.median(np.abs(np.expm1(e)))))
 
     def _check_settings(self) -> None:
         if not (self.delta > 0):
@@ -448,6 +476,38 @@ class Fit:
         intervals = self._intervals(x, levels, factor)
         return Prediction(inputs=x, loss=point, intervals=intervals, extrapolation=factor)
 
+    def forecast(self, *, params: float | None = None, tokens: float | None = None, flops: float | None = None,
+                 law: str = "", levels=LEVELS) -> Forecast:
+        """The loss of one run with its intervals, as a :class:`Forecast`.
+
+        The one builder of forecasts that leave the fitting room (plan, ladder, watch,
+        report). Give ``params`` and ``tokens``, or ``flops`` for a compute law (which also
+        takes ``params`` and ``tokens``: C = 6·N·D). ``law`` says what made it, for the
+        reader. The warnings raised (extrapolation ...) are recorded in the forecast and
+        passed on.
+
+        Examples
+        --------
+        >>> from scalelab.data import default_fit_path
+        >>> from scalelab.io import load_fit
+        >>> f = load_fit(default_fit_path()).forecast(params=7e10, tokens=1.4e12)
+        >>> round(f.loss, 3), f.interval(0.8).lo < f.loss < f.interval(0.8).hi
+        (1.973, True)
+        """
+        self._check_fitted()
+        if any(v is not None and np.size(v) != 1 for v in (params, tokens, flops)):
+            raise FitError("a forecast is for one run: give single values (predict takes arrays)")
+        if flops is None and params is not None and tokens is not None:
+            flops = FLOPS_PER_PARAM_TOKEN * float(params) * float(tokens)
+        given = {"params": params, "tokens": tokens, "flops": flops}
+        with recording_warnings() as seen:
+            p = self.predict(levels=levels, **{k: v for k, v in given.items() if v is not None})
+        intervals = tuple(Interval(float(lv), float(lo), float(hi)) for lv, (lo, hi) in sorted(p.intervals.items())
+                          if np.isfinite(lo) and np.isfinite(hi))
+        return Forecast(loss=float(p.loss), intervals=intervals, extrapolation=float(p.extrapolation),
+                        params=None if params is None else float(params), tokens=None if tokens is None else float(tokens),
+                        flops=None if flops is None else float(flops), law=law, warnings=tuple(seen))
+
     def _intervals(self, x: dict[str, np.ndarray], levels, factor: np.ndarray) -> dict[float, tuple[np.ndarray, np.ndarray]]:
         """Quantiles of: ensemble member's log prediction + out-of-bag residual +
         extrapolation error ``N(0, (per_decade * log10 factor)^2)``, by Monte Carlo with the
@@ -461,7 +521,7 @@ class Fit:
         rng = np.random.default_rng(self.seed)
         member = rng.integers(0, B, INTERVAL_DRAWS)
         noise = self.noise_quantiles_[rng.integers(0, self.noise_quantiles_.size, INTERVAL_DRAWS)]
-        z = rng.standard_normal(INTERVAL_DRAWS) * (self.calibration_.get("per_decade") or 0.0)
+        z = rng.standard_normal(INTERVAL_DRAWS) * (self.calibration_.per_decade or 0.0)
         canon = law.to_canonical({k: v[:, None] for k, v in self.ensemble_.items()})
         flat = {k: np.ravel(v) for k, v in x.items()}
         decades = np.log10(np.ravel(factor))
@@ -489,7 +549,7 @@ class Fit:
     def _with_flops(self, x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         x = dict(x)
         if "flops" not in x and "params" in x and "tokens" in x and "flops" in self.data_range_:
-            x["flops"] = 6.0 * x["params"] * x["tokens"]
+            x["flops"] = FLOPS_PER_PARAM_TOKEN * x["params"] * x["tokens"]
         return x
 
     def _warn_extrapolation(self, x: dict[str, np.ndarray], factor: np.ndarray) -> None:
@@ -512,7 +572,7 @@ class Fit:
             stacklevel=3,
         )
 
-    def optimal_allocation(self, flops, flops_per_token=6.0, levels=LEVELS) -> AllocationForecast:
+    def optimal_allocation(self, flops, flops_per_token=FLOPS_PER_PARAM_TOKEN, levels=LEVELS) -> AllocationForecast:
         """Compute-optimal N and D for FLOP budgets, with intervals (laws with an allocation only)."""
         self._check_fitted()
         if not hasattr(self.law_, "optimal_allocation"):
@@ -592,7 +652,7 @@ class Fit:
             "data_range": {k: [float(a), float(b)] for k, (a, b) in self.data_range_.items()},
             "ensemble": {k: v.tolist() for k, v in self.ensemble_.items()},
             "noise_quantiles": self.noise_quantiles_.tolist(),
-            "calibration": self.calibration_,
+            "calibration": self.calibration_.to_dict(),
             "warnings": self.warnings_,
             "provenance": self.provenance_,
         }
@@ -622,7 +682,7 @@ class Fit:
             fit.n_rows_ = int(d["n_rows"])
             fit.ensemble_ = {k: np.asarray(d["ensemble"][k], float) for k in law.param_names()}
             fit.noise_quantiles_ = np.asarray(d["noise_quantiles"], float)
-            fit.calibration_ = dict(d["calibration"])
+            fit.calibration_ = Calibration.from_dict(d["calibration"])
             fit.data_range_ = {k: tuple(v) for k, v in d["data_range"].items()}
             res = d["result"]
             fit.result_ = FitResult(fun=float(d["objective"]), **res)
@@ -632,6 +692,41 @@ class Fit:
         except (KeyError, TypeError, ValueError) as exc:
             raise FitFileError(f"{source} is missing or has a bad field ({exc}); refit with scalelab fit") from None
         return fit
+
+
+def predict_table(fit: Fit, *, params=None, tokens=None, flops=None,
+                  flops_per_token: float = FLOPS_PER_PARAM_TOKEN) -> tuple[str, pd.DataFrame]:
+    """What ``scalelab predict`` prints, one row per run or budget, with intervals.
+
+    With ``flops``: the compute-optimal N, D and loss of each budget (a law of N and D;
+    ``"allocation"``), or the loss (a compute law; ``"loss"``). With ``params`` and
+    ``tokens`` (broadcast against each other): the loss of those runs (``"loss"``).
+
+    >>> from scalelab.data import default_fit_path
+    >>> from scalelab.io import load_fit
+    >>> kind, table = predict_table(load_fit(default_fit_path()), flops=[1e23, 1e24])
+    >>> kind, list(table.columns[:3]), len(table)
+    ('allocation', ['flops', 'params', 'tokens'], 2)
+    """
+    if not flops_per_token > 0:
+        raise FitError(f"--flops-per-token {flops_per_token}: give a positive number (6 for C = 6ND)")
+    if flops is not None and (params is not None or tokens is not None):
+        raise FitError("give either --compute C, or --params N with --tokens D, not both")
+    fit._check_fitted()
+    if flops is not None:
+        if "params" in fit.law_.inputs:
+            return "allocation", fit.optimal_allocation(flops, flops_per_token).to_frame()
+        return "loss", fit.predict(flops=flops).to_frame()
+    if fit.law_.inputs == ("flops",):
+        raise FitError("this is a compute-law fit: predict with --compute FLOPS")
+    if params is None or tokens is None:
+        raise FitError("give --params N and --tokens D (or --compute C for the compute-optimal run)")
+    N, D = np.atleast_1d(np.asarray(params, float)), np.atleast_1d(np.asarray(tokens, float))
+    try:
+        N, D = np.broadcast_arrays(N, D)
+    except ValueError:
+        raise FitError(f"--params has {N.size} values and --tokens {D.size}; give one of each, or equally many") from None
+    return "loss", fit.predict(params=N, tokens=D).to_frame()
 
 
 def residual_summary(res: np.ndarray) -> dict:

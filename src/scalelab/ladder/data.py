@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from scalelab.errors import InputError
+from scalelab.io import atomic_path, write_json
 
 EOT = b"\n\n"  # documents are joined with a blank line in the byte stream
 ENCODE_BATCH_BYTES = 50_000  # BPE encodes in ~50 kB batches: one huge batch needs gigabytes
@@ -206,8 +207,7 @@ def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", voc
     counts = {}
     for split, split_docs in (("train", train_docs), ("val", val_docs)):
         n_tokens = n_bytes = 0
-        tmp = out / f".{split}.bin.tmp"
-        with tmp.open("wb") as fh:
+        with atomic_path(out / f"{split}.bin") as tmp, tmp.open("wb") as fh:
             for j, d in enumerate(split_docs):
                 piece = d + EOT
                 ids = encode(piece)
@@ -216,15 +216,12 @@ def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", voc
                 n_bytes += len(piece)
                 if j % 200 == 0:
                     progress(f"encoding {split}", j / max(1, len(split_docs)))
-        tmp.replace(out / f"{split}.bin")
         counts[split] = (n_tokens, n_bytes)
     shards = Shards(folder=str(out), tokenizer=tokenizer, vocab_size=vocab, dtype=dtype, train_tokens=counts["train"][0],
                     val_tokens=counts["val"][0], train_bytes=counts["train"][1], val_bytes=counts["val"][1],
                     documents=len(docs), corpus_sha256=sha)
-    (out / "settings.json").write_text(json.dumps(settings))
-    tmp = out / ".meta.json.tmp"
-    tmp.write_text(json.dumps(shards.to_dict(), indent=1))
-    tmp.replace(meta)  # written last: its presence means the shards are complete
+    write_json(out / "settings.json", settings)
+    write_json(meta, shards.to_dict())  # written last: its presence means the shards are complete
     return shards
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from scalelab.errors import InputError
 from scalelab.ladder.config import GPTConfig, shape_for_params
+from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN
 
 MULTIPLES = (1.0, 2.0, 5.0, 10.0)  # x 20 tokens per parameter
 NUM_SIZES = 4
@@ -190,6 +191,24 @@ def _typed(cls, values: dict) -> dict:
                 float(v) if kinds.get(k) == "float" else v) for k, v in values.items()}
 
 
+def resolve_corpus(corpus: str | Path | None) -> str:
+    """The corpus a plan names: the given path (absolute), or the bundled Austen novels."""
+    from scalelab.data import bundled_path
+
+    src = Path(corpus) if corpus is not None else bundled_path("austen")
+    if not src.exists():
+        raise InputError(f"--corpus {str(src)!r} does not exist")
+    return str(src.resolve())
+
+
+def shards_for(plan_path: str | Path | None) -> str:
+    """Where a plan keeps its token shards: ``<plan>.shards`` beside the plan file (a path
+    relative to it), or ``./ladder.shards`` (absolute) for a plan that is not written."""
+    if plan_path is None:
+        return str(Path("ladder.shards").resolve())
+    return Path(plan_path).stem + ".shards"
+
+
 def make_rung(name: str | None, params: float, tokens: float | None = None, *, multiple: float | None = None,
               vocab_size: int, seq_len: int, role: str = "rung", micro_batch: int = 16) -> Rung:
     """A rung of ~``params`` non-embedding parameters, trained on ``tokens`` or on
@@ -237,7 +256,7 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
     elif target_flops:
         if not 1e9 <= target_flops <= 1e30:
             raise InputError(f"--target-flops {target_flops}: give a FLOP count in [1e9, 1e30]")
-        n = math.sqrt(target_flops / (6 * TOKENS_PER_PARAM))  # compute-optimal at 20 tokens/param
+        n = math.sqrt(target_flops / (FLOPS_PER_PARAM_TOKEN * TOKENS_PER_PARAM))  # compute-optimal at 20 tokens/param
         target = make_rung("target", n, TOKENS_PER_PARAM * n, vocab_size=vocab, seq_len=seq_len, role="target",
                            micro_batch=micro_batch)
     if not 0 < budget_frac <= 1:
@@ -257,8 +276,9 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
         # the ladder's cost is ~ 6 * 20 * sum(multiples) * N_max^2 * sum(4^-i): solve for N_max, then shrink
         # until the real shapes (and their attention FLOPs) fit the budget and the per-rung cap
         geom = sum(4.0 ** -i for i in range(NUM_SIZES))
-        n_max = math.sqrt(budget_frac * target.flops / (6 * TOKENS_PER_PARAM * sum(multiples) * geom))
-        n_max = min(n_max, math.sqrt(MAX_RUNG_FRACTION * target.flops / (6 * TOKENS_PER_PARAM * max(multiples))))
+        k = FLOPS_PER_PARAM_TOKEN * TOKENS_PER_PARAM
+        n_max = math.sqrt(budget_frac * target.flops / (k * sum(multiples) * geom))
+        n_max = min(n_max, math.sqrt(MAX_RUNG_FRACTION * target.flops / (k * max(multiples))))
         for _ in range(40):
             rungs = build([n_max / 2 ** i for i in range(NUM_SIZES)][::-1])
             over = max(sum(r.flops for r in rungs) / (budget_frac * target.flops),

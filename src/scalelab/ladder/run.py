@@ -123,7 +123,7 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
                 if on_rung:
                     on_rung(r.name, "running", None)
                 res = train(train_config(plan, r), shards, folder / r.name, store=store, run_id=_run_id(plan_path, r),
-                            on_step=(lambda rec, name=r.name: on_step(name, rec)) if on_step else None)
+                            on_step=(lambda rec, name=r.name: on_step(name, with_eta(rec))) if on_step else None)
                 results[r.name] = load_result(folder / r.name)
                 if on_rung:
                     on_rung(r.name, "done", results[r.name])
@@ -136,6 +136,14 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
             for r in todo:
                 _record_finished(store, plan_path, plan, r)
     return results
+
+
+def with_eta(rec: dict) -> dict:
+    """A step record with ``eta_s``, the seconds the rung has left at its recent speed."""
+    step, total = rec.get("step") or 0, rec.get("total_steps") or 0
+    if not (step and total and rec.get("tokens_per_s")):
+        return dict(rec, eta_s=None)
+    return dict(rec, eta_s=(total - step) * rec["tokens"] / step / rec["tokens_per_s"])
 
 
 def load_result(rung_dir: Path) -> dict:
@@ -213,7 +221,7 @@ def _subprocesses(plan_path, plan, todo, executor, nproc, on_rung, on_step=None,
                 rec = last_record(folder / r.name / "log.jsonl") if on_step else None
                 if rec and rec.get("step"):
                     per_step = rec["tokens"] / rec["step"]
-                    on_step(r.name, dict(rec, total_steps=max(rec["step"], -(-r.tokens // int(per_step)))))
+                    on_step(r.name, with_eta(dict(rec, total_steps=max(rec["step"], -(-r.tokens // int(per_step))))))
                 continue
             log.close()
             del running[slot]
@@ -249,19 +257,3 @@ def _slurm(plan_path, plan, todo, options, on_rung) -> dict:
         if on_rung:
             on_rung(r.name, "done", results[r.name])
     return results
-
-
-def ladder_table(plan_path: str | Path) -> list[dict]:
-    """One row per finished rung: non-embedding params, tokens, FLOPs, val loss and bits/byte."""
-    plan = LadderPlan.from_toml(plan_path)
-    folder = runs_folder(plan_path)
-    rows = []
-    for r in [*plan.rungs, *([plan.target] if plan.target else [])]:
-        d = folder / r.name
-        if not (d / "result.json").is_file():
-            continue
-        res = load_result(d)
-        rows.append({"run_id": r.name, "role": r.role, "params": r.params, "tokens": res["tokens"],
-                     "flops": 6.0 * r.params * res["tokens"], "loss": res["val_bpb"], "val_loss_nats": res["val_loss"],
-                     "seconds": res["seconds"]})
-    return rows

@@ -40,13 +40,16 @@ import torch
 import torch.nn.functional as F
 
 from scalelab.errors import InputError
+from scalelab.io import atomic_path, atomic_write_text
 from scalelab.ladder.data import Shards
 from scalelab.ladder.model import GPT
 from scalelab.ladder.config import PARALLEL, TrainConfig
 
 
 @dataclass
-class Layout:
+class Ranks:
+    """Which process this is among the ranks training one rung, and its device."""
+
     rank: int = 0
     world: int = 1
     local_rank: int = 0
@@ -90,12 +93,12 @@ def lr_at(step: int, total: int, warmup: int, cfg: TrainConfig) -> float:
     return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * min(frac, 1.0)))
 
 
-def distributed_layout() -> Layout:
+def distributed_ranks() -> Ranks:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     cuda = torch.cuda.is_available()
     if world == 1:
-        return Layout(device="cuda" if cuda else "cpu")
+        return Ranks(device="cuda" if cuda else "cpu")
     import torch.distributed as dist
 
     local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -103,7 +106,7 @@ def distributed_layout() -> Layout:
         dist.init_process_group(backend="nccl" if cuda else "gloo")
     if cuda:
         torch.cuda.set_device(local)
-    return Layout(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=local,
+    return Ranks(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=local,
                   device=f"cuda:{local}" if cuda else "cpu")
 
 
@@ -162,17 +165,17 @@ class Sampler:
 
 @torch.no_grad()
 def evaluate(model, val: np.ndarray, seq_len: int, eval_tokens: int, micro_batch: int, device, autocast,
-             layout: Layout | None = None) -> float:
+             ranks: Ranks | None = None) -> float:
     """Mean loss (nats/token) over fixed windows spread evenly across the validation split.
 
     With several ranks each takes a share of the windows; every rank runs the same number
     of forward passes (a sharded model gathers its weights in each), padding with windows
     that weigh nothing."""
-    lay = layout or Layout()
+    ranks = ranks or Ranks()
     n_windows = max(1, min(eval_tokens // seq_len, (len(val) - 1) // seq_len))
     starts = np.linspace(0, len(val) - seq_len - 1, n_windows).astype(np.int64)
-    parts = np.array_split(starts, lay.world)
-    mine, longest = parts[lay.rank], len(parts[0])
+    parts = np.array_split(starts, ranks.world)
+    mine, longest = parts[ranks.rank], len(parts[0])
     weights = torch.zeros(longest, dtype=torch.float64, device=device)
     weights[:len(mine)] = 1.0
     mine = np.concatenate([mine, starts[:longest - len(mine)]])
@@ -188,7 +191,7 @@ def evaluate(model, val: np.ndarray, seq_len: int, eval_tokens: int, micro_batch
         total[0] += (per_window.double() * w).sum()
         total[1] += w.sum()
     model.train()
-    if lay.world > 1:
+    if ranks.world > 1:
         import torch.distributed as dist
 
         dist.all_reduce(total)
@@ -197,26 +200,26 @@ def evaluate(model, val: np.ndarray, seq_len: int, eval_tokens: int, micro_batch
 
 
 
-def choose_parallel(cfg: TrainConfig, lay: Layout, micro_batch: int, parallel: str = "auto") -> str:
+def choose_parallel(cfg: TrainConfig, ranks: Ranks, micro_batch: int, parallel: str = "auto") -> str:
     """'none' for one rank; otherwise DDP when a whole replica fits the device, else FSDP."""
     if parallel not in PARALLEL:
         raise InputError(f"--parallel {parallel!r}: choose one of {', '.join(PARALLEL)}")
-    if lay.world == 1:
+    if ranks.world == 1:
         return "none"
     if parallel != "auto":
         return parallel
-    if not lay.device.startswith("cuda"):
+    if not ranks.device.startswith("cuda"):
         return "ddp"
     from scalelab.planning.memory import Parallelism, memory_per_device
 
-    gib = torch.cuda.get_device_properties(lay.local_rank).total_memory / 2**30
-    mem = memory_per_device(cfg.model.to_plan(), Parallelism(dp=lay.world), micro_batch=micro_batch,
+    gib = torch.cuda.get_device_properties(ranks.local_rank).total_memory / 2**30
+    mem = memory_per_device(cfg.model.to_plan(), Parallelism(dp=ranks.world), micro_batch=micro_batch,
                             seq_len=cfg.model.seq_len, device_gb=gib)
     return "ddp" if mem.fits else "fsdp"
 
 
 def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, run_id: str | None = None,
-          on_step: Callable[[dict], None] | None = None, layout: Layout | None = None,
+          on_step: Callable[[dict], None] | None = None, ranks: Ranks | None = None,
           stop_after_steps: int | None = None, parallel: str = "auto") -> TrainResult | None:
     """Train one rung (resuming from ``out_dir/checkpoint.pt`` if present).
 
@@ -227,22 +230,22 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
     resumption) or on ranks other than 0.
     """
     out = Path(out_dir)
-    lay = layout or distributed_layout()
-    if lay.main:
+    ranks = ranks or distributed_ranks()
+    if ranks.main:
         out.mkdir(parents=True, exist_ok=True)
     if cfg.model.vocab_size < shards.vocab_size:
         raise InputError(f"model vocab_size {cfg.model.vocab_size} < the tokenizer's {shards.vocab_size}")
-    cuda = lay.device.startswith("cuda")
+    cuda = ranks.device.startswith("cuda")
     use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and cuda)
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if (use_bf16 and cuda) else nullcontext
     torch.manual_seed(cfg.seed)
-    model = GPT(cfg.model).to(lay.device)
+    model = GPT(cfg.model).to(ranks.device)
     n_params = sum(p.numel() for p in model.parameters())
     seq = cfg.model.seq_len
     micro_batch = cfg.micro_batch
-    while micro_batch > 1 and micro_batch * seq * lay.world > cfg.batch_tokens:
+    while micro_batch > 1 and micro_batch * seq * ranks.world > cfg.batch_tokens:
         micro_batch //= 2  # keep the global batch when more ranks share it
-    per_micro = micro_batch * seq * lay.world
+    per_micro = micro_batch * seq * ranks.world
     accum = max(1, round(cfg.batch_tokens / per_micro))
     batch_tokens = accum * per_micro
     total_steps = max(1, math.ceil(cfg.tokens / batch_tokens))
@@ -250,7 +253,7 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
     warmup = min(warmup, max(1, total_steps // 2))
     eval_every = cfg.eval_every or max(1, total_steps // 10)
     ckpt_every = cfg.checkpoint_every or max(1, total_steps // 10)
-    mode = choose_parallel(cfg, lay, micro_batch, parallel)
+    mode = choose_parallel(cfg, ranks, micro_batch, parallel)
     compile_ = cfg.compile == "yes" or (cfg.compile == "auto" and cuda)
     if mode == "fsdp":
         from torch.distributed.fsdp import fully_shard
@@ -266,13 +269,13 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=cfg.lr, betas=(0.9, cfg.beta2), eps=1e-8, fused=(cuda and mode != "fsdp") or None)
-    sampler = Sampler(shards.train(), seq, cfg.seed, lay.rank, lay.device, lay.world)
+    sampler = Sampler(shards.train(), seq, cfg.seed, ranks.rank, ranks.device, ranks.world)
     start_step, resumed_from = 0, 0
     ckpt = out / "checkpoint.pt"
     if ckpt.is_file():
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
 
-        state = torch.load(ckpt, map_location="cpu" if mode == "fsdp" else lay.device, weights_only=False)
+        state = torch.load(ckpt, map_location="cpu" if mode == "fsdp" else ranks.device, weights_only=False)
         if state.get("config") != cfg.to_dict():
             raise InputError(f"{ckpt} was written for other settings; delete it to start the rung again")
         # every rank reads the whole state; a sharded model keeps its own slice of it
@@ -285,12 +288,12 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
     if mode == "ddp":
         from torch.nn.parallel import DistributedDataParallel
 
-        train_model = DistributedDataParallel(model, device_ids=[lay.local_rank] if cuda else None)
+        train_model = DistributedDataParallel(model, device_ids=[ranks.local_rank] if cuda else None)
     compiled = torch.compile(train_model) if compile_ and mode != "fsdp" else train_model
 
-    if lay.main:
+    if ranks.main:
         _trim_log(out / "log.jsonl", start_step)
-    log = (out / "log.jsonl").open("a") if lay.main else None
+    log = (out / "log.jsonl").open("a") if ranks.main else None
     val = shards.val()
     t0 = time.time()
     clock = {"t": t0, "tokens": start_step * batch_tokens, "paused": 0.0}  # paused: validation, checkpoints
@@ -320,20 +323,20 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
         lr = lr_at(step, total_steps, warmup, cfg)
         for g in opt.param_groups:
             g["lr"] = lr
-        loss_sum = torch.zeros((), device=lay.device)
+        loss_sum = torch.zeros((), device=ranks.device)
         for micro, (x, y) in enumerate(sampler.step(micro_batch, accum)):
-            sync = micro == accum - 1 or lay.world == 1
+            sync = micro == accum - 1 or ranks.world == 1
             if mode == "fsdp":
                 model.set_requires_gradient_sync(sync)
             with (nullcontext() if sync or mode != "ddp" else train_model.no_sync()), autocast():
                 _, loss = compiled(x, y)
                 (loss / accum).backward()
             loss_sum += loss.detach()
-        if lay.world > 1:  # log the loss of the whole batch, not of rank 0's share
+        if ranks.world > 1:  # log the loss of the whole batch, not of rank 0's share
             import torch.distributed as dist
 
             dist.all_reduce(loss_sum)
-            loss_sum /= lay.world
+            loss_sum /= ranks.world
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         if hasattr(grad_norm, "full_tensor"):  # FSDP: a replicated DTensor
             grad_norm = grad_norm.full_tensor()
@@ -344,38 +347,36 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
         now = time.time()
         v = None
         if done % eval_every == 0 or done == total_steps:  # every rank: each validates a share
-            v = evaluate(model, val, seq, cfg.eval_tokens, cfg.micro_batch, lay.device, autocast, lay)
-        if lay.main:
+            v = evaluate(model, val, seq, cfg.eval_tokens, cfg.micro_batch, ranks.device, autocast, ranks)
+        if ranks.main:
             pending.append((done, loss_sum / accum, grad_norm.detach(), lr, now, clock["paused"], v))
             flush()
         saving = done % ckpt_every == 0 or done == total_steps
         stopping = stop_after_steps is not None and done - start_step >= stop_after_steps and done < total_steps
         if saving or stopping:  # a deliberate stop saves where it is
-            if lay.main:
+            if ranks.main:
                 flush(final=True)
-            _checkpoint(ckpt, model, opt, sampler, done, cfg, lay, sharded=mode == "fsdp")
+            _checkpoint(ckpt, model, opt, sampler, done, cfg, ranks, sharded=mode == "fsdp")
         clock["paused"] += time.time() - now  # counted against the next step's interval
         if stopping:
             if log:
                 log.close()
-            _join(lay)
+            _join(ranks)
             return None
     if log:
         flush(final=True)
         log.close()
     result = None
-    v = evaluate(model, val, seq, cfg.final_eval_tokens, cfg.micro_batch, lay.device, autocast, lay)
-    if lay.main:
+    v = evaluate(model, val, seq, cfg.final_eval_tokens, cfg.micro_batch, ranks.device, autocast, ranks)
+    if ranks.main:
         seconds = time.time() - t0
         tokens = total_steps * batch_tokens
         result = TrainResult(val_loss=v, val_bpb=shards.bits_per_byte(v), train_loss=last["loss"], steps=total_steps,
                              tokens=tokens, params=n_params, flops=cfg.model.flops_per_token() * tokens, seconds=seconds,
                              tokens_per_s=(tokens - resumed_from * batch_tokens) / max(seconds, 1e-9),
                              resumed_from=resumed_from,
-                             extra={"batch_tokens": batch_tokens, "accum": accum, "world": lay.world, "parallel": mode,
-                                    "warmup_steps": warmup, "device": lay.device, "precision": "bf16" if use_bf16 else "fp32"})
-        from scalelab.io import atomic_write_text
-
+                             extra={"batch_tokens": batch_tokens, "accum": accum, "world": ranks.world, "parallel": mode,
+                                    "warmup_steps": warmup, "device": ranks.device, "precision": "bf16" if use_bf16 else "fp32"})
         try:
             atomic_write_text(out / "result.json",
                               json.dumps({"config": cfg.to_dict(), "result": result.to_dict(), "shards": shards.to_dict()}, indent=1))
@@ -383,7 +384,7 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
             raise InputError(f"cannot write {out / 'result.json'} ({exc}); free space and run again") from None
         if store is not None:
             _record(store, run_id or out.name, out, cfg, result)
-    _join(lay)
+    _join(ranks)
     return result
 
 
@@ -399,36 +400,32 @@ def _trim_log(path: Path, step: int) -> None:
                     keep.append(line)
             except (ValueError, KeyError, TypeError):
                 break  # a line cut by the interruption
-    from scalelab.io import atomic_write_text
-
     atomic_write_text(path, "".join(keep))
 
 
-def _join(lay: Layout) -> None:
+def _join(ranks: Ranks) -> None:
     """Ranks leave together: one that exits while rank 0 still evaluates or saves takes the group down."""
-    if lay.world > 1:
+    if ranks.world > 1:
         import torch.distributed as dist
 
         dist.barrier()
 
 
-def _checkpoint(path: Path, model, opt, sampler: Sampler, step: int, cfg: TrainConfig, lay: Layout, *,
+def _checkpoint(path: Path, model, opt, sampler: Sampler, step: int, cfg: TrainConfig, ranks: Ranks, *,
                 sharded: bool = False) -> None:
     """The whole state, unsharded, written by rank 0 (under FSDP every rank takes part in gathering it)."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
 
-    if not (sharded or lay.main):
+    if not (sharded or ranks.main):
         return
     model_state, opt_state = get_state_dict(model, opt, options=StateDictOptions(full_state_dict=True, cpu_offload=sharded))
-    if not lay.main:
+    if not ranks.main:
         return  # the ranks share one model, optimizer state and sampler state
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        torch.save({"model": model_state, "optimizer": opt_state, "sampler": sampler.state(),
-                    "step": step, "config": cfg.to_dict()}, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save({"model": model_state, "optimizer": opt_state, "sampler": sampler.state(),
+                        "step": step, "config": cfg.to_dict()}, tmp)
     except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as RuntimeError
-        tmp.unlink(missing_ok=True)
         raise InputError(f"cannot write the checkpoint {path} at step {step} ({exc}); free space in {path.parent} "
                          "and run again: the rung resumes from its last good checkpoint") from None
 

@@ -13,17 +13,17 @@ def main(argv: list[str]) -> int:
     from scalelab.ladder.data import Shards
     from scalelab.ladder.design import LadderPlan
     from scalelab.ladder.run import resolve, runs_folder, train_config
-    from scalelab.ladder.train import distributed_layout, train
+    from scalelab.ladder.train import distributed_ranks, train
 
     plan_path, name = argv[0], argv[1]
     parallel = argv[argv.index("--parallel") + 1] if "--parallel" in argv else "auto"
     plan = LadderPlan.from_toml(plan_path)
     rung = plan.rung(name)
     shards = Shards.load(resolve(plan_path, plan.shards))
-    layout = distributed_layout()
-    train(train_config(plan, rung), shards, runs_folder(plan_path) / rung.name, layout=layout,
+    ranks = distributed_ranks()
+    train(train_config(plan, rung), shards, runs_folder(plan_path) / rung.name, ranks=ranks,
           parallel=parallel)
-    if layout.world > 1:
+    if ranks.world > 1:
         import torch.distributed as dist
 
         dist.destroy_process_group()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scalelab.errors import FitError, suggest
-from scalelab.laws.base import Allocation, Law, PowerTerm
+from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN, Allocation, Law, PowerTerm
 from scalelab.laws.chinchilla import ChinchillaLaw
 from scalelab.laws.compute import ComputeLaw
 
@@ -22,4 +22,4 @@ def get_law(name: str | type[Law]) -> type[Law]:
         ) from None
 
 
-__all__ = ["LAWS", "Allocation", "ChinchillaLaw", "ComputeLaw", "Law", "PowerTerm", "get_law"]
+__all__ = ["FLOPS_PER_PARAM_TOKEN", "LAWS", "Allocation", "ChinchillaLaw", "ComputeLaw", "Law", "PowerTerm", "get_law"]

@@ -22,6 +22,10 @@ from typing import ClassVar
 
 import numpy as np
 
+# C = 6·N·D: training FLOPs per parameter per token, 2 for the forward pass and 4 for the
+# backward (Kaplan et al. 2020, eq. 2.1). The one constant every room uses for it.
+FLOPS_PER_PARAM_TOKEN = 6.0
+
 
 @dataclass(frozen=True)
 class PowerTerm:

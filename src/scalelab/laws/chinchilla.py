@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from scalelab.laws.base import Allocation, Law, PowerTerm
+from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN, Allocation, Law, PowerTerm
 
 FlopsPerToken = float | Callable[[np.ndarray], np.ndarray]
 
@@ -59,7 +59,7 @@ class ChinchillaLaw(Law):
     def positive_names(cls) -> tuple[str, ...]:
         return ("E", "A", "B")
 
-    def optimal_allocation(self, flops, flops_per_token: FlopsPerToken = 6.0) -> Allocation:
+    def optimal_allocation(self, flops, flops_per_token: FlopsPerToken = FLOPS_PER_PARAM_TOKEN) -> Allocation:
         """Compute-optimal parameters and tokens for a FLOP budget.
 
         Parameters

@@ -7,11 +7,13 @@ from scalelab.planning.cost import BudgetPlan, RunEstimate, budget_to_run, estim
 from scalelab.planning.hardware import Accelerator, catalogue, get_accelerator
 from scalelab.planning.memory import MemoryBreakdown, Parallelism, memory_per_device, smallest_layout
 from scalelab.planning.model import ModelConfig, dense_from_params
+from scalelab.planning.plan import FlopCount, Layout, ParamCount, Plan, make_plan, resolve_model
 from scalelab.planning.presets import PRESETS, Preset, get_preset
 from scalelab.planning.validate import RunCheck, check_runs
 
 __all__ = [
-    "PRESETS", "Accelerator", "BudgetPlan", "MemoryBreakdown", "ModelConfig", "Parallelism", "Preset", "RunCheck",
-    "RunEstimate", "budget_to_run", "catalogue", "check_runs", "dense_from_params", "estimate_run",
-    "get_accelerator", "get_preset", "memory_per_device", "plan_budget", "smallest_layout",
+    "PRESETS", "Accelerator", "BudgetPlan", "FlopCount", "Layout", "MemoryBreakdown", "ModelConfig", "ParamCount",
+    "Parallelism", "Plan", "Preset", "RunCheck", "RunEstimate", "budget_to_run", "catalogue", "check_runs",
+    "dense_from_params", "estimate_run", "get_accelerator", "get_preset", "make_plan", "memory_per_device",
+    "plan_budget", "resolve_model", "smallest_layout",
 ]

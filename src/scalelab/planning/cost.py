@@ -17,9 +17,11 @@ that (N, D) on the same hardware costs exactly the budget (a tested round trip).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from scalelab.errors import InputError
+from scalelab.fitting.forecast import Forecast, Interval
+from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN
 from scalelab.planning.hardware import GOODPUT_DEFAULT, Accelerator
 
 # Muennighoff et al. 2023 ("Scaling Data-Constrained Language Models"): up to about four
@@ -76,14 +78,18 @@ class RunEstimate:
         return None if price is None else self.gpu_hours * price
 
     def to_dict(self) -> dict:
-        a = self.accelerator
+        """The inputs (with the whole accelerator) and, for the reader, what follows from them."""
         return {
-            "flops": self.flops, "gpu": a.key, "gpu_name": a.name, "num_gpus": self.num_gpus,
-            "peak_tflops": a.peak_tflops, "mfu": self.mfu, "mfu_source": a.mfu_source, "goodput": self.goodput,
+            "flops": self.flops, "accelerator": self.accelerator.to_dict(), "num_gpus": self.num_gpus,
+            "mfu": self.mfu, "goodput": self.goodput, "pue": self.pue,
             "compute_days": self.compute_seconds / 86400, "days": self.days, "gpu_hours": self.gpu_hours,
-            "energy_kwh": self.energy_kwh, "pue": self.pue, "price_usd_per_gpu_hour": a.price_usd_per_hour,
-            "price_source": a.price_note, "cost_usd": self.cost_usd,
+            "energy_kwh": self.energy_kwh, "cost_usd": self.cost_usd,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunEstimate:
+        return cls(flops=d["flops"], accelerator=Accelerator.from_dict(d["accelerator"]), num_gpus=d["num_gpus"],
+                   mfu=d["mfu"], goodput=d["goodput"], pue=d.get("pue", 1.0))
 
 
 def estimate_run(flops: float, accelerator: Accelerator, num_gpus: float, *, mfu: float | None = None,
@@ -106,30 +112,43 @@ def estimate_run(flops: float, accelerator: Accelerator, num_gpus: float, *, mfu
 
 @dataclass(frozen=True)
 class BudgetPlan:
-    """The compute-optimal run a budget buys, and its forecast."""
+    """The compute-optimal run a budget buys, and its forecast.
+
+    Attributes
+    ----------
+    run : time, hours and cost of the budget's FLOPs.
+    params, tokens : the compute-optimal N and D (C = k·N·D).
+    params_interval, tokens_interval : their 80% intervals over the fit's bootstrap.
+    forecast : the loss of a run trained at (N, D), with its intervals.
+    flops_per_token : k.
+    epochs : D over the unique tokens available, when given.
+    """
 
     run: RunEstimate
     params: float
     tokens: float
-    params_interval: tuple[float, float] | None
-    tokens_interval: tuple[float, float] | None
-    loss: float
-    loss_interval80: tuple[float, float] | None
-    loss_interval95: tuple[float, float] | None
-    extrapolation: float
-    flops_per_token: float
-    law: str
+    forecast: Forecast
+    flops_per_token: float = FLOPS_PER_PARAM_TOKEN
+    params_interval: Interval | None = None
+    tokens_interval: Interval | None = None
     epochs: float | None = None
-    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
-            "params": self.params, "tokens": self.tokens, "params_interval80": self.params_interval,
-            "tokens_interval80": self.tokens_interval, "loss": self.loss, "loss_interval80": self.loss_interval80,
-            "loss_interval95": self.loss_interval95, "extrapolation": self.extrapolation,
-            "flops_per_param_token": self.flops_per_token, "law": self.law, "epochs": self.epochs,
-            "warnings": self.warnings, **self.run.to_dict(),
+            "run": self.run.to_dict(), "params": self.params, "tokens": self.tokens, "forecast": self.forecast.to_dict(),
+            "flops_per_token": self.flops_per_token,
+            "params_interval": None if self.params_interval is None else self.params_interval.to_dict(),
+            "tokens_interval": None if self.tokens_interval is None else self.tokens_interval.to_dict(),
+            "epochs": self.epochs,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> BudgetPlan:
+        return cls(run=RunEstimate.from_dict(d["run"]), params=d["params"], tokens=d["tokens"],
+                   forecast=Forecast.from_dict(d["forecast"]), flops_per_token=d["flops_per_token"],
+                   params_interval=None if d.get("params_interval") is None else Interval.from_dict(d["params_interval"]),
+                   tokens_interval=None if d.get("tokens_interval") is None else Interval.from_dict(d["tokens_interval"]),
+                   epochs=d.get("epochs"))
 
 
 def budget_to_run(accelerator: Accelerator, *, budget_usd: float | None = None, budget_gpu_hours: float | None = None,
@@ -186,41 +205,37 @@ def budget_to_run(accelerator: Accelerator, *, budget_usd: float | None = None, 
                        mfu=mfu, goodput=goodput, pue=pue)
 
 
-def plan_budget(fit, run: RunEstimate, *, flops_per_token: float = 6.0, max_unique_tokens: float | None = None,
-                law_label: str = "") -> BudgetPlan:
-    """The compute-optimal (N, D) for ``run.flops`` under a fitted law, with its forecast."""
+def plan_budget(fit, run: RunEstimate, *, flops_per_token: float = FLOPS_PER_PARAM_TOKEN,
+                max_unique_tokens: float | None = None, law_label: str = "") -> BudgetPlan:
+    """The compute-optimal (N, D) for ``run.flops`` under a fitted law, with its forecast.
+
+    Warns :class:`~scalelab.errors.PlanWarning` when (N, D) repeats the unique tokens more
+    than ~4 times.
+    """
     import warnings
 
-    from scalelab.errors import ExtrapolationWarning
+    from scalelab.errors import PlanWarning
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ExtrapolationWarning)
-        alloc = fit.optimal_allocation(run.flops, flops_per_token)
-    notes = [str(w.message) for w in caught]
-    N, D = float(alloc.params), float(alloc.tokens)
-    iv = alloc.loss.intervals
-    lo80, hi80 = (float(iv[0.8][0]), float(iv[0.8][1]))
-    finite = math.isfinite(lo80)
-    epochs = None
     if max_unique_tokens is not None:
         _check_positive("--max-unique-tokens", max_unique_tokens, 1e16)
-        epochs = D / max_unique_tokens
-        if epochs > MAX_USEFUL_EPOCHS:
-            notes.append(
-                f"the compute-optimal run sees {D:.3g} tokens: {epochs:.1f} epochs of {max_unique_tokens:.3g} unique "
-                f"tokens, beyond the ~{MAX_USEFUL_EPOCHS:g} epochs after which repeated data loses value "
-                "(Muennighoff et al. 2023); the loss forecast assumes fresh data: train a larger model on fewer "
-                "tokens, or find more data"
-            )
-    return BudgetPlan(
-        run=run, params=N, tokens=D,
-        params_interval=tuple(float(v) for v in (alloc.params_intervals[0.8][0], alloc.params_intervals[0.8][1])) if finite else None,
-        tokens_interval=tuple(float(v) for v in (alloc.tokens_intervals[0.8][0], alloc.tokens_intervals[0.8][1])) if finite else None,
-        loss=float(alloc.loss.loss), loss_interval80=(lo80, hi80) if finite else None,
-        loss_interval95=(float(iv[0.95][0]), float(iv[0.95][1])) if finite else None,
-        extrapolation=float(alloc.loss.extrapolation), flops_per_token=flops_per_token, law=law_label,
-        epochs=epochs, warnings=notes,
-    )
+    alloc = fit.optimal_allocation(run.flops, flops_per_token)
+    N, D = float(alloc.params), float(alloc.tokens)
+    forecast = fit.forecast(params=N, tokens=D, law=law_label)
+    epochs = None if max_unique_tokens is None else D / max_unique_tokens
+    if epochs is not None and epochs > MAX_USEFUL_EPOCHS:
+        warnings.warn(
+            f"the compute-optimal run sees {D:.3g} tokens: {epochs:.1f} epochs of {max_unique_tokens:.3g} unique "
+            f"tokens, beyond the ~{MAX_USEFUL_EPOCHS:g} epochs after which repeated data loses value "
+            "(Muennighoff et al. 2023); the loss forecast assumes fresh data: train a larger model on fewer "
+            "tokens, or find more data", PlanWarning, stacklevel=2)
+
+    def interval(iv) -> Interval | None:
+        lo, hi = float(iv[0.8][0]), float(iv[0.8][1])
+        return Interval(0.8, lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
+
+    return BudgetPlan(run=run, params=N, tokens=D, forecast=forecast, flops_per_token=flops_per_token,
+                      params_interval=interval(alloc.params_intervals), tokens_interval=interval(alloc.tokens_intervals),
+                      epochs=epochs)
 
 
 def _check_positive(name: str, value: float, upper: float) -> None:

@@ -89,6 +89,13 @@ class Accelerator:
     def peak_flops(self) -> float:
         return self.peak_tflops * 1e12
 
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Accelerator:
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
+
     def with_overrides(self, *, peak_tflops=None, price_usd_per_hour=None, memory_gb=None, mfu=None) -> Accelerator:
         """A copy with user figures in place of the catalogue's."""
         changes = {}

@@ -32,6 +32,7 @@ allocator's reserved memory, which is larger (see benchmarks/RESULTS.md).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -78,6 +79,35 @@ class Parallelism:
     def num_devices(self) -> int:
         return self.dp * self.tp * self.pp * self.cp
 
+    @classmethod
+    def from_degrees(cls, *, tp: int | None = None, pp: int | None = None, cp: int | None = None,
+                     ep: int | None = None, dp: int | None = None, zero: int | None = None,
+                     sequence_parallel: bool = True, num_devices: int | None = None) -> Parallelism | None:
+        """A layout from the degrees a user gave (the rest 1, ZeRO 1); ``dp`` defaults to
+        ``num_devices / (tp*pp*cp)``. None when no degree is given: the planner searches.
+
+        >>> Parallelism.from_degrees(tp=4, pp=2, num_devices=64).dp
+        8
+        """
+        if all(v is None for v in (tp, pp, cp, ep, dp, zero)):
+            return None
+        tp, pp, cp, ep, zero = tp or 1, pp or 1, cp or 1, ep or 1, 1 if zero is None else zero
+        if dp is None:
+            if num_devices is None:
+                raise InputError("give --num-gpus (or --dp) with a layout")
+            if num_devices % (tp * pp * cp):
+                raise InputError(f"num_gpus({num_devices}) is not divisible by tp({tp}) * pp({pp}) * cp({cp}) = "
+                                 f"{tp * pp * cp}")
+            dp = int(num_devices // (tp * pp * cp))
+        return cls(dp=dp, tp=tp, pp=pp, cp=cp, ep=ep, zero=zero, sequence_parallel=sequence_parallel)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Parallelism:
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
+
     def check(self, model: ModelConfig, seq_len: int, num_devices: int | None = None) -> None:
         """Refuse layouts the model cannot take, naming the product or division that fails."""
         if num_devices is not None and self.num_devices != num_devices:
@@ -123,6 +153,14 @@ class MemoryBreakdown:
         d["total"] = self.total / GIB
         d["device"] = self.device_bytes / GIB
         return d
+
+    def to_dict(self) -> dict:
+        """The bytes, and for the reader the same in GiB with the total and whether it fits."""
+        return dataclasses.asdict(self) | {"gib": self.gib(), "fits": self.fits}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MemoryBreakdown:
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
 
 
 def layer_activation_bytes(model: ModelConfig, *, tokens: float, seq_len: int, tp: int = 1,

@@ -28,6 +28,7 @@ import math
 from dataclasses import dataclass, field
 
 from scalelab.errors import InputError
+from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN
 
 FFN_TYPES = ("gelu", "swiglu")
 POSITIONS = ("learned", "rope", "alibi", "none")
@@ -282,7 +283,7 @@ class ModelConfig:
             raise InputError(f"recompute={recompute!r}: choose one of {', '.join(RECOMPUTE)}")
         p = self.params()
         attn_fwd = self.attention_flops_forward(causal)
-        model = 6.0 * p["matmul"] + 3.0 * attn_fwd
+        model = FLOPS_PER_PARAM_TOKEN * p["matmul"] + 3.0 * attn_fwd  # 2 forward + 4 backward per weight
         extra = 0.0
         if recompute == "selective":
             extra = attn_fwd
@@ -294,7 +295,7 @@ class ModelConfig:
             n_dense = self.n_layers - self.n_moe_layers
             extra = 2.0 * (n_dense * sum(self.block_matmuls(moe=False)[1::2])
                            + self.n_moe_layers * sum(self.block_matmuls(moe=True)[1::2]))
-        return {"model": model, "hardware": model + extra, "six_n": 6.0 * p["active"]}
+        return {"model": model, "hardware": model + extra, "six_n": FLOPS_PER_PARAM_TOKEN * p["active"]}
 
     def replace(self, **changes) -> ModelConfig:
         """A copy with ``changes``; a width that was derived (d_ff, head_dim, ...) is derived again.

@@ -9,98 +9,225 @@ Two directions:
 - *budget*: dollars, GPU-hours or FLOPs (or GPUs for a number of days) give the FLOPs, a
   law splits them into the compute-optimal N and D with the forecast loss, and the same
   forward arithmetic gives time, cost and memory for that model.
+
+A :class:`Plan` round-trips through JSON (``scalelab plan --json > plan.json``, then
+:meth:`Plan.from_dict`): ``watch`` reads its throughput, size, length and cost from it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import warnings
 from dataclasses import dataclass, field
 
-from scalelab.errors import InputError
+from scalelab.errors import InputError, PlanWarning, recording_warnings
+from scalelab.fitting.forecast import Forecast
+from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN
 from scalelab.planning.cost import BudgetPlan, RunEstimate, budget_to_run, estimate_run, plan_budget
 from scalelab.planning.hardware import Accelerator
 from scalelab.planning.memory import MemoryBreakdown, Parallelism, memory_per_device, smallest_layout
 from scalelab.planning.model import ModelConfig, dense_from_params
+from scalelab.planning.presets import get_preset
+
+FORMAT = "scalelab-plan"
+FORMAT_VERSION = 1
+DEFAULT_LAW_LABEL = "Chinchilla's law refit on Chinchilla's runs (MassiveText loss)"
+SHAPE_FLAGS = {"d_model": "--d-model", "n_layers": "--layers", "n_heads": "--heads", "vocab_size": "--vocab"}
 
 
-@dataclass
+@dataclass(frozen=True)
+class ParamCount:
+    """Parameters under the conventions of :mod:`scalelab.planning.model`."""
+
+    total: int
+    active: int
+    non_embedding: int | None = None
+    """None when only a parameter count was given (no shape to split it)."""
+
+
+@dataclass(frozen=True)
+class FlopCount:
+    """Training FLOPs of the run, and per token."""
+
+    model: float
+    """What MFU counts: 6·matmul weights + attention (PaLM), or 6·N·D for a bare count."""
+    hardware: float
+    """``model`` plus recomputation: the work the accelerators do."""
+    six_n: float
+    """The plain 6·N·D rule, for comparison."""
+    per_token: float
+    """``model`` per training token."""
+
+
+@dataclass(frozen=True)
 class Layout:
-    """How the run is laid out, and whether it was searched or given."""
+    """How the run is laid out on the accelerators, and whether it was searched or given."""
 
     parallel: Parallelism | None
+    """None: no layout fits (see the plan's warnings)."""
     recompute: str
     memory: MemoryBreakdown | None
     searched: bool
     micro_batch: int
     precision: str
 
+    def to_dict(self) -> dict:
+        return {"parallel": None if self.parallel is None else self.parallel.to_dict(), "recompute": self.recompute,
+                "memory": None if self.memory is None else self.memory.to_dict(), "searched": self.searched,
+                "micro_batch": self.micro_batch, "precision": self.precision}
 
-@dataclass
+    @classmethod
+    def from_dict(cls, d: dict) -> Layout:
+        return cls(parallel=None if d["parallel"] is None else Parallelism.from_dict(d["parallel"]),
+                   recompute=d["recompute"], memory=None if d["memory"] is None else MemoryBreakdown.from_dict(d["memory"]),
+                   searched=d["searched"], micro_batch=d["micro_batch"], precision=d["precision"])
+
+
+@dataclass(frozen=True)
 class Plan:
-    mode: str  # "forward" or "budget"
+    """What a run costs and, with a law, what it delivers (see the module docstring)."""
+
+    mode: str
+    """"forward" (a model and tokens) or "budget" (the best run a budget buys)."""
     model: ModelConfig
     model_note: str
-    params: dict[str, int]
+    params: ParamCount
     tokens: float
-    flops: dict[str, float]
+    flops: FlopCount
     run: RunEstimate
     layout: Layout
     budget: BudgetPlan | None = None
-    forecast: dict | None = None
-    warnings: list[str] = field(default_factory=list)
+    forecast: Forecast | None = None
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Planned throughput while computing: GPUs x peak x MFU over the FLOPs per token."""
+        return self.run.num_gpus * self.run.accelerator.peak_flops * self.run.mfu / self.flops.per_token
 
     def to_dict(self) -> dict:
-        lay = self.layout
-        par = lay.parallel
         return {
-            "mode": self.mode,
-            "model": {"name": self.model.name, "note": self.model_note, **{k: getattr(self.model, k) for k in (
-                "d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff", "vocab_size", "seq_len", "n_experts", "top_k")}},
-            "params": self.params,
-            "tokens": self.tokens,
-            "flops": self.flops,
-            "run": self.run.to_dict(),
-            "layout": None if par is None else {
-                "dp": par.dp, "tp": par.tp, "pp": par.pp, "cp": par.cp, "ep": par.ep, "zero": par.zero,
-                "sequence_parallel": par.sequence_parallel, "recompute": lay.recompute, "micro_batch": lay.micro_batch,
-                "precision": lay.precision, "searched": lay.searched},
-            "memory_gib": None if lay.memory is None else {**lay.memory.gib(), "fits": lay.memory.fits,
-                                                            "stage": lay.memory.stage},
+            "format": FORMAT, "format_version": FORMAT_VERSION, "mode": self.mode,
+            "model": dataclasses.asdict(self.model), "model_note": self.model_note,
+            "params": dataclasses.asdict(self.params), "tokens": self.tokens, "flops": dataclasses.asdict(self.flops),
+            "tokens_per_s": self.tokens_per_s, "run": self.run.to_dict(), "layout": self.layout.to_dict(),
             "budget": None if self.budget is None else self.budget.to_dict(),
-            "forecast": self.forecast,
-            "warnings": self.warnings,
+            "forecast": None if self.forecast is None else self.forecast.to_dict(), "warnings": list(self.warnings),
         }
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "plan") -> Plan:
+        """Rebuild a plan from :meth:`to_dict` output; errors name the file and the fix."""
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise InputError(f"{source} is not the JSON of `scalelab plan --json`; make one with "
+                             "scalelab plan ... --json > plan.json")
+        if d.get("format_version") != FORMAT_VERSION:
+            raise InputError(f"{source} has plan format version {d.get('format_version')!r}; this scalelab reads "
+                             f"version {FORMAT_VERSION}; make it again with scalelab plan ... --json")
+        try:
+            return cls(mode=d["mode"], model=ModelConfig(**d["model"]), model_note=d["model_note"],
+                       params=ParamCount(**d["params"]), tokens=d["tokens"], flops=FlopCount(**d["flops"]),
+                       run=RunEstimate.from_dict(d["run"]), layout=Layout.from_dict(d["layout"]),
+                       budget=None if d["budget"] is None else BudgetPlan.from_dict(d["budget"]),
+                       forecast=None if d["forecast"] is None else Forecast.from_dict(d["forecast"]),
+                       warnings=tuple(d.get("warnings", ())))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{source} is missing or has a bad field ({exc}); make it again with "
+                             "scalelab plan ... --json") from None
+
+
+def resolve_model(*, preset: str | None = None, params: float | None = None,
+                  shape: dict | None = None) -> ModelConfig | None:
+    """The model a user named: a preset (with ``shape`` overriding some of its fields), a
+    shape (``d_model``, ``n_layers``, ``n_heads``, ``vocab_size`` at least), or None when
+    only a dense parameter count (or nothing: a budget) is given.
+
+    >>> resolve_model(preset="llama3-8b", shape={"seq_len": 4096}).seq_len
+    4096
+    """
+    shape = {k: v for k, v in (shape or {}).items() if v is not None}
+    if params is not None and not 0 < params <= 1e15:
+        raise InputError(f"--params {params}: give a parameter count in (0, 1e15], e.g. 7e10")
+    if preset is not None:
+        if params is not None:
+            raise InputError("give --preset or --params, not both")
+        model = get_preset(preset).model
+        return model.replace(**shape) if shape else model
+    if set(shape) - {"seq_len"}:
+        if params is not None:
+            raise InputError("give the shape (--d-model ...) or --params, not both")
+        missing = [flag for key, flag in SHAPE_FLAGS.items() if key not in shape]
+        if missing:
+            raise InputError(f"a model shape needs {', '.join(missing)} too (or use --preset / --params)")
+        return ModelConfig(**shape)
+    return None
 
 
 def make_plan(accelerator: Accelerator, *, model: ModelConfig | None = None, params: float | None = None,
               tokens: float | None = None, num_gpus: float | None = None, days: float | None = None,
               mfu: float | None = None, goodput: float | None = None, pue: float = 1.0,
               budget_usd: float | None = None, budget_gpu_hours: float | None = None, budget_flops: float | None = None,
-              fit=None, law_label: str = "", flops_per_token: float = 6.0, max_unique_tokens: float | None = None,
-              causal: bool = True, parallel: Parallelism | None = None, recompute: str | None = None,
-              micro_batch: int = 1, precision: str = "bf16", memory_options: dict | None = None) -> Plan:
-    """Build a forward or budget plan (see the module docstring)."""
-    memory_options = memory_options or {}
+              fit=None, law_label: str = "", flops_per_token: float = FLOPS_PER_PARAM_TOKEN,
+              max_unique_tokens: float | None = None, causal: bool = True, parallel: Parallelism | None = None,
+              recompute: str | None = None, micro_batch: int = 1, precision: str = "bf16",
+              seq_len: int | None = None, fused_cross_entropy: bool = False) -> Plan:
+    """Build a forward or budget plan (see the module docstring).
+
+    A budget plan without ``fit`` uses the bundled law (Chinchilla's, refit on its runs).
+    Without ``num_gpus``, a given ``parallel`` layout says how many.
+    ``seq_len`` sets the sequence length of a model given by its parameter count only.
+    The doubts found on the way (no layout fits, data repeated too often, extrapolation)
+    are raised as warnings and kept in :attr:`Plan.warnings`.
+
+    Examples
+    --------
+    >>> from scalelab.planning import get_accelerator
+    >>> p = make_plan(get_accelerator("h100"), params=7e10, tokens=2e12, num_gpus=1024)
+    >>> round(p.run.days, 1), p.layout.parallel is not None
+    (26.7, True)
+    """
+    with recording_warnings() as seen:
+        plan = _make_plan(accelerator, model=model, params=params, tokens=tokens, num_gpus=num_gpus, days=days, mfu=mfu,
+                          goodput=goodput, pue=pue, budget_usd=budget_usd, budget_gpu_hours=budget_gpu_hours,
+                          budget_flops=budget_flops, fit=fit, law_label=law_label, flops_per_token=flops_per_token,
+                          max_unique_tokens=max_unique_tokens, causal=causal, parallel=parallel, recompute=recompute,
+                          micro_batch=micro_batch, precision=precision, seq_len=seq_len,
+                          fused_cross_entropy=fused_cross_entropy)
+    return dataclasses.replace(plan, warnings=tuple(dict.fromkeys(seen)))
+
+
+def _make_plan(accelerator, *, model, params, tokens, num_gpus, days, mfu, goodput, pue, budget_usd, budget_gpu_hours,
+               budget_flops, fit, law_label, flops_per_token, max_unique_tokens, causal, parallel, recompute,
+               micro_batch, precision, seq_len, fused_cross_entropy) -> Plan:
+    if num_gpus is None and parallel is not None:
+        num_gpus = parallel.num_devices
     budget_mode = any(v is not None for v in (budget_usd, budget_gpu_hours, budget_flops)) or (
         tokens is None and model is None and params is None and num_gpus is not None and days is not None)
-    warnings: list[str] = []
+    memory_options = {"fused_cross_entropy": fused_cross_entropy}
+    if seq_len is not None and model is None:
+        memory_options["seq_len"] = seq_len
+    budget = forecast = None
     if budget_mode:
         if model is not None or params is not None or tokens is not None:
             raise InputError("a budget plan chooses the model and tokens itself: drop --preset/--params/--tokens, "
                              "or drop the budget to plan that model")
         if fit is None:
-            raise InputError("a budget plan needs a law: give --fit fit.json")
+            from scalelab.data import default_fit_path
+            from scalelab.io import load_fit
+
+            fit, law_label = load_fit(default_fit_path()), DEFAULT_LAW_LABEL
         run = budget_to_run(accelerator, budget_usd=budget_usd, budget_gpu_hours=budget_gpu_hours,
                             budget_flops=budget_flops, num_gpus=num_gpus, days=days, mfu=mfu, goodput=goodput, pue=pue)
         budget = plan_budget(fit, run, flops_per_token=flops_per_token, max_unique_tokens=max_unique_tokens,
                              law_label=law_label)
-        warnings += budget.warnings
+        forecast = budget.forecast
         model = dense_from_params(budget.params, name=f"dense {budget.params:.3g} (compute-optimal)")
         note = "a Llama-like dense shape with the compute-optimal parameter count"
-        flops = {"model": run.flops, "hardware": run.flops, "six_n": 6.0 * budget.params * budget.tokens,
-                 "per_token_model": flops_per_token * budget.params}
-        tokens_out = budget.tokens
-        params_out = {"total": int(round(budget.params)), "active": int(round(budget.params))}
+        flops = FlopCount(model=run.flops, hardware=run.flops, six_n=FLOPS_PER_PARAM_TOKEN * budget.params * budget.tokens,
+                          per_token=flops_per_token * budget.params)
+        tokens = budget.tokens
+        count = ParamCount(total=int(round(budget.params)), active=int(round(budget.params)))
     else:
         if tokens is None:
             raise InputError("give --tokens D with the model (or a budget: --budget-usd, --budget-gpu-hours, "
@@ -109,60 +236,41 @@ def make_plan(accelerator: Accelerator, *, model: ModelConfig | None = None, par
             raise InputError(f"--tokens {tokens}: give a token count in (0, 1e16]")
         if model is None and params is None:
             raise InputError("give a model: --preset NAME, --params N, or its shape (--d-model, --layers, --heads, --vocab)")
-        budget = None
         if model is None:
             model = dense_from_params(params)
             note = (f"only the parameter count was given: FLOPs are 6·N·D with N = {params:.4g}; memory uses a "
                     f"Llama-like shape ({model.n_layers} layers x {model.d_model})")
-            flops = {"model": 6.0 * params * tokens, "six_n": 6.0 * params * tokens}
-            flops["hardware"] = flops["model"]
-            params_out = {"total": int(round(params)), "active": int(round(params))}
+            per_token = FLOPS_PER_PARAM_TOKEN * params
+            flops = FlopCount(model=per_token * tokens, hardware=per_token * tokens, six_n=per_token * tokens,
+                              per_token=per_token)
+            count = ParamCount(total=int(round(params)), active=int(round(params)))
         else:
             note = "shape given" if model.name == "custom" else "preset"
-            per_token = model.flops_per_token(causal=causal, recompute=recompute or "none")
-            flops = {"model": per_token["model"] * tokens, "hardware": per_token["hardware"] * tokens,
-                     "six_n": per_token["six_n"] * tokens, "per_token_model": per_token["model"]}
-            params_out = model.params()
-        tokens_out = tokens
+            f = model.flops_per_token(causal=causal, recompute=recompute or "none")
+            flops = FlopCount(model=f["model"] * tokens, hardware=f["hardware"] * tokens, six_n=f["six_n"] * tokens,
+                              per_token=f["model"])
+            p = model.params()
+            count = ParamCount(total=p["total"], active=p["active"], non_embedding=p["non_embedding"])
         if num_gpus is None:
             if days is None:
                 raise InputError("give --num-gpus (or --days to find how many GPUs finish in time)")
-            probe = estimate_run(flops["model"], accelerator, 1, mfu=mfu, goodput=goodput, pue=pue)
+            probe = estimate_run(flops.model, accelerator, 1, mfu=mfu, goodput=goodput, pue=pue)
             num_gpus = math.ceil(probe.days / days)
-        run = estimate_run(flops["model"], accelerator, num_gpus, mfu=mfu, goodput=goodput, pue=pue)
-        if fit is not None and "params" in fit.law_.inputs:
-            import warnings as _w
-
-            with _w.catch_warnings(record=True) as caught:
-                _w.simplefilter("always")
-                p = fit.predict(params=params_out["active"], tokens=tokens)
-            warnings += [str(w.message) for w in caught]
-            lo80, hi80 = p.intervals[0.8]
-            lo95, hi95 = p.intervals[0.95]
-            forecast_note = law_label
-            if model.n_experts:
-                forecast_note += "; a dense law evaluated at the active parameter count"
-            forecast = {"loss": float(p.loss), "lo80": float(lo80), "hi80": float(hi80), "lo95": float(lo95),
-                        "hi95": float(hi95), "extrapolation": float(p.extrapolation), "law": forecast_note}
-        else:
-            forecast = None
+        run = estimate_run(flops.model, accelerator, num_gpus, mfu=mfu, goodput=goodput, pue=pue)
+        if fit is not None:
+            label = law_label + ("; a dense law evaluated at the active parameter count" if model.n_experts else "")
+            forecast = fit.forecast(params=count.active, tokens=tokens, law=label)
     layout = _layout(model, run, parallel, recompute, micro_batch, precision, memory_options, accelerator)
     if layout.parallel is None:
-        warnings.append(f"no layout up to tp=8 fits {model.name} in {accelerator.memory_gb:g} GB per GPU on "
-                        f"{run.num_gpus:g} GPUs: add GPUs, lower --micro-batch or --seq-len, or use --precision fp8")
+        warnings.warn(f"no layout up to tp=8 fits {model.name} in {accelerator.memory_gb:g} GB per GPU on "
+                      f"{run.num_gpus:g} GPUs: add GPUs, lower --micro-batch or --seq-len, or use --precision fp8",
+                      PlanWarning, stacklevel=3)
     elif not layout.memory.fits:
-        warnings.append(f"the given layout needs {layout.memory.total / 2**30:.1f} GiB per GPU, more than "
-                        f"{accelerator.memory_gb:g} GB: drop --tp/--pp/--zero/--recompute to let scalelab find one")
-    if budget_mode:
-        forecast = {"loss": budget.loss,
-                           "lo80": budget.loss_interval80[0] if budget.loss_interval80 else None,
-                           "hi80": budget.loss_interval80[1] if budget.loss_interval80 else None,
-                           "lo95": budget.loss_interval95[0] if budget.loss_interval95 else None,
-                           "hi95": budget.loss_interval95[1] if budget.loss_interval95 else None,
-                           "extrapolation": budget.extrapolation, "law": law_label}
-    return Plan(mode="budget" if budget_mode else "forward", model=model, model_note=note, params=params_out,
-                tokens=tokens_out, flops=flops, run=run, layout=layout, budget=budget, forecast=forecast,
-                warnings=warnings)
+        warnings.warn(f"the given layout needs {layout.memory.total / 2**30:.1f} GiB per GPU, more than "
+                      f"{accelerator.memory_gb:g} GB: drop --tp/--pp/--zero/--recompute to let scalelab find one",
+                      PlanWarning, stacklevel=3)
+    return Plan(mode="budget" if budget_mode else "forward", model=model, model_note=note, params=count,
+                tokens=tokens, flops=flops, run=run, layout=layout, budget=budget, forecast=forecast)
 
 
 def _layout(model, run, parallel, recompute, micro_batch, precision, memory_options, accelerator) -> Layout:

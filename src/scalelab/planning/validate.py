@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 from scalelab.errors import InputError
+from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN
 from scalelab.planning.hardware import GOODPUT_DEFAULT, get_accelerator
 
 
@@ -49,6 +50,8 @@ class RunCheck:
 
 def check_runs(rows, goodput: float | None = None) -> list[RunCheck]:
     """One :class:`RunCheck` per row of a documented-runs table (dicts of strings)."""
+    if goodput is not None and not 0 < goodput <= 1:
+        raise InputError(f"--goodput {goodput}: give a fraction in (0, 1]")
     goodput = GOODPUT_DEFAULT[0] if goodput is None else goodput
     out = []
     for r in rows:
@@ -66,7 +69,7 @@ def check_runs(rows, goodput: float | None = None) -> list[RunCheck]:
                 acc = get_accelerator(r["hardware"])
             except InputError:
                 acc = None
-        flops_6nd = 6 * n * d if n and d else None
+        flops_6nd = FLOPS_PER_PARAM_TOKEN * n * d if n and d else None
         basis = flops_6nd or flops
         hours_pred = basis / (acc.peak_flops * mfu * goodput) / 3600 if (acc and mfu and basis) else None
         implied = flops / (hours * 3600 * acc.peak_flops) if (acc and hours and flops) else None

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab.data import bundled_path
+from scalelab.errors import recording_warnings
 from scalelab.fitting import AllocationForecast, Fit
 from scalelab.fitting.backtest import Backtest, backtest
 from scalelab.fitting.objective import objective_at
@@ -43,9 +43,7 @@ class DemoResult:
 def run_demo(num_bootstrap: int = 200, seed: int = 0, step: Callable[[str], None] | None = None) -> DemoResult:
     """Run the demo's computations (no files written); ``step`` is told what runs next."""
     step = step or (lambda _msg: None)
-    caught: list[str] = []
-    with warnings.catch_warnings(record=True) as record:
-        warnings.simplefilter("always")
+    with recording_warnings() as seen:
         step("fitting Chinchilla's law to 240 runs")
         runs = read_runs(bundled_path("chinchilla"), where="epoch_excluded == 0")
         fit = Fit(num_bootstrap=num_bootstrap, seed=seed).fit(runs)
@@ -63,13 +61,7 @@ def run_demo(num_bootstrap: int = 200, seed: int = 0, step: Callable[[str], None
         targets.insert(0, "run_id", big.frame["run_id"].to_numpy())
         targets["actual"] = big.column("loss")
         targets["rel_error"] = targets["loss"] / targets["actual"] - 1
-    seen = set()
-    for w in record:
-        msg = f"{w.category.__name__}: {w.message}"
-        if msg not in seen:
-            seen.add(msg)
-            caught.append(msg)
-    return DemoResult(runs, fit, bt, forecast, gfit, targets, caught)
+    return DemoResult(runs, fit, bt, forecast, gfit, targets, list(dict.fromkeys(seen)))
 
 
 def param_table(fit: Fit, published: dict | None = None) -> pd.DataFrame:
@@ -109,11 +101,11 @@ def write_demo_report(result: DemoResult, out_dir: str | Path) -> dict[str, Path
     rep.figure(plot_fit(fit, result.runs, budgets=np.array(BUDGETS),
                         title="Chinchilla runs, fitted frontier and forecasts"))
     cal = fit.calibration_
-    if cal.get("per_decade") is not None:
+    if cal.per_decade is not None:
         rep.paragraph(
             f"Interval width: besides parameter uncertainty and run-to-run noise, intervals add an extrapolation "
-            f"error of {100 * cal['per_decade']:.1f}% per decade of compute beyond the largest run, measured by "
-            f"backtests inside the runs ({cal['n_test']} predictions).", note=True)
+            f"error of {100 * cal.per_decade:.1f}% per decade of compute beyond the largest run, measured by "
+            f"backtests inside the runs ({cal.n_test} predictions).", note=True)
     rep.heading("2. Backtest")
     rep.paragraph(
         f"Fit on the {s['n_train']} runs with C <= {BACKTEST_CUT:.0e} FLOPs, forecast the {s['n_test']} larger ones "

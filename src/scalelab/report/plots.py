@@ -14,6 +14,7 @@ from matplotlib.colors import LogNorm  # noqa: E402
 from scalelab.errors import ExtrapolationWarning  # noqa: E402
 from scalelab.fitting import Fit  # noqa: E402
 from scalelab.fitting.backtest import Backtest  # noqa: E402
+from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN  # noqa: E402
 from scalelab.runs import Runs  # noqa: E402
 
 BAND = {0.95: "#c6dbef", 0.8: "#6baed6"}
@@ -84,7 +85,7 @@ def plot_backtest(bt: Backtest, title: str | None = None):
     else:
         ax.scatter(t["flops"], t["actual"], s=16, color="#222", zorder=4, label="held out, actual")
     ax.scatter(t["flops"], t["predicted"], s=16, marker="_", color="#08306b", zorder=5, label="forecast")
-    ax.axvline(bt.split["train_max_flops"], color="#999", ls=":", lw=1)
+    ax.axvline(bt.split.train_max_flops, color="#999", ls=":", lw=1)
     ax.set_xscale("log")
     ax.set_xlabel("training compute C (FLOPs)")
     ax.set_ylabel("loss (nats/token)")
@@ -97,26 +98,32 @@ def plot_backtest(bt: Backtest, title: str | None = None):
     return fig
 
 
-def plot_ladder(fit: Fit, runs: Runs, forecast: dict | None, actual: list | None = None):
-    """The rungs (bits per byte against compute, coloured by size), the law's curve for each
-    size and for the target's size, and the forecast with its 80% interval."""
+def plot_ladder(result):
+    """A ladder (``scalelab.ladder.fit.LadderForecast``): the rungs (bits per byte against
+    compute, coloured by size), the law's curve for each size and for the target's size,
+    the forecast with its 80% interval, and the target itself when it was trained."""
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
-    N, D, L = runs.column("params"), runs.column("tokens"), runs.column("loss")
-    C = 6 * N * D
+    fit, forecast = result.fit, result.forecast
+    rungs = [r for r in result.rungs if r.role == "rung"]
+    N = np.array([r.params for r in rungs], float)
+    D = np.array([r.tokens for r in rungs], float)
+    L = np.array([r.bits_per_byte for r in rungs], float)
+    C = FLOPS_PER_PARAM_TOKEN * N * D
     sc = ax.scatter(C, L, c=N, norm=LogNorm(), cmap="viridis", s=28, zorder=3, label="rungs")
     fig.colorbar(sc, ax=ax, label="parameters N (non-embedding)")
     sizes = sorted(set(N))
-    hi = max(C.max(), 6 * forecast["params"] * forecast["tokens"] if forecast else C.max()) * 1.3
-    for n in sizes + ([forecast["params"]] if forecast else []):
-        d = np.geomspace(D.min() / 2, hi / (6 * n), 60)
-        ax.plot(6 * n * d, fit.law_.predict(params=n, tokens=d), lw=0.8, color="#999" if n in sizes else "#cb181d")
+    hi = max(C.max(), forecast.flops if forecast else C.max()) * 1.3
+    for n in sizes + ([forecast.params] if forecast else []):
+        d = np.geomspace(D.min() / 2, hi / (FLOPS_PER_PARAM_TOKEN * n), 60)
+        ax.plot(FLOPS_PER_PARAM_TOKEN * n * d, fit.law_.predict(params=n, tokens=d), lw=0.8,
+                color="#999" if n in sizes else "#cb181d")
     if forecast:
-        c = 6 * forecast["params"] * forecast["tokens"]
-        ax.errorbar([c], [forecast["bits_per_byte"]], yerr=[[forecast["bits_per_byte"] - forecast["lo80"]],
-                    [forecast["hi80"] - forecast["bits_per_byte"]]], fmt="D", color="#cb181d", capsize=4,
+        band = forecast.interval(0.8)
+        yerr = None if band is None else [[forecast.loss - band.lo], [band.hi - forecast.loss]]
+        ax.errorbar([forecast.flops], [forecast.loss], yerr=yerr, fmt="D", color="#cb181d", capsize=4,
                     label="forecast (80% interval)", zorder=4)
-        if forecast.get("actual_bits_per_byte") is not None:
-            ax.scatter([c], [forecast["actual_bits_per_byte"]], marker="*", s=140, color="#000", zorder=5,
+        if result.actual is not None:
+            ax.scatter([forecast.flops], [result.actual], marker="*", s=140, color="#000", zorder=5,
                        label="target, trained")
     ax.set_xscale("log")
     ax.set_xlabel("training compute C = 6ND (FLOPs)")

@@ -24,16 +24,18 @@ def snapshot_html(monitor, title: str | None = None) -> str:
     s = monitor.settings
     st = monitor.status()
     rep = Report(title or f"scalelab watch: {monitor.name}")
-    rows = [("step", st.get("step")), ("loss", st.get("loss")), ("tokens", st.get("tokens")),
-            ("tokens/s (recent median)", st.get("tokens_per_s")), ("planned tokens/s", st.get("planned_tokens_per_s")),
-            ("share of training done", st.get("fraction_done")), ("ETA (hours)", st.get("eta_hours")),
-            ("spent (USD)", st.get("spent_usd")), ("projected cost (USD)", st.get("projected_cost_usd")),
-            ("budget (USD)", st.get("budget_usd")), ("repeated steps replaced", st.get("replaced_steps")),
-            ("restarts (step went back)", st.get("rewinds"))]
-    proj = st.get("projection")
+    rows = [("step", st.step), ("loss", st.loss), ("tokens", st.tokens),
+            ("tokens/s (recent median)", st.tokens_per_s), ("planned tokens/s", st.planned_tokens_per_s),
+            ("share of training done", st.fraction_done), ("ETA (hours)", st.eta_hours),
+            ("spent (USD)", st.spent_usd), ("projected cost (USD)", st.projected_cost_usd),
+            ("budget (USD)", st.budget_usd), ("repeated steps replaced", st.replaced_steps),
+            ("restarts (step went back)", st.rewinds)]
+    proj = st.projection
+    band = None if proj is None else proj.band
     if proj:
-        rows += [("projected final loss", proj["projected_final"]), ("forecast final loss", proj["forecast_final"]),
-                 (f"forecast {100 * s.forecast_level:g}% interval", f"{_num(proj['forecast_lo'])} – {_num(proj['forecast_hi'])}")]
+        rows += [("projected final loss", proj.projected_final), ("forecast final loss", proj.forecast.loss)]
+        if band is not None:
+            rows.append((f"forecast {100 * proj.level:g}% interval", f"{_num(band.lo)} – {_num(band.hi)}"))
     import pandas as pd
 
     rep.table(pd.DataFrame([(k, _num(v)) for k, v in rows if v is not None], columns=["", "value"]))
@@ -52,9 +54,9 @@ def snapshot_html(monitor, title: str | None = None) -> str:
             grid = np.geomspace(max(x[len(x) // 2], 1.0), s.final_tokens, 60)
             curve = [project_final(x, np.asarray(monitor.loss, float), g, beta) for g in grid]
             ax.plot(grid, curve, ls="--", color="#6baed6", label="projection")
-        ax.errorbar([s.final_tokens], [proj["forecast_final"]],
-                    yerr=[[proj["forecast_final"] - proj["forecast_lo"]], [proj["forecast_hi"] - proj["forecast_final"]]],
-                    fmt="D", color="#cb181d", capsize=4, label=f"forecast ({100 * s.forecast_level:g}% interval)")
+        f = proj.forecast
+        ax.errorbar([s.final_tokens], [f.loss], yerr=None if band is None else [[f.loss - band.lo], [band.hi - f.loss]],
+                    fmt="D", color="#cb181d", capsize=4, label=f"forecast ({100 * proj.level:g}% interval)")
     for a in monitor.alerts:
         if 0 <= a.index < len(x):
             ax.axvline(x[a.index], color=COLORS.get(a.kind, "#999"), alpha=0.6, lw=1)

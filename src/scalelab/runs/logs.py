@@ -91,6 +91,9 @@ class ParseReport:
         return "; ".join(parts)
 
 
+ROLE_COLUMNS = ("step", "tokens", "wall_time")  # every metric table has these; the other columns are metrics
+
+
 @dataclass
 class MetricLog:
     """A run's metrics: ``frame`` has ``step``, ``tokens``, ``wall_time`` and metric columns."""
@@ -101,24 +104,29 @@ class MetricLog:
 
     @property
     def metric_names(self) -> list[str]:
-        return [c for c in self.frame.columns if c not in ("step", "tokens", "wall_time")]
+        return [c for c in self.frame.columns if c not in ROLE_COLUMNS]
 
     def loss_name(self, wanted: str | None = None) -> str:
         """The metric to watch: ``wanted``, or the first conventional loss name present."""
-        names = self.metric_names
-        if wanted:
-            if wanted not in names:
-                raise InputError(f"{self.report.source}: no metric {wanted!r}{suggest(wanted, names)}; metrics: "
-                                 f"{', '.join(names[:15]) or 'none'}; choose one with --loss-name")
-            return wanted
-        for n in LOSS_NAMES:
-            if n in names:
-                return n
-        lossy = [n for n in names if "loss" in n.lower()]
-        if lossy:
-            return lossy[0]
-        raise InputError(f"{self.report.source}: no loss metric found among {', '.join(names[:15]) or 'none'}; "
-                         "choose one with --loss-name")
+        return pick_loss_name(self.metric_names, wanted, self.report.source)
+
+
+def pick_loss_name(names: list[str], wanted: str | None, source: str) -> str:
+    """``wanted`` if the log has it, else the first conventional loss name (``LOSS_NAMES``),
+    else the first metric with "loss" in its name; errors list the metrics there are."""
+    if wanted:
+        if wanted not in names:
+            raise InputError(f"{source}: no metric {wanted!r}{suggest(wanted, names)}; metrics: "
+                             f"{', '.join(names[:15]) or 'none'}; choose one with --loss-name")
+        return wanted
+    for n in LOSS_NAMES:
+        if n in names:
+            return n
+    lossy = [n for n in names if "loss" in n.lower()]
+    if lossy:
+        return lossy[0]
+    raise InputError(f"{source}: no loss metric found among {', '.join(names[:15]) or 'none'}; "
+                     "choose one with --loss-name")
 
 
 def detect_format(path: str | Path) -> str:

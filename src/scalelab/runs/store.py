@@ -16,6 +16,7 @@ steps after its checkpoint); ``log`` counts such replacements.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -58,8 +59,23 @@ def default_store_path() -> Path:
 
 @dataclass(frozen=True)
 class LogResult:
+    """Rows a ``log`` call added, and rows it replaced (a step logged again)."""
+
     inserted: int
     replaced: int
+
+
+@dataclass(frozen=True)
+class Imported:
+    """One run read from a log into the store."""
+
+    run_id: str
+    name: str
+    points: int
+    inserted: int
+    replaced: int
+    parse: str
+    """What the reader saw (:meth:`scalelab.runs.logs.ParseReport.summary`)."""
 
 
 class RunStore:
@@ -132,6 +148,39 @@ class RunStore:
             self._con.execute("UPDATE runs SET updated_utc = ? WHERE run_id = ?", (_now(), run_id))
         inserted = after - before
         return LogResult(inserted=inserted, replaced=len(rows) - inserted)
+
+    def import_log(self, path: str | os.PathLike, format: str = "auto", *, name: str | None = None,
+                   run: str | None = None) -> list[Imported]:
+        """Read a training log (any format :func:`scalelab.runs.logs.read_log` reads) into the
+        store: every metric at every step. A log holding several runs (TensorBoard, MLflow)
+        gives several, named ``name/<run>``. Importing the same log again updates its runs
+        (the run id is derived from the path and the run's name).
+        """
+        from scalelab.runs.logs import read_log
+
+        logs = read_log(path, format, run=run)
+        done = []
+        for log in logs:
+            run_name = name if name and len(logs) == 1 else (f"{name}/{log.name}" if name else log.name)
+            rid = hashlib.sha1(f"{path}|{log.name}".encode()).hexdigest()[:12]
+            self.add_run(run_name, run_id=rid, source=str(path), format=log.report.format,
+                         provenance={"parse": log.report.to_dict()})
+            f = log.frame
+            # NaN means "not logged at this step"; a logged NaN is stored as inf by the reader
+            rows = [(int(s), None if t != t else float(t), m, float(v), None if w != w else float(w))
+                    for m in log.metric_names
+                    for s, t, v, w in zip(f["step"], f["tokens"], f[m], f["wall_time"]) if v == v]
+            res = self.log(rid, rows)
+            done.append(Imported(rid, run_name, len(rows), res.inserted, res.replaced, log.report.summary()))
+        return done
+
+    def export(self, run_id: str, path: str | os.PathLike) -> int:
+        """Write a run's curves (:meth:`curves`) to a .csv, .jsonl or .parquet file; returns the rows."""
+        from scalelab.io import write_table
+
+        frame = self.curves(run_id)
+        write_table(frame, path)
+        return len(frame)
 
     def delete_run(self, run_id: str) -> None:
         with self._tx():

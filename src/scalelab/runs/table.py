@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from scalelab.errors import InputError, suggest
+from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN  # C = 6ND when no flops column is given
 
 ROLES = ("params", "tokens", "loss", "flops")
-FLOPS_PER_PARAM_TOKEN = 6.0  # C = 6 N D (Kaplan et al. 2020, eq. 2.1) when no flops column is given
 
 
 @dataclass(frozen=True)

@@ -54,3 +54,25 @@ class WebhookSink:
             self.sent += 1
         except (urllib.error.URLError, OSError) as exc:
             self.failed.append(f"{type(exc).__name__}: {exc}")
+
+
+class AlertSinks:
+    """Every place a watch sends its alerts: a JSON-lines file, a webhook, or neither.
+
+    Call it with an alert and the run's name; :meth:`close` when done. ``webhook`` keeps
+    the count of POSTs sent and the reasons of those that failed.
+    """
+
+    def __init__(self, jsonl: str | Path | None = None, webhook: str | None = None):
+        self.webhook = WebhookSink(webhook) if webhook else None
+        self.jsonl = JsonlSink(jsonl) if jsonl else None
+
+    def __call__(self, alert, run: str) -> None:
+        record = alert_record(alert, run)
+        for sink in (self.jsonl, self.webhook):
+            if sink is not None:
+                sink(record)
+
+    def close(self) -> None:
+        if self.jsonl is not None:
+            self.jsonl.close()

@@ -16,22 +16,33 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scalelab.fitting.forecast import Forecast, Interval
+
 
 @dataclass(frozen=True)
 class Projection:
+    """Where the run's curve points at the end, against the forecast of its final loss."""
+
     tokens_now: float
     projected_final: float
-    forecast_final: float | None
-    forecast_lo: float | None
-    forecast_hi: float | None
+    forecast: Forecast
+    level: float
+    """The forecast interval the run is judged against."""
     fraction_done: float
 
     @property
+    def band(self) -> Interval | None:
+        return self.forecast.interval(self.level)
+
+    @property
     def behind(self) -> bool:
-        return self.forecast_hi is not None and self.projected_final > self.forecast_hi
+        """The projected final loss lies above the forecast's interval."""
+        return self.band is not None and self.projected_final > self.band.hi
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__, behind=self.behind)
+        return {"tokens_now": self.tokens_now, "projected_final": self.projected_final,
+                "forecast": self.forecast.to_dict(), "level": self.level, "fraction_done": self.fraction_done,
+                "behind": self.behind}
 
 
 def project_final(tokens: np.ndarray, loss: np.ndarray, final_tokens: float, beta: float,
@@ -59,20 +70,11 @@ def project_final(tokens: np.ndarray, loss: np.ndarray, final_tokens: float, bet
 def compare(fit, params: float, final_tokens: float, tokens: np.ndarray, loss: np.ndarray,
             level: float = 0.95) -> Projection | None:
     """Projection of the final loss against the fit's forecast and its ``level`` interval."""
-    import warnings
-
     beta = fit.params_.get("beta") if "tokens" in fit.law_.inputs else fit.params_.get("gamma")
     proj = project_final(tokens, loss, final_tokens, beta or 0.0)
     if proj is None:
         return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if "tokens" in fit.law_.inputs:
-            p = fit.predict(params=params, tokens=final_tokens, levels=(level,))
-        else:
-            p = fit.predict(flops=6.0 * params * final_tokens, levels=(level,))
-    lo, hi = p.intervals[level]
-    lo, hi = float(lo), float(hi)
-    done = float(np.nanmax(tokens)) / final_tokens if np.isfinite(np.nanmax(tokens)) else 0.0
-    return Projection(float(np.nanmax(tokens)), proj, float(p.loss), lo if math.isfinite(lo) else None,
-                      hi if math.isfinite(hi) else None, done)
+    forecast = fit.forecast(params=params, tokens=final_tokens, levels=(level,))
+    now = float(np.nanmax(tokens))
+    done = now / final_tokens if math.isfinite(now) else 0.0
+    return Projection(now, proj, forecast, level, done)

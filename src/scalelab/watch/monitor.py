@@ -10,11 +10,14 @@ projected, the projected final loss against the forecast, and the alerts so far.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from scalelab.errors import InputError
+from scalelab.runs.logs import ROLE_COLUMNS, pick_loss_name
 from scalelab.watch import detectors as det
 from scalelab.watch.forecast import Projection, compare
 
@@ -23,16 +26,26 @@ GRAD_NORM_NAMES = ("grad_norm", "grad-norm", "gradient_norm", "train/grad_norm",
 HISTORY = 80  # points of history the detectors look back over
 
 
-@dataclass
-class WatchSettings:
-    """What the monitor knows about the run and how sensitive it is."""
+# (setting, option, lowest, highest): what a value may be, and the option that sets it
+LIMITS = (("params", "--params", 1, 1e15), ("final_tokens", "--tokens", 1, 1e16), ("budget_usd", "--budget-usd", 0, 1e13),
+          ("num_gpus", "--num-gpus", 1, 1e8), ("price_usd_per_gpu_hour", "--price", 0, 1e4),
+          ("stall_minutes", "--stall-minutes", 0.01, 1e6), ("spike_z", "--spike-z", 1, 1e3),
+          ("spike_min_rel_jump", "--spike-min-jump", 0, 10), ("throughput_drop", "--throughput-drop", 0.001, 0.99),
+          ("divergence_evals", "--divergence-evals", 2, 1e4))
 
-    loss_name: str
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """What the monitor knows about the run and how sensitive it is (checked on creation)."""
+
+    loss_name: str | None = None
+    """The metric to watch; None: the first conventional loss name the log has."""
     params: float | None = None
     """N, for the forecast (with ``fit``)."""
     final_tokens: float | None = None
     """D the run will train on: for the projection, the ETA and the projected cost."""
     fit: object | None = None
+    """A fitted law of N and D (``scalelab.fitting.Fit``): the forecast the run is compared with."""
     planned_tokens_per_s: float | None = None
     num_gpus: float | None = None
     price_usd_per_gpu_hour: float | None = None
@@ -48,9 +61,69 @@ class WatchSettings:
     forecast_min_fraction: float = 0.2
     """Judge 'behind forecast' only after this share of training (earlier projections are noisy)."""
 
+    def __post_init__(self) -> None:
+        for name, option, lo, hi in LIMITS:
+            value = getattr(self, name)
+            if value is not None and not (lo <= value <= hi):
+                raise InputError(f"{option} {value:g}: give a value in [{lo:g}, {hi:g}]")
+        if self.fit is not None:
+            law = self.fit.law_
+            if "tokens" not in law.inputs:
+                raise InputError(f"watch compares a run with a law of N and D (chinchilla); this fit is a {law.name} "
+                                 "law; refit with scalelab fit RUNS --law chinchilla")
+            if not self.params:
+                raise InputError("comparing with a forecast needs the run's size: give --params N (and --tokens D), "
+                                 "or --plan plan.json")
+
+    @classmethod
+    def from_plan(cls, plan=None, **given) -> WatchSettings:
+        """Settings from the values given, a plan (``scalelab.planning.Plan``) filling the
+        run's size, length, throughput, GPUs, price and budget where they are not given."""
+        facts = {} if plan is None else {
+            "params": plan.params.active, "final_tokens": plan.tokens, "planned_tokens_per_s": plan.tokens_per_s,
+            "num_gpus": plan.run.num_gpus, "price_usd_per_gpu_hour": plan.run.accelerator.price_usd_per_hour,
+            "budget_usd": plan.run.cost_usd}
+        return cls(**(facts | {k: v for k, v in given.items() if v is not None}))
+
+    def for_metrics(self, names: list[str], source: str) -> WatchSettings:
+        """These settings with ``loss_name`` resolved against a log's metric names."""
+        return dataclasses.replace(self, loss_name=pick_loss_name(names, self.loss_name, source))
+
+
+@dataclass(frozen=True)
+class Status:
+    """Where a watched run stands (:meth:`Monitor.status`)."""
+
+    run: str
+    points: int
+    step: int | None
+    loss: float | None
+    tokens: float | None
+    replaced_steps: int
+    rewinds: int
+    alerts: tuple[det.Alert, ...]
+    tokens_per_s: float | None
+    """Median of the recent logged (or derived) throughput."""
+    planned_tokens_per_s: float | None
+    elapsed_hours: float | None
+    fraction_done: float | None = None
+    eta_hours: float | None = None
+    spent_usd: float | None = None
+    projected_cost_usd: float | None = None
+    budget_usd: float | None = None
+    projection: Projection | None = None
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["alerts"] = [a.to_dict() for a in self.alerts]
+        d["projection"] = None if self.projection is None else self.projection.to_dict()
+        return d
+
 
 @dataclass
 class Monitor:
+    """A run's curve as it arrives, its detectors, and its standing (see the module docstring)."""
+
     settings: WatchSettings
     name: str = "run"
     steps: list = field(default_factory=list)
@@ -74,6 +147,8 @@ class Monitor:
         """Add rows (a DataFrame with ``step``, ``tokens``, ``wall_time`` and metrics)."""
         if frame is None or len(frame) == 0:
             return []
+        if self.settings.loss_name is None:
+            self.settings = self.settings.for_metrics([c for c in frame.columns if c not in ROLE_COLUMNS], self.name)
         s = self.settings
         cols = set(frame.columns)
         rate_col = next((c for c in THROUGHPUT_NAMES if c in cols), None)
@@ -180,8 +255,8 @@ class Monitor:
         i = len(self.steps) - 1
         return [det.Alert("behind_forecast", i, int(self.steps[i]), i, p.projected_final,
                           f"projected final {s.loss_name} {p.projected_final:.4g} is above the forecast's "
-                          f"{100 * s.forecast_level:g}% interval ({p.forecast_lo:.4g}-{p.forecast_hi:.4g}, point "
-                          f"{p.forecast_final:.4g}) at {100 * p.fraction_done:.0f}% of training")]
+                          f"{100 * s.forecast_level:g}% interval ({p.band.lo:.4g}-{p.band.hi:.4g}, point "
+                          f"{p.forecast.loss:.4g}) at {100 * p.fraction_done:.0f}% of training")]
 
     def check_stall(self, now_wall: float) -> det.Alert | None:
         if self.last_update_wall is None or not self.steps:
@@ -194,48 +269,42 @@ class Monitor:
         return a
 
     # -------------------------------------------------------------- status
-    def status(self) -> dict:
+    def status(self) -> Status:
         s = self.settings
         n = len(self.steps)
-        out = {"run": self.name, "points": n, "step": self.steps[-1] if n else None,
-               "loss": self.loss[-1] if n else None, "tokens": self.tokens[-1] if n else None,
-               "replaced_steps": self.replaced, "rewinds": self.rewinds,
-               "alerts": [a.to_dict() for a in self.alerts]}
         rates = self._rates()
         recent = rates[-20:][np.isfinite(rates[-20:])] if n else np.array([])
         rate = float(np.median(recent)) if recent.size else None
-        out["tokens_per_s"] = rate
-        out["planned_tokens_per_s"] = s.planned_tokens_per_s
         wall = np.asarray(self.wall, float)
         elapsed_h = float(np.nanmax(wall) - np.nanmin(wall)) / 3600 if np.isfinite(wall).sum() >= 2 else None
-        out["elapsed_hours"] = elapsed_h
         tok = self.tokens[-1] if n else math.nan
+        fraction = eta = spent = projected = None
         if s.final_tokens and rate and math.isfinite(tok):
-            out["fraction_done"] = tok / s.final_tokens
-            out["eta_hours"] = max(0.0, s.final_tokens - tok) / rate / 3600
+            fraction = tok / s.final_tokens
+            eta = max(0.0, s.final_tokens - tok) / rate / 3600
         if s.num_gpus and s.price_usd_per_gpu_hour and elapsed_h is not None:
             burn = s.num_gpus * s.price_usd_per_gpu_hour
-            out["spent_usd"] = elapsed_h * burn
-            if "eta_hours" in out:
-                out["projected_cost_usd"] = (elapsed_h + out["eta_hours"]) * burn
-                if s.budget_usd:
-                    out["budget_usd"] = s.budget_usd
-        if self._projection is not None:
-            out["projection"] = self._projection.to_dict()
-        return out
+            spent = elapsed_h * burn
+            projected = None if eta is None else (elapsed_h + eta) * burn
+        return Status(run=self.name, points=n, step=self.steps[-1] if n else None, loss=self.loss[-1] if n else None,
+                      tokens=self.tokens[-1] if n else None, replaced_steps=self.replaced, rewinds=self.rewinds,
+                      alerts=tuple(self.alerts), tokens_per_s=rate, planned_tokens_per_s=s.planned_tokens_per_s,
+                      elapsed_hours=elapsed_h, fraction_done=fraction, eta_hours=eta, spent_usd=spent,
+                      projected_cost_usd=projected, budget_usd=s.budget_usd if projected is not None else None,
+                      projection=self._projection)
 
     def budget_alert(self) -> det.Alert | None:
-        st = self.status()
+        cost = self.status().projected_cost_usd
         s = self.settings
-        if not s.budget_usd or "projected_cost_usd" not in st or ("over_budget",) in self._seen:
+        if not s.budget_usd or cost is None or ("over_budget",) in self._seen:
             return None
-        if st["projected_cost_usd"] <= s.budget_usd * 1.05:
+        if cost <= s.budget_usd * 1.05:
             return None
         self._seen.add(("over_budget",))
         i = len(self.steps) - 1
-        a = det.Alert("over_budget", i, int(self.steps[i]), i, st["projected_cost_usd"],
-                      f"projected cost ${st['projected_cost_usd']:,.0f} exceeds the budget ${s.budget_usd:,.0f} "
-                      f"by {100 * (st['projected_cost_usd'] / s.budget_usd - 1):.0f}% at the current throughput")
+        a = det.Alert("over_budget", i, int(self.steps[i]), i, cost,
+                      f"projected cost ${cost:,.0f} exceeds the budget ${s.budget_usd:,.0f} "
+                      f"by {100 * (cost / s.budget_usd - 1):.0f}% at the current throughput")
         self.alerts.append(a)
         return a
 

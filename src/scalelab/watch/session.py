@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scalelab.errors import InputError
-from scalelab.runs.logs import detect_format, read_log
+from scalelab.runs.logs import ROLE_COLUMNS, detect_format, read_log
 from scalelab.watch import detectors as det
 from scalelab.watch.monitor import Monitor, WatchSettings
 from scalelab.watch.stream import LineParser
@@ -19,39 +19,26 @@ from scalelab.watch.tail import Tailer
 TAILABLE = ("jsonl", "csv", "tsv", "megatron", "wandb")
 
 
-def plan_facts(plan: dict) -> dict:
-    """What a ``scalelab plan --json`` document says about throughput, size, length and cost."""
-    try:
-        run = plan["run"]
-        per_token = plan["flops"].get("per_token_model") or plan["flops"]["model"] / plan["tokens"]
-        return {
-            "planned_tokens_per_s": run["num_gpus"] * run["peak_tflops"] * 1e12 * run["mfu"] / per_token,
-            "final_tokens": plan["tokens"],
-            "params": plan["params"].get("active") or plan["params"]["total"],
-            "num_gpus": run["num_gpus"],
-            "price_usd_per_gpu_hour": run.get("price_usd_per_gpu_hour"),
-            "budget_usd": run.get("cost_usd"),
-        }
-    except (KeyError, TypeError, ZeroDivisionError):
-        raise InputError("the plan file is not the JSON of `scalelab plan --json`; make one with "
-                         "scalelab plan ... --json > plan.json") from None
-
-
 @dataclass
 class Outcome:
+    """One watched run: its monitor (curve, alerts, status), what the reader saw, the alerts raised."""
+
     monitor: Monitor
     report: dict
     alerts: list[det.Alert]
 
 
-def watch_once(source: str, *, fmt: str = "auto", settings_for: Callable[[list[str]], WatchSettings],
-               run: str | None = None, roles: dict | None = None,
-               on_alert: Callable[[det.Alert, str], None] | None = None) -> list[Outcome]:
-    """Analyse a finished log; one outcome per run in it."""
+def watch_once(source: str, settings: WatchSettings, *, fmt: str = "auto", run: str | None = None,
+               roles: dict | None = None, on_alert: Callable[[det.Alert, str], None] | None = None) -> list[Outcome]:
+    """Analyse a finished log; one outcome per run in it.
+
+    ``roles`` names the step, tokens and time columns (``step_col``, ``tokens_col``,
+    ``time_col``) where the reader's guesses do not fit.
+    """
     logs = read_log(source, fmt, run=run, **(roles or {}))
     outcomes = []
     for log in logs:
-        settings = settings_for(log.metric_names)
+        settings = settings.for_metrics(log.metric_names, log.report.source)
         mon = Monitor(settings, name=log.name or str(source))
         alerts = mon.update(log.frame)
         gaps = det.gaps(log.frame["step"].to_numpy(), log.frame["wall_time"].to_numpy(float),
@@ -68,15 +55,17 @@ def watch_once(source: str, *, fmt: str = "auto", settings_for: Callable[[list[s
     return outcomes
 
 
-def watch_live(source: str, *, fmt: str = "auto", settings_for: Callable[[list[str]], WatchSettings],
+def watch_live(source: str, settings: WatchSettings, *, fmt: str = "auto",
                roles: dict | None = None, interval_s: float = 5.0, duration_s: float | None = None,
                on_alert: Callable[[det.Alert, str], None] | None = None,
                on_tick: Callable[[Monitor, dict], None] | None = None, clock: Callable[[], float] = time.time,
                sleep: Callable[[float], None] = time.sleep) -> Outcome:
     """Follow a growing log (JSONL, CSV, Megatron text) until ``duration_s`` or Ctrl-C."""
+    if not 0.01 <= interval_s <= 3600:
+        raise InputError(f"--interval {interval_s:g}: give a value in [0.01, 3600] seconds")
     fmt = detect_format(source) if fmt == "auto" else fmt
     if fmt not in TAILABLE:
-        return _poll_store(source, fmt=fmt, settings_for=settings_for, interval_s=interval_s, duration_s=duration_s,
+        return _poll_store(source, settings, fmt=fmt, interval_s=interval_s, duration_s=duration_s,
                            on_alert=on_alert, on_tick=on_tick, clock=clock, sleep=sleep)
     tailer = Tailer(source)
     parser = LineParser(fmt, str(source), **(roles or {}))
@@ -90,8 +79,8 @@ def watch_live(source: str, *, fmt: str = "auto", settings_for: Callable[[list[s
             new: list[det.Alert] = []
             if frame is not None:
                 if mon is None:
-                    mon = Monitor(settings_for([c for c in frame.columns if c not in ("step", "tokens", "wall_time")]),
-                                  name=str(source))
+                    names = [c for c in frame.columns if c not in ROLE_COLUMNS]
+                    mon = Monitor(settings.for_metrics(names, str(source)), name=str(source))
                 new += mon.update(frame, now_wall=now)
             elif mon is not None:
                 stalled = mon.check_stall(now)
@@ -126,7 +115,7 @@ def _tail_report(tailer: Tailer, parser: LineParser) -> dict:
     return r
 
 
-def _poll_store(source, *, fmt, settings_for, interval_s, duration_s, on_alert, on_tick, clock, sleep) -> Outcome:
+def _poll_store(source, settings, *, fmt, interval_s, duration_s, on_alert, on_tick, clock, sleep) -> Outcome:
     """TensorBoard folders and MLflow stores: re-read, and feed the steps not seen yet."""
     mon = None
     pending: list = []
@@ -139,7 +128,7 @@ def _poll_store(source, *, fmt, settings_for, interval_s, duration_s, on_alert, 
             report = log.report.to_dict()
             frame = log.frame
             if mon is None:
-                mon = Monitor(settings_for(log.metric_names), name=log.name or str(source))
+                mon = Monitor(settings.for_metrics(log.metric_names, log.report.source), name=log.name or str(source))
             elif mon.steps:
                 frame = frame[frame["step"] > mon.steps[-1]]
             new = mon.update(frame, now_wall=now) if len(frame) else ([] if mon.check_stall(now) is None else [mon.alerts[-1]])

@@ -6,6 +6,7 @@ import csv
 
 import pandas as pd
 
+from scalelab.errors import InputError
 from scalelab.runs.logs import ParseReport, map_roles, megatron_record, parse_json
 
 
@@ -14,7 +15,7 @@ class LineParser:
 
     def __init__(self, fmt: str, source: str, *, step_col=None, tokens_col=None, time_col=None):
         if fmt not in ("jsonl", "csv", "tsv", "megatron", "wandb"):
-            raise ValueError(fmt)
+            raise InputError(f"--format {fmt!r} cannot be followed line by line; choose jsonl, csv, tsv, megatron or wandb")
         self.fmt = fmt
         self.report = ParseReport(source=source, format=fmt)
         self.header: list[str] | None = None
@@ -39,7 +40,7 @@ class LineParser:
         frame = pd.DataFrame.from_records(records)
         try:
             out = map_roles(frame, self.report, **self.roles)
-        except Exception:  # no step column in these rows: they are junk, counted
+        except InputError:  # no step column in these rows: they are junk, counted
             self.report.junk += len(records)
             return None
         self.report.rows += len(out)

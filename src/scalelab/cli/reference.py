@@ -1,6 +1,6 @@
 """Render the CLI reference (docs/cli.md) from the commands' own --help.
 
-    python -m scalelab.cli_reference > docs/cli.md
+    python -m scalelab.cli.reference > docs/cli.md
 
 tests/test_docs.py fails when docs/cli.md differs from this output, so the reference
 cannot drift from the code.
@@ -34,7 +34,7 @@ def help_text(args: list[str]) -> str:
 def render() -> str:
     parts = [
         "# scalelab command reference\n",
-        "Generated from each command's `--help` by `python -m scalelab.cli_reference > docs/cli.md`;",
+        "Generated from each command's `--help` by `python -m scalelab.cli.reference > docs/cli.md`;",
         "a test fails when this file is out of date.\n",
         "```text\n" + help_text([]) + "```\n",
     ]

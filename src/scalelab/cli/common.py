@@ -1,0 +1,187 @@
+"""What every command shares: the root app, consoles, error and warning handling, JSON,
+number formatting, and option groups declared once.
+
+User errors (:class:`~scalelab.errors.ScalelabError`) print one line and exit 2;
+``scalelab --debug ...`` shows the traceback instead. Warnings (named
+:class:`~scalelab.errors.ScalelabWarning` subclasses) print once each on stderr.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import json
+import math
+import sys
+import typing
+import warnings
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from scalelab.errors import ScalelabError
+from scalelab.version import __version__
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Forecast a large training run from pilot runs: robust scaling-law fits, honest intervals, backtests.",
+)
+# tables are wider than 80 columns: use the terminal's width, or 140 when writing to a pipe or file.
+# Text is printed as it is (markup=False: a run named "x [y]" stays so); styled lines ask for
+# markup=True and escape what they interpolate.
+out = Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 140)
+err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+STATE = {"debug": False}
+
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")]
+Bootstrap = Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples over runs (0: no intervals).")]
+Tie = Annotated[Optional[list[str]], typer.Option("--tie", help="Force two parameters equal, e.g. --tie alpha=beta (repeatable).")]
+StorePath = Annotated[Optional[str], typer.Option("--store", help="The run store file [default: $SCALELAB_DB or ./scalelab.db].")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"scalelab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_version)] = False,
+) -> None:
+    """Forecast a large training run from pilot runs: robust scaling-law fits, honest intervals, backtests."""
+    STATE["debug"] = debug
+
+
+# ------------------------------------------------------------- errors, warnings
+def run(fn):
+    """Call ``fn()``: a ScalelabError becomes one ``error:`` line on stderr and exit code 2;
+    each distinct warning raised is printed once, on stderr, after ``fn`` returns."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = fn()
+        except ScalelabError as exc:
+            if STATE["debug"]:
+                raise
+            print_warnings(caught)
+            err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True)
+            raise typer.Exit(2) from None
+    print_warnings(caught)
+    return result
+
+
+def print_warnings(caught) -> None:
+    seen = set()
+    for w in caught:
+        message = str(w.message)
+        if message in seen or not issubclass(w.category, UserWarning):
+            continue
+        seen.add(message)
+        err.print(f"[yellow]warning:[/yellow] {escape(message)}", markup=True)
+
+
+# ------------------------------------------------------------------- printing
+def print_json(data) -> None:
+    print(json.dumps(data, indent=1, default=_json_default))
+
+
+def _json_default(o):
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if dataclasses.is_dataclass(o):
+        return o.to_dict() if hasattr(o, "to_dict") else dataclasses.asdict(o)
+    raise TypeError(type(o).__name__)
+
+
+def num(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    a = abs(v)
+    return f"{v:.4g}" if 1e-3 <= a < 1e5 or a == 0 else f"{v:.3e}"
+
+
+def pct(v) -> str:
+    return "-" if v is None or math.isnan(v) else f"{100 * v:.2f}%"
+
+
+def big(v: float) -> str:
+    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:.3g}{suffix}"
+    return f"{v:.3g}"
+
+
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400 * 3:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:,.0f} days"
+
+
+def yes(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else ("yes" if v else "no")
+
+
+def interval(iv) -> str:
+    """An :class:`~scalelab.fitting.Interval` as ``lo .. hi``."""
+    return "-" if iv is None else f"{num(iv.lo)} .. {num(iv.hi)}"
+
+
+def parse_numbers(text: str | None, option: str) -> list[float] | None:
+    """``"1e23,1e24"`` -> ``[1e23, 1e24]``; every value a finite number > 0."""
+    if text is None:
+        return None
+    try:
+        values = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ScalelabError(f"{option} {text!r}: give numbers, comma-separated for several, e.g. {option} 1e23,1e24") from None
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
+        raise ScalelabError(f"{option} {text!r}: every value must be a finite number > 0")
+    return values
+
+
+# --------------------------------------------------------------- option groups
+def option_group(**groups):
+    """Declare a group of options once and give it to several commands.
+
+    A group is a dataclass whose fields are annotated with ``typer.Option``; the command
+    names a parameter for each group (``def fit(..., read: RunsOptions, ...)``) and this
+    decorator puts the group's options in its place, then hands the command one instance.
+    """
+    def wrap(fn):
+        own = inspect.signature(fn, eval_str=True)
+        params = []
+        for p in own.parameters.values():
+            if p.name not in groups:
+                params.append(p)
+                continue
+            hints = typing.get_type_hints(groups[p.name], include_extras=True)
+            params += [inspect.Parameter(f.name, p.kind, default=f.default, annotation=hints[f.name])
+                       for f in dataclasses.fields(groups[p.name])]
+
+        @functools.wraps(fn)
+        def command(**kwargs):
+            for name, cls in groups.items():
+                kwargs[name] = cls(**{f.name: kwargs.pop(f.name) for f in dataclasses.fields(cls)})
+            return fn(**kwargs)
+
+        command.__signature__ = own.replace(parameters=params)
+        return command
+
+    return wrap

@@ -1,0 +1,214 @@
+"""``scalelab ladder design | run | fit``: pilot ladders."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from scalelab.cli.common import (
+    Bootstrap,
+    Json,
+    Seed,
+    StorePath,
+    Tie,
+    app,
+    big,
+    duration,
+    interval,
+    num,
+    out,
+    parse_numbers,
+    print_json,
+    run,
+)
+
+ladder_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True,
+                         help="Pilot ladders: design, train and fit a series of small GPT models on your corpus.",
+                         epilog="""\b
+Examples:
+  scalelab ladder design --target-flops 1e17 --out ladder.toml
+  scalelab ladder design --corpus my_corpus/ --sizes 2e4,4e4,8e4 --multiples 1,3 --dry-run
+  scalelab ladder run ladder.toml
+  scalelab ladder fit ladder.toml --plot ladder.png
+""")
+app.add_typer(ladder_app, name="ladder")
+PlanArg = Annotated[Path, typer.Argument(help="A ladder plan (scalelab ladder design --out).", show_default=False, metavar="LADDER_TOML")]
+
+
+@ladder_app.command("design", epilog="""\b
+Examples:
+  scalelab ladder design --target-flops 1e17 --budget-frac 0.01 --out ladder.toml
+  scalelab ladder design --corpus data.jsonl --target-params 3e7 --target-tokens 6e8 --dry-run
+  scalelab ladder design --sizes 2e4,4e4,8e4 --multiples 1,3 --out micro.toml
+""")
+def ladder_design(
+    corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Text file (.txt/.xz/.gz), folder of text files, JSONL or Parquet [default: the bundled Jane Austen novels].")] = None,
+    target_flops: Annotated[Optional[float], typer.Option("--target-flops", help="The run to forecast, by training FLOPs (compute-optimal, 20 tokens/param).")] = None,
+    target_params: Annotated[Optional[float], typer.Option("--target-params", help="The run to forecast: non-embedding parameters (with --target-tokens).")] = None,
+    target_tokens: Annotated[Optional[float], typer.Option("--target-tokens", help="The run to forecast: training tokens.")] = None,
+    budget_frac: Annotated[float, typer.Option("--budget-frac", help="Share of the target's FLOPs the whole ladder may spend.")] = 0.01,
+    sizes: Annotated[Optional[str], typer.Option("--sizes", help="Explicit rung sizes (non-embedding params), comma-separated.")] = None,
+    multiples: Annotated[Optional[str], typer.Option("--multiples", help="Token multiples (x 20 tokens per parameter) [default: 1,2,5,10].")] = None,
+    tokenizer: Annotated[str, typer.Option("--tokenizer", help="byte (vocabulary 256) or bpe (trained on the corpus).")] = "byte",
+    vocab_size: Annotated[int, typer.Option("--vocab-size", help="BPE vocabulary size.")] = 8192,
+    seq_len: Annotated[int, typer.Option("--seq-len", help="Context length of the pilot models.")] = 256,
+    seed: Seed = 0,
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="Write the plan (TOML).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and write nothing.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Design a ladder of pilot runs for a target run: sizes, tokens, learning rate and batch
+    per rung, FLOPs, and the estimated time on this machine."""
+
+    def go():
+        from scalelab.ladder.design import design, measure_speed, resolve_corpus, shards_for
+
+        plan = design(resolve_corpus(corpus), shards_for(out_path), target_flops=target_flops,
+                      target_params=target_params, target_tokens=target_tokens, budget_frac=budget_frac,
+                      sizes=parse_numbers(sizes, "--sizes"), multiples=parse_numbers(multiples, "--multiples"),
+                      tokenizer=tokenizer, vocab_size=vocab_size, seq_len=seq_len, seed=seed)
+        plan.hardware = measure_speed(plan)
+        if out_path is not None and not dry_run:
+            from scalelab.io import atomic_write_text
+
+            atomic_write_text(out_path, plan.to_toml())
+        return plan
+
+    plan = run(go)
+    speed = plan.hardware
+    if as_json:
+        print_json(plan.to_dict() | {"estimated_seconds": {r.name: speed.seconds(r.flops) for r in plan.rungs}})
+        return
+    t = Table("rung", "layers x width", "params (non-emb.)", "tokens", "tokens/param", "FLOPs", "lr", "batch", "est. time")
+    for r in [*plan.rungs, *([plan.target] if plan.target else [])]:
+        secs = speed.seconds(r.flops)
+        t.add_row(r.name, f"{r.model.n_layers} x {r.model.d_model}", big(r.params), big(r.tokens), f"{r.tokens / r.params:.0f}",
+                  f"{r.flops:.3g}", f"{r.lr:.2g}", f"{r.batch_tokens:,}", "-" if secs is None else duration(secs))
+    out.print(t)
+    share = f" = {100 * plan.cost_fraction:.2f}% of the target" if plan.target else ""
+    out.print(f"ladder: {len(plan.rungs)} rungs, {plan.ladder_flops:.3g} FLOPs{share}; corpus {plan.corpus} ({plan.tokenizer})")
+    if speed.flops_per_s:
+        out.print(f"estimated time on {speed.device}: {duration(speed.seconds(plan.ladder_flops))} ({speed.basis})")
+    else:
+        out.print(f"no time estimate: {speed.device}")
+    if out_path is not None and not dry_run:
+        out.print(f"wrote {out_path}; next: scalelab ladder run {out_path}")
+
+
+@ladder_app.command("run", epilog="""\b
+Examples:
+  scalelab ladder run ladder.toml
+  scalelab ladder run ladder.toml --executor torchrun --nproc 8 --with-target
+  scalelab ladder run ladder.toml --executor slurm --store runs.db
+""")
+def ladder_run(
+    plan_path: PlanArg,
+    executor: Annotated[str, typer.Option("--executor", help="local (in this process), gpus (one rung per GPU), torchrun (each rung on all GPUs), slurm (submitit).")] = "local",
+    nproc: Annotated[Optional[int], typer.Option("--nproc", help="Processes per rung for torchrun [default: the GPU count, or 2 on CPU].")] = None,
+    parallel: Annotated[str, typer.Option("--parallel", help="torchrun: ddp (a replica per GPU), fsdp (weights, gradients and optimizer sharded), or auto (FSDP only when a replica does not fit).")] = "auto",
+    with_target: Annotated[bool, typer.Option("--with-target", help="Also train the target run (to check the forecast).")] = False,
+    rung: Annotated[Optional[list[str]], typer.Option("--rung", help="Only these rungs (repeatable).")] = None,
+    max_epochs: Annotated[float, typer.Option("--max-epochs", help="Refuse rungs that would read the training split more often than this.")] = 4.0,
+    force: Annotated[bool, typer.Option("--force", help="Train rungs over --max-epochs anyway.")] = False,
+    store: StorePath = None,
+    as_json: Json = False,
+) -> None:
+    """Train the ladder's rungs with a live progress view; finished rungs are skipped and
+    interrupted ones resume from their checkpoint. Each rung is recorded in the run store."""
+    progress: dict[str, dict] = {}
+
+    def view() -> Table:
+        t = Table("rung", "status", "step", "train loss", "val bits/byte", "tokens/s", "ETA")
+        for name, p in progress.items():
+            rec = p.get("rec") or {}
+            steps = f"{rec.get('step', 0):,}/{rec.get('total_steps', 0):,}" if rec else "-"
+            bpb = p.get("result", {}).get("val_bpb") or rec.get("val_bpb")
+            t.add_row(name, p["status"], steps, num(rec.get("loss")) if rec else "-", "-" if bpb is None else f"{bpb:.4f}",
+                      f"{rec['tokens_per_s']:,.0f}" if rec.get("tokens_per_s") else "-",
+                      "-" if rec.get("eta_s") is None else duration(rec["eta_s"]))
+        return t
+
+    def on_rung(name, status, result):
+        progress.setdefault(name, {})["status"] = status
+        if result:
+            progress[name]["result"] = result
+
+    def on_step(name, rec):
+        progress.setdefault(name, {"status": "running"})["rec"] = rec
+
+    def go():
+        from rich.live import Live
+
+        from scalelab.ladder.run import run_ladder
+        from scalelab.runs.store import default_store_path
+
+        options = dict(executor=executor, nproc=nproc, store=store or default_store_path(), include_target=with_target,
+                       only=rung, max_epochs=max_epochs, force=force, parallel=parallel)
+        if as_json or not sys.stdout.isatty():
+            return run_ladder(plan_path, on_rung=on_rung, on_step=on_step, **options)
+        with Live(view(), console=out, refresh_per_second=2) as live:
+            return run_ladder(plan_path, on_rung=lambda *a: (on_rung(*a), live.update(view())),
+                              on_step=lambda *a: (on_step(*a), live.update(view())), **options)
+
+    results = run(go)
+    if as_json:
+        print_json(results)
+        return
+    out.print(view())
+    out.print(f"{len(results)} rungs finished; next: scalelab ladder fit {plan_path}")
+
+
+@ladder_app.command("fit", epilog="""\b
+Examples:
+  scalelab ladder fit ladder.toml
+  scalelab ladder fit ladder.toml --plot ladder.png --out ladder-fit.json
+""")
+def ladder_fit(
+    plan_path: Annotated[Path, typer.Argument(help="A ladder plan whose rungs have run.", show_default=False, metavar="LADDER_TOML")],
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure: the rungs, the fitted law, the forecast.")] = None,
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="Write the fit (a fit.json).")] = None,
+    bootstrap: Bootstrap = 200,
+    tie: Tie = None,
+    as_json: Json = False,
+) -> None:
+    """Fit the law to the finished rungs (loss in bits per byte, N non-embedding) and forecast
+    the target with its interval; compare with the target when it has been trained."""
+
+    def go():
+        from scalelab.io import save_fit
+        from scalelab.ladder.fit import fit_ladder
+
+        result = fit_ladder(plan_path, num_bootstrap=bootstrap, tie=tie)
+        if plot is not None:
+            from scalelab.report.plots import plot_ladder, save
+
+            save(plot_ladder(result), plot)
+        if out_path is not None:
+            save_fit(result.fit, out_path)
+        return result
+
+    result = run(go)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    t = Table("rung", "params", "tokens", "bits/byte", "time")
+    for r in result.rungs:
+        t.add_row(r.run_id + (" (target)" if r.role == "target" else ""), big(r.params), big(r.tokens),
+                  f"{r.bits_per_byte:.4f}", duration(r.seconds))
+    out.print(t)
+    fit = result.fit
+    out.print("law: " + ", ".join(f"{k}={num(v)}" for k, v in fit.params_.items()) + f"; objective {fit.result_.fun:.4g}")
+    f = result.forecast
+    if f is not None:
+        line = (f"forecast for the target ({big(f.params)} params, {big(f.tokens)} tokens): {f.loss:.4f} bits/byte "
+                f"(80% {interval(f.interval(0.8))}), ladder cost {100 * result.cost_fraction:.2f}% of the target")
+        if result.actual is not None:
+            line += f"; actual {result.actual:.4f} ({100 * result.rel_error:+.2f}%)"
+        out.print(line)
+    for p in (plot, out_path):
+        if p is not None:
+            out.print(f"wrote {p}")

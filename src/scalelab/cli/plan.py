@@ -1,0 +1,198 @@
+"""``scalelab plan`` and ``scalelab plan validate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from scalelab.cli.common import Json, app, big, interval, num, out, print_json, run
+
+plan_app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,
+    invoke_without_command=True,
+    help="Compute, memory, time, energy and cost of a training run, or the best run for a budget.",
+    epilog="""\b
+Examples:
+  scalelab plan --params 7e10 --tokens 2e12 --gpu a100-80gb --num-gpus 2048
+  scalelab plan --preset llama3-405b --tokens 15.6e12 --gpu h100-sxm --num-gpus 16384 --mfu 0.40
+  scalelab plan --budget-usd 5e8 --gpu h100-sxm --days 180 --fit fit.json
+  scalelab plan validate
+""",
+)
+app.add_typer(plan_app, name="plan")
+
+
+@plan_app.callback()
+def plan(
+    ctx: typer.Context,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="A known architecture: gpt2-small, gpt3-175b, llama2-7b, llama3-8b, llama3-70b, llama3-405b, mixtral-8x7b, deepseek-v3, palm-540b, bloom-176b, pythia-12b.")] = None,
+    params: Annotated[Optional[float], typer.Option("--params", help="A dense model's parameter count N (FLOPs = 6*N*D).")] = None,
+    tokens: Annotated[Optional[float], typer.Option("--tokens", help="Training tokens D.")] = None,
+    d_model: Annotated[Optional[int], typer.Option("--d-model", help="Shape: width.")] = None,
+    layers: Annotated[Optional[int], typer.Option("--layers", help="Shape: transformer blocks.")] = None,
+    heads: Annotated[Optional[int], typer.Option("--heads", help="Shape: query heads.")] = None,
+    kv_heads: Annotated[Optional[int], typer.Option("--kv-heads", help="Shape: key/value heads (GQA/MQA).")] = None,
+    d_ff: Annotated[Optional[int], typer.Option("--d-ff", help="Shape: MLP hidden width d_ff.")] = None,
+    ffn: Annotated[Optional[str], typer.Option("--ffn", help="Shape: MLP kind, gelu or swiglu.")] = None,
+    vocab: Annotated[Optional[int], typer.Option("--vocab", help="Shape: vocabulary size.")] = None,
+    tied: Annotated[Optional[bool], typer.Option("--tied/--untied", help="Shape: tied input/output embeddings.")] = None,
+    experts: Annotated[Optional[int], typer.Option("--experts", help="MoE: routed experts per layer.")] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", help="MoE: experts per token.")] = None,
+    shared_experts: Annotated[Optional[int], typer.Option("--shared-experts", help="MoE: experts every token uses.")] = None,
+    d_ff_expert: Annotated[Optional[int], typer.Option("--d-ff-expert", help="MoE: one expert's MLP hidden width.")] = None,
+    seq_len: Annotated[Optional[int], typer.Option("--seq-len", help="Training sequence length [default: the preset's, else 2048].")] = None,
+    gpu: Annotated[str, typer.Option("--gpu", help="Accelerator: h100-sxm, h100-pcie, h200, h800, a100-80gb, a100-40gb, v100, b200, gb200, mi300x, mi250x, tpu-v4, tpu-v5e, tpu-v5p, tpu-v6e, l40s, rtx4090.")] = "h100-sxm",
+    num_gpus: Annotated[Optional[int], typer.Option("--num-gpus", help="Number of accelerators.")] = None,
+    days: Annotated[Optional[float], typer.Option("--days", help="Deadline: wall-clock days (finds the GPU count, or bounds a budget).")] = None,
+    mfu: Annotated[Optional[float], typer.Option("--mfu", help="Model FLOPs utilisation [default: the accelerator's, from documented runs].")] = None,
+    goodput: Annotated[Optional[float], typer.Option("--goodput", help="Share of wall-clock time spent training [default: 0.9, Llama 3].")] = None,
+    price: Annotated[Optional[float], typer.Option("--price", help="USD per accelerator-hour [default: the catalogue's typical cloud price].")] = None,
+    peak_tflops: Annotated[Optional[float], typer.Option("--peak-tflops", help="Dense peak TFLOP/s per accelerator [default: the catalogue's BF16].")] = None,
+    gpu_memory_gb: Annotated[Optional[float], typer.Option("--gpu-memory-gb", help="Memory per accelerator, GB.")] = None,
+    pue: Annotated[float, typer.Option("--pue", help="Power usage effectiveness of the facility (1: accelerators only).")] = 1.0,
+    budget_usd: Annotated[Optional[float], typer.Option("--budget-usd", help="Budget in dollars: plan the compute-optimal run it buys.")] = None,
+    budget_gpu_hours: Annotated[Optional[float], typer.Option("--budget-gpu-hours", help="Budget in accelerator-hours.")] = None,
+    budget_flops: Annotated[Optional[float], typer.Option("--budget-flops", help="Budget in training FLOPs.")] = None,
+    fit_path: Annotated[Optional[Path], typer.Option("--fit", help="A fit.json (scalelab fit) for the forecast and the allocation [default for budgets: Chinchilla's law refit on Chinchilla's runs].")] = None,
+    flops_per_token: Annotated[float, typer.Option("--flops-per-token", help="k in C = k*N*D for budget allocation.")] = 6.0,
+    max_unique_tokens: Annotated[Optional[float], typer.Option("--max-unique-tokens", help="Unique tokens available: says how many epochs the plan implies.")] = None,
+    tp: Annotated[Optional[int], typer.Option("--tp", help="Layout: tensor parallel degree [default: search].")] = None,
+    pp: Annotated[Optional[int], typer.Option("--pp", help="Layout: pipeline stages.")] = None,
+    cp: Annotated[Optional[int], typer.Option("--cp", help="Layout: context parallel degree.")] = None,
+    ep: Annotated[Optional[int], typer.Option("--ep", help="Layout: expert parallel degree (MoE).")] = None,
+    dp: Annotated[Optional[int], typer.Option("--dp", help="Layout: data parallel degree [default: num_gpus / (tp*pp*cp)].")] = None,
+    zero: Annotated[Optional[int], typer.Option("--zero", help="Layout: ZeRO stage 0-3 (3 = FSDP).")] = None,
+    no_sp: Annotated[bool, typer.Option("--no-sequence-parallel", help="Layout: keep norms and dropouts replicated under TP.")] = False,
+    recompute: Annotated[Optional[str], typer.Option("--recompute", help="none, selective (attention core), selective-op (torchtitan), full.")] = None,
+    micro_batch: Annotated[int, typer.Option("--micro-batch", help="Sequences per micro-batch per data-parallel rank.")] = 1,
+    precision: Annotated[str, typer.Option("--precision", help="bf16 (mixed, fp32 master), fp8, fp32.")] = "bf16",
+    fused_ce: Annotated[bool, typer.Option("--fused-cross-entropy", help="A fused loss keeps only fp32 logits.")] = False,
+    non_causal: Annotated[bool, typer.Option("--non-causal-flops", help="Count attention FLOPs over the whole sequence (PaLM's convention), not the causal half.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Plan a training run: FLOPs, days, GPU-hours, energy, dollars, memory per GPU and
+    the layout that fits; or, given a budget, the compute-optimal run it buys and its loss."""
+    if ctx.invoked_subcommand is not None:
+        return
+
+    def go():
+        from scalelab.io import load_fit
+        from scalelab.planning import Parallelism, get_accelerator, make_plan, resolve_model
+
+        acc = get_accelerator(gpu).with_overrides(peak_tflops=peak_tflops, price_usd_per_hour=price,
+                                                  memory_gb=gpu_memory_gb, mfu=mfu)
+        model = resolve_model(preset=preset, params=params, shape=dict(
+            d_model=d_model, n_layers=layers, n_heads=heads, n_kv_heads=kv_heads, d_ff=d_ff, ffn=ffn, vocab_size=vocab,
+            tied_embeddings=tied, n_experts=experts, top_k=top_k, n_shared_experts=shared_experts,
+            d_ff_expert=d_ff_expert, seq_len=seq_len))
+        parallel = Parallelism.from_degrees(tp=tp, pp=pp, cp=cp, ep=ep, dp=dp, zero=zero, sequence_parallel=not no_sp,
+                                            num_devices=num_gpus)
+        return make_plan(acc, model=model, params=params, tokens=tokens, num_gpus=num_gpus, days=days, mfu=mfu, goodput=goodput, pue=pue, budget_usd=budget_usd,
+                         budget_gpu_hours=budget_gpu_hours, budget_flops=budget_flops,
+                         fit=None if fit_path is None else load_fit(fit_path),
+                         law_label="" if fit_path is None else f"fit {fit_path}", flops_per_token=flops_per_token,
+                         max_unique_tokens=max_unique_tokens, causal=not non_causal, parallel=parallel,
+                         recompute=recompute, micro_batch=micro_batch, precision=precision,
+                         seq_len=seq_len if model is None else None, fused_cross_entropy=fused_ce)
+
+    result = run(go)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    _print_plan(result)
+
+
+def _print_plan(p) -> None:
+    run_, lay = p.run, p.layout
+    a = run_.accelerator
+    t = Table(show_header=False, box=None, padding=(0, 1))
+    t.add_column(style="bold")
+    t.add_column()
+    pm = p.params
+    extra = f", {big(pm.active)} active" if pm.active != pm.total else ""
+    if pm.non_embedding is not None:
+        extra += f", {big(pm.non_embedding)} non-embedding"
+    t.add_row("model", f"{p.model.name}: {big(pm.total)} parameters{extra}; {p.model_note}")
+    if p.mode == "budget":
+        b = p.budget
+        iv = f" (80%: {big(b.params_interval.lo)}–{big(b.params_interval.hi)})" if b.params_interval else ""
+        t.add_row("budget buys", f"{p.flops.model:.3e} FLOPs -> compute-optimal N = {big(b.params)}{iv}, "
+                  f"D = {big(b.tokens)} tokens ({b.tokens / b.params:.1f} tokens/param, C = {b.flops_per_token:g}·N·D)")
+        if b.epochs is not None:
+            t.add_row("data", f"{b.epochs:.2f} epochs of the unique tokens")
+    else:
+        t.add_row("tokens", f"{big(p.tokens)}")
+        hw = p.flops.hardware
+        t.add_row("FLOPs", f"{p.flops.model:.3e} model (6·N·D: {p.flops.six_n:.3e})"
+                  + (f"; {hw:.3e} with recomputation" if hw > p.flops.model * 1.0005 else ""))
+    t.add_row("hardware", f"{run_.num_gpus:,.0f} x {a.name} ({a.peak_tflops:g} TFLOP/s dense BF16, {a.memory_gb:g} GB) "
+              f"at MFU {run_.mfu:.2f} ({a.mfu_source}), goodput {run_.goodput:.2f}")
+    t.add_row("time", f"{run_.days:,.1f} days wall-clock ({run_.compute_seconds / 86400:,.1f} computing)")
+    t.add_row("GPU-hours", f"{run_.gpu_hours:,.0f}")
+    if run_.energy_kwh is not None:
+        t.add_row("energy", f"{run_.energy_kwh / 1000:,.0f} MWh (TDP {a.tdp_w:g} W x PUE {run_.pue:g})")
+    cost = run_.cost_usd
+    t.add_row("cost", "-" if cost is None else f"${cost:,.0f} at ${a.price_usd_per_hour:g}/GPU-hour ({a.price_note})")
+    if lay.parallel is not None:
+        par, m = lay.parallel, lay.memory
+        g = m.gib()
+        how = "cheapest layout that fits" if lay.searched else "given layout"
+        t.add_row("layout", f"dp={par.dp} tp={par.tp} pp={par.pp} cp={par.cp} ep={par.ep} zero={par.zero} "
+                  f"recompute={lay.recompute} micro-batch={lay.micro_batch} {lay.precision} ({how})")
+        t.add_row("memory/GPU", f"{g['total']:.1f} of {g['device']:.0f} GiB ({'fits' if m.fits else 'does NOT fit'}): "
+                  f"weights {g['weights']:.1f}, grads {g['gradients']:.1f}, optimizer {g['optimizer']:.1f}, "
+                  f"activations {g['activations']:.1f}, logits {g['logits']:.1f}, buffers {g['buffers']:.1f} "
+                  f"({m.stage} stage)")
+    else:
+        t.add_row("layout", "none found that fits (see the warning)")
+    if p.forecast is not None:
+        f = p.forecast
+        iv = (f"80% {interval(f.interval(0.8))}, 95% {interval(f.interval(0.95))}" if f.intervals else "no interval")
+        t.add_row("forecast", f"loss {num(f.loss)} ({iv}); {f.extrapolation:.0f}x beyond the fitted runs; {f.law}")
+    out.print(t)
+
+
+@plan_app.command("validate", epilog="""\b
+Examples:
+  scalelab plan validate
+  scalelab plan validate --goodput 0.95 --json
+""")
+def plan_validate(
+    goodput: Annotated[Optional[float], typer.Option("--goodput", help="Share of wall-clock time spent training [default: 0.9].")] = None,
+    as_json: Json = False,
+) -> None:
+    """Recompute documented runs' FLOPs and accelerator-hours, and the MFU their hours imply.
+
+    Runs that report their MFU get predicted accelerator-hours; every run with hardware
+    and hours gets its effective MFU (MFU x goodput over its wall-clock time) next to the
+    planner's default. Rows marked claim are figures quoted in news, kept to be checked.
+    """
+
+    def go():
+        from scalelab.data import rows
+        from scalelab.planning import check_runs
+
+        return check_runs(rows("known_runs"), goodput)
+
+    checks = run(go)
+    if as_json:
+        print_json([c.to_dict() for c in checks])
+        return
+    t = Table("run", "hardware", "FLOPs 6·N·D", "vs reported", "GPU-hours reported", "predicted", "error",
+              "effective MFU implied", "default")
+    for c in checks:
+        t.add_row(("(claim) " if c.kind == "claim" else "") + c.model, c.hardware or "-",
+                  "-" if c.flops_6nd is None else f"{c.flops_6nd:.3g}",
+                  "-" if c.flops_error is None else f"{100 * c.flops_error:+.1f}%",
+                  "-" if c.hours_reported is None else f"{c.hours_reported:,.0f}",
+                  "-" if c.hours_predicted is None else f"{c.hours_predicted:,.0f}",
+                  "-" if c.hours_error is None else f"{100 * c.hours_error:+.1f}%",
+                  "-" if c.effective_mfu_implied is None else f"{c.effective_mfu_implied:.3f}",
+                  "-" if c.effective_mfu_default is None else f"{c.effective_mfu_default:.3f}")
+    out.print(t)
+    out.print("predicted = FLOPs / (peak x reported MFU x goodput 0.9); effective MFU = reported FLOPs / "
+              "(reported accelerator-hours x peak)")

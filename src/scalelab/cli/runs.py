@@ -1,0 +1,125 @@
+"""``scalelab runs import | list | show | export``: the run store."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from scalelab.cli.common import Json, StorePath, app, out, print_json, run
+
+runs_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True,
+                       help="The run store: import logs, list, show and export runs.",
+                       epilog="""\b
+Examples:
+  scalelab runs import train.jsonl --name my-run
+  scalelab runs list
+  scalelab runs show my-run
+  scalelab runs export my-run --out my-run.csv
+""")
+app.add_typer(runs_app, name="runs")
+RunArg = Annotated[str, typer.Argument(help="Run id or name.", show_default=False, metavar="RUN")]
+
+
+def _store(path: str | None):
+    from scalelab.runs.store import RunStore
+
+    return RunStore(path)
+
+
+@runs_app.command("import", epilog="""\b
+Examples:
+  scalelab runs import train.jsonl --name my-run --store runs.db
+  scalelab runs import tb_logs/ --format tensorboard
+  scalelab runs import mlflow.db --run baseline --json
+""")
+def runs_import(
+    path: Annotated[str, typer.Argument(help="A log file, TensorBoard folder or MLflow store.", show_default=False, metavar="PATH")],
+    fmt: Annotated[str, typer.Option("--format", help="auto, jsonl, csv, tsv, megatron, wandb, tensorboard, mlflow.")] = "auto",
+    name: Annotated[Optional[str], typer.Option("--name", help="Run name [default: from the log].")] = None,
+    mlflow_run: Annotated[Optional[str], typer.Option("--run", help="MLflow: the run id or name [default: every run].")] = None,
+    store: StorePath = None,
+    as_json: Json = False,
+) -> None:
+    """Load a training log into the run store (every metric, every step)."""
+
+    def go():
+        with _store(store) as st:
+            return st.import_log(path, fmt, name=name, run=mlflow_run), str(st.path)
+
+    done, where = run(go)
+    if as_json:
+        print_json({"store": where, "runs": [dataclasses.asdict(d) for d in done]})
+        return
+    for d in done:
+        out.print(f"{d.name} ({d.run_id}): {d.points:,} points, {d.inserted:,} new, {d.replaced:,} replaced; {d.parse}")
+    out.print(f"store: {where}")
+
+
+@runs_app.command("list", epilog="""\b
+Examples:
+  scalelab runs list
+  scalelab runs list --store runs.db --json
+""")
+def runs_list(store: StorePath = None, as_json: Json = False) -> None:
+    """List the runs in the store."""
+
+    def go():
+        with _store(store) as st:
+            return st.runs()
+
+    frame = run(go)
+    if as_json:
+        print_json(frame.to_dict(orient="records"))
+        return
+    t = Table("run_id", "name", "format", "points", "metrics", "last step", "updated")
+    for r in frame.itertuples():
+        t.add_row(r.run_id, r.name, r.format, f"{r.n_points:,}", str(r.n_metrics),
+                  "-" if r.last_step is None else f"{r.last_step:,}", r.updated_utc)
+    out.print(t)
+
+
+@runs_app.command("show", epilog="""\b
+Examples:
+  scalelab runs show my-run
+  scalelab runs show 3f2a9c01d4e5 --store runs.db --json
+""")
+def runs_show(run_name: RunArg, store: StorePath = None, as_json: Json = False) -> None:
+    """Show a run: its source, provenance and metrics."""
+
+    def go():
+        with _store(store) as st:
+            return st.run(run_name)
+
+    d = run(go)
+    if as_json:
+        print_json(d)
+        return
+    out.print(f"[bold]{escape(d['name'])}[/bold] " + escape(f"({d['run_id']}) from {d['source']} [{d['format']}], "
+                                                            f"updated {d['updated_utc']}"), markup=True)
+    t = Table("metric", "points", "first step", "last step")
+    for m, v in d["metrics"].items():
+        t.add_row(m, f"{v['points']:,}", f"{v['first_step']:,}", f"{v['last_step']:,}")
+    out.print(t)
+
+
+@runs_app.command("export", epilog="""\b
+Examples:
+  scalelab runs export my-run --out my-run.csv
+  scalelab runs export my-run --out my-run.parquet --store runs.db
+""")
+def runs_export(run_name: RunArg,
+                out_path: Annotated[Path, typer.Option("--out", help="File to write: .csv, .jsonl or .parquet (one row per step).")],
+                store: StorePath = None) -> None:
+    """Export a run's curves, one row per step and one column per metric."""
+
+    def go():
+        with _store(store) as st:
+            return st.export(run_name, out_path)
+
+    n = run(go)
+    out.print(f"wrote {n:,} rows to {out_path}")

@@ -1,0 +1,111 @@
+"""A ladder's results: the finished rungs as runs, the law fitted to them, and the forecast
+of the target (compared with the target itself when it was trained). No torch needed.
+
+The loss is validation bits per byte (comparable across tokenizers); N is the rungs'
+non-embedding parameter count, D their training tokens, and C = 6·N·D for the fit's
+compute axis. The ladder's cost is the plan's (model FLOPs of the rungs over the
+target's), the figure ``ladder design`` prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from scalelab.errors import InputError
+from scalelab.fitting import Fit, Forecast
+from scalelab.ladder.design import LadderPlan
+from scalelab.ladder.run import load_result, runs_folder
+from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN
+
+
+@dataclass(frozen=True)
+class RungResult:
+    """One finished rung (or the target)."""
+
+    run_id: str
+    role: str
+    """"rung" or "target"."""
+    params: int
+    """Non-embedding parameters N."""
+    tokens: int
+    flops: float
+    """6·N·D, the fit's compute axis."""
+    bits_per_byte: float
+    """Final validation loss in bits per byte."""
+    val_loss_nats: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class LadderForecast:
+    """The law fitted to a ladder's rungs and its forecast of the target."""
+
+    fit: Fit
+    rungs: tuple[RungResult, ...]
+    """Every finished rung and, when trained, the target."""
+    forecast: Forecast | None
+    """The target's bits per byte (None without a target in the plan)."""
+    cost_fraction: float | None
+    """The ladder's training FLOPs as a share of the target's."""
+
+    @property
+    def actual(self) -> float | None:
+        """The target's own bits per byte, when it was trained."""
+        return next((r.bits_per_byte for r in self.rungs if r.role == "target"), None)
+
+    @property
+    def rel_error(self) -> float | None:
+        """forecast / actual - 1."""
+        return None if self.forecast is None or self.actual is None else self.forecast.loss / self.actual - 1
+
+    def to_dict(self) -> dict:
+        return {"law": self.fit.law_.name, "params": self.fit.params_, "objective": self.fit.result_.fun,
+                "rungs": [dataclasses.asdict(r) for r in self.rungs],
+                "forecast": None if self.forecast is None else self.forecast.to_dict(),
+                "actual_bits_per_byte": self.actual, "rel_error": self.rel_error, "cost_fraction": self.cost_fraction,
+                "warnings": [w["message"] for w in self.fit.warnings_]}
+
+
+def ladder_results(plan_path: str | Path) -> list[RungResult]:
+    """The finished rungs of a plan (and its target, when trained), in the plan's order."""
+    plan = LadderPlan.from_toml(plan_path)
+    folder = runs_folder(plan_path)
+    out = []
+    for r in [*plan.rungs, *([plan.target] if plan.target else [])]:
+        d = folder / r.name
+        if not (d / "result.json").is_file():
+            continue
+        res = load_result(d)
+        out.append(RungResult(run_id=r.name, role=r.role, params=r.params, tokens=res["tokens"],
+                              flops=FLOPS_PER_PARAM_TOKEN * r.params * res["tokens"], bits_per_byte=res["val_bpb"],
+                              val_loss_nats=res["val_loss"], seconds=res["seconds"]))
+    return out
+
+
+def fit_ladder(plan_path: str | Path, *, num_bootstrap: int = 200, tie: list[str] | None = None,
+               seed: int = 0) -> LadderForecast:
+    """Fit Chinchilla's law to the finished rungs and forecast the plan's target.
+
+    Needs at least five finished rungs (five parameters). Warnings about the fit (a loosely
+    identified law, extrapolation) are raised and kept in the fit.
+    """
+    import pandas as pd
+
+    from scalelab.runs import Runs
+
+    plan = LadderPlan.from_toml(plan_path)
+    results = ladder_results(plan_path)
+    rungs = [r for r in results if r.role == "rung"]
+    if len(rungs) < 5:
+        raise InputError(f"{len(rungs)} rungs have finished; a five-parameter law needs at least 5: "
+                         f"run scalelab ladder run {plan_path}")
+    frame = pd.DataFrame([dataclasses.asdict(r) | {"loss": r.bits_per_byte} for r in rungs])
+    runs = Runs.from_frame(frame, source=str(plan_path))
+    fit = Fit(tie=tie or [], num_bootstrap=num_bootstrap, seed=seed).fit(runs)
+    forecast = None
+    if plan.target is not None:
+        forecast = fit.forecast(params=plan.target.params, tokens=plan.target.tokens,
+                                law=f"fit of {len(rungs)} rungs of {plan_path} (bits per byte)")
+    return LadderForecast(fit, tuple(results), forecast, plan.cost_fraction)
