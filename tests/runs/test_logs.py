@@ -107,8 +107,11 @@ def test_bad_input(tmp_path):
     log = read_log(write(tmp_path / "ok.jsonl", '{"step": 1, "acc": 0.5}\n'))[0]
     with pytest.raises(InputError, match=r"no loss metric found among acc; choose one with --loss-name"):
         log.loss_name()
-    with pytest.raises(InputError, match=r"no metric 'los' \(did you mean 'acc'\?\)|no metric 'los'"):
-        log.loss_name("los")
+    with pytest.raises(InputError, match=r"no metric 'los'; metrics: acc; choose one with --loss-name"):
+        log.loss_name("los")  # nothing close enough to suggest
+    both = read_log(write(tmp_path / "both.jsonl", '{"step": 1, "acc": 0.5, "loss": 2.0}\n'))[0]
+    with pytest.raises(InputError, match=r"no metric 'los' \(did you mean 'loss'\?\); metrics: acc, loss"):
+        both.loss_name("los")
 
 
 def test_large_log_in_chunks(tmp_path, monkeypatch):

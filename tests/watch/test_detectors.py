@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -25,7 +27,12 @@ def test_spike_detected_within_one_evaluation(size):
     loss[120] *= 1 + size
     alerts = det.spike(steps, loss, tokens)
     assert len(alerts) == 1 and alerts[0].index == 120 and alerts[0].delay <= 1
-    assert f"{100 * size:.0f}" in alerts[0].message.split("%")[0] or alerts[0].message.startswith("loss spike")
+    m = re.fullmatch(r"loss spike at step 12100: ([\d.]+), \+([\d.]+)% above the local curve \(([\d.]+) robust sigmas\)",
+                     alerts[0].message)
+    assert m, alerts[0].message
+    assert float(m.group(1)) == pytest.approx(loss[120], rel=1e-3)
+    assert float(m.group(2)) == pytest.approx(100 * size, abs=0.1 + 5 * 100 * 0.0005)  # the jump, within the noise
+    assert float(m.group(3)) >= 6
 
 
 def test_big_spike_is_flagged_at_once():
