@@ -3,6 +3,12 @@ multi-start over Hoffmann et al.'s grid of starts (as Epoch AI did), on the same
 Chinchilla runs, in one run. Prints wall time and the Huber objective (delta=1e-3, summed
 over runs, evaluated the same way for every result) and the ratio to scalelab.
 
+Then the solver's real peer: scipy.optimize.least_squares(loss="huber", f_scale=delta),
+whose cost is exactly this objective, with the same analytic Jacobian and bounds, from the
+same starts as scalelab's batched IRLS/Levenberg-Marquardt: the grid's local minima for
+the point fit, and the fit's optima for each of 200 bootstrap resamples (a resample's
+run counts as integer weights; least_squares sees the rows repeated that many times).
+
 Run:  pip install -e '.[bench]' && python benchmarks/fit_speed.py [--stride 1]
 --stride K keeps every K-th start of the 4,500-start grid for the peers (1 = all).
 """
@@ -23,14 +29,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
+from scipy.optimize import least_squares, minimize
 from scipy.special import logsumexp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from scalelab import Fit, __version__  # noqa: E402
 from scalelab.data import bundled_path  # noqa: E402
-from scalelab.fitting.objective import huber, objective_at  # noqa: E402
+from scalelab.fitting.fit import RIVAL_OBJECTIVE, _distinct  # noqa: E402
+from scalelab.fitting.objective import Problem, huber, objective_at  # noqa: E402
+from scalelab.fitting.params import ParamMap  # noqa: E402
+from scalelab.fitting.search import grid_starts  # noqa: E402
+from scalelab.fitting.solver import refine  # noqa: E402
 from scalelab.laws import ChinchillaLaw  # noqa: E402
 from scalelab.runs import read_runs  # noqa: E402
 
@@ -91,6 +101,80 @@ def chinchilla_package(N, D, L, starts):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def lsq_fit(problem: Problem, start: np.ndarray, rows: np.ndarray | None = None):
+    """scipy's trust-region least squares with the Huber loss from one start; ``rows`` repeats
+    rows (a bootstrap resample). Returns the free vector."""
+    idx = np.arange(problem.n) if rows is None else rows
+
+    def resid(x):
+        return problem.evaluate(x[None])[1][0][idx]
+
+    def jac(x):
+        return problem.jacobian(problem.evaluate(x[None])[2])[0][idx]
+
+    x0 = np.clip(start, problem.lower + 1e-12, problem.upper - 1e-12)
+    return least_squares(resid, x0, jac=jac, loss="huber", f_scale=problem.delta,
+                         bounds=(problem.lower, problem.upper), method="trf").x
+
+
+def solver_peer(runs, num_resamples: int, repeat: int) -> list[tuple]:
+    """scalelab's solver against least_squares from the same starts: point fit and resamples."""
+    law = ChinchillaLaw
+    pmap = ParamMap.build(law)
+    problem = Problem(pmap, runs.inputs(law.inputs), runs.column("loss"), DELTA)
+
+    t_grid, (starts, _) = timed(lambda: grid_starts(problem, 8), repeat)  # shared by both
+    t_ours, res = timed(lambda: refine(problem, starts), repeat)
+    order = np.argsort(res.fun)
+    optima = _distinct(res.x[order], res.fun[order])
+    best_x, best_fun = optima[0]
+
+    def theirs_point():
+        xs = [lsq_fit(problem, x) for x in starts]
+        return min(xs, key=lambda x: problem.evaluate(x[None])[0][0])
+
+    t_theirs, x_lsq = timed(theirs_point, repeat)
+    rows = [(f"scalelab solver, point fit from the grid's {len(starts)} starts", t_ours, best_fun),
+            (f"least_squares huber, point fit from the same {len(starts)} starts", t_theirs,
+             float(problem.evaluate(x_lsq[None])[0][0]))]
+
+    # bootstrap: the same resamples, the same starts (the optima within 10% of the best)
+    rng = np.random.default_rng(0)
+    draws = rng.integers(0, problem.n, size=(num_resamples, problem.n))
+    W = np.stack([np.bincount(d, minlength=problem.n) for d in draws]).astype(float)
+    rivals = [x for x, f in optima if f <= best_fun * (1 + RIVAL_OBJECTIVE)][:3]
+
+    def ours_boot():
+        best = None
+        for start in rivals:
+            r = refine(problem, np.repeat(start[None], len(W), 0), W)
+            if best is None:
+                best = r
+            else:
+                better = r.fun < best.fun
+                best.x[better], best.fun[better] = r.x[better], r.fun[better]
+        return best.fun
+
+    def objective_on(x, rows_):
+        return float(huber(problem.evaluate(x[None])[1][0][rows_], DELTA).sum())
+
+    def theirs_boot():
+        funs = []
+        for d in draws:
+            rows_ = np.sort(d)
+            funs.append(min(objective_on(lsq_fit(problem, start, rows_), rows_) for start in rivals))
+        return np.array(funs)
+
+    t_ob, f_ours = timed(ours_boot, repeat)
+    t_tb, f_theirs = timed(theirs_boot, 1)
+    rel = f_ours / f_theirs - 1
+    rows += [(f"scalelab solver, {len(W)} resamples x {len(rivals)} starts", t_ob, float(np.median(f_ours))),
+             (f"least_squares huber, {len(W)} resamples x {len(rivals)} starts", t_tb, float(np.median(f_theirs)))]
+    note = (f"resamples (median objective shown): scalelab / least_squares objective - 1 from {rel.min():.2g} to "
+            f"{rel.max():.2g}; within 1e-6 of each other in {int((np.abs(rel) <= 1e-6).sum())} of {len(W)}")
+    return rows, note + f"; the grid search both start from: {t_grid:.3f} s"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stride", type=int, default=1,
@@ -126,6 +210,13 @@ def main() -> None:
     slowest = max(rows[2:], key=lambda r: r[1])
     print(f"\nslowest peer / scalelab point fit: {slowest[1] / base:.0f}x; "
           f"slowest peer / scalelab full fit with 200 bootstrap resamples: {slowest[1] / t_full:.0f}x")
+
+    peer, note = solver_peer(runs, 200, args.repeat)
+    print(f"\n{'the solver against scipy.optimize.least_squares':62s} {'time (s)':>10s} {'x scalelab':>11s} {'objective':>20s}")
+    for i, (name, t, obj) in enumerate(peer):
+        ref = peer[i - i % 2][1]
+        print(f"{name:62s} {t:10.3f} {t / ref:11.1f} {obj:20.14g}")
+    print(note)
 
 
 if __name__ == "__main__":

@@ -183,10 +183,13 @@ def e2e(device: str, quick: bool) -> None:
         print(f"ladder + target trained in {time.perf_counter() - t:.0f} s")
         f = scalelab("ladder", "fit", "e2e.toml", "--json", cwd=d)
         assert f.returncode == 0, f.stderr
-        fc = json.loads(f.stdout)["forecast"]
-        print(f"forecast {fc['bits_per_byte']:.4f} bits/byte (80% {fc['lo80']:.4f}-{fc['hi80']:.4f}); actual "
-              f"{fc.get('actual_bits_per_byte', float('nan')):.4f}; error {100 * fc.get('rel_error', float('nan')):+.2f}% "
-              f"(target within 2%); ladder cost {100 * fc['ladder_flops_fraction']:.2f}% of the target")
+        d = json.loads(f.stdout)
+        fc = d["forecast"]
+        lo, hi = next((iv["lo"], iv["hi"]) for iv in fc["intervals"] if iv["level"] == 0.8)
+        actual = d["actual_bits_per_byte"] if d["actual_bits_per_byte"] is not None else float("nan")
+        error = d["rel_error"] if d["rel_error"] is not None else float("nan")
+        print(f"forecast {fc['loss']:.4f} bits/byte (80% {lo:.4f}-{hi:.4f}); actual {actual:.4f}; error "
+              f"{100 * error:+.2f}% (target within 2%); ladder cost {100 * d['cost_fraction']:.2f}% of the target")
 
 
 def main() -> None:
