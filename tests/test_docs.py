@@ -2,6 +2,7 @@
 
 import re
 import shlex
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,8 @@ def test_readme_examples_run(tmp_path, monkeypatch):
     runner = CliRunner()
     for line in examples:
         args = shlex.split(line)[1:]
+        if args[:2] in (["ladder", "run"], ["ladder", "fit"]) and find_spec("torch") is None:
+            continue  # training needs the train extra (tests/test_cli_ladder.py checks the message without it)
         if args[0] in ("fit", "backtest", "demo") and "--bootstrap" not in args:
             args += ["--bootstrap", "30"]  # same commands, fewer resamples to keep the suite fast
         result = runner.invoke(app, args)

@@ -39,6 +39,7 @@ def test_reused_when_unchanged(tmp_path):
 
 
 def test_bpe_tokenizer_and_bits_per_byte(tmp_path):
+    pytest.importorskip("tokenizers", reason="needs tokenizers: pip install 'scalelab[train]'")
     s = prepare(bundled_path("austen"), tmp_path / "bpe", tokenizer="bpe", vocab_size=1000, max_bytes=400_000)
     assert s.vocab_size <= 1000 and s.dtype == "uint16"
     assert s.val_tokens < s.val_bytes / 2  # BPE merges bytes: fewer tokens than bytes
