@@ -132,3 +132,20 @@ def test_the_loss_is_found_by_its_usual_names():
     m = Monitor(WatchSettings())
     m.update(frame(30).rename(columns={"loss": "train/loss"}))
     assert m.settings.loss_name == "train/loss" and len(m.loss) == 30
+
+
+def test_each_run_of_a_store_finds_its_own_loss(tmp_path, monkeypatch):
+    """An MLflow store with two runs logging the loss under different names: both watched."""
+    import mlflow
+
+    from scalelab.watch.session import watch_once
+
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    for name, metric in (("a", "loss"), ("b", "train_loss")):
+        with mlflow.start_run(run_name=name):
+            for s in range(1, 60):
+                mlflow.log_metric(metric, 2 + 40 * (s * 1e6) ** -0.15, step=s)
+    outcomes = watch_once(str(tmp_path / "mlflow.db"), WatchSettings())
+    assert sorted((o.monitor.name, o.monitor.settings.loss_name, len(o.monitor.loss)) for o in outcomes) == [
+        ("a", "loss", 59), ("b", "train_loss", 59)]

@@ -37,9 +37,8 @@ def watch_once(source: str, settings: WatchSettings, *, fmt: str = "auto", run: 
     """
     logs = read_log(source, fmt, run=run, **(roles or {}))
     outcomes = []
-    for log in logs:
-        settings = settings.for_metrics(log.metric_names, log.report.source)
-        mon = Monitor(settings, name=log.name or str(source))
+    for log in logs:  # each run finds its own loss name when none is given
+        mon = Monitor(settings.for_metrics(log.metric_names, log.report.source), name=log.name or str(source))
         alerts = mon.update(log.frame)
         gaps = det.gaps(log.frame["step"].to_numpy(), log.frame["wall_time"].to_numpy(float),
                         minutes=settings.stall_minutes)
