@@ -70,6 +70,9 @@ def test_fit_plot(tmp_path):
     r = run("fit", CHIN, *KEEP, "--bootstrap", 20, "--plot", png)
     assert r.exit_code == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = run("fit", CHIN, *KEEP, "--bootstrap", 0, "--plot", tmp_path / "fit.docx")
+    assert r.exit_code == 2 and "cannot save a figure as" in r.stderr and "use .png, .svg or .pdf" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.png"]  # nothing half-written
 
 
 def test_predict_point(fit_file):

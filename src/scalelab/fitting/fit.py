@@ -316,7 +316,7 @@ class Fit:
             if len(pd.DataFrame(inputs).drop_duplicates()) < pmap.num_free + 2 or (~train).sum() < 2:
                 continue
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+                warnings.simplefilter("ignore")  # doubts about these inner fits are measured, not the user's
                 sub = Fit(**settings).fit(runs.select(train))
                 test = runs.select(~train)
                 pred = sub.predict(**test.inputs(law.inputs))

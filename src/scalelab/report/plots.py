@@ -136,5 +136,19 @@ def plot_ladder(result):
 
 
 def save(fig, path) -> None:
-    fig.savefig(path)
-    plt.close(fig)
+    """Write a figure (its format from the file's extension: .png, .svg, .pdf), atomically."""
+    from pathlib import Path
+
+    from scalelab.errors import InputError
+    from scalelab.io import atomic_path
+
+    path = Path(path)
+    kind = path.suffix.lower().lstrip(".") or "png"
+    if kind not in fig.canvas.get_supported_filetypes():
+        plt.close(fig)
+        raise InputError(f"cannot save a figure as {str(path)!r}: use .png, .svg or .pdf")
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=kind)
+    finally:
+        plt.close(fig)
