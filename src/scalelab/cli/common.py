@@ -16,6 +16,7 @@ import math
 import sys
 import typing
 import warnings
+from pathlib import Path
 from typing import Annotated, Optional
 
 import numpy as np
@@ -43,7 +44,7 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")]
 Bootstrap = Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples over runs (0: no intervals).")]
 Tie = Annotated[Optional[list[str]], typer.Option("--tie", help="Force two parameters equal, e.g. --tie alpha=beta (repeatable).")]
-StorePath = Annotated[Optional[str], typer.Option("--store", help="The run store file [default: $SCALELAB_DB or ./scalelab.db].")]
+StorePath = Annotated[Optional[Path], typer.Option("--store", help="The run store file [default: $SCALELAB_DB or ./scalelab.db].")]
 
 
 def _version(value: bool) -> None:

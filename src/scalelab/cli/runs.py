@@ -25,7 +25,7 @@ app.add_typer(runs_app, name="runs")
 RunArg = Annotated[str, typer.Argument(help="Run id or name.", show_default=False, metavar="RUN")]
 
 
-def _store(path: str | None):
+def _store(path: Path | None):
     from scalelab.runs.store import RunStore
 
     return RunStore(path)
