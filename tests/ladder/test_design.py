@@ -1,6 +1,6 @@
 import pytest
 
-from scalelab.errors import InputError
+from scalelab.errors import ExtrapolationWarning, InputError
 from scalelab.ladder.design import LadderPlan, batch_tokens_for, design, lr_for
 
 
@@ -21,8 +21,52 @@ def test_budget_and_per_rung_cap():
 
 def test_explicit_sizes_and_multiples():
     plan = design("c.txt", "s", sizes=[2e4, 8e4], multiples=[1, 3])
-    assert [r.name for r in plan.rungs] == ["26.8k-1x", "26.8k-3x", "83.3k-1x", "83.3k-3x"]
-    assert plan.target is None
+    assert [r.name for r in plan.rungs] == ["19.9k-1x", "19.9k-3x", "79.2k-1x", "79.2k-3x"]
+    assert plan.target is None and plan.params_extrapolation is None
+
+
+@pytest.mark.parametrize("target", [1e5, 3e5, 1e6, 1e8, 7e9, 7e10])
+def test_default_sizes_double_and_rungs_are_distinct(target):
+    plan = design("c.txt", "s", target_params=target, target_tokens=20 * target, budget_frac=0.1)
+    sizes = sorted({r.params for r in plan.rungs})
+    assert len(sizes) >= 3
+    assert all(1.8 <= b / a <= 2.2 for a, b in zip(sizes, sizes[1:])), sizes  # twice the size is twice
+    assert len({(r.model, r.tokens) for r in plan.rungs}) == len(plan.rungs)
+    assert len({r.name for r in plan.rungs}) == len(plan.rungs)
+    assert plan.ladder_flops <= 0.1 * plan.target.flops and max(r.flops for r in plan.rungs) <= plan.target.flops / 30
+    # spent: either the budget or the per-rung cap is (nearly) used up
+    assert plan.ladder_flops >= 0.095 * plan.target.flops or plan.flops_extrapolation <= 30 * 1.05
+    # no rung of a handful of steps: at least 100, or one sequence per step when it has fewer sequences
+    assert all(r.tokens // r.batch_tokens >= min(100, r.tokens // plan.seq_len) for r in plan.rungs)
+
+
+def test_a_small_budget_spends_itself_and_reports_the_extrapolation():
+    plan = design("c.txt", "s", target_params=1e8, target_tokens=2e9, budget_frac=0.01)
+    assert 0.0095 <= plan.cost_fraction <= 0.01
+    assert plan.params_extrapolation == pytest.approx(plan.target.params / max(r.params for r in plan.rungs))
+    assert 40 <= plan.params_extrapolation <= 55 and plan.flops_extrapolation < 300
+    d = plan.to_dict()
+    assert d["params_extrapolation"] == plan.params_extrapolation and d["flops_extrapolation"] == plan.flops_extrapolation
+
+
+def test_too_far_an_extrapolation_warns():
+    with pytest.warns(ExtrapolationWarning, match=r"the target has \d+x the FLOPs of the largest rung"):
+        design("c.txt", "s", target_params=1e8, target_tokens=2e9, budget_frac=0.001)
+
+
+def test_a_budget_too_small_for_three_sizes_says_which_would_do():
+    with pytest.raises(InputError, match=r"--budget-frac 0.01 buys rungs of at most .* fewer than 3 distinct sizes") as e:
+        design("c.txt", "s", target_params=1.5e5, target_tokens=3e6, budget_frac=0.01)
+    enough = float(str(e.value).rsplit("--budget-frac ", 1)[1].split()[0])
+    plan = design("c.txt", "s", target_params=1.5e5, target_tokens=3e6, budget_frac=enough)
+    assert len({r.params for r in plan.rungs}) >= 3
+    with pytest.raises(InputError, match=r"the target \(5.01k parameters\) is too small for a ladder"):
+        design("c.txt", "s", target_params=5e3, target_tokens=1e5, budget_frac=1.0)
+
+
+def test_sizes_that_give_one_model_are_refused():
+    with pytest.raises(InputError, match=r"--sizes 10000 and 10010 give the same model"):
+        design("c.txt", "s", sizes=[1e4, 1.001e4], multiples=[1])
 
 
 def test_toml_round_trip(tmp_path):

@@ -1,5 +1,7 @@
 import math
 
+import numpy as np
+
 import pytest
 
 torch = pytest.importorskip("torch", reason="needs torch: pip install 'scalelab[train]'")
@@ -60,12 +62,16 @@ def test_flops_per_token_follow_the_plan_conventions():
     assert cfg.flops_per_token() == pytest.approx(6 * p.params()["matmul"] + 3 * p.attention_flops_forward(causal=True))
 
 
-def test_width_depth_rule():
-    for target in (2e4, 1e5, 1e6, 2.5e7):
+def test_width_depth_rule_lands_on_the_count_at_every_size():
+    layers = []
+    for target in np.geomspace(1e3, 7e10, 120):
         cfg = shape_for_params(target)
-        assert cfg.num_params()["non_embedding"] == pytest.approx(target, rel=0.4)
-        assert cfg.n_layers >= 2
-    assert shape_for_params(1e7).n_layers > shape_for_params(1e5).n_layers
+        n = cfg.num_params()["non_embedding"]
+        assert n == pytest.approx(target, rel=0.05 if target < 3e3 else 0.02), (target, cfg)
+        assert cfg.n_layers >= 2 and cfg.d_model % cfg.n_heads == 0 and cfg.d_model <= cfg.d_ff <= 4 * cfg.d_model
+        layers.append(cfg.n_layers)
+    assert layers == sorted(layers)  # deeper as it grows, never shallower
+    assert shape_for_params(7e10).n_layers == 128
 
 
 def test_bad_shapes():

@@ -91,6 +91,9 @@ def ladder_design(
     out.print(t)
     share = f" = {100 * plan.cost_fraction:.2f}% of the target" if plan.target else ""
     out.print(f"ladder: {len(plan.rungs)} rungs, {plan.ladder_flops:.3g} FLOPs{share}; corpus {plan.corpus} ({plan.tokenizer})")
+    if plan.target:
+        out.print(f"the forecast extrapolates {plan.params_extrapolation:.1f}x in parameters and "
+                  f"{plan.flops_extrapolation:.0f}x in FLOPs beyond the largest rung")
     if speed.flops_per_s:
         out.print(f"estimated time on {speed.device}: {duration(speed.seconds(plan.ladder_flops))} ({speed.basis})")
     else:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from scalelab.errors import InputError
 from scalelab.planning.model import ModelConfig
 
@@ -64,35 +66,61 @@ class GPTConfig:
         return asdict(self)
 
 
+MIN_PILOT_PARAMS = 900  # the smallest shape the rule builds: 2 layers, width 8 (936 parameters)
+MAX_LAYERS = 128
+
+
+def head_width(d_model: float) -> int:
+    """Width of one attention head: 4 below d_model 16, 8 below 32, 16 below 128, 32 below 512, then 64."""
+    return 4 if d_model < 16 else 8 if d_model < 32 else 16 if d_model < 128 else 32 if d_model < 512 else 64
+
+
 def shape_for_params(target: float, *, vocab_size: int = 256, seq_len: int = 256, ffn: str = "swiglu",
                      aspect: float = 32.0) -> GPTConfig:
-    """A shape whose non-embedding parameter count is close to ``target``.
+    """A shape of ``target`` non-embedding parameters (within a percent or two at every size).
 
-    Kaplan et al. 2020 (section 3.1, fig. 5) found the loss almost flat across a wide
-    range of depth/width ratios at a fixed non-embedding count; within it we keep
-    d_model/n_layers near ``aspect`` (32; GPT-2 small has 64), at least two layers, heads
-    16 wide below d_model 128, 32 below 256 and 64 above (tiny models need the finer grid).
+    Width and depth are chosen together. Kaplan et al. 2020 (section 3.1, fig. 5) found
+    the loss almost flat across a wide band of depth/width ratios at a fixed non-embedding
+    count, so the rule is free to keep d_model/n_layers near ``aspect`` (32; GPT-2 small
+    has 64): n_layers = round((N / (12 aspect^2))^(1/3)) between 2 and 128 (one layer
+    cannot form induction heads), d_model a multiple of the head width (8, 16, 32 or 64 as
+    the width grows) near sqrt(N / (12 n_layers)), and the MLP width d_ff (between d_model
+    and 4 d_model, a multiple of 8 from width 64) solved so that the count lands on
+    ``target``, preferring the d_model whose MLP is nearest its usual width. A ladder's
+    sizes therefore really double when the targets do, at 1e3 parameters as at 1e10.
 
     Examples
     --------
     >>> c = shape_for_params(1e6)
-    >>> c.n_layers, c.d_model, round(c.num_params()["non_embedding"] / 1e6, 2)
-    (5, 128, 1.0)
+    >>> c.n_layers, c.d_model, c.d_ff, round(c.num_params()["non_embedding"] / 1e6, 3)
+    (4, 128, 480, 1.001)
+    >>> [shape_for_params(n).num_params()["non_embedding"] for n in (1e4, 2e4, 4e4)]
+    [9912, 19872, 39984]
     """
-    if not target >= 1e3:
-        raise InputError(f"a pilot model of {target:g} parameters is too small; give at least 1e3")
+    if not target >= MIN_PILOT_PARAMS:
+        raise InputError(f"a pilot model of {target:g} parameters is too small; give at least {MIN_PILOT_PARAMS:g}")
+    n_layers = int(min(MAX_LAYERS, max(2, round((target / (12 * aspect**2)) ** (1 / 3)))))
+    mlp_matrices = 3 if ffn == "swiglu" else 2
+    width = math.sqrt(target / (12 * n_layers))
     best = None
-    for n_layers in range(2, 65):  # one layer cannot form induction heads: not a transformer's scaling
-        for d_model in list(range(16, 128, 16)) + list(range(128, 256, 32)) + list(range(256, 4097, 64)):
-            head = 16 if d_model < 128 else 32 if d_model < 256 else 64
-            cfg = GPTConfig(vocab_size=vocab_size, seq_len=seq_len, n_layers=n_layers, d_model=d_model,
-                            n_heads=max(1, d_model // head), ffn=ffn)
-            n = cfg.num_params()["non_embedding"]
-            score = abs(math.log(n / target)) + 0.25 * abs(math.log(d_model / n_layers / aspect))
-            if best is None or score < best[0]:
-                best = (score, cfg)
-            if n > 3 * target:
-                break
+    # widths around the ideal one, each a multiple of its head width
+    widths = {max(8, round(w / head_width(w)) * head_width(w)) for w in width * np.geomspace(0.6, 1.7, 48)}
+    for d_model in sorted(widths):
+        hw = head_width(d_model)
+        if d_model % hw:
+            continue
+        # N = L (4 d^2 + m d f + 2 d) + d: attention, MLP (m matrices), two RMSNorms per block, the final norm
+        per_layer = (target - d_model) / n_layers - 4 * d_model**2 - 2 * d_model
+        step = 8 if d_model >= 64 else 2  # tiny models need a fine MLP grid to land on their count
+        d_ff = int(min(4 * d_model, max(d_model, round(per_layer / (mlp_matrices * d_model) / step) * step)))
+        cfg = GPTConfig(vocab_size=vocab_size, seq_len=seq_len, n_layers=n_layers, d_model=d_model,
+                        n_heads=d_model // hw, d_ff=d_ff, ffn=ffn)
+        n = cfg.num_params()["non_embedding"]
+        # land on the count first, then prefer an MLP near its usual width (8/3 d for SwiGLU, 4 d for GELU)
+        usual = 8 / 3 if ffn == "swiglu" else 4.0
+        score = abs(math.log(n / target)) + 0.03 * abs(math.log(cfg.d_ff / d_model / usual))
+        if best is None or score < best[0]:
+            best = (score, cfg)
     return best[1]
 
 

@@ -20,17 +20,24 @@ from __future__ import annotations
 
 import math
 import tomllib
+import warnings
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
-from scalelab.errors import InputError
-from scalelab.ladder.config import GPTConfig, shape_for_params
+from scalelab.errors import ExtrapolationWarning, InputError
+from scalelab.ladder.config import MIN_PILOT_PARAMS, GPTConfig, shape_for_params
 from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN
 
 MULTIPLES = (1.0, 2.0, 5.0, 10.0)  # x 20 tokens per parameter
 NUM_SIZES = 4
+MIN_SIZES = 3  # fewer distinct sizes cannot separate the size term from the data term
 MAX_RUNG_FRACTION = 1 / 30
 TOKENS_PER_PARAM = 20.0
+MIN_STEPS = 100  # optimizer steps every rung takes at least
+# Beyond this many times the largest rung's FLOPs a forecast has no published backing: the
+# OLMo ladder forecast its 7B and 13B targets from ~200x less compute per run with 2.8%
+# error (benchmarks/published.py); a 1% ladder of the default recipe sits near 240x.
+MAX_EXTRAPOLATION = 300.0
 
 
 def lr_for(flops: float) -> float:
@@ -103,6 +110,16 @@ class LadderPlan:
         return sum(r.flops for r in self.rungs)
 
     @property
+    def params_extrapolation(self) -> float | None:
+        """Target parameters over the largest rung's."""
+        return None if self.target is None or not self.rungs else self.target.params / max(r.params for r in self.rungs)
+
+    @property
+    def flops_extrapolation(self) -> float | None:
+        """Target FLOPs over the largest rung's."""
+        return None if self.target is None or not self.rungs else self.target.flops / max(r.flops for r in self.rungs)
+
+    @property
     def cost_fraction(self) -> float | None:
         """The ladder's training FLOPs as a share of the target's (same FLOP count for both)."""
         return None if self.target is None else self.ladder_flops / self.target.flops
@@ -121,6 +138,8 @@ class LadderPlan:
         d["target"] = None if self.target is None else _rung_dict(self.target)
         d["ladder_flops"] = self.ladder_flops
         d["cost_fraction"] = self.cost_fraction
+        d["params_extrapolation"] = self.params_extrapolation
+        d["flops_extrapolation"] = self.flops_extrapolation
         return d
 
     def to_toml(self) -> str:
@@ -212,7 +231,13 @@ def shards_for(plan_path: str | Path | None) -> str:
 def make_rung(name: str | None, params: float, tokens: float | None = None, *, multiple: float | None = None,
               vocab_size: int, seq_len: int, role: str = "rung", micro_batch: int = 16) -> Rung:
     """A rung of ~``params`` non-embedding parameters, trained on ``tokens`` or on
-    ``multiple`` x 20 tokens per (actual) parameter."""
+    ``multiple`` x 20 tokens per (actual) parameter.
+
+    The batch follows DeepSeek's rule but leaves at least ``MIN_STEPS`` optimizer steps (or
+    one sequence per step when the rung has fewer sequences): a tiny rung trains on batches
+    of a few sequences (micro-batches shrink to fit) rather than on a handful of large
+    steps, which would leave it in the optimisation transient.
+    """
     model = shape_for_params(params, vocab_size=vocab_size, seq_len=seq_len)
     n = model.num_params()["non_embedding"]
     if multiple is not None:
@@ -220,12 +245,11 @@ def make_rung(name: str | None, params: float, tokens: float | None = None, *, m
         name = name or f"{_short(n)}-{multiple:g}x"
     tokens = int(tokens)
     flops = model.flops_per_token() * tokens
-    per_micro = micro_batch * seq_len
-    # at least ~100 optimizer steps, whole micro-batches
-    batch = min(batch_tokens_for(flops), tokens / 100)
-    batch = max(per_micro, int(round(batch / per_micro)) * per_micro)
-    return Rung(name=name, model=model, tokens=tokens, lr=round(lr_for(flops), 6), batch_tokens=batch,
-                micro_batch=micro_batch, role=role)
+    sequences = max(1, round(min(batch_tokens_for(flops), tokens / MIN_STEPS) / seq_len))
+    micro = min(micro_batch, sequences)
+    sequences = max(micro, round(sequences / micro) * micro)  # whole micro-batches
+    return Rung(name=name, model=model, tokens=tokens, lr=round(lr_for(flops), 6), batch_tokens=sequences * seq_len,
+                micro_batch=micro, role=role)
 
 
 def design(corpus: str, shards: str, *, target_flops: float | None = None, target_params: float | None = None,
@@ -235,16 +259,23 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
     """A ladder for a target given by FLOPs (compute-optimal split, 20 tokens/param) or by
     params and tokens; or explicit ``sizes`` (non-embedding params) and ``multiples``.
 
+    The default sizes are ``NUM_SIZES`` sizes, each half the next, the largest as large as
+    the budget (``budget_frac`` of the target's FLOPs for the whole ladder) and the per-rung
+    cap (a 30th) allow, found by bisection on the rungs' real FLOPs. Sizes below the
+    smallest pilot model are dropped; fewer than three distinct sizes is refused with the
+    budget that would buy three. A target further than ``MAX_EXTRAPOLATION`` times the
+    largest rung's FLOPs raises an :class:`~scalelab.errors.ExtrapolationWarning`.
+
     Examples
     --------
     >>> plan = design("corpus.txt", "shards", target_flops=1e17, budget_frac=0.01)
-    >>> len(plan.rungs), plan.ladder_flops <= 0.0105 * plan.target.flops
+    >>> len(plan.rungs), 0.0095 * plan.target.flops <= plan.ladder_flops <= 0.01 * plan.target.flops
     (16, True)
     >>> max(r.flops for r in plan.rungs) <= plan.target.flops / 30
     True
     """
     vocab = 256 if tokenizer == "byte" else vocab_size
-    multiples = list(multiples or MULTIPLES)
+    multiples = sorted(set(multiples or MULTIPLES))
     if any(m <= 0 for m in multiples):
         raise InputError("--multiples: token multiples must be positive (x 20 tokens per parameter)")
     target = None
@@ -272,23 +303,66 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
 
     if sizes:
         rungs = build(sizes)
+        shapes = {}
+        for s_, r in zip([s for s in sizes for _ in multiples], rungs):
+            if r.model in shapes and shapes[r.model] != s_:
+                raise InputError(f"--sizes {shapes[r.model]:g} and {s_:g} give the same model ({r.params:,} "
+                                 "parameters); give sizes further apart")
+            shapes[r.model] = s_
     else:
-        # the ladder's cost is ~ 6 * 20 * sum(multiples) * N_max^2 * sum(4^-i): solve for N_max, then shrink
-        # until the real shapes (and their attention FLOPs) fit the budget and the per-rung cap
-        geom = sum(4.0 ** -i for i in range(NUM_SIZES))
-        k = FLOPS_PER_PARAM_TOKEN * TOKENS_PER_PARAM
-        n_max = math.sqrt(budget_frac * target.flops / (k * sum(multiples) * geom))
-        n_max = min(n_max, math.sqrt(MAX_RUNG_FRACTION * target.flops / (k * max(multiples))))
-        for _ in range(40):
-            rungs = build([n_max / 2 ** i for i in range(NUM_SIZES)][::-1])
-            over = max(sum(r.flops for r in rungs) / (budget_frac * target.flops),
-                       max(r.flops for r in rungs) / (MAX_RUNG_FRACTION * target.flops))
-            if over <= 1:
-                break
-            n_max *= min(0.97, over ** -0.5)
+        rungs = _spend(target, budget_frac, build)
     plan = LadderPlan(corpus=str(corpus), shards=str(shards), tokenizer=tokenizer, vocab_size=vocab, seq_len=seq_len,
                       seed=seed, rungs=rungs, target=target, budget_frac=budget_frac if target is not None else None)
+    if plan.target is not None and plan.flops_extrapolation > MAX_EXTRAPOLATION:
+        warnings.warn(f"the target has {plan.flops_extrapolation:.0f}x the FLOPs of the largest rung (and "
+                      f"{plan.params_extrapolation:.0f}x its parameters); forecasts this far out have no published "
+                      f"backing beyond ~{MAX_EXTRAPOLATION:g}x: raise --budget-frac", ExtrapolationWarning, stacklevel=2)
     return plan
+
+
+def _sizes(n_max: float) -> list[float]:
+    """The default sizes below ``n_max`` (halving), smallest first, none below the smallest pilot."""
+    return [max(n_max / 2**i, MIN_PILOT_PARAMS) for i in range(NUM_SIZES)
+            if n_max / 2**i >= MIN_PILOT_PARAMS * (1 - 1e-9)][::-1]
+
+
+def _spend(target: Rung, budget_frac: float, build) -> list[Rung]:
+    """The largest default ladder within the budget and the per-rung cap (bisection on the
+    largest size, over the real rungs' FLOPs, attention included)."""
+    budget, cap = budget_frac * target.flops, MAX_RUNG_FRACTION * target.flops
+
+    def fits(n_max: float) -> bool:
+        rungs = build(_sizes(n_max))
+        return sum(r.flops for r in rungs) <= budget and max(r.flops for r in rungs) <= cap
+
+    lo, hi = math.log(MIN_PILOT_PARAMS), math.log(max(target.params, MIN_PILOT_PARAMS) * 2)
+    if not fits(math.exp(lo)):
+        lo = None
+    else:
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if fits(math.exp(mid)) else (lo, mid)
+    n_max = None if lo is None else math.exp(lo)
+    if n_max is None or len(_sizes(n_max)) < MIN_SIZES:
+        need = MIN_PILOT_PARAMS * 2 ** (MIN_SIZES - 1)
+        rungs = build(_sizes(need))
+        share = sum(r.flops for r in rungs) / target.flops
+        largest = max(r.flops for r in rungs) / target.flops
+        have = "no rung" if n_max is None else f"rungs of at most {_short(n_max)} parameters"
+        if largest > MAX_RUNG_FRACTION:
+            raise InputError(f"the target ({_short(target.params)} parameters) is too small for a ladder: a rung may "
+                             f"use a 30th of its FLOPs, and {MIN_SIZES} sizes of at least {_short(MIN_PILOT_PARAMS)} "
+                             f"parameters need a rung of {100 * largest:.1f}%; give a larger target, or fewer or "
+                             "smaller --multiples")
+        raise InputError(f"--budget-frac {budget_frac:g} buys {have}: fewer than {MIN_SIZES} distinct sizes of at least "
+                         f"{_short(MIN_PILOT_PARAMS)} parameters; --budget-frac {_round_up(share)} buys {MIN_SIZES}")
+    return build(_sizes(n_max))
+
+
+def _round_up(x: float) -> str:
+    """A budget fraction rounded up to two significant figures, e.g. 0.0123 -> '0.013'."""
+    e = math.floor(math.log10(x)) - 1
+    return f"{math.ceil(x / 10**e) * 10**e:.{max(0, -e)}f}"
 
 
 def _short(n: float) -> str:
