@@ -17,6 +17,7 @@ import json
 import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,71 +95,97 @@ def gpt_baseline(vocab, d, L, H, T):
     return Net()
 
 
+def _baseline_rate(vocab, d, L, H, T, batch, device, steps, warm) -> float:
+    """Tokens/s of the plain GPT's training step (compiled on GPU, eager on CPU)."""
+    import torch
+
+    cuda = device == "cuda"
+    torch.manual_seed(0)
+    net = gpt_baseline(vocab, d, L, H, T).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, fused=cuda or None)
+    step_fn = torch.compile(net) if cuda else net
+    x = torch.randint(0, vocab, (batch, T), device=device)
+    times = []
+    for i in range(steps + warm):
+        if cuda:
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        with torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False):
+            loss = step_fn(x, x)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if cuda:
+            torch.cuda.synchronize()
+        if i >= warm:
+            times.append(time.perf_counter() - t)
+    return batch * T / statistics.median(times)
+
+
+def _trainer_rate(cfg, shards, batch, steps, warm, folder, compile_) -> tuple[float, float]:
+    """Tokens/s of scalelab's whole training step (sampler, clipping, logging) after ``warm``
+    steps, and the seconds the warm steps took (compilation included)."""
+    from scalelab.ladder.config import TrainConfig
+    from scalelab.ladder.train import train
+
+    T = cfg.seq_len
+    recs = []
+    tc = TrainConfig(model=cfg, tokens=(steps + warm) * batch * T, lr=1e-3, batch_tokens=batch * T, micro_batch=batch,
+                     eval_every=10**9, final_eval_tokens=T * 8, checkpoint_every=10**9, compile=compile_)
+    t0 = time.time()
+    train(tc, shards, folder, on_step=recs.append)
+    a, b = recs[warm - 1], recs[-1]
+    return (b["tokens"] - a["tokens"]) / (b["wall_time"] - a["wall_time"]), a["wall_time"] - t0
+
+
 def throughput(device: str, quick: bool) -> None:
     import torch
 
-    from scalelab.ladder.config import GPTConfig, TrainConfig
+    from scalelab.ladder.config import GPTConfig
     from scalelab.ladder.data import prepare
-    from scalelab.ladder.train import train
 
     cuda = device == "cuda"
-    T = 128 if quick else 1024
-    # (name, target params, vocab, d_model, layers, heads)
-    shapes = [("1M", 1e6, 256, 128, 5, 2), ("3.5M", 3.5e6, 256, 256, 4, 4), ("11M", 11e6, 256, 384, 6, 6),
-              ("26M", 26e6, 256, 512, 8, 8), ("86M", 86e6, 256, 768, 12, 12), ("GPT-2 small", 124e6, 50304, 768, 12, 12)]
+    # (name, vocab, d_model, layers, heads, T, batch): GPU shapes at T=1024 as the reference figures
+    if cuda:
+        shapes = [("1M", 256, 128, 5, 2, 1024, 64), ("3.5M", 256, 256, 4, 4, 1024, 64),
+                  ("11M", 256, 384, 6, 6, 1024, 64), ("26M", 256, 512, 8, 8, 1024, 64),
+                  ("86M", 256, 768, 12, 12, 1024, 32), ("GPT-2 small", 50304, 768, 12, 12, 1024, 32)]
+    else:
+        shapes = [("0.1M", 256, 64, 2, 2, 128, 8), ("1M", 256, 128, 5, 2, 256, 16)]
     if quick:
-        shapes = [("tiny", 1e5, 256, 64, 2, 2)]
+        shapes = shapes[:1]
+    steps, warm = (20, 10) if cuda else (30, 15)
     corpus = SHARED / "corpora" / "en-mix.txt.xz"
     if not corpus.exists():
         from scalelab.data import bundled_path
 
         corpus = bundled_path("austen")
     tmp = Path(tempfile.mkdtemp())
-    shards = prepare(corpus, tmp / "shards", max_bytes=2_000_000 if quick else 60_000_000)
-    print(f"device {torch.cuda.get_device_name(0) if cuda else 'cpu'}, torch {torch.__version__}, T={T}")
-    print(f"{'shape':12s} {'params':>8s} {'baseline tok/s':>15s} {'scalelab tok/s':>15s} {'ratio':>6s} {'scalelab MFU':>12s}"
-          f" {'reference':>10s}")
-    for name, _, vocab, d, L, H in shapes:
-        batch = 64 if d <= 512 else 32
-        if quick:
-            batch = 8
-        # plain baseline
-        torch.manual_seed(0)
-        net = gpt_baseline(vocab, d, L, H, T).to(device)
-        opt = torch.optim.AdamW(net.parameters(), lr=1e-3, fused=cuda or None)
-        step_fn = torch.compile(net) if cuda else net
-        x = torch.randint(0, vocab, (batch, T), device=device)
-        steps, warm = (20, 10) if not quick else (40, 10)
-        times = []
-        for i in range(steps + warm):
-            if cuda:
-                torch.cuda.synchronize()
-            t = time.perf_counter()
-            with torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False):
-                loss = step_fn(x, x)
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            if cuda:
-                torch.cuda.synchronize()
-            if i >= warm:
-                times.append(time.perf_counter() - t)
-        base_tps = batch * T / (sum(times) / len(times))
-        del net, opt, step_fn
-        # scalelab's trainer on the same shape (its own model: RoPE, RMSNorm, the same GELU MLP), with its sampler,
-        # clipping and logging: the whole step, not the model alone
-        cfg = GPTConfig(vocab_size=max(vocab, shards.vocab_size), seq_len=T, n_layers=L, d_model=d, n_heads=H, ffn="gelu")
-        recs = []
-        total = steps + warm
-        tc = TrainConfig(model=cfg, tokens=total * batch * T, lr=1e-3, batch_tokens=batch * T, micro_batch=batch,
-                         eval_every=10**9, final_eval_tokens=T * 8, checkpoint_every=10**9)
-        train(tc, shards, tmp / f"run-{name}", on_step=recs.append)
-        a, b = recs[warm - 1], recs[-1]
-        sl_tps = (b["tokens"] - a["tokens"]) / (b["wall_time"] - a["wall_time"])
-        mfu = sl_tps * cfg.flops_per_token() / H100_BF16_PEAK if cuda else float("nan")
-        ref = next((v for k, v in REFERENCE.items() if abs(math.log(k / cfg.num_params()["total"])) < 0.4), None)
-        print(f"{name:12s} {cfg.num_params()['total'] / 1e6:7.1f}M {base_tps:15,.0f} {sl_tps:15,.0f} {sl_tps / base_tps:6.2f} "
-              f"{100 * mfu:11.1f}% {'-' if ref is None else f'{ref:,.0f}':>10s}")
+    shards = prepare(corpus, tmp / "shards", max_bytes=2_000_000 if quick or not cuda else 60_000_000)
+    print(f"device {torch.cuda.get_device_name(0) if cuda else f'cpu ({torch.get_num_threads()} threads)'}, "
+          f"torch {torch.__version__}; the same shape (GELU MLP, 4d) in a plain PyTorch GPT and in scalelab's trainer")
+    if cuda:
+        print(f"{'shape':12s} {'params':>8s} {'baseline tok/s':>15s} {'scalelab tok/s':>15s} {'ratio':>6s} "
+              f"{'scalelab MFU':>12s} {'reference':>10s}")
+    else:
+        print(f"{'shape':12s} {'params':>8s} {'T':>5s} {'baseline tok/s':>15s} {'eager tok/s':>12s} {'ratio':>6s} "
+              f"{'compiled tok/s':>15s} {'ratio':>6s} {'compile s':>10s}")
+    for name, vocab, d, L, H, T, batch in shapes:
+        base = _baseline_rate(vocab, d, L, H, T, batch, device, steps, warm)
+        cfg = GPTConfig(vocab_size=max(vocab, shards.vocab_size), seq_len=T, n_layers=L, d_model=d, n_heads=H,
+                        ffn="gelu", d_ff=4 * d)
+        params = cfg.num_params()["total"] / 1e6
+        if cuda:
+            rate, _ = _trainer_rate(cfg, shards, batch, steps, warm, tmp / f"run-{name}", "auto")
+            mfu = rate * cfg.flops_per_token() / H100_BF16_PEAK
+            ref = next((v for k, v in REFERENCE.items() if abs(math.log(k / cfg.num_params()["total"])) < 0.4), None)
+            print(f"{name:12s} {params:7.1f}M {base:15,.0f} {rate:15,.0f} {rate / base:6.2f} {100 * mfu:11.1f}% "
+                  f"{'-' if ref is None else f'{ref:,.0f}':>10s}")
+            continue
+        eager, _ = _trainer_rate(cfg, shards, batch, steps, warm, tmp / f"eager-{name}", "no")
+        comp, warm_s = _trainer_rate(cfg, shards, batch, steps, warm, tmp / f"compiled-{name}", "yes")
+        print(f"{name:12s} {params:7.2f}M {T:5d} {base:15,.0f} {eager:12,.0f} {eager / base:6.2f} {comp:15,.0f} "
+              f"{comp / base:6.2f} {warm_s:10.1f}")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

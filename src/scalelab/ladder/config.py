@@ -158,7 +158,7 @@ class TrainConfig:
     precision: str = "auto"
     """'auto' (bf16 on GPU, fp32 on CPU), 'bf16' or 'fp32'."""
     compile: str = "auto"
-    """'auto' (on GPU), 'yes' or 'no'."""
+    """'auto' (on GPU at once; on one CPU rank once a probe shows minutes of training left), 'yes' or 'no'."""
 
     def __post_init__(self):
         if self.tokens < 1 or self.lr <= 0 or self.batch_tokens < 1 or self.micro_batch < 1:
