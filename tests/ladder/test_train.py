@@ -264,3 +264,20 @@ def test_validation_is_of_the_step_it_is_logged_at(shards, tmp_path):
     model.load_state_dict(params_of(tmp_path / "cut"))
     again = evaluate(model, shards.val(), TINY.seq_len, c.eval_tokens, c.micro_batch, "cpu", lambda: torch.autocast("cpu", enabled=False))
     assert again == logged[3]
+
+
+def test_cpu_compiles_only_when_minutes_of_training_are_left(shards, tmp_path, monkeypatch):
+    """'auto' on one CPU rank: 10 timed steps after 2 warm ones, then compile if the rest is long."""
+    from scalelab.ladder import train as trainer
+
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda m: compiled.append(m) or m)  # record, do not compile
+    monkeypatch.setattr(trainer, "CPU_COMPILE_MIN_SECONDS", 0.0)
+    r = train(cfg(), shards, tmp_path / "short-threshold")
+    assert r.extra["compiled_at_step"] == 12 and len(compiled) == 1
+    monkeypatch.setattr(trainer, "CPU_COMPILE_MIN_SECONDS", 1e9)
+    r = train(cfg(), shards, tmp_path / "long-threshold")
+    assert r.extra["compiled_at_step"] is None and len(compiled) == 1
+    monkeypatch.setattr(trainer, "CPU_COMPILE_MIN_SECONDS", 0.0)
+    r = train(cfg(compile="no"), shards, tmp_path / "never")
+    assert r.extra["compiled_at_step"] is None and len(compiled) == 1
