@@ -45,6 +45,9 @@ def test_design_run_resume_fit(tmp_path, monkeypatch):
     assert len(results) == 6 and results[rung.name]["resumed_from"] == 3
     again = run("ladder", "run", "t.toml", "--store", "runs.db", "--json")
     assert json.loads(again.stdout) == results  # all finished: nothing retrained
+    branches = [r for r in plan.rungs if r.trunk]
+    assert branches and all(results[r.name]["resumed_from"] > 0 for r in branches)  # cooled down from their trunk
+    assert not list(runs_folder("t.toml").rglob("branch-*.pt"))  # the branch files are gone once used
     listed = json.loads(run("runs", "list", "--store", "runs.db", "--json").stdout)
     assert len(listed) == 6 and all(x["n_points"] > 0 for x in listed)
     r = run("ladder", "fit", "t.toml", "--bootstrap", "20", "--plot", "fit.png", "--out", "fit.json", "--json")

@@ -118,3 +118,29 @@ def test_unknown_keys_and_impossible_shapes_in_plan_files(tmp_path):
     shape.write_text(good.replace(f"n_heads = {heads}", "n_heads = 7"))
     with pytest.raises(InputError, match=r"shape.toml.*n_heads \(7\) must be a whole, even head width"):
         LadderPlan.from_toml(shape)
+
+
+def test_wsd_rungs_of_a_size_branch_from_the_longest():
+    wsd = design("c.txt", "s", target_params=1e7, target_tokens=2e8, budget_frac=0.05)
+    cosine = design("c.txt", "s", target_params=1e7, target_tokens=2e8, budget_frac=0.05, schedule="cosine")
+    assert wsd.schedule == "wsd" and all(r.trunk is None for r in cosine.rungs)
+    for size in {r.params for r in wsd.rungs}:
+        group = [r for r in wsd.rungs if r.params == size]
+        trunk = max(group, key=lambda r: r.tokens)
+        assert trunk.trunk is None and all(r.trunk == trunk.name for r in group if r is not trunk)
+        assert len({(r.lr, r.batch_tokens, r.micro_batch) for r in group}) == 1  # one stable phase for all
+    # a branch pays for its cooldown only: the same budget buys larger rungs
+    assert wsd.ladder_flops < sum(r.flops for r in wsd.rungs)
+    assert max(r.params for r in wsd.rungs) > max(r.params for r in cosine.rungs)
+    short = min(wsd.rungs, key=lambda r: r.tokens)
+    assert wsd.cost(short) == pytest.approx(short.flops * 0.2, rel=0.05)
+
+
+def test_wsd_plans_round_trip(tmp_path):
+    plan = design("c.txt", "s", sizes=[1e4, 2e4], multiples=[1, 2, 5])
+    (tmp_path / "p.toml").write_text(plan.to_toml())
+    back = LadderPlan.from_toml(tmp_path / "p.toml")
+    assert back.rungs == plan.rungs and back.schedule == "wsd"
+    assert [r.trunk for r in back.rungs] == ["9.91k-5x", "9.91k-5x", None, "19.9k-5x", "19.9k-5x", None]
+    with pytest.raises(InputError, match=r"--schedule 'linear': choose one of wsd, cosine"):
+        design("c.txt", "s", sizes=[1e4], schedule="linear")

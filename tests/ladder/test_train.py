@@ -281,3 +281,29 @@ def test_cpu_compiles_only_when_minutes_of_training_are_left(shards, tmp_path, m
     monkeypatch.setattr(trainer, "CPU_COMPILE_MIN_SECONDS", 0.0)
     r = train(cfg(compile="no"), shards, tmp_path / "never")
     assert r.extra["compiled_at_step"] is None and len(compiled) == 1
+
+
+def test_a_wsd_branch_is_the_run_it_stands_for(shards, tmp_path):
+    """A short WSD run started from a long one's checkpoint where its cooldown begins ends
+    exactly where the short run trained alone ends: the shared steps need not run twice."""
+    wsd = dict(schedule="wsd", warmup_tokens=8 * 1024)
+    long, short = cfg(tokens=60 * 1024, **wsd), cfg(tokens=30 * 1024, **wsd)
+    train(long, shards, tmp_path / "trunk", save_branches=[short.tokens])
+    start = tmp_path / "trunk" / f"branch-{short.tokens}.pt"
+    branch = train(short, shards, tmp_path / "branch", start_from=start)
+    alone = train(short, shards, tmp_path / "alone")
+    assert branch.resumed_from == 24  # 30 steps, the last 20% cooling down
+    assert branch.val_loss == alone.val_loss and branch.train_loss == alone.train_loss
+
+    def losses(folder):
+        return [json.loads(x)["loss"] for x in (folder / "log.jsonl").read_text().splitlines()]
+
+    assert losses(tmp_path / "branch") == losses(tmp_path / "alone")  # the whole curve, shared steps included
+    with pytest.raises(InputError, match=r"only WSD runs branch"):
+        train(cfg(tokens=30 * 1024), shards, tmp_path / "cosine", start_from=start)
+    with pytest.raises(InputError, match=r"was trained with other settings than this rung's"):
+        train(cfg(tokens=30 * 1024, lr=1e-3, **wsd), shards, tmp_path / "other", start_from=start)
+    with pytest.raises(InputError, match=r"is at step 24, but this rung's cooldown starts at step 40"):
+        train(cfg(tokens=50 * 1024, **wsd), shards, tmp_path / "longer", start_from=start)
+    with pytest.raises(InputError, match=r"the warm-up \(35 steps\) runs past the start of the cooldown"):
+        train(cfg(schedule="wsd", tokens=30 * 1024), shards, tmp_path / "warm")

@@ -56,6 +56,7 @@ def ladder_design(
     tokenizer: Annotated[str, typer.Option("--tokenizer", help="byte (vocabulary 256) or bpe (trained on the corpus).")] = "byte",
     vocab_size: Annotated[int, typer.Option("--vocab-size", help="BPE vocabulary size.")] = 8192,
     seq_len: Annotated[int, typer.Option("--seq-len", help="Context length of the pilot models.")] = 256,
+    schedule: Annotated[str, typer.Option("--schedule", help="wsd: one run per size, cooled down at each length from its checkpoints (Hägele et al. 2024); cosine: every rung from scratch.")] = "wsd",
     seed: Seed = 0,
     out_path: Annotated[Optional[Path], typer.Option("--out", help="Write the plan (TOML).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and write nothing.")] = False,
@@ -70,7 +71,7 @@ def ladder_design(
         plan = design(resolve_corpus(corpus), shards_for(out_path), target_flops=target_flops,
                       target_params=target_params, target_tokens=target_tokens, budget_frac=budget_frac,
                       sizes=parse_numbers(sizes, "--sizes"), multiples=parse_numbers(multiples, "--multiples"),
-                      tokenizer=tokenizer, vocab_size=vocab_size, seq_len=seq_len, seed=seed)
+                      tokenizer=tokenizer, vocab_size=vocab_size, seq_len=seq_len, seed=seed, schedule=schedule)
         plan.hardware = measure_speed(plan)
         if out_path is not None and not dry_run:
             from scalelab.io import atomic_write_text
@@ -81,13 +82,15 @@ def ladder_design(
     plan = run(go)
     speed = plan.hardware
     if as_json:
-        print_json(plan.to_dict() | {"estimated_seconds": {r.name: speed.seconds(r.flops) for r in plan.rungs}})
+        print_json(plan.to_dict() | {"estimated_seconds": {r.name: speed.seconds(plan.cost(r)) for r in plan.rungs}})
         return
-    t = Table("rung", "layers x width", "params (non-emb.)", "tokens", "tokens/param", "FLOPs", "lr", "batch", "est. time")
+    t = Table("rung", "layers x width", "params (non-emb.)", "tokens", "tokens/param", "FLOPs", "branch of", "lr",
+              "batch", "est. time")
     for r in [*plan.rungs, *([plan.target] if plan.target else [])]:
-        secs = speed.seconds(r.flops)
+        secs = speed.seconds(plan.cost(r))
         t.add_row(r.name, f"{r.model.n_layers} x {r.model.d_model}", big(r.params), big(r.tokens), f"{r.tokens / r.params:.0f}",
-                  f"{r.flops:.3g}", f"{r.lr:.2g}", f"{r.batch_tokens:,}", "-" if secs is None else duration(secs))
+                  f"{plan.cost(r):.3g}", r.trunk or "-", f"{r.lr:.2g}", f"{r.batch_tokens:,}",
+                  "-" if secs is None else duration(secs))
     out.print(t)
     share = f" = {100 * plan.cost_fraction:.2f}% of the target" if plan.target else ""
     out.print(f"ladder: {len(plan.rungs)} rungs, {plan.ladder_flops:.3g} FLOPs{share}; corpus {plan.corpus} ({plan.tokenizer})")

@@ -12,7 +12,9 @@ import numpy as np
 from scalelab.errors import InputError
 from scalelab.planning.model import ModelConfig
 
-PARALLEL = ("auto", "ddp", "fsdp")  # how a rung on several ranks shares its state (see train.choose_parallel)
+PARALLEL = ("auto", "ddp", "fsdp")
+# share of a WSD run spent cooling down (Hägele et al. 2024: 10-20% matches a cosine run to its length)
+WSD_DECAY_FRAC = 0.2  # how a rung on several ranks shares its state (see train.choose_parallel)
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ class TrainConfig:
     schedule: str = "cosine"
     """'cosine' (to min_lr_frac at the end) or 'wsd' (constant, then linear decay)."""
     min_lr_frac: float = 0.1
-    wsd_decay_frac: float = 0.2
+    wsd_decay_frac: float = WSD_DECAY_FRAC
     weight_decay: float = 0.1
     beta2: float = 0.95
     grad_clip: float = 1.0

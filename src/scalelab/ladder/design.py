@@ -25,7 +25,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from scalelab.errors import ExtrapolationWarning, InputError
-from scalelab.ladder.config import MIN_PILOT_PARAMS, GPTConfig, shape_for_params
+from scalelab.ladder.config import MIN_PILOT_PARAMS, WSD_DECAY_FRAC, GPTConfig, shape_for_params
 from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN
 
 MULTIPLES = (1.0, 2.0, 5.0, 10.0)  # x 20 tokens per parameter
@@ -34,6 +34,7 @@ MIN_SIZES = 3  # fewer distinct sizes cannot separate the size term from the dat
 MAX_RUNG_FRACTION = 1 / 30
 TOKENS_PER_PARAM = 20.0
 MIN_STEPS = 100  # optimizer steps every rung takes at least
+SCHEDULES = ("wsd", "cosine")
 # Beyond this many times the largest rung's FLOPs a forecast has no published backing: the
 # OLMo ladder forecast its 7B and 13B targets from ~200x less compute per run with 2.8%
 # error (benchmarks/published.py); a 1% ladder of the default recipe sits near 240x.
@@ -61,6 +62,9 @@ class Rung:
     batch_tokens: int
     micro_batch: int
     role: str = "rung"  # "rung" or "target"
+    trunk: str | None = None
+    """With the WSD schedule: the rung of the same size whose stable phase this one shares
+    (it starts from the trunk's checkpoint where its own decay begins); None: from scratch."""
 
     @property
     def params(self) -> int:
@@ -99,7 +103,7 @@ class LadderPlan:
     vocab_size: int = 256
     seq_len: int = 256
     seed: int = 0
-    schedule: str = "cosine"
+    schedule: str = "wsd"
     rungs: list[Rung] = field(default_factory=list)
     target: Rung | None = None
     budget_frac: float | None = None
@@ -107,7 +111,14 @@ class LadderPlan:
 
     @property
     def ladder_flops(self) -> float:
-        return sum(r.flops for r in self.rungs)
+        """What training the rungs costs: a branch pays only for its tokens after the trunk's."""
+        return sum(self.cost(r) for r in self.rungs)
+
+    def cost(self, rung: Rung) -> float:
+        """FLOPs the rung adds to the ladder (all of them, or a branch's cooldown alone)."""
+        if rung.trunk is None:
+            return rung.flops
+        return rung.model.flops_per_token() * (rung.tokens - branch_tokens(rung, WSD_DECAY_FRAC))
 
     @property
     def params_extrapolation(self) -> float | None:
@@ -149,7 +160,8 @@ class LadderPlan:
              if f.name not in ("rungs", "target", "hardware") and getattr(self, f.name) is not None}
         if self.hardware is not None:
             d["hardware"] = {k: v for k, v in asdict(self.hardware).items() if v is not None}
-        d["rung"] = [_rung_dict(r) for r in [*self.rungs, *([self.target] if self.target else [])]]
+        d["rung"] = [{k: v for k, v in _rung_dict(r).items() if v is not None}  # TOML has no null
+                     for r in [*self.rungs, *([self.target] if self.target else [])]]
         return ("# scalelab ladder plan: scalelab ladder run THIS_FILE, then scalelab ladder fit THIS_FILE\n"
                 "# (a rung's params are non-embedding; params and flops follow from its model and tokens)\n\n"
                 + tomli_w.dumps(d))
@@ -200,7 +212,7 @@ DERIVED_RUNG_KEYS = ("params", "flops")  # non-embedding params and FLOPs, writt
 
 
 def _rung_dict(r: Rung) -> dict:
-    return asdict(r) | {"params": r.params, "flops": r.flops}
+    return asdict(r) | {"params": r.params, "flops": r.flops}  # a branch's own cost is LadderPlan.cost
 
 
 def _typed(cls, values: dict) -> dict:
@@ -245,17 +257,55 @@ def make_rung(name: str | None, params: float, tokens: float | None = None, *, m
         name = name or f"{_short(n)}-{multiple:g}x"
     tokens = int(tokens)
     flops = model.flops_per_token() * tokens
-    sequences = max(1, round(min(batch_tokens_for(flops), tokens / MIN_STEPS) / seq_len))
-    micro = min(micro_batch, sequences)
-    sequences = max(micro, round(sequences / micro) * micro)  # whole micro-batches
+    sequences, micro = _batch(batch_tokens_for(flops), tokens, seq_len, micro_batch)
     return Rung(name=name, model=model, tokens=tokens, lr=round(lr_for(flops), 6), batch_tokens=sequences * seq_len,
                 micro_batch=micro, role=role)
+
+
+def _batch(rule_tokens: float, tokens: int, seq_len: int, micro_batch: int) -> tuple[int, int]:
+    """Sequences per step and per micro-batch: the rule's batch, cut so that ``tokens`` last
+    at least ``MIN_STEPS`` steps (or one sequence a step), in whole micro-batches."""
+    sequences = max(1, math.floor(min(rule_tokens, tokens / MIN_STEPS) / seq_len))
+    micro = min(micro_batch, sequences)
+    return max(micro, sequences // micro * micro), micro
+
+
+def branch_tokens(rung: Rung, decay_frac: float) -> int:
+    """Tokens a WSD rung has trained when its cooldown starts (whole steps, as the trainer counts)."""
+    steps = math.ceil(rung.tokens / rung.batch_tokens)
+    return int(steps * (1 - decay_frac)) * rung.batch_tokens
+
+
+def share_trunks(rungs: list[Rung], seq_len: int) -> list[Rung]:
+    """WSD: the rungs of one size become branches of the longest one. They share its learning
+    rate and batch (those of the DeepSeek rules at the geometric mean of their FLOPs, with the
+    shortest still taking ``MIN_STEPS`` steps), so that each one's stable phase is the
+    trunk's (Hägele et al. 2024: one constant-rate run, cooled down at several lengths)."""
+    out = []
+    by_model: dict[GPTConfig, list[Rung]] = {}
+    for r in rungs:
+        by_model.setdefault(r.model, []).append(r)
+    for group in by_model.values():
+        trunk = max(group, key=lambda r: r.tokens)
+        flops = math.exp(sum(math.log(r.flops) for r in group) / len(group))
+        shortest = min(r.tokens for r in group)
+        sequences, micro = _batch(batch_tokens_for(flops), shortest, seq_len, max(r.micro_batch for r in group))
+        for r in group:
+            out.append(Rung(name=r.name, model=r.model, tokens=r.tokens, lr=round(lr_for(flops), 6),
+                            batch_tokens=sequences * seq_len, micro_batch=micro, role=r.role,
+                            trunk=None if r is trunk else trunk.name))
+    return _in_order(out, rungs)
+
+
+def _in_order(new: list[Rung], old: list[Rung]) -> list[Rung]:
+    position = {r.name: i for i, r in enumerate(old)}
+    return sorted(new, key=lambda r: position[r.name])
 
 
 def design(corpus: str, shards: str, *, target_flops: float | None = None, target_params: float | None = None,
            target_tokens: float | None = None, budget_frac: float = 0.01, sizes: list[float] | None = None,
            multiples: list[float] | None = None, tokenizer: str = "byte", vocab_size: int = 256, seq_len: int = 256,
-           seed: int = 0, micro_batch: int = 16) -> LadderPlan:
+           seed: int = 0, micro_batch: int = 16, schedule: str = "wsd") -> LadderPlan:
     """A ladder for a target given by FLOPs (compute-optimal split, 20 tokens/param) or by
     params and tokens; or explicit ``sizes`` (non-embedding params) and ``multiples``.
 
@@ -274,6 +324,8 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
     >>> max(r.flops for r in plan.rungs) <= plan.target.flops / 30
     True
     """
+    if schedule not in SCHEDULES:
+        raise InputError(f"--schedule {schedule!r}: choose one of {', '.join(SCHEDULES)}")
     vocab = 256 if tokenizer == "byte" else vocab_size
     multiples = sorted(set(multiples or MULTIPLES))
     if any(m <= 0 for m in multiples):
@@ -298,8 +350,9 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
         raise InputError("give a target (--target-flops, or --target-params with --target-tokens) or --sizes")
 
     def build(size_list):
-        return [make_rung(None, s, multiple=m, vocab_size=vocab, seq_len=seq_len, micro_batch=micro_batch)
-                for s in size_list for m in multiples]
+        rungs = [make_rung(None, s, multiple=m, vocab_size=vocab, seq_len=seq_len, micro_batch=micro_batch)
+                 for s in size_list for m in multiples]
+        return share_trunks(rungs, seq_len) if schedule == "wsd" else rungs
 
     if sizes:
         rungs = build(sizes)
@@ -312,7 +365,8 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
     else:
         rungs = _spend(target, budget_frac, build)
     plan = LadderPlan(corpus=str(corpus), shards=str(shards), tokenizer=tokenizer, vocab_size=vocab, seq_len=seq_len,
-                      seed=seed, rungs=rungs, target=target, budget_frac=budget_frac if target is not None else None)
+                      seed=seed, schedule=schedule, rungs=rungs, target=target,
+                      budget_frac=budget_frac if target is not None else None)
     if plan.target is not None and plan.flops_extrapolation > MAX_EXTRAPOLATION:
         warnings.warn(f"the target has {plan.flops_extrapolation:.0f}x the FLOPs of the largest rung (and "
                       f"{plan.params_extrapolation:.0f}x its parameters); forecasts this far out have no published "
@@ -333,7 +387,7 @@ def _spend(target: Rung, budget_frac: float, build) -> list[Rung]:
 
     def fits(n_max: float) -> bool:
         rungs = build(_sizes(n_max))
-        return sum(r.flops for r in rungs) <= budget and max(r.flops for r in rungs) <= cap
+        return _cost(rungs) <= budget and max(r.flops for r in rungs) <= cap
 
     lo, hi = math.log(MIN_PILOT_PARAMS), math.log(max(target.params, MIN_PILOT_PARAMS) * 2)
     if not fits(math.exp(lo)):
@@ -346,7 +400,7 @@ def _spend(target: Rung, budget_frac: float, build) -> list[Rung]:
     if n_max is None or len(_sizes(n_max)) < MIN_SIZES:
         need = MIN_PILOT_PARAMS * 2 ** (MIN_SIZES - 1)
         rungs = build(_sizes(need))
-        share = sum(r.flops for r in rungs) / target.flops
+        share = _cost(rungs) / target.flops
         largest = max(r.flops for r in rungs) / target.flops
         have = "no rung" if n_max is None else f"rungs of at most {_short(n_max)} parameters"
         if largest > MAX_RUNG_FRACTION:
@@ -357,6 +411,10 @@ def _spend(target: Rung, budget_frac: float, build) -> list[Rung]:
         raise InputError(f"--budget-frac {budget_frac:g} buys {have}: fewer than {MIN_SIZES} distinct sizes of at least "
                          f"{_short(MIN_PILOT_PARAMS)} parameters; --budget-frac {_round_up(share)} buys {MIN_SIZES}")
     return build(_sizes(n_max))
+
+
+def _cost(rungs: list[Rung]) -> float:
+    return LadderPlan(corpus="", shards="", rungs=rungs).ladder_flops
 
 
 def _round_up(x: float) -> str:

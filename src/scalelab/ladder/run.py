@@ -41,6 +41,33 @@ def train_config(plan: LadderPlan, rung: Rung) -> TrainConfig:
                        micro_batch=rung.micro_batch, schedule=plan.schedule, seed=plan.seed)
 
 
+def branching(plan_path, plan: LadderPlan, rung: Rung) -> dict:
+    """How a rung shares a WSD trunk: the branch points it saves (a trunk) or the file it
+    starts from (a branch); the keyword arguments of ``train``."""
+    kw = {}
+    shorter = [r.tokens for r in plan.rungs if r.trunk == rung.name]
+    if shorter:
+        kw["save_branches"] = shorter
+    if rung.trunk is not None:
+        kw["start_from"] = runs_folder(plan_path) / rung.trunk / f"branch-{rung.tokens}.pt"
+    return kw
+
+
+def in_training_order(plan: LadderPlan, rungs: list[Rung]) -> list[Rung]:
+    """Trunks before the rungs that branch from them (a trunk not asked for is added)."""
+    wanted = {r.name: r for r in rungs}
+    for r in rungs:
+        if r.trunk is not None and r.trunk not in wanted:
+            wanted[r.trunk] = plan.rung(r.trunk)
+    return sorted(wanted.values(), key=lambda r: (r.trunk is not None, plan.rungs.index(r) if r in plan.rungs else -1))
+
+
+def _branch_done(plan_path, rung: Rung) -> None:
+    """A finished branch no longer needs its trunk's branch file (a checkpoint's size)."""
+    if rung.trunk is not None:
+        (runs_folder(plan_path) / rung.trunk / f"branch-{rung.tokens}.pt").unlink(missing_ok=True)
+
+
 def resolve(plan_path: str | Path, path: str) -> Path:
     """Paths in a plan are relative to the plan's folder."""
     p = Path(path)
@@ -104,6 +131,7 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
                 on_rung(r.name, "done", results[r.name])
         else:
             todo.append(r)
+    todo = [r for r in in_training_order(plan, todo) if rung_status(plan_path, plan, r) != "done"]
     over = [(r.name, r.tokens / shards.train_tokens) for r in todo if r.tokens > max_epochs * shards.train_tokens]
     if over and not force:
         name, epochs = max(over, key=lambda x: x[1])
@@ -123,7 +151,9 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
                 if on_rung:
                     on_rung(r.name, "running", None)
                 res = train(train_config(plan, r), shards, folder / r.name, store=store, run_id=_run_id(plan_path, r),
-                            on_step=(lambda rec, name=r.name: on_step(name, with_eta(rec))) if on_step else None)
+                            on_step=(lambda rec, name=r.name: on_step(name, with_eta(rec))) if on_step else None,
+                            **branching(plan_path, plan, r))
+                _branch_done(plan_path, r)
                 results[r.name] = load_result(folder / r.name)
                 if on_rung:
                     on_rung(r.name, "done", results[r.name])
@@ -203,9 +233,16 @@ def _subprocesses(plan_path, plan, todo, executor, nproc, on_rung, on_step=None,
     slots = (torch.cuda.device_count() or 1) if executor == "gpus" else 1
     queue = list(todo)
     running: dict[int, tuple] = {}
+
+    def ready(r: Rung) -> bool:  # a branch waits for its trunk
+        return r.trunk is None or rung_status(plan_path, plan, plan.rung(r.trunk)) == "done"
+
     while queue or running:
-        while queue and len(running) < slots:
-            r = queue.pop(0)
+        if queue and not running and not any(ready(r) for r in queue):
+            raise InputError(f"rung {queue[0].name} branches from {queue[0].trunk}, which has not finished")
+        while len(running) < slots and any(ready(r) for r in queue):
+            r = next(r for r in queue if ready(r))
+            queue.remove(r)
             slot = next(i for i in range(slots) if i not in running)
             env = dict(os.environ)
             if executor == "gpus" and torch.cuda.device_count():
@@ -227,10 +264,11 @@ def _subprocesses(plan_path, plan, todo, executor, nproc, on_rung, on_step=None,
             del running[slot]
             if proc.returncode != 0:
                 raise InputError(f"rung {r.name} failed (exit {proc.returncode}); see {folder / r.name / 'worker.log'}")
+            _branch_done(plan_path, r)
             results[r.name] = load_result(folder / r.name)
             if on_rung:
                 on_rung(r.name, "done", results[r.name])
-        if running:
+        if running or queue:
             import time
 
             time.sleep(0.5)
@@ -245,15 +283,18 @@ def _slurm(plan_path, plan, todo, options, on_rung) -> dict:
     folder = runs_folder(plan_path)
     ex = submitit.AutoExecutor(folder=str(folder / "slurm"))
     ex.update_parameters(**{"timeout_min": 24 * 60, "gpus_per_node": 1, "tasks_per_node": 1, **options})
-    jobs = []
-    for r in todo:
-        jobs.append((r, ex.submit(subprocess.run, worker_command(plan_path, r, "local", None), check=True)))
-        if on_rung:
-            on_rung(r.name, "submitted", None)
     results = {}
-    for r, job in jobs:
-        job.result()
-        results[r.name] = load_result(folder / r.name)
-        if on_rung:
-            on_rung(r.name, "done", results[r.name])
+    # two waves: the rungs that start from scratch, then the branches of their trunks
+    for wave in ([r for r in todo if r.trunk is None], [r for r in todo if r.trunk is not None]):
+        jobs = []
+        for r in wave:
+            jobs.append((r, ex.submit(subprocess.run, worker_command(plan_path, r, "local", None), check=True)))
+            if on_rung:
+                on_rung(r.name, "submitted", None)
+        for r, job in jobs:
+            job.result()
+            _branch_done(plan_path, r)
+            results[r.name] = load_result(folder / r.name)
+            if on_rung:
+                on_rung(r.name, "done", results[r.name])
     return results

@@ -30,7 +30,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -82,6 +82,11 @@ class TrainResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def decay_start(total: int, cfg: TrainConfig) -> int:
+    """The step where a WSD run of ``total`` steps leaves its constant learning rate."""
+    return int(total * (1 - cfg.wsd_decay_frac))
 
 
 def lr_at(step: int, total: int, warmup: int, cfg: TrainConfig) -> float:
@@ -226,11 +231,18 @@ def choose_parallel(cfg: TrainConfig, ranks: Ranks, micro_batch: int, parallel: 
 
 def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, run_id: str | None = None,
           on_step: Callable[[dict], None] | None = None, ranks: Ranks | None = None,
-          stop_after_steps: int | None = None, parallel: str = "auto") -> TrainResult | None:
+          stop_after_steps: int | None = None, parallel: str = "auto", save_branches: Sequence[int] = (),
+          start_from: str | Path | None = None) -> TrainResult | None:
     """Train one rung (resuming from ``out_dir/checkpoint.pt`` if present).
 
     ``parallel``: with several ranks, 'ddp', 'fsdp', or 'auto' (FSDP only when a replica
     does not fit the device).
+
+    WSD branches (Hägele et al. 2024): ``save_branches`` lists the token counts of shorter
+    runs of this same configuration; this run saves ``branch-<tokens>.pt`` where each one's
+    cooldown starts. ``start_from`` starts a run from such a file (when it has no checkpoint
+    of its own): the stable phase it shares is not trained again, and the result is that of
+    the whole run trained alone (tested).
 
     Returns the result, or None when ``stop_after_steps`` stopped it early (for tests of
     resumption) or on ranks other than 0.
@@ -256,10 +268,17 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
     batch_tokens = accum * per_micro
     total_steps = max(1, math.ceil(cfg.tokens / batch_tokens))
     warmup = max(1, math.ceil((cfg.warmup_tokens or n_params) / batch_tokens))
-    warmup = min(warmup, max(1, total_steps // 2))
+    if cfg.schedule == "cosine":
+        warmup = min(warmup, max(1, total_steps // 2))
+    elif warmup > decay_start(total_steps, cfg):  # WSD keeps its warm-up whatever its length: branches must match
+        raise InputError(f"the warm-up ({warmup} steps) runs past the start of the cooldown (step "
+                         f"{decay_start(total_steps, cfg)} of {total_steps}): train on more tokens or set warmup_tokens")
     eval_every = cfg.eval_every or max(1, total_steps // 10)
     ckpt_every = cfg.checkpoint_every or max(1, total_steps // 10)
     mode = choose_parallel(cfg, ranks, micro_batch, parallel)
+    if (save_branches or start_from) and cfg.schedule != "wsd":
+        raise InputError("only WSD runs branch: their learning rate is constant until the cooldown")
+    branch_at = {decay_start(max(1, math.ceil(t / batch_tokens)), cfg): int(t) for t in save_branches}
     compile_ = cfg.compile == "yes" or (cfg.compile == "auto" and cuda)
     if mode == "fsdp":
         from torch.distributed.fsdp import fully_shard
@@ -290,6 +309,9 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
         sampler.restore(state["sampler"])
         start_step = resumed_from = state["step"]
         del state
+    elif start_from is not None:
+        start_step = resumed_from = _start_branch(Path(start_from), model, opt, sampler, cfg, mode, ranks, out,
+                                                  decay_start(total_steps, cfg))
     train_model = model
     if mode == "ddp":
         from torch.nn.parallel import DistributedDataParallel
@@ -374,6 +396,9 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
             if ranks.main:
                 flush(final=True)
             _checkpoint(ckpt, model, opt, sampler, done, cfg, ranks, sharded=mode == "fsdp")
+        if done in branch_at:  # a shorter run of this configuration cools down from here
+            _checkpoint(out / f"branch-{branch_at[done]}.pt", model, opt, sampler, done, cfg, ranks,
+                        sharded=mode == "fsdp")
         clock["paused"] += time.time() - now  # counted against the next step's interval
         if stopping:
             if log:
@@ -419,6 +444,34 @@ def _trim_log(path: Path, step: int) -> None:
             except (ValueError, KeyError, TypeError):
                 break  # a line cut by the interruption
     atomic_write_text(path, "".join(keep))
+
+
+def _start_branch(path: Path, model, opt, sampler: Sampler, cfg: TrainConfig, mode: str, ranks: Ranks, out: Path,
+                  step: int) -> int:
+    """Load a trunk's branch checkpoint into a run that cools down from it; returns its step."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+    if not path.is_file():
+        raise InputError(f"{path} is missing: the trunk this rung branches from has not reached it; train the trunk "
+                         "(or delete its folder to train it again)")
+    state = torch.load(path, map_location="cpu" if mode == "fsdp" else ranks.device, weights_only=False)
+    trunk = TrainConfig.from_dict(state["config"])
+    if replace(trunk, tokens=cfg.tokens).to_dict() != cfg.to_dict():
+        raise InputError(f"{path} was trained with other settings than this rung's (besides its length); "
+                         "design the ladder again")
+    if state["step"] != step:
+        raise InputError(f"{path} is at step {state['step']}, but this rung's cooldown starts at step {step} "
+                         "(the trunk ran with another batch or number of ranks); train the trunk again")
+    set_state_dict(model, opt, model_state_dict=state["model"], optim_state_dict=state["optimizer"],
+                   options=StateDictOptions(full_state_dict=True))
+    sampler.restore(state["sampler"])
+    if ranks.main:  # the shared steps, so that the rung's log is its whole curve
+        log = out / "log.jsonl"
+        shared = [ln for ln in (path.parent / "log.jsonl").read_text().splitlines(keepends=True)
+                  if json.loads(ln)["step"] <= step] if (path.parent / "log.jsonl").is_file() else []
+        if not log.is_file() or not log.read_text().strip():
+            atomic_write_text(log, "".join(shared))
+    return step
 
 
 def _join(ranks: Ranks) -> None:

@@ -12,7 +12,7 @@ import sys
 def main(argv: list[str]) -> int:
     from scalelab.ladder.data import Shards
     from scalelab.ladder.design import LadderPlan
-    from scalelab.ladder.run import resolve, runs_folder, train_config
+    from scalelab.ladder.run import branching, resolve, runs_folder, train_config
     from scalelab.ladder.train import distributed_ranks, train
 
     plan_path, name = argv[0], argv[1]
@@ -22,7 +22,7 @@ def main(argv: list[str]) -> int:
     shards = Shards.load(resolve(plan_path, plan.shards))
     ranks = distributed_ranks()
     train(train_config(plan, rung), shards, runs_folder(plan_path) / rung.name, ranks=ranks,
-          parallel=parallel)
+          parallel=parallel, **branching(plan_path, plan, rung))
     if ranks.world > 1:
         import torch.distributed as dist
 
