@@ -6,6 +6,9 @@
                                            (SDPA, bf16, fused AdamW, torch.compile), same shapes, one run
   python benchmarks/ladder.py e2e          one GPU: a ladder whose rungs each use <= 1/30 of a target's
                                            FLOPs, the target trained too, forecast error in bits per byte
+  python benchmarks/ladder.py wsd          the same ladder twice on the CPU: WSD branches (the default) and
+                                           every rung from scratch with a cosine: bits per byte per rung,
+                                           the fitted laws' forecast, FLOPs and wall time
 
 `throughput` and `e2e` take --device cpu --quick for a smoke run at tiny sizes.
 """
@@ -23,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -189,44 +194,138 @@ def throughput(device: str, quick: bool) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def e2e(device: str, quick: bool) -> None:
-    corpus = SHARED / "corpora" / "en-mix.txt.xz"
-    if quick or not corpus.exists():
-        from scalelab.data import bundled_path
+def code_corpus(folder: Path, max_bytes: int = 24_000_000) -> Path:
+    """Source code: the Python standard library's .py files on this machine (PSF licence),
+    UTF-8 only, tests and site-packages left out, up to ``max_bytes``; one file a document."""
+    import sysconfig
 
-        corpus = bundled_path("austen")
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    folder.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for f in sorted(stdlib.rglob("*.py")):
+        rel = f.relative_to(stdlib)
+        if {"site-packages", "test", "tests", "idle_test", "__pycache__"} & set(rel.parts):
+            continue
+        data = f.read_bytes()
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        (folder / str(rel).replace("/", "__")).write_bytes(data)
+        total += len(data)
+        if total >= max_bytes:
+            break
+    return folder
+
+
+def e2e(device: str, quick: bool) -> None:
+    """Forecast a target from its default ladder and train the target too, on several corpora."""
+    from scalelab.data import bundled_path
+
     with tempfile.TemporaryDirectory() as d:
+        if device == "cuda":
+            corpora = [("prose (en-mix)", SHARED / "corpora" / "en-mix.txt.xz")]
+            target = ["--target-params", "2.5e7", "--target-tokens", "1.2e8", "--seq-len", "512", "--budget-frac", "0.1"]
+        else:
+            corpora = [("prose (en-mix)", SHARED / "corpora" / "en-mix.txt.xz"),
+                       ("code (Python stdlib)", code_corpus(Path(d) / "code")),
+                       ("novels (Austen)", bundled_path("austen"))]
+            target = ["--target-params", "3e5", "--target-tokens", "6e6", "--seq-len", "256", "--budget-frac", "0.1"]
         if quick:
+            corpora = [("novels (Austen)", bundled_path("austen"))]
             target = ["--target-params", "1e5", "--target-tokens", "1e6", "--seq-len", "64",
                       "--sizes", "1e4,2e4,4e4", "--multiples", "0.25,0.5"]
-        else:
-            target = ["--target-params", "2.5e7", "--target-tokens", "1.2e8", "--seq-len", "512", "--budget-frac", "0.1"]
-        r = scalelab("ladder", "design", "--corpus", corpus, *target, "--out", "e2e.toml", cwd=d)
-        assert r.returncode == 0, r.stderr
-        print(r.stdout)
-        t = time.perf_counter()
-        r = scalelab("ladder", "run", "e2e.toml", "--with-target", "--json", cwd=d)
-        assert r.returncode == 0, r.stderr
-        print(f"ladder + target trained in {time.perf_counter() - t:.0f} s")
-        f = scalelab("ladder", "fit", "e2e.toml", "--json", cwd=d)
-        assert f.returncode == 0, f.stderr
-        d = json.loads(f.stdout)
-        fc = d["forecast"]
-        lo, hi = next((iv["lo"], iv["hi"]) for iv in fc["intervals"] if iv["level"] == 0.8)
-        actual = d["actual_bits_per_byte"] if d["actual_bits_per_byte"] is not None else float("nan")
-        error = d["rel_error"] if d["rel_error"] is not None else float("nan")
-        print(f"forecast {fc['loss']:.4f} bits/byte (80% {lo:.4f}-{hi:.4f}); actual {actual:.4f}; error "
-              f"{100 * error:+.2f}% (target within 2%); ladder cost {100 * d['cost_fraction']:.2f}% of the target")
+        rows = []
+        for i, (name, corpus) in enumerate(corpora):
+            if not Path(corpus).exists():
+                print(f"(skipping {name}: {corpus} is missing)")
+                continue
+            plan = f"e2e{i}.toml"
+            r = scalelab("ladder", "design", "--corpus", corpus, *target, "--out", plan, cwd=d)
+            assert r.returncode == 0, r.stderr
+            print(f"== {name}\n{r.stdout}", flush=True)
+            t = time.perf_counter()
+            r = scalelab("ladder", "run", plan, "--with-target", "--json", cwd=d)
+            assert r.returncode == 0, r.stderr
+            runs = json.loads(r.stdout)
+            wall = time.perf_counter() - t
+            f = scalelab("ladder", "fit", plan, "--json", cwd=d)
+            assert f.returncode == 0, f.stderr
+            fit = json.loads(f.stdout)
+            fo = fit["forecast"]
+            iv = next((iv for iv in fo["intervals"] if iv["level"] == 0.8), None)
+            target_s = runs["target"]["seconds"]
+            rows.append((name, fo["loss"], fit["actual_bits_per_byte"], fit["rel_error"], iv, fit["cost_fraction"],
+                         wall - target_s, target_s, fit["params"], fit["warnings"]))
+            print(json.dumps({"corpus": name, "forecast": fo, "actual": fit["actual_bits_per_byte"],
+                              "rel_error": fit["rel_error"], "cost_fraction": fit["cost_fraction"], "law": fit["params"],
+                              "ladder_seconds": wall - target_s, "target_seconds": target_s,
+                              "warnings": fit["warnings"]}), flush=True)
+        print(f"\n{'corpus':22s} {'forecast':>9s} {'actual':>7s} {'error':>7s} {'80% interval':>17s} {'inside':>6s} "
+              f"{'ladder cost':>11s} {'ladder s':>9s} {'target s':>9s}  law")
+        for name, fc, actual, err, iv, cost, ls, ts, law, warns in rows:
+            inside = iv is not None and iv["lo"] <= actual <= iv["hi"]
+            ivs = "-" if iv is None else f"{iv['lo']:.3f}-{iv['hi']:.3f}"
+            print(f"{name:22s} {fc:9.4f} {actual:7.4f} {100 * err:+6.2f}% {ivs:>17s} {'yes' if inside else 'no':>6s} "
+                  f"{100 * cost:10.2f}% {ls:9.0f} {ts:9.0f}  " + ", ".join(f"{k}={v:.3g}" for k, v in law.items())
+                  + (f"; {len(warns)} warning(s)" if warns else ""))
+
+
+def wsd(sizes: str = "1e4,2e4,4e4", multiples: str = "1,2,5,10", corpus: Path | None = None) -> None:
+    """WSD branches against separate cosine runs: same sizes, tokens, data and seed; and the
+    cosine ladder again with another seed, for the run-to-run noise the difference sits in."""
+    from scalelab.data import bundled_path
+
+    corpus = corpus or bundled_path("austen")
+    out = {}
+    with tempfile.TemporaryDirectory() as d:
+        for key, schedule, seed in (("wsd", "wsd", 0), ("cosine", "cosine", 0), ("cosine seed 1", "cosine", 1)):
+            name = key.replace(" ", "-")
+            r = scalelab("ladder", "design", "--corpus", corpus, "--sizes", sizes, "--multiples", multiples,
+                         "--target-params", "3e5", "--target-tokens", "6e6", "--schedule", schedule, "--seed", seed,
+                         "--out", f"{name}.toml", "--json", cwd=d)
+            assert r.returncode == 0, r.stderr
+            plan = json.loads(r.stdout)
+            t = time.perf_counter()
+            r = scalelab("ladder", "run", f"{name}.toml", "--store", "runs.db", "--json", cwd=d)
+            assert r.returncode == 0, r.stderr
+            seconds = time.perf_counter() - t
+            f = scalelab("ladder", "fit", f"{name}.toml", "--json", cwd=d)
+            assert f.returncode == 0, f.stderr
+            out[key] = (plan, json.loads(r.stdout), json.loads(f.stdout), seconds)
+    (pw, rw, fw, sw), (pc, rc, fc, sc), (_, r1, f1, _) = out["wsd"], out["cosine"], out["cosine seed 1"]
+    print(f"corpus {corpus}; sizes {sizes}; multiples {multiples} (x 20 tokens/param)")
+    print(f"{'rung':14s} {'cosine bpb':>11s} {'wsd bpb':>9s} {'wsd/cosine-1':>13s} {'cosine seed 1':>14s} "
+          f"{'seed1/seed0-1':>14s}")
+    diffs, noise = [], []
+    for name in sorted(rc, key=lambda n: (rc[n]["params"], rc[n]["tokens"])):
+        a, b, c = rc[name]["val_bpb"], rw[name]["val_bpb"], r1[name]["val_bpb"]
+        diffs.append(b / a - 1)
+        noise.append(c / a - 1)
+        print(f"{name:14s} {a:11.4f} {b:9.4f} {100 * (b / a - 1):+12.2f}% {c:14.4f} {100 * (c / a - 1):+13.2f}%")
+    print(f"wsd vs cosine: mean {100 * np.mean(diffs):+.2f}%, mean |diff| {100 * np.mean(np.abs(diffs)):.2f}%, "
+          f"max {100 * np.max(np.abs(diffs)):.2f}%; cosine seed 1 vs seed 0: mean |diff| "
+          f"{100 * np.mean(np.abs(noise)):.2f}%, max {100 * np.max(np.abs(noise)):.2f}%")
+    print(f"FLOPs: wsd {pw['ladder_flops']:.3g} vs cosine {pc['ladder_flops']:.3g} ({pw['ladder_flops'] / pc['ladder_flops']:.2f}x); "
+          f"wall time: wsd {sw:.0f} s vs cosine {sc:.0f} s ({sw / sc:.2f}x)")
+    for name, fit in (("cosine", fc), ("cosine seed 1", f1), ("wsd", fw)):
+        fo = fit["forecast"]
+        iv = next(iv for iv in fo["intervals"] if iv["level"] == 0.8) if fo["intervals"] else None
+        print(f"{name:13s} law {', '.join(f'{k}={v:.4g}' for k, v in fit['params'].items())}; forecast for 3e5 params x "
+              f"6e6 tokens {fo['loss']:.4f} bits/byte" + (f" (80% {iv['lo']:.4f}-{iv['hi']:.4f})" if iv else ""))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["cpu", "throughput", "e2e"])
+    ap.add_argument("what", choices=["cpu", "throughput", "e2e", "wsd"])
     ap.add_argument("--device", default=None, help="cuda or cpu [default: cuda if available]")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
     args = ap.parse_args()
     if args.what == "cpu":
         cpu()
+        return
+    if args.what == "wsd":
+        wsd()
         return
     import torch
 

@@ -10,7 +10,14 @@ Per-rung hyper-parameters follow DeepSeek LLM's compute-based rules (Bi et al. 2
 eq. 1): peak learning rate 0.3118·C^-0.125 and batch 0.2920·C^0.3271 tokens for a run of
 C FLOPs. At 1.8e16 FLOPs that gives 2.9e-3, the learning rate a sweep found best for the
 small byte-level ladders measured on an H100 beside this project. Warm-up is ~N tokens
-(Porian et al. 2024), then cosine to 10% matched to each rung's own length.
+(Porian et al. 2024).
+
+Schedule: by default warmup-stable-decay (Hägele et al. 2024), one run per size: the rungs
+of a size share the longest one's stable phase (their learning rate and batch are the
+rules' at the geometric mean of their FLOPs) and each cools down over its last 20% from a
+checkpoint of it, so one size costs about its longest rung plus the cooldowns. With
+``schedule="cosine"`` every rung trains from scratch with a cosine to 10% matched to its
+own length.
 
 A plan is written as TOML (``scalelab ladder design ... --out ladder.toml``) and read back
 by ``scalelab ladder run`` / ``fit``.

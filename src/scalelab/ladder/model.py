@@ -108,12 +108,17 @@ class GPT(nn.Module):
         # GPT-2: scale the residual projections by 1/sqrt(2L) so the residual stream's variance stays put
         for name, p in self.named_parameters():
             if name.endswith(("attn.proj.weight", "mlp.down.weight")):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layers))
+                p.data /= math.sqrt(2 * cfg.n_layers)
 
     @staticmethod
     def _init(module):
+        # matrices at std 1/sqrt(fan-in), not GPT-2's fixed 0.02: for pilot models 8-64 wide,
+        # 0.02 is a tenth of that, and their runs stall on plateaus for a random while. Measured
+        # on Austen (4 seeds): a 40k-parameter rung's final bits/byte spread 0.05 instead of
+        # 0.33, and a 10k one's 0.21 instead of 0.38, both at lower loss. At width 768 the two
+        # are close (0.036 vs 0.02).
         if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            nn.init.normal_(module.weight, mean=0.0, std=module.in_features ** -0.5)
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
