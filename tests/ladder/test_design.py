@@ -144,3 +144,17 @@ def test_wsd_plans_round_trip(tmp_path):
     assert [r.trunk for r in back.rungs] == ["9.91k-5x", "9.91k-5x", None, "19.9k-5x", "19.9k-5x", None]
     with pytest.raises(InputError, match=r"--schedule 'linear': choose one of wsd, cosine"):
         design("c.txt", "s", sizes=[1e4], schedule="linear")
+
+
+def test_speed_by_size_is_interpolated_between_probes(tmp_path):
+    from scalelab.ladder.design import SpeedEstimate
+
+    s = SpeedEstimate("cpu", 1e11, "two probes", ((1e3, 1e9), (1e5, 1e11)))
+    assert s.rate(1e4) == pytest.approx(1e10)
+    assert s.rate(10) == pytest.approx(1e9) and s.rate(1e9) == pytest.approx(1e11)  # held at the ends
+    assert s.seconds(2e10, 1e4) == pytest.approx(2.0) and s.seconds(1e11) == pytest.approx(1.0)
+    assert SpeedEstimate("unknown").seconds(1e9, 1e4) is None
+    plan = design("c.txt", "s", sizes=[1e4], multiples=[1])
+    plan.hardware = s
+    (tmp_path / "p.toml").write_text(plan.to_toml())
+    assert LadderPlan.from_toml(tmp_path / "p.toml").hardware == s

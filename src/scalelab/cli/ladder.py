@@ -82,12 +82,13 @@ def ladder_design(
     plan = run(go)
     speed = plan.hardware
     if as_json:
-        print_json(plan.to_dict() | {"estimated_seconds": {r.name: speed.seconds(plan.cost(r)) for r in plan.rungs}})
+        print_json(plan.to_dict() | {"estimated_seconds": {r.name: speed.seconds(plan.cost(r), r.params)
+                                                           for r in [*plan.rungs, *([plan.target] if plan.target else [])]}})
         return
     t = Table("rung", "layers x width", "params (non-emb.)", "tokens", "tokens/param", "FLOPs", "branch of", "lr",
               "batch", "est. time")
     for r in [*plan.rungs, *([plan.target] if plan.target else [])]:
-        secs = speed.seconds(plan.cost(r))
+        secs = speed.seconds(plan.cost(r), r.params)
         t.add_row(r.name, f"{r.model.n_layers} x {r.model.d_model}", big(r.params), big(r.tokens), f"{r.tokens / r.params:.0f}",
                   f"{plan.cost(r):.3g}", r.trunk or "-", f"{r.lr:.2g}", f"{r.batch_tokens:,}",
                   "-" if secs is None else duration(secs))
@@ -98,7 +99,8 @@ def ladder_design(
         out.print(f"the forecast extrapolates {plan.params_extrapolation:.1f}x in parameters and "
                   f"{plan.flops_extrapolation:.0f}x in FLOPs beyond the largest rung")
     if speed.flops_per_s:
-        out.print(f"estimated time on {speed.device}: {duration(speed.seconds(plan.ladder_flops))} ({speed.basis})")
+        total = sum(speed.seconds(plan.cost(r), r.params) for r in plan.rungs)
+        out.print(f"estimated time on {speed.device}: {duration(total)} for the ladder ({speed.basis})")
     else:
         out.print(f"no time estimate: {speed.device}")
     if out_path is not None and not dry_run:

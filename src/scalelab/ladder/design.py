@@ -90,10 +90,23 @@ class SpeedEstimate:
 
     device: str
     flops_per_s: float | None = None
+    """The rate at the largest size measured (and for every size when only one is known)."""
     basis: str = ""
+    probes: tuple = ()
+    """(non-embedding parameters, FLOP/s) measured on this machine: small models run at a
+    lower rate, so a size's rate is interpolated between them (log-log, held at the ends)."""
 
-    def seconds(self, flops: float) -> float | None:
-        return None if not self.flops_per_s else flops / self.flops_per_s
+    def rate(self, params: float | None = None) -> float | None:
+        pts = sorted((float(n), float(r)) for n, r in self.probes)
+        if params is None or len(pts) < 2:
+            return self.flops_per_s
+        (n0, r0), (n1, r1) = pts[0], pts[-1]
+        t = min(1.0, max(0.0, math.log(params / n0) / math.log(n1 / n0)))
+        return math.exp(math.log(r0) + t * (math.log(r1) - math.log(r0)))
+
+    def seconds(self, flops: float, params: float | None = None) -> float | None:
+        rate = self.rate(params)
+        return None if not rate else flops / rate
 
 
 @dataclass
@@ -206,7 +219,10 @@ class LadderPlan:
                 else:
                     rungs.append(rung)
             settings = _typed(cls, {k: v for k, v in d.items() if k not in ("rung", "hardware")})
-            hardware = SpeedEstimate(**d["hardware"]) if "hardware" in d else None
+            hardware = None
+            if "hardware" in d:
+                hw = d["hardware"]
+                hardware = SpeedEstimate(**(hw | {"probes": tuple(tuple(p) for p in hw.get("probes", ()))}))
             return cls(**settings, rungs=rungs, target=target, hardware=hardware)
         except InputError as exc:
             raise InputError(f"ladder plan {str(p)!r}: {exc}") from None
@@ -444,11 +460,12 @@ def measure_speed(plan: LadderPlan, steps: int = 4) -> SpeedEstimate:
     """How fast this machine trains the plan's models, without building them.
 
     On a known GPU: 30% of its dense BF16 peak (small models reach about that). On the
-    CPU: a few training steps of a small proxy (about ``PROXY_PARAMS`` non-embedding
-    parameters, the plan's vocabulary and context up to 256) give the FLOP rate; each
-    rung's time is then its FLOPs (the plan's arithmetic) over that rate. Nothing the
-    size of a rung is ever allocated, so a dry run of a 70B target's ladder costs a second.
-    Without torch the rate is unknown.
+    CPU: a few training steps of two proxies, the smallest rung's size and the largest
+    size of the plan up to ``PROXY_PARAMS`` non-embedding parameters (the plan's
+    vocabulary, context up to 256), give the FLOP rate by size; each rung's time is then its
+    FLOPs (the plan's arithmetic) over its size's rate. Nothing the size of a rung is ever
+    allocated, so a dry run of a 70B target's ladder costs a second or two. Without torch
+    the rate is unknown.
     """
     try:
         import torch
@@ -463,16 +480,28 @@ def measure_speed(plan: LadderPlan, steps: int = 4) -> SpeedEstimate:
         return SpeedEstimate(name, rate, "30% of the dense BF16 peak (small models)")
     if not plan.rungs:
         return SpeedEstimate("cpu")
+
+    sizes = [r.params for r in [*plan.rungs, *([plan.target] if plan.target else [])]]
+    seq_len = min(plan.seq_len, 256)
+    probes = []
+    for n in sorted({min(PROXY_PARAMS, min(sizes)), min(PROXY_PARAMS, max(sizes))}):
+        cfg = shape_for_params(n, vocab_size=plan.vocab_size, seq_len=seq_len)
+        probes.append((cfg.num_params()["non_embedding"], _probe_rate(cfg, seq_len, steps)))
+    return SpeedEstimate(f"cpu ({torch.get_num_threads()} threads)", probes[-1][1],
+                         f"measured: {steps - 1} training steps of proxies of "
+                         + " and ".join(f"{n:,}" for n, _ in probes) + " parameters", tuple(probes))
+
+
+def _probe_rate(cfg: GPTConfig, seq_len: int, steps: int, batch: int = 8) -> float:
+    """Model FLOPs per second of a few training steps of ``cfg`` on the CPU (best step)."""
     import time
+
+    import torch
 
     from scalelab.ladder.model import GPT
 
-    smallest = min(r.params for r in plan.rungs)
-    seq_len = min(plan.seq_len, 256)
-    cfg = shape_for_params(min(PROXY_PARAMS, smallest), vocab_size=plan.vocab_size, seq_len=seq_len)
     model = GPT(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    batch = 8
     x = torch.randint(0, cfg.vocab_size, (batch, seq_len))
     times = []
     for _ in range(steps):
@@ -482,6 +511,4 @@ def measure_speed(plan: LadderPlan, steps: int = 4) -> SpeedEstimate:
         opt.step()
         opt.zero_grad()
         times.append(time.perf_counter() - t)
-    rate = batch * seq_len * cfg.flops_per_token() / min(times[1:])
-    return SpeedEstimate(f"cpu ({torch.get_num_threads()} threads)", rate,
-                         f"measured: {steps - 1} training steps of a {cfg.num_params()['non_embedding']:,}-parameter proxy")
+    return batch * seq_len * cfg.flops_per_token() / min(times[1:])
