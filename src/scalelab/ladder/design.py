@@ -304,25 +304,21 @@ def share_trunks(rungs: list[Rung], seq_len: int) -> list[Rung]:
     rate and batch (those of the DeepSeek rules at the geometric mean of their FLOPs, with the
     shortest still taking ``MIN_STEPS`` steps), so that each one's stable phase is the
     trunk's (Hägele et al. 2024: one constant-rate run, cooled down at several lengths)."""
-    out = []
     by_model: dict[GPTConfig, list[Rung]] = {}
     for r in rungs:
         by_model.setdefault(r.model, []).append(r)
-    for group in by_model.values():
-        trunk = max(group, key=lambda r: r.tokens)
+    shared = {}  # model -> (trunk's name, lr, sequences per step, per micro-batch)
+    for model, group in by_model.items():
         flops = math.exp(sum(math.log(r.flops) for r in group) / len(group))
-        shortest = min(r.tokens for r in group)
-        sequences, micro = _batch(batch_tokens_for(flops), shortest, seq_len, max(r.micro_batch for r in group))
-        for r in group:
-            out.append(Rung(name=r.name, model=r.model, tokens=r.tokens, lr=round(lr_for(flops), 6),
-                            batch_tokens=sequences * seq_len, micro_batch=micro, role=r.role,
-                            trunk=None if r is trunk else trunk.name))
-    return _in_order(out, rungs)
-
-
-def _in_order(new: list[Rung], old: list[Rung]) -> list[Rung]:
-    position = {r.name: i for i, r in enumerate(old)}
-    return sorted(new, key=lambda r: position[r.name])
+        sequences, micro = _batch(batch_tokens_for(flops), min(r.tokens for r in group), seq_len,
+                                  max(r.micro_batch for r in group))
+        shared[model] = (max(group, key=lambda r: r.tokens).name, round(lr_for(flops), 6), sequences, micro)
+    out = []
+    for r in rungs:
+        trunk, lr, sequences, micro = shared[r.model]
+        out.append(Rung(name=r.name, model=r.model, tokens=r.tokens, lr=lr, batch_tokens=sequences * seq_len,
+                        micro_batch=micro, role=r.role, trunk=None if r.name == trunk else trunk))
+    return out
 
 
 def design(corpus: str, shards: str, *, target_flops: float | None = None, target_params: float | None = None,
