@@ -102,8 +102,6 @@ def _json_default(o):
         return o.item()
     if isinstance(o, np.bool_):
         return bool(o)
-    if dataclasses.is_dataclass(o):
-        return o.to_dict() if hasattr(o, "to_dict") else dataclasses.asdict(o)
     raise TypeError(type(o).__name__)
 
 

@@ -82,15 +82,15 @@ def ladder_design(
     plan = run(go)
     speed = plan.hardware
     if as_json:
-        print_json(plan.to_dict() | {"estimated_seconds": {r.name: speed.seconds(plan.cost(r), r.params)
+        print_json(plan.to_dict() | {"estimated_seconds": {r.name: speed.seconds(r.cost, r.params)
                                                            for r in [*plan.rungs, *([plan.target] if plan.target else [])]}})
         return
     t = Table("rung", "layers x width", "params (non-emb.)", "tokens", "tokens/param", "FLOPs", "branch of", "lr",
               "batch", "est. time")
     for r in [*plan.rungs, *([plan.target] if plan.target else [])]:
-        secs = speed.seconds(plan.cost(r), r.params)
+        secs = speed.seconds(r.cost, r.params)
         t.add_row(r.name, f"{r.model.n_layers} x {r.model.d_model}", big(r.params), big(r.tokens), f"{r.tokens / r.params:.0f}",
-                  f"{plan.cost(r):.3g}", r.trunk or "-", f"{r.lr:.2g}", f"{r.batch_tokens:,}",
+                  f"{r.cost:.3g}", r.trunk or "-", f"{r.lr:.2g}", f"{r.batch_tokens:,}",
                   "-" if secs is None else duration(secs))
     out.print(t)
     share = f" = {100 * plan.cost_fraction:.2f}% of the target" if plan.target else ""
@@ -99,7 +99,7 @@ def ladder_design(
         out.print(f"the forecast extrapolates {plan.params_extrapolation:.1f}x in parameters and "
                   f"{plan.flops_extrapolation:.0f}x in FLOPs beyond the largest rung")
     if speed.flops_per_s:
-        total = sum(speed.seconds(plan.cost(r), r.params) for r in plan.rungs)
+        total = sum(speed.seconds(r.cost, r.params) for r in plan.rungs)
         out.print(f"estimated time on {speed.device}: {duration(total)} for the ladder ({speed.basis})")
     else:
         out.print(f"no time estimate: {speed.device}")

@@ -83,6 +83,13 @@ class Rung:
         """Training FLOPs: the model's FLOPs per token (matmuls and attention) x tokens."""
         return self.model.flops_per_token() * self.tokens
 
+    @property
+    def cost(self) -> float:
+        """FLOPs the rung adds to its ladder: all of them, or a WSD branch's cooldown alone."""
+        if self.trunk is None:
+            return self.flops
+        return self.model.flops_per_token() * (self.tokens - branch_tokens(self, WSD_DECAY_FRAC))
+
 
 @dataclass(frozen=True)
 class SpeedEstimate:
@@ -132,13 +139,7 @@ class LadderPlan:
     @property
     def ladder_flops(self) -> float:
         """What training the rungs costs: a branch pays only for its tokens after the trunk's."""
-        return sum(self.cost(r) for r in self.rungs)
-
-    def cost(self, rung: Rung) -> float:
-        """FLOPs the rung adds to the ladder (all of them, or a branch's cooldown alone)."""
-        if rung.trunk is None:
-            return rung.flops
-        return rung.model.flops_per_token() * (rung.tokens - branch_tokens(rung, WSD_DECAY_FRAC))
+        return sum(r.cost for r in self.rungs)
 
     @property
     def params_extrapolation(self) -> float | None:
@@ -406,7 +407,7 @@ def _spend(target: Rung, budget_frac: float, build) -> list[Rung]:
 
     def fits(n_max: float) -> bool:
         rungs = build(_sizes(n_max))
-        return _cost(rungs) <= budget and max(r.flops for r in rungs) <= cap
+        return sum(r.cost for r in rungs) <= budget and max(r.flops for r in rungs) <= cap
 
     lo, hi = math.log(MIN_PILOT_PARAMS), math.log(max(target.params, MIN_PILOT_PARAMS) * 2)
     if not fits(math.exp(lo)):
@@ -419,7 +420,7 @@ def _spend(target: Rung, budget_frac: float, build) -> list[Rung]:
     if n_max is None or len(_sizes(n_max)) < MIN_SIZES:
         need = MIN_PILOT_PARAMS * 2 ** (MIN_SIZES - 1)
         rungs = build(_sizes(need))
-        share = _cost(rungs) / target.flops
+        share = sum(r.cost for r in rungs) / target.flops
         largest = max(r.flops for r in rungs) / target.flops
         have = "no rung" if n_max is None else f"rungs of at most {_short(n_max)} parameters"
         if largest > MAX_RUNG_FRACTION:
@@ -430,10 +431,6 @@ def _spend(target: Rung, budget_frac: float, build) -> list[Rung]:
         raise InputError(f"--budget-frac {budget_frac:g} buys {have}: fewer than {MIN_SIZES} distinct sizes of at least "
                          f"{_short(MIN_PILOT_PARAMS)} parameters; --budget-frac {_round_up(share)} buys {MIN_SIZES}")
     return build(_sizes(n_max))
-
-
-def _cost(rungs: list[Rung]) -> float:
-    return LadderPlan(corpus="", shards="", rungs=rungs).ladder_flops
 
 
 def _round_up(x: float) -> str:
