@@ -218,11 +218,14 @@ def code_corpus(folder: Path, max_bytes: int = 24_000_000) -> Path:
     return folder
 
 
-def e2e(device: str, quick: bool) -> None:
+def e2e(device: str, quick: bool, only: str | None = None, keep: str | None = None) -> None:
     """Forecast a target from its default ladder and train the target too, on several corpora."""
     from scalelab.data import bundled_path
 
     with tempfile.TemporaryDirectory() as d:
+        if keep:
+            d = str(Path(keep).resolve())
+            Path(d).mkdir(parents=True, exist_ok=True)
         if device == "cuda":
             corpora = [("prose (en-mix)", SHARED / "corpora" / "en-mix.txt.xz")]
             target = ["--target-params", "2.5e7", "--target-tokens", "1.2e8", "--seq-len", "512", "--budget-frac", "0.1"]
@@ -235,6 +238,8 @@ def e2e(device: str, quick: bool) -> None:
             corpora = [("novels (Austen)", bundled_path("austen"))]
             target = ["--target-params", "1e5", "--target-tokens", "1e6", "--seq-len", "64",
                       "--sizes", "1e4,2e4,4e4", "--multiples", "0.25,0.5"]
+        if only:
+            corpora = [c for c in corpora if only in c[0]]
         rows = []
         for i, (name, corpus) in enumerate(corpora):
             if not Path(corpus).exists():
@@ -320,6 +325,8 @@ def main() -> None:
     ap.add_argument("what", choices=["cpu", "throughput", "e2e", "wsd"])
     ap.add_argument("--device", default=None, help="cuda or cpu [default: cuda if available]")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
+    ap.add_argument("--corpus", default=None, help="e2e: only the corpora whose name contains this (prose, code, novels)")
+    ap.add_argument("--keep", default=None, metavar="DIR", help="e2e: work in DIR and keep the plans and runs there")
     args = ap.parse_args()
     if args.what == "cpu":
         cpu()
@@ -330,7 +337,10 @@ def main() -> None:
     import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    (throughput if args.what == "throughput" else e2e)(device, args.quick)
+    if args.what == "throughput":
+        throughput(device, args.quick)
+    else:
+        e2e(device, args.quick, args.corpus, args.keep)
 
 
 if __name__ == "__main__":

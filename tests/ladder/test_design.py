@@ -1,7 +1,10 @@
 import pytest
 
-from scalelab.errors import ExtrapolationWarning, InputError
-from scalelab.ladder.design import LadderPlan, batch_tokens_for, design, lr_for
+import math
+import warnings
+
+from scalelab.errors import ExtrapolationWarning, InputError, PlanWarning
+from scalelab.ladder.design import MIN_STEPS, LadderPlan, batch_tokens_for, design, lr_for
 
 
 def test_deepseek_rules():
@@ -25,6 +28,7 @@ def test_explicit_sizes_and_multiples():
     assert plan.target is None and plan.params_extrapolation is None
 
 
+@pytest.mark.filterwarnings("ignore::scalelab.errors.PlanWarning")  # 1e5 at 10%: fewer steps, said below
 @pytest.mark.parametrize("target", [1e5, 3e5, 1e6, 1e8, 7e9, 7e10])
 def test_default_sizes_double_and_rungs_are_distinct(target):
     plan = design("c.txt", "s", target_params=target, target_tokens=20 * target, budget_frac=0.1)
@@ -38,6 +42,26 @@ def test_default_sizes_double_and_rungs_are_distinct(target):
     assert plan.ladder_flops >= 0.095 * plan.target.flops or plan.flops_extrapolation <= 30 * 1.05
     # no rung of a handful of steps: at least 100, or one sequence per step when it has fewer sequences
     assert all(r.tokens // r.batch_tokens >= min(100, r.tokens // plan.seq_len) for r in plan.rungs)
+
+
+def test_every_default_rung_takes_enough_steps_where_the_budget_allows():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PlanWarning)  # this budget pays for the floor: no warning
+        plan = design("c.txt", "s", target_params=3e5, target_tokens=6e6, budget_frac=0.1)
+    assert min(math.ceil(r.tokens / r.batch_tokens) for r in plan.rungs) >= MIN_STEPS
+    by_size = {}
+    for r in plan.rungs:
+        by_size.setdefault(r.params, []).append(r.tokens)
+    for tokens in by_size.values():  # a lifted size keeps its 1:2:5:10 spread of tokens
+        assert [round(t / min(tokens), 1) for t in sorted(tokens)] == [1.0, 2.0, 5.0, 10.0]
+    assert len({r.name for r in plan.rungs}) == len(plan.rungs)
+    # where the budget cannot pay for the floor, the ladder is still designed, with a warning that says so
+    with pytest.warns(PlanWarning, match=rf"cannot give every rung {MIN_STEPS} optimizer steps \(the shortest takes \d+\)"):
+        small = design("c.txt", "s", target_params=1e5, target_tokens=2e6, budget_frac=0.1)
+    assert len({r.params for r in small.rungs}) >= 3
+    # explicit multiples are taken as given
+    given = design("c.txt", "s", target_params=3e5, target_tokens=6e6, budget_frac=0.1, multiples=[1, 2, 5, 10])
+    assert {round(r.tokens / r.params) for r in given.rungs} == {20, 40, 100, 200}
 
 
 def test_a_small_budget_spends_itself_and_reports_the_extrapolation():
@@ -54,6 +78,7 @@ def test_too_far_an_extrapolation_warns():
         design("c.txt", "s", target_params=1e8, target_tokens=2e9, budget_frac=0.001)
 
 
+@pytest.mark.filterwarnings("ignore::scalelab.errors.PlanWarning")
 def test_a_budget_too_small_for_three_sizes_says_which_would_do():
     with pytest.raises(InputError, match=r"--budget-frac 0.01 buys rungs of at most .* fewer than 3 distinct sizes") as e:
         design("c.txt", "s", target_params=1.5e5, target_tokens=3e6, budget_frac=0.01)

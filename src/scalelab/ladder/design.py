@@ -6,6 +6,12 @@ runs extrapolate well): four sizes, each half the next, trained on 1, 2, 5 and 1
 20 tokens per parameter; the largest size is the biggest one for which the whole ladder
 spends ``budget_frac`` of the target's FLOPs and no rung more than a 30th of it.
 
+Every default rung takes at least ``MIN_STEPS`` optimizer steps (of one sequence at the
+least): a size too small to have that many tokens at 1x has all its multiples raised
+together (a 1.42k-parameter size trains at 9.1x, 18.2x, 45.5x and 91x), so at the small end
+the rungs of all sizes share token counts, a grid in N and D. Where the budget cannot pay
+for the floor it is lowered, with a warning.
+
 Per-rung hyper-parameters follow DeepSeek LLM's compute-based rules (Bi et al. 2024,
 eq. 1): peak learning rate 0.3118·C^-0.125 and batch 0.2920·C^0.3271 tokens for a run of
 C FLOPs. At 1.8e16 FLOPs that gives 2.9e-3, the learning rate a sweep found best for the
@@ -31,7 +37,7 @@ import warnings
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
-from scalelab.errors import ExtrapolationWarning, InputError
+from scalelab.errors import ExtrapolationWarning, InputError, PlanWarning
 from scalelab.ladder.config import MIN_PILOT_PARAMS, WSD_DECAY_FRAC, GPTConfig, shape_for_params
 from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN
 
@@ -40,7 +46,11 @@ NUM_SIZES = 4
 MIN_SIZES = 3  # fewer distinct sizes cannot separate the size term from the data term
 MAX_RUNG_FRACTION = 1 / 30
 TOKENS_PER_PARAM = 20.0
-MIN_STEPS = 100  # optimizer steps every rung takes at least
+MIN_STEPS = 1000
+"""Optimizer steps every default rung takes at least. Fewer leave a small model in the
+optimisation transient, where its loss follows the step count, not its size or tokens: a
+12.5k-parameter rung on 250k bytes of prose ends at 4.19 bits/byte in 196 steps of five
+sequences and at 3.76 in 977 steps of one (benchmarks/RESULTS.md, "Ladder, part 2")."""
 SCHEDULES = ("wsd", "cosine")
 # Beyond this many times the largest rung's FLOPs a forecast has no published backing: the
 # OLMo ladder forecast its 7B and 13B targets from ~200x less compute per run with 2.8%
@@ -278,7 +288,7 @@ def make_rung(name: str | None, params: float, tokens: float | None = None, *, m
     n = model.num_params()["non_embedding"]
     if multiple is not None:
         tokens = TOKENS_PER_PARAM * multiple * n
-        name = name or f"{_short(n)}-{multiple:g}x"
+        name = name or f"{_short(n)}-{multiple:.3g}x"
     tokens = int(tokens)
     flops = model.flops_per_token() * tokens
     sequences, micro = _batch(batch_tokens_for(flops), tokens, seq_len, micro_batch)
@@ -347,6 +357,7 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
     if schedule not in SCHEDULES:
         raise InputError(f"--schedule {schedule!r}: choose one of {', '.join(SCHEDULES)}")
     vocab = 256 if tokenizer == "byte" else vocab_size
+    given_multiples = bool(multiples)
     multiples = sorted(set(multiples or MULTIPLES))
     if any(m <= 0 for m in multiples):
         raise InputError("--multiples: token multiples must be positive (x 20 tokens per parameter)")
@@ -369,8 +380,11 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
     elif target is None:
         raise InputError("give a target (--target-flops, or --target-params with --target-tokens) or --sizes")
 
-    def build(size_list):
-        rungs = [make_rung(None, s, multiple=m, vocab_size=vocab, seq_len=seq_len, micro_batch=micro_batch)
+    def build(size_list, floor: float = 0.0):
+        """Every size at every multiple; with a ``floor`` (tokens), a size's multiples are
+        raised together until its shortest rung has that many tokens."""
+        rungs = [make_rung(None, s, multiple=m * _lift(s, min(multiples), floor, vocab, seq_len), vocab_size=vocab,
+                           seq_len=seq_len, micro_batch=micro_batch)
                  for s in size_list for m in multiples]
         return share_trunks(rungs, seq_len) if schedule == "wsd" else rungs
 
@@ -382,8 +396,10 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
                 raise InputError(f"--sizes {shapes[r.model]:g} and {s_:g} give the same model ({r.params:,} "
                                  "parameters); give sizes further apart")
             shapes[r.model] = s_
-    else:
+    elif given_multiples:
         rungs = _spend(target, budget_frac, build)
+    else:
+        rungs = _spend_with_floor(target, budget_frac, build, seq_len)
     plan = LadderPlan(corpus=str(corpus), shards=str(shards), tokenizer=tokenizer, vocab_size=vocab, seq_len=seq_len,
                       seed=seed, schedule=schedule, rungs=rungs, target=target,
                       budget_frac=budget_frac if target is not None else None)
@@ -392,6 +408,37 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
                       f"{plan.params_extrapolation:.0f}x its parameters); forecasts this far out have no published "
                       f"backing beyond ~{MAX_EXTRAPOLATION:g}x: raise --budget-frac", ExtrapolationWarning, stacklevel=2)
     return plan
+
+
+def _spend_with_floor(target: Rung, budget_frac: float, build, seq_len: int) -> list[Rung]:
+    """The default ladder with every rung given ``MIN_STEPS`` steps of at least one sequence;
+    where the budget or the per-rung cap cannot pay for that, the floor is lowered (with a
+    warning) rather than the ladder refused, down to none at all."""
+    error = None
+    for steps in (MIN_STEPS, MIN_STEPS // 2, MIN_STEPS // 4, MIN_STEPS // 10, 0):
+        try:
+            rungs = _spend(target, budget_frac, lambda sizes: build(sizes, floor=steps * seq_len))
+        except InputError as exc:
+            error = exc
+            continue
+        fewest = min(math.ceil(r.tokens / r.batch_tokens) for r in rungs)
+        if fewest < MIN_STEPS:
+            warnings.warn(f"the budget cannot give every rung {MIN_STEPS} optimizer steps (the shortest takes {fewest}): "
+                          "rungs this short follow their step count more than their size, which biases the "
+                          "forecast; raise --budget-frac", PlanWarning, stacklevel=3)
+        return rungs
+    raise error
+
+
+def _lift(size: float, multiple: float, floor: float, vocab: int, seq_len: int) -> float:
+    """How much a size's token multiples are raised so that its shortest rung has ``floor``
+    tokens (1 when it has them already): a size keeps its 1:2:5:10 spread of tokens."""
+    n = shape_for_params(size, vocab_size=vocab, seq_len=seq_len).num_params()["non_embedding"]
+    lift = floor / (TOKENS_PER_PARAM * multiple * n)
+    if lift <= 1:
+        return 1.0
+    e = math.floor(math.log10(lift)) - 1  # up to two significant figures, so names read 8x, 16x, 40x
+    return math.ceil(lift / 10**e) * 10**e
 
 
 def _sizes(n_max: float) -> list[float]:
@@ -474,12 +521,15 @@ def measure_speed(plan: LadderPlan, steps: int = 4) -> SpeedEstimate:
     if not plan.rungs:
         return SpeedEstimate("cpu")
 
-    sizes = [r.params for r in [*plan.rungs, *([plan.target] if plan.target else [])]]
+    runs = [*plan.rungs, *([plan.target] if plan.target else [])]
     seq_len = min(plan.seq_len, 256)
     probes = []
-    for n in sorted({min(PROXY_PARAMS, min(sizes)), min(PROXY_PARAMS, max(sizes))}):
+    for n in sorted({min(PROXY_PARAMS, min(r.params for r in runs)), min(PROXY_PARAMS, max(r.params for r in runs))}):
         cfg = shape_for_params(n, vocab_size=plan.vocab_size, seq_len=seq_len)
-        probes.append((cfg.num_params()["non_embedding"], _probe_rate(cfg, seq_len, steps)))
+        # at the batch of the run nearest in size (a one-sequence step costs more per token)
+        near = min(runs, key=lambda r: abs(math.log(r.params / cfg.num_params()["non_embedding"])))
+        batch = max(1, min(8, near.batch_tokens // plan.seq_len))
+        probes.append((cfg.num_params()["non_embedding"], _probe_rate(cfg, seq_len, steps, batch)))
     return SpeedEstimate(f"cpu ({torch.get_num_threads()} threads)", probes[-1][1],
                          f"measured: {steps - 1} training steps of proxies of "
                          + " and ".join(f"{n:,}" for n, _ in probes) + " parameters", tuple(probes))
