@@ -12,7 +12,8 @@ import pytest
 from scalelab.laws import ChinchillaLaw, ComputeLaw
 
 REPO = Path(__file__).resolve().parents[1]
-SCALING = Path(__file__).resolve().parent / "data" / "scaling"  # public scaling tables (see tests/data/README.md)
+DATA = Path(__file__).resolve().parent / "data"  # what the tests read (see tests/data/README.md)
+SCALING = DATA / "scaling"  # public scaling tables
 
 # training needs the `train` extra; without it these tests skip (the rest of the suite runs)
 needs_torch = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch: pip install 'scalelab[train]'")

@@ -42,6 +42,7 @@ def watch(
     spike_z: Annotated[float, typer.Option("--spike-z", help="Spike threshold in robust sigmas of the local curve.")] = 6.0,
     spike_min_jump: Annotated[float, typer.Option("--spike-min-jump", help="Smallest relative jump called a spike.")] = 0.001,
     divergence_evals: Annotated[int, typer.Option("--divergence-evals", help="Rising evaluations in a row that make a divergence.")] = 4,
+    burn_in_steps: Annotated[int, typer.Option("--burn-in-steps", help="No spike or divergence alerts before this step (warm-up and the first fall of the loss).")] = 100,
     throughput_drop: Annotated[float, typer.Option("--throughput-drop", help="Relative drop in tokens/s that raises an alert.")] = 0.05,
     alerts_path: Annotated[Optional[Path], typer.Option("--alerts", help="Append alerts to this JSON-lines file.")] = None,
     webhook: Annotated[Optional[str], typer.Option("--webhook", help="POST each alert as JSON to this URL.")] = None,
@@ -60,7 +61,8 @@ def watch(
             None if plan_path is None else load_plan(plan_path), loss_name=loss_name, params=params,
             final_tokens=tokens, fit=None if fit_path is None else load_fit(fit_path), num_gpus=num_gpus,
             price_usd_per_gpu_hour=price, budget_usd=budget_usd, stall_minutes=stall_minutes, spike_z=spike_z,
-            spike_min_rel_jump=spike_min_jump, divergence_evals=divergence_evals, throughput_drop=throughput_drop)
+            spike_min_rel_jump=spike_min_jump, divergence_evals=divergence_evals, throughput_drop=throughput_drop,
+            burn_in_steps=burn_in_steps)
         return settings, AlertSinks(jsonl=alerts_path, webhook=webhook)
 
     settings, sinks = run(setup)

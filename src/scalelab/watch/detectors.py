@@ -1,7 +1,7 @@
 """Detectors: small functions over a curve's arrays that return alerts.
 
 Each detector is causal (it uses a point and what came before it, or, for ``spike``, the
-one evaluation after it) so the monitor can run it on new points as they arrive. Each
+one point after it, and three for its second look) so the monitor can run it on new points as they arrive. Each
 alert names the index and step where the event starts and when it could first be seen.
 
 - ``nonfinite``: NaN or infinite values (seen at once).
@@ -11,13 +11,19 @@ alert names the index and step where the event starts and when it could first be
   same residual over the previous ``window`` points (a robust z-score, as trainspotter's
   median/MAD rule, but against the local curve rather than a flat median). A jump at least
   ``immediate_z`` above the one-step extrapolation is flagged at once, without waiting.
-  Both need a relative jump of at least ``min_rel_jump``.
-- ``divergence``: the loss rising: the last ``k`` evaluations each above the lowest loss
-  before them by ``min_rel_rise`` and increasing on a robust (Theil-Sen) slope; or, with a
-  forecast band, ``k`` consecutive evaluations above its upper edge.
+  Both need a relative jump of at least ``min_rel_jump``. A second look three points
+  later compares the point with the mean of three points on each side (less noisy than the
+  quadratic, so a 10-sigma spike in a per-step log stands out more), at 2 sigmas more.
+- ``divergence``: the loss rising against its own trend, never against its noisy minimum:
+  a line in log loss over log position fitted robustly to the points before the window,
+  with a noise scale from their spread about it; the last ``k`` points each several noise
+  scales above the line, or the last 150 on average many standard errors above it
+  (a slow drift in a per-step log), and above the level the loss had just before; or, with
+  a forecast band, ``k`` consecutive evaluations above its upper edge.
 - ``stall``: no new step for ``minutes`` while the run should be running.
-- ``throughput_drop``: tokens/s below the plan, or below its own recent median, by
-  ``drop`` for ``k`` consecutive samples (BLOOM's silent 6% drop from one slow GPU).
+- ``throughput_drop``: the median tokens/s of the last ``k`` samples below the plan by
+  ``drop``, or below the run's own recent median by half of ``drop`` and by several
+  standard errors of the noise (BLOOM's silent 6% drop from one slow GPU).
 - ``grad_norm_spike``: the spike rule on log grad-norm (grad-norm rose before BLOOM's loss
   spike peaked).
 """
@@ -75,7 +81,7 @@ def _position(steps: np.ndarray, tokens: np.ndarray | None) -> np.ndarray:
 
 
 def spike(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = None, *, z: float = 6.0,
-          immediate_z: float = 20.0, min_rel_jump: float = 0.001, window: int = 40, burn_in: int = 12,
+          immediate_z: float = 20.0, min_rel_jump: float = 0.001, window: int = 120, burn_in: int = 12,
           start: int = 0, name: str = "loss", kind: str = "spike", repaired: np.ndarray | None = None,
           merge: bool = True) -> list[Alert]:
     """Upward spikes (see the module docstring). Points from ``start`` are examined; a
@@ -118,9 +124,49 @@ def spike(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = Non
             out.append(_spike_alert(kind, i, i + 1, steps, v, resid[i], zi, name))
             ly[i] -= resid[i]
             resid[i] = extrap[i] = np.nan
+    out += _wide_spikes(steps, v, ly, {a.index for a in out}, z=z + WIDE_EXTRA_Z, min_rel_jump=min_rel_jump, window=window,
+                        burn_in=burn_in, start=start, name=name, kind=kind)
     if repaired is not None:
         repaired[:] = np.exp(ly)
+    out.sort(key=lambda a: a.index)
     return merge_consecutive(out) if merge else out
+
+
+WIDE = 3  # points each side of the wide rule's neighbourhood
+# the wide rule asks 2 robust sigmas more: per-step losses of small batches are heavy-tailed
+# (healthy pilot runs in tests/data/watch have single-step jumps of 6-8 robust sigmas)
+WIDE_EXTRA_Z = 2.0
+
+
+def _wide_spikes(steps, v, ly, flagged: set, *, z, min_rel_jump, window, burn_in, start, name, kind) -> list[Alert]:
+    """The second look, three points later: log y[j] against the mean of the three points
+    on each side. Its noise is ~1.08 sigma against the three-point quadratic's ~1.49, so a
+    spike of 10 noise sigmas in a per-step log stands ~9 robust sigmas out instead of ~7;
+    a curve's bend cancels to first order on a symmetric neighbourhood and, to second, in
+    the z-score's median. Points already flagged (or next to one) are skipped; ``z`` here is
+    the caller's plus ``WIDE_EXTRA_Z``."""
+    n = ly.size
+    if n < 2 * WIDE + 10:
+        return []
+    with np.errstate(invalid="ignore"):
+        kernel = np.r_[np.ones(WIDE), 0.0, np.ones(WIDE)] / (2 * WIDE)
+        wide = np.full(n, np.nan)
+        wide[WIDE:n - WIDE] = ly[WIDE:n - WIDE] - np.convolve(ly, kernel[::-1], mode="valid")
+    out = []
+    for j in range(max(burn_in, start - WIDE, WIDE), n - WIDE):
+        if not np.isfinite(wide[j]) or any(i in flagged for i in (j - 1, j, j + 1)):
+            continue
+        past = wide[max(WIDE, j - window):j]
+        past = past[np.isfinite(past)]
+        if past.size < 30:
+            continue
+        zj = (wide[j] - np.median(past)) / _mad(past)
+        if zj > z and wide[j] > min_rel_jump:
+            out.append(_spike_alert(kind, j, j + WIDE, steps, v, wide[j], zj, name))
+            flagged.add(j)
+            ly[j] -= wide[j]
+            wide[j] = np.nan
+    return out
 
 
 def merge_consecutive(alerts: list[Alert], after: int | None = None) -> list[Alert]:
@@ -176,67 +222,143 @@ def _mad(x: np.ndarray, floor: float = 5e-5) -> float:
     return max(1.4826 * float(np.median(np.abs(x - np.median(x)))), floor)
 
 
-def divergence(steps: np.ndarray, values: np.ndarray, *, k: int = 4, min_rel_rise: float = 0.01,
+def divergence(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = None, *, k: int = 4,
+               min_rel_rise: float = 0.01, z: float = 4.0, reference: int = 40, long_window: int = 150,
+               long_z: float = 4.5, long_min_rel_rise: float = 0.001, long_reference: int = 400, long_every: int = 10,
                upper_band: np.ndarray | None = None, start: int = 0, name: str = "loss") -> list[Alert]:
-    """The loss rising for ``k`` evaluations, or above a forecast's upper band ``k`` times running."""
+    """The loss rising against its own trend (see the module docstring), or above a
+    forecast's upper band ``k`` times running.
+
+    The trend is a straight line in log loss against log position (tokens, or steps) fitted
+    robustly to the points before the window judged (``reference`` of them for the short
+    window, ``long_reference`` for the long one), extrapolated over it and never upward; the
+    noise scale is the robust spread of those points about the line. Two windows: the last
+    ``k`` points each more than ``z`` noise scales (and the line's own extrapolation error,
+    and ``min_rel_rise``) above the trend, or the last ``long_window`` points on average more
+    than ``long_z`` standard errors (and ``long_min_rel_rise``) above it, judged every
+    ``long_every`` points (a slow drift in a per-step log). Either way the window must also
+    sit above the level the loss had just before it: a loss that stops falling (a plateau)
+    is not diverging.
+
+    False alarms: under Gaussian noise about a locally straight trend, a healthy window
+    passes the short rule with probability about P(Z > z)^k (3e-5^4 at z = 4) and the long
+    one with P(Z > long_z) (3.4e-6 at 4.5, judged every 10 points: ~0.3 per million points);
+    the relative floors keep near-noiseless evaluation curves from flagging sub-percent
+    wobbles. Power: a drift of +0.5 noise sigmas per 100 steps is found 150-300 steps after
+    it starts (benchmarks/watch_steps.py)."""
     v = np.asarray(values, float)
+    n = v.size
+    lx = _position(steps, tokens)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ly = np.log(v)
     out = []
     in_event = False
-    for i in range(max(start, k), len(v)):
-        win = v[i - k + 1:i + 1]
-        if not np.all(np.isfinite(win)):
-            continue
-        before = v[:i - k + 1]
-        before = before[np.isfinite(before)]
-        rising = False
-        if before.size:
-            floor = before.min()
-            rising = bool(np.all(win > floor * (1 + min_rel_rise)) and _theil_sen(np.arange(k), win) > 0)
-        above = upper_band is not None and bool(np.all(win > np.asarray(upper_band)[i - k + 1:i + 1]))
+    short_floor, long_floor = math.log1p(min_rel_rise), math.log1p(long_min_rel_rise)
+    for i in range(max(start, k), n):
+        rising, why = False, ""
+        if np.all(np.isfinite(ly[i - k + 1:i + 1])):
+            r = _against_trend(lx, ly, i - k + 1, i + 1, reference)
+            if r is not None:
+                res, sigma, se_line, level = r
+                scale = np.sqrt(sigma**2 + se_line**2)
+                rising = bool(np.all(res > np.maximum(z * scale, short_floor)) and np.median(ly[i - k + 1:i + 1]) > level)
+                why = f"{k} points {100 * math.expm1(float(np.median(res))):+.1f}% above the trend ({np.min(res) / sigma:.1f}+ sigmas)"
+            if not rising and i + 1 >= long_window + long_reference // 2 and i % long_every == 0:
+                lo_ = i - long_window + 1
+                r = _against_trend(lx, ly, lo_, i + 1, long_reference)
+                if r is not None:
+                    res, sigma, se_line, level = r
+                    ok = np.isfinite(res)
+                    if ok.sum() >= long_window // 2:
+                        mean = float(res[ok].mean())
+                        stat = mean / math.sqrt(sigma**2 / ok.sum() + float(se_line[ok].mean()) ** 2)
+                        rising = bool(stat > long_z and mean > long_floor and np.nanmedian(ly[lo_:i + 1]) > level)
+                        why = (f"the last {ok.sum()} points {100 * math.expm1(mean):+.2f}% above the trend on average "
+                               f"({stat:.0f} standard errors)")
+        above = (upper_band is not None and np.all(np.isfinite(v[i - k + 1:i + 1]))
+                 and bool(np.all(v[i - k + 1:i + 1] > np.asarray(upper_band)[i - k + 1:i + 1])))
         if (rising or above) and not in_event:
             first = i - k + 1
-            why = (f"{k} evaluations {100 * (win[-1] / before.min() - 1):+.1f}% above the best loss so far and rising"
-                   if rising else f"{k} evaluations above the forecast's upper band")
             out.append(Alert("divergence", first, int(steps[first]), i, float(v[i]),
-                             f"{name} diverging from step {int(steps[first])}: {why}"))
+                             f"{name} diverging from step {int(steps[first])}: "
+                             + (why if rising else f"{k} evaluations above the forecast's upper band")))
             in_event = True
         elif not (rising or above):
             in_event = False
     return out
 
 
-def _theil_sen(x: np.ndarray, y: np.ndarray) -> float:
-    slopes = [(y[j] - y[i]) / (x[j] - x[i]) for i in range(len(x)) for j in range(i + 1, len(x)) if x[j] != x[i]]
-    return float(np.median(slopes)) if slopes else 0.0
+def _against_trend(lx: np.ndarray, ly: np.ndarray, lo: int, hi: int, reference: int):
+    """Residuals of log loss at [lo, hi) against a line fitted (robustly: one refit without
+    points beyond 3 noise scales) to up to ``reference`` finite points before ``lo``, with
+    the noise scale (1.4826 MAD of the reference residuals), the standard error of the
+    line's extrapolation at each point, and the reference's closing level (median log loss
+    of its last quarter). None with fewer than 8 reference points."""
+    a = max(0, lo - reference)
+    xs, ys = lx[a:lo], ly[a:lo]
+    ok = np.isfinite(ys)
+    if ok.sum() < 8 or np.ptp(xs[ok]) <= 0:
+        return None
+    xs, ys = xs[ok], ys[ok]
+    slope, icpt = np.polyfit(xs, ys, 1)
+    resid = ys - (slope * xs + icpt)
+    sigma = _mad(resid, floor=1e-4)
+    keep = np.abs(resid - np.median(resid)) <= 3 * sigma
+    if keep.sum() >= 8 and not keep.all():
+        xs, ys = xs[keep], ys[keep]
+        slope, icpt = np.polyfit(xs, ys, 1)
+        sigma = _mad(ys - (slope * xs + icpt), floor=1e-4)
+    x = lx[lo:hi]
+    sxx = float(((xs - xs.mean()) ** 2).sum())
+    se_line = sigma * np.sqrt(1 / len(xs) + (x - xs.mean()) ** 2 / sxx)
+    if slope > 0:  # a trend extrapolated upward would excuse a rise: hold it level instead
+        slope, icpt = 0.0, float(np.median(ys))
+    level = float(np.median(ys[-max(4, len(ys) // 4):]))
+    return ly[lo:hi] - (slope * x + icpt), sigma, se_line, level
 
 
 def throughput_drop(steps: np.ndarray, rate: np.ndarray, *, planned: float | None = None, drop: float = 0.05,
-                    k: int = 5, window: int = 50, start: int = 0) -> list[Alert]:
-    """Tokens/s at least ``drop`` below the plan (when given) or below the median of the
-    previous ``window`` samples, for ``k`` samples running."""
+                    k: int = 5, window: int = 50, z: float = 5.0, start: int = 0) -> list[Alert]:
+    """Tokens/s down by about ``drop``: against the plan (when given), the median of the last
+    ``k`` samples at least ``drop`` below it; against the run's own recent median (of the
+    ``window`` samples before them), at least half of ``drop`` below it and ``z`` standard
+    errors of that median below (the noise from the same samples' spread), so that a 5% drop
+    in a stream with 2% noise is seen without the noise alone raising it (the monitor uses
+    ``k`` = 20: a 5% drop under 2% noise is then ~9 standard errors)."""
     r = np.asarray(rate, float)
     out = []
     in_event = False
-    run = 0
-    for i in range(start if start > 0 else 0, len(r)):
-        if not np.isfinite(r[i]) or r[i] <= 0:
+    calm = 0  # samples in a row without the drop: an event ends after k of them
+    for i in range(max(start, k - 1), len(r)):
+        recent = r[i - k + 1:i + 1]
+        recent = recent[np.isfinite(recent) & (recent > 0)]
+        if recent.size < max(1, k // 2):
             continue
-        past = r[max(0, i - window - k):max(0, i - k + 1)]
-        past = past[np.isfinite(past) & (past > 0)]
-        ref = planned if planned else (float(np.median(past)) if past.size >= 10 else None)
-        if ref is None:
-            continue
-        low = r[i] < ref * (1 - drop)
-        run = run + 1 if low else 0
-        if run >= k and not in_event:
-            first = i - k + 1
+        m = float(np.median(recent))
+        if planned:
+            ref, low = planned, m < planned * (1 - drop)
+        else:
+            past = r[max(0, i - k + 1 - window):i - k + 1]
+            past = past[np.isfinite(past) & (past > 0)]
+            if past.size < 10:
+                continue
+            ref = float(np.median(past))
+            se = 1.2533 * _mad(past / ref, floor=1e-4) / math.sqrt(recent.size)
+            low = m < ref * (1 - drop / 2) and (ref - m) / ref > z * se
+        if low and not in_event:
+            below = np.flatnonzero(r[i - k + 1:i + 1] < ref * (1 - (drop if planned else drop / 2)))
+            first = i - k + 1 + (int(below[0]) if below.size else 0)  # where the drop shows first
             what = "the plan" if planned else "its recent median"
-            out.append(Alert("throughput_drop", first, int(steps[first]), i, float(r[i]),
-                             f"throughput {r[i]:,.0f} tokens/s at step {int(steps[i])}, "
-                             f"{100 * (1 - r[i] / ref):.1f}% below {what} ({ref:,.0f}) for {k} samples"))
-            in_event = True
+            out.append(Alert("throughput_drop", first, int(steps[first]), i, m,
+                             f"throughput {m:,.0f} tokens/s (median of {recent.size} samples to step {int(steps[i])}), "
+                             f"{100 * (1 - m / ref):.1f}% below {what} ({ref:,.0f})"))
+            in_event, calm = True, 0
         elif not low:
-            in_event = False
+            calm += 1
+            if calm >= k:
+                in_event = False
+        else:
+            calm = 0
     return out
 
 

@@ -23,7 +23,11 @@ from scalelab.watch.forecast import Projection, compare
 
 THROUGHPUT_NAMES = ("tokens_per_s", "tokens_per_second", "tokens/s", "throughput", "tps", "train/tokens_per_second")
 GRAD_NORM_NAMES = ("grad_norm", "grad-norm", "gradient_norm", "train/grad_norm", "optim/grad_norm")
-HISTORY = 80  # points of history the detectors look back over
+BURN_IN_KINDS = ("spike", "grad_norm_spike", "divergence")
+# a grad-norm spike is at least a tripling: in per-step logs of small healthy runs the grad
+# norm often jumps 2-2.5x for a step (tests/data/watch); BLOOM's rose 3-10x before its spike
+GRAD_NORM_MIN_JUMP = math.log(3)  # the spike rule compares jumps in log space
+HISTORY = 600  # points of history the detectors look back over (divergence: 150 judged + 400 before)
 
 
 # (setting, option, lowest, highest): what a value may be, and the option that sets it
@@ -31,7 +35,7 @@ LIMITS = (("params", "--params", 1, 1e15), ("final_tokens", "--tokens", 1, 1e16)
           ("num_gpus", "--num-gpus", 1, 1e8), ("price_usd_per_gpu_hour", "--price", 0, 1e4),
           ("stall_minutes", "--stall-minutes", 0.01, 1e6), ("spike_z", "--spike-z", 1, 1e3),
           ("spike_min_rel_jump", "--spike-min-jump", 0, 10), ("throughput_drop", "--throughput-drop", 0.001, 0.99),
-          ("divergence_evals", "--divergence-evals", 2, 1e4))
+          ("divergence_evals", "--divergence-evals", 2, 1e4), ("burn_in_steps", "--burn-in-steps", 0, 1e12))
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,11 @@ class WatchSettings:
     divergence_evals: int = 4
     divergence_min_rise: float = 0.01
     throughput_drop: float = 0.05
-    throughput_evals: int = 5
+    throughput_evals: int = 20
+    burn_in_steps: int = 100
+    """No spike, grad-norm spike or divergence alerts before this step: the first steps of
+    training (warm-up, the loss falling from its initial value) are all 'spikes' to a
+    local-curve rule. NaN, stalls and throughput are watched from the first step."""
     forecast_level: float = 0.95
     forecast_min_fraction: float = 0.2
     """Judge 'behind forecast' only after this share of training (earlier projections are noisy)."""
@@ -200,15 +208,16 @@ class Monitor:
                            name=s.loss_name, repaired=fixed, merge=False)
         with np.errstate(invalid="ignore"):
             self.loss_repaired[lo:] = [x if np.isfinite(x) else raw for x, raw in zip(fixed, self.loss[lo:])]
-        found += det.divergence(steps, loss, k=s.divergence_evals, min_rel_rise=s.divergence_min_rise,
+        found += det.divergence(steps, loss, toks, k=s.divergence_evals, min_rel_rise=s.divergence_min_rise,
                                 start=max(0, first_new - lo), name=s.loss_name)
         gn = np.asarray(self.grad_norm[lo:], float)
         if np.isfinite(gn).sum() >= 10:
-            found += det.spike(steps, gn, None, z=s.spike_z, min_rel_jump=0.2, start=start, name="grad norm",
-                               kind="grad_norm_spike", merge=False)
+            found += det.spike(steps, gn, None, z=s.spike_z, min_rel_jump=GRAD_NORM_MIN_JUMP, start=start,
+                               name="grad norm", kind="grad_norm_spike", merge=False)
         if np.isfinite(rate).sum() >= 10 or (s.planned_tokens_per_s and np.isfinite(rate).any()):
             found += det.throughput_drop(steps, rate, planned=s.planned_tokens_per_s, drop=s.throughput_drop,
                                          k=s.throughput_evals, start=max(0, first_new - lo))
+        found = [a for a in found if a.step >= s.burn_in_steps or a.kind not in BURN_IN_KINDS]
         new = []
         for a in sorted(found, key=lambda a: a.index):
             a = det.Alert(a.kind, a.index + lo, a.step, a.seen_index + lo, a.value, a.message)

@@ -1,0 +1,192 @@
+"""The watch on per-step training logs, side by side with trainspotter.
+
+Healthy logs: synthetic per-step curves (loss = 2.1 + 9 (step+50)^-0.35 with 0.2-3%
+Gaussian noise, tokens/s with 2% noise; 25,000 steps each) and the real per-step logs of
+`scalelab ladder run` kept in tests/data/watch (warm-up, cosine and WSD decays). Every
+alert on them is a false alarm.
+
+Faults injected into those logs at random points after the first 10% of steps:
+NaN; BLOOM's spike (2.2 -> 2.6 -> 5.1 over three steps, the grad norm rising the step
+before, back on the curve ~30 steps later); a single spike of 10x the local noise; PaLM-like
+repeated spikes (three +25% spikes 40 steps apart); a slow divergence (+0.5 noise sigmas
+per 100 steps against the trend); a 5% throughput drop. Recall and delay (steps from the
+onset to the first alert that names it) for both tools on the same excerpts.
+
+scalelab runs causally (the monitor, point by point as a live watch sees them);
+trainspotter post hoc over the whole excerpt (its `analyze`), so its delay is a lower bound.
+
+Run:  pip install trainspotter==0.2.6 && python benchmarks/watch_steps.py
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from scalelab.runs.logs import read_log  # noqa: E402
+from scalelab.watch.monitor import Monitor, WatchSettings  # noqa: E402
+
+FIXTURES = REPO / "tests" / "data" / "watch"
+NOISES = (0.002, 0.005, 0.01, 0.03)
+SYNTH_STEPS = 25_000
+TRIALS = int(__import__("os").environ.get("TRIALS", 6))
+BEFORE, AFTER = 600, 400  # the excerpt around a fault: steps of history and of aftermath
+# what counts as finding the fault: scalelab alert kinds, trainspotter detectors
+KINDS = {
+    "nan": ({"nonfinite"}, {"divergence", "spikes", "nonfinite", "nan"}),
+    "bloom spike": ({"spike", "grad_norm_spike", "divergence"}, {"spikes", "divergence", "grad_norm"}),
+    "10x spike": ({"spike"}, {"spikes"}),
+    "repeated spikes": ({"spike", "divergence"}, {"spikes", "divergence"}),
+    "slow divergence": ({"divergence"}, {"divergence", "plateau", "loss_floor"}),
+    "5% throughput drop": ({"throughput_drop"}, {"throughput"}),
+}
+WITHIN = {"nan": 0, "bloom spike": 5, "10x spike": 5, "repeated spikes": 5, "slow divergence": 300,
+          "5% throughput drop": 50}
+
+
+def synthetic(noise: float, seed: int, n: int = SYNTH_STEPS) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    step = np.arange(1, n + 1)
+    loss = (2.1 + 9 * (step + 50.0) ** -0.35) * (1 + noise * rng.standard_normal(n))
+    return pd.DataFrame({"step": step, "tokens": step * 524288.0, "loss": loss,
+                         "grad_norm": 0.3 * np.exp(0.1 * rng.standard_normal(n)),
+                         "tokens_per_s": 1e6 * (1 + 0.02 * rng.standard_normal(n)),
+                         "wall_time": 1.7e9 + step * 0.5})
+
+
+def healthy_logs() -> list[tuple[str, pd.DataFrame]]:
+    logs = [(f"synthetic {100 * s:g}% noise", synthetic(s, i)) for i, s in enumerate(NOISES)]
+    for f in sorted(FIXTURES.glob("*.jsonl")):
+        (log,) = read_log(f)
+        frame = log.frame
+        logs.append((f"ladder {f.stem}", frame.reset_index(drop=True)))
+    return logs
+
+
+def scalelab_alerts(frame: pd.DataFrame) -> list:
+    m = Monitor(WatchSettings(loss_name="loss"))
+    return m.update(frame)
+
+
+def trainspotter_findings(frame: pd.DataFrame, folder: Path) -> list:
+    import trainspotter
+
+    path = folder / "log.jsonl"
+    with open(path, "w") as f:
+        for r in frame.to_dict("records"):
+            f.write(json.dumps({k: (None if isinstance(v, float) and math.isinf(v) else v) if k != "loss" else
+                                (float("nan") if not math.isfinite(v) else v) for k, v in r.items()}) + "\n")
+    return [x for x in trainspotter.run_all(trainspotter.load_run(path)) if x.severity in ("error", "warning")]
+
+
+def local_sigma(loss: np.ndarray, i: int, w: int = 200) -> float:
+    """Noise of log loss around its trend just before ``i`` (MAD of first differences / sqrt 2)."""
+    d = np.diff(np.log(loss[max(0, i - w):i]))
+    d = d[np.isfinite(d)]
+    return 1.4826 * float(np.median(np.abs(d - np.median(d)))) / math.sqrt(2)
+
+
+def inject(frame: pd.DataFrame, fault: str, i: int) -> pd.DataFrame:
+    d = frame.copy()
+    loss = d["loss"].to_numpy(float).copy()
+    s = local_sigma(loss, i)
+    if fault == "nan":
+        loss[i] = math.inf  # a logged NaN, as scalelab's readers store it
+    elif fault == "bloom spike":
+        base = loss[i - 1]
+        profile = np.r_[2.6 / 2.2, 5.1 / 2.2, np.exp(np.linspace(math.log(5.1 / 2.2), 0, 30))[1:]]
+        loss[i:i + len(profile)] = np.maximum(loss[i:i + len(profile)], base * profile[:len(loss) - i])
+        if "grad_norm" in d:
+            g = d["grad_norm"].to_numpy(float).copy()
+            g[i - 1:i + 3] *= np.array([3.0, 6.0, 12.0, 6.0])[:len(g) - i + 1]
+            d["grad_norm"] = g
+    elif fault == "10x spike":
+        loss[i] *= math.exp(10 * s)
+    elif fault == "repeated spikes":
+        for j in (i, i + 40, i + 80):
+            if j < len(loss):
+                loss[j] *= 1.25
+    elif fault == "slow divergence":
+        loss[i:] *= np.exp(0.5 * s * np.arange(len(loss) - i) / 100)
+    elif fault == "5% throughput drop":
+        r = d["tokens_per_s"].to_numpy(float).copy()
+        r[i:] *= 0.95
+        d["tokens_per_s"] = r
+    d["loss"] = loss
+    return d
+
+
+def main() -> None:
+    warnings.simplefilter("ignore")
+    try:
+        import trainspotter
+    except ImportError:
+        sys.exit("pip install trainspotter==0.2.6 (the peer this benchmark compares with)")
+    rng = np.random.default_rng(0)
+    logs = healthy_logs()
+    print(f"== healthy per-step logs (scalelab default settings; trainspotter {trainspotter.__version__}, "
+          "its error and warning findings)")
+    print(f"{'log':28s} {'steps':>7s} {'scalelab alerts':>16s} {'s/log':>6s} {'trainspotter':>13s} {'s/log':>6s}")
+    total = {"steps": 0, "sl": 0, "ts": 0}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for name, frame in logs:
+            t = time.perf_counter()
+            sl = scalelab_alerts(frame)
+            t_sl = time.perf_counter() - t
+            t = time.perf_counter()
+            ts = trainspotter_findings(frame, folder)
+            t_ts = time.perf_counter() - t
+            total["steps"] += len(frame)
+            total["sl"] += len(sl)
+            total["ts"] += len(ts)
+            print(f"{name:28s} {len(frame):7,d} {len(sl):16d} {t_sl:6.1f} {len(ts):13d} {t_ts:6.1f}"
+                  + ("   scalelab: " + "; ".join(a.message for a in sl[:3]) if sl else ""))
+        print(f"{'all':28s} {total['steps']:7,d} {total['sl']:16d} {'':6s} {total['ts']:13d}")
+
+        print(f"\n== injected faults ({TRIALS} per log and fault; delay in steps from the onset)")
+        print(f"{'fault':20s} {'target':>8s} {'scalelab recall':>16s} {'median/max delay':>17s} "
+              f"{'trainspotter recall':>20s} {'median/max delay':>17s}")
+        for fault in KINDS:
+            sl_d, ts_d, n = [], [], 0
+            for _name, frame in logs:
+                if fault == "5% throughput drop" and "tokens_per_s" not in frame:
+                    continue
+                for _ in range(TRIALS):
+                    i = int(rng.integers(max(BEFORE, len(frame) // 10), len(frame) - 100))
+                    d = inject(frame, fault, i).iloc[i - min(BEFORE, i):i + AFTER].reset_index(drop=True)
+                    onset = int(frame["step"].iloc[i])
+                    steps = d["step"].to_numpy()
+                    sl = scalelab_alerts(d)
+                    early = {"nan": 0, "5% throughput drop": 20}.get(fault, 1)  # a median of 20 samples dates it roughly
+                    hits = [a for a in sl if a.kind in KINDS[fault][0] and a.step >= onset - early]
+                    sl_d.append(None if not hits else int(steps[min(a.seen_index for a in hits)]) - onset)
+                    ts = trainspotter_findings(d, folder)
+                    th = [x for x in ts if x.detector in KINDS[fault][1] and (x.step_end or x.step_start) >= onset - 1]
+                    ts_d.append(None if not th else max(0, min(x.step_start for x in th) - onset))
+                    n += 1
+
+            def summary(ds):
+                got = [x for x in ds if x is not None]
+                in_time = [x for x in got if x <= WITHIN[fault]]
+                rec = f"{100 * len(in_time) / n:.0f}% ({100 * len(got) / n:.0f}% any)"
+                dl = "-" if not got else f"{np.median(got):.0f}/{max(got)}"
+                return rec, dl
+
+            a, b = summary(sl_d), summary(ts_d)
+            print(f"{fault:20s} {'<= ' + str(WITHIN[fault]):>8s} {a[0]:>16s} {a[1]:>17s} {b[0]:>20s} {b[1]:>17s}")
+
+
+if __name__ == "__main__":
+    main()
