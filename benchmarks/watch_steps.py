@@ -16,6 +16,7 @@ scalelab runs causally (the monitor, point by point as a live watch sees them);
 trainspotter post hoc over the whole excerpt (its `analyze`), so its delay is a lower bound.
 
 Run:  pip install trainspotter==0.2.6 && python benchmarks/watch_steps.py
+      python benchmarks/watch_steps.py --observe   (the cost of Watcher.observe per step)
 """
 
 from __future__ import annotations
@@ -127,8 +128,32 @@ def inject(frame: pd.DataFrame, fault: str, i: int) -> pd.DataFrame:
     return d
 
 
+def observe_cost(n: int = 20_000, every: int = 50) -> dict:
+    """Time each Watcher.observe call on a healthy synthetic stream (the detectors run on
+    every ``every``-th call)."""
+    from scalelab.watch import Watcher
+
+    frame = synthetic(0.01, 7, n)
+    w = Watcher(every=every)
+    times = np.empty(n)
+    for i, r in enumerate(frame.to_dict("records")):
+        t = time.perf_counter()
+        w.observe(r["step"], loss=r["loss"], tokens=r["tokens"], grad_norm=r["grad_norm"],
+                  tokens_per_s=r["tokens_per_s"], wall_time=r["wall_time"])
+        times[i] = time.perf_counter() - t
+    return {"median_us": 1e6 * float(np.median(times)), "mean_us": 1e6 * float(times.mean()),
+            "p99_us": 1e6 * float(np.quantile(times, 0.99)), "max_ms": 1e3 * float(times.max()),
+            "alerts": len(w.alerts), "steps": n, "every": every}
+
+
 def main() -> None:
     warnings.simplefilter("ignore")
+    if "--observe" in sys.argv:
+        for every in (10, 50, 200):
+            c = observe_cost(every=every)
+            print(f"observe, detectors every {every} steps: median {c['median_us']:.1f} us, mean {c['mean_us']:.0f} us, "
+                  f"p99 {c['p99_us']:.0f} us, max {c['max_ms']:.0f} ms per step; {c['alerts']} alerts in {c['steps']:,} steps")
+        return
     try:
         import trainspotter
     except ImportError:

@@ -2,5 +2,6 @@
 
 from scalelab.watch.detectors import Alert
 from scalelab.watch.monitor import Monitor, WatchSettings
+from scalelab.watch.watcher import Watcher
 
-__all__ = ["Alert", "Monitor", "WatchSettings"]
+__all__ = ["Alert", "Monitor", "WatchSettings", "Watcher"]

@@ -95,14 +95,20 @@ def spike(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = Non
     lx = _position(steps, tokens)
     with np.errstate(invalid="ignore", divide="ignore"):
         ly = np.log(v)
-    resid = np.full(n, np.nan)
-    extrap = np.full(n, np.nan)
+    resid = _interp_residuals(lx, ly)  # every point at once; a repair below recomputes its neighbours
+    extrap = _extrap_residuals(lx, ly)
     out = []
-    for i in range(2, n):
-        extrap[i] = _extrap_residual(lx, ly, i)
-        if i + 1 < n:
-            resid[i] = _interp_residual(lx, ly, i)
-        if i < max(start, burn_in) or not np.isfinite(ly[i]):
+
+    def repair(i: int, by: float) -> None:
+        ly[i] -= by  # later residuals see the curve, not the spike
+        resid[i] = extrap[i] = np.nan
+        for j in range(i + 1, min(n, i + 7)):
+            extrap[j] = _extrap_residual(lx, ly, j)
+            if j <= i + 2 and j + 1 < n:
+                resid[j] = _interp_residual(lx, ly, j)
+
+    for i in range(max(2, start, burn_in), n):
+        if not np.isfinite(ly[i]):
             continue
         past_e = extrap[max(2, i - window):i]
         past_e = past_e[np.isfinite(past_e)]
@@ -110,8 +116,7 @@ def spike(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = Non
             ze = (extrap[i] - np.median(past_e)) / _mad(past_e)
             if ze > immediate_z and extrap[i] > min_rel_jump:
                 out.append(_spike_alert(kind, i, i, steps, v, extrap[i], ze, name))
-                ly[i] -= extrap[i]  # repair: later residuals see the curve, not the spike
-                resid[i] = extrap[i] = np.nan
+                repair(i, extrap[i])
                 continue
         if not np.isfinite(resid[i]):
             continue
@@ -122,8 +127,7 @@ def spike(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = Non
         zi = (resid[i] - np.median(past)) / _mad(past)
         if zi > z and resid[i] > min_rel_jump:
             out.append(_spike_alert(kind, i, i + 1, steps, v, resid[i], zi, name))
-            ly[i] -= resid[i]
-            resid[i] = extrap[i] = np.nan
+            repair(i, resid[i])
     out += _wide_spikes(steps, v, ly, {a.index for a in out}, z=z + WIDE_EXTRA_Z, min_rel_jump=min_rel_jump, window=window,
                         burn_in=burn_in, start=start, name=name, kind=kind)
     if repaired is not None:
@@ -184,6 +188,50 @@ def _spike_alert(kind, i, seen, steps, v, jump, zscore, name) -> Alert:
     return Alert(kind, i, int(steps[i]), seen, float(v[i]),
                  f"{name} spike at step {int(steps[i])}: {v[i]:.4g}, {100 * math.expm1(jump):+.2f}% above the "
                  f"local curve ({zscore:.1f} robust sigmas)")
+
+
+def _interp_residuals(lx: np.ndarray, ly: np.ndarray) -> np.ndarray:
+    """:func:`_interp_residual` at every point (NaN where it is undefined)."""
+    n = ly.size
+    out = np.full(n, np.nan)
+    if n < 4:
+        return out
+    i = np.arange(2, n - 1)
+    x0, x1, x2, x = lx[i - 2], lx[i - 1], lx[i + 1], lx[i]
+    y0, y1, y2 = ly[i - 2], ly[i - 1], ly[i + 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fit = (y0 * (x - x1) * (x - x2) / ((x0 - x1) * (x0 - x2)) + y1 * (x - x0) * (x - x2) / ((x1 - x0) * (x1 - x2))
+               + y2 * (x - x0) * (x - x1) / ((x2 - x0) * (x2 - x1)))
+        ok = np.isfinite(y0) & np.isfinite(y1) & np.isfinite(y2) & (x1 > x0) & (x2 > x1)
+        out[i] = np.where(ok, ly[i] - fit, np.nan)
+    return out
+
+
+def _extrap_residuals(lx: np.ndarray, ly: np.ndarray, w: int = 6) -> np.ndarray:
+    """:func:`_extrap_residual` at every point: least-squares lines through each run of
+    ``w`` points (finite ones, at least 3), from running sums over centred windows."""
+    n = ly.size
+    out = np.full(n, np.nan)
+    if n <= w:
+        return out
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    xs = sliding_window_view(lx, w)[:-1]  # window ending just before point i = w .. n-1
+    ys = sliding_window_view(ly, w)[:-1]
+    ok = np.isfinite(ys)
+    m = ok.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xc = xs - np.where(ok, xs, 0).sum(axis=1, keepdims=True) / np.maximum(m, 1)[:, None]
+        xc = np.where(ok, xc, 0.0)
+        yv = np.where(ok, ys, 0.0)
+        sxx = (xc * xc).sum(axis=1)
+        slope = (xc * yv).sum(axis=1) / sxx
+        mean_y = yv.sum(axis=1) / np.maximum(m, 1)
+        mean_x = np.where(ok, xs, 0).sum(axis=1) / np.maximum(m, 1)
+        pred = mean_y + slope * (lx[w:] - mean_x)
+        valid = (m >= 3) & (sxx > 0)
+        out[w:] = np.where(valid, ly[w:] - pred, np.nan)
+    return out
 
 
 def _interp_residual(lx: np.ndarray, ly: np.ndarray, i: int) -> float:

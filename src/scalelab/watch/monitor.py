@@ -211,6 +211,7 @@ class Monitor:
         found += det.divergence(steps, loss, toks, k=s.divergence_evals, min_rel_rise=s.divergence_min_rise,
                                 start=max(0, first_new - lo), name=s.loss_name)
         gn = np.asarray(self.grad_norm[lo:], float)
+        found += det.nonfinite(steps, np.where(np.isnan(gn), 0.0, gn), "grad norm", start=max(0, first_new - lo))
         if np.isfinite(gn).sum() >= 10:
             found += det.spike(steps, gn, None, z=s.spike_z, min_rel_jump=GRAD_NORM_MIN_JUMP, start=start,
                                name="grad norm", kind="grad_norm_spike", merge=False)

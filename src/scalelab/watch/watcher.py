@@ -1,0 +1,93 @@
+"""The watch inside a training loop: ``Watcher.observe`` once a step.
+
+>>> from scalelab.watch import Watcher
+>>> w = Watcher()
+>>> for step in range(1, 301):
+...     alerts = w.observe(step, loss=3.0 * step ** -0.1, tokens=step * 4096)
+>>> w.observe(301, loss=float("nan"))[0].kind
+'nonfinite'
+
+A step's values are kept in a buffer and the monitor's detectors run on every ``every``
+new steps (the same detectors, settings and alert sinks as ``scalelab watch``), so a step
+costs an append and the detectors' cost is shared by the batch. A non-finite loss, grad
+norm or throughput is never an exception: it is recorded as the NaN event and checked at
+once, so ``observe`` returns its alert on the step it happened.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import pandas as pd
+
+from scalelab.watch.detectors import Alert
+from scalelab.watch.monitor import Monitor, Status, WatchSettings
+
+
+class Watcher:
+    """A run watched from inside its training loop (see the module docstring).
+
+    ``settings`` are the monitor's (:class:`WatchSettings`; the loss is named ``loss``);
+    ``sinks`` is called with each new alert and the run's name (e.g.
+    :class:`scalelab.watch.alerts.AlertSinks`).
+    """
+
+    def __init__(self, settings: WatchSettings | None = None, *, name: str = "run", every: int = 50, sinks=None):
+        if every < 1:
+            raise ValueError(f"every={every}: run the detectors every 1 or more steps")
+        settings = settings or WatchSettings()
+        if settings.loss_name is None:
+            settings = dataclasses.replace(settings, loss_name="loss")
+        self.monitor = Monitor(settings, name=name)
+        self.every = every
+        self.sinks = sinks
+        self._rows: list[dict] = []
+
+    def observe(self, step: int, *, loss: float | None = None, tokens: float | None = None,
+                grad_norm: float | None = None, tokens_per_s: float | None = None,
+                wall_time: float | None = None) -> list[Alert]:
+        """Record one step; returns the alerts this call raised (usually none)."""
+        nonfinite = False
+        row = {"step": int(step), "tokens": _value(tokens), "wall_time": time.time() if wall_time is None else wall_time}
+        for key, value in (("loss", loss), ("grad_norm", grad_norm), ("tokens_per_s", tokens_per_s)):
+            v = _value(value)
+            if value is not None and not math.isfinite(v):
+                v, nonfinite = math.inf, True  # a logged NaN, as the log readers store it
+            row[key] = v
+        self._rows.append(row)
+        if nonfinite or len(self._rows) >= self.every:
+            return self.flush()
+        return []
+
+    def flush(self) -> list[Alert]:
+        """Run the detectors on the buffered steps now; returns the new alerts."""
+        if not self._rows:
+            return []
+        frame = pd.DataFrame(self._rows)
+        self._rows = []
+        alerts = self.monitor.update(frame, now_wall=time.time())
+        if self.sinks is not None:
+            for a in alerts:
+                self.sinks(a, self.monitor.name)
+        return alerts
+
+    @property
+    def alerts(self) -> list[Alert]:
+        """Every alert so far."""
+        return list(self.monitor.alerts)
+
+    def status(self) -> Status:
+        """Where the run stands (the buffered steps included)."""
+        self.flush()
+        return self.monitor.status()
+
+
+def _value(x) -> float:
+    if x is None:
+        return math.nan
+    try:
+        return float(x.item() if hasattr(x, "item") else x)  # a 0-d tensor or numpy scalar
+    except (TypeError, ValueError):
+        return math.nan

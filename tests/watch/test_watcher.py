@@ -1,0 +1,71 @@
+"""Watcher.observe: the watch called from a training loop, step by step."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from scalelab.watch import Watcher, WatchSettings
+from scalelab.watch.alerts import AlertSinks
+
+
+def curve(n: int, noise: float = 0.005, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    step = np.arange(1, n + 1)
+    return (2.1 + 9 * (step + 50.0) ** -0.35) * (1 + noise * rng.standard_normal(n))
+
+
+def at(i: int) -> float:
+    """The wall time of step i in a loop of 0.5-second steps (a test loop takes microseconds,
+    which would make the throughput derived from wall time meaningless)."""
+    return 1.7e9 + 0.5 * i
+
+
+def test_a_healthy_stream_raises_nothing_and_is_all_recorded():
+    w = Watcher(every=64)
+    loss = curve(3000)
+    raised = [a for i, x in enumerate(loss, 1) for a in w.observe(i, loss=x, tokens=i * 4096, grad_norm=0.3, wall_time=at(i))]
+    assert raised == [] and w.alerts == []
+    status = w.status()
+    assert status.points == 3000 and status.step == 3000 and status.loss == pytest.approx(loss[-1])
+
+
+def test_nan_is_reported_on_the_step_it_happens_not_raised():
+    w = Watcher(every=100)
+    for i, x in enumerate(curve(500), 1):
+        assert w.observe(i, loss=x, tokens=i * 4096, wall_time=at(i)) == []
+    (a,) = w.observe(501, loss=np.float32("nan"), tokens=501 * 4096, wall_time=at(501))  # numpy scalars are fine
+    assert a.kind == "nonfinite" and a.step == 501 and a.delay == 0 and "not finite" in a.message
+    for i in range(502, 510):
+        w.observe(i, loss=2.3, tokens=i * 4096, wall_time=at(i))
+    (b,) = w.observe(510, loss=2.3, grad_norm=float("inf"), tokens=510 * 4096, wall_time=at(510))
+    assert b.kind == "nonfinite" and b.step == 510 and "grad norm" in b.message
+
+
+def test_a_slow_divergence_is_seen_from_the_loop():
+    w = Watcher(every=50)
+    loss = curve(4000, noise=0.01, seed=2)
+    loss[2500:] *= np.exp(0.5 * 0.01 * np.arange(1500) / 100)  # +0.5 noise sigmas per 100 steps
+    seen = None
+    for i, x in enumerate(loss, 1):
+        if any(a.kind == "divergence" for a in w.observe(i, loss=x, tokens=i * 4096, wall_time=at(i))) and seen is None:
+            seen = i
+    assert seen is not None and 2500 < seen <= 2500 + 400
+
+
+def test_alerts_go_to_the_sinks(tmp_path):
+    path = tmp_path / "alerts.jsonl"
+    sinks = AlertSinks(jsonl=path)
+    w = Watcher(WatchSettings(burn_in_steps=0), name="pilot", every=10, sinks=sinks)
+    for i, x in enumerate(curve(50), 1):
+        w.observe(i, loss=x)
+    w.observe(51, loss=math.inf)
+    sinks.close()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["run"], r["kind"], r["step"]) for r in records] == [("pilot", "nonfinite", 51)]
+
+
+def test_bad_batching_is_refused():
+    with pytest.raises(ValueError, match="every=0"):
+        Watcher(every=0)
