@@ -176,3 +176,33 @@ def test_dry_run_never_builds_a_rung(tmp_path, monkeypatch):
     assert max(x["params"] for x in d["rungs"]) > 1e8  # the rungs are big ...
     assert built and max(c.num_params()["non_embedding"] for c in built) < 2 * PROXY_PARAMS  # ... the probe is not
     assert all(v > 0 for v in d["estimated_seconds"].values())
+
+
+@needs_torch
+@pytest.mark.parametrize("executor", ["local", "torchrun"])
+def test_a_rung_stops_itself_with_stop_on(tmp_path, monkeypatch, executor):
+    """A rung whose learning rate blows it up stops at the first non-finite step, on one
+    process or on two gloo ranks (which agree to stop), and is not recorded as finished."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    corpus = tmp_path / "corpus.txt"
+    from scalelab.data import bundled_path
+    from scalelab.ladder.data import read_documents
+
+    corpus.write_bytes(b"\n\n".join(list(read_documents(bundled_path("austen")))[:1500]))
+    r = run("ladder", "design", "--corpus", corpus, "--sizes", "1e4", "--multiples", "0.5", "--seq-len", "64",
+            "--out", "t.toml")
+    assert r.exit_code == 0, r.output
+    text = (tmp_path / "t.toml").read_text()
+    import re
+
+    (tmp_path / "t.toml").write_text(re.sub(r"(?m)^lr = .*$", "lr = 10000.0", text))
+    r = run("ladder", "run", "t.toml", "--stop-on", "nonfinite", "--executor", executor, "--json",
+            *(["--nproc", "2"] if executor == "torchrun" else []))
+    assert r.exit_code == 2
+    from scalelab.ladder.run import runs_folder
+
+    (rung,) = [p for p in runs_folder("t.toml").iterdir() if p.is_dir()]
+    where = r.stderr if executor == "local" else (rung / "worker.log").read_text()
+    assert re.search(r"stopped itself at step \d+: (loss|grad norm) is not finite", where), where
+    assert not (rung / "result.json").exists()

@@ -29,6 +29,10 @@ class FitFileError(ScalelabError):
     """A fit.json that is unreadable, from another law or from an incompatible version."""
 
 
+class RunHalted(ScalelabError):
+    """A training run stopped itself on an alert it was told to stop on (NaN, divergence)."""
+
+
 class MissingDependencyError(ScalelabError):
     """An optional dependency (an extra such as ``scalelab[train]``) is not installed."""
 

@@ -307,3 +307,20 @@ def test_a_wsd_branch_is_the_run_it_stands_for(shards, tmp_path):
         train(cfg(tokens=50 * 1024, **wsd), shards, tmp_path / "longer", start_from=start)
     with pytest.raises(InputError, match=r"the warm-up \(35 steps\) runs past the start of the cooldown"):
         train(cfg(schedule="wsd", tokens=30 * 1024), shards, tmp_path / "warm")
+
+
+def test_a_rung_can_stop_itself_on_nan(shards, tmp_path):
+    """A learning rate of 1e4 blows the weights up within a few steps; with stop_on the
+    rung stops at the first non-finite loss instead of training on NaN to the end."""
+    from scalelab.errors import RunHalted
+
+    with pytest.raises(RunHalted, match=r"rung stopped itself at step (\d+): (loss|grad norm) is not finite") as e:
+        train(cfg(lr=1e4, checkpoint_every=1000), shards, tmp_path / "rung", stop_on=("nonfinite",))
+    stopped = int(e.value.args[0].split("step ")[1].split(":")[0])
+    log = [json.loads(line) for line in (tmp_path / "rung" / "log.jsonl").read_text().splitlines()]
+    first_bad = next(r["step"] for r in log if not (np.isfinite(r["loss"]) and np.isfinite(r["grad_norm"])))
+    assert stopped == first_bad and len(log) <= first_bad + 1 < 40  # not trained to the end (40 steps)
+    assert not (tmp_path / "rung" / "checkpoint.pt").exists()  # nothing written after the NaN
+    # without stop_on the same rung trains to the end on NaN
+    r = train(cfg(lr=1e4), shards, tmp_path / "on")
+    assert r.steps == 40 and not np.isfinite(r.train_loss)

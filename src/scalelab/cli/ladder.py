@@ -122,6 +122,7 @@ def ladder_run(
     rung: Annotated[Optional[list[str]], typer.Option("--rung", help="Only these rungs (repeatable).")] = None,
     max_epochs: Annotated[float, typer.Option("--max-epochs", help="Refuse rungs that would read the training split more often than this.")] = 4.0,
     force: Annotated[bool, typer.Option("--force", help="Train rungs over --max-epochs anyway.")] = False,
+    stop_on: Annotated[Optional[str], typer.Option("--stop-on", help="A rung stops itself on these watch alerts, comma-separated (nonfinite, divergence, spike); none by default.")] = None,
     store: StorePath = None,
     as_json: Json = False,
 ) -> None:
@@ -155,7 +156,8 @@ def ladder_run(
         from scalelab.runs.store import default_store_path
 
         options = dict(executor=executor, nproc=nproc, store=store or default_store_path(), include_target=with_target,
-                       only=rung, max_epochs=max_epochs, force=force, parallel=parallel)
+                       only=rung, max_epochs=max_epochs, force=force, parallel=parallel,
+                       stop_on=tuple(k.strip() for k in (stop_on or "").split(",") if k.strip()))
         if as_json or not sys.stdout.isatty():
             return run_ladder(plan_path, on_rung=on_rung, on_step=on_step, **options)
         with Live(view(), console=out, refresh_per_second=2) as live:

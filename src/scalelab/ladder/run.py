@@ -29,6 +29,7 @@ from scalelab.ladder.data import Shards, prepare
 from scalelab.ladder.design import LadderPlan, Rung
 
 EXECUTORS = ("local", "gpus", "torchrun", "slurm")
+STOP_KINDS = ("nonfinite", "divergence", "spike", "grad_norm_spike", "throughput_drop")  # what --stop-on accepts
 
 
 def runs_folder(plan_path: str | Path) -> Path:
@@ -96,16 +97,20 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
                on_step: Callable[[str, dict], None] | None = None,
                on_rung: Callable[[str, str, dict | None], None] | None = None,
                slurm: dict | None = None, max_epochs: float = MAX_EPOCHS, force: bool = False,
-               parallel: str = "auto") -> dict[str, dict]:
+               parallel: str = "auto", stop_on: tuple[str, ...] = ()) -> dict[str, dict]:
     """Train the plan's rungs (and the target with ``include_target``); returns results by rung.
 
     ``store`` is a :class:`~scalelab.runs.store.RunStore`, or a path to open one at once the
     checks have passed (each finished rung is recorded there). A rung that would pass over the training split more than ``max_epochs`` times is refused
-    (repeated data bends the law) unless ``force``."""
+    (repeated data bends the law) unless ``force``. ``stop_on``: watch alert kinds on which a
+    rung stops itself (:func:`scalelab.ladder.train.train`)."""
     if executor not in EXECUTORS:
         raise InputError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
     if parallel not in PARALLEL:
         raise InputError(f"--parallel {parallel!r}: choose one of {', '.join(PARALLEL)}")
+    unknown = [k for k in stop_on if k not in STOP_KINDS]
+    if unknown:
+        raise InputError(f"--stop-on {unknown[0]!r}: choose from {', '.join(STOP_KINDS)}")
     plan = LadderPlan.from_toml(plan_path)
     torch = require_torch("scalelab ladder run")
     if executor == "gpus" and not torch.cuda.is_available():
@@ -152,16 +157,16 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
                     on_rung(r.name, "running", None)
                 res = train(train_config(plan, r), shards, folder / r.name, store=store, run_id=_run_id(plan_path, r),
                             on_step=(lambda rec, name=r.name: on_step(name, with_eta(rec))) if on_step else None,
-                            **branching(plan_path, plan, r))
+                            stop_on=stop_on, **branching(plan_path, plan, r))
                 _branch_done(plan_path, r)
                 results[r.name] = load_result(folder / r.name)
                 if on_rung:
                     on_rung(r.name, "done", results[r.name])
                 del res
         elif executor == "slurm":
-            results.update(_slurm(plan_path, plan, todo, slurm or {}, on_rung))
+            results.update(_slurm(plan_path, plan, todo, slurm or {}, on_rung, stop_on))
         else:
-            results.update(_subprocesses(plan_path, plan, todo, executor, nproc, on_rung, on_step, parallel))
+            results.update(_subprocesses(plan_path, plan, todo, executor, nproc, on_rung, on_step, parallel, stop_on))
         if store is not None and executor != "local":
             for r in todo:
                 _record_finished(store, plan_path, plan, r)
@@ -196,8 +201,10 @@ def _record_finished(store, plan_path, plan, rung):
         _record(store, _run_id(plan_path, rung), d, train_config(plan, rung), TrainResult(**res))
 
 
-def worker_command(plan_path, rung: Rung, executor: str, nproc: int | None, parallel: str = "auto") -> list[str]:
-    base = ["-m", "scalelab.ladder.worker", str(plan_path), rung.name, *(["--parallel", parallel] if parallel != "auto" else [])]
+def worker_command(plan_path, rung: Rung, executor: str, nproc: int | None, parallel: str = "auto",
+                   stop_on: tuple[str, ...] = ()) -> list[str]:
+    base = ["-m", "scalelab.ladder.worker", str(plan_path), rung.name, *(["--parallel", parallel] if parallel != "auto" else []),
+            *(["--stop-on", ",".join(stop_on)] if stop_on else [])]
     if executor == "torchrun":
         import torch
 
@@ -223,7 +230,7 @@ def last_record(log_path: Path) -> dict | None:
     return None
 
 
-def _subprocesses(plan_path, plan, todo, executor, nproc, on_rung, on_step=None, parallel="auto") -> dict:
+def _subprocesses(plan_path, plan, todo, executor, nproc, on_rung, on_step=None, parallel="auto", stop_on=()) -> dict:
     """gpus: up to one rung per GPU at a time; torchrun: one rung at a time on all devices.
     Progress comes from the end of each running rung's log."""
     import torch
@@ -249,7 +256,7 @@ def _subprocesses(plan_path, plan, todo, executor, nproc, on_rung, on_step=None,
                 env["CUDA_VISIBLE_DEVICES"] = str(slot)
             (folder / r.name).mkdir(parents=True, exist_ok=True)
             log = (folder / r.name / "worker.log").open("ab")
-            proc = subprocess.Popen(worker_command(plan_path, r, executor, nproc, parallel), env=env, stdout=log, stderr=log)
+            proc = subprocess.Popen(worker_command(plan_path, r, executor, nproc, parallel, stop_on), env=env, stdout=log, stderr=log)
             running[slot] = (r, proc, log)
             if on_rung:
                 on_rung(r.name, "running", None)
@@ -275,7 +282,7 @@ def _subprocesses(plan_path, plan, todo, executor, nproc, on_rung, on_step=None,
     return results
 
 
-def _slurm(plan_path, plan, todo, options, on_rung) -> dict:
+def _slurm(plan_path, plan, todo, options, on_rung, stop_on=()) -> dict:
     try:
         import submitit
     except ImportError:
@@ -288,7 +295,7 @@ def _slurm(plan_path, plan, todo, options, on_rung) -> dict:
     for wave in ([r for r in todo if r.trunk is None], [r for r in todo if r.trunk is not None]):
         jobs = []
         for r in wave:
-            jobs.append((r, ex.submit(subprocess.run, worker_command(plan_path, r, "local", None), check=True)))
+            jobs.append((r, ex.submit(subprocess.run, worker_command(plan_path, r, "local", None, stop_on=stop_on), check=True)))
             if on_rung:
                 on_rung(r.name, "submitted", None)
         for r, job in jobs:

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from scalelab.errors import InputError
+from scalelab.errors import InputError, RunHalted
 from scalelab.io import atomic_path, atomic_write_text
 from scalelab.ladder.data import Shards
 from scalelab.ladder.model import GPT
@@ -232,8 +232,13 @@ def choose_parallel(cfg: TrainConfig, ranks: Ranks, micro_batch: int, parallel: 
 def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, run_id: str | None = None,
           on_step: Callable[[dict], None] | None = None, ranks: Ranks | None = None,
           stop_after_steps: int | None = None, parallel: str = "auto", save_branches: Sequence[int] = (),
-          start_from: str | Path | None = None) -> TrainResult | None:
+          start_from: str | Path | None = None, stop_on: Sequence[str] = ()) -> TrainResult | None:
     """Train one rung (resuming from ``out_dir/checkpoint.pt`` if present).
+
+    ``stop_on``: alert kinds of the watch (``nonfinite``, ``divergence``, ...) on which the
+    run stops itself: the steps are observed by a :class:`scalelab.watch.Watcher` on rank 0
+    and, on such an alert, every rank raises :class:`~scalelab.errors.RunHalted` without
+    writing a checkpoint (the last one, from before, is kept).
 
     ``parallel``: with several ranks, 'ddp', 'fsdp', or 'auto' (FSDP only when a replica
     does not fit the device).
@@ -326,6 +331,12 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
     t0 = time.time()
     clock = {"t": t0, "tokens": start_step * batch_tokens, "paused": 0.0}  # paused: validation, checkpoints
     last = {"loss": float("nan")}
+    halt: dict = {"alert": None}
+    watcher = None
+    if stop_on and ranks.main:
+        from scalelab.watch import Watcher
+
+        watcher = Watcher(name=run_id or out.name)
     pending: list = []  # (step, loss, grad norm, lr, time, pause so far, val loss): read after the next step is launched
 
     def flush(final: bool = False):
@@ -343,6 +354,11 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
                 rec["val_loss"], rec["val_bpb"] = v, shards.bits_per_byte(v)
             log.write(json.dumps(rec) + "\n")
             log.flush()
+            if watcher is not None:
+                for a in watcher.observe(done_, loss=rec["loss"], tokens=tokens_seen, grad_norm=rec["grad_norm"],
+                                         tokens_per_s=rec["tokens_per_s"], wall_time=now):
+                    if a.kind in stop_on and halt["alert"] is None:
+                        halt["alert"] = a
             if on_step:
                 on_step(dict(rec, total_steps=total_steps))
 
@@ -390,6 +406,14 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
         if ranks.main:
             pending.append((done, loss_sum / accum, grad_norm.detach(), lr, now, clock["paused"], v))
             flush()
+        if stop_on and _halted(halt, ranks):
+            if ranks.main:
+                flush(final=True)
+                log.close()
+            a = halt["alert"]
+            raise RunHalted(f"{out.name} stopped itself at step {a.step if a else done}: "
+                            f"{a.message if a else 'rank 0 saw an alert it was told to stop on'}; "
+                            "no checkpoint was written after it")
         saving = done % ckpt_every == 0 or done == total_steps
         stopping = stop_after_steps is not None and done - start_step >= stop_after_steps and done < total_steps
         if saving or stopping:  # a deliberate stop saves where it is
@@ -429,6 +453,18 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
             _record(store, run_id or out.name, out, cfg, result)
     _join(ranks)
     return result
+
+
+def _halted(halt: dict, ranks: Ranks) -> bool:
+    """Whether rank 0 has seen an alert to stop on (agreed by every rank when there are several)."""
+    flag = halt["alert"] is not None
+    if ranks.world > 1:
+        import torch.distributed as dist
+
+        t = torch.tensor([float(flag)], device=ranks.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        flag = bool(t.item())
+    return flag
 
 
 def _trim_log(path: Path, step: int) -> None:

@@ -1,4 +1,4 @@
-"""One rung in its own process: ``python -m scalelab.ladder.worker PLAN.toml RUNG [--parallel ddp|fsdp]``.
+"""One rung in its own process: ``python -m scalelab.ladder.worker PLAN.toml RUNG [--parallel ddp|fsdp] [--stop-on KINDS]``.
 
 Launched by the ``gpus``, ``torchrun`` and ``slurm`` executors; under torchrun every rank
 runs this and joins the process group (DDP or FSDP; gloo on CPU, NCCL on GPU).
@@ -17,12 +17,13 @@ def main(argv: list[str]) -> int:
 
     plan_path, name = argv[0], argv[1]
     parallel = argv[argv.index("--parallel") + 1] if "--parallel" in argv else "auto"
+    stop_on = tuple(argv[argv.index("--stop-on") + 1].split(",")) if "--stop-on" in argv else ()
     plan = LadderPlan.from_toml(plan_path)
     rung = plan.rung(name)
     shards = Shards.load(resolve(plan_path, plan.shards))
     ranks = distributed_ranks()
     train(train_config(plan, rung), shards, runs_folder(plan_path) / rung.name, ranks=ranks,
-          parallel=parallel, **branching(plan_path, plan, rung))
+          parallel=parallel, stop_on=stop_on, **branching(plan_path, plan, rung))
     if ranks.world > 1:
         import torch.distributed as dist
 
