@@ -118,3 +118,21 @@ def test_ten_sigma_spikes_in_a_per_step_log():
         at_once += bool(found and found[0].delay <= 1)
         within_five += bool(found and found[0].delay <= 5)
     assert within_five >= 15 and within_five > at_once  # 16 and 14 of 20 when written
+
+
+def test_a_hang_is_seen_after_twice_the_step_time_plus_a_floor():
+    """Steps logged every 10 s: no new step for 90 s is a hang (2 x 10 s + 60 s), long
+    before the 30-minute default; a run that pauses 2 minutes for each evaluation is not
+    taken for hung during the next pause."""
+    m = Monitor(WatchSettings(loss_name="loss"))
+    wall = 1.7e9 + 10.0 * np.arange(300)
+    m.update(pd.DataFrame({"step": np.arange(1, 301), "loss": np.linspace(3, 2, 300), "wall_time": wall}))
+    assert m.stall_minutes() == pytest.approx(80 / 60)
+    assert m.check_stall(wall[-1] + 70) is None
+    a = m.check_stall(wall[-1] + 90)
+    assert a is not None and a.kind == "stall" and a.step == 300
+    paused = wall + 120.0 * (np.arange(300) // 50)  # a 2-minute evaluation every 50 steps
+    m2 = Monitor(WatchSettings(loss_name="loss"))
+    m2.update(pd.DataFrame({"step": np.arange(1, 301), "loss": np.linspace(3, 2, 300), "wall_time": paused}))
+    assert m2.check_stall(paused[-1] + 150) is None  # shorter than 1.2 x 130 s + 60 s
+    assert m2.check_stall(paused[-1] + 240) is not None
