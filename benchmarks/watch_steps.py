@@ -16,7 +16,8 @@ scalelab runs causally (the monitor, point by point as a live watch sees them);
 trainspotter post hoc over the whole excerpt (its `analyze`), so its delay is a lower bound.
 
 Run:  pip install trainspotter==0.2.6 && python benchmarks/watch_steps.py
-      python benchmarks/watch_steps.py --observe   (the cost of Watcher.observe per step)
+      python benchmarks/watch_steps.py --observe       (the cost of Watcher.observe per step)
+      python benchmarks/watch_steps.py --tensorboard   (one poll of a 1M-point TensorBoard run)
 """
 
 from __future__ import annotations
@@ -146,8 +147,49 @@ def observe_cost(n: int = 20_000, every: int = 50) -> dict:
             "alerts": len(w.alerts), "steps": n, "every": every}
 
 
+def tensorboard_poll(n: int = 1_000_000, new: int = 100) -> dict:
+    """A TensorBoard run of ``n`` scalars, then ``new`` more: the cost of one poll that reads
+    them, incrementally (TensorBoardFollower, what `scalelab watch` does) and whole (read_log)."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    from scalelab.runs.tensorboard import TensorBoardFollower
+
+    def ev(s):
+        return event_pb2.Event(wall_time=1.7e9 + s, step=s, summary=summary_pb2.Summary(value=[
+            summary_pb2.Summary.Value(tag="train/loss", simple_value=3 * s ** -0.1)]))
+
+    with tempfile.TemporaryDirectory() as d:
+        w = EventFileWriter(str(Path(d) / "run"), max_queue_size=10_000)
+        for s in range(1, n + 1):
+            w.add_event(ev(s))
+        w.flush()
+        follower = TensorBoardFollower(d)
+        t = time.perf_counter()
+        follower.poll()
+        first = time.perf_counter() - t
+        for s in range(n + 1, n + new + 1):
+            w.add_event(ev(s))
+        w.flush()
+        t = time.perf_counter()
+        got = follower.poll()
+        incremental = time.perf_counter() - t
+        t = time.perf_counter()
+        whole = read_log(d, "tensorboard")
+        reread = time.perf_counter() - t
+        w.close()
+    return {"n": n, "new": new, "first_poll_s": first, "incremental_poll_s": incremental, "rows": len(got.frame),
+            "reread_s": reread, "reread_rows": len(whole[0].frame)}
+
+
 def main() -> None:
     warnings.simplefilter("ignore")
+    if "--tensorboard" in sys.argv:
+        r = tensorboard_poll()
+        print(f"TensorBoard run of {r['n']:,} scalars, {r['new']} new: incremental poll {1e3 * r['incremental_poll_s']:.1f} ms "
+              f"({r['rows']} rows); re-reading the whole run {r['reread_s']:.1f} s ({r['reread_rows']:,} rows); "
+              f"the follower's first poll {r['first_poll_s']:.1f} s")
+        return
     if "--observe" in sys.argv:
         for every in (10, 50, 200):
             c = observe_cost(every=every)

@@ -128,3 +128,71 @@ def test_large_log_in_chunks(tmp_path, monkeypatch):
     log = read_log(p)[0]
     assert len(log.frame) == 5000 and log.report.junk == 1
     assert np.all(np.diff(log.frame["step"].to_numpy()) == 1)
+
+
+def test_tensorboard_followed_incrementally(tmp_path):
+    """Each poll returns only what was written since the last, from a file still being
+    written (flushed, not closed), and from a file that appears later."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    from scalelab.runs.tensorboard import TensorBoardFollower
+
+    def scalar(step, value):
+        return event_pb2.Event(wall_time=1.7e9 + step, step=step, summary=summary_pb2.Summary(value=[
+            summary_pb2.Summary.Value(tag="train/loss", simple_value=value)]))
+
+    w = EventFileWriter(str(tmp_path / "run"))
+    follower = TensorBoardFollower(tmp_path)
+    assert follower.poll() is None  # nothing but the file's version header yet
+    for s in range(1, 101):
+        w.add_event(scalar(s, 5.0 / s))
+    w.flush()
+    first = follower.poll()
+    assert list(first.frame["step"]) == list(range(1, 101)) and first.frame["train/loss"].iloc[-1] == pytest.approx(0.05)
+    assert follower.poll() is None  # nothing new
+    for s in range(101, 151):
+        w.add_event(scalar(s, 5.0 / s))
+    w.flush()
+    assert list(follower.poll().frame["step"]) == list(range(101, 151))
+    w.close()
+    w2 = EventFileWriter(str(tmp_path / "run"), filename_suffix=".restart")  # a restarted job's second file
+    w2.add_event(scalar(151, 0.03))
+    w2.close()
+    assert list(follower.poll().frame["step"]) == [151]
+    assert follower.report.lines == 151
+
+
+def test_watch_follows_a_growing_tensorboard_run(tmp_path):
+    """scalelab watch on a TensorBoard folder: each poll feeds the new events only; a NaN
+    written between polls is alerted on."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    from scalelab.watch import WatchSettings
+    from scalelab.watch.session import watch_live
+
+    w = EventFileWriter(str(tmp_path / "run"))
+    written = {"step": 0}
+
+    def write(n, value=None):
+        for _ in range(n):
+            written["step"] += 1
+            s = written["step"]
+            w.add_event(event_pb2.Event(wall_time=1.7e9 + s, step=s, summary=summary_pb2.Summary(value=[
+                summary_pb2.Summary.Value(tag="train/loss", simple_value=value if value is not None else 3 * s ** -0.1)])))
+        w.flush()
+
+    write(200)
+    ticks = iter(range(1000))
+    polls = []
+
+    def sleep(_):
+        polls.append(written["step"])
+        write(1, float("nan")) if len(polls) == 3 else write(50)
+
+    out = watch_live(str(tmp_path), WatchSettings(), fmt="tensorboard", interval_s=1, duration_s=5,
+                     clock=lambda: float(next(ticks)), sleep=sleep)
+    w.close()
+    assert out.monitor.steps[-1] == written["step"] and len(out.monitor.steps) == written["step"]
+    assert [a.kind for a in out.alerts] == ["nonfinite"] and out.alerts[0].step == 301

@@ -8,12 +8,13 @@ written as plain ``simple_value`` (PyTorch's SummaryWriter) and as scalar tensor
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 
 from scalelab.errors import InputError
-from scalelab.runs.logs import MetricLog, ParseReport, finish
+from scalelab.runs.logs import NONFINITE, MetricLog, ParseReport, finish
 
 
 def _require():
@@ -76,8 +77,64 @@ def read_tensorboard(path: str | Path) -> list[MetricLog]:
 
 
 def _put(points: dict, report: ParseReport, step: int, tag: str, value: float, wall_time: float) -> None:
+    if math.isnan(value):
+        value = NONFINITE  # a NaN the run wrote, kept apart from "not logged" (see scalelab.runs.logs)
     row = points.setdefault(int(step), {})
     if tag in row:
         report.duplicates += 1  # the same step written twice (a restart): keep the last
     row[tag] = value
     row["wall_time"] = wall_time
+
+
+class TensorBoardFollower:
+    """A TensorBoard run read as it grows: each :meth:`poll` returns only the scalars written
+    since the last one (event files are append-only; one loader per file keeps its place,
+    and files that appear later are picked up). The first run (folder of event files) under
+    ``path`` is followed, as ``scalelab watch`` follows one run."""
+
+    def __init__(self, path: str | Path):
+        _require()
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError(f"TensorBoard path {str(self.path)!r} does not exist")
+        self.report = ParseReport(source=str(self.path), format="tensorboard")
+        self._loaders: dict[Path, object] = {}
+        self.run_dir: Path | None = None
+
+    def _files(self) -> list[Path]:
+        if self.path.is_file():
+            return [self.path]
+        files = sorted(self.path.rglob("events.out.tfevents*"))
+        if self.run_dir is None and files:
+            self.run_dir = files[0].parent
+        return [f for f in files if f.parent == self.run_dir]
+
+    def poll(self) -> MetricLog | None:
+        """The new points as a MetricLog (None when nothing new was written)."""
+        from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
+        from tensorboard.util import tensor_util
+
+        points: dict[int, dict] = {}
+        for f in self._files():
+            if f not in self._loaders:
+                self._loaders[f] = LegacyEventFileLoader(str(f))
+            try:
+                for ev in self._loaders[f].Load():
+                    for v in ev.summary.value:
+                        if v.HasField("simple_value"):
+                            value = float(v.simple_value)
+                        elif v.HasField("tensor"):
+                            arr = tensor_util.make_ndarray(v.tensor)
+                            if arr.size != 1:
+                                continue
+                            value = float(arr.reshape(-1)[0])
+                        else:
+                            continue
+                        self.report.lines += 1
+                        _put(points, self.report, ev.step, v.tag, value, ev.wall_time)
+            except Exception as exc:  # a record still being written, or corrupt: try again next poll
+                self.report.notes.append(f"{f.name}: {type(exc).__name__} while reading; retried next poll")
+        if not points:
+            return None
+        frame = pd.DataFrame.from_dict(points, orient="index").rename_axis("step").reset_index()
+        return MetricLog(finish(frame, self.report), self.report, name=(self.run_dir or self.path).name)

@@ -115,15 +115,34 @@ def _tail_report(tailer: Tailer, parser: LineParser) -> dict:
 
 
 def _poll_store(source, settings, *, fmt, interval_s, duration_s, on_alert, on_tick, clock, sleep) -> Outcome:
-    """TensorBoard folders and MLflow stores: re-read, and feed the steps not seen yet."""
+    """TensorBoard folders (read incrementally: only the events written since the last poll)
+    and MLflow stores (re-read whole), feeding the steps not seen yet."""
     mon = None
     pending: list = []
     report: dict = {}
     start = clock()
+    follower = None
+    if fmt == "tensorboard":
+        from scalelab.runs.tensorboard import TensorBoardFollower
+
+        follower = TensorBoardFollower(source)
     try:
         while True:
             now = clock()
-            log = read_log(source, fmt)[0]
+            log = follower.poll() if follower is not None else read_log(source, fmt)[0]
+            if log is None:  # nothing new in the event files
+                if mon is not None:
+                    new = [] if mon.check_stall(now) is None else [mon.alerts[-1]]
+                    for a in new:
+                        pending.append(a)
+                        if on_alert:
+                            on_alert(a, mon.name)
+                    if on_tick:
+                        on_tick(mon, report)
+                if duration_s is not None and now - start >= duration_s:
+                    break
+                sleep(interval_s)
+                continue
             report = log.report.to_dict()
             frame = log.frame
             if mon is None:
