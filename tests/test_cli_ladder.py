@@ -15,6 +15,16 @@ def run(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
+def small_corpus(tmp_path):
+    """The first 1,500 documents of the bundled Austen novels, as one text file."""
+    from scalelab.data import bundled_path
+    from scalelab.ladder.data import read_documents
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(b"\n\n".join(list(read_documents(bundled_path("austen")))[:1500]))
+    return corpus
+
+
 @needs_torch
 def test_design_run_resume_fit(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -109,11 +119,7 @@ def test_torchrun_executor_with_fsdp_reports_progress_and_records(tmp_path, monk
     rows and progress read from the rungs' logs."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    corpus = tmp_path / "corpus.txt"
-    from scalelab.data import bundled_path
-    from scalelab.ladder.data import read_documents
-
-    corpus.write_bytes(b"\n\n".join(list(read_documents(bundled_path("austen")))[:1500]))
+    corpus = small_corpus(tmp_path)
     r = run("ladder", "design", "--corpus", corpus, "--sizes", "1e4", "--multiples", "2", "--seq-len", "64",
             "--out", "t.toml")
     assert r.exit_code == 0, r.output
@@ -185,11 +191,7 @@ def test_a_rung_stops_itself_with_stop_on(tmp_path, monkeypatch, executor):
     process or on two gloo ranks (which agree to stop), and is not recorded as finished."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    corpus = tmp_path / "corpus.txt"
-    from scalelab.data import bundled_path
-    from scalelab.ladder.data import read_documents
-
-    corpus.write_bytes(b"\n\n".join(list(read_documents(bundled_path("austen")))[:1500]))
+    corpus = small_corpus(tmp_path)
     r = run("ladder", "design", "--corpus", corpus, "--sizes", "1e4", "--multiples", "0.5", "--seq-len", "64",
             "--out", "t.toml")
     assert r.exit_code == 0, r.output

@@ -129,33 +129,26 @@ def _poll_store(source, settings, *, fmt, interval_s, duration_s, on_alert, on_t
     try:
         while True:
             now = clock()
-            log = follower.poll() if follower is not None else read_log(source, fmt)[0]
-            if log is None:  # nothing new in the event files
-                if mon is not None:
+            log = follower.poll() if follower is not None else read_log(source, fmt)[0]  # None: nothing new
+            frame = None
+            if log is not None:
+                report = log.report.to_dict()
+                frame = log.frame
+                if mon is None:
+                    mon = Monitor(settings.for_metrics(log.metric_names, log.report.source), name=log.name or str(source))
+                elif mon.steps:
+                    frame = frame[frame["step"] > mon.steps[-1]]
+            if mon is not None:
+                if frame is not None and len(frame):
+                    new = mon.update(frame, now_wall=now)
+                else:
                     new = [] if mon.check_stall(now) is None else [mon.alerts[-1]]
-                    for a in new:
-                        pending.append(a)
-                        if on_alert:
-                            on_alert(a, mon.name)
-                    if on_tick:
-                        on_tick(mon, report)
-                if duration_s is not None and now - start >= duration_s:
-                    break
-                sleep(interval_s)
-                continue
-            report = log.report.to_dict()
-            frame = log.frame
-            if mon is None:
-                mon = Monitor(settings.for_metrics(log.metric_names, log.report.source), name=log.name or str(source))
-            elif mon.steps:
-                frame = frame[frame["step"] > mon.steps[-1]]
-            new = mon.update(frame, now_wall=now) if len(frame) else ([] if mon.check_stall(now) is None else [mon.alerts[-1]])
-            for a in new:
-                pending.append(a)
-                if on_alert:
-                    on_alert(a, mon.name)
-            if on_tick:
-                on_tick(mon, report)
+                for a in new:
+                    pending.append(a)
+                    if on_alert:
+                        on_alert(a, mon.name)
+                if on_tick:
+                    on_tick(mon, report)
             if duration_s is not None and now - start >= duration_s:
                 break
             sleep(interval_s)
