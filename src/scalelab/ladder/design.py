@@ -383,8 +383,8 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
     def build(size_list, floor: float = 0.0):
         """Every size at every multiple; with a ``floor`` (tokens), a size's multiples are
         raised together until its shortest rung has that many tokens."""
-        rungs = [make_rung(None, s, multiple=m * _lift(s, min(multiples), floor, vocab, seq_len), vocab_size=vocab,
-                           seq_len=seq_len, micro_batch=micro_batch)
+        lift = {s: _lift(s, min(multiples), floor, vocab, seq_len) for s in size_list}
+        rungs = [make_rung(None, s, multiple=m * lift[s], vocab_size=vocab, seq_len=seq_len, micro_batch=micro_batch)
                  for s in size_list for m in multiples]
         return share_trunks(rungs, seq_len) if schedule == "wsd" else rungs
 
