@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -42,7 +43,7 @@ from scalelab.watch.monitor import Monitor, WatchSettings  # noqa: E402
 FIXTURES = REPO / "tests" / "data" / "watch"
 NOISES = (0.002, 0.005, 0.01, 0.03)
 SYNTH_STEPS = 25_000
-TRIALS = int(__import__("os").environ.get("TRIALS", 6))
+TRIALS = int(os.environ.get("TRIALS", 6))  # fault injections per log and fault type
 BEFORE, AFTER = 600, 400  # the excerpt around a fault: steps of history and of aftermath
 # what counts as finding the fault: scalelab alert kinds, trainspotter detectors
 KINDS = {

@@ -25,6 +25,15 @@ def small_corpus(tmp_path):
     return corpus
 
 
+def one_rung_plan(tmp_path, monkeypatch, multiple: str):
+    """In tmp_path, CPU only: t.toml, one 1e4-parameter rung at ``multiple`` on the small corpus."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    r = run("ladder", "design", "--corpus", small_corpus(tmp_path), "--sizes", "1e4", "--multiples", multiple,
+            "--seq-len", "64", "--out", "t.toml")
+    assert r.exit_code == 0, r.output
+
+
 @needs_torch
 def test_design_run_resume_fit(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -117,12 +126,7 @@ def test_corpus_too_small_is_refused_unless_forced(tmp_path, monkeypatch):
 def test_torchrun_executor_with_fsdp_reports_progress_and_records(tmp_path, monkeypatch):
     """Two gloo ranks per rung under FSDP, launched as worker processes: results, run-store
     rows and progress read from the rungs' logs."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    corpus = small_corpus(tmp_path)
-    r = run("ladder", "design", "--corpus", corpus, "--sizes", "1e4", "--multiples", "2", "--seq-len", "64",
-            "--out", "t.toml")
-    assert r.exit_code == 0, r.output
+    one_rung_plan(tmp_path, monkeypatch, "2")
     from scalelab.ladder.run import run_ladder, runs_folder
     from scalelab.runs.store import RunStore
 
@@ -189,12 +193,7 @@ def test_dry_run_never_builds_a_rung(tmp_path, monkeypatch):
 def test_a_rung_stops_itself_with_stop_on(tmp_path, monkeypatch, executor):
     """A rung whose learning rate blows it up stops at the first non-finite step, on one
     process or on two gloo ranks (which agree to stop), and is not recorded as finished."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    corpus = small_corpus(tmp_path)
-    r = run("ladder", "design", "--corpus", corpus, "--sizes", "1e4", "--multiples", "0.5", "--seq-len", "64",
-            "--out", "t.toml")
-    assert r.exit_code == 0, r.output
+    one_rung_plan(tmp_path, monkeypatch, "0.5")
     text = (tmp_path / "t.toml").read_text()
     import re
 
