@@ -18,6 +18,7 @@ trainspotter post hoc over the whole excerpt (its `analyze`), so its delay is a 
 Run:  pip install trainspotter==0.2.6 && python benchmarks/watch_steps.py
       python benchmarks/watch_steps.py --observe       (the cost of Watcher.observe per step)
       python benchmarks/watch_steps.py --tensorboard   (one poll of a 1M-point TensorBoard run)
+      python benchmarks/watch_steps.py --mlflow        (one poll of a 1M-point MLflow run, SQLite store)
 """
 
 from __future__ import annotations
@@ -183,14 +184,53 @@ def tensorboard_poll(n: int = 1_000_000, new: int = 100) -> dict:
             "reread_s": reread, "reread_rows": len(whole[0].frame)}
 
 
+def mlflow_poll(n: int = 1_000_000, new: int = 100) -> dict:
+    """An MLflow run (SQLite store, MLflow's default) of ``n`` points, then ``new`` more: the
+    cost of one poll that reads them, incrementally (MlflowFollower, what `scalelab watch`
+    does) and whole (read_log)."""
+    import logging
+
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    from scalelab.runs.mlflow import MlflowFollower
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    with tempfile.TemporaryDirectory() as d:
+        uri = f"sqlite:///{Path(d) / 'mlflow.db'}"
+        client = MlflowClient(tracking_uri=uri)
+        run = client.create_run(client.create_experiment("bench"), run_name="pilot").info.run_id
+
+        def log(first, last):
+            for lo in range(first, last + 1, 1000):  # log_batch takes at most 1,000 metrics
+                client.log_batch(run, metrics=[Metric("train/loss", 3 * s ** -0.1, 1_700_000_000_000 + s, s)
+                                               for s in range(lo, min(last, lo + 999) + 1)])
+
+        log(1, n)
+        follower = MlflowFollower(uri)
+        t = time.perf_counter()
+        follower.poll()
+        first = time.perf_counter() - t
+        log(n + 1, n + new)
+        t = time.perf_counter()
+        got = follower.poll()
+        incremental = time.perf_counter() - t
+        t = time.perf_counter()
+        whole = read_log(uri, "mlflow")
+        reread = time.perf_counter() - t
+    return {"n": n, "new": new, "first_poll_s": first, "incremental_poll_s": incremental, "rows": len(got.frame),
+            "reread_s": reread, "reread_rows": len(whole[0].frame)}
+
+
 def main() -> None:
     warnings.simplefilter("ignore")
-    if "--tensorboard" in sys.argv:
-        r = tensorboard_poll()
-        print(f"TensorBoard run of {r['n']:,} scalars, {r['new']} new: incremental poll {1e3 * r['incremental_poll_s']:.1f} ms "
-              f"({r['rows']} rows); re-reading the whole run {r['reread_s']:.1f} s ({r['reread_rows']:,} rows); "
-              f"the follower's first poll {r['first_poll_s']:.1f} s")
-        return
+    for flag, name, poll in (("--tensorboard", "TensorBoard", tensorboard_poll), ("--mlflow", "MLflow", mlflow_poll)):
+        if flag in sys.argv:
+            r = poll()
+            print(f"{name} run of {r['n']:,} scalars, {r['new']} new: incremental poll "
+                  f"{1e3 * r['incremental_poll_s']:.1f} ms ({r['rows']} rows); re-reading the whole run "
+                  f"{r['reread_s']:.1f} s ({r['reread_rows']:,} rows); the follower's first poll {r['first_poll_s']:.1f} s")
+            return
     if "--observe" in sys.argv:
         for every in (10, 50, 200):
             c = observe_cost(every=every)

@@ -62,6 +62,19 @@ class _Hook(BaseHTTPRequestHandler):
         pass
 
 
+def test_json_is_strict_when_the_loss_is_nan_and_tokens_unknown(tmp_path):
+    """NaN is not JSON: a logged NaN loss and a run without a token count come out as null."""
+    p = tmp_path / "nan.jsonl"
+    p.write_text("".join(json.dumps({"step": i, "loss": 2 + 3 / i}) + "\n" for i in range(1, 50)) + '{"step": 50, "loss": NaN}\n')
+    r = run("watch", p, "--once", "--json")
+
+    def refuse(c):
+        raise ValueError(f"{c} in the JSON output")
+
+    st = json.loads(r.stdout, parse_constant=refuse)["runs"][0]
+    assert r.exit_code == 1 and st["loss"] is None and st["tokens"] is None and st["alerts"][0]["kind"] == "nonfinite"
+
+
 def test_webhook_posts_each_alert():
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from scalelab.errors import InputError
-from scalelab.runs.logs import read_log
+from scalelab.runs.logs import NONFINITE, read_log
 
 
 def write(path, text):
@@ -90,6 +90,82 @@ def test_mlflow_written_by_mlflow(tmp_path, monkeypatch):
     with pytest.raises(InputError, match=r"no MLflow run with id or name 'nope'"):
         read_log(uri, "mlflow", run="nope")
 
+
+
+def test_mlflow_followed_incrementally(tmp_path, monkeypatch):
+    """Each poll returns only the points logged since the last, across pages, for a metric
+    that appears later too; a logged NaN is a logged NaN; the named run is the one followed."""
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    from scalelab.runs.mlflow import MlflowFollower
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    follower = MlflowFollower(uri)
+    assert follower.poll() is None  # an empty store is waited for
+    exp = client.create_experiment("e")
+    other = client.create_run(exp, run_name="other").info.run_id
+    run = client.create_run(exp, run_name="pilot").info.run_id
+    client.log_batch(other, metrics=[Metric("loss", 9.0, 1, 1)])
+
+    def log(first, last, key="loss", value=None):
+        client.log_batch(run, metrics=[Metric(key, 5.0 / s if value is None else value, 1_700_000_000_000 + s, s)
+                                       for s in range(first, last + 1)])
+
+    follower = MlflowFollower(uri, run="pilot")
+    follower.PAGE = 7  # several pages per poll
+    log(1, 40)
+    first = follower.poll()
+    assert follower.name == "pilot" and list(first.frame["step"]) == list(range(1, 41))
+    assert first.frame["loss"].iloc[-1] == pytest.approx(0.125)
+    assert follower.poll() is None
+    log(41, 60)
+    log(41, 60, key="grad_norm", value=1.0)
+    log(61, 61, value=float("nan"))
+    new = follower.poll()
+    assert list(new.frame["step"]) == list(range(41, 62)) and new.frame["grad_norm"].iloc[0] == 1.0
+    assert new.frame["loss"].iloc[-1] == NONFINITE and follower.report.lines == 81
+    with pytest.raises(InputError, match=r"no MLflow run with id or name 'nope'"):
+        MlflowFollower(uri, run="nope").poll()
+
+
+def test_watch_follows_a_growing_mlflow_run(tmp_path, monkeypatch):
+    """scalelab watch on an MLflow store, live: the steps logged between polls are fed once
+    each, and a NaN logged between polls is alerted on."""
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    from scalelab.watch import WatchSettings
+    from scalelab.watch.session import watch_live
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    run = client.create_run(client.create_experiment("e"), run_name="pilot").info.run_id
+    written = {"step": 0}
+
+    def write(n, value=None):
+        metrics = []
+        for _ in range(n):
+            written["step"] += 1
+            s = written["step"]
+            metrics.append(Metric("train/loss", value if value is not None else 3 * s ** -0.1, 1_700_000_000_000 + s, s))
+        client.log_batch(run, metrics=metrics)
+
+    write(200)
+    ticks = iter(range(1000))
+    polls = []
+
+    def sleep(_):
+        polls.append(written["step"])
+        write(1, float("nan")) if len(polls) == 3 else write(50)
+
+    out = watch_live(uri, WatchSettings(), fmt="mlflow", interval_s=1, duration_s=5,
+                     clock=lambda: float(next(ticks)), sleep=sleep)
+    assert out.monitor.steps[-1] == written["step"] and len(out.monitor.steps) == written["step"]
+    assert [a.kind for a in out.alerts] == ["nonfinite"] and out.alerts[0].step == 301
 
 def test_bad_input(tmp_path):
     with pytest.raises(InputError, match=r"log file .*missing.jsonl' does not exist"):

@@ -92,7 +92,20 @@ def print_warnings(caught) -> None:
 
 # ------------------------------------------------------------------- printing
 def print_json(data) -> None:
-    print(json.dumps(data, indent=1, default=_json_default))
+    """``data`` as JSON that every parser reads: NaN and infinities (not JSON) become null."""
+    print(json.dumps(_finite(data), indent=1, default=_json_default, allow_nan=False))
+
+
+def _finite(o):
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return _finite(o.tolist())
+    if isinstance(o, (float, np.floating)):
+        return float(o) if np.isfinite(o) else None
+    return o
 
 
 def _json_default(o):

@@ -27,7 +27,7 @@ def watch(
     step_col: Annotated[Optional[str], typer.Option("--step-col", help="Column of steps [default: step, _step, iteration, ...].")] = None,
     tokens_col: Annotated[Optional[str], typer.Option("--tokens-col", help="Column of tokens seen [default: tokens, consumed_tokens, ...].")] = None,
     time_col: Annotated[Optional[str], typer.Option("--time-col", help="Column of wall-clock times in seconds [default: wall_time, timestamp, ...].")] = None,
-    mlflow_run: Annotated[Optional[str], typer.Option("--run", help="MLflow: the run id or name [default: every run].")] = None,
+    mlflow_run: Annotated[Optional[str], typer.Option("--run", help="MLflow: the run id or name [default: every run; when following, the newest].")] = None,
     fit_path: Annotated[Optional[Path], typer.Option("--fit", help="A fit.json: the forecast the run is compared with.")] = None,
     plan_path: Annotated[Optional[Path], typer.Option("--plan", help="The JSON of `scalelab plan --json`: planned throughput, tokens, GPUs, price, cost.")] = None,
     params: Annotated[Optional[float], typer.Option("--params", help="The run's parameters N (for the forecast) [default: the plan's].")] = None,
@@ -81,7 +81,7 @@ def watch(
         try:
             if once:
                 return watch_once(log, settings, fmt=fmt, run=mlflow_run, roles=roles, on_alert=on_alert)
-            live = dict(fmt=fmt, roles=roles, interval_s=interval, duration_s=duration, on_alert=on_alert)
+            live = dict(fmt=fmt, run=mlflow_run, roles=roles, interval_s=interval, duration_s=duration, on_alert=on_alert)
             if as_json or not sys.stdout.isatty():
                 return [watch_live(log, settings, **live)]
             with Live(Table(), console=out, refresh_per_second=2, transient=False) as view:

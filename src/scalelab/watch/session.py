@@ -54,17 +54,18 @@ def watch_once(source: str, settings: WatchSettings, *, fmt: str = "auto", run: 
     return outcomes
 
 
-def watch_live(source: str, settings: WatchSettings, *, fmt: str = "auto",
+def watch_live(source: str, settings: WatchSettings, *, fmt: str = "auto", run: str | None = None,
                roles: dict | None = None, interval_s: float = 5.0, duration_s: float | None = None,
                on_alert: Callable[[det.Alert, str], None] | None = None,
                on_tick: Callable[[Monitor, dict], None] | None = None, clock: Callable[[], float] = time.time,
                sleep: Callable[[float], None] = time.sleep) -> Outcome:
-    """Follow a growing log (JSONL, CSV, Megatron text) until ``duration_s`` or Ctrl-C."""
+    """Follow a growing log (JSONL, CSV, Megatron text, a TensorBoard folder, or ``run`` of an
+    MLflow store: the newest when None) until ``duration_s`` or Ctrl-C."""
     if not 0.01 <= interval_s <= 3600:
         raise InputError(f"--interval {interval_s:g}: give a value in [0.01, 3600] seconds")
     fmt = detect_format(source) if fmt == "auto" else fmt
     if fmt not in TAILABLE:
-        return _poll_store(source, settings, fmt=fmt, interval_s=interval_s, duration_s=duration_s,
+        return _poll_store(source, settings, fmt=fmt, run=run, interval_s=interval_s, duration_s=duration_s,
                            on_alert=on_alert, on_tick=on_tick, clock=clock, sleep=sleep)
     tailer = Tailer(source)
     parser = LineParser(fmt, str(source), **(roles or {}))
@@ -114,22 +115,25 @@ def _tail_report(tailer: Tailer, parser: LineParser) -> dict:
     return r
 
 
-def _poll_store(source, settings, *, fmt, interval_s, duration_s, on_alert, on_tick, clock, sleep) -> Outcome:
-    """TensorBoard folders (read incrementally: only the events written since the last poll)
-    and MLflow stores (re-read whole), feeding the steps not seen yet."""
+def _poll_store(source, settings, *, fmt, run, interval_s, duration_s, on_alert, on_tick, clock, sleep) -> Outcome:
+    """TensorBoard folders and MLflow stores, read incrementally (only what was written since
+    the last poll), feeding the steps not seen yet."""
     mon = None
     pending: list = []
     report: dict = {}
     start = clock()
-    follower = None
     if fmt == "tensorboard":
         from scalelab.runs.tensorboard import TensorBoardFollower
 
         follower = TensorBoardFollower(source)
+    else:  # mlflow
+        from scalelab.runs.mlflow import MlflowFollower
+
+        follower = MlflowFollower(source, run=run)
     try:
         while True:
             now = clock()
-            log = follower.poll() if follower is not None else read_log(source, fmt)[0]  # None: nothing new
+            log = follower.poll()  # None: nothing new
             frame = None
             if log is not None:
                 report = log.report.to_dict()
