@@ -15,6 +15,14 @@ def run(*args):
     return runner.invoke(app, ["plan", *[str(a) for a in args]])
 
 
+def test_counts_as_people_write_them():
+    a = json.loads(run("--params", "70B", "--tokens", "2T", "--gpu", "h100", "--num-gpus", "1024", "--json").stdout)
+    b = json.loads(run("--params", "7e10", "--tokens", "2e12", "--gpu", "h100", "--num-gpus", "1024", "--json").stdout)
+    assert a["flops"]["model"] == b["flops"]["model"] == pytest.approx(8.4e23)
+    r = run("--params", "70X", "--tokens", "2T", "--num-gpus", "8")
+    assert r.exit_code == 2 and "give a number such as 7e10, 70B" in r.output
+
+
 def test_dense_model_from_its_parameter_count():
     r = run("--params", "7e10", "--tokens", "2e12", "--gpu", "a100-80gb", "--num-gpus", "2048", "--json")
     assert r.exit_code == 0, r.output

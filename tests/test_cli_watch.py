@@ -118,6 +118,13 @@ def test_live_follow_for_a_while(tmp_path):
     assert json.loads(r.stdout)["runs"][0]["points"] == 199
 
 
+def test_reading_commands_do_not_create_a_store(tmp_path):
+    for args in (["runs", "list"], ["runs", "show", "x"], ["runs", "export", "x", "--out", tmp_path / "x.csv"]):
+        r = run(*args, "--store", tmp_path / "typo.db")
+        assert r.exit_code == 2 and "run store" in r.stderr and "does not exist" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("args,message", [
     (["watch", "missing.jsonl", "--once"], r"log file 'missing.jsonl' does not exist"),
     (["watch", LOG, "--once", "--format", "xml"], r"--format 'xml': choose one of"),

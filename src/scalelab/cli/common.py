@@ -155,13 +155,30 @@ def interval(iv) -> str:
     return "-" if iv is None else f"{num(iv.lo)} .. {num(iv.hi)}"
 
 
+SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
+
+
+def count(text: str | float) -> float:
+    """A count as people write it: ``70B``, ``2T``, ``1.4e12``, ``500M``, ``8k``, ``70_000``
+    (k, M, B or G, T, P: thousand, million, billion, trillion, quadrillion; any case)."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    t = text.strip().replace(",", "")
+    scale = SUFFIXES.get(t[-1:].lower(), 1.0) if t[-1:].isalpha() and not t.lower().endswith(("inf", "nan")) else 1.0
+    try:
+        return float(t[:-1] if scale != 1.0 else t) * scale
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: give a number such as 7e10, 70B, 2T or 500M") from None
+
+
 def parse_numbers(text: str | None, option: str) -> list[float] | None:
-    """``"1e23,1e24"`` -> ``[1e23, 1e24]``; every value a finite number > 0."""
+    """``"1e23,1e24"`` -> ``[1e23, 1e24]`` (``"70B,2T"`` too, see :func:`count`); every value
+    a finite number > 0."""
     if text is None:
         return None
     try:
-        values = [float(t) for t in text.split(",") if t.strip()]
-    except ValueError:
+        values = [count(t) for t in text.split(",") if t.strip()]
+    except typer.BadParameter:
         raise ScalelabError(f"{option} {text!r}: give numbers, comma-separated for several, e.g. {option} 1e23,1e24") from None
     if not values or not all(math.isfinite(v) and v > 0 for v in values):
         raise ScalelabError(f"{option} {text!r}: every value must be a finite number > 0")

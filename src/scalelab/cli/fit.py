@@ -18,6 +18,7 @@ from scalelab.cli.common import (
     Tie,
     app,
     big,
+    count,
     num,
     option_group,
     out,
@@ -193,7 +194,7 @@ Examples:
 @option_group(read=RunsOptions, settings=FitOptions)
 def backtest(
     runs: RunsArg,
-    train_max_flops: Annotated[Optional[float], typer.Option("--train-max-flops", help="Fit on runs with flops <= this, predict the rest.")] = None,
+    train_max_flops: Annotated[Optional[float], typer.Option("--train-max-flops", parser=count, help="Fit on runs with flops <= this, predict the rest.")] = None,
     holdout_largest: Annotated[Optional[int], typer.Option("--holdout-largest", help="Fit on all but the K runs of largest compute, predict those.")] = None,
     table_out: Annotated[Optional[Path], typer.Option("--out", help="Write the per-run table to this CSV file.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of the forecasts against the held-out runs.")] = None,

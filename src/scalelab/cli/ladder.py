@@ -17,6 +17,7 @@ from scalelab.cli.common import (
     Tie,
     app,
     big,
+    count,
     duration,
     interval,
     num,
@@ -47,9 +48,9 @@ Examples:
 """)
 def ladder_design(
     corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Text file (.txt/.xz/.gz), folder of text files, JSONL or Parquet [default: the bundled Jane Austen novels].")] = None,
-    target_flops: Annotated[Optional[float], typer.Option("--target-flops", help="The run to forecast, by training FLOPs (compute-optimal, 20 tokens/param).")] = None,
-    target_params: Annotated[Optional[float], typer.Option("--target-params", help="The run to forecast: non-embedding parameters (with --target-tokens).")] = None,
-    target_tokens: Annotated[Optional[float], typer.Option("--target-tokens", help="The run to forecast: training tokens.")] = None,
+    target_flops: Annotated[Optional[float], typer.Option("--target-flops", parser=count, help="The run to forecast, by training FLOPs (compute-optimal, 20 tokens/param).")] = None,
+    target_params: Annotated[Optional[float], typer.Option("--target-params", parser=count, help="The run to forecast: non-embedding parameters (with --target-tokens).")] = None,
+    target_tokens: Annotated[Optional[float], typer.Option("--target-tokens", parser=count, help="The run to forecast: training tokens.")] = None,
     budget_frac: Annotated[float, typer.Option("--budget-frac", help="Share of the target's FLOPs the whole ladder may spend.")] = 0.01,
     sizes: Annotated[Optional[str], typer.Option("--sizes", help="Explicit rung sizes (non-embedding params), comma-separated.")] = None,
     multiples: Annotated[Optional[str], typer.Option("--multiples", help="Token multiples (x 20 tokens per parameter) [default: 1,2,5,10].")] = None,

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from scalelab.cli.common import Json, app, big, interval, num, out, print_json, run
+from scalelab.cli.common import Json, app, big, count, interval, num, out, print_json, run
 
 plan_app = typer.Typer(
     add_completion=False,
@@ -30,8 +30,8 @@ app.add_typer(plan_app, name="plan")
 def plan(
     ctx: typer.Context,
     preset: Annotated[Optional[str], typer.Option("--preset", help="A known architecture: gpt2-small, gpt3-175b, llama2-7b, llama3-8b, llama3-70b, llama3-405b, mixtral-8x7b, deepseek-v3, palm-540b, bloom-176b, pythia-12b.")] = None,
-    params: Annotated[Optional[float], typer.Option("--params", help="A dense model's parameter count N (FLOPs = 6*N*D).")] = None,
-    tokens: Annotated[Optional[float], typer.Option("--tokens", help="Training tokens D.")] = None,
+    params: Annotated[Optional[float], typer.Option("--params", parser=count, help="A dense model's parameter count N (FLOPs = 6*N*D).")] = None,
+    tokens: Annotated[Optional[float], typer.Option("--tokens", parser=count, help="Training tokens D.")] = None,
     d_model: Annotated[Optional[int], typer.Option("--d-model", help="Shape: width.")] = None,
     layers: Annotated[Optional[int], typer.Option("--layers", help="Shape: transformer blocks.")] = None,
     heads: Annotated[Optional[int], typer.Option("--heads", help="Shape: query heads.")] = None,
@@ -54,12 +54,12 @@ def plan(
     peak_tflops: Annotated[Optional[float], typer.Option("--peak-tflops", help="Dense peak TFLOP/s per accelerator [default: the catalogue's BF16].")] = None,
     gpu_memory_gb: Annotated[Optional[float], typer.Option("--gpu-memory-gb", help="Memory per accelerator, GB.")] = None,
     pue: Annotated[float, typer.Option("--pue", help="Power usage effectiveness of the facility (1: accelerators only).")] = 1.0,
-    budget_usd: Annotated[Optional[float], typer.Option("--budget-usd", help="Budget in dollars: plan the compute-optimal run it buys.")] = None,
-    budget_gpu_hours: Annotated[Optional[float], typer.Option("--budget-gpu-hours", help="Budget in accelerator-hours.")] = None,
-    budget_flops: Annotated[Optional[float], typer.Option("--budget-flops", help="Budget in training FLOPs.")] = None,
+    budget_usd: Annotated[Optional[float], typer.Option("--budget-usd", parser=count, help="Budget in dollars: plan the compute-optimal run it buys.")] = None,
+    budget_gpu_hours: Annotated[Optional[float], typer.Option("--budget-gpu-hours", parser=count, help="Budget in accelerator-hours.")] = None,
+    budget_flops: Annotated[Optional[float], typer.Option("--budget-flops", parser=count, help="Budget in training FLOPs.")] = None,
     fit_path: Annotated[Optional[Path], typer.Option("--fit", help="A fit.json (scalelab fit) for the forecast and the allocation [default for budgets: Chinchilla's law refit on Chinchilla's runs].")] = None,
     flops_per_token: Annotated[float, typer.Option("--flops-per-token", help="k in C = k*N*D for budget allocation.")] = 6.0,
-    max_unique_tokens: Annotated[Optional[float], typer.Option("--max-unique-tokens", help="Unique tokens available: says how many epochs the plan implies.")] = None,
+    max_unique_tokens: Annotated[Optional[float], typer.Option("--max-unique-tokens", parser=count, help="Unique tokens available: says how many epochs the plan implies.")] = None,
     tp: Annotated[Optional[int], typer.Option("--tp", help="Layout: tensor parallel degree [default: search].")] = None,
     pp: Annotated[Optional[int], typer.Option("--pp", help="Layout: pipeline stages.")] = None,
     cp: Annotated[Optional[int], typer.Option("--cp", help="Layout: context parallel degree.")] = None,

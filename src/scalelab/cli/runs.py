@@ -25,10 +25,11 @@ app.add_typer(runs_app, name="runs")
 RunArg = Annotated[str, typer.Argument(help="Run id or name.", show_default=False, metavar="RUN")]
 
 
-def _store(path: Path | None):
+def _store(path: Path | None, create: bool = False):
+    """The run store; only ``runs import`` creates one, reading commands refuse a missing file."""
     from scalelab.runs.store import RunStore
 
-    return RunStore(path)
+    return RunStore(path, create=create)
 
 
 @runs_app.command("import", epilog="""\b
@@ -48,7 +49,7 @@ def runs_import(
     """Load a training log into the run store (every metric, every step)."""
 
     def go():
-        with _store(store) as st:
+        with _store(store, create=True) as st:
             return st.import_log(path, fmt, name=name, run=mlflow_run), str(st.path)
 
     done, where = run(go)

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from scalelab.cli.common import Json, app, err, num, out, print_json, run
+from scalelab.cli.common import Json, app, count, err, num, out, print_json, run
 
 
 @app.command(epilog="""\b
@@ -30,9 +30,9 @@ def watch(
     mlflow_run: Annotated[Optional[str], typer.Option("--run", help="MLflow: the run id or name [default: every run; when following, the newest].")] = None,
     fit_path: Annotated[Optional[Path], typer.Option("--fit", help="A fit.json: the forecast the run is compared with.")] = None,
     plan_path: Annotated[Optional[Path], typer.Option("--plan", help="The JSON of `scalelab plan --json`: planned throughput, tokens, GPUs, price, cost.")] = None,
-    params: Annotated[Optional[float], typer.Option("--params", help="The run's parameters N (for the forecast) [default: the plan's].")] = None,
-    tokens: Annotated[Optional[float], typer.Option("--tokens", help="Tokens the run will train on (for the projection, ETA, cost) [default: the plan's].")] = None,
-    budget_usd: Annotated[Optional[float], typer.Option("--budget-usd", help="Alert when the projected cost exceeds this [default: the plan's cost].")] = None,
+    params: Annotated[Optional[float], typer.Option("--params", parser=count, help="The run's parameters N (for the forecast) [default: the plan's].")] = None,
+    tokens: Annotated[Optional[float], typer.Option("--tokens", parser=count, help="Tokens the run will train on (for the projection, ETA, cost) [default: the plan's].")] = None,
+    budget_usd: Annotated[Optional[float], typer.Option("--budget-usd", parser=count, help="Alert when the projected cost exceeds this [default: the plan's cost].")] = None,
     num_gpus: Annotated[Optional[float], typer.Option("--num-gpus", help="GPUs the run uses (for the cost burn) [default: the plan's].")] = None,
     price: Annotated[Optional[float], typer.Option("--price", help="USD per GPU-hour [default: the plan's].")] = None,
     once: Annotated[bool, typer.Option("--once", help="Analyse the log as it is and exit: 0 healthy, 1 alerts (for CI jobs).")] = False,

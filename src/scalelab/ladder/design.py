@@ -200,6 +200,9 @@ class LadderPlan:
     @classmethod
     def from_toml(cls, path: str | Path) -> LadderPlan:
         p = Path(path)
+        if p.is_dir():
+            raise InputError(f"{str(p)!r} is a folder, not a ladder plan; give the .toml file scalelab ladder design "
+                             "--out wrote")
         if not p.is_file():
             raise InputError(f"ladder plan {str(p)!r} does not exist; make one with scalelab ladder design ... --out {p}")
         try:

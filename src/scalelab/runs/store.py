@@ -92,10 +92,13 @@ class RunStore:
     [4.0, 3.5]
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, timeout_s: float = 60.0):
+    def __init__(self, path: str | os.PathLike | None = None, timeout_s: float = 60.0, *, create: bool = True):
         self.path = Path(path) if path is not None else default_store_path()
         if self.path.exists() and self.path.is_dir():
             raise InputError(f"run store {str(self.path)!r} is a directory; give a file path, e.g. runs.db")
+        if not create and not self.path.exists():
+            raise InputError(f"run store {str(self.path)!r} does not exist; runs are added with scalelab runs import "
+                             "LOG (or scalelab ladder run PLAN)")
         if not self.path.parent.exists():
             raise InputError(f"run store folder {str(self.path.parent)!r} does not exist; create it first")
         try:
