@@ -47,6 +47,8 @@ def test_once_json_html_and_alert_file(tmp_path):
     lines = alerts.read_text().strip().splitlines()
     assert len(lines) == 2 and json.loads(lines[0])["run"]
     assert html.read_text().count("<img") == 2
+    assert run("watch", LOG, "--once", "--alerts", alerts).exit_code == 1  # the same log again
+    assert alerts.read_text().strip().splitlines() == lines  # its alerts are not written twice
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -60,6 +62,19 @@ class _Hook(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+def test_a_nan_loss_is_shown_as_such(tmp_path):
+    p = tmp_path / "nan.jsonl"
+    p.write_text("".join(json.dumps({"step": i, "loss": 2 + 3 / i}) + "\n" for i in range(1, 50)) + '{"step": 50, "loss": NaN}\n')
+    r = run("watch", p, "--once")
+    assert r.exit_code == 1 and "NaN (not finite)" in r.stdout and not re.search(r"loss +inf", r.stdout)
+
+
+def test_following_a_log_that_is_not_there_yet_says_so(tmp_path):
+    r = run("watch", tmp_path / "later.jsonl", "--interval", "0.05", "--duration", "0.1")
+    assert r.exit_code == 2
+    assert "waiting for" in r.stderr and "later.jsonl to appear" in r.stderr and "no metric rows appeared" in r.stderr
 
 
 def test_json_is_strict_when_the_loss_is_nan_and_tokens_unknown(tmp_path):

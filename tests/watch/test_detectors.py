@@ -106,6 +106,20 @@ def test_stall_and_gaps():
     assert g.index == 5 and "181 minutes" in g.message
 
 
+def test_gaps_follow_the_logs_own_cadence():
+    """A log written every 41 minutes (every 500 steps) has no stalls at the default
+    setting; a 5-hour hang in it is one, and so is one among its first ten intervals."""
+    steps = 500 * np.arange(1, 401)
+    wall = 1.7e9 + 41 * 60.0 * np.arange(400)
+    assert det.gaps(steps, wall) == []
+    assert len(det.gaps(steps, wall, minutes=30)) == 399  # a fixed 30 minutes cries wolf
+    hung = wall + 5 * 3600.0 * (np.arange(400) >= 300)
+    early = wall + 5 * 3600.0 * (np.arange(400) >= 4)
+    assert [g.index for g in det.gaps(steps, hung)] == [299] and [g.index for g in det.gaps(steps, early)] == [3]
+    assert det.stall_minutes(np.full(50, 41 * 60.0)) == pytest.approx(83)
+    assert det.stall_minutes(np.full(5, 41 * 60.0)) == det.STALL_DEFAULT_MINUTES  # cadence not known yet
+
+
 def test_grad_norm_spike_like_bloom():
     """BLOOM: grad norm 0.24 -> 2.4 -> 15.9 -> 145 -> 960 while the loss spiked."""
     rng = np.random.default_rng(4)

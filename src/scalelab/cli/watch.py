@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -9,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from scalelab.cli.common import Json, app, count, err, num, out, print_json, run
 
@@ -38,13 +40,13 @@ def watch(
     once: Annotated[bool, typer.Option("--once", help="Analyse the log as it is and exit: 0 healthy, 1 alerts (for CI jobs).")] = False,
     interval: Annotated[float, typer.Option("--interval", help="Seconds between polls when following a live log.")] = 5.0,
     duration: Annotated[Optional[float], typer.Option("--duration", help="Stop following after this many seconds [default: until Ctrl-C].")] = None,
-    stall_minutes: Annotated[float, typer.Option("--stall-minutes", help="Alert when no new step arrives for this long.")] = 30.0,
+    stall_minutes: Annotated[Optional[float], typer.Option("--stall-minutes", help="Alert when no new step arrives for this long [default: from the log's cadence: 2x its median step interval, or 1.2x its longest recent one, plus a minute; 30 until ten steps are seen].", show_default=False)] = None,
     spike_z: Annotated[float, typer.Option("--spike-z", help="Spike threshold in robust sigmas of the local curve.")] = 6.0,
     spike_min_jump: Annotated[float, typer.Option("--spike-min-jump", help="Smallest relative jump called a spike.")] = 0.001,
     divergence_evals: Annotated[int, typer.Option("--divergence-evals", help="Rising evaluations in a row that make a divergence.")] = 4,
     burn_in_steps: Annotated[int, typer.Option("--burn-in-steps", help="No spike or divergence alerts before this step (warm-up and the first fall of the loss).")] = 100,
     throughput_drop: Annotated[float, typer.Option("--throughput-drop", help="Relative drop in tokens/s that raises an alert.")] = 0.05,
-    alerts_path: Annotated[Optional[Path], typer.Option("--alerts", help="Append alerts to this JSON-lines file.")] = None,
+    alerts_path: Annotated[Optional[Path], typer.Option("--alerts", help="Append alerts to this JSON-lines file (one already in it, same run, kind and step, is not written or posted again).")] = None,
     webhook: Annotated[Optional[str], typer.Option("--webhook", help="POST each alert as JSON to this URL.")] = None,
     html: Annotated[Optional[Path], typer.Option("--html", help="Write a static HTML snapshot (curve, forecast, alerts, throughput).")] = None,
     as_json: Json = False,
@@ -82,9 +84,13 @@ def watch(
             if once:
                 return watch_once(log, settings, fmt=fmt, run=mlflow_run, roles=roles, on_alert=on_alert)
             live = dict(fmt=fmt, run=mlflow_run, roles=roles, interval_s=interval, duration_s=duration, on_alert=on_alert)
+            waiting = f"waiting for {log} to appear (Ctrl-C to stop)" if "://" not in log and not Path(log).exists() \
+                else f"reading {log} ..."
             if as_json or not sys.stdout.isatty():
+                if waiting.startswith("waiting"):
+                    err.print(waiting, markup=False)
                 return [watch_live(log, settings, **live)]
-            with Live(Table(), console=out, refresh_per_second=2, transient=False) as view:
+            with Live(Text(waiting), console=out, refresh_per_second=2, transient=False) as view:
                 return [watch_live(log, settings, on_tick=lambda mon, rep: view.update(_watch_table(mon, rep)), **live)]
         finally:
             sinks.close()
@@ -116,11 +122,12 @@ def _watch_table(mon, report) -> Table:
     t.add_column(style="bold")
     t.add_column()
     t.add_row("step", "-" if st.step is None else f"{st.step:,}")
-    t.add_row(mon.settings.loss_name or "loss", num(st.loss))
+    finite = st.loss is None or math.isfinite(st.loss)
+    t.add_row(mon.settings.loss_name or "loss", num(st.loss) if finite else "NaN (not finite)")
     p = st.projection
     if p:
         band = "no interval" if p.band is None else f"{num(p.band.lo)}–{num(p.band.hi)}"
-        verdict = "BEHIND" if p.behind else "on track"
+        verdict = "NOT FINITE: the run has diverged" if not finite else "BEHIND" if p.behind else "on track"
         t.add_row("final loss", f"projected {num(p.projected_final)}, forecast {num(p.forecast.loss)} "
                   f"({band}): {verdict} at {100 * p.fraction_done:.0f}% of training")
     if st.tokens_per_s:

@@ -91,7 +91,7 @@ def snapshot_html(monitor, title: str | None = None) -> str:
         rep.paragraph("none")
     for a in monitor.alerts:
         rep.parts.append(f'<p><span style="color:{COLORS.get(a.kind, "#999")}">&#9679;</span> '
-                         f"<b>{_html.escape(a.kind)}</b> ({a.severity}, step {a.step}): {_html.escape(a.message)}</p>")
+                         f"<b>{_html.escape(a.kind)}</b> ({a.severity}): {_html.escape(a.message)}</p>")  # the message names its steps
     return rep.render()
 
 

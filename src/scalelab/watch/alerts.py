@@ -18,16 +18,33 @@ def alert_record(alert, run: str) -> dict:
     return d
 
 
+def _key(record: dict) -> tuple:
+    return record.get("run"), record.get("kind"), record.get("step")
+
+
 class JsonlSink:
-    """Appends one JSON object per alert (flushed at once, so other tools can tail it)."""
+    """Appends one JSON object per alert (flushed at once, so other tools can tail it). An
+    alert the file already holds (same run, kind and step: a watch run again over the same
+    log, or restarted) is not written twice; :meth:`seen` says so."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         if not self.path.parent.exists():
             raise InputError(f"cannot write alerts to {str(self.path)!r}: folder {str(self.path.parent)!r} does not exist")
+        self._keys: set[tuple] = set()
+        if self.path.is_file():
+            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    self._keys.add(_key(json.loads(line)))
+                except (ValueError, AttributeError):
+                    continue  # not an alert line: left as it is
         self.fh = self.path.open("a", encoding="utf-8")
 
+    def seen(self, record: dict) -> bool:
+        return _key(record) in self._keys
+
     def __call__(self, record: dict) -> None:
+        self._keys.add(_key(record))
         self.fh.write(json.dumps(record) + "\n")
         self.fh.flush()
 
@@ -60,7 +77,8 @@ class AlertSinks:
     """Every place a watch sends its alerts: a JSON-lines file, a webhook, or neither.
 
     Call it with an alert and the run's name; :meth:`close` when done. ``webhook`` keeps
-    the count of POSTs sent and the reasons of those that failed.
+    the count of POSTs sent and the reasons of those that failed. An alert the JSON-lines
+    file already holds is neither written nor posted again.
     """
 
     def __init__(self, jsonl: str | Path | None = None, webhook: str | None = None):
@@ -69,6 +87,8 @@ class AlertSinks:
 
     def __call__(self, alert, run: str) -> None:
         record = alert_record(alert, run)
+        if self.jsonl is not None and self.jsonl.seen(record):
+            return
         for sink in (self.jsonl, self.webhook):
             if sink is not None:
                 sink(record)

@@ -410,13 +410,37 @@ def throughput_drop(steps: np.ndarray, rate: np.ndarray, *, planned: float | Non
     return out
 
 
-def gaps(steps: np.ndarray, wall_time: np.ndarray, *, minutes: float = 30.0) -> list[Alert]:
-    """Stalls in a finished log: consecutive logged points more than ``minutes`` apart."""
+STALL_FLOOR_S = 60.0  # seconds added to a run's own step interval before a pause is a hang
+STALL_DEFAULT_MINUTES = 30.0  # until a run has shown its cadence (ten intervals)
+
+
+def stall_minutes(intervals_s: np.ndarray, fallback: float = STALL_DEFAULT_MINUTES) -> float:
+    """How long without a new step is a hang, from a run's own cadence: twice its median
+    interval between logged points, or 1.2x the longest of them (so that a recurring
+    evaluation or checkpoint pause is not taken for one), plus ``STALL_FLOOR_S``; before ten
+    intervals are known, ``fallback`` minutes. A log written every 40 minutes stalls after
+    81; one written every 10 s after 80 s."""
+    d = np.asarray(intervals_s, float)
+    d = d[np.isfinite(d) & (d > 0)]
+    if d.size < 10:
+        return fallback
+    return (max(2 * float(np.median(d)), 1.2 * float(d.max())) + STALL_FLOOR_S) / 60
+
+
+def gaps(steps: np.ndarray, wall_time: np.ndarray, *, minutes: float | None = None, history: int = 200) -> list[Alert]:
+    """Stalls in a finished log: consecutive logged points further apart than ``minutes``,
+    or (None) than :func:`stall_minutes` of the ``history`` intervals before them (for
+    the log's first ten, the ten others among its first eleven)."""
     w = np.asarray(wall_time, float)
+    d = np.diff(w)
     out = []
-    for i in range(1, len(w)):
-        if np.isfinite(w[i]) and np.isfinite(w[i - 1]) and (w[i] - w[i - 1]) / 60.0 >= minutes:
-            idle = (w[i] - w[i - 1]) / 60.0
+    with np.errstate(invalid="ignore"):
+        candidates = np.flatnonzero(d >= (STALL_FLOOR_S if minutes is None else 60 * minutes)) + 1  # no shorter gap is one
+    for i in candidates:
+        past = d[max(0, i - 1 - history):i - 1] if i > 10 else np.delete(d[:11], i - 1)  # the start: ten others
+        limit = minutes if minutes is not None else stall_minutes(past)
+        idle = d[i - 1] / 60.0
+        if idle >= limit:
             out.append(Alert("stall", i - 1, int(steps[i - 1]), i, idle,
                              f"no new step for {idle:.0f} minutes after step {int(steps[i - 1])}"))
     return out

@@ -27,7 +27,6 @@ BURN_IN_KINDS = ("spike", "grad_norm_spike", "divergence")
 # a grad-norm spike is at least a tripling: in per-step logs of small healthy runs the grad
 # norm often jumps 2-2.5x for a step (tests/data/watch); BLOOM's rose 3-10x before its spike
 GRAD_NORM_MIN_JUMP = math.log(3)  # the spike rule compares jumps in log space
-STALL_FLOOR_S = 60.0  # seconds added to a run's own step interval before a pause is a hang
 HISTORY = 600  # points of history the detectors look back over (divergence: 150 judged + 400 before)
 
 
@@ -55,8 +54,8 @@ class WatchSettings:
     num_gpus: float | None = None
     price_usd_per_gpu_hour: float | None = None
     budget_usd: float | None = None
-    stall_minutes: float = 30.0
-    """No new step for this long is a hang (sooner for a run whose steps come often: Monitor.stall_minutes)."""
+    stall_minutes: float | None = None
+    """No new step for this long is a hang; None: follow the run's own cadence (Monitor.stall_minutes)."""
     spike_z: float = 6.0
     spike_min_rel_jump: float = 0.001
     divergence_evals: int = 4
@@ -271,17 +270,12 @@ class Monitor:
                           f"{p.forecast.loss:.4g}) at {100 * p.fraction_done:.0f}% of training")]
 
     def stall_minutes(self) -> float:
-        """How long without a new step is a hang: ``stall_minutes``, or sooner for a run whose
-        steps come often: twice its median interval between logged points (and 1.2x the
-        longest of the last 200, so that a recurring evaluation or checkpoint pause is not
-        taken for one) plus ``STALL_FLOOR_S``."""
-        w = np.asarray(self.wall[-201:], float)
-        d = np.diff(w[np.isfinite(w)])
-        d = d[d > 0]
-        if d.size < 10:
+        """How long without a new step is a hang: the ``stall_minutes`` setting, or from the
+        run's own cadence over its last 200 intervals (:func:`scalelab.watch.detectors.stall_minutes`)."""
+        if self.settings.stall_minutes is not None:
             return self.settings.stall_minutes
-        own = (max(2 * float(np.median(d)), 1.2 * float(d.max())) + STALL_FLOOR_S) / 60
-        return min(self.settings.stall_minutes, own)
+        w = np.asarray(self.wall[-201:], float)
+        return det.stall_minutes(np.diff(w[np.isfinite(w)]))
 
     def check_stall(self, now_wall: float) -> det.Alert | None:
         if self.last_update_wall is None or not self.steps:
