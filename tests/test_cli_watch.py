@@ -124,6 +124,14 @@ def test_with_a_plan_and_a_fit(tmp_path):
     assert st["projection"]["forecast"]["loss"] > 0 and st["eta_hours"] is not None
     assert st["projection"]["forecast"]["params"] == 4e8 and st["projection"]["forecast"]["tokens"] == 6.3e8
     assert st["projected_cost_usd"] > st["spent_usd"] > 0
+    # a plan made with the fit carries its forecast: the watch uses it without --fit
+    r = run("plan", "--params", "4e8", "--tokens", "6.3e8", "--gpu", "h100", "--num-gpus", "1", "--fit", fit, "--json")
+    plan.write_text(r.stdout)
+    alone = json.loads(run("watch", LOG, "--once", "--json", "--plan", plan).stdout)["runs"][0]["projection"]
+    assert alone["forecast"] == json.loads(r.stdout)["forecast"]
+    assert alone["projected_final"] == pytest.approx(st["projection"]["projected_final"])
+    r = run("watch", LOG, "--once", "--plan", plan, "--params", "1e9")
+    assert r.exit_code == 2 and "the plan's forecast is for params 4e+08; give --fit" in r.stderr
 
 
 def test_live_follow_for_a_while(tmp_path):

@@ -504,9 +504,11 @@ class Fit:
             p = self.predict(levels=levels, **{k: v for k, v in given.items() if v is not None})
         intervals = tuple(Interval(float(lv), float(lo), float(hi)) for lv, (lo, hi) in sorted(p.intervals.items())
                           if np.isfinite(lo) and np.isfinite(hi))
+        beta = self.params_.get("beta") if "tokens" in self.law_.inputs else self.params_.get("gamma")
         return Forecast(loss=float(p.loss), intervals=intervals, extrapolation=float(p.extrapolation),
                         params=None if params is None else float(params), tokens=None if tokens is None else float(tokens),
-                        flops=None if flops is None else float(flops), law=law, warnings=tuple(seen))
+                        flops=None if flops is None else float(flops), law=law, warnings=tuple(seen),
+                        tokens_exponent=None if beta is None else float(beta))
 
     def _intervals(self, x: dict[str, np.ndarray], levels, factor: np.ndarray) -> dict[float, tuple[np.ndarray, np.ndarray]]:
         """Quantiles of: ensemble member's log prediction + out-of-bag residual +

@@ -44,6 +44,9 @@ class Forecast:
     params, tokens, flops : the run.
     law : what made the forecast (e.g. ``"fit fit.json"``).
     warnings : the messages of the warnings raised while forecasting (extrapolation ...).
+    tokens_exponent : the law's exponent of D (beta): the shape ``a + b D^-beta`` a run's
+        curve takes in tokens, with which ``scalelab watch`` projects a run's final loss
+        (None for a law without D).
     """
 
     loss: float
@@ -54,6 +57,7 @@ class Forecast:
     flops: float | None = None
     law: str = ""
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    tokens_exponent: float | None = None
 
     def interval(self, level: float) -> Interval | None:
         """The interval at ``level`` (0.8 or 0.95 by default), or None."""
@@ -62,10 +66,12 @@ class Forecast:
     def to_dict(self) -> dict:
         return {"loss": self.loss, "intervals": [iv.to_dict() for iv in self.intervals],
                 "extrapolation": self.extrapolation, "params": self.params, "tokens": self.tokens,
-                "flops": self.flops, "law": self.law, "warnings": list(self.warnings)}
+                "flops": self.flops, "law": self.law, "warnings": list(self.warnings),
+                "tokens_exponent": self.tokens_exponent}
 
     @classmethod
     def from_dict(cls, d: dict) -> Forecast:
         return cls(loss=float(d["loss"]), intervals=tuple(Interval.from_dict(iv) for iv in d.get("intervals", [])),
                    extrapolation=float(d.get("extrapolation", 1.0)), params=d.get("params"), tokens=d.get("tokens"),
-                   flops=d.get("flops"), law=d.get("law", ""), warnings=tuple(d.get("warnings", ())))
+                   flops=d.get("flops"), law=d.get("law", ""), warnings=tuple(d.get("warnings", ())),
+                   tokens_exponent=d.get("tokens_exponent"))

@@ -49,7 +49,7 @@ def snapshot_html(monitor, title: str | None = None) -> str:
     if proj and s.final_tokens and xlabel == "tokens":
         from scalelab.watch.forecast import project_final
 
-        beta = s.fit.params_.get("beta") if s.fit is not None else None
+        beta = proj.forecast.tokens_exponent
         if beta:
             grid = np.geomspace(max(x[len(x) // 2], 1.0), s.final_tokens, 60)
             curve = [project_final(x, np.asarray(monitor.loss, float), g, beta) for g in grid]

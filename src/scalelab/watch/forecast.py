@@ -67,14 +67,13 @@ def project_final(tokens: np.ndarray, loss: np.ndarray, final_tokens: float, bet
     return float(value) if math.isfinite(value) else None
 
 
-def compare(fit, params: float, final_tokens: float, tokens: np.ndarray, loss: np.ndarray,
+def compare(forecast: Forecast, final_tokens: float, tokens: np.ndarray, loss: np.ndarray,
             level: float = 0.95) -> Projection | None:
-    """Projection of the final loss against the fit's forecast and its ``level`` interval."""
-    beta = fit.params_.get("beta") if "tokens" in fit.law_.inputs else fit.params_.get("gamma")
-    proj = project_final(tokens, loss, final_tokens, beta or 0.0)
+    """Projection of the final loss (in the shape of the forecast's law) against the forecast
+    and its ``level`` interval."""
+    proj = project_final(tokens, loss, final_tokens, forecast.tokens_exponent or 0.0)
     if proj is None:
         return None
-    forecast = fit.forecast(params=params, tokens=final_tokens, levels=(level,))
     now = float(np.nanmax(tokens))
     done = now / final_tokens if math.isfinite(now) else 0.0
     return Projection(now, proj, forecast, level, done)

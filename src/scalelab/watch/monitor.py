@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scalelab.errors import InputError
+from scalelab.fitting.forecast import Forecast
 from scalelab.runs.logs import ROLE_COLUMNS, pick_loss_name
 from scalelab.watch import detectors as det
 from scalelab.watch.forecast import Projection, compare
@@ -50,6 +51,9 @@ class WatchSettings:
     """D the run will train on: for the projection, the ETA and the projected cost."""
     fit: object | None = None
     """A fitted law of N and D (``scalelab.fitting.Fit``): the forecast the run is compared with."""
+    forecast: Forecast | None = None
+    """The forecast of this run's final loss, without a ``fit``: the one a plan carries
+    (``scalelab plan --fit``), for the plan's N and D."""
     planned_tokens_per_s: float | None = None
     num_gpus: float | None = None
     price_usd_per_gpu_hour: float | None = None
@@ -75,6 +79,13 @@ class WatchSettings:
             value = getattr(self, name)
             if value is not None and not (lo <= value <= hi):
                 raise InputError(f"{option} {value:g}: give a value in [{lo:g}, {hi:g}]")
+        if self.fit is None and self.forecast is not None:
+            f = self.forecast
+            for name, option, mine in (("params", "--params", self.params), ("tokens", "--tokens", self.final_tokens)):
+                theirs = getattr(f, name)
+                if mine is not None and theirs is not None and not math.isclose(mine, theirs, rel_tol=1e-6):
+                    raise InputError(f"{option} {mine:g}: the plan's forecast is for {name} {theirs:g}; give --fit "
+                                     "fit.json to forecast this run")
         if self.fit is not None:
             law = self.fit.law_
             if "tokens" not in law.inputs:
@@ -91,7 +102,7 @@ class WatchSettings:
         facts = {} if plan is None else {
             "params": plan.params.active, "final_tokens": plan.tokens, "planned_tokens_per_s": plan.tokens_per_s,
             "num_gpus": plan.run.num_gpus, "price_usd_per_gpu_hour": plan.run.accelerator.price_usd_per_hour,
-            "budget_usd": plan.run.cost_usd}
+            "budget_usd": plan.run.cost_usd, "forecast": plan.forecast}
         return cls(**(facts | {k: v for k, v in given.items() if v is not None}))
 
     def for_metrics(self, names: list[str], source: str) -> WatchSettings:
@@ -150,6 +161,7 @@ class Monitor:
     _last_index: dict = field(default_factory=dict)
     _checked: int = 0  # points before this index have had every detector that needs no future point
     _projection: Projection | None = None
+    _forecast: Forecast | None = None
 
     # ------------------------------------------------------------- ingest
     def update(self, frame, now_wall: float | None = None) -> list[det.Alert]:
@@ -250,15 +262,25 @@ class Monitor:
                 out[1:] = np.where(dw > 0, dt / dw, np.nan)
         return out
 
+    def run_forecast(self) -> Forecast | None:
+        """The forecast the run is judged against: the fit's for the run's N and D (made once),
+        or the plan's."""
+        s = self.settings
+        if s.fit is None:
+            return s.forecast if s.final_tokens else None
+        if self._forecast is None and s.params and s.final_tokens:
+            self._forecast = s.fit.forecast(params=s.params, tokens=s.final_tokens, levels=(0.8, s.forecast_level))
+        return self._forecast
+
     def _forecast_alert(self) -> list[det.Alert]:
         s = self.settings
-        if s.fit is None or not s.params or not s.final_tokens:
+        forecast = self.run_forecast()
+        if forecast is None:
             return []
         toks = np.asarray(self.tokens, float)
         if not np.isfinite(toks).any():
             return []
-        self._projection = compare(s.fit, s.params, s.final_tokens, toks, np.asarray(self.loss, float),
-                                   level=s.forecast_level)
+        self._projection = compare(forecast, s.final_tokens, toks, np.asarray(self.loss, float), level=s.forecast_level)
         p = self._projection
         if p is None or not p.behind or p.fraction_done < s.forecast_min_fraction or ("behind_forecast",) in self._seen:
             return []
