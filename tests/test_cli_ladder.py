@@ -62,6 +62,8 @@ def test_design_run_resume_fit(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     results = json.loads(r.stdout)
     assert len(results) == 6 and results[rung.name]["resumed_from"] == 3
+    log = r.stderr.splitlines()  # not a terminal: a line per rung event, on stderr, stdout kept for the JSON
+    assert sum(x.startswith("rung ") and ": done" in x and "bits/byte" in x for x in log) == 6
     again = run("ladder", "run", "t.toml", "--store", "runs.db", "--json")
     assert json.loads(again.stdout) == results  # all finished: nothing retrained
     branches = [r for r in plan.rungs if r.trunk]
@@ -77,6 +79,9 @@ def test_design_run_resume_fit(tmp_path, monkeypatch):
     assert d["cost_fraction"] == pytest.approx(plan.cost_fraction)  # the figure design printed
     assert [r["run_id"] for r in d["rungs"]] == [r.name for r in plan.rungs]
     assert (tmp_path / "fit.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "fit.json").is_file()
+    fixed = json.loads(run("ladder", "fit", "t.toml", "--bootstrap", "0", "--fix", "E=0.5", "--tie", "alpha=beta",
+                           "--json").stdout)
+    assert fixed["params"]["E"] == 0.5 and fixed["params"]["alpha"] == fixed["params"]["beta"]
 
 
 def test_errors(tmp_path):
@@ -86,6 +91,12 @@ def test_errors(tmp_path):
     assert r.exit_code == 2 and "is a folder, not a ladder plan" in r.stderr
     r = run("ladder", "design", "--corpus", tmp_path / "none.txt", "--sizes", "1e4")
     assert r.exit_code == 2 and "does not exist" in r.stderr
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "runs.db").write_bytes(b"SQLite format 3\x00" + bytes(4096))
+    (tmp_path / "blank.txt").write_text("\n\n")
+    for corpus, message in (("empty", "holds no files"), ("runs.db", "does not look like text"), ("blank.txt", "is empty")):
+        r = run("ladder", "design", "--corpus", tmp_path / corpus, "--sizes", "1e4", "--out", tmp_path / "c.toml")
+        assert r.exit_code == 2 and message in r.stderr and not (tmp_path / "c.toml").exists()
     r = run("ladder", "design")
     assert r.exit_code == 2 and "give a target" in r.stderr
     assert run("ladder", "design", "--sizes", "1e4", "--seq-len", "64", "--out", tmp_path / "p.toml").exit_code == 0

@@ -44,6 +44,7 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")]
 Bootstrap = Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples over runs (0: no intervals).")]
 Tie = Annotated[Optional[list[str]], typer.Option("--tie", help="Force two parameters equal, e.g. --tie alpha=beta (repeatable).")]
+Fix = Annotated[Optional[list[str]], typer.Option("--fix", help="Hold a parameter at a value, e.g. --fix E=1.69 (repeatable).")]
 StorePath = Annotated[Optional[Path], typer.Option("--store", help="The run store file [default: $SCALELAB_DB or ./scalelab.db].")]
 
 

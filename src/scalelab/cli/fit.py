@@ -13,6 +13,7 @@ from rich.table import Table
 
 from scalelab.cli.common import (
     Bootstrap,
+    Fix,
     Json,
     Seed,
     Tie,
@@ -59,7 +60,7 @@ class FitOptions:
     """Which law, and how to fit it."""
 
     law: Annotated[str, typer.Option("--law", help="chinchilla: L(N,D) = E + A/N^alpha + B/D^beta; compute: L(C) = E + (C0/C)^gamma.")] = "chinchilla"
-    fix: Annotated[Optional[list[str]], typer.Option("--fix", help="Hold a parameter at a value, e.g. --fix E=1.69 (repeatable).")] = None
+    fix: Fix = None
     tie: Tie = None
     delta: Annotated[float, typer.Option("--delta", help="Huber threshold on log residuals.")] = 1e-3
     bootstrap: Bootstrap = 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,14 +12,15 @@ from rich.table import Table
 
 from scalelab.cli.common import (
     Bootstrap,
+    Fix,
     Json,
-    Seed,
     StorePath,
     Tie,
     app,
     big,
     count,
     duration,
+    err,
     interval,
     num,
     out,
@@ -26,6 +28,8 @@ from scalelab.cli.common import (
     print_json,
     run,
 )
+
+PROGRESS_EVERY_S = 60.0  # a progress line per running rung when the output is a log, not a terminal
 
 ladder_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True,
                          help="Pilot ladders: design, train and fit a series of small GPT models on your corpus.",
@@ -58,7 +62,7 @@ def ladder_design(
     vocab_size: Annotated[int, typer.Option("--vocab-size", help="BPE vocabulary size.")] = 8192,
     seq_len: Annotated[int, typer.Option("--seq-len", help="Context length of the pilot models.")] = 256,
     schedule: Annotated[str, typer.Option("--schedule", help="wsd: one run per size, cooled down at each length from its checkpoints (Hägele et al. 2024); cosine: every rung from scratch.")] = "wsd",
-    seed: Seed = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the rungs: the corpus's train/validation split, the models' initialisation and the data order.")] = 0,
     out_path: Annotated[Optional[Path], typer.Option("--out", help="Write the plan (TOML).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and write nothing.")] = False,
     as_json: Json = False,
@@ -159,8 +163,35 @@ def ladder_run(
         options = dict(executor=executor, nproc=nproc, store=store or default_store_path(), include_target=with_target,
                        only=rung, max_epochs=max_epochs, force=force, parallel=parallel,
                        stop_on=tuple(k.strip() for k in (stop_on or "").split(",") if k.strip()))
-        if as_json or not sys.stdout.isatty():
-            return run_ladder(plan_path, on_rung=on_rung, on_step=on_step, **options)
+        if as_json or not sys.stdout.isatty():  # a log, not a live view: a line per rung event and every minute
+            last = {}
+
+            def line(name, rec=None, status=None):
+                rec = rec or progress.get(name, {}).get("rec") or {}
+                bpb = progress.get(name, {}).get("result", {}).get("val_bpb")
+                parts = [f"rung {name}: {status or 'running'}"]
+                if rec.get("total_steps"):
+                    parts.append(f"step {rec.get('step', 0):,}/{rec['total_steps']:,}")
+                if rec.get("loss") is not None and status is None:
+                    parts.append(f"train loss {num(rec['loss'])}")
+                if bpb is not None:
+                    parts.append(f"val {bpb:.4f} bits/byte")
+                if rec.get("eta_s") is not None and status is None:
+                    parts.append(f"ETA {duration(rec['eta_s'])}")
+                err.print(", ".join(parts), markup=False, highlight=False)
+
+            def rung_line(name, status, result):
+                on_rung(name, status, result)
+                line(name, status=status)
+
+            def step_line(name, rec):
+                on_step(name, rec)
+                now = time.monotonic()
+                if now - last.setdefault(name, now) >= PROGRESS_EVERY_S:
+                    last[name] = now
+                    line(name, rec)
+
+            return run_ladder(plan_path, on_rung=rung_line, on_step=step_line, **options)
         with Live(view(), console=out, refresh_per_second=2) as live:
             return run_ladder(plan_path, on_rung=lambda *a: (on_rung(*a), live.update(view())),
                               on_step=lambda *a: (on_step(*a), live.update(view())), **options)
@@ -177,12 +208,14 @@ def ladder_run(
 Examples:
   scalelab ladder fit ladder.toml
   scalelab ladder fit ladder.toml --plot ladder.png --out ladder-fit.json
+  scalelab ladder fit ladder.toml --fix E=0.9 --tie alpha=beta
 """)
 def ladder_fit(
     plan_path: Annotated[Path, typer.Argument(help="A ladder plan whose rungs have run.", show_default=False, metavar="LADDER_TOML")],
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure: the rungs, the fitted law, the forecast.")] = None,
     out_path: Annotated[Optional[Path], typer.Option("--out", help="Write the fit (a fit.json).")] = None,
     bootstrap: Bootstrap = 200,
+    fix: Fix = None,
     tie: Tie = None,
     as_json: Json = False,
 ) -> None:
@@ -190,10 +223,11 @@ def ladder_fit(
     the target with its interval; compare with the target when it has been trained."""
 
     def go():
+        from scalelab.fitting.params import parse_assignments
         from scalelab.io import save_fit
         from scalelab.ladder.fit import fit_ladder
 
-        result = fit_ladder(plan_path, num_bootstrap=bootstrap, tie=tie)
+        result = fit_ladder(plan_path, num_bootstrap=bootstrap, fix=parse_assignments(fix, "--fix"), tie=tie)
         if plot is not None:
             from scalelab.report.plots import plot_ladder, save
 

@@ -115,14 +115,48 @@ def read_documents(path: str | Path, text_col: str = "text") -> Iterator[bytes]:
             yield doc.strip()
 
 
-def _text(path: Path) -> bytes:
-    """A text file's bytes; binary files (NUL bytes, or mostly not UTF-8) are refused."""
-    data = _open(path)
-    head = data[:1 << 16]
+HEAD_BYTES = 1 << 16
+
+
+def check_corpus(path: str | Path) -> None:
+    """A quick look before anything is designed or trained: the corpus exists, a folder holds
+    a file, and the first file (or the file) starts like text, JSONL or Parquet. Reads at
+    most its first 64 KiB (decompressed), so a design answers at once on a large corpus."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"corpus {str(p)!r} does not exist; give a text file, a folder of them, JSONL or Parquet")
+    if p.is_dir():
+        first = next((f for f in sorted(p.rglob("*")) if f.is_file() and not f.name.startswith(".")), None)
+        if first is None:
+            raise InputError(f"corpus folder {str(p)!r} holds no files; give a folder of text files")
+        p = first
+    name = p.name.lower()
+    opener = {".xz": lzma.open, ".gz": gzip.open, ".bz2": bz2.open}.get(p.suffix.lower(), open)
+    try:
+        with opener(p, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except (lzma.LZMAError, OSError, EOFError) as exc:
+        raise InputError(f"cannot read {str(p)!r}: {exc}") from None
+    if name.endswith(".parquet"):
+        if not head.startswith(b"PAR1"):
+            raise InputError(f"{str(p)!r} is not a Parquet file")
+        return
+    if not head.strip():
+        raise InputError(f"corpus {str(p)!r} is empty")
+    _check_text(p, head)
+
+
+def _check_text(path: Path, head: bytes) -> None:
     bad = head.decode("utf-8", "replace").count("\ufffd")
     if b"\x00" in head or bad > 0.01 * max(len(head), 1) + 4:
         raise InputError(f"{str(path)!r} does not look like text (binary or not UTF-8); give UTF-8 text files, "
                          "JSONL or Parquet")
+
+
+def _text(path: Path) -> bytes:
+    """A text file's bytes; binary files (NUL bytes, or mostly not UTF-8) are refused."""
+    data = _open(path)
+    _check_text(path, data[:HEAD_BYTES])
     return data
 
 

@@ -260,12 +260,15 @@ def _typed(cls, values: dict) -> dict:
 
 
 def resolve_corpus(corpus: str | Path | None) -> str:
-    """The corpus a plan names: the given path (absolute), or the bundled Austen novels."""
+    """The corpus a plan names: the given path (absolute), or the bundled Austen novels;
+    checked at once (it exists, a folder holds files, they start like text)."""
     from scalelab.data import bundled_path
+    from scalelab.ladder.data import check_corpus
 
     src = Path(corpus) if corpus is not None else bundled_path("austen")
     if not src.exists():
         raise InputError(f"--corpus {str(src)!r} does not exist")
+    check_corpus(src)
     return str(src.resolve())
 
 

@@ -84,9 +84,11 @@ def ladder_results(plan_path: str | Path) -> list[RungResult]:
     return out
 
 
-def fit_ladder(plan_path: str | Path, *, num_bootstrap: int = 200, tie: list[str] | None = None,
-               seed: int = 0) -> LadderForecast:
-    """Fit Chinchilla's law to the finished rungs and forecast the plan's target.
+def fit_ladder(plan_path: str | Path, *, num_bootstrap: int = 200, fix: dict | None = None,
+               tie: list[str] | None = None, seed: int = 0) -> LadderForecast:
+    """Fit Chinchilla's law to the finished rungs and forecast the plan's target; ``fix``
+    holds parameters at values (e.g. ``{"E": 0.9}``, in bits per byte), ``tie`` forces pairs
+    equal (``["alpha=beta"]``).
 
     Needs at least five finished rungs (five parameters). Warnings about the fit (a loosely
     identified law, extrapolation) are raised and kept in the fit.
@@ -103,7 +105,7 @@ def fit_ladder(plan_path: str | Path, *, num_bootstrap: int = 200, tie: list[str
                          f"run scalelab ladder run {plan_path}")
     frame = pd.DataFrame([dataclasses.asdict(r) | {"loss": r.bits_per_byte} for r in rungs])
     runs = Runs.from_frame(frame, source=str(plan_path))
-    fit = Fit(tie=tie or [], num_bootstrap=num_bootstrap, seed=seed).fit(runs)
+    fit = Fit(fix=fix or {}, tie=tie or [], num_bootstrap=num_bootstrap, seed=seed).fit(runs)
     forecast = None
     if plan.target is not None:
         forecast = fit.forecast(params=plan.target.params, tokens=plan.target.tokens,
