@@ -144,6 +144,18 @@ def test_few_runs_warn_about_degrees_of_freedom_and_calibration():
     assert {w["category"] for w in fit.warnings_} == {"ExtrapolationWarning", "IdentifiabilityWarning"}
 
 
+def test_an_extrapolation_error_from_a_handful_of_predictions_is_not_reported():
+    """Nine runs: the backtests inside them predict fewer than five runs, too few to measure
+    a spread, so the error per decade is reported as not measured rather than as 0%."""
+    from scalelab.fitting.fit import MIN_CALIBRATION_PREDICTIONS
+
+    runs = Runs.from_frame(synthetic_runs("chinchilla", n=9))
+    with pytest.warns(ExtrapolationWarning, match=r"only \d predictions?: too few to measure the extrapolation error"):
+        fit = Fit(num_bootstrap=20).fit(runs)
+    cal = fit.calibration_
+    assert cal.status == "skipped" and cal.per_decade is None and 0 < cal.n_test < MIN_CALIBRATION_PREDICTIONS
+
+
 def test_e_at_zero_is_flagged():
     # pure power law in N and D: no irreducible loss to find
     df = synthetic_runs("chinchilla", noise=0.0)

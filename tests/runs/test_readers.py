@@ -139,6 +139,14 @@ def test_duplicate_steps_are_named():
         Runs.from_frame(df, all_steps=True, **MAP)
 
 
+def test_two_sizes_under_one_run_id_are_refused_not_merged():
+    df = CURVES.copy()
+    df.loc[2, "N"] = 2e8  # run a's last row names another model
+    with pytest.raises(InputError, match=r"rows with one run_id have different parameter counts .* 3 rows: row 1 \(run_id=a\)"):
+        Runs.from_frame(df, **MAP)
+    assert Runs.from_frame(CURVES, **MAP).num_runs == 2  # a run's curve: one size, several rows
+
+
 def test_where_syntax_error():
     with pytest.raises(InputError, match=r"--where 'family ==' cannot be evaluated on <frame>: .*; columns are run_id, N"):
         Runs.from_frame(CURVES, where="family ==", **MAP)

@@ -137,9 +137,25 @@ def fit(
     if cal.per_decade is not None:
         out.print(f"extrapolation error: {pct(cal.per_decade)} per decade beyond the runs "
                   f"(backtests inside the runs, {cal.n_test} predictions)")
+    elif cal.status == "skipped":
+        from scalelab.fitting.fit import MIN_CALIBRATION_PREDICTIONS
+
+        out.print(f"extrapolation error: not measured ({cal.n_test} backtest predictions inside the runs; it needs "
+                  f"{MIN_CALIBRATION_PREDICTIONS}): intervals far beyond the runs are too narrow")
+    wide = [k for k in f.params_ if k not in f.fixed_ and _wider(iv80[k], iv95[k])]
+    if wide:
+        out.print(f"the 95% interval of {', '.join(wide)} is much wider than the 80% one: the bootstrap's tail holds "
+                  "fits where a parameter trades off against another (E against A or B, an exponent against its "
+                  "coefficient), a sign the runs pin that part of the law loosely")
     for p in (out_path, plot):
         if p is not None:
             out.print(f"wrote {p}")
+
+
+def _wider(iv80, iv95, ratio: float = 2.5) -> bool:
+    """A 95% interval more than ``ratio`` times as wide as the 80% one (a normal's is 1.53x)."""
+    w80, w95 = iv80[1] - iv80[0], iv95[1] - iv95[0]
+    return w80 > 0 and w95 > ratio * w80
 
 
 # -------------------------------------------------------------------- predict

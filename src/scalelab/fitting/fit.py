@@ -58,6 +58,7 @@ LEVELS = (0.8, 0.95)
 NOISE_QUANTILES = 199  # out-of-bag residual quantiles kept for prediction intervals
 RIVAL_OBJECTIVE = 0.10  # optima within 10% of the best objective seed the bootstrap too
 CALIBRATION_CUTS = (10.0, 10.0**0.5)  # nested backtests at largest compute / these
+MIN_CALIBRATION_PREDICTIONS = 5  # fewer cannot measure a spread: the error per decade is then not reported
 INTERVAL_DRAWS = 20000  # Monte Carlo draws per predicted point (common to all points)
 
 
@@ -82,7 +83,8 @@ class Calibration:
 
     Attributes
     ----------
-    status : ``"ok"``, ``"skipped"`` (too few runs for a backtest inside them) or ``"off"``.
+    status : ``"ok"``, ``"skipped"`` (too few runs for a backtest inside them, or fewer
+        than ``MIN_CALIBRATION_PREDICTIONS`` predictions from it) or ``"off"``.
     per_decade : log error added per decade of extrapolation (None unless ok).
     noise_sd : run-to-run noise (robust sd of out-of-bag log residuals).
     cuts : the compute cuts of the inner backtests.
@@ -332,6 +334,14 @@ class Fit:
             )
             return Calibration("skipped")
         e, L = np.concatenate(errors), np.concatenate(decades)
+        if e.size < MIN_CALIBRATION_PREDICTIONS:
+            self._warn(
+                ExtrapolationWarning,
+                f"the backtests inside the runs make only {e.size} prediction{'s' if e.size != 1 else ''}: too few to "
+                f"measure the extrapolation error (at least {MIN_CALIBRATION_PREDICTIONS}); intervals cover parameter "
+                "uncertainty and run-to-run noise only, and will be too narrow far out",
+            )
+            return Calibration("skipped", cuts=tuple(cuts), n_test=int(e.size))
         sigma0 = _noise_sd(self.noise_quantiles_)
 
         def nll(s: float) -> float:

@@ -121,6 +121,8 @@ class Runs:
         run_id = df[run_id_col].astype(str) if has_ids else pd.Series([f"row{i + 1}" for i in range(len(df))])
         roles = pd.DataFrame({"run_id": run_id, **out})
         _check_values(roles, df, name)
+        if has_ids and "params" in roles:
+            _check_one_size_per_run(roles, name)
 
         extra = df.drop(columns=[c for c in df.columns if c in roles.columns or c == run_id_col])
         table = pd.concat([roles, extra], axis=1)
@@ -176,6 +178,16 @@ def _check_values(roles: pd.DataFrame, raw: pd.DataFrame, name: str) -> None:
         bad = values <= 0
         if bad.any():
             raise InputError(f"{name}: {role} must be > 0 but is <= 0 in {_rows(roles, bad)}; fix or drop those rows")
+
+
+def _check_one_size_per_run(roles: pd.DataFrame, name: str) -> None:
+    """Rows of one run id are one run's curve (its steps); with different parameter counts
+    they are two runs sharing an id, which would be merged into one without a word."""
+    sizes = roles.groupby("run_id", sort=False)["params"].transform("nunique")
+    bad = (sizes > 1).to_numpy()
+    if bad.any():
+        raise InputError(f"{name}: rows with one run_id have different parameter counts (two runs sharing an id?): "
+                         f"{_rows(roles, bad)}; give each run its own run_id")
 
 
 def _check_duplicates(table: pd.DataFrame, name: str, all_steps: bool) -> None:
