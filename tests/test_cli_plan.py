@@ -23,6 +23,20 @@ def test_counts_as_people_write_them():
     assert r.exit_code == 2 and "give a number such as 7e10, 70B" in r.output
 
 
+def test_a_deadline_is_met_or_said_to_be_missed_in_whole_nodes():
+    d = json.loads(run("--params", "70B", "--tokens", "2T", "--gpu", "h100", "--days", "30", "--json").stdout)
+    assert d["run"]["num_gpus"] % 8 == 0 and d["run"]["days"] <= 30
+    r = run("--params", "70B", "--tokens", "2T", "--gpu", "h100", "--num-gpus", "1024", "--days", "10", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["run"]["num_gpus"] == 1024
+    m = re.search(r"--days 10 cannot be met on 1,024 GPUs: the run takes ([\d.]+) days; ([\d,]+) would finish", r.stderr)
+    assert m and float(m.group(1)) > 10 and int(m.group(2).replace(",", "")) % 8 == 0
+
+
+def test_a_given_layout_that_does_not_fit_exits_1():
+    r = run("--params", "70B", "--tokens", "2T", "--gpu", "h100", "--num-gpus", "8", "--tp", "1", "--pp", "1", "--zero", "0")
+    assert r.exit_code == 1 and "does NOT fit" in r.stdout and "needs 1209.3 GiB per GPU, more than 80 GiB" in r.stderr
+
+
 def test_dense_model_from_its_parameter_count():
     r = run("--params", "7e10", "--tokens", "2e12", "--gpu", "a100-80gb", "--num-gpus", "2048", "--json")
     assert r.exit_code == 0, r.output
@@ -95,7 +109,9 @@ def test_validate():
     rows = {c["model"]: c for c in json.loads(r.stdout)}
     assert abs(rows["Llama 3.1 405B"]["hours_error"]) < 0.10
     table = run("validate")
-    assert "Llama 3.1 405B" in table.stdout and "effective MFU" in table.stdout
+    assert "Llama 3.1 405B" in table.stdout and "eff." in table.stdout and "6·N·D" in table.stdout
+    documented, claims = table.stdout.split("news claims (unverified")
+    assert "Llama 3.1 405B" in documented and "news claim" not in documented and "GPT-4" in claims
 
 
 def test_help_ends_with_examples():
@@ -131,7 +147,7 @@ def test_bad_input_exits_2_with_one_line(args, message):
 
 def test_a_model_that_cannot_fit_says_so():
     r = run("--preset", "llama3-405b", "--tokens", "1e12", "--num-gpus", "8", "--json")
-    assert r.exit_code == 0
+    assert r.exit_code == 1  # a plan that cannot be launched: exit 1, the plan still printed
     d = json.loads(r.stdout)
     assert d["layout"]["parallel"] is None and d["layout"]["memory"] is None
     assert "no layout up to tp=8 fits" in r.stderr and any("no layout" in w for w in d["warnings"])

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from scalelab.cli.common import Json, app, big, count, interval, num, out, print_json, run
+from scalelab.cli.common import Json, app, big, count, err, interval, num, out, print_json, run
 
 plan_app = typer.Typer(
     add_completion=False,
@@ -52,7 +52,7 @@ def plan(
     goodput: Annotated[Optional[float], typer.Option("--goodput", help="Share of wall-clock time spent training [default: 0.9, Llama 3].")] = None,
     price: Annotated[Optional[float], typer.Option("--price", help="USD per accelerator-hour [default: the catalogue's typical cloud price].")] = None,
     peak_tflops: Annotated[Optional[float], typer.Option("--peak-tflops", help="Dense peak TFLOP/s per accelerator [default: the catalogue's BF16].")] = None,
-    gpu_memory_gb: Annotated[Optional[float], typer.Option("--gpu-memory-gb", help="Memory per accelerator, GB.")] = None,
+    gpu_memory_gb: Annotated[Optional[float], typer.Option("--gpu-memory-gb", help="Memory per accelerator, GiB (the vendor's \"80GB\" HBM is 80 GiB).")] = None,
     pue: Annotated[float, typer.Option("--pue", help="Power usage effectiveness of the facility (1: accelerators only).")] = 1.0,
     budget_usd: Annotated[Optional[float], typer.Option("--budget-usd", parser=count, help="Budget in dollars: plan the compute-optimal run it buys.")] = None,
     budget_gpu_hours: Annotated[Optional[float], typer.Option("--budget-gpu-hours", parser=count, help="Budget in accelerator-hours.")] = None,
@@ -102,8 +102,11 @@ def plan(
     result = run(go)
     if as_json:
         print_json(result.to_dict())
-        return
-    _print_plan(result)
+    else:
+        _print_plan(result)
+    if not result.layout.fits:  # a plan that cannot be launched as it stands: exit 1, like watch with alerts
+        err.print("the run does not fit in memory as planned (see the warning above); exit status 1", markup=False)
+        raise typer.Exit(1)
 
 
 def _print_plan(p) -> None:
@@ -129,7 +132,7 @@ def _print_plan(p) -> None:
         hw = p.flops.hardware
         t.add_row("FLOPs", f"{p.flops.model:.3e} model (6·N·D: {p.flops.six_n:.3e})"
                   + (f"; {hw:.3e} with recomputation" if hw > p.flops.model * 1.0005 else ""))
-    t.add_row("hardware", f"{run_.num_gpus:,.0f} x {a.name} ({a.peak_tflops:g} TFLOP/s dense BF16, {a.memory_gb:g} GB) "
+    t.add_row("hardware", f"{run_.num_gpus:,.0f} x {a.name} ({a.peak_tflops:g} TFLOP/s dense BF16, {a.memory_gb:g} GiB) "
               f"at MFU {run_.mfu:.2f} ({a.mfu_source}), goodput {run_.goodput:.2f}")
     t.add_row("time", f"{run_.days:,.1f} days wall-clock ({run_.compute_seconds / 86400:,.1f} computing)")
     t.add_row("GPU-hours", f"{run_.gpu_hours:,.0f}")
@@ -182,17 +185,25 @@ def plan_validate(
     if as_json:
         print_json([c.to_dict() for c in checks])
         return
-    t = Table("run", "hardware", "FLOPs 6·N·D", "vs reported", "GPU-hours reported", "predicted", "error",
-              "effective MFU implied", "default")
-    for c in checks:
-        t.add_row(("(claim) " if c.kind == "claim" else "") + c.model, c.hardware or "-",
-                  "-" if c.flops_6nd is None else f"{c.flops_6nd:.3g}",
-                  "-" if c.flops_error is None else f"{100 * c.flops_error:+.1f}%",
-                  "-" if c.hours_reported is None else f"{c.hours_reported:,.0f}",
-                  "-" if c.hours_predicted is None else f"{c.hours_predicted:,.0f}",
-                  "-" if c.hours_error is None else f"{100 * c.hours_error:+.1f}%",
-                  "-" if c.effective_mfu_implied is None else f"{c.effective_mfu_implied:.3f}",
-                  "-" if c.effective_mfu_default is None else f"{c.effective_mfu_default:.3f}")
-    out.print(t)
-    out.print("predicted = FLOPs / (peak x reported MFU x goodput 0.9); effective MFU = reported FLOPs / "
-              "(reported accelerator-hours x peak)")
+    g = 0.9 if goodput is None else goodput
+    for title, kind in (("documented runs (papers and technical reports)", "paper"),
+                        ("news claims (unverified; not used in any figure above)", "claim")):
+        group = [c for c in checks if (c.kind == "claim") == (kind == "claim")]
+        if not group:
+            continue
+        t = Table("run", "accelerator", "6·N·D", "vs reported", "hours (reported)", "hours (predicted)", "error",
+                  "eff. MFU (reported)", "eff. MFU (default)", title=title)
+        for c in group:
+            t.add_row(c.model, c.hardware or "-",
+                      "-" if c.flops_6nd is None else f"{c.flops_6nd:.3g}",
+                      "-" if c.flops_error is None else f"{100 * c.flops_error:+.1f}%",
+                      "-" if c.hours_reported is None else f"{c.hours_reported:,.0f}",
+                      "-" if c.hours_predicted is None else f"{c.hours_predicted:,.0f}",
+                      "-" if c.hours_error is None else f"{100 * c.hours_error:+.1f}%",
+                      "-" if c.effective_mfu_implied is None else f"{c.effective_mfu_implied:.3f}",
+                      "-" if c.effective_mfu_default is None else f"{c.effective_mfu_default:.3f}")
+        out.print(t)
+    out.print(f"6·N·D: training FLOPs from parameters and tokens, against the FLOPs reported. hours: accelerator-hours, "
+              f"as reported and as predicted = reported FLOPs / (peak x reported MFU x goodput {g:g}); error = predicted "
+              "/ reported - 1. eff. MFU = FLOPs / (accelerator-hours x peak) = MFU x goodput: what the reported hours "
+              "imply, and the planner's default for that accelerator.")

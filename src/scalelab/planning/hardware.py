@@ -76,6 +76,7 @@ class Accelerator:
     """Dense BF16/FP16 peak, TFLOP/s."""
     fp8_tflops: float | None
     memory_gb: float
+    """Memory per accelerator as the vendor states it ("80GB"), which for HBM is binary: GiB."""
     memory_bw_tbs: float | None
     tdp_w: float | None
     price_usd_per_hour: float | None

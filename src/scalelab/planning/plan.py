@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from scalelab.errors import InputError, PlanWarning, recording_warnings
 from scalelab.fitting.forecast import Forecast
 from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN
-from scalelab.planning.cost import BudgetPlan, RunEstimate, budget_to_run, estimate_run, plan_budget
+from scalelab.planning.cost import NODE_SIZE, BudgetPlan, RunEstimate, budget_to_run, estimate_run, plan_budget
 from scalelab.planning.hardware import Accelerator
 from scalelab.planning.memory import MemoryBreakdown, Parallelism, memory_per_device, smallest_layout
 from scalelab.planning.model import ModelConfig, dense_from_params
@@ -71,6 +71,11 @@ class Layout:
     searched: bool
     micro_batch: int
     precision: str
+
+    @property
+    def fits(self) -> bool:
+        """A layout was found, or the given one fits in memory: the run can be launched as planned."""
+        return self.parallel is not None and (self.memory is None or self.memory.fits)
 
     def to_dict(self) -> dict:
         return {"parallel": None if self.parallel is None else self.parallel.to_dict(), "recompute": self.recompute,
@@ -197,6 +202,13 @@ def make_plan(accelerator: Accelerator, *, model: ModelConfig | None = None, par
     return dataclasses.replace(plan, warnings=tuple(dict.fromkeys(seen)))
 
 
+def _gpus_for(days_on_one: float, days: float) -> int:
+    """GPUs that finish in ``days`` a run that takes ``days_on_one`` on one: whole 8-GPU
+    nodes from a node up (ideal scaling, as the time estimate assumes)."""
+    n = math.ceil(days_on_one / days - 1e-9)
+    return n if n <= NODE_SIZE else math.ceil(n / NODE_SIZE) * NODE_SIZE
+
+
 def _make_plan(accelerator, *, model, params, tokens, num_gpus, days, mfu, goodput, pue, budget_usd, budget_gpu_hours,
                budget_flops, fit, law_label, flops_per_token, max_unique_tokens, causal, parallel, recompute,
                micro_batch, precision, seq_len, fused_cross_entropy) -> Plan:
@@ -251,23 +263,27 @@ def _make_plan(accelerator, *, model, params, tokens, num_gpus, days, mfu, goodp
                               per_token=f["model"])
             p = model.params()
             count = ParamCount(total=p["total"], active=p["active"], non_embedding=p["non_embedding"])
+        probe = estimate_run(flops.model, accelerator, 1, mfu=mfu, goodput=goodput, pue=pue)
         if num_gpus is None:
             if days is None:
                 raise InputError("give --num-gpus (or --days to find how many GPUs finish in time)")
-            probe = estimate_run(flops.model, accelerator, 1, mfu=mfu, goodput=goodput, pue=pue)
-            num_gpus = math.ceil(probe.days / days)
+            num_gpus = _gpus_for(probe.days, days)
         run = estimate_run(flops.model, accelerator, num_gpus, mfu=mfu, goodput=goodput, pue=pue)
+        if days is not None and run.days > days * (1 + 1e-9):
+            warnings.warn(f"--days {days:g} cannot be met on {num_gpus:,.0f} GPUs: the run takes {run.days:.1f} days; "
+                          f"{_gpus_for(probe.days, days):,} would finish in {days:g} (at the same MFU and goodput)",
+                          PlanWarning, stacklevel=3)
         if fit is not None:
             label = law_label + ("; a dense law evaluated at the active parameter count" if model.n_experts else "")
             forecast = fit.forecast(params=count.active, tokens=tokens, law=label)
     layout = _layout(model, run, parallel, recompute, micro_batch, precision, memory_options, accelerator)
     if layout.parallel is None:
-        warnings.warn(f"no layout up to tp=8 fits {model.name} in {accelerator.memory_gb:g} GB per GPU on "
+        warnings.warn(f"no layout up to tp=8 fits {model.name} in {accelerator.memory_gb:g} GiB per GPU on "
                       f"{run.num_gpus:g} GPUs: add GPUs, lower --micro-batch or --seq-len, or use --precision fp8",
                       PlanWarning, stacklevel=3)
     elif not layout.memory.fits:
         warnings.warn(f"the given layout needs {layout.memory.total / 2**30:.1f} GiB per GPU, more than "
-                      f"{accelerator.memory_gb:g} GB: drop --tp/--pp/--zero/--recompute to let scalelab find one",
+                      f"{accelerator.memory_gb:g} GiB: drop --tp/--pp/--zero/--recompute to let scalelab find one",
                       PlanWarning, stacklevel=3)
     return Plan(mode="budget" if budget_mode else "forward", model=model, model_note=note, params=count,
                 tokens=tokens, flops=flops, run=run, layout=layout, budget=budget, forecast=forecast)
