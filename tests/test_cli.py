@@ -157,7 +157,9 @@ def test_user_errors_exit_2_with_one_line(args, message):
 def test_predict_errors(fit_file, tmp_path):
     cases = [
         (["--params", "7e10"], r"give --params N and --tokens D"),
-        (["--params", "abc", "--tokens", "1"], r"--params 'abc': give numbers"),
+        (["--params", "abc", "--tokens", "1"], r"--params 'abc': give numbers, comma-separated for several, e.g. --params 7e10,70B"),
+        (["--params", "1e20", "--tokens", "1e12"], r"--params 1e+20: give a parameter count in (0, 1e+15], e.g. --params 7e10"),
+        (["--params", "70B", "--tokens", "1e17"], r"--tokens 1e+17: give a token count"),
         (["--params", "-1", "--tokens", "1e9"], r"every value must be a finite number > 0"),
         (["--compute", "1e22", "--params", "1e9"], r"give either --compute C, or --params N"),
         (["--params", "1,2,3", "--tokens", "4,5"], r"--params has 3 values and --tokens 2"),

@@ -130,6 +130,17 @@ def pct(v) -> str:
     return "-" if v is None or math.isnan(v) else f"{100 * v:.2f}%"
 
 
+def factor(x: float) -> str:
+    """A factor as a person reads it.
+
+    >>> factor(1.04), factor(38.5), factor(1234), factor(3.9e14)
+    ('1.0x', '38.5x', '1,234x', '3.9e+14x')
+    """
+    if not math.isfinite(x):
+        return "-"
+    return f"{x:.1f}x" if x < 100 else f"{x:,.0f}x" if x < 1e6 else f"{x:.2g}x"
+
+
 def big(v: float) -> str:
     for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(v) >= div:
@@ -161,7 +172,11 @@ SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
 
 def count(text: str | float) -> float:
     """A count as people write it: ``70B``, ``2T``, ``1.4e12``, ``500M``, ``8k``, ``70_000``
-    (k, M, B or G, T, P: thousand, million, billion, trillion, quadrillion; any case)."""
+    (k, M, B or G, T, P: thousand, million, billion, trillion, quadrillion; any case).
+
+    >>> count("70B"), count("2t"), count("1.4e12"), count("500M"), count("8k"), count("70_000")
+    (70000000000.0, 2000000000000.0, 1400000000000.0, 500000000.0, 8000.0, 70000.0)
+    """
     if isinstance(text, (int, float)):
         return float(text)
     t = text.strip().replace(",", "")
@@ -172,6 +187,10 @@ def count(text: str | float) -> float:
         raise typer.BadParameter(f"{text!r}: give a number such as 7e10, 70B, 2T or 500M") from None
 
 
+EXAMPLES = {"--params": "7e10,70B", "--tokens": "1.4e12,2T", "--compute": "1e23,1e24", "--sizes": "2e4,4e4,8e4",
+            "--multiples": "1,2,5"}  # what a valid value of each option looks like
+
+
 def parse_numbers(text: str | None, option: str) -> list[float] | None:
     """``"1e23,1e24"`` -> ``[1e23, 1e24]`` (``"70B,2T"`` too, see :func:`count`); every value
     a finite number > 0."""
@@ -180,7 +199,8 @@ def parse_numbers(text: str | None, option: str) -> list[float] | None:
     try:
         values = [count(t) for t in text.split(",") if t.strip()]
     except typer.BadParameter:
-        raise ScalelabError(f"{option} {text!r}: give numbers, comma-separated for several, e.g. {option} 1e23,1e24") from None
+        example = EXAMPLES.get(option, "1e23,1e24")
+        raise ScalelabError(f"{option} {text!r}: give numbers, comma-separated for several, e.g. {option} {example}") from None
     if not values or not all(math.isfinite(v) and v > 0 for v in values):
         raise ScalelabError(f"{option} {text!r}: every value must be a finite number > 0")
     return values

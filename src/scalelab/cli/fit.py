@@ -20,6 +20,7 @@ from scalelab.cli.common import (
     app,
     big,
     count,
+    factor,
     num,
     option_group,
     out,
@@ -195,7 +196,7 @@ def predict(
     t = Table(*cols, "loss", "80% interval", "95% interval", "extrapolation")
     for _, row in frame.iterrows():
         t.add_row(*[num(row[c]) for c in cols], num(row["loss"]), f"{num(row['lo80'])} .. {num(row['hi80'])}",
-                  f"{num(row['lo95'])} .. {num(row['hi95'])}", f"{row['extrapolation']:.1f}x")
+                  f"{num(row['lo95'])} .. {num(row['hi95'])}", factor(row['extrapolation']))
     out.print(t)
     if kind == "allocation":
         out.print("params/tokens: point estimate; their intervals are in --json (params_lo80 ...). "
@@ -250,7 +251,7 @@ def backtest(
     shown = rows if len(rows) <= 40 else rows.iloc[np.r_[0:20, len(rows) - 20:len(rows)]]
     for _, r in shown.iterrows():
         t.add_row(str(r["run_id"]), num(r["flops"]), num(r["actual"]), num(r["predicted"]), f"{100 * r['rel_error']:+.2f}%",
-                  f"{num(r['lo80'])} .. {num(r['hi80'])}", yes(r["in80"]), yes(r["in95"]), f"{r['extrapolation']:.1f}x")
+                  f"{num(r['lo80'])} .. {num(r['hi80'])}", yes(r["in80"]), yes(r["in95"]), factor(r['extrapolation']))
     out.print(t)
     if len(rows) > 40:
         out.print(f"({len(rows) - 40} middle rows not shown; --out FILE.csv or --json has all)")

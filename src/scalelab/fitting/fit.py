@@ -725,6 +725,13 @@ def predict_table(fit: Fit, *, params=None, tokens=None, flops=None,
     if flops is not None and (params is not None or tokens is not None):
         raise FitError("give either --compute C, or --params N with --tokens D, not both")
     fit._check_fitted()
+    for option, values, what, hi, example in (("--params", params, "parameter count", 1e15, "7e10"),
+                                               ("--tokens", tokens, "token count", 1e16, "1.4e12"),
+                                               ("--compute", flops, "FLOP count", 1e33, "1e24")):
+        bad = [v for v in np.atleast_1d(np.asarray(values if values is not None else [], float))
+               if not (np.isfinite(v) and 0 < v <= hi)]
+        if bad:
+            raise FitError(f"{option} {bad[0]:g}: give a {what} in (0, {hi:g}], e.g. {option} {example}")
     if flops is not None:
         if "params" in fit.law_.inputs:
             return "allocation", fit.optimal_allocation(flops, flops_per_token).to_frame()
