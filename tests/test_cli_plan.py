@@ -32,6 +32,23 @@ def test_a_deadline_is_met_or_said_to_be_missed_in_whole_nodes():
     assert m and float(m.group(1)) > 10 and int(m.group(2).replace(",", "")) % 8 == 0
 
 
+def test_time_and_cost_come_with_the_range_documented_runs_span():
+    """At the default MFU and goodput the plan's days and dollars span what documented runs'
+    effective MFU implies (plan validate's table); a measured --mfu and --goodput drop it."""
+    d = json.loads(run("--params", "70B", "--tokens", "2T", "--gpu", "h100", "--num-gpus", "1024", "--json").stdout)
+    v = json.loads(run("validate", "--json").stdout)
+    ratios = [c["effective_mfu_implied"] / c["effective_mfu_default"] for c in v
+              if c["kind"] != "claim" and c["effective_mfu_implied"] and c["effective_mfu_default"]]
+    rg = d["ranges"]
+    assert rg["effective_mfu_ratio"] == pytest.approx([min(ratios), max(ratios)]) and rg["runs"] == len(ratios)
+    lo, hi = rg["cost_usd"]
+    assert lo < d["run"]["cost_usd"] < hi and hi / lo == pytest.approx(max(ratios) / min(ratios))
+    assert rg["days"][0] < d["run"]["days"] < rg["days"][1]
+    measured = json.loads(run("--params", "70B", "--tokens", "2T", "--gpu", "h100", "--num-gpus", "1024", "--mfu", "0.4",
+                              "--goodput", "0.9", "--json").stdout)
+    assert measured["ranges"] is None and measured["run"]["cost_usd"] == pytest.approx(d["run"]["cost_usd"])
+
+
 def test_a_given_layout_that_does_not_fit_exits_1():
     r = run("--params", "70B", "--tokens", "2T", "--gpu", "h100", "--num-gpus", "8", "--tp", "1", "--pp", "1", "--zero", "0")
     assert r.exit_code == 1 and "does NOT fit" in r.stdout and "needs 1209.3 GiB per GPU, more than 80 GiB" in r.stderr

@@ -134,12 +134,20 @@ def _print_plan(p) -> None:
                   + (f"; {hw:.3e} with recomputation" if hw > p.flops.model * 1.0005 else ""))
     t.add_row("hardware", f"{run_.num_gpus:,.0f} x {a.name} ({a.peak_tflops:g} TFLOP/s dense BF16, {a.memory_gb:g} GiB) "
               f"at MFU {run_.mfu:.2f} ({a.mfu_source}), goodput {run_.goodput:.2f}")
-    t.add_row("time", f"{run_.days:,.1f} days wall-clock ({run_.compute_seconds / 86400:,.1f} computing)")
-    t.add_row("GPU-hours", f"{run_.gpu_hours:,.0f}")
+    rg = p.ranges()
+    span = (lambda key, fmt: f" ({fmt(rg[key][0])}–{fmt(rg[key][1])})") if rg else (lambda key, fmt: "")
+    t.add_row("time", f"{run_.days:,.1f} days wall-clock{span('days', lambda v: f'{v:,.1f}')}, "
+              f"{run_.compute_seconds / 86400:,.1f} computing")
+    t.add_row("GPU-hours", f"{run_.gpu_hours:,.0f}{span('gpu_hours', lambda v: f'{v:,.0f}')}")
     if run_.energy_kwh is not None:
         t.add_row("energy", f"{run_.energy_kwh / 1000:,.0f} MWh (TDP {a.tdp_w:g} W x PUE {run_.pue:g})")
     cost = run_.cost_usd
-    t.add_row("cost", "-" if cost is None else f"${cost:,.0f} at ${a.price_usd_per_hour:g}/GPU-hour ({a.price_note})")
+    t.add_row("cost", "-" if cost is None else f"${cost:,.0f}{span('cost_usd', lambda v: f'${v:,.0f}')} at "
+              f"${a.price_usd_per_hour:g}/GPU-hour ({a.price_note})")
+    if rg:
+        t.add_row("ranges", f"at the effective MFU (MFU x goodput) that {rg['runs']} documented runs reached: "
+                  f"{rg['effective_mfu_ratio'][0]:.2f}–{rg['effective_mfu_ratio'][1]:.2f}x the default "
+                  "(scalelab plan validate); give --mfu and --goodput you have measured to narrow them")
     if lay.parallel is not None:
         par, m = lay.parallel, lay.memory
         g = m.gib()

@@ -105,6 +105,21 @@ class Plan:
     budget: BudgetPlan | None = None
     forecast: Forecast | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    spread: tuple[float, float, int] | None = None
+    """With the default MFU and goodput: the lowest and highest ratio of documented runs'
+    effective MFU to the default (and how many runs), which the time and cost ranges follow
+    (:func:`scalelab.planning.validate.effective_mfu_spread`); None when MFU or goodput was given."""
+
+    def ranges(self) -> dict | None:
+        """Days, GPU-hours and dollars at the documented runs' lowest and highest effective MFU."""
+        if self.spread is None:
+            return None
+        lo, hi, n = self.spread
+        r = self.run
+        out = {"effective_mfu_ratio": [lo, hi], "runs": n, "days": [r.days / hi, r.days / lo],
+               "gpu_hours": [r.gpu_hours / hi, r.gpu_hours / lo]}
+        out["cost_usd"] = None if r.cost_usd is None else [r.cost_usd / hi, r.cost_usd / lo]
+        return out
 
     @property
     def tokens_per_s(self) -> float:
@@ -119,6 +134,7 @@ class Plan:
             "tokens_per_s": self.tokens_per_s, "run": self.run.to_dict(), "layout": self.layout.to_dict(),
             "budget": None if self.budget is None else self.budget.to_dict(),
             "forecast": None if self.forecast is None else self.forecast.to_dict(), "warnings": list(self.warnings),
+            "spread": None if self.spread is None else list(self.spread), "ranges": self.ranges(),
         }
 
     @classmethod
@@ -136,7 +152,8 @@ class Plan:
                        run=RunEstimate.from_dict(d["run"]), layout=Layout.from_dict(d["layout"]),
                        budget=None if d["budget"] is None else BudgetPlan.from_dict(d["budget"]),
                        forecast=None if d["forecast"] is None else Forecast.from_dict(d["forecast"]),
-                       warnings=tuple(d.get("warnings", ())))
+                       warnings=tuple(d.get("warnings", ())),
+                       spread=None if d.get("spread") is None else tuple(d["spread"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{source} is missing or has a bad field ({exc}); make it again with "
                              "scalelab plan ... --json") from None
@@ -199,7 +216,12 @@ def make_plan(accelerator: Accelerator, *, model: ModelConfig | None = None, par
                           max_unique_tokens=max_unique_tokens, causal=causal, parallel=parallel, recompute=recompute,
                           micro_batch=micro_batch, precision=precision, seq_len=seq_len,
                           fused_cross_entropy=fused_cross_entropy)
-    return dataclasses.replace(plan, warnings=tuple(dict.fromkeys(seen)))
+    spread = None
+    if plan.mode == "forward" and mfu is None and goodput is None:
+        from scalelab.planning.validate import effective_mfu_spread
+
+        spread = effective_mfu_spread()
+    return dataclasses.replace(plan, warnings=tuple(dict.fromkeys(seen)), spread=spread)
 
 
 def _gpus_for(days_on_one: float, days: float) -> int:

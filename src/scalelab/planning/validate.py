@@ -10,6 +10,7 @@ wall-clock time) next to the planner's default.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -80,6 +81,19 @@ def check_runs(rows, goodput: float | None = None) -> list[RunCheck]:
             effective_mfu_default=acc.default_mfu * goodput if acc else None,
         ))
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def effective_mfu_spread() -> tuple[float, float, int]:
+    """How far the documented runs' effective MFU (the MFU x goodput their reported hours
+    imply) lies from the planner's default for their accelerator: the lowest and highest
+    ratio, and over how many runs (news claims left out). What a plan's time and cost can
+    be off by when its MFU and goodput are the defaults: 0.73-1.09x in the bundled table."""
+    from scalelab.data import rows
+
+    ratios = [c.effective_mfu_implied / c.effective_mfu_default for c in check_runs(rows("known_runs"))
+              if c.kind != "claim" and c.effective_mfu_implied and c.effective_mfu_default]
+    return min(ratios), max(ratios), len(ratios)
 
 
 def _rel(pred, ref):
