@@ -34,6 +34,7 @@ def one_rung_plan(tmp_path, monkeypatch, multiple: str):
     assert r.exit_code == 0, r.output
 
 
+@pytest.mark.slow
 @needs_torch
 def test_design_run_resume_fit(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -118,6 +119,7 @@ def test_gpus_executor_without_a_gpu_is_refused(tmp_path, monkeypatch):
     assert not (tmp_path / "p.runs").exists() or not any((tmp_path / "p.runs").iterdir())
 
 
+@pytest.mark.slow
 @needs_torch
 def test_corpus_too_small_is_refused_unless_forced(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -135,6 +137,7 @@ def test_corpus_too_small_is_refused_unless_forced(tmp_path, monkeypatch):
     assert len(json.loads(r.stdout)) == 1
 
 
+@pytest.mark.slow
 @needs_torch
 def test_torchrun_executor_with_fsdp_reports_progress_and_records(tmp_path, monkeypatch):
     """Two gloo ranks per rung under FSDP, launched as worker processes: results, run-store
@@ -201,6 +204,7 @@ def test_dry_run_never_builds_a_rung(tmp_path, monkeypatch):
     assert all(v > 0 for v in d["estimated_seconds"].values())
 
 
+@pytest.mark.slow
 @needs_torch
 @pytest.mark.parametrize("executor", ["local", "torchrun"])
 def test_a_rung_stops_itself_with_stop_on(tmp_path, monkeypatch, executor):

@@ -80,6 +80,7 @@ def _readme_examples() -> list[str]:
     return lines
 
 
+@pytest.mark.slow
 def test_readme_examples_run(tmp_path, monkeypatch):
     """Run every `scalelab ...` line of the README, in order, in a scratch folder."""
     (tmp_path / "src").symlink_to(REPO / "src")

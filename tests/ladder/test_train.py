@@ -139,6 +139,7 @@ def torchrun(script_text, tmp_path, *args):
     return json.loads(lines[-1]) if lines else None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
 def test_two_gloo_processes_match_one(shards, tmp_path, parallel):
     d = torchrun(DDP, tmp_path, shards.folder, tmp_path / "rung", parallel)
@@ -155,6 +156,7 @@ def test_two_gloo_processes_match_one(shards, tmp_path, parallel):
     np.testing.assert_allclose(val["rung"], val["one"], rtol=1e-3)  # validation split across the ranks
 
 
+@pytest.mark.slow
 def test_fsdp_checkpoint_resumes_in_one_process(shards, tmp_path):
     """A checkpoint holds the whole unsharded state: a rung stopped under FSDP on two ranks
     finishes in one process where the one-process run ends."""
@@ -183,6 +185,7 @@ RUNG = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_rung_resumes_to_the_same_final_loss(shards, tmp_path):
     """A training process killed with SIGKILL (no chance to clean up) resumes from its last
     checkpoint and ends exactly where an uninterrupted run with the same seed ends."""

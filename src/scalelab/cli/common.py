@@ -94,7 +94,11 @@ def print_warnings(caught) -> None:
 # ------------------------------------------------------------------- printing
 def print_json(data) -> None:
     """``data`` as JSON that every parser reads: NaN and infinities (not JSON) become null."""
-    print(json.dumps(_finite(data), indent=1, default=_json_default, allow_nan=False))
+    print(json_text(data))
+
+
+def json_text(data) -> str:
+    return json.dumps(_finite(data), indent=1, default=_json_default, allow_nan=False)
 
 
 def _finite(o):

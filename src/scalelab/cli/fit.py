@@ -30,6 +30,7 @@ from scalelab.cli.common import (
     run,
     yes,
 )
+from scalelab.errors import ScalelabError
 
 RunsArg = Annotated[Path, typer.Argument(help="Table of runs: .csv, .tsv, .jsonl or .parquet.", show_default=False, metavar="RUNS")]
 
@@ -84,12 +85,15 @@ Examples:
   scalelab fit runs.csv --out fit.json
   scalelab fit runs.csv --where "family == 'x'" --fix E=1.69 --tie alpha=beta
   scalelab fit curves.jsonl --all-steps --loss-col val_loss --law compute --json
+  scalelab fit runs.csv --plot fit.png --params 70B --tokens 1.4T
 """)
 @option_group(read=RunsOptions, settings=FitOptions)
 def fit(
     runs: RunsArg,
     out_path: Annotated[Optional[Path], typer.Option("--out", help="Write the fit (everything needed to predict) to this JSON file.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of the runs, the fit and its interval band (.png, .svg, .pdf).")] = None,
+    target_params: Annotated[Optional[float], typer.Option("--params", parser=count, help="With --plot: mark the target run of N parameters (with --tokens) and its forecast.")] = None,
+    target_tokens: Annotated[Optional[float], typer.Option("--tokens", parser=count, help="With --plot: the target run's training tokens D.")] = None,
     read: RunsOptions = None,
     settings: FitOptions = None,
     as_json: Json = False,
@@ -104,12 +108,18 @@ def fit(
     def go():
         from scalelab.io import save_fit
 
+        if (target_params is None) != (target_tokens is None):
+            raise ScalelabError("give both --params and --tokens to mark a target run")
+        if target_params is not None and plot is None:
+            raise ScalelabError("--params/--tokens mark the target on the --plot figure: give --plot FILE "
+                                "(scalelab predict forecasts a run)")
         table = read.read(runs, settings.law)
         f = settings.estimator().fit(table)
         if plot is not None:
             from scalelab.report.plots import plot_fit, save
 
-            save(plot_fit(f, table), plot)
+            target = None if target_params is None else (target_params, target_tokens)
+            save(plot_fit(f, table, target=target), plot)
         if out_path is not None:
             save_fit(f, out_path)
         return f, table

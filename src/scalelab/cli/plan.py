@@ -20,6 +20,7 @@ Examples:
   scalelab plan --params 7e10 --tokens 2e12 --gpu a100-80gb --num-gpus 2048
   scalelab plan --preset llama3-405b --tokens 15.6e12 --gpu h100-sxm --num-gpus 16384 --mfu 0.40
   scalelab plan --budget-usd 5e8 --gpu h100-sxm --days 180 --fit fit.json
+  scalelab plan --params 13B --tokens 5T --gpu h100 --num-gpus 1024 --fit fit.json --out plan.json
   scalelab plan validate
 """,
 )
@@ -72,6 +73,7 @@ def plan(
     precision: Annotated[str, typer.Option("--precision", help="bf16 (mixed, fp32 master), fp8, fp32.")] = "bf16",
     fused_ce: Annotated[bool, typer.Option("--fused-cross-entropy", help="A fused loss keeps only fp32 logits.")] = False,
     non_causal: Annotated[bool, typer.Option("--non-causal-flops", help="Count attention FLOPs over the whole sequence (PaLM's convention), not the causal half.")] = False,
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="Also write the plan as JSON (what --json prints; watch --plan and report --plan read it).")] = None,
     as_json: Json = False,
 ) -> None:
     """Plan a training run: FLOPs, days, GPU-hours, energy, dollars, memory per GPU and
@@ -100,10 +102,17 @@ def plan(
                          seq_len=seq_len if model is None else None, fused_cross_entropy=fused_ce)
 
     result = run(go)
+    if out_path is not None:
+        from scalelab.cli.common import json_text
+        from scalelab.io import atomic_write_text
+
+        run(lambda: atomic_write_text(out_path, json_text(result.to_dict())))
     if as_json:
         print_json(result.to_dict())
     else:
         _print_plan(result)
+        if out_path is not None:
+            out.print(f"wrote {out_path}")
     if not result.layout.fits:  # a plan that cannot be launched as it stands: exit 1, like watch with alerts
         err.print("the run does not fit in memory as planned (see the warning above); exit status 1", markup=False)
         raise typer.Exit(1)

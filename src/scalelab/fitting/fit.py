@@ -660,7 +660,7 @@ class Fit:
                 "bootstrap_converged": r.bootstrap_converged,
                 "bootstrap_size": r.bootstrap_size,
             },
-            "residuals": residual_summary(self.residuals_),
+            "residuals": residual_summary(self.residuals_) if self.residuals_.size else dict(getattr(self, "_residuals_read", {})),
             "data_range": {k: [float(a), float(b)] for k, (a, b) in self.data_range_.items()},
             "ensemble": {k: v.tolist() for k, v in self.ensemble_.items()},
             "noise_quantiles": self.noise_quantiles_.tolist(),
@@ -698,7 +698,8 @@ class Fit:
             fit.data_range_ = {k: tuple(v) for k, v in d["data_range"].items()}
             res = d["result"]
             fit.result_ = FitResult(fun=float(d["objective"]), **res)
-            fit.residuals_ = np.asarray([], float)
+            fit.residuals_ = np.asarray([], float)  # the runs are not in the file: their summary is
+            fit._residuals_read = dict(d.get("residuals", {}))
             fit.warnings_ = list(d.get("warnings", []))
             fit.provenance_ = dict(d.get("provenance", {}))
         except (KeyError, TypeError, ValueError) as exc:

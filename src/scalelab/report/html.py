@@ -10,10 +10,15 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:900px;margin:2em auto;color:#222;line-height:1.45}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:900px;margin:2em auto;padding:0 1em;
+color:#222;line-height:1.45;overflow-wrap:anywhere}
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ddd}
+.tbl{max-width:100%;overflow-x:auto}
 table{border-collapse:collapse;font-size:.88em;margin:.8em 0}td,th{padding:.25em .6em;border-bottom:1px solid #eee;text-align:right}
-th{background:#f5f5f5}img{max-width:100%}.note{color:#555;font-size:.9em}code{background:#f3f3f3;padding:0 .2em}
+td:first-child,th:first-child{text-align:left}
+th{background:#f5f5f5}img{max-width:100%;height:auto}.note{color:#555;font-size:.9em}code{background:#f3f3f3;padding:0 .2em}
+.verdict{font-size:1.1em;font-weight:600;background:#f3f7fb;border-left:4px solid #08306b;padding:.5em .8em}
+.warn{color:#8a4b00;font-size:.9em}
 """
 
 
@@ -30,7 +35,7 @@ class Report:
         self.parts.append(f"<p{cls}>{html.escape(text)}</p>")
 
     def table(self, frame: pd.DataFrame) -> None:
-        self.parts.append(frame.to_html(index=False, border=0, escape=True))
+        self.parts.append(f'<div class="tbl">{frame.to_html(index=False, border=0, escape=True)}</div>')
 
     def figure(self, fig) -> None:
         buf = io.BytesIO()
@@ -44,4 +49,5 @@ class Report:
     def render(self) -> str:
         body = "\n".join(self.parts)
         return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
+                f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
                 f"<style>{STYLE}</style></head><body><h1>{html.escape(self.title)}</h1>\n{body}\n</body></html>\n")

@@ -20,14 +20,20 @@ from scalelab.runs import Runs  # noqa: E402
 BAND = {0.95: "#c6dbef", 0.8: "#6baed6"}
 
 
-def plot_fit(fit: Fit, runs: Runs, budgets=None, title: str | None = None):
+def plot_fit(fit: Fit, runs: Runs | None, budgets=None, title: str | None = None, target: tuple | None = None):
     """Loss against compute: the runs, the law's compute-optimal frontier (or L(C)) with its
-    80% and 95% bands, extended to the forecast budgets, which are marked with intervals."""
+    80% and 95% bands, extended to the forecast budgets, which are marked with intervals,
+    and to ``target`` (params, tokens), marked with its forecast and intervals. Without
+    ``runs`` (a fit whose data is not at hand) the law is drawn over its fitted range."""
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
-    flops = runs.column("flops")
-    loss = runs.column("loss")
+    if runs is not None:
+        flops, loss = runs.column("flops"), runs.column("loss")
+    else:
+        flops, loss = np.asarray(fit.data_range_["flops"], float), None
+    t_flops = None if target is None else FLOPS_PER_PARAM_TOKEN * target[0] * target[1]
     lo_c = flops.min()
-    hi_c = max(flops.max(), *(np.atleast_1d(budgets) if budgets is not None else [flops.max()])) * 1.5
+    ends = [flops.max(), *(np.atleast_1d(budgets) if budgets is not None else []), *([t_flops] if t_flops else [])]
+    hi_c = max(ends) * 1.5
     grid = np.geomspace(lo_c, hi_c, 120)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)
@@ -42,7 +48,9 @@ def plot_fit(fit: Fit, runs: Runs, budgets=None, title: str | None = None):
         if np.isfinite(lo).all():
             ax.fill_between(grid, lo, hi, color=BAND[lv], alpha=0.7, lw=0, label=f"{100 * lv:g}% interval")
     ax.plot(grid, curve.loss, color="#08306b", lw=1.6, label=label)
-    if "params" in runs.frame:
+    if runs is None:
+        pass
+    elif "params" in runs.frame:
         sc = ax.scatter(flops, loss, c=runs.column("params"), norm=LogNorm(), cmap="viridis", s=14, zorder=3,
                         edgecolors="none", label="runs")
         fig.colorbar(sc, ax=ax, label="parameters N")
@@ -58,10 +66,21 @@ def plot_fit(fit: Fit, runs: Runs, budgets=None, title: str | None = None):
         yerr = np.vstack([f.loss - lo, hi - f.loss]) if np.isfinite(lo).all() else None
         ax.errorbar(np.atleast_1d(budgets), f.loss, yerr=yerr, fmt="D", color="#cb181d", ms=5, capsize=3,
                     label="forecast (80% interval)", zorder=4)
+    if target is not None and "params" in fit.law_.inputs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExtrapolationWarning)
+            f = fit.forecast(params=target[0], tokens=target[1])
+        for lv, cap in ((0.95, 2), (0.8, 5)):
+            iv = f.interval(lv)
+            if iv is not None:
+                ax.errorbar([t_flops], [f.loss], yerr=[[f.loss - iv.lo], [iv.hi - f.loss]], fmt="none", ecolor="#cb181d",
+                            capsize=cap, lw=1.0 if lv == 0.95 else 2.0, zorder=4)
+        ax.scatter([t_flops], [f.loss], marker="*", s=160, color="#cb181d", zorder=5,
+                   label=f"target N={target[0]:.3g}, D={target[1]:.3g}: {f.loss:.3f} (80%/95% interval)")
     ax.set_xscale("log")
     ax.set_xlabel("training compute C (FLOPs)")
     ax.set_ylabel("loss (nats/token)")
-    ax.set_title(title or f"{fit.law_.name} law fitted to {len(runs)} runs")
+    ax.set_title(title or f"{fit.law_.name} law fitted to {fit.n_runs_} runs")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()

@@ -1,5 +1,7 @@
-"""A static HTML snapshot of a watched run: the curve against its forecast, alerts marked,
-and throughput against the plan."""
+"""A watched run on a page: where it stands (a verdict and a table), its loss against the
+forecast of its final loss with the projection and the alerts marked, and its throughput
+against the plan on the same x-axis. ``snapshot_html`` is ``scalelab watch --html``;
+``add_watch`` puts the same section into a larger report (``scalelab report``)."""
 
 from __future__ import annotations
 
@@ -13,86 +15,138 @@ from scalelab.report.html import Report
 COLORS = {"spike": "#e6550d", "nonfinite": "#000000", "divergence": "#cb181d", "stall": "#756bb1",
           "throughput_drop": "#3182bd", "grad_norm_spike": "#fd8d3c", "behind_forecast": "#a50f15",
           "over_budget": "#31a354"}
+SKIP_FRACTION = 0.2  # the loss axis is scaled to the run after its first fifth (the fall from the initial loss)
 
 
 def snapshot_html(monitor, title: str | None = None) -> str:
+    rep = Report(title or f"scalelab watch: {monitor.name}")
+    add_watch(rep, monitor)
+    return rep.render()
+
+
+def verdict(monitor) -> str:
+    """One line: where the run stands against its forecast, its progress and its alerts."""
+    st = monitor.status()
+    parts = [f"step {st.step:,}" if st.step is not None else "no steps yet"]
+    p = st.projection
+    if st.loss is not None and not math.isfinite(st.loss):
+        parts.append("the loss is not finite: the run has diverged")
+    elif p is not None and p.band is not None:
+        parts.append(f"projected final loss {p.projected_final:.4g} against the forecast {p.forecast.loss:.4g} "
+                     f"({100 * p.level:g}%: {p.band.lo:.4g}–{p.band.hi:.4g}): "
+                     f"{'BEHIND' if p.behind else 'on track'} at {100 * p.fraction_done:.0f}% of training")
+    elif st.fraction_done is not None:
+        parts.append(f"{100 * st.fraction_done:.0f}% of training")
+    if st.eta_hours is not None:
+        parts.append(f"ETA {st.eta_hours:,.1f} h")
+    parts.append("no alerts" if not st.alerts else f"{len(st.alerts)} alert{'s' if len(st.alerts) != 1 else ''}")
+    return "; ".join(parts)
+
+
+def add_watch(rep: Report, monitor) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import pandas as pd
 
     s = monitor.settings
     st = monitor.status()
-    rep = Report(title or f"scalelab watch: {monitor.name}")
-    rows = [("step", st.step), ("loss", st.loss), ("tokens", st.tokens),
+    rep.parts.append(f'<p class="verdict">{_html.escape(verdict(monitor))}</p>')
+    rows = [("step", st.step), ("loss", st.loss), ("tokens", None if st.tokens is None else _count(st.tokens)),
             ("tokens/s (recent median)", st.tokens_per_s), ("planned tokens/s", st.planned_tokens_per_s),
-            ("share of training done", st.fraction_done), ("ETA (hours)", st.eta_hours),
-            ("spent (USD)", st.spent_usd), ("projected cost (USD)", st.projected_cost_usd),
-            ("budget (USD)", st.budget_usd), ("repeated steps replaced", st.replaced_steps),
-            ("restarts (step went back)", st.rewinds)]
+            ("training done", None if st.fraction_done is None else f"{100 * st.fraction_done:.1f}%"),
+            ("ETA", None if st.eta_hours is None else f"{st.eta_hours:,.1f} hours"),
+            ("spent", _usd(st.spent_usd)), ("projected cost", _usd(st.projected_cost_usd)),
+            ("budget", _usd(st.budget_usd)), ("repeated steps replaced", st.replaced_steps or None),
+            ("restarts (step went back)", st.rewinds or None)]
     proj = st.projection
     band = None if proj is None else proj.band
     if proj:
         rows += [("projected final loss", proj.projected_final), ("forecast final loss", proj.forecast.loss)]
         if band is not None:
             rows.append((f"forecast {100 * proj.level:g}% interval", f"{_num(band.lo)} – {_num(band.hi)}"))
-    import pandas as pd
-
     rep.table(pd.DataFrame([(k, _num(v)) for k, v in rows if v is not None], columns=["", "value"]))
 
     steps = np.asarray(monitor.steps)
     toks = np.asarray(monitor.tokens, float)
-    x = toks if np.isfinite(toks).all() and len(toks) else steps.astype(float)
-    xlabel = "tokens" if x is toks else "step"
-    fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
-    ax.plot(x, monitor.loss, lw=1.2, color="#08306b", label=s.loss_name)
-    if proj and s.final_tokens and xlabel == "tokens":
+    on_tokens = len(toks) > 0 and bool(np.isfinite(toks).all())
+    x = toks if on_tokens else steps.astype(float)
+    loss = np.asarray(monitor.loss, float)
+    rate = monitor._rates()
+    has_rate = bool(np.isfinite(rate).any())
+    fig, axes = plt.subplots(2 if has_rate else 1, 1, figsize=(8, 5.6 if has_rate else 4.2), dpi=110, sharex=True,
+                             gridspec_kw={"height_ratios": [3, 1.3]} if has_rate else None)
+    ax = axes[0] if has_rate else axes
+    ax.plot(x, loss, lw=1.0, color="#08306b", label=s.loss_name)
+    if proj and s.final_tokens and on_tokens:
         from scalelab.watch.forecast import project_final
 
-        beta = proj.forecast.tokens_exponent
+        f = proj.forecast
+        if band is not None:  # the forecast of the final loss, drawn across the whole run
+            ax.axhspan(band.lo, band.hi, color="#fcbba1", alpha=0.45, lw=0,
+                       label=f"forecast of the final loss ({100 * proj.level:g}% interval)")
+        ax.axhline(f.loss, color="#cb181d", lw=0.8, ls=":")
+        beta = f.tokens_exponent
         if beta:
             grid = np.geomspace(max(x[len(x) // 2], 1.0), s.final_tokens, 60)
-            curve = [project_final(x, np.asarray(monitor.loss, float), g, beta) for g in grid]
-            ax.plot(grid, curve, ls="--", color="#6baed6", label="projection")
-        f = proj.forecast
-        ax.errorbar([s.final_tokens], [f.loss], yerr=None if band is None else [[f.loss - band.lo], [band.hi - f.loss]],
-                    fmt="D", color="#cb181d", capsize=4, label=f"forecast ({100 * proj.level:g}% interval)")
+            curve = [project_final(x, loss, g, beta) for g in grid]
+            ax.plot(grid, curve, ls="--", color="#6baed6", label="projection of this run")
+        ax.plot([s.final_tokens], [f.loss], "D", color="#cb181d", label="forecast at the end")
     for a in monitor.alerts:
         if 0 <= a.index < len(x):
             ax.axvline(x[a.index], color=COLORS.get(a.kind, "#999"), alpha=0.6, lw=1)
-            ax.plot([x[a.index]], [monitor.loss[a.index]], "o", color=COLORS.get(a.kind, "#999"), ms=5)
+            if math.isfinite(loss[a.index]):
+                ax.plot([x[a.index]], [loss[a.index]], "o", color=COLORS.get(a.kind, "#999"), ms=5)
     ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
+    first = int(SKIP_FRACTION * len(loss))
+    late = loss[first:]
+    late = late[np.isfinite(late)]
+    if late.size and len(x) > 5 and np.isfinite(x[first]) and x[first] > 0:
+        ax.set_xlim(left=x[first])
+    if late.size:
+        lo, hi = float(late.min()), float(late.max())
+        if band is not None:
+            lo, hi = min(lo, band.lo), max(hi, band.hi)
+        pad = 0.05 * (hi - lo or abs(hi) or 1.0)
+        ax.set_ylim(lo - pad, hi + pad)
     ax.set_ylabel(s.loss_name)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title("loss against the forecast; alerts marked")
+    ax.set_title("loss against the forecast of its final value; alerts marked" if proj else
+                 "loss (the run after its first fifth); alerts marked")
+    if has_rate:
+        ax2 = axes[1]
+        ax2.plot(x, rate, lw=0.8, color="#3182bd", label="tokens/s")
+        if s.planned_tokens_per_s:
+            ax2.axhline(s.planned_tokens_per_s, ls="--", color="#636363", label="plan")
+        for a in monitor.alerts:
+            if a.kind == "throughput_drop" and 0 <= a.index < len(x):
+                ax2.axvline(x[a.index], color=COLORS["throughput_drop"], alpha=0.6)
+        ax2.set_ylabel("tokens/s")
+        ax2.grid(True, alpha=0.3)
+        ax2.legend(fontsize=8)
+    (axes[-1] if has_rate else ax).set_xlabel("tokens" if on_tokens else "step")
     fig.tight_layout()
     rep.figure(fig)
-
-    rate = monitor._rates()
-    if np.isfinite(rate).any():
-        fig, ax = plt.subplots(figsize=(8, 2.8), dpi=110)
-        ax.plot(steps, rate, lw=1, color="#3182bd", label="tokens/s")
-        if s.planned_tokens_per_s:
-            ax.axhline(s.planned_tokens_per_s, ls="--", color="#636363", label="plan")
-        for a in monitor.alerts:
-            if a.kind == "throughput_drop" and 0 <= a.index < len(steps):
-                ax.axvline(steps[a.index], color=COLORS["throughput_drop"], alpha=0.6)
-        ax.set_xlabel("step")
-        ax.set_ylabel("tokens/s")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        rep.figure(fig)
 
     rep.heading(f"Alerts ({len(monitor.alerts)})")
     if not monitor.alerts:
         rep.paragraph("none")
-    for a in monitor.alerts:
+    for a in monitor.alerts:  # each message names its own steps
         rep.parts.append(f'<p><span style="color:{COLORS.get(a.kind, "#999")}">&#9679;</span> '
-                         f"<b>{_html.escape(a.kind)}</b> ({a.severity}): {_html.escape(a.message)}</p>")  # the message names its steps
-    return rep.render()
+                         f"<b>{_html.escape(a.kind)}</b> ({a.severity}): {_html.escape(a.message)}</p>")
+
+
+def _count(v: float) -> str:
+    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:.3g}{suffix}"
+    return f"{v:,.0f}"
+
+
+def _usd(v):
+    return None if v is None else f"${v:,.0f}"
 
 
 def _num(v) -> str:
@@ -100,6 +154,6 @@ def _num(v) -> str:
         return f"{int(v):,}"
     if isinstance(v, float):
         if not math.isfinite(v):
-            return str(v)
+            return "NaN (not finite)"
         return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.4g}"
     return str(v)

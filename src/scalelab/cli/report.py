@@ -1,0 +1,53 @@
+"""``scalelab report``: one page for the user's own run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from scalelab.cli.common import Json, app, count, out, print_json, run
+
+
+@app.command("report", epilog="""\b
+Examples:
+  scalelab report fit.json --params 70B --tokens 1.4T --out report.html
+  scalelab report fit.json --plan plan.json --log train.jsonl --out report.html
+  scalelab report fit.json --runs pilots.csv --plan plan.json --json
+""")
+def report(
+    fit_path: Annotated[Path, typer.Argument(help="A fit.json (scalelab fit --out).", show_default=False, metavar="FIT")],
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="Write the page (self-contained HTML).")] = None,
+    runs_path: Annotated[Optional[Path], typer.Option("--runs", help="The runs the fit was made from, to draw and backtest [default: the file the fit names, when it is unchanged].")] = None,
+    params: Annotated[Optional[float], typer.Option("--params", parser=count, help="The target run's parameters N (with --tokens) [default: the plan's].")] = None,
+    tokens: Annotated[Optional[float], typer.Option("--tokens", parser=count, help="The target run's training tokens D.")] = None,
+    plan_path: Annotated[Optional[Path], typer.Option("--plan", help="A plan.json (scalelab plan --json): cost, time, memory, layout.")] = None,
+    log: Annotated[Optional[str], typer.Option("--log", help="The run's log (any format scalelab watch reads), checked against the forecast and the plan.")] = None,
+    log_format: Annotated[str, typer.Option("--format", help="The log's format: auto, jsonl, csv, tsv, megatron, wandb, tensorboard, mlflow.")] = "auto",
+    no_backtest: Annotated[bool, typer.Option("--no-backtest", help="Skip the held-out backtest (a refit below a tenth of the largest compute).")] = False,
+    as_json: Json = False,
+) -> None:
+    """One page: what the run will deliver (the fit with the target marked, the forecast and
+    its intervals, how far it extrapolates, the backtest), what it will cost (the plan),
+    and whether it is on track (the log against its forecast), with a one-line verdict."""
+
+    def go():
+        from scalelab.io import atomic_write_text
+        from scalelab.report.run import build
+
+        rep = build(fit_path, runs_path=runs_path, params=params, tokens=tokens, plan_path=plan_path, log=log,
+                    log_format=log_format, backtest=not no_backtest)
+        if out_path is not None:
+            atomic_write_text(out_path, rep.html())
+        return rep
+
+    rep = run(go)
+    if as_json:
+        print_json(rep.to_dict())
+        return
+    out.print(rep.verdict(), markup=False)  # the warnings were printed as they arose; the page puts each by its section
+    if out_path is not None:
+        out.print(f"wrote {out_path}")
+    else:
+        out.print("(give --out report.html for the page)")

@@ -1,0 +1,99 @@
+"""scalelab report: the user's own fit, plan and log on one page; and the pages as a browser shows them."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from scalelab.cli import app
+from tests.report.browser import check, chromium
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+LADDER = DATA / "scaling" / "olmo_ladder.csv"
+LOG = DATA / "olmo13b-first-2T.jsonl"
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def journey(tmp_path_factory):
+    """Pilots -> fit -> plan, as the README's journey does (fewer bootstrap resamples)."""
+    d = tmp_path_factory.mktemp("journey")
+    fit, plan = d / "pilots-fit.json", d / "plan.json"
+    r = run("fit", LADDER, "--where", "paper_role == 'fit'", "--bootstrap", "30", "--out", fit)
+    assert r.exit_code == 0, r.output
+    r = run("plan", "--params", "13.2B", "--tokens", "5T", "--gpu", "h100", "--num-gpus", "1024", "--fit", fit,
+            "--out", plan)
+    assert r.exit_code == 0, r.output
+    return d, fit, plan
+
+
+def test_the_page_answers_deliver_cost_and_on_track(journey):
+    d, fit, plan = journey
+    page = d / "report.html"
+    r = run("report", fit, "--plan", plan, "--log", LOG, "--out", page, "--json")
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    p = json.loads(plan.read_text())
+    lo, hi = p["ranges"]["cost_usd"]
+    assert rep["forecast"]["loss"] == pytest.approx(p["forecast"]["loss"], rel=1e-9)  # the plan's target, the same fit
+    assert rep["target"] == [p["params"]["active"], p["tokens"]]
+    v = rep["verdict"]
+    assert re.match(r"forecast 2\.\d+ \(80%: 2\.\d+–2\.\d+\); \$1\.\d+M \(\$\d+k–\$1\.\d+M\), 13 days on 1,024 x H100; "
+                    r"(on track|BEHIND) at 42% of training", v), v
+    assert lo < p["run"]["cost_usd"] < hi
+    assert rep["backtest"]["n_test"] > 0 and rep["run"]["step"] == 250000
+    html = page.read_text()
+    assert html.count("<img") == 3  # the fit with the target, the backtest, the run against its forecast
+    sections = re.findall(r"<h2>([^<]+)</h2>", html)
+    assert sections[:4] == ["Forecast", "Fit", "Backtest", "Plan"] and sections[4].startswith("Run: ")
+    # each warning sits in the section it concerns: the extrapolation one under Forecast
+    forecast = html[html.index("<h2>Forecast</h2>"):html.index("<h2>Fit</h2>")]
+    assert 'class="warn"' in forecast and "beyond the largest fitted flops" in forecast
+    assert "beyond the fitted runs (flops)</td>" in forecast and re.search(r"<td>20\dx</td>", forecast)
+
+
+def test_a_fit_alone_makes_a_page_and_says_what_is_missing(journey, tmp_path):
+    _, fit, _ = journey
+    moved = tmp_path / "fit.json"  # the runs it names are not beside it any more
+    d = json.loads(fit.read_text())
+    d["provenance"]["source"] = "gone/pilots.csv"
+    moved.write_text(json.dumps(d))
+    r = run("report", moved, "--params", "7B", "--tokens", "4T", "--out", tmp_path / "r.html")
+    assert r.exit_code == 0, r.output
+    html = (tmp_path / "r.html").read_text()
+    assert "are not at hand; give --runs FILE" in html and "No held-out backtest" in html
+    assert html.count("<img") == 1 and "<h2>Plan</h2>" not in html
+    with_runs = run("report", moved, "--runs", LADDER, "--params", "7B", "--tokens", "4T", "--no-backtest", "--json")
+    assert json.loads(with_runs.stdout)["backtest"] is None
+
+
+@pytest.mark.parametrize("args,message", [
+    (["missing.json"], "fit file 'missing.json' does not exist"),
+    (["FIT", "--params", "7B"], "give both --params and --tokens"),
+    (["FIT", "--params", "7B", "--tokens", "1T", "--log", "missing.jsonl"], "log file 'missing.jsonl' does not exist"),
+])
+def test_bad_input_writes_nothing(journey, tmp_path, args, message):
+    _, fit, _ = journey
+    out = tmp_path / "r.html"
+    r = run("report", *[fit if a == "FIT" else a for a in args], "--out", out)
+    assert r.exit_code == 2 and message in r.stderr and not out.exists()
+
+
+@pytest.mark.skipif(chromium() is None, reason="needs Debian's chromium package (apt install chromium)")
+def test_the_pages_in_a_real_browser(journey, tmp_path):
+    """The report, the watch snapshot and the demo's page in headless Chromium at 700 px:
+    every figure loads, nothing raises an error, nothing scrolls sideways."""
+    d, fit, plan = journey
+    pages = [tmp_path / "report.html", tmp_path / "watch.html"]
+    assert run("report", fit, "--plan", plan, "--log", LOG, "--out", pages[0]).exit_code == 0
+    assert run("watch", LOG, "--plan", plan, "--once", "--html", pages[1]).exit_code in (0, 1)
+    for page, images in zip(pages, (3, 1)):
+        c = check(page, width=700)
+        assert c["images"] == c["loaded"] == images, (page.name, c)
+        assert c["errors"] == [] and c["scroll_width"] <= c["client_width"] == 700, (page.name, c)
