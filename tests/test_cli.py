@@ -73,6 +73,11 @@ def test_fit_plot(tmp_path):
     r = run("fit", CHIN, *KEEP, "--bootstrap", 0, "--plot", tmp_path / "fit.docx")
     assert r.exit_code == 2 and "cannot save a figure as" in r.stderr and "use .png, .svg or .pdf" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.png"]  # nothing half-written
+    for cmd in (["fit", CHIN, *KEEP], ["backtest", CHIN, *KEEP, "--holdout-largest", "3"]):
+        r = run(*cmd, "--bootstrap", 200, "--plot", tmp_path / "missing" / "fit.png", "--out", tmp_path / "x.json")
+        # refused (checked before the fit is made), nothing written
+        assert r.exit_code == 2 and "folder" in r.stderr and "does not exist; create it first" in r.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.png"]
 
 
 def test_predict_point(fit_file):

@@ -56,6 +56,19 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def check_writable(path: str | Path | None) -> None:
+    """Refuse at once a file that could not be written (its folder missing, or a folder
+    itself), before the work whose result it would hold is done."""
+    if path is None:
+        return
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"cannot write {str(path)!r}: folder {str(parent)!r} does not exist; create it first")
+    if path.is_dir():
+        raise InputError(f"cannot write {str(path)!r}: it is a folder; give a file name")
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write a text file so that it is either complete or absent."""
     with atomic_path(path) as tmp:

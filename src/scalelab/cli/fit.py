@@ -106,8 +106,11 @@ def fit(
     """
 
     def go():
-        from scalelab.io import save_fit
+        from scalelab.io import check_writable, save_fit
+        from scalelab.report.plots import check_figure_path
 
+        check_figure_path(plot)
+        check_writable(out_path)
         if (target_params is None) != (target_tokens is None):
             raise ScalelabError("give both --params and --tokens to mark a target run")
         if target_params is not None and plot is None:
@@ -238,8 +241,11 @@ def backtest(
 
     def go():
         from scalelab.fitting.backtest import backtest as run_backtest
-        from scalelab.io import write_table
+        from scalelab.io import check_writable, write_table
+        from scalelab.report.plots import check_figure_path
 
+        check_figure_path(plot)
+        check_writable(table_out)
         table = read.read(runs, settings.law)
         bt = run_backtest(table, settings.estimator(), train_max_flops=train_max_flops, holdout_largest=holdout_largest)
         if plot is not None:

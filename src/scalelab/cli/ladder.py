@@ -224,9 +224,12 @@ def ladder_fit(
 
     def go():
         from scalelab.fitting.params import parse_assignments
-        from scalelab.io import save_fit
+        from scalelab.io import check_writable, save_fit
         from scalelab.ladder.fit import fit_ladder
+        from scalelab.report.plots import check_figure_path
 
+        check_figure_path(plot)
+        check_writable(out_path)
         result = fit_ladder(plan_path, num_bootstrap=bootstrap, fix=parse_assignments(fix, "--fix"), tie=tie)
         if plot is not None:
             from scalelab.report.plots import plot_ladder, save

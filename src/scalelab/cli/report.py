@@ -33,9 +33,10 @@ def report(
     and whether it is on track (the log against its forecast), with a one-line verdict."""
 
     def go():
-        from scalelab.io import atomic_write_text
+        from scalelab.io import atomic_write_text, check_writable
         from scalelab.report.run import build
 
+        check_writable(out_path)
         rep = build(fit_path, runs_path=runs_path, params=params, tokens=tokens, plan_path=plan_path, log=log,
                     log_format=log_format, backtest=not no_backtest)
         if out_path is not None:

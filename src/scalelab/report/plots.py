@@ -154,6 +154,23 @@ def plot_ladder(result):
     return fig
 
 
+def check_figure_path(path) -> None:
+    """Refuse at once a figure file that :func:`save` could not write."""
+    from pathlib import Path
+
+    from scalelab.errors import InputError
+    from scalelab.io import check_writable
+
+    if path is None:
+        return
+    kind = Path(path).suffix.lower().lstrip(".") or "png"
+    if kind not in plt.figure().canvas.get_supported_filetypes():
+        plt.close("all")
+        raise InputError(f"cannot save a figure as {str(path)!r}: use .png, .svg or .pdf")
+    plt.close("all")
+    check_writable(path)
+
+
 def save(fig, path) -> None:
     """Write a figure (its format from the file's extension: .png, .svg, .pdf), atomically."""
     from pathlib import Path
