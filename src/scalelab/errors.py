@@ -61,6 +61,11 @@ class ConvergenceWarning(ScalelabWarning):
     """The optimiser stopped before it met its tolerance."""
 
 
+class NotForecastableWarning(ScalelabWarning):
+    """The pilots do not pin a task: its metric stays within noise of chance, or the link
+    from task loss to metric is too loosely determined to forecast with."""
+
+
 def suggest(name: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)

@@ -524,25 +524,17 @@ class Fit:
         """Quantiles of: ensemble member's log prediction + out-of-bag residual +
         extrapolation error ``N(0, (per_decade * log10 factor)^2)``, by Monte Carlo with the
         same draws for every point (so interval curves are smooth)."""
-        law = type(self.law_)
-        B = next(iter(self.ensemble_.values())).size
         shape = np.shape(next(iter(x.values())))
-        if B == 0:
+        if next(iter(self.ensemble_.values())).size == 0:
             nan = np.full(shape, np.nan)
             return {float(lv): (nan, nan) for lv in levels}
-        rng = np.random.default_rng(self.seed)
-        member = rng.integers(0, B, INTERVAL_DRAWS)
-        noise = self.noise_quantiles_[rng.integers(0, self.noise_quantiles_.size, INTERVAL_DRAWS)]
-        z = rng.standard_normal(INTERVAL_DRAWS) * (self.calibration_.per_decade or 0.0)
-        canon = law.to_canonical({k: v[:, None] for k, v in self.ensemble_.items()})
         flat = {k: np.ravel(v) for k, v in x.items()}
         decades = np.log10(np.ravel(factor))
         qs = sorted({q for lv in levels for q in ((1 - lv) / 2, (1 + lv) / 2)})
         out_q = np.empty((len(qs), decades.size))
         for start in range(0, decades.size, 128):
             sl = slice(start, start + 128)
-            lp = log_predict(law, canon, {k: v[None, sl] for k, v in flat.items()})  # (B, m)
-            draws = lp[member] + noise[:, None] + z[:, None] * decades[None, sl]
+            draws = self._log_draws({k: v[sl] for k, v in flat.items()}, decades[sl])
             out_q[:, sl] = np.quantile(draws, qs, axis=0)
         out = {}
         for lv in levels:
@@ -550,6 +542,31 @@ class Fit:
             hi = out_q[qs.index((1 + lv) / 2)]
             out[float(lv)] = (np.exp(lo).reshape(shape), np.exp(hi).reshape(shape))
         return out
+
+    def _log_draws(self, x: dict[str, np.ndarray], decades: np.ndarray, draws: int = INTERVAL_DRAWS) -> np.ndarray:
+        """``draws`` Monte Carlo draws of log loss at the points ``x`` (1-d arrays), shape
+        (draws, points): a bootstrap member's prediction, an out-of-bag residual, and the
+        extrapolation error at ``decades`` beyond the runs; the same draws for every point."""
+        law = type(self.law_)
+        B = next(iter(self.ensemble_.values())).size
+        rng = np.random.default_rng(self.seed)
+        member = rng.integers(0, B, draws)
+        noise = self.noise_quantiles_[rng.integers(0, self.noise_quantiles_.size, draws)]
+        z = rng.standard_normal(draws) * (self.calibration_.per_decade or 0.0)
+        canon = law.to_canonical({k: v[:, None] for k, v in self.ensemble_.items()})
+        lp = log_predict(law, canon, {k: v[None, :] for k, v in x.items()})  # (B, m)
+        return lp[member] + noise[:, None] + z[:, None] * decades[None, :]
+
+    def sample(self, draws: int = INTERVAL_DRAWS, **inputs) -> np.ndarray:
+        """Draws of the loss of one run (the distribution its intervals are quantiles of),
+        for chaining a forecast into another model (``scalelab.tasks``). Empty without a bootstrap."""
+        self._check_fitted()
+        law = type(self.law_)
+        x = {k: np.atleast_1d(np.asarray(inputs[k], float)) for k in law.inputs}
+        if next(iter(self.ensemble_.values())).size == 0:
+            return np.array([])
+        decades = np.log10(self._extrapolation(x))
+        return np.exp(self._log_draws(x, decades, draws)[:, 0])
 
     def _extrapolation(self, x: dict[str, np.ndarray]) -> np.ndarray:
         factor = np.ones(np.shape(next(iter(x.values()))))

@@ -154,6 +154,35 @@ def plot_ladder(result):
     return fig
 
 
+def plot_task(task, points, title: str | None = None):
+    """A task link: the points (coloured by run size where known), the fitted link and its
+    80% band from the bootstrap, chance marked."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=110)
+    f = points.frame
+    if "params" in f and f["params"].notna().all():
+        sc = ax.scatter(f["x"], f["y"], c=f["params"], norm=LogNorm(), cmap="viridis", s=10, zorder=3, label="runs")
+        fig.colorbar(sc, ax=ax, label="parameters N")
+    else:
+        ax.scatter(f["x"], f["y"], s=10, color="#444", zorder=3, label="runs")
+    lo_x, hi_x = float(f["x"].min()), float(f["x"].max())
+    grid = np.linspace(lo_x - 0.3 * (hi_x - lo_x), hi_x, 200)
+    ax.plot(grid, task._eval(grid, task.params_), color="#08306b", lw=1.6, label=f"{task.link_} link")
+    B = next(iter(task.ensemble_.values())).size if task.ensemble_ else 0
+    if B:
+        curves = np.array([task._eval(grid, {k: v[i] for k, v in task.ensemble_.items()}) for i in range(B)])
+        lo, hi = np.quantile(curves, [0.1, 0.9], axis=0)
+        ax.fill_between(grid, lo, hi, color=BAND[0.8], alpha=0.7, lw=0, label="80% band (bootstrap)")
+    if task.chance is not None:
+        ax.axhline(task.chance, color="#999", ls=":", lw=1, label="chance")
+    ax.set_xlabel(points.x_col)
+    ax.set_ylabel(points.y_col)
+    ax.set_title(title or f"{points.y_col} against {points.x_col}" + ("" if task.forecastable_ else " (NOT forecastable)"))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def check_figure_path(path) -> None:
     """Refuse at once a figure file that :func:`save` could not write."""
     from pathlib import Path

@@ -1,0 +1,86 @@
+"""Downstream capability forecasts on the OLMo ladder (Bhagia et al. 2024), side by side with
+the paper's own predictions.
+
+Step 1: Chinchilla's law of each task's bits per byte over the 16 runs of the paper's fit
+set (190M–1.3B, each run's last row). Step 2: a link from task bpb to accuracy on every
+checkpoint of those runs (`--link auto`, chance per task). Chained to OLMo 2 7B-4T and
+13B-5T; the actual values are the 7B's annealed row and the mean of the 13B's last five.
+The commands a user would run: `scalelab fit --loss-col bpb_X`, `scalelab tasks fit
+--all-steps`, `scalelab tasks predict --fit`.
+
+Run:  python benchmarks/tasks.py     (reads ../shared/data/scaling/olmo_ladder.csv)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from scalelab.fitting import Fit  # noqa: E402
+from scalelab.runs import read_runs  # noqa: E402
+from scalelab.tasks.data import fit_points, read_task_points  # noqa: E402
+
+DATA = REPO.parent / "shared" / "data" / "scaling" / "olmo_ladder.csv"
+# task: (column suffix, chance, the paper's 13B prediction, the paper's 13B actual) (its repo's figures/*.csv)
+TASKS = {
+    "MMLU": ("mmlu_avg_test", 0.25, 51.3, 51.6), "HellaSwag": ("hellaswag_val", 0.25, 85.3, 83.2),
+    "ARC-C": ("arc_challenge_test", 0.25, 52.7, 63.8), "ARC-E": ("arc_easy_test", 0.25, 77.2, 87.2),
+    "PIQA": ("piqa_val", 0.5, 82.1, 83.0), "CSQA": ("csqa_val", 0.2, 77.6, 74.1),
+    "SocialIQA": ("socialiqa_val", 1 / 3, 59.9, 61.6), "OBQA": ("openbookqa_test", 0.25, 44.9, 48.6),
+}
+TARGETS = {"7B": "peteish7-4T-annealed", "13B": "peteish13-5T-final"}
+
+
+def main() -> None:
+    if not DATA.is_file():
+        sys.exit(f"needs {DATA}")
+    warnings.simplefilter("ignore")
+    df = pd.read_csv(DATA)
+    rows = []
+    t0 = time.perf_counter()
+    for task, (col, chance, paper13, paper13_actual) in TASKS.items():
+        x_col, y_col = f"bpb_{col}", f"acc_{col}"
+        step1 = Fit(num_bootstrap=200).fit(read_runs(DATA, loss_col=x_col, where="paper_role == 'fit'"))
+        pts = read_task_points(DATA, x_col=x_col, y_col=y_col, where="paper_role == 'fit'", all_steps=True)
+        link = fit_points(pts, link="auto", chance=chance, num_bootstrap=200)
+        for name, run_id in TARGETS.items():
+            t = df[df.run_id == run_id].sort_values("tokens")
+            actual, x_actual = t[y_col].tail(5).mean(), t[x_col].tail(5).mean()
+            N, D = float(t["params"].iloc[-1]), float(t["tokens"].iloc[-1])
+            f = link.chain(step1, params=N, tokens=D)
+            rows.append({"task": task, "target": name, "link": link.link_, "forecastable": link.forecastable_,
+                         "x_pred": f.x, "x_actual": x_actual, "pred": 100 * f.value, "actual": 100 * actual,
+                         "lo80": 100 * f.intervals[0.8][0], "hi80": 100 * f.intervals[0.8][1],
+                         "step2_at_actual_x": 100 * link.predict(x_actual).value,
+                         "paper_pred": paper13 if name == "13B" else None})
+    r = pd.DataFrame(rows)
+    r["error"] = r["pred"] - r["actual"]
+    r["in80"] = (r["lo80"] <= r["actual"]) & (r["actual"] <= r["hi80"])
+    pd.set_option("display.width", 200)
+    print(r.round(2).to_string(index=False))
+    print(f"\nmean |error| over {len(r)} values: {r['error'].abs().mean():.2f} points "
+          f"(7B {r[r.target == '7B']['error'].abs().mean():.2f}, 13B {r[r.target == '13B']['error'].abs().mean():.2f}); "
+          f"inside the 80% interval: {100 * r['in80'].mean():.0f}%")
+    ok = r[r["forecastable"]]
+    print(f"the tasks scalelab calls forecastable ({', '.join(sorted(set(ok['task'])))}): mean |error| "
+          f"{ok['error'].abs().mean():.2f} points over {len(ok)} values, {100 * ok['in80'].mean():.0f}% inside the 80% "
+          f"interval; not forecastable: {', '.join(sorted(set(r[~r['forecastable']]['task']))) or 'none'}")
+    p13 = r[r.target == "13B"]
+    print(f"the paper's 13B predictions against the same actual values: mean |error| "
+          f"{np.mean(np.abs(p13['paper_pred'] - p13['actual'])):.2f} points")
+    print(f"step 2 alone (the link read at the run's actual task bpb): mean |error| "
+          f"{(r['step2_at_actual_x'] - r['actual']).abs().mean():.2f} points; step 1's task-bpb error: mean "
+          f"{100 * ((r['x_pred'] - r['x_actual']) / r['x_actual']).abs().mean():.1f}%")
+    print(f"{time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
