@@ -58,6 +58,29 @@ def test_the_page_answers_deliver_cost_and_on_track(journey):
     assert "beyond the fitted runs (flops)</td>" in forecast and re.search(r"<td>20\dx</td>", forecast)
 
 
+def test_a_task_section_forecasts_the_target_through_both_steps(journey, tmp_path):
+    d, fit, plan = journey
+    tasks = DATA / "scaling" / "olmo_tasks.csv"
+    link, step1 = tmp_path / "hs.json", tmp_path / "hs-bpb.json"
+    assert run("tasks", "fit", tasks, "--x-col", "bpb_hellaswag_val", "--y-col", "acc_hellaswag_val", "--where",
+               "paper_role == 'fit'", "--chance", "0.25", "--all-steps", "--bootstrap", "20", "--out", link).exit_code == 0
+    assert run("fit", tasks, "--loss-col", "bpb_hellaswag_val", "--where", "paper_role == 'fit'", "--bootstrap", "20",
+               "--out", step1).exit_code == 0
+    page = tmp_path / "r.html"
+    r = run("report", fit, "--plan", plan, "--task", f"{link}:{step1}", "--no-backtest", "--out", page, "--json")
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    t = rep["tasks"]["acc_hellaswag_val"]
+    same = json.loads(run("tasks", "predict", link, "--fit", step1, "--params", str(rep["target"][0]), "--tokens",
+                          str(rep["target"][1]), "--json").stdout)
+    assert t["value"] == pytest.approx(same["value"]) and t["lo80"] == pytest.approx(same["lo80"])
+    assert "acc_hellaswag_val " in rep["verdict"]
+    html = page.read_text()
+    assert "<h2>Tasks</h2>" in html and html.count("<img") == 2  # the fit and the task's link with the target
+    r = run("report", fit, "--plan", plan, "--task", str(link))
+    assert r.exit_code == 2 and "give LINK.json:STEP1.json" in r.stderr
+
+
 def test_a_fit_alone_makes_a_page_and_says_what_is_missing(journey, tmp_path):
     _, fit, _ = journey
     moved = tmp_path / "fit.json"  # the runs it names are not beside it any more

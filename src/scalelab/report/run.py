@@ -39,6 +39,8 @@ class RunReport:
     plan: object | None = None
     monitor: object | None = None
     log: str | None = None
+    tasks: list = field(default_factory=list)
+    """(name, link, its points or None, forecast) per task given (``--task LINK.json:STEP1.json``)."""
     notes: dict[str, list[str]] = field(default_factory=dict)
     """Warnings by the section they concern: fit, forecast, backtest, plan, run."""
 
@@ -49,6 +51,10 @@ class RunReport:
         if f is not None:
             iv = f.interval(0.8)
             parts.append(f"forecast {f.loss:.3g}" + (f" (80%: {iv.lo:.3g}–{iv.hi:.3g})" if iv else ""))
+        for name, _link, _pts, tf in self.tasks:
+            iv = tf.intervals.get(0.8)
+            parts.append(f"{name} {100 * tf.value:.1f}" + (f" ({100 * iv[0]:.1f}–{100 * iv[1]:.1f})" if iv else "")
+                         + ("" if tf.forecastable else " (not forecastable)"))
         p = self.plan
         if p is not None:
             r = p.run
@@ -79,6 +85,7 @@ class RunReport:
             "backtest": None if self.backtest is None else self.backtest.summary(),
             "plan": None if self.plan is None else self.plan.to_dict(),
             "run": None if self.monitor is None else self.monitor.status().to_dict(), "notes": self.notes,
+            "tasks": {name: tf.to_dict() for name, _link, _pts, tf in self.tasks},
         }
 
     # ---------------------------------------------------------------- the page
@@ -141,6 +148,30 @@ class RunReport:
             rep.paragraph(self.backtest_note, note=True)
         _notes(rep, self.notes.get("backtest"))
 
+        if self.tasks:
+            rep.heading("Tasks")
+            rep.table(pd.DataFrame([(name, f"{100 * tf.value:.1f}%",
+                                     f"{100 * tf.intervals[0.8][0]:.1f} – {100 * tf.intervals[0.8][1]:.1f}",
+                                     f"{100 * tf.intervals[0.95][0]:.1f} – {100 * tf.intervals[0.95][1]:.1f}",
+                                     f"{tf.x:.4g}", "yes" if tf.forecastable else "NO")
+                                    for name, _link, _pts, tf in self.tasks],
+                                   columns=["task", "forecast", "80% interval", "95% interval", "task loss", "forecastable"]))
+            for name, link, pts, tf in self.tasks:
+                if pts is not None:
+                    from scalelab.report.plots import plot_task
+
+                    fig = plot_task(link, pts, title=f"{name}: the pilots, the link and the target's forecast")
+                    ax = fig.axes[0]
+                    lo, hi = tf.intervals[0.8]
+                    ax.errorbar([tf.x], [tf.value], yerr=[[tf.value - lo], [hi - tf.value]],
+                                xerr=None if tf.x_interval is None else [[tf.x - tf.x_interval[0]], [tf.x_interval[1] - tf.x]],
+                                fmt="*", ms=12, color="#cb181d", capsize=3, label="target (80% intervals)")
+                    ax.legend(fontsize=8)
+                    rep.figure(fig)
+                for m in link.reasons_:
+                    _notes(rep, [f"{name}: {m}"])
+            _notes(rep, self.notes.get("tasks"))
+
         if self.plan is not None:
             rep.heading("Plan")
             rep.table(pd.DataFrame(_plan_rows(self.plan), columns=["", "value"]))
@@ -166,10 +197,11 @@ class RunReport:
 
 def build(fit_path: str | Path, *, runs_path: str | Path | None = None, params: float | None = None,
           tokens: float | None = None, plan_path: str | Path | None = None, log: str | None = None,
-          log_format: str = "auto", backtest: bool = True) -> RunReport:
+          log_format: str = "auto", backtest: bool = True, tasks: list[str] | None = None) -> RunReport:
     """Everything the page shows. The fit's runs are read from ``runs_path``, or from the
     file the fit was made from when it is still there unchanged; the target is ``params``
-    and ``tokens``, or the plan's; ``log`` is watched against the forecast and the plan."""
+    and ``tokens``, or the plan's; ``log`` is watched against the forecast and the plan;
+    each of ``tasks`` (``LINK.json:STEP1.json``) is forecast for the target."""
     from scalelab.io import load_fit, load_plan
 
     fit = load_fit(fit_path)
@@ -194,6 +226,8 @@ def build(fit_path: str | Path, *, runs_path: str | Path | None = None, params: 
         rep.backtest, rep.backtest_note, rep.notes["backtest"] = _backtest(fit, rep.runs)
     elif rep.runs is None:
         rep.backtest_note = "No held-out backtest: the fit's runs are not at hand (give --runs FILE)."
+    for spec in tasks or ():
+        rep.tasks.append(_task(spec, rep.target))
     if log is not None:
         from scalelab.watch import WatchSettings
         from scalelab.watch.session import watch_once
@@ -205,6 +239,34 @@ def build(fit_path: str | Path, *, runs_path: str | Path | None = None, params: 
         rep.notes["run"] = list(dict.fromkeys(seen)) + (
             [f"{len(outcomes) - 1} more runs in {log} are not shown (the first is)"] if len(outcomes) > 1 else [])
     return rep
+
+
+def _task(spec: str, target) -> tuple:
+    """One ``LINK.json:STEP1.json`` task: its link, the pilots' points (when their table is at
+    hand) and the target's forecast through both steps."""
+    from scalelab.io import load_fit
+    from scalelab.tasks.data import chain_check, load_task, read_task_points
+
+    link_path, sep, step1_path = spec.partition(":")
+    if not sep or not link_path or not step1_path:
+        raise InputError(f"--task {spec!r}: give LINK.json:STEP1.json (a scalelab tasks fit link and the fit of its "
+                         "task loss)")
+    if target is None:
+        raise InputError("--task forecasts the target run: give --params and --tokens, or --plan")
+    link, step1 = load_task(link_path), load_fit(step1_path)
+    chain_check(link, step1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)  # the forecast section says how far out the target is
+        forecast = link.chain(step1, params=target[0], tokens=target[1])
+    cols, pts = link.columns_, None
+    src = cols.get("source")
+    if src and Path(src).is_file():
+        try:
+            pts = read_task_points(src, x_col=cols["x"], y_col=cols["y"], where=cols.get("where"), all_steps=True)
+        except InputError:
+            pts = None
+    name = cols.get("y") or Path(link_path).stem
+    return name, link, pts, forecast
 
 
 def _runs_of(fit, fit_path, runs_path) -> tuple[object | None, str]:

@@ -22,6 +22,7 @@ class TaskPoints:
     x_col: str
     y_col: str
     source: str
+    where: str | None = None
 
 
 def read_task_points(path: str | Path, *, x_col: str, y_col: str, where: str | None = None,
@@ -63,12 +64,12 @@ def read_task_points(path: str | Path, *, x_col: str, y_col: str, where: str | N
         out = out.groupby("run_id", sort=False).tail(1)
     if out.empty:
         raise InputError(f"{name}: no rows with both {x_col} and {y_col}" + (f" where {where}" if where else ""))
-    return TaskPoints(out.reset_index(drop=True), x_col, y_col, str(path))
+    return TaskPoints(out.reset_index(drop=True), x_col, y_col, str(path), where)
 
 
 def fit_points(points: TaskPoints, **settings) -> TaskFit:
     f = TaskFit(**settings).fit(points.frame["x"], points.frame["y"], points.frame["run_id"])
-    f.columns_ = {"x": points.x_col, "y": points.y_col, "source": points.source}
+    f.columns_ = {"x": points.x_col, "y": points.y_col, "source": points.source, "where": points.where}
     return f
 
 
