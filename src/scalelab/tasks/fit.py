@@ -64,7 +64,7 @@ class TaskFit:
     >>> x = np.linspace(0.6, 1.4, 40); y = 0.25 + 0.6 / (1 + np.exp(6 * (x - 1.0)))
     >>> f = TaskFit("sigmoid", chance=0.25, num_bootstrap=20).fit(x, y, np.arange(40) // 4)
     >>> round(f.params_["x0"], 2), round(f.predict(0.8).value, 3)
-    (1.0, 0.624)
+    (1.0, 0.711)
     """
 
     def __init__(self, link: str = "auto", *, chance: float | None = None, num_bootstrap: int = 200, seed: int = 0):
