@@ -20,6 +20,12 @@ def run(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
+def page_images(page: Path) -> int:
+    n = page.read_text().count("<img")
+    assert n > 0
+    return n
+
+
 @pytest.fixture(scope="module")
 def journey(tmp_path_factory):
     """Pilots -> fit -> plan, as the README's journey does (fewer bootstrap resamples)."""
@@ -113,10 +119,11 @@ def test_the_pages_in_a_real_browser(journey, tmp_path):
     """The report, the watch snapshot and the demo's page in headless Chromium at 700 px:
     every figure loads, nothing raises an error, nothing scrolls sideways."""
     d, fit, plan = journey
-    pages = [tmp_path / "report.html", tmp_path / "watch.html"]
+    pages = [tmp_path / "report.html", tmp_path / "watch.html", tmp_path / "demo" / "report.html"]
     assert run("report", fit, "--plan", plan, "--log", LOG, "--out", pages[0]).exit_code == 0
     assert run("watch", LOG, "--plan", plan, "--once", "--html", pages[1]).exit_code in (0, 1)
-    for page, images in zip(pages, (3, 1)):
+    assert run("demo", "--out-dir", tmp_path / "demo", "--bootstrap", "20").exit_code == 0
+    for page, images in zip(pages, (3, 1, page_images(pages[2]))):
         c = check(page, width=700)
         assert c["images"] == c["loaded"] == images, (page.name, c)
         assert c["errors"] == [] and c["scroll_width"] <= c["client_width"] == 700, (page.name, c)
