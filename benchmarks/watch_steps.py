@@ -163,25 +163,33 @@ def tensorboard_poll(n: int = 1_000_000, new: int = 100) -> dict:
 
     with tempfile.TemporaryDirectory() as d:
         w = EventFileWriter(str(Path(d) / "run"), max_queue_size=10_000)
-        for s in range(1, n + 1):
-            w.add_event(ev(s))
-        w.flush()
-        follower = TensorBoardFollower(d)
-        t = time.perf_counter()
-        follower.poll()
-        first = time.perf_counter() - t
-        for s in range(n + 1, n + new + 1):
-            w.add_event(ev(s))
-        w.flush()
-        t = time.perf_counter()
-        got = follower.poll()
-        incremental = time.perf_counter() - t
-        t = time.perf_counter()
-        whole = read_log(d, "tensorboard")
-        reread = time.perf_counter() - t
+
+        def log(first, last):
+            for s in range(first, last + 1):
+                w.add_event(ev(s))
+            w.flush()
+
+        out = _time_polls(log, lambda: TensorBoardFollower(d), lambda: read_log(d, "tensorboard"), n, new)
         w.close()
+    return out
+
+
+def _time_polls(log, follower, reread, n: int, new: int) -> dict:
+    """Log ``n`` points, time a follower's first poll, log ``new`` more, time the poll that
+    reads them, and time re-reading the whole run (what every poll did before)."""
+    log(1, n)
+    f = follower()
+    t = time.perf_counter()
+    f.poll()
+    first = time.perf_counter() - t
+    log(n + 1, n + new)
+    t = time.perf_counter()
+    got = f.poll()
+    incremental = time.perf_counter() - t
+    t = time.perf_counter()
+    whole = reread()
     return {"n": n, "new": new, "first_poll_s": first, "incremental_poll_s": incremental, "rows": len(got.frame),
-            "reread_s": reread, "reread_rows": len(whole[0].frame)}
+            "reread_s": time.perf_counter() - t, "reread_rows": len(whole[0].frame)}
 
 
 def mlflow_poll(n: int = 1_000_000, new: int = 100) -> dict:
@@ -206,20 +214,7 @@ def mlflow_poll(n: int = 1_000_000, new: int = 100) -> dict:
                 client.log_batch(run, metrics=[Metric("train/loss", 3 * s ** -0.1, 1_700_000_000_000 + s, s)
                                                for s in range(lo, min(last, lo + 999) + 1)])
 
-        log(1, n)
-        follower = MlflowFollower(uri)
-        t = time.perf_counter()
-        follower.poll()
-        first = time.perf_counter() - t
-        log(n + 1, n + new)
-        t = time.perf_counter()
-        got = follower.poll()
-        incremental = time.perf_counter() - t
-        t = time.perf_counter()
-        whole = read_log(uri, "mlflow")
-        reread = time.perf_counter() - t
-    return {"n": n, "new": new, "first_poll_s": first, "incremental_poll_s": incremental, "rows": len(got.frame),
-            "reread_s": reread, "reread_rows": len(whole[0].frame)}
+        return _time_polls(log, lambda: MlflowFollower(uri), lambda: read_log(uri, "mlflow"), n, new)
 
 
 def main() -> None:

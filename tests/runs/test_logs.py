@@ -132,27 +132,31 @@ def test_mlflow_followed_incrementally(tmp_path, monkeypatch):
 
 
 def test_watch_follows_a_growing_mlflow_run(tmp_path, monkeypatch):
-    """scalelab watch on an MLflow store, live: the steps logged between polls are fed once
-    each, and a NaN logged between polls is alerted on."""
+    """scalelab watch on an MLflow store, live (see _watch_a_growing_run)."""
     from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
-
-    from scalelab.watch import WatchSettings
-    from scalelab.watch.session import watch_live
 
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
     run = client.create_run(client.create_experiment("e"), run_name="pilot").info.run_id
+    _watch_a_growing_run(uri, "mlflow", lambda points: client.log_batch(
+        run, metrics=[Metric("train/loss", v, 1_700_000_000_000 + s, s) for s, v in points]))
+
+
+def _watch_a_growing_run(source: str, fmt: str, log_points) -> None:
+    """A run of 200 points, then 50 more before each poll and a NaN before the third: each
+    poll feeds the new steps once, and the NaN is alerted on at its step.
+    ``log_points([(step, value), ...])`` writes points where ``source`` can see them."""
+    from scalelab.watch import WatchSettings
+    from scalelab.watch.session import watch_live
+
     written = {"step": 0}
 
     def write(n, value=None):
-        metrics = []
-        for _ in range(n):
-            written["step"] += 1
-            s = written["step"]
-            metrics.append(Metric("train/loss", value if value is not None else 3 * s ** -0.1, 1_700_000_000_000 + s, s))
-        client.log_batch(run, metrics=metrics)
+        steps = range(written["step"] + 1, written["step"] + n + 1)
+        written["step"] += n
+        log_points([(s, value if value is not None else 3 * s ** -0.1) for s in steps])
 
     write(200)
     ticks = iter(range(1000))
@@ -162,10 +166,11 @@ def test_watch_follows_a_growing_mlflow_run(tmp_path, monkeypatch):
         polls.append(written["step"])
         write(1, float("nan")) if len(polls) == 3 else write(50)
 
-    out = watch_live(uri, WatchSettings(), fmt="mlflow", interval_s=1, duration_s=5,
+    out = watch_live(source, WatchSettings(), fmt=fmt, interval_s=1, duration_s=5,
                      clock=lambda: float(next(ticks)), sleep=sleep)
     assert out.monitor.steps[-1] == written["step"] and len(out.monitor.steps) == written["step"]
     assert [a.kind for a in out.alerts] == ["nonfinite"] and out.alerts[0].step == 301
+
 
 def test_bad_input(tmp_path):
     with pytest.raises(InputError, match=r"log file .*missing.jsonl' does not exist"):
@@ -240,35 +245,17 @@ def test_tensorboard_followed_incrementally(tmp_path):
 
 
 def test_watch_follows_a_growing_tensorboard_run(tmp_path):
-    """scalelab watch on a TensorBoard folder: each poll feeds the new events only; a NaN
-    written between polls is alerted on."""
+    """scalelab watch on a TensorBoard folder, live (see _watch_a_growing_run)."""
     from tensorboard.compat.proto import event_pb2, summary_pb2
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-    from scalelab.watch import WatchSettings
-    from scalelab.watch.session import watch_live
-
     w = EventFileWriter(str(tmp_path / "run"))
-    written = {"step": 0}
 
-    def write(n, value=None):
-        for _ in range(n):
-            written["step"] += 1
-            s = written["step"]
+    def log_points(points):
+        for s, v in points:
             w.add_event(event_pb2.Event(wall_time=1.7e9 + s, step=s, summary=summary_pb2.Summary(value=[
-                summary_pb2.Summary.Value(tag="train/loss", simple_value=value if value is not None else 3 * s ** -0.1)])))
+                summary_pb2.Summary.Value(tag="train/loss", simple_value=v)])))
         w.flush()
 
-    write(200)
-    ticks = iter(range(1000))
-    polls = []
-
-    def sleep(_):
-        polls.append(written["step"])
-        write(1, float("nan")) if len(polls) == 3 else write(50)
-
-    out = watch_live(str(tmp_path), WatchSettings(), fmt="tensorboard", interval_s=1, duration_s=5,
-                     clock=lambda: float(next(ticks)), sleep=sleep)
+    _watch_a_growing_run(str(tmp_path), "tensorboard", log_points)
     w.close()
-    assert out.monitor.steps[-1] == written["step"] and len(out.monitor.steps) == written["step"]
-    assert [a.kind for a in out.alerts] == ["nonfinite"] and out.alerts[0].step == 301

@@ -22,6 +22,16 @@ th{background:#f5f5f5}img{max-width:100%;height:auto}.note{color:#555;font-size:
 """
 
 
+def compact(x: float | None) -> str:
+    """A count as a reader takes it in: 13.2B, 5T, 2.1T, 950."""
+    if x is None:
+        return "-"
+    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{suffix}"
+    return f"{x:.3g}"
+
+
 @dataclass
 class Report:
     title: str

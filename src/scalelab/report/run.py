@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalelab.errors import ExtrapolationWarning, InputError, recording_warnings
-from scalelab.report.html import Report
+from scalelab.report.html import Report, compact
 
 BACKTEST_DIVISOR = 10.0  # the report's backtest fits the runs below a tenth of the largest compute
 
@@ -98,7 +98,7 @@ class RunReport:
         if self.forecast is not None:
             rep.heading("Forecast")
             f = self.forecast
-            rows = [("parameters N", _count(f.params)), ("training tokens D", _count(f.tokens)),
+            rows = [("parameters N", compact(f.params)), ("training tokens D", compact(f.tokens)),
                     ("compute C = 6·N·D", f"{f.flops:.3g} FLOPs"), ("loss", f"{f.loss:.4g}")]
             for iv in f.intervals:
                 rows.append((f"{100 * iv.level:g}% interval", f"{iv.lo:.4g} – {iv.hi:.4g}"))
@@ -316,8 +316,8 @@ def _plan_rows(p) -> list[tuple[str, str]]:
         return "" if not rg or not rg.get(key) else f" ({fmt(rg[key][0])} – {fmt(rg[key][1])})"
 
     a = r.accelerator
-    rows = [("model", f"{_count(p.params.total)} parameters ({p.model.name})"),
-            ("tokens", _count(p.tokens)), ("compute", f"{p.flops.model:.3g} FLOPs"),
+    rows = [("model", f"{compact(p.params.total)} parameters ({p.model.name})"),
+            ("tokens", compact(p.tokens)), ("compute", f"{p.flops.model:.3g} FLOPs"),
             ("hardware", f"{r.num_gpus:,.0f} x {a.name} at MFU {r.mfu:.0%}, goodput {r.goodput:.0%}"),
             ("time", f"{r.days:,.1f} days{span('days', lambda v: f'{v:,.1f}')}"),
             ("GPU-hours", f"{r.gpu_hours:,.0f}{span('gpu_hours', lambda v: f'{v:,.0f}')}")]
@@ -351,15 +351,6 @@ def _pct(x: float, digits: int = 2) -> str:
 
 def _factor(x: float) -> str:
     return "inside" if x <= 1.0 + 1e-9 else f"{x:.1f}x" if x < 100 else f"{x:,.0f}x"
-
-
-def _count(x: float | None) -> str:
-    if x is None:
-        return "-"
-    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= div:
-            return f"{x / div:.3g}{suffix}"
-    return f"{x:.3g}"
 
 
 def _usd(x: float) -> str:

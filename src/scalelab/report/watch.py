@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from scalelab.report.html import Report
+from scalelab.report.html import Report, compact
 
 COLORS = {"spike": "#e6550d", "nonfinite": "#000000", "divergence": "#cb181d", "stall": "#756bb1",
           "throughput_drop": "#3182bd", "grad_norm_spike": "#fd8d3c", "behind_forecast": "#a50f15",
@@ -53,7 +53,7 @@ def add_watch(rep: Report, monitor) -> None:
     s = monitor.settings
     st = monitor.status()
     rep.parts.append(f'<p class="verdict">{_html.escape(verdict(monitor))}</p>')
-    rows = [("step", st.step), ("loss", st.loss), ("tokens", None if st.tokens is None else _count(st.tokens)),
+    rows = [("step", st.step), ("loss", st.loss), ("tokens", None if st.tokens is None else compact(st.tokens)),
             ("tokens/s (recent median)", st.tokens_per_s), ("planned tokens/s", st.planned_tokens_per_s),
             ("training done", None if st.fraction_done is None else f"{100 * st.fraction_done:.1f}%"),
             ("ETA", None if st.eta_hours is None else f"{st.eta_hours:,.1f} hours"),
@@ -136,13 +136,6 @@ def add_watch(rep: Report, monitor) -> None:
     for a in monitor.alerts:  # each message names its own steps
         rep.parts.append(f'<p><span style="color:{COLORS.get(a.kind, "#999")}">&#9679;</span> '
                          f"<b>{_html.escape(a.kind)}</b> ({a.severity}): {_html.escape(a.message)}</p>")
-
-
-def _count(v: float) -> str:
-    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(v) >= div:
-            return f"{v / div:.3g}{suffix}"
-    return f"{v:,.0f}"
 
 
 def _usd(v):
