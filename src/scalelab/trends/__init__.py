@@ -1,0 +1,6 @@
+"""Public trends: where the field's compute is going (Epoch AI's database, a dated snapshot
+shipped with the package; see scalelab/data/README.md)."""
+
+from scalelab.trends.compute import ComputeTrend, compute_trend
+
+__all__ = ["ComputeTrend", "compute_trend"]
