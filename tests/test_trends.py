@@ -27,3 +27,16 @@ def test_cli_and_bad_input():
     assert d["n_models"] == 61 and "CC BY 4.0" in d["attribution"]
     r = runner.invoke(app, ["trends", "compute", "--since", "2030"])
     assert r.exit_code == 2 and "a trend needs at least 10" in r.stderr
+
+
+def test_the_benchmark_sigmoid_backtest_reproduces_epochs_figures():
+    from scalelab.trends import benchmark_backtest
+
+    b = benchmark_backtest("MMLU", num_bootstrap=200)
+    # the shared data's reference: k 1.20/decade, c0 23.81, 6.1 points on the 24 held-out models
+    assert (b.n_fit, b.n_test) == (48, 24) and b.k == pytest.approx(1.20, abs=0.01) and b.c0 == pytest.approx(23.81, abs=0.01)
+    assert b.mae == pytest.approx(6.1, abs=0.1) and all(r["compute"] >= 1e24 for r in b.table)
+    assert all(r["lo80"] < r["predicted"] < r["hi80"] for r in b.table)
+    assert benchmark_backtest("MMLU", min_trust=-1, num_bootstrap=50).n_test == 32
+    r = runner.invoke(app, ["trends", "benchmark", "--benchmark", "MMLUU"])
+    assert r.exit_code == 2 and "(did you mean 'MMLU'?); known: MMLU, BBH, GPQA" in r.stderr

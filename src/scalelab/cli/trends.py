@@ -1,12 +1,13 @@
-"""``scalelab trends compute``: public trends (Epoch AI's database, a dated snapshot)."""
+"""``scalelab trends compute | benchmark``: public trends (Epoch AI's data, dated snapshots)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Optional
 
 import typer
+from rich.table import Table
 
-from scalelab.cli.common import Json, app, out, print_json, run
+from scalelab.cli.common import Json, app, count, out, print_json, run
 
 trends_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True,
                          help="Public trends from Epoch AI's database (a dated snapshot shipped with the package).",
@@ -14,6 +15,7 @@ trends_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is
 Examples:
   scalelab trends compute
   scalelab trends compute --frontier --since 2018 --json
+  scalelab trends benchmark --benchmark MMLU --fit-max-flops 1e24
 """)
 app.add_typer(trends_app, name="trends")
 
@@ -46,3 +48,40 @@ def trends_compute(
               f"compute grows {t.growth_per_year:.2f}x per year (80%: {t.interval80[0]:.2f}–{t.interval80[1]:.2f}x, "
               f"95%: {t.interval95[0]:.2f}–{t.interval95[1]:.2f}x), doubling every {t.doubling_months:.1f} months. "
               f"Data: {t.attribution}.", markup=False)
+
+
+@trends_app.command("benchmark", epilog="""\b
+Examples:
+  scalelab trends benchmark --benchmark MMLU --fit-max-flops 1e24
+  scalelab trends benchmark --benchmark BBH --min-trust -1 --json
+""")
+def trends_benchmark(
+    benchmark: Annotated[str, typer.Option("--benchmark", help="MMLU, BBH or GPQA.")] = "MMLU",
+    fit_max_flops: Annotated[float, typer.Option("--fit-max-flops", parser=count, help="Fit on the models below this training compute; judge on those above.")] = 1e24,
+    min_trust: Annotated[int, typer.Option("--min-trust", help="Keep models whose results Epoch trusts at least this much (-1 keeps doubtful self-reports).")] = 0,
+    as_json: Json = False,
+) -> None:
+    """A benchmark's score against log training compute across the field (Owen's sigmoid,
+    floor at chance), fitted below a compute cut and backtested above it."""
+
+    def go():
+        from scalelab.trends.benchmark import benchmark_backtest
+
+        return benchmark_backtest(benchmark, fit_max_flops=fit_max_flops, min_trust=min_trust)
+
+    b = run(go)
+    if as_json:
+        print_json(b.to_dict())
+        return
+    out.print(f"{b.benchmark}: sigmoid in log10 compute fitted to {b.n_fit} models below {b.fit_max_flops:.3g} FLOPs "
+              f"(k {b.k:.2f} per decade, midpoint 10^{b.c0:.2f} FLOPs)", markup=False)
+    if b.table:
+        t = Table("model", "compute", "actual", "forecast", "80% interval")
+        for r in b.table:
+            t.add_row(r["system"], f"{r['compute']:.2g}", f"{100 * r['actual']:.1f}", f"{100 * r['predicted']:.1f}",
+                      f"{100 * r['lo80']:.1f}–{100 * r['hi80']:.1f}")
+        out.print(t)
+        out.print(f"held out: {b.n_test} models, mean |error| {b.mae:.2f} points, {100 * b.coverage80:.0f}% inside "
+                  "their 80% interval", markup=False)
+    else:
+        out.print("no models above the cut to judge the fit on", markup=False)

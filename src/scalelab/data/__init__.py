@@ -16,6 +16,7 @@ BUNDLED = {
     "known_runs": "known_runs_public.csv",
     "austen": "austen.txt.xz",
     "epoch_models": "epoch_ml_systems_2024-11.csv",
+    "epoch_benchmarks": "epoch_benchmarks_2024-11.csv",
 }
 DEFAULT_FIT = "chinchilla_fit.json"  # the Chinchilla law fitted to chinchilla_epoch.csv (see README.md)
 
