@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from scalelab.cli.common import Json, app, big, count, err, interval, num, out, print_json, run
+from scalelab.cli.common import Goodput, Gpu, Json, Mfu, Price, app, big, count, err, interval, num, out, print_json, run
 
 plan_app = typer.Typer(
     add_completion=False,
@@ -46,12 +46,12 @@ def plan(
     shared_experts: Annotated[Optional[int], typer.Option("--shared-experts", help="MoE: experts every token uses.")] = None,
     d_ff_expert: Annotated[Optional[int], typer.Option("--d-ff-expert", help="MoE: one expert's MLP hidden width.")] = None,
     seq_len: Annotated[Optional[int], typer.Option("--seq-len", help="Training sequence length [default: the preset's, else 2048].")] = None,
-    gpu: Annotated[str, typer.Option("--gpu", help="Accelerator: h100-sxm, h100-pcie, h200, h800, a100-80gb, a100-40gb, v100, b200, gb200, mi300x, mi250x, tpu-v4, tpu-v5e, tpu-v5p, tpu-v6e, l40s, rtx4090.")] = "h100-sxm",
+    gpu: Gpu = "h100-sxm",
     num_gpus: Annotated[Optional[int], typer.Option("--num-gpus", help="Number of accelerators.")] = None,
     days: Annotated[Optional[float], typer.Option("--days", help="Deadline: wall-clock days (finds the GPU count, or bounds a budget).")] = None,
-    mfu: Annotated[Optional[float], typer.Option("--mfu", help="Model FLOPs utilisation [default: the accelerator's, from documented runs].")] = None,
-    goodput: Annotated[Optional[float], typer.Option("--goodput", help="Share of wall-clock time spent training [default: 0.9, Llama 3].")] = None,
-    price: Annotated[Optional[float], typer.Option("--price", help="USD per accelerator-hour [default: the catalogue's typical cloud price].")] = None,
+    mfu: Mfu = None,
+    goodput: Goodput = None,
+    price: Price = None,
     peak_tflops: Annotated[Optional[float], typer.Option("--peak-tflops", help="Dense peak TFLOP/s per accelerator [default: the catalogue's BF16].")] = None,
     gpu_memory_gb: Annotated[Optional[float], typer.Option("--gpu-memory-gb", help="Memory per accelerator, GiB (the vendor's \"80GB\" HBM is 80 GiB).")] = None,
     pue: Annotated[float, typer.Option("--pue", help="Power usage effectiveness of the facility (1: accelerators only).")] = 1.0,

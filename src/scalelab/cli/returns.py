@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from scalelab.cli.common import Json, app, big, count, out, print_json, run
+from scalelab.cli.common import Goodput, Gpu, Json, Mfu, Price, app, big, count, out, print_json, run
 
 
 @app.command("returns", epilog="""\b
@@ -22,10 +22,10 @@ def returns_cmd(
     compute: Annotated[Optional[float], typer.Option("--compute", parser=count, help="The compute to start from, FLOPs (the compute-optimal run there, then each decade beyond).")] = None,
     decades: Annotated[int, typer.Option("--decades", help="Tenfold steps of compute beyond --compute.")] = 3,
     target_loss: Annotated[Optional[float], typer.Option("--target-loss", help="The inverse: the compute, N, D and cost that reach this loss.")] = None,
-    gpu: Annotated[str, typer.Option("--gpu", help="Accelerator for the cost (scalelab plan's catalogue).")] = "h100-sxm",
-    price: Annotated[Optional[float], typer.Option("--price", help="USD per accelerator-hour [default: the catalogue's].")] = None,
-    mfu: Annotated[Optional[float], typer.Option("--mfu", help="Model FLOPs utilisation [default: the accelerator's].")] = None,
-    goodput: Annotated[Optional[float], typer.Option("--goodput", help="Share of wall-clock time spent training [default: 0.9].")] = None,
+    gpu: Gpu = "h100-sxm",
+    price: Price = None,
+    mfu: Mfu = None,
+    goodput: Goodput = None,
     task_path: Annotated[Optional[Path], typer.Option("--task", help="A task link (scalelab tasks fit --out) whose task loss is this fit's loss: the metric per decade.")] = None,
     as_json: Json = False,
 ) -> None:
