@@ -64,7 +64,9 @@ def test_order_of_runs_does_not_matter(name):
     law = get_law(name)
     a = Fit(name, num_bootstrap=0).fit(Runs.from_frame(df, require=(*law.inputs, "loss")))
     b = Fit(name, num_bootstrap=0).fit(Runs.from_frame(df.sample(frac=1, random_state=3), require=(*law.inputs, "loss")))
-    assert b.params_ == pytest.approx(a.params_, rel=1e-6)
+    # the data-constrained law's valley is flat along R_N*/A (its objective agrees to 1e-9,
+    # its parameters to ~1e-5: far inside their statistical uncertainty)
+    assert b.params_ == pytest.approx(a.params_, rel=1e-4 if name == "data-constrained" else 1e-6)
     assert b.result_.fun == pytest.approx(a.result_.fun, rel=1e-9)
 
 
@@ -74,6 +76,7 @@ def test_json_round_trip_predicts_the_same(name, fitted):
     back = Fit.from_dict(json.loads(json.dumps(fit.to_dict())))
     x = {"params": np.array([1e9, 3e10]), "tokens": np.array([2e10, 6e11])}
     x["flops"] = 6 * x["params"] * x["tokens"]
+    x["unique_tokens"] = x["tokens"] / 8
     x = {k: x[k] for k in get_law(name).inputs}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)
@@ -99,7 +102,8 @@ def test_bootstrap_is_seeded(name):
 @pytest.mark.parametrize("name", LAW_NAMES)
 def test_intervals_nest_and_contain_the_point(name, fitted):
     fit = fitted[name]
-    x = {"params": np.array([3e8, 1e10]), "tokens": np.array([6e9, 3e11]), "flops": np.array([1e19, 1e22])}
+    x = {"params": np.array([3e8, 1e10]), "tokens": np.array([6e9, 3e11]), "flops": np.array([1e19, 1e22]),
+         "unique_tokens": np.array([1e9, 3e11])}
     p = fit.predict(**{k: x[k] for k in get_law(name).inputs})
     lo80, hi80 = p.intervals[0.8]
     lo95, hi95 = p.intervals[0.95]

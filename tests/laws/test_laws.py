@@ -65,7 +65,8 @@ def test_custom_flops_per_token_spends_the_budget_at_the_optimum():
 def test_canonical_round_trip(name):
     law = get_law(name)
     values = {"chinchilla": dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37),
-              "compute": dict(E=1.7, C0=2e10, gamma=0.16)}[name]
+              "compute": dict(E=1.7, C0=2e10, gamma=0.16),
+              "data-constrained": dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37, R_D=15.0, R_N=5.0)}[name]
     back = law.from_canonical(law.to_canonical(values))
     assert back == pytest.approx(values, rel=1e-12)
 

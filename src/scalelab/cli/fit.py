@@ -43,6 +43,7 @@ class RunsOptions:
     tokens_col: Annotated[str, typer.Option("--tokens-col", help="Column (or expression) of training tokens D.")] = "tokens"
     loss_col: Annotated[str, typer.Option("--loss-col", help="Column of losses (nats/token).")] = "loss"
     flops_col: Annotated[Optional[str], typer.Option("--flops-col", help="Column of training FLOPs [default: 'flops' if present, else 6*N*D].")] = None
+    unique_tokens_col: Annotated[str, typer.Option("--unique-tokens-col", help="Column (or expression) of the unique tokens each run saw (--law data-constrained).")] = "unique_tokens"
     run_id_col: Annotated[str, typer.Option("--run-id-col", help="Column naming the run of each row (curves: several rows per run).")] = "run_id"
     where: Annotated[Optional[str], typer.Option("--where", help="Keep rows matching a pandas query, e.g. \"family == 'x' and flops < 1e20\".")] = None
     all_steps: Annotated[bool, typer.Option("--all-steps", help="Keep every row of each run's curve, not only its final row.")] = False
@@ -53,7 +54,7 @@ class RunsOptions:
         from scalelab.runs import read_runs
 
         return read_runs(path, format=self.fmt, params_col=self.params_col, tokens_col=self.tokens_col,
-                         loss_col=self.loss_col, flops_col=self.flops_col, run_id_col=self.run_id_col, where=self.where,
+                         loss_col=self.loss_col, flops_col=self.flops_col, unique_tokens_col=self.unique_tokens_col, run_id_col=self.run_id_col, where=self.where,
                          all_steps=self.all_steps, require=(*get_law(law).inputs, "loss"))
 
 
@@ -61,7 +62,7 @@ class RunsOptions:
 class FitOptions:
     """Which law, and how to fit it."""
 
-    law: Annotated[str, typer.Option("--law", help="chinchilla: L(N,D) = E + A/N^alpha + B/D^beta; compute: L(C) = E + (C0/C)^gamma.")] = "chinchilla"
+    law: Annotated[str, typer.Option("--law", help="chinchilla: L(N,D) = E + A/N^alpha + B/D^beta; compute: L(C) = E + (C0/C)^gamma; data-constrained: chinchilla with repeated data and excess parameters discounted (parameters R_D, R_N; needs unique tokens).")] = "chinchilla"
     fix: Fix = None
     tie: Tie = None
     delta: Annotated[float, typer.Option("--delta", help="Huber threshold on log residuals.")] = 1e-3
@@ -178,12 +179,14 @@ Examples:
   scalelab predict fit.json --params 7e10 --tokens 1.4e12
   scalelab predict fit.json --compute 1e23,1e24,1e25
   scalelab predict fit.json --compute 1e24 --flops-per-token 8 --json
+  scalelab predict c4-fit.json --params 6.34e9 --tokens 242e9 --unique-tokens 25e9
 """)
 def predict(
     fit_path: Annotated[Path, typer.Argument(help="A fit.json written by scalelab fit --out.", show_default=False, metavar="FIT_JSON")],
     params: Annotated[Optional[str], typer.Option("--params", help="Parameter count N (comma-separated for several).")] = None,
     tokens: Annotated[Optional[str], typer.Option("--tokens", help="Training tokens D (comma-separated for several).")] = None,
     compute: Annotated[Optional[str], typer.Option("--compute", help="FLOP budget C: the compute-optimal N, D and loss (chinchilla law), or the loss (compute law).")] = None,
+    unique_tokens: Annotated[Optional[str], typer.Option("--unique-tokens", help="Unique tokens available (data-constrained fits): the run repeats them D/U times.")] = None,
     flops_per_token: Annotated[float, typer.Option("--flops-per-token", help="FLOPs per parameter per token k in C = k*N*D, for --compute.")] = 6.0,
     as_json: Json = False,
 ) -> None:
@@ -199,13 +202,13 @@ def predict(
 
         return predict_table(load_fit(fit_path), params=parse_numbers(params, "--params"),
                              tokens=parse_numbers(tokens, "--tokens"), flops=parse_numbers(compute, "--compute"),
-                             flops_per_token=flops_per_token)
+                             unique_tokens=parse_numbers(unique_tokens, "--unique-tokens"), flops_per_token=flops_per_token)
 
     kind, frame = run(go)
     if as_json:
         print_json({"kind": kind, "rows": frame.to_dict(orient="records")})
         return
-    cols = [c for c in ("flops", "params", "tokens") if c in frame]
+    cols = [c for c in ("flops", "params", "tokens", "unique_tokens") if c in frame]
     t = Table(*cols, "loss", "80% interval", "95% interval", "extrapolation")
     for _, row in frame.iterrows():
         t.add_row(*[num(row[c]) for c in cols], num(row["loss"]), f"{num(row['lo80'])} .. {num(row['hi80'])}",
@@ -221,12 +224,15 @@ def predict(
 Examples:
   scalelab backtest runs.csv --train-max-flops 1e21
   scalelab backtest runs.csv --holdout-largest 3 --out backtest.csv --plot backtest.png
+  scalelab backtest c4.csv --law data-constrained --train-where "epochs <= 4" --test-where "epochs >= 10"
 """)
 @option_group(read=RunsOptions, settings=FitOptions)
 def backtest(
     runs: RunsArg,
     train_max_flops: Annotated[Optional[float], typer.Option("--train-max-flops", parser=count, help="Fit on runs with flops <= this, predict the rest.")] = None,
     holdout_largest: Annotated[Optional[int], typer.Option("--holdout-largest", help="Fit on all but the K runs of largest compute, predict those.")] = None,
+    train_where: Annotated[Optional[str], typer.Option("--train-where", help="Fit on the rows matching this condition, e.g. \"epochs <= 4\"; predict the rest.")] = None,
+    test_where: Annotated[Optional[str], typer.Option("--test-where", help="Predict only the held-out rows matching this condition, e.g. \"epochs >= 10\".")] = None,
     table_out: Annotated[Optional[Path], typer.Option("--out", help="Write the per-run table to this CSV file.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of the forecasts against the held-out runs.")] = None,
     read: RunsOptions = None,
@@ -247,7 +253,8 @@ def backtest(
         check_figure_path(plot)
         check_writable(table_out)
         table = read.read(runs, settings.law)
-        bt = run_backtest(table, settings.estimator(), train_max_flops=train_max_flops, holdout_largest=holdout_largest)
+        bt = run_backtest(table, settings.estimator(), train_max_flops=train_max_flops, holdout_largest=holdout_largest,
+                          train_where=train_where, test_where=test_where)
         if plot is not None:
             from scalelab.report.plots import plot_backtest, save
 

@@ -17,6 +17,7 @@ BUNDLED = {
     "austen": "austen.txt.xz",
     "epoch_models": "epoch_ml_systems_2024-11.csv",
     "epoch_benchmarks": "epoch_benchmarks_2024-11.csv",
+    "c4_repeats": "muennighoff_c4_repeats.csv",
 }
 DEFAULT_FIT = "chinchilla_fit.json"  # the Chinchilla law fitted to chinchilla_epoch.csv (see README.md)
 

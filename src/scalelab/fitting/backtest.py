@@ -77,15 +77,20 @@ def backtest(
     *,
     train_max_flops: float | None = None,
     holdout_largest: int | None = None,
+    train_where: str | None = None,
+    test_where: str | None = None,
 ) -> Backtest:
     """Fit on runs with ``flops <= train_max_flops`` (or all but the ``holdout_largest`` runs
-    of largest compute) and predict the rest.
+    of largest compute, or the rows matching the condition ``train_where``) and predict the
+    rest (or the rest that match ``test_where``).
 
     Parameters
     ----------
     runs : the runs (a ``flops`` column, given or 6ND, decides the split).
     fit : an unfitted :class:`Fit` carrying the settings (law, fixes, bootstrap); default
         ``Fit()``. It is copied, not modified.
+    train_where, test_where : pandas conditions over the runs' columns, e.g. fit on
+        ``"epochs <= 4"`` and predict ``"epochs >= 10"`` (a data-constrained backtest).
 
     Examples
     --------
@@ -96,11 +101,18 @@ def backtest(
     >>> bt.n_test, round(bt.summary()["median_abs_rel_error"], 3)
     (23, 0.009)
     """
-    if (train_max_flops is None) == (holdout_largest is None):
-        raise FitError("a backtest needs exactly one split: --train-max-flops FLOPS or --holdout-largest K")
+    if sum(x is not None for x in (train_max_flops, holdout_largest, train_where)) != 1:
+        raise FitError("a backtest needs exactly one split: --train-max-flops FLOPS, --holdout-largest K or --train-where COND")
     template = Fit(**(fit or Fit()).get_params())
     flops = runs.column("flops")
-    if train_max_flops is not None:
+    test_only = np.ones(len(runs), bool)
+    if test_where is not None:
+        test_only = _condition(runs, test_where, "--test-where")
+    if train_where is not None:
+        train = _condition(runs, train_where, "--train-where")
+        train_max_flops = float(flops[train].max()) if train.any() else 0.0
+        what = f"fit on {train_where}"
+    elif train_max_flops is not None:
         if not train_max_flops > 0:
             raise FitError(f"--train-max-flops {train_max_flops}: give a positive FLOP count, e.g. 1e20")
         train = flops <= train_max_flops
@@ -115,20 +127,23 @@ def backtest(
         train = ~runs.frame["run_id"].isin(held).to_numpy()
         train_max_flops = float(flops[train].max())
         what = f"all but the {holdout_largest} largest-compute runs"
-    if train.all():
-        raise FitError(f"backtest split {what} leaves no run to predict; lower the cut (largest run: {flops.max():.3g} FLOPs)")
+    if train.all() or not (~train & test_only).any():
+        raise FitError(f"backtest split {what}{f', predict {test_where}' if test_where else ''} leaves no run to predict; "
+                       f"lower the cut or loosen the condition (largest run: {flops.max():.3g} FLOPs)")
+    if test_where is not None:
+        what += f", predict {test_where}"
     if not train.any():
         raise FitError(f"backtest split {what} leaves no run to fit on; raise the cut (smallest run: {flops.min():.3g} FLOPs)")
 
     fitted = template.fit(runs.select(train))
-    test = runs.select(~train)
+    test = runs.select(~train & test_only)
     law = type(fitted.law_)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)  # reported per row instead
         pred = fitted.predict(**test.inputs(law.inputs))
     actual = test.column("loss")
     table = pd.DataFrame({"run_id": test.frame["run_id"].to_numpy()})
-    for k in ("params", "tokens", "flops"):
+    for k in ("params", "tokens", "unique_tokens", "flops"):
         if k in test.frame:
             table[k] = test.column(k)
     table["actual"] = actual
@@ -141,3 +156,15 @@ def backtest(
         table[f"in{tag}"] = ((actual >= lo) & (actual <= hi)) if np.isfinite(lo).all() else np.nan
     table["extrapolation"] = pred.extrapolation
     return Backtest(table, fitted, Split(what, float(train_max_flops)), runs.select(train))
+
+
+def _condition(runs: Runs, cond: str, option: str) -> np.ndarray:
+    try:
+        mask = runs.frame.eval(cond)
+    except Exception as exc:  # pandas raises many types for a bad expression
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise FitError(f"{option} {cond!r} cannot be evaluated: {first}; columns are "
+                       f"{', '.join(map(str, runs.frame.columns[:12]))}") from None
+    if not (isinstance(mask, pd.Series) and mask.dtype == bool):
+        raise FitError(f"{option} {cond!r} must be a condition (true/false per row), e.g. \"epochs <= 4\"")
+    return mask.to_numpy()

@@ -38,11 +38,12 @@ from scalelab.errors import (
     recording_warnings,
 )
 from scalelab.fitting.forecast import Forecast, Interval
+from scalelab.fitting.nonlinear import LOG_DECAY_BOUNDS, effective_starts, is_effective, make_problem
 from scalelab.fitting.objective import Problem
 from scalelab.fitting.params import ParamMap
 from scalelab.fitting.solver import refine
 from scalelab.laws import Law, get_law
-from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN, log_predict
+from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN
 from scalelab.version import __version__
 
 if TYPE_CHECKING:
@@ -245,9 +246,9 @@ class Fit:
                 f"fitting {pmap.num_free} parameters needs at least {pmap.num_free} runs at distinct "
                 f"{'/'.join(law.inputs)}; got {num_points} — add runs{hint}"
             )
-        problem = Problem(pmap, inputs, loss, self.delta)
+        problem = make_problem(pmap, inputs, loss, self.delta)
 
-        starts, _ = grid_starts(problem, self.num_starts)
+        starts, _ = (effective_starts if is_effective(law) else grid_starts)(problem, self.num_starts)
         res = refine(problem, starts)
         order = np.argsort(res.fun)
         optima = _distinct(res.x[order], res.fun[order])
@@ -415,8 +416,21 @@ class Fit:
             v = self.params_[name]
             if name == law.constant and v < 1e-3 * float(np.exp(problem.log_loss).min()):
                 self._warn(IdentifiabilityWarning, f"{name} fitted at ~0 ({v:.3g}): the runs do not show the loss levelling off; fix it with --fix {name}=VALUE if you know it")
+            elif name in getattr(law, "decays", ()) and not (np.exp(LOG_DECAY_BOUNDS[0]) * 1.01 < v < np.exp(LOG_DECAY_BOUNDS[1]) / 1.01):
+                self._warn(IdentifiabilityWarning, f"{name} hit its bound ({v:.3g}): the runs do not show how much "
+                           f"{'repeated data' if name == 'R_D' else 'parameters beyond the compute-optimal size'} are worth; "
+                           f"add runs that {'repeat their data more' if name == 'R_D' else 'are larger than optimal for their data'}, "
+                           f"or fix it (--fix {name}={15.39 if name == 'R_D' else 5.31}, the C4 value)")
             elif name not in law.positive_names() and (v < 1e-3 or v > problem.upper.max() - 1e-3):
                 self._warn(IdentifiabilityWarning, f"{name} hit its bound ({v:.3g}): the law's shape is not determined by these runs")
+        if hasattr(law, "informing_runs"):
+            raw = {k: np.exp(v) for k, v in zip(law.inputs, problem.log_inputs)}
+            for name, count in law.informing_runs(self.params_, raw).items():
+                if count == 0 and name not in pmap.fixed:
+                    what = ("repeats its data (tokens > unique_tokens)" if name == "R_D"
+                            else "is larger than compute-optimal for its unique tokens")
+                    self._warn(IdentifiabilityWarning, f"no run {what}: {name} is not determined by these runs; add such "
+                               f"runs or fix it (--fix {name}={15.39 if name == 'R_D' else 5.31}, the C4 value)")
         r = self.result_
         if not r.success:
             self._warn(ConvergenceWarning, f"the optimiser stopped at its iteration limit after {r.nit} iterations; "
@@ -445,8 +459,8 @@ class Fit:
             (x0, f0), (x1, f1) = optima[0], optima[1]
             if f1 <= f0 * (1 + RIVAL_OBJECTIVE):
                 far = {k: v[1] * 10 for k, v in self.data_range_.items()}
-                p0 = float(np.exp(log_predict(law, pmap.canonical_values(pmap.to_canonical(x0)), far)))
-                p1 = float(np.exp(log_predict(law, pmap.canonical_values(pmap.to_canonical(x1)), far)))
+                p0 = float(np.exp(law.log_predict(pmap.canonical_values(pmap.to_canonical(x0)), far)))
+                p1 = float(np.exp(law.log_predict(pmap.canonical_values(pmap.to_canonical(x1)), far)))
                 if abs(p1 / p0 - 1) > 0.005:
                     self._warn(
                         IdentifiabilityWarning,
@@ -487,13 +501,14 @@ class Fit:
         return Prediction(inputs=x, loss=point, intervals=intervals, extrapolation=factor)
 
     def forecast(self, *, params: float | None = None, tokens: float | None = None, flops: float | None = None,
-                 law: str = "", levels=LEVELS) -> Forecast:
+                 unique_tokens: float | None = None, law: str = "", levels=LEVELS) -> Forecast:
         """The loss of one run with its intervals, as a :class:`Forecast`.
 
         The one builder of forecasts that leave the fitting room (plan, ladder, watch,
         report). Give ``params`` and ``tokens``, or ``flops`` for a compute law (which also
         takes ``params`` and ``tokens``: C = 6·N·D). ``law`` says what made it, for the
-        reader. The warnings raised (extrapolation ...) are recorded in the forecast and
+        reader. A data-constrained fit also needs ``unique_tokens`` (the corpus's unique
+        tokens). The warnings raised (extrapolation ...) are recorded in the forecast and
         passed on.
 
         Examples
@@ -509,7 +524,8 @@ class Fit:
             raise FitError("a forecast is for one run: give single values (predict takes arrays)")
         if flops is None and params is not None and tokens is not None:
             flops = FLOPS_PER_PARAM_TOKEN * float(params) * float(tokens)
-        given = {"params": params, "tokens": tokens, "flops": flops}
+        given = {"params": params, "tokens": tokens, "flops": flops, "unique_tokens": unique_tokens}
+        given = {k: v for k, v in given.items() if k in self.law_.inputs or k != "unique_tokens"}
         with recording_warnings() as seen:
             p = self.predict(levels=levels, **{k: v for k, v in given.items() if v is not None})
         intervals = tuple(Interval(float(lv), float(lo), float(hi)) for lv, (lo, hi) in sorted(p.intervals.items())
@@ -554,7 +570,7 @@ class Fit:
         noise = self.noise_quantiles_[rng.integers(0, self.noise_quantiles_.size, draws)]
         z = rng.standard_normal(draws) * (self.calibration_.per_decade or 0.0)
         canon = law.to_canonical({k: v[:, None] for k, v in self.ensemble_.items()})
-        lp = log_predict(law, canon, {k: v[None, :] for k, v in x.items()})  # (B, m)
+        lp = law.log_predict(canon, {k: v[None, :] for k, v in x.items()})  # (B, m)
         return lp[member] + noise[:, None] + z[:, None] * decades[None, :]
 
     def sample(self, draws: int = INTERVAL_DRAWS, **inputs) -> np.ndarray:
@@ -601,8 +617,10 @@ class Fit:
             stacklevel=3,
         )
 
-    def optimal_allocation(self, flops, flops_per_token=FLOPS_PER_PARAM_TOKEN, levels=LEVELS) -> AllocationForecast:
-        """Compute-optimal N and D for FLOP budgets, with intervals (laws with an allocation only)."""
+    def optimal_allocation(self, flops, flops_per_token=FLOPS_PER_PARAM_TOKEN, levels=LEVELS,
+                           unique_tokens=None) -> AllocationForecast:
+        """Compute-optimal N and D for FLOP budgets, with intervals (laws with an allocation only).
+        A data-constrained fit needs ``unique_tokens``: the optimum when only that much data exists."""
         self._check_fitted()
         if not hasattr(self.law_, "optimal_allocation"):
             raise FitError(
@@ -611,14 +629,21 @@ class Fit:
         C = np.asarray(flops, float)
         if not np.all(np.isfinite(C) & (C > 0)):
             raise FitError(f"compute must be finite and > 0 FLOPs; got {flops}")
-        point = self.law_.optimal_allocation(C, flops_per_token)
-        loss = self.predict(levels=levels, params=point.params, tokens=point.tokens)
+        extra = {}
+        if "unique_tokens" in self.law_.inputs:
+            if unique_tokens is None:
+                raise FitError("a data-constrained fit allocates a budget for a given corpus: give its unique tokens "
+                               "(--unique-tokens U)")
+            C, U = np.broadcast_arrays(C, np.asarray(unique_tokens, float))
+            extra = {"unique_tokens": U}
+        point = self.law_.optimal_allocation(C, flops_per_token, **extra)
+        loss = self.predict(levels=levels, params=point.params, tokens=point.tokens, **extra)
         law = type(self.law_)
         B = next(iter(self.ensemble_.values())).size
         Ns, Ds = [], []
         for b in range(B):
             member = law.from_params({k: v[b] for k, v in self.ensemble_.items()})
-            a = member.optimal_allocation(C, flops_per_token)
+            a = member.optimal_allocation(C, flops_per_token, **extra)
             Ns.append(a.params)
             Ds.append(a.tokens)
         piv, tiv = {}, {}
@@ -724,13 +749,14 @@ class Fit:
         return fit
 
 
-def predict_table(fit: Fit, *, params=None, tokens=None, flops=None,
+def predict_table(fit: Fit, *, params=None, tokens=None, flops=None, unique_tokens=None,
                   flops_per_token: float = FLOPS_PER_PARAM_TOKEN) -> tuple[str, pd.DataFrame]:
     """What ``scalelab predict`` prints, one row per run or budget, with intervals.
 
     With ``flops``: the compute-optimal N, D and loss of each budget (a law of N and D;
     ``"allocation"``), or the loss (a compute law; ``"loss"``). With ``params`` and
     ``tokens`` (broadcast against each other): the loss of those runs (``"loss"``).
+    A data-constrained fit also takes ``unique_tokens`` (the corpus's unique tokens).
 
     >>> from scalelab.data import default_fit_path
     >>> from scalelab.io import load_fit
@@ -745,14 +771,22 @@ def predict_table(fit: Fit, *, params=None, tokens=None, flops=None,
     fit._check_fitted()
     for option, values, what, hi, example in (("--params", params, "parameter count", 1e15, "7e10"),
                                                ("--tokens", tokens, "token count", 1e16, "1.4e12"),
-                                               ("--compute", flops, "FLOP count", 1e33, "1e24")):
+                                               ("--compute", flops, "FLOP count", 1e33, "1e24"),
+                                               ("--unique-tokens", unique_tokens, "unique token count", 1e16, "2.5e10")):
         bad = [v for v in np.atleast_1d(np.asarray(values if values is not None else [], float))
                if not (np.isfinite(v) and 0 < v <= hi)]
         if bad:
             raise FitError(f"{option} {bad[0]:g}: give a {what} in (0, {hi:g}], e.g. {option} {example}")
+    constrained = "unique_tokens" in fit.law_.inputs
+    if unique_tokens is not None and not constrained:
+        raise FitError(f"--unique-tokens is for a data-constrained fit; this is a {fit.law_.name} fit "
+                       "(refit with --law data-constrained and a unique_tokens column)")
+    if constrained and unique_tokens is None:
+        raise FitError("a data-constrained fit needs the unique tokens available: give --unique-tokens U, e.g. 2.5e10")
+    extra = {"unique_tokens": np.atleast_1d(np.asarray(unique_tokens, float))} if constrained else {}
     if flops is not None:
         if "params" in fit.law_.inputs:
-            return "allocation", fit.optimal_allocation(flops, flops_per_token).to_frame()
+            return "allocation", fit.optimal_allocation(flops, flops_per_token, **extra).to_frame()
         return "loss", fit.predict(flops=flops).to_frame()
     if fit.law_.inputs == ("flops",):
         raise FitError("this is a compute-law fit: predict with --compute FLOPS")
@@ -760,10 +794,12 @@ def predict_table(fit: Fit, *, params=None, tokens=None, flops=None,
         raise FitError("give --params N and --tokens D (or --compute C for the compute-optimal run)")
     N, D = np.atleast_1d(np.asarray(params, float)), np.atleast_1d(np.asarray(tokens, float))
     try:
-        N, D = np.broadcast_arrays(N, D)
+        N, D, *U = np.broadcast_arrays(N, D, *extra.values())
     except ValueError:
-        raise FitError(f"--params has {N.size} values and --tokens {D.size}; give one of each, or equally many") from None
-    return "loss", fit.predict(params=N, tokens=D).to_frame()
+        sizes = f"--params has {N.size} values, --tokens {D.size}" + "".join(
+            f", --unique-tokens {v.size}" for v in extra.values())
+        raise FitError(f"{sizes}; give one of each, or equally many") from None
+    return "loss", fit.predict(params=N, tokens=D, **({"unique_tokens": U[0]} if U else {})).to_frame()
 
 
 def residual_summary(res: np.ndarray) -> dict:

@@ -18,9 +18,10 @@ from scalelab.laws.base import Law
 
 
 def parse_assignments(items: Iterable[str] | None, option: str) -> dict[str, str]:
-    """Parse ``["E=1.69", "alpha=beta"]`` into ``{"E": "1.69", "alpha": "beta"}``."""
+    """Parse ``["E=1.69", "alpha=beta"]`` into ``{"E": "1.69", "alpha": "beta"}``; one item
+    may hold several, comma-separated (``"E=1.69,A=406.4"``)."""
     out: dict[str, str] = {}
-    for item in items or ():
+    for item in (part for given in items or () for part in str(given).split(",")):
         name, sep, value = item.partition("=")
         if not sep or not name.strip() or not value.strip():
             raise FitError(f"{option} {item!r} is not NAME=VALUE; write e.g. {option} E=1.69")
@@ -128,7 +129,7 @@ class ParamMap:
     def is_exponent(self) -> np.ndarray:
         """Boolean mask over free coordinates: True for exponents, False for log-scales."""
         exps = {t.exponent for t in self.law.terms}
-        return np.array([g[0] in exps for g in self.groups])
+        return np.array([g[0] in exps for g in self.groups], bool)
 
     def to_canonical(self, free: np.ndarray) -> np.ndarray:
         return np.asarray(free) @ self.M.T + self.b

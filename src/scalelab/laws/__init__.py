@@ -6,12 +6,13 @@ from scalelab.errors import FitError, suggest
 from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN, Allocation, Law, PowerTerm
 from scalelab.laws.chinchilla import ChinchillaLaw
 from scalelab.laws.compute import ComputeLaw
+from scalelab.laws.data_constrained import DataConstrainedLaw
 
-LAWS: dict[str, type[Law]] = {cls.name: cls for cls in (ChinchillaLaw, ComputeLaw)}
+LAWS: dict[str, type[Law]] = {cls.name: cls for cls in (ChinchillaLaw, ComputeLaw, DataConstrainedLaw)}
 
 
 def get_law(name: str | type[Law]) -> type[Law]:
-    """The law class for a name (``"chinchilla"``, ``"compute"``) or the class itself."""
+    """The law class for a name (``"chinchilla"``, ``"compute"``, ``"data-constrained"``) or the class itself."""
     if isinstance(name, type) and issubclass(name, Law):
         return name
     try:
@@ -22,4 +23,4 @@ def get_law(name: str | type[Law]) -> type[Law]:
         ) from None
 
 
-__all__ = ["FLOPS_PER_PARAM_TOKEN", "LAWS", "Allocation", "ChinchillaLaw", "ComputeLaw", "Law", "PowerTerm", "get_law"]
+__all__ = ["FLOPS_PER_PARAM_TOKEN", "LAWS", "Allocation", "ChinchillaLaw", "ComputeLaw", "DataConstrainedLaw", "Law", "PowerTerm", "get_law"]

@@ -102,13 +102,18 @@ class Law:
     def params(self) -> dict[str, float]:
         return {k: float(getattr(self, k)) for k in self.param_names()}
 
+    @classmethod
+    def log_predict(cls, canon: dict, inputs: dict) -> np.ndarray:
+        """log L for canonical values (scalars or arrays that broadcast with the inputs)."""
+        return log_predict(cls, canon, inputs)
+
     def predict(self, **inputs: np.ndarray) -> np.ndarray:
         """Loss at the given inputs (broadcast), evaluated in log space for stability."""
         missing = [k for k in self.inputs if k not in inputs]
         if missing:
             raise TypeError(f"{self.name} law needs inputs {self.inputs}; missing {missing}")
         canon = self.to_canonical(self.params())
-        return np.exp(log_predict(type(self), canon, {k: np.asarray(inputs[k], float) for k in self.inputs}))
+        return np.exp(self.log_predict(canon, {k: np.asarray(inputs[k], float) for k in self.inputs}))
 
 
 def log_predict(law: type[Law], canon: dict[str, float], inputs: dict[str, np.ndarray]) -> np.ndarray:

@@ -17,7 +17,7 @@ import pandas as pd
 from scalelab.errors import InputError, suggest
 from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN  # C = 6ND when no flops column is given
 
-ROLES = ("params", "tokens", "loss", "flops")
+ROLES = ("params", "tokens", "loss", "flops", "unique_tokens")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Runs:
 
     def column(self, role: str) -> np.ndarray:
         if role not in self.frame:
-            raise InputError(f"the runs have no {role!r} values; map a column with --{role}-col NAME")
+            raise InputError(f"the runs have no {role!r} values; map a column with --{role.replace('_', '-')}-col NAME")
         return self.frame[role].to_numpy(dtype=float)
 
     def inputs(self, names: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -66,6 +66,7 @@ class Runs:
         tokens_col: str = "tokens",
         loss_col: str = "loss",
         flops_col: str | None = None,
+        unique_tokens_col: str = "unique_tokens",
         run_id_col: str = "run_id",
         where: str | None = None,
         all_steps: bool = False,
@@ -100,7 +101,7 @@ class Runs:
             if df.empty:
                 raise InputError(f"--where {where!r} selects no rows of {name}; loosen the condition")
 
-        mapping = {"params": params_col, "tokens": tokens_col, "loss": loss_col}
+        mapping = {"params": params_col, "tokens": tokens_col, "loss": loss_col, "unique_tokens": unique_tokens_col}
         if flops_col is not None:
             mapping["flops"] = flops_col
         elif "flops" in df.columns:
@@ -108,6 +109,8 @@ class Runs:
         out = {}
         for role, col in mapping.items():
             explicit = role in require or (role == "flops" and flops_col is not None)
+            if role == "unique_tokens" and not explicit and col not in df.columns:
+                continue
             series = _resolve(df, col, role, name, required=explicit)
             if series is not None:
                 out[role] = pd.to_numeric(series, errors="coerce")
@@ -115,7 +118,7 @@ class Runs:
             out["flops"] = FLOPS_PER_PARAM_TOKEN * out["params"] * out["tokens"]
         for role in require:
             if role not in out:
-                raise InputError(f"{name} has no {role!r} column; map one with --{role}-col NAME; columns are {_cols(df)}")
+                raise InputError(f"{name} has no {role!r} column; map one with --{role.replace('_', '-')}-col NAME; columns are {_cols(df)}")
 
         has_ids = run_id_col in df.columns
         run_id = df[run_id_col].astype(str) if has_ids else pd.Series([f"row{i + 1}" for i in range(len(df))])
@@ -139,6 +142,7 @@ class Runs:
             "params_col": params_col,
             "tokens_col": tokens_col,
             "loss_col": loss_col,
+            "unique_tokens_col": unique_tokens_col if "unique_tokens" in out else None,
             "flops_col": flops_col if flops_col is not None else ("flops" if "flops" in df.columns else "6*params*tokens"),
             "run_id_col": run_id_col if has_ids else None,
             "where": where,
@@ -155,14 +159,14 @@ def _resolve(df: pd.DataFrame, col: str, role: str, name: str, required: bool) -
         try:
             value = df.eval(col)
         except Exception as exc:
-            raise InputError(f"--{role}-col {col!r} is neither a column nor a valid expression: {_one_line(exc)}") from None
+            raise InputError(f"--{role.replace('_', '-')}-col {col!r} is neither a column nor a valid expression: {_one_line(exc)}") from None
         if isinstance(value, pd.Series):
             return value
     if not required:
         return None
     raise InputError(
         f"{name} has no column {col!r} for {role}{suggest(col, map(str, df.columns))}; "
-        f"map it with --{role}-col NAME; columns are {_cols(df)}"
+        f"map it with --{role.replace('_', '-')}-col NAME; columns are {_cols(df)}"
     )
 
 
@@ -178,6 +182,11 @@ def _check_values(roles: pd.DataFrame, raw: pd.DataFrame, name: str) -> None:
         bad = values <= 0
         if bad.any():
             raise InputError(f"{name}: {role} must be > 0 but is <= 0 in {_rows(roles, bad)}; fix or drop those rows")
+    if "unique_tokens" in roles and "tokens" in roles:
+        bad = (roles["unique_tokens"] > roles["tokens"]).to_numpy()
+        if bad.any():
+            raise InputError(f"{name}: unique_tokens exceeds tokens in {_rows(roles, bad)}; a run sees at most "
+                             "as many unique tokens as it trains on (give the unique tokens it saw)")
 
 
 def _check_one_size_per_run(roles: pd.DataFrame, name: str) -> None:
