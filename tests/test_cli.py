@@ -167,7 +167,7 @@ def test_predict_errors(fit_file, tmp_path):
         (["--params", "70B", "--tokens", "1e17"], r"--tokens 1e+17: give a token count"),
         (["--params", "-1", "--tokens", "1e9"], r"every value must be a finite number > 0"),
         (["--compute", "1e22", "--params", "1e9"], r"give either --compute C, or --params N"),
-        (["--params", "1,2,3", "--tokens", "4,5"], r"--params has 3 values and --tokens 2"),
+        (["--params", "1,2,3", "--tokens", "4,5"], r"--params has 3 values, --tokens 2"),
     ]
     for args, message in cases:
         r = run("predict", fit_file, *args)
