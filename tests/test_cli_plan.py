@@ -77,7 +77,7 @@ def test_llama3_405b_matches_meta_s_gpu_hours():
 
 
 def test_budget_plan():
-    r = run("--budget-usd", "5e8", "--gpu", "h100-sxm", "--days", "180", "--max-unique-tokens", "5e12", "--json")
+    r = run("--budget-usd", "5e8", "--gpu", "h100-sxm", "--days", "180", "--unique-tokens", "5e12", "--json")
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert d["mode"] == "budget" and d["run"]["cost_usd"] == pytest.approx(5e8, rel=0.001)
@@ -88,6 +88,7 @@ def test_budget_plan():
     assert d["forecast"] == b["forecast"]
     assert b["epochs"] == pytest.approx(b["tokens"] / 5e12)
     assert "epochs of 5e+12 unique tokens" in r.stderr and "extrapolating past" in r.stderr
+    assert d["data"]["epochs"] == pytest.approx(b["epochs"]) and d["data"]["penalty"] > 0
 
 
 def test_budget_plan_with_a_user_fit(tmp_path):

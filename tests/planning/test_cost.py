@@ -54,11 +54,19 @@ def test_more_budget_buys_a_bigger_model_and_lower_loss():
     assert big.params > small.params and big.tokens > small.tokens and big.forecast.loss < small.forecast.loss
 
 
-def test_epochs_beyond_four_are_flagged():
+def test_a_budget_on_finite_data_is_split_for_that_data():
+    from scalelab.planning.data_limit import constrained_law
+
     fit = load_fit(default_fit_path())
-    with pytest.warns(PlanWarning, match=r"72.6 epochs of 1e\+11 unique tokens, beyond the ~4 epochs .*Muennighoff"):
-        plan = plan_budget(fit, budget_to_run(H100, budget_usd=5e7, num_gpus=4096), max_unique_tokens=1e11)
-    assert plan.epochs == pytest.approx(plan.tokens / 1e11)
+    run = budget_to_run(H100, budget_usd=5e7, num_gpus=4096)
+    free = plan_budget(fit, run)
+    limited = plan_budget(fit, run, unique_tokens=1e11)
+    assert 6 * limited.params * limited.tokens == pytest.approx(run.flops, rel=1e-9)
+    assert limited.epochs == pytest.approx(limited.tokens / 1e11)
+    law, _ = constrained_law(fit)
+    on_data = lambda n, d: float(law.predict(params=n, tokens=d, unique_tokens=1e11))  # noqa: E731
+    # on this data the constrained split beats the split that assumes fresh data
+    assert on_data(limited.params, limited.tokens) < on_data(free.params, free.tokens)
 
 
 @pytest.mark.parametrize("kwargs,message", [

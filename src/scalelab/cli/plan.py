@@ -8,6 +8,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from rich.markup import escape
+
+from scalelab.errors import ScalelabError
 from scalelab.cli.common import Goodput, Gpu, Json, Mfu, Price, app, big, count, err, interval, num, out, print_json, run
 
 plan_app = typer.Typer(
@@ -20,6 +23,7 @@ Examples:
   scalelab plan --params 7e10 --tokens 2e12 --gpu a100-80gb --num-gpus 2048
   scalelab plan --preset llama3-405b --tokens 15.6e12 --gpu h100-sxm --num-gpus 16384 --mfu 0.40
   scalelab plan --budget-usd 5e8 --gpu h100-sxm --days 180 --fit fit.json
+  scalelab plan --params 7e10 --tokens 15T --gpu h100 --num-gpus 4096 --unique-tokens 2T
   scalelab plan --params 13B --tokens 5T --gpu h100 --num-gpus 1024 --fit fit.json --out plan.json
   scalelab plan validate
 """,
@@ -60,7 +64,8 @@ def plan(
     budget_flops: Annotated[Optional[float], typer.Option("--budget-flops", parser=count, help="Budget in training FLOPs.")] = None,
     fit_path: Annotated[Optional[Path], typer.Option("--fit", help="A fit.json (scalelab fit) for the forecast and the allocation [default for budgets: Chinchilla's law refit on Chinchilla's runs].")] = None,
     flops_per_token: Annotated[float, typer.Option("--flops-per-token", help="k in C = k*N*D for budget allocation.")] = 6.0,
-    max_unique_tokens: Annotated[Optional[float], typer.Option("--max-unique-tokens", parser=count, help="Unique tokens available: says how many epochs the plan implies.")] = None,
+    unique_tokens: Annotated[Optional[float], typer.Option("--unique-tokens", "--max-unique-tokens", parser=count, help="Unique tokens of the corpus: epochs, effective tokens and the loss penalty of repeating them (a budget's optimum under that limit).")] = None,
+    corpus_audit: Annotated[Optional[Path], typer.Option("--corpus-audit", help="An audit.json (scalelab data audit --json): its unique-token estimate is the corpus's unique tokens.")] = None,
     tp: Annotated[Optional[int], typer.Option("--tp", help="Layout: tensor parallel degree [default: search].")] = None,
     pp: Annotated[Optional[int], typer.Option("--pp", help="Layout: pipeline stages.")] = None,
     cp: Annotated[Optional[int], typer.Option("--cp", help="Layout: context parallel degree.")] = None,
@@ -93,11 +98,18 @@ def plan(
             d_ff_expert=d_ff_expert, seq_len=seq_len))
         parallel = Parallelism.from_degrees(tp=tp, pp=pp, cp=cp, ep=ep, dp=dp, zero=zero, sequence_parallel=not no_sp,
                                             num_devices=num_gpus)
+        unique, source = unique_tokens, "--unique-tokens"
+        if corpus_audit is not None:
+            if unique_tokens is not None:
+                raise ScalelabError("give --unique-tokens or --corpus-audit, not both")
+            from scalelab.corpus.audit import read_audit_unique_tokens
+
+            unique, source = read_audit_unique_tokens(corpus_audit), str(corpus_audit)
         return make_plan(acc, model=model, params=params, tokens=tokens, num_gpus=num_gpus, days=days, mfu=mfu, goodput=goodput, pue=pue, budget_usd=budget_usd,
                          budget_gpu_hours=budget_gpu_hours, budget_flops=budget_flops,
                          fit=None if fit_path is None else load_fit(fit_path),
                          law_label="" if fit_path is None else f"fit {fit_path}", flops_per_token=flops_per_token,
-                         max_unique_tokens=max_unique_tokens, causal=not non_causal, parallel=parallel,
+                         unique_tokens=unique, data_source=source, causal=not non_causal, parallel=parallel,
                          recompute=recompute, micro_batch=micro_batch, precision=precision,
                          seq_len=seq_len if model is None else None, fused_cross_entropy=fused_ce)
 
@@ -134,8 +146,6 @@ def _print_plan(p) -> None:
         iv = f" (80%: {big(b.params_interval.lo)}–{big(b.params_interval.hi)})" if b.params_interval else ""
         t.add_row("budget buys", f"{p.flops.model:.3e} FLOPs -> compute-optimal N = {big(b.params)}{iv}, "
                   f"D = {big(b.tokens)} tokens ({b.tokens / b.params:.1f} tokens/param, C = {b.flops_per_token:g}·N·D)")
-        if b.epochs is not None:
-            t.add_row("data", f"{b.epochs:.2f} epochs of the unique tokens")
     else:
         t.add_row("tokens", f"{big(p.tokens)}")
         hw = p.flops.hardware
@@ -169,6 +179,13 @@ def _print_plan(p) -> None:
                   f"({m.stage} stage)")
     else:
         t.add_row("layout", "none found that fits (see the warning)")
+    if p.data is not None:
+        d = p.data
+        t.add_row("data", f"{d.epochs:.2f} epochs of {big(d.unique_tokens)} unique tokens ({escape(d.source)}): worth "
+                  f"{big(d.effective_tokens)} fresh tokens; loss {num(d.loss)} against {num(d.loss_fresh)} with fresh data "
+                  f"(penalty {d.penalty:+.4f}); 10x the compute would gain {d.more['gain']:.4f} "
+                  f"(fresh data: {d.more['gain_fresh']:.4f}){'; the data is EXHAUSTED' if d.exhausted else ''}")
+        t.add_row("", f"by {d.law}")
     if p.forecast is not None:
         f = p.forecast
         iv = (f"80% {interval(f.interval(0.8))}, 95% {interval(f.interval(0.95))}" if f.intervals else "no interval")

@@ -89,7 +89,6 @@ def effective_starts(problem: EffectiveProblem, num_starts: int = 8) -> tuple[np
     from scalelab.laws import ChinchillaLaw
 
     pmap = problem.pmap
-    law = pmap.law
     core_names = set(ChinchillaLaw.param_names())
     core_fix = {k: v for k, v in pmap.fixed.items() if k in core_names}
     core_ties = [(a, b) for a, b in pmap.ties if a in core_names and b in core_names]

@@ -13,18 +13,16 @@ tokens-per-byte ratio, so ladders with different tokenizers compare.
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import hashlib
 import json
-import lzma
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from scalelab.corpus.documents import read_documents
 from scalelab.errors import InputError
 from scalelab.io import atomic_path, write_json
 
@@ -70,108 +68,6 @@ class Shards:
         if not meta.is_file():
             raise InputError(f"no token shards in {str(folder)!r} (meta.json missing); prepare them with scalelab ladder run")
         return cls(**json.loads(meta.read_text()))
-
-
-def read_documents(path: str | Path, text_col: str = "text") -> Iterator[bytes]:
-    """Documents of a corpus as UTF-8 bytes (see the module docstring for the formats)."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"corpus {str(p)!r} does not exist; give a text file, a folder of them, JSONL or Parquet")
-    if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
-        if not files:
-            raise InputError(f"corpus folder {str(p)!r} holds no files")
-        for f in files:
-            data = _text(f)
-            if data.strip():
-                yield data.strip()
-        return
-    name = p.name.lower()
-    if name.endswith((".jsonl", ".jsonl.gz", ".jsonl.xz", ".ndjson")):
-        for i, line in enumerate(_open(p).splitlines()):
-            if not line.strip():
-                continue
-            try:
-                text = json.loads(line)[text_col]
-            except (ValueError, KeyError, TypeError):
-                raise InputError(f"{str(p)!r} line {i + 1}: not a JSON object with a {text_col!r} field; "
-                                 "name the field with --text-col") from None
-            yield str(text).encode()
-        return
-    if name.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(p)
-        if text_col not in table.column_names:
-            raise InputError(f"{str(p)!r} has no column {text_col!r}; columns: {', '.join(table.column_names)}; "
-                             "name it with --text-col")
-        for text in table.column(text_col).to_pylist():
-            if text:
-                yield str(text).encode()
-        return
-    data = _text(p)
-    for doc in data.replace(b"\r\n", b"\n").split(b"\n\n"):
-        if doc.strip():
-            yield doc.strip()
-
-
-HEAD_BYTES = 1 << 16
-
-
-def check_corpus(path: str | Path) -> None:
-    """A quick look before anything is designed or trained: the corpus exists, a folder holds
-    a file, and the first file (or the file) starts like text, JSONL or Parquet. Reads at
-    most its first 64 KiB (decompressed), so a design answers at once on a large corpus."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"corpus {str(p)!r} does not exist; give a text file, a folder of them, JSONL or Parquet")
-    if p.is_dir():
-        first = next((f for f in sorted(p.rglob("*")) if f.is_file() and not f.name.startswith(".")), None)
-        if first is None:
-            raise InputError(f"corpus folder {str(p)!r} holds no files; give a folder of text files")
-        p = first
-    name = p.name.lower()
-    opener = {".xz": lzma.open, ".gz": gzip.open, ".bz2": bz2.open}.get(p.suffix.lower(), open)
-    try:
-        with opener(p, "rb") as fh:
-            head = fh.read(HEAD_BYTES)
-    except (lzma.LZMAError, OSError, EOFError) as exc:
-        raise InputError(f"cannot read {str(p)!r}: {exc}") from None
-    if name.endswith(".parquet"):
-        if not head.startswith(b"PAR1"):
-            raise InputError(f"{str(p)!r} is not a Parquet file")
-        return
-    if not head.strip():
-        raise InputError(f"corpus {str(p)!r} is empty")
-    _check_text(p, head)
-
-
-def _check_text(path: Path, head: bytes) -> None:
-    bad = head.decode("utf-8", "replace").count("\ufffd")
-    if b"\x00" in head or bad > 0.01 * max(len(head), 1) + 4:
-        raise InputError(f"{str(path)!r} does not look like text (binary or not UTF-8); give UTF-8 text files, "
-                         "JSONL or Parquet")
-
-
-def _text(path: Path) -> bytes:
-    """A text file's bytes; binary files (NUL bytes, or mostly not UTF-8) are refused."""
-    data = _open(path)
-    _check_text(path, data[:HEAD_BYTES])
-    return data
-
-
-def _open(path: Path) -> bytes:
-    name = path.name.lower()
-    try:
-        if name.endswith(".xz"):
-            return lzma.decompress(path.read_bytes())
-        if name.endswith(".gz"):
-            return gzip.decompress(path.read_bytes())
-        if name.endswith(".bz2"):
-            return bz2.decompress(path.read_bytes())
-        return path.read_bytes()
-    except (lzma.LZMAError, OSError, EOFError) as exc:
-        raise InputError(f"cannot read {str(path)!r}: {exc}") from None
 
 
 def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", vocab_size: int = 8192,

@@ -263,7 +263,7 @@ def resolve_corpus(corpus: str | Path | None) -> str:
     """The corpus a plan names: the given path (absolute), or the bundled Austen novels;
     checked at once (it exists, a folder holds files, they start like text)."""
     from scalelab.data import bundled_path
-    from scalelab.ladder.data import check_corpus
+    from scalelab.corpus.documents import check_corpus
 
     src = Path(corpus) if corpus is not None else bundled_path("austen")
     if not src.exists():

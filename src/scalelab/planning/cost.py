@@ -26,7 +26,6 @@ from scalelab.planning.hardware import GOODPUT_DEFAULT, Accelerator
 
 # Muennighoff et al. 2023 ("Scaling Data-Constrained Language Models"): up to about four
 # epochs, repeated tokens are worth almost as much as new ones; beyond, returns fall fast.
-MAX_USEFUL_EPOCHS = 4.0
 NODE_SIZE = 8  # accelerators per node: a budget's GPU count is rounded down to whole nodes
 
 
@@ -206,36 +205,41 @@ def budget_to_run(accelerator: Accelerator, *, budget_usd: float | None = None, 
 
 
 def plan_budget(fit, run: RunEstimate, *, flops_per_token: float = FLOPS_PER_PARAM_TOKEN,
-                max_unique_tokens: float | None = None, law_label: str = "") -> BudgetPlan:
+                unique_tokens: float | None = None, law_label: str = "") -> BudgetPlan:
     """The compute-optimal (N, D) for ``run.flops`` under a fitted law, with its forecast.
 
-    Warns :class:`~scalelab.errors.PlanWarning` when (N, D) repeats the unique tokens more
-    than ~4 times.
+    With ``unique_tokens`` the optimum is the one under that data constraint (the
+    data-constrained law: the fit's own, or a Chinchilla fit with C4's repetition
+    constants, see :mod:`scalelab.planning.data_limit`); its intervals come from the
+    fit's bootstrap only for a data-constrained fit.
     """
-    import warnings
+    from scalelab.laws import DataConstrainedLaw
 
-    from scalelab.errors import PlanWarning
+    extra = {}
+    if unique_tokens is not None:
+        from scalelab.planning.data_limit import check_unique_tokens, constrained_law
 
-    if max_unique_tokens is not None:
-        _check_positive("--max-unique-tokens", max_unique_tokens, 1e16)
-    alloc = fit.optimal_allocation(run.flops, flops_per_token)
-    N, D = float(alloc.params), float(alloc.tokens)
-    forecast = fit.forecast(params=N, tokens=D, law=law_label)
-    epochs = None if max_unique_tokens is None else D / max_unique_tokens
-    if epochs is not None and epochs > MAX_USEFUL_EPOCHS:
-        warnings.warn(
-            f"the compute-optimal run sees {D:.3g} tokens: {epochs:.1f} epochs of {max_unique_tokens:.3g} unique "
-            f"tokens, beyond the ~{MAX_USEFUL_EPOCHS:g} epochs after which repeated data loses value "
-            "(Muennighoff et al. 2023); the loss forecast assumes fresh data: train a larger model on fewer "
-            "tokens, or find more data", PlanWarning, stacklevel=2)
+        unique_tokens = check_unique_tokens(unique_tokens)
+        extra = {"unique_tokens": unique_tokens}
+    if unique_tokens is not None and not isinstance(fit.law_, DataConstrainedLaw):
+        law, _ = constrained_law(fit)
+        point = law.optimal_allocation(run.flops, flops_per_token, unique_tokens=unique_tokens)
+        N, D = float(point.params), float(point.tokens)
+        alloc = None
+        forecast = fit.forecast(params=N, tokens=D, law=law_label)
+    else:
+        alloc = fit.optimal_allocation(run.flops, flops_per_token, **extra)
+        N, D = float(alloc.params), float(alloc.tokens)
+        forecast = fit.forecast(params=N, tokens=D, law=law_label, **extra)
+    epochs = None if unique_tokens is None else D / unique_tokens
 
     def interval(iv) -> Interval | None:
         lo, hi = float(iv[0.8][0]), float(iv[0.8][1])
         return Interval(0.8, lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
 
     return BudgetPlan(run=run, params=N, tokens=D, forecast=forecast, flops_per_token=flops_per_token,
-                      params_interval=interval(alloc.params_intervals), tokens_interval=interval(alloc.tokens_intervals),
-                      epochs=epochs)
+                      params_interval=None if alloc is None else interval(alloc.params_intervals),
+                      tokens_interval=None if alloc is None else interval(alloc.tokens_intervals), epochs=epochs)
 
 
 def _check_positive(name: str, value: float, upper: float) -> None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from scalelab.errors import InputError, PlanWarning, recording_warnings
 from scalelab.fitting.forecast import Forecast
 from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN
+from scalelab.planning.data_limit import DataLimit
 from scalelab.planning.cost import NODE_SIZE, BudgetPlan, RunEstimate, budget_to_run, estimate_run, plan_budget
 from scalelab.planning.hardware import Accelerator
 from scalelab.planning.memory import MemoryBreakdown, Parallelism, memory_per_device, smallest_layout
@@ -105,6 +106,8 @@ class Plan:
     budget: BudgetPlan | None = None
     forecast: Forecast | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    data: DataLimit | None = None
+    """With the unique tokens available: epochs, effective tokens and the loss penalty."""
     spread: tuple[float, float, int] | None = None
     """With the default MFU and goodput: the lowest and highest ratio of documented runs'
     effective MFU to the default (and how many runs), which the time and cost ranges follow
@@ -135,6 +138,7 @@ class Plan:
             "budget": None if self.budget is None else self.budget.to_dict(),
             "forecast": None if self.forecast is None else self.forecast.to_dict(), "warnings": list(self.warnings),
             "spread": None if self.spread is None else list(self.spread), "ranges": self.ranges(),
+            "data": None if self.data is None else self.data.to_dict(),
         }
 
     @classmethod
@@ -153,7 +157,8 @@ class Plan:
                        budget=None if d["budget"] is None else BudgetPlan.from_dict(d["budget"]),
                        forecast=None if d["forecast"] is None else Forecast.from_dict(d["forecast"]),
                        warnings=tuple(d.get("warnings", ())),
-                       spread=None if d.get("spread") is None else tuple(d["spread"]))
+                       spread=None if d.get("spread") is None else tuple(d["spread"]),
+                       data=None if d.get("data") is None else DataLimit.from_dict(d["data"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{source} is missing or has a bad field ({exc}); make it again with "
                              "scalelab plan ... --json") from None
@@ -191,13 +196,16 @@ def make_plan(accelerator: Accelerator, *, model: ModelConfig | None = None, par
               mfu: float | None = None, goodput: float | None = None, pue: float = 1.0,
               budget_usd: float | None = None, budget_gpu_hours: float | None = None, budget_flops: float | None = None,
               fit=None, law_label: str = "", flops_per_token: float = FLOPS_PER_PARAM_TOKEN,
-              max_unique_tokens: float | None = None, causal: bool = True, parallel: Parallelism | None = None,
+              unique_tokens: float | None = None, data_source: str = "--unique-tokens", causal: bool = True, parallel: Parallelism | None = None,
               recompute: str | None = None, micro_batch: int = 1, precision: str = "bf16",
               seq_len: int | None = None, fused_cross_entropy: bool = False) -> Plan:
     """Build a forward or budget plan (see the module docstring).
 
     A budget plan without ``fit`` uses the bundled law (Chinchilla's, refit on its runs).
     Without ``num_gpus``, a given ``parallel`` layout says how many.
+    ``unique_tokens`` (the corpus's unique tokens; ``data_source`` says where the count
+    came from) adds the data limit (:class:`~scalelab.planning.data_limit.DataLimit`),
+    and makes a budget's optimum the one under that constraint.
     ``seq_len`` sets the sequence length of a model given by its parameter count only.
     The doubts found on the way (no layout fits, data repeated too often, extrapolation)
     are raised as warnings and kept in :attr:`Plan.warnings`.
@@ -213,7 +221,7 @@ def make_plan(accelerator: Accelerator, *, model: ModelConfig | None = None, par
         plan = _make_plan(accelerator, model=model, params=params, tokens=tokens, num_gpus=num_gpus, days=days, mfu=mfu,
                           goodput=goodput, pue=pue, budget_usd=budget_usd, budget_gpu_hours=budget_gpu_hours,
                           budget_flops=budget_flops, fit=fit, law_label=law_label, flops_per_token=flops_per_token,
-                          max_unique_tokens=max_unique_tokens, causal=causal, parallel=parallel, recompute=recompute,
+                          unique_tokens=unique_tokens, data_source=data_source, causal=causal, parallel=parallel, recompute=recompute,
                           micro_batch=micro_batch, precision=precision, seq_len=seq_len,
                           fused_cross_entropy=fused_cross_entropy)
     spread = None
@@ -232,7 +240,7 @@ def _gpus_for(days_on_one: float, days: float) -> int:
 
 
 def _make_plan(accelerator, *, model, params, tokens, num_gpus, days, mfu, goodput, pue, budget_usd, budget_gpu_hours,
-               budget_flops, fit, law_label, flops_per_token, max_unique_tokens, causal, parallel, recompute,
+               budget_flops, fit, law_label, flops_per_token, unique_tokens, data_source, causal, parallel, recompute,
                micro_batch, precision, seq_len, fused_cross_entropy) -> Plan:
     if num_gpus is None and parallel is not None:
         num_gpus = parallel.num_devices
@@ -253,7 +261,7 @@ def _make_plan(accelerator, *, model, params, tokens, num_gpus, days, mfu, goodp
             fit, law_label = load_fit(default_fit_path()), DEFAULT_LAW_LABEL
         run = budget_to_run(accelerator, budget_usd=budget_usd, budget_gpu_hours=budget_gpu_hours,
                             budget_flops=budget_flops, num_gpus=num_gpus, days=days, mfu=mfu, goodput=goodput, pue=pue)
-        budget = plan_budget(fit, run, flops_per_token=flops_per_token, max_unique_tokens=max_unique_tokens,
+        budget = plan_budget(fit, run, flops_per_token=flops_per_token, unique_tokens=unique_tokens,
                              law_label=law_label)
         forecast = budget.forecast
         model = dense_from_params(budget.params, name=f"dense {budget.params:.3g} (compute-optimal)")
@@ -297,7 +305,23 @@ def _make_plan(accelerator, *, model, params, tokens, num_gpus, days, mfu, goodp
                           PlanWarning, stacklevel=3)
         if fit is not None:
             label = law_label + ("; a dense law evaluated at the active parameter count" if model.n_experts else "")
-            forecast = fit.forecast(params=count.active, tokens=tokens, law=label)
+            if "unique_tokens" in fit.law_.inputs and unique_tokens is None:
+                raise InputError("a data-constrained fit forecasts a run on a given corpus: give --unique-tokens U "
+                                 "(or --corpus-audit audit.json)")
+            extra = {"unique_tokens": unique_tokens} if "unique_tokens" in fit.law_.inputs else {}
+            forecast = fit.forecast(params=count.active, tokens=tokens, law=label, **extra)
+    data = None
+    if unique_tokens is not None:
+        from scalelab.planning.data_limit import data_limit
+
+        if fit is None:
+            from scalelab.data import default_fit_path
+            from scalelab.io import load_fit
+
+            fit = load_fit(default_fit_path())
+        data = data_limit(fit, params=count.active, tokens=tokens, unique_tokens=unique_tokens, budget=budget_mode,
+                          flops_per_token=flops_per_token if budget_mode else FLOPS_PER_PARAM_TOKEN, source=data_source)
+        _warn_data(data, forecast)
     layout = _layout(model, run, parallel, recompute, micro_batch, precision, memory_options, accelerator)
     if layout.parallel is None:
         warnings.warn(f"no layout up to tp=8 fits {model.name} in {accelerator.memory_gb:g} GiB per GPU on "
@@ -308,7 +332,19 @@ def _make_plan(accelerator, *, model, params, tokens, num_gpus, days, mfu, goodp
                       f"{accelerator.memory_gb:g} GiB: drop --tp/--pp/--zero/--recompute to let scalelab find one",
                       PlanWarning, stacklevel=3)
     return Plan(mode="budget" if budget_mode else "forward", model=model, model_note=note, params=count,
-                tokens=tokens, flops=flops, run=run, layout=layout, budget=budget, forecast=forecast)
+                tokens=tokens, flops=flops, run=run, layout=layout, budget=budget, forecast=forecast, data=data)
+
+
+def _warn_data(data, forecast) -> None:
+    fresh_forecast = forecast is not None and "unique_tokens" not in forecast.law and "data-constrained" not in data.law
+    if data.exhausted:
+        warnings.warn(f"the data is exhausted: {data.epochs:.1f} epochs of {data.unique_tokens:.3g} unique tokens; 10x "
+                      f"the compute would lower the loss by {data.more['gain']:.3g}, against {data.more['gain_fresh']:.3g} "
+                      "with fresh data: find more data before buying more compute", PlanWarning, stacklevel=3)
+    elif data.epochs > 4 and data.penalty > 0.001:
+        warnings.warn(f"{data.epochs:.1f} epochs of {data.unique_tokens:.3g} unique tokens: the repeats are worth "
+                      f"{data.effective_tokens:.3g} fresh tokens, a loss penalty of {data.penalty:.3g}"
+                      + (" (the forecast above assumes fresh data)" if fresh_forecast else ""), PlanWarning, stacklevel=3)
 
 
 def _layout(model, run, parallel, recompute, micro_batch, precision, memory_options, accelerator) -> Layout:

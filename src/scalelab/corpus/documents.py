@@ -1,0 +1,169 @@
+"""Documents from a corpus: a text file (``.txt``, or ``.txt.xz``/``.gz``/``.bz2``:
+documents are paragraphs separated by blank lines), a folder of text files (each file a
+document; its first-level subfolder is its source), JSONL or Parquet with a text column
+(and optionally a source column). No torch: the ladder tokenizes from here, the audit
+reads from here.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import json
+import lzma
+from collections.abc import Iterator
+from pathlib import Path
+
+from scalelab.errors import InputError
+
+HEAD_BYTES = 1 << 16
+
+
+def read_sourced(path: str | Path, text_col: str = "text", source_col: str | None = None) -> Iterator[tuple[str, bytes]]:
+    """``(source, document)`` pairs: the source is a folder's first-level subfolder (``.``
+    for files at its top), the ``source_col`` field of JSONL or Parquet rows, else the file's name."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"corpus {str(p)!r} does not exist; give a text file, a folder of them, JSONL or Parquet")
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        if not files:
+            raise InputError(f"corpus folder {str(p)!r} holds no files")
+        for f in files:
+            rel = f.relative_to(p).parts
+            source = rel[0] if len(rel) > 1 else "."
+            if _is_table(f):
+                yield from ((source if source_col is None else s, d) for s, d in _table_rows(f, text_col, source_col))
+                continue
+            data = _text(f)
+            if data.strip():
+                yield source, data.strip()
+        return
+    if _is_table(p):
+        yield from _table_rows(p, text_col, source_col)
+        return
+    for doc in _paragraphs(p):
+        yield p.name, doc
+
+
+def _paragraphs(path: Path, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """A text file's blank-line separated paragraphs, read a megabyte at a time (bounded memory)."""
+    opener = {".xz": lzma.open, ".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix.lower(), open)
+    rest = b""
+    first = True
+    try:
+        with opener(path, "rb") as fh:
+            while True:
+                block = fh.read(chunk)
+                if first:
+                    _check_text(path, block[:HEAD_BYTES])
+                    first = False
+                if not block:
+                    break
+                parts = (rest + block).replace(b"\r\n", b"\n").split(b"\n\n")
+                if rest.endswith(b"\r") and block.startswith(b"\n"):
+                    parts = (rest[:-1] + block).replace(b"\r\n", b"\n").split(b"\n\n")
+                rest = parts.pop()
+                for doc in parts:
+                    if doc.strip():
+                        yield doc.strip()
+    except (lzma.LZMAError, OSError, EOFError) as exc:
+        raise InputError(f"cannot read {str(path)!r}: {exc}") from None
+    if rest.strip():
+        yield rest.strip()
+
+
+def read_documents(path: str | Path, text_col: str = "text") -> Iterator[bytes]:
+    """Documents of a corpus as UTF-8 bytes (see the module docstring for the formats)."""
+    for _source, doc in read_sourced(path, text_col):
+        yield doc
+
+
+def _is_table(p: Path) -> bool:
+    return p.name.lower().endswith((".jsonl", ".jsonl.gz", ".jsonl.xz", ".ndjson", ".parquet"))
+
+
+def _table_rows(p: Path, text_col: str, source_col: str | None) -> Iterator[tuple[str, bytes]]:
+    name = p.name.lower()
+    if name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(p)
+        for col, flag in ((text_col, "--text-col"), (source_col, "--source-col")):
+            if col is not None and col not in table.column_names:
+                raise InputError(f"{str(p)!r} has no column {col!r}; columns: {', '.join(table.column_names)}; "
+                                 f"name it with {flag}")
+        texts = table.column(text_col).to_pylist()
+        sources = table.column(source_col).to_pylist() if source_col else [p.name] * len(texts)
+        for text, source in zip(texts, sources):
+            if text:
+                yield str(source), str(text).encode()
+        return
+    for i, line in enumerate(_open(p).splitlines()):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            text = row[text_col]
+            source = str(row[source_col]) if source_col else p.name
+        except (ValueError, KeyError, TypeError):
+            want = f"{text_col!r}" + (f" and {source_col!r} fields" if source_col else " field")
+            raise InputError(f"{str(p)!r} line {i + 1}: not a JSON object with a {want}; name the fields with "
+                             "--text-col / --source-col") from None
+        yield source, str(text).encode()
+
+
+def check_corpus(path: str | Path) -> None:
+    """A quick look before anything is designed or trained: the corpus exists, a folder holds
+    a file, and the first file (or the file) starts like text, JSONL or Parquet. Reads at
+    most its first 64 KiB (decompressed), so a design answers at once on a large corpus."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"corpus {str(p)!r} does not exist; give a text file, a folder of them, JSONL or Parquet")
+    if p.is_dir():
+        first = next((f for f in sorted(p.rglob("*")) if f.is_file() and not f.name.startswith(".")), None)
+        if first is None:
+            raise InputError(f"corpus folder {str(p)!r} holds no files; give a folder of text files")
+        p = first
+    name = p.name.lower()
+    opener = {".xz": lzma.open, ".gz": gzip.open, ".bz2": bz2.open}.get(p.suffix.lower(), open)
+    try:
+        with opener(p, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except (lzma.LZMAError, OSError, EOFError) as exc:
+        raise InputError(f"cannot read {str(p)!r}: {exc}") from None
+    if name.endswith(".parquet"):
+        if not head.startswith(b"PAR1"):
+            raise InputError(f"{str(p)!r} is not a Parquet file")
+        return
+    if not head.strip():
+        raise InputError(f"corpus {str(p)!r} is empty")
+    _check_text(p, head)
+
+
+def _check_text(path: Path, head: bytes) -> None:
+    bad = head.decode("utf-8", "replace").count("\ufffd")
+    if b"\x00" in head or bad > 0.01 * max(len(head), 1) + 4:
+        raise InputError(f"{str(path)!r} does not look like text (binary or not UTF-8); give UTF-8 text files, "
+                         "JSONL or Parquet")
+
+
+def _text(path: Path) -> bytes:
+    """A text file's bytes; binary files (NUL bytes, or mostly not UTF-8) are refused."""
+    data = _open(path)
+    _check_text(path, data[:HEAD_BYTES])
+    return data
+
+
+def _open(path: Path) -> bytes:
+    name = path.name.lower()
+    try:
+        if name.endswith(".xz"):
+            return lzma.decompress(path.read_bytes())
+        if name.endswith(".gz"):
+            return gzip.decompress(path.read_bytes())
+        if name.endswith(".bz2"):
+            return bz2.decompress(path.read_bytes())
+        return path.read_bytes()
+    except (lzma.LZMAError, OSError, EOFError) as exc:
+        raise InputError(f"cannot read {str(path)!r}: {exc}") from None

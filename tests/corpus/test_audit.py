@@ -1,0 +1,152 @@
+"""The corpus audit: signatures as datasketch computes them, LSH candidates as MinHashLSH
+finds them, duplicates against the truth of an injected corpus, sources, JSON, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+from datasketch import MinHash, MinHashLSH
+from typer.testing import CliRunner
+
+from scalelab.cli import app
+from scalelab.corpus import Settings, audit, read_documents
+from scalelab.corpus.audit import band_keys, ngram_hashes, permutations, signatures, word_hashes
+from scalelab.corpus.inject import inject_duplicates, jaccard
+from scalelab.data import bundled_path
+from scalelab.errors import InputError
+
+runner = CliRunner()
+FIELDS = ("documents", "bytes", "tokens", "exact_duplicate_documents", "near_duplicate_documents",
+          "near_duplicate_fraction", "unique_tokens_estimate", "compression_ratio")
+
+
+@pytest.fixture(scope="module")
+def austen():
+    return list(read_documents(bundled_path("austen")))[:3000]
+
+
+def _write(path, docs):
+    path.write_bytes(b"\n\n".join(d.replace(b"\n\n", b"\n") for d in docs))
+    return path
+
+
+def test_signatures_equal_datasketch_minhash(austen):
+    perms = permutations(112, 1)
+    docs = austen[100:130]
+    shingles = [ngram_hashes(word_hashes(d), 5) for d in docs]
+    owner = np.concatenate([np.full(s.size, i) for i, s in enumerate(shingles)])
+    sig = signatures(np.concatenate(shingles), owner, len(docs), perms)
+    for i, sh in enumerate(shingles):
+        m = MinHash(num_perm=112, seed=1, hashfunc=int, scheme="legacy")
+        m.update_batch(sh.tolist())
+        np.testing.assert_array_equal(sig[i], m.hashvalues)
+
+
+def test_band_keys_find_the_candidates_minhashlsh_finds(austen):
+    docs, truth = inject_duplicates(austen, exact=0, near=40, templates=0, seed=3)
+    shingles = [ngram_hashes(word_hashes(d), 5) for d in docs]
+    owner = np.concatenate([np.full(s.size, i) for i, s in enumerate(shingles)])
+    sig = signatures(np.concatenate(shingles), owner, len(docs), permutations(112, 1))
+    keys = band_keys(sig, 14, 8)
+    lsh = MinHashLSH(num_perm=112, params=(14, 8))
+    for i in range(len(docs)):
+        lsh.insert(i, MinHash(hashvalues=sig[i].astype(np.uint64), seed=1, scheme="legacy"))
+    for t in truth:
+        ours = {int(j) for j in np.flatnonzero((keys == keys[t.doc]).any(1))} - {t.doc}
+        theirs = set(lsh.query(MinHash(hashvalues=sig[t.doc].astype(np.uint64), seed=1, scheme="legacy"))) - {t.doc}
+        assert ours == theirs
+
+
+def test_injected_duplicates_are_found_at_the_threshold(tmp_path, austen):
+    docs, truth = inject_duplicates(austen, exact=40, near=80, templates=8, per_template=4, seed=1)
+    a = audit(_write(tmp_path / "c.txt", docs))
+    assert a.total.documents == len(docs)
+    assert a.total.exact_duplicate_documents == len(docs) - len(set(docs))  # exact: exactly the repeated bytes
+    removed = np.flatnonzero(a.kind > 0)
+    # every near duplicate named resembles its kept document at the threshold (it was checked on the shingles)
+    for j in np.flatnonzero(a.kind == 2):
+        assert jaccard(docs[j], docs[a.duplicate_of[j]]) >= 0.8
+    should = [t.doc for t in truth if t.kind == "exact" or jaccard(docs[t.doc], docs[t.of]) >= 0.8]
+    recall = np.isin(should, removed).mean()
+    assert recall >= 0.95
+    # a near copy well below the threshold stays
+    far = [t.doc for t in truth if t.kind == "near" and jaccard(docs[t.doc], docs[t.of]) < 0.5]
+    assert far and not np.isin(far, removed).any()
+    kept_tokens = sum(len(d) for i, d in enumerate(docs) if a.kind[i] == 0)
+    assert a.total.unique_tokens_estimate == kept_tokens
+
+
+def test_sources_overlap_and_json_fields(tmp_path, austen):
+    (tmp_path / "human").mkdir()
+    (tmp_path / "synthetic").mkdir()
+    for i, d in enumerate(austen[:200]):
+        (tmp_path / "human" / f"{i}.txt").write_bytes(d)
+    for i, d in enumerate(austen[:50] + austen[1000:1100]):  # half of it copies the human source
+        (tmp_path / "synthetic" / f"{i}.txt").write_bytes(d)
+    a = audit(tmp_path)
+    assert set(a.sources) == {"human", "synthetic"}
+    assert a.overlap["synthetic"]["human"] == pytest.approx(50 / 150)
+    assert "human" not in a.overlap
+    d = a.to_dict()
+    for k in FIELDS:
+        assert k in d and all(k in s for s in d["sources"].values())
+    assert d["sources"]["synthetic"]["exact_duplicate_documents"] >= 50
+    assert d["unique_tokens_estimate"] == sum(s["unique_tokens_estimate"] for s in d["sources"].values())
+    assert d["settings"]["num_perm"] == 112 and 0.6 < d["settings"]["s_curve_midpoint"] < 0.75
+
+
+def test_repetitive_text_compresses_more_and_is_less_diverse(tmp_path, austen):
+    varied = audit(_write(tmp_path / "a.txt", austen[:400]))
+    samey = audit(_write(tmp_path / "b.txt", [austen[5] + b" " + str(i).encode() for i in range(400)]))
+    assert samey.total.compression_ratio > 3 * varied.total.compression_ratio
+    assert samey.total.ngram_diversity < varied.total.ngram_diversity
+    assert samey.repeated_long_ngram_fraction > varied.repeated_long_ngram_fraction
+
+
+def test_a_giant_cluster_is_warned_about(tmp_path, austen):
+    docs = austen[:300] + [b"Chapter heading boilerplate " * 3] * 60
+    a = audit(_write(tmp_path / "c.txt", docs))
+    assert a.largest_clusters[0]["size"] == 60 and a.largest_clusters[0]["kinds"]["exact"] == 59
+    assert any("a cluster of 60 documents" in w for w in a.warnings)
+
+
+def test_bad_corpora_are_refused_with_nothing_written(tmp_path):
+    binary = tmp_path / "x.bin"
+    binary.write_bytes(bytes(range(256)) * 100)
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    out = tmp_path / "audit.json"
+    for path, message in ((binary, "does not look like text"), (empty, "holds no documents"),
+                          (tmp_path / "missing", "does not exist")):
+        r = runner.invoke(app, ["data", "audit", str(path), "--out", str(out)])
+        assert r.exit_code == 2 and message in r.output, r.output
+        assert not out.exists()
+    with pytest.raises(InputError, match="raise --max-memory-gb, or lower --bands/--rows"):
+        audit(bundled_path("austen"), settings=Settings(max_memory_gb=0.3))
+    with pytest.raises(InputError, match="--threshold 1.5"):
+        audit(bundled_path("austen"), settings=Settings(threshold=1.5))
+
+
+def test_cli_writes_json_and_duplicates_and_plan_reads_it(tmp_path, austen):
+    docs, _ = inject_duplicates(austen, exact=10, near=10, templates=0, seed=2)
+    corpus = _write(tmp_path / "c.txt", docs)
+    out, dups = tmp_path / "audit.json", tmp_path / "removed.csv"
+    r = runner.invoke(app, ["data", "audit", str(corpus), "--out", str(out), "--duplicates", str(dups)])
+    assert r.exit_code == 0, r.output
+    d = json.loads(out.read_text())
+    assert d["exact_duplicate_documents"] >= 10
+    assert "exact duplicate documents" in r.stdout and "14 bands x 8 rows" in r.stdout
+    rows = dups.read_text().splitlines()
+    assert rows[0] == "document,source,kind,kept_document,kept_source"
+    assert len(rows) - 1 == d["exact_duplicate_documents"] + d["near_duplicate_documents"]
+    p = runner.invoke(app, ["plan", "--params", "2e6", "--tokens", "2e7", "--gpu", "h100", "--num-gpus", "8",
+                            "--corpus-audit", str(out), "--json"])
+    assert p.exit_code == 0, p.output
+    data = json.loads(p.stdout)["data"]
+    assert data["unique_tokens"] == d["unique_tokens_estimate"] and data["source"] == str(out)
+    both = runner.invoke(app, ["data", "audit", str(corpus), str(bundled_path("austen")), "--json"])
+    assert both.exit_code == 0 and len(json.loads(both.stdout)) == 2
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    r = runner.invoke(app, ["plan", "--params", "2e6", "--tokens", "2e7", "--num-gpus", "8", "--corpus-audit", str(bad)])
+    assert r.exit_code == 2 and "unique_tokens_estimate" in r.output

@@ -1,0 +1,74 @@
+"""Plans on finite data: epochs, effective tokens, the loss penalty, exhaustion."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from scalelab.cli import app
+from scalelab.data import bundled_path, default_fit_path
+from scalelab.errors import InputError, PlanWarning
+from scalelab.fitting import Fit
+from scalelab.io import load_fit
+from scalelab.laws import ChinchillaLaw, DataConstrainedLaw
+from scalelab.planning import get_accelerator, make_plan
+from scalelab.planning.data_limit import C4_DECAYS, data_limit
+from scalelab.runs import read_runs
+
+H100 = get_accelerator("h100")
+runner = CliRunner()
+
+
+def test_data_limit_follows_the_law():
+    fit = load_fit(default_fit_path())
+    d = data_limit(fit, params=7e10, tokens=1.4e13, unique_tokens=1e12)
+    law = DataConstrainedLaw(**fit.params_, **C4_DECAYS)
+    assert d.epochs == pytest.approx(14.0)
+    assert d.effective_tokens == pytest.approx(float(law.effective(7e10, 1.4e13, 1e12)["tokens"]))
+    assert d.loss == pytest.approx(float(law.predict(params=7e10, tokens=1.4e13, unique_tokens=1e12)))
+    assert d.loss_fresh == pytest.approx(float(law.predict(params=7e10, tokens=1.4e13, unique_tokens=1.4e13)))
+    # at or below the compute-optimal size, fresh data is Chinchilla's law
+    small = data_limit(fit, params=1e9, tokens=1e11, unique_tokens=1e10)
+    assert small.loss_fresh == pytest.approx(float(ChinchillaLaw(**fit.params_).predict(params=1e9, tokens=1e11)))
+    assert d.penalty == pytest.approx(d.loss - d.loss_fresh) and d.penalty > 0
+    assert "C4 repetition constants" in d.law
+    # one epoch or less: no penalty at all
+    assert data_limit(fit, params=7e10, tokens=1e12, unique_tokens=2e12).penalty == pytest.approx(0, abs=1e-12)
+
+
+def test_exhausted_data_is_said_once_compute_stops_paying():
+    fit = load_fit(default_fit_path())
+    ok = data_limit(fit, params=1e9, tokens=2e10, unique_tokens=1e10, budget=True)
+    dry = data_limit(fit, params=1e9, tokens=2e10, unique_tokens=1e8, budget=True)
+    assert not ok.exhausted and dry.exhausted
+    assert dry.more["gain"] < 0.25 * dry.more["gain_fresh"]
+    with pytest.warns(PlanWarning, match="the data is exhausted"):
+        make_plan(H100, budget_flops=1e22, num_gpus=8, unique_tokens=1e8)
+
+
+def test_a_data_constrained_fit_forecasts_with_its_own_law():
+    fit = Fit("data-constrained", tie=["alpha=beta"], num_bootstrap=20, calibrate=False).fit(
+        read_runs(bundled_path("c4_repeats"), where="in_paper_fit == 1", require=("params", "tokens", "unique_tokens", "loss")))
+    p = make_plan(H100, params=2.8e9, tokens=5.6e10, num_gpus=64, fit=fit, unique_tokens=4e9)
+    assert p.forecast.loss == pytest.approx(float(fit.law_.predict(params=2.8e9, tokens=5.6e10, unique_tokens=4e9)))
+    assert p.data.law == "the fit's data-constrained law" and p.data.loss == pytest.approx(p.forecast.loss)
+    with pytest.raises(InputError, match="give --unique-tokens"):
+        make_plan(H100, params=2.8e9, tokens=5.6e10, num_gpus=64, fit=fit)
+
+
+def test_plan_cli_prints_the_data_row_and_round_trips(tmp_path):
+    r = runner.invoke(app, ["plan", "--params", "7e10", "--tokens", "15T", "--gpu", "h100", "--num-gpus", "4096",
+                            "--unique-tokens", "2T", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)["data"]
+    assert d["epochs"] == pytest.approx(7.5) and d["effective_tokens"] < 15e12
+    table = runner.invoke(app, ["plan", "--params", "7e10", "--tokens", "15T", "--gpu", "h100", "--num-gpus", "4096",
+                                "--unique-tokens", "2T"])
+    assert "7.50 epochs of 2T unique tokens" in table.stdout
+    from scalelab.planning import Plan
+
+    p = Plan.from_dict(json.loads(r.stdout))
+    assert p.data.unique_tokens == 2e12 and np.isfinite(p.data.penalty)
+    bad = runner.invoke(app, ["plan", "--params", "7e10", "--tokens", "15T", "--num-gpus", "8", "--unique-tokens", "1e17"])
+    assert bad.exit_code == 2 and "--unique-tokens" in bad.output
