@@ -13,7 +13,8 @@ a near duplicate when the exact Jaccard similarity of its word 5-gram sets is >=
 
 datatrove runs its four-stage MinHash pipeline (5-grams, 14 buckets x 8 hashes, its own
 text normalisation) in its own virtual environment: set DATATROVE_PYTHON to its python
-(``python -m venv /tmp/dtvenv && /tmp/dtvenv/bin/pip install datatrove regex tokenizers``).
+(``python -m venv /tmp/dtvenv && /tmp/dtvenv/bin/pip install datatrove regex tokenizers orjson spacy
+"xxhash<3.6"``: datatrove 0.10.1 hashes str, which xxhash 4 refuses).
 Plain datasketch: ``MinHash.update_batch`` (SHA-1 shingle hashes) and ``MinHashLSH``
 insert/query, candidates taken as duplicates, the way its README shows.
 
@@ -51,15 +52,18 @@ from datatrove.pipeline.dedup import MinhashDedupSignature, MinhashDedupBuckets,
 from datatrove.pipeline.dedup.minhash import MinhashConfig
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
-src, work = sys.argv[1], sys.argv[2]
-cfg = MinhashConfig(n_grams=5, num_buckets=14, hashes_per_bucket=8, seed=1)
-read = lambda: JsonlReader(src, compression=None)
-LocalPipelineExecutor([read(), MinhashDedupSignature(f"{work}/sigs", config=cfg)], tasks=1, logging_dir=f"{work}/l1").run()
-LocalPipelineExecutor([MinhashDedupBuckets(f"{work}/sigs", f"{work}/buckets", config=cfg)], tasks=cfg.num_buckets, logging_dir=f"{work}/l2").run()
-LocalPipelineExecutor([MinhashDedupCluster(f"{work}/buckets", f"{work}/clusters", config=cfg, save_cluster_id=True)], tasks=1, logging_dir=f"{work}/l3").run()
-LocalPipelineExecutor([read(), MinhashDedupFilter(f"{work}/clusters", load_cluster_ids=True,
-                       exclusion_writer=JsonlWriter(f"{work}/removed", compression=None)),
-                       JsonlWriter(f"{work}/kept", compression=None)], tasks=1, logging_dir=f"{work}/l4").run()
+if __name__ == "__main__":  # its executor starts processes
+    src, work = sys.argv[1], sys.argv[2]
+    cfg = MinhashConfig(n_grams=5, num_buckets=14, hashes_per_bucket=8, seed=1)
+    read = lambda: JsonlReader(src, compression=None)
+    LocalPipelineExecutor([read(), MinhashDedupSignature(f"{work}/sigs", config=cfg)], tasks=1, logging_dir=f"{work}/l1").run()
+    LocalPipelineExecutor([MinhashDedupBuckets(f"{work}/sigs", f"{work}/buckets", config=cfg)], tasks=cfg.num_buckets,
+                          workers=2, logging_dir=f"{work}/l2").run()
+    LocalPipelineExecutor([MinhashDedupCluster(f"{work}/buckets", f"{work}/clusters", config=cfg, save_cluster_id=True)],
+                          tasks=1, logging_dir=f"{work}/l3").run()
+    LocalPipelineExecutor([read(), MinhashDedupFilter(f"{work}/clusters", load_cluster_ids=True,
+                           exclusion_writer=JsonlWriter(f"{work}/removed", compression=None)),
+                           JsonlWriter(f"{work}/kept", compression=None)], tasks=1, logging_dir=f"{work}/l4").run()
 '''
 
 
@@ -122,8 +126,10 @@ def run_datatrove(out, truth, python: str) -> dict:
         with open(src / "docs.jsonl", "w") as fh:
             for i, d in enumerate(out):
                 fh.write(json.dumps({"id": str(i), "text": d.decode("utf-8", "replace")}) + "\n")
+        script = Path(work) / "run_datatrove.py"
+        script.write_text(DATATROVE)
         t = time.perf_counter()
-        r = subprocess.run([python, "-c", DATATROVE, str(src), work], capture_output=True, text=True)
+        r = subprocess.run([python, str(script), str(src), work], capture_output=True, text=True)
         secs = time.perf_counter() - t
         if r.returncode:
             return {"error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"}

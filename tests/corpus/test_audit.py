@@ -144,8 +144,12 @@ def test_cli_writes_json_and_duplicates_and_plan_reads_it(tmp_path, austen):
     assert p.exit_code == 0, p.output
     data = json.loads(p.stdout)["data"]
     assert data["unique_tokens"] == d["unique_tokens_estimate"] and data["source"] == str(out)
-    both = runner.invoke(app, ["data", "audit", str(corpus), str(bundled_path("austen")), "--json"])
+    html = tmp_path / "audit.html"
+    both = runner.invoke(app, ["data", "audit", str(corpus), str(bundled_path("austen")), "--json", "--html", str(html)])
     assert both.exit_code == 0 and len(json.loads(both.stdout)) == 2
+    page = html.read_text()
+    assert page.count("<img") == 1 and "exact duplicate documents" in page and "Largest clusters" in page
+    assert page.count("<h2>") == 2
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     r = runner.invoke(app, ["plan", "--params", "2e6", "--tokens", "2e7", "--num-gpus", "8", "--corpus-audit", str(bad)])

@@ -27,7 +27,7 @@ app.add_typer(data_app, name="data")
 Examples:
   scalelab data audit corpus.txt.xz
   scalelab data audit corpus/ --out audit.json --duplicates removed.csv
-  scalelab data audit human.jsonl synthetic.jsonl --source-col source --threshold 0.7
+  scalelab data audit human.jsonl synthetic.jsonl --source-col source --threshold 0.7 --html audit.html
 """)
 def data_audit(
     paths: Annotated[list[Path], typer.Argument(help="Corpora (text file, folder, JSONL, Parquet); two or more are shown side by side.", show_default=False, metavar="CORPUS...")],
@@ -40,6 +40,7 @@ def data_audit(
     threshold: Annotated[float, typer.Option("--threshold", help="Estimated Jaccard similarity to the kept document that makes a near duplicate.")] = 0.8,
     max_memory_gb: Annotated[float, typer.Option("--max-memory-gb", help="Refuse a corpus whose signatures would need more memory than this.")] = 2.0,
     out_path: Annotated[Optional[Path], typer.Option("--out", help="Also write the audit as JSON (what --json prints; plan --corpus-audit reads it).")] = None,
+    html_path: Annotated[Optional[Path], typer.Option("--html", help="Write a one-page HTML report (the corpora side by side, with figures).")] = None,
     duplicates_path: Annotated[Optional[Path], typer.Option("--duplicates", help="Write every removed document with the kept document it duplicates to this CSV (one corpus).")] = None,
     as_json: Json = False,
 ) -> None:
@@ -57,6 +58,9 @@ def data_audit(
 
         check_writable(out_path)
         check_writable(duplicates_path)
+        check_writable(html_path)
+        if html_path is not None and html_path.suffix.lower() not in (".html", ".htm"):
+            raise ScalelabError(f"--html {html_path}: give a .html file")
         if duplicates_path is not None and len(paths) > 1:
             raise ScalelabError("--duplicates lists one corpus's duplicates: audit one corpus at a time")
         results = []
@@ -77,6 +81,11 @@ def data_audit(
         from scalelab.io import atomic_write_text
 
         run(lambda: atomic_write_text(out_path, json_text(doc)))
+    if html_path is not None:
+        from scalelab.io import atomic_write_text
+        from scalelab.report.audit import audit_report
+
+        run(lambda: atomic_write_text(html_path, audit_report(audits)))
     if duplicates_path is not None:
         from scalelab.io import write_table
 
@@ -114,6 +123,6 @@ def data_audit(
                       f"{escape(repr(c['duplicate_preview'][:70]))}")
         for w in a.warnings:
             err.print(f"warning: {w}", markup=False)
-    for p in (out_path, duplicates_path):
+    for p in (out_path, html_path, duplicates_path):
         if p is not None:
             out.print(f"wrote {p}")

@@ -19,6 +19,7 @@ td:first-child,th:first-child{text-align:left}
 th{background:#f5f5f5}img{max-width:100%;height:auto}.note{color:#555;font-size:.9em}code{background:#f3f3f3;padding:0 .2em}
 .verdict{font-size:1.1em;font-weight:600;background:#f3f7fb;border-left:4px solid #08306b;padding:.5em .8em}
 .warn{color:#8a4b00;font-size:.9em}
+.text td,.text th{text-align:left}.text td:nth-child(-n+3){white-space:nowrap}
 """
 
 
@@ -44,8 +45,10 @@ class Report:
         cls = ' class="note"' if note else ""
         self.parts.append(f"<p{cls}>{html.escape(text)}</p>")
 
-    def table(self, frame: pd.DataFrame) -> None:
-        self.parts.append(f'<div class="tbl">{frame.to_html(index=False, border=0, escape=True)}</div>')
+    def table(self, frame: pd.DataFrame, text: bool = False) -> None:
+        """A table; ``text`` left-aligns every column (for tables of words, not numbers)."""
+        cls = "tbl text" if text else "tbl"
+        self.parts.append(f'<div class="{cls}">{frame.to_html(index=False, border=0, escape=True)}</div>')
 
     def figure(self, fig) -> None:
         buf = io.BytesIO()
