@@ -72,3 +72,14 @@ def test_plan_cli_prints_the_data_row_and_round_trips(tmp_path):
     assert p.data.unique_tokens == 2e12 and np.isfinite(p.data.penalty)
     bad = runner.invoke(app, ["plan", "--params", "7e10", "--tokens", "15T", "--num-gpus", "8", "--unique-tokens", "1e17"])
     assert bad.exit_code == 2 and "--unique-tokens" in bad.output
+
+
+def test_the_report_shows_the_data_limit_of_a_plan(tmp_path):
+    plan_path = tmp_path / "plan.json"
+    r = runner.invoke(app, ["plan", "--params", "7e10", "--tokens", "15T", "--gpu", "h100", "--num-gpus", "4096",
+                            "--unique-tokens", "2T", "--out", str(plan_path)])
+    assert r.exit_code == 0, r.output
+    page = tmp_path / "report.html"
+    r = runner.invoke(app, ["report", str(default_fit_path()), "--plan", str(plan_path), "--no-backtest", "--out", str(page)])
+    assert r.exit_code == 0, r.output
+    assert "7.50 epochs of 2T unique tokens" in page.read_text()

@@ -186,7 +186,7 @@ def predict(
     params: Annotated[Optional[str], typer.Option("--params", help="Parameter count N (comma-separated for several).")] = None,
     tokens: Annotated[Optional[str], typer.Option("--tokens", help="Training tokens D (comma-separated for several).")] = None,
     compute: Annotated[Optional[str], typer.Option("--compute", help="FLOP budget C: the compute-optimal N, D and loss (chinchilla law), or the loss (compute law).")] = None,
-    unique_tokens: Annotated[Optional[str], typer.Option("--unique-tokens", help="Unique tokens available (data-constrained fits): the run repeats them D/U times.")] = None,
+    unique_tokens: Annotated[Optional[str], typer.Option("--unique-tokens", help="Unique tokens available (data-constrained fits): the run repeats them D/U times (a corpus larger than D is seen once).")] = None,
     flops_per_token: Annotated[float, typer.Option("--flops-per-token", help="FLOPs per parameter per token k in C = k*N*D, for --compute.")] = 6.0,
     as_json: Json = False,
 ) -> None:

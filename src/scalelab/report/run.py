@@ -337,6 +337,12 @@ def _plan_rows(p) -> list[tuple[str, str]]:
                                        f"({'fits' if lay.memory.fits else 'does NOT fit'})"))
     else:
         rows.append(("layout", "none found that fits"))
+    d = p.data
+    if d is not None:
+        rows.append(("data", f"{d.epochs:.2f} epochs of {compact(d.unique_tokens)} unique tokens, worth "
+                             f"{compact(d.effective_tokens)} fresh ones: loss {d.loss:.4g} against {d.loss_fresh:.4g} with "
+                             f"fresh data (penalty {d.penalty:+.4f}); 10x the compute would gain {d.more['gain']:.4f} "
+                             f"(fresh data: {d.more['gain_fresh']:.4f}){'; the data is exhausted' if d.exhausted else ''}"))
     return rows
 
 
