@@ -154,3 +154,21 @@ def test_cli_writes_json_and_duplicates_and_plan_reads_it(tmp_path, austen):
     bad.write_text("{}")
     r = runner.invoke(app, ["plan", "--params", "2e6", "--tokens", "2e7", "--num-gpus", "8", "--corpus-audit", str(bad)])
     assert r.exit_code == 2 and "unique_tokens_estimate" in r.output
+
+
+def test_tokens_are_counted_with_a_given_tokenizer(tmp_path, austen):
+    tokenizers = pytest.importorskip("tokenizers")
+    from tokenizers import models, pre_tokenizers, trainers
+
+    tok = tokenizers.Tokenizer(models.BPE(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel()
+    tok.train_from_iterator([d.decode() for d in austen[:500]], trainers.BpeTrainer(vocab_size=500, show_progress=False))
+    path = tmp_path / "tokenizer.json"
+    tok.save(str(path))
+    corpus = _write(tmp_path / "c.txt", austen[:300] + austen[:20])
+    a = audit(corpus, settings=Settings(tokenizer=str(path)))
+    want = sum(len(tok.encode(d.decode()).ids) for d in austen[:300] + austen[:20])
+    assert a.total.tokens == want < a.total.bytes
+    assert a.total.unique_tokens_estimate == sum(len(tok.encode(d.decode()).ids) for d in set(austen[:300]))
+    with pytest.raises(InputError, match="--tokenizer 'nope.json'"):
+        audit(corpus, settings=Settings(tokenizer="nope.json"))
