@@ -68,21 +68,25 @@ def data_audit(
             if as_json or not sys.stderr.isatty():
                 results.append(audit(p, settings=settings, text_col=text_col, source_col=source_col))
                 continue
-            with err.status(f"auditing {p} ...") as status:
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+            with Progress(TextColumn("auditing {task.description}"), BarColumn(), DownloadColumn(),
+                          TimeRemainingColumn(), console=err, transient=True) as bar:
+                task = bar.add_task(str(p), total=None)
                 results.append(audit(p, settings=settings, text_col=text_col, source_col=source_col,
-                                     progress=lambda b, p=p: status.update(f"auditing {p}: {b / 1e6:,.0f} MB read ...")))
+                                     progress=lambda done, total: bar.update(task, completed=done, total=total)))
         return results
 
     audits = run(go)
     docs = [a.to_dict() for a in audits]
     doc = docs[0] if len(docs) == 1 else docs
+    from scalelab.io import atomic_write_text
+
     if out_path is not None:
         from scalelab.cli.common import json_text
-        from scalelab.io import atomic_write_text
 
         run(lambda: atomic_write_text(out_path, json_text(doc)))
     if html_path is not None:
-        from scalelab.io import atomic_write_text
         from scalelab.report.audit import audit_report
 
         run(lambda: atomic_write_text(html_path, audit_report(audits)))

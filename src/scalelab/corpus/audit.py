@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scalelab.corpus.documents import read_sourced
+from scalelab.corpus.documents import ReadProgress, read_sourced
 from scalelab.errors import InputError
 
 MERSENNE = np.uint64((1 << 61) - 1)
@@ -190,8 +190,9 @@ def ngram_hashes(wh: np.ndarray, n: int, bits: int = 32) -> np.ndarray:
 
 
 def audit(path: str | Path, *, settings: Settings | None = None, text_col: str = "text", source_col: str | None = None,
-          progress: Callable[[int], None] | None = None) -> Audit:
-    """Audit a corpus (see the module docstring); ``progress`` is called with bytes read."""
+          progress: Callable[[int, int], None] | None = None) -> Audit:
+    """Audit a corpus (see the module docstring); ``progress`` is called now and then with
+    the bytes read and the bytes in all (on disk: compressed files count compressed bytes)."""
     s = settings or Settings()
     _check_settings(s)
     count_tokens = _token_counter(s.tokenizer)
@@ -219,8 +220,8 @@ def audit(path: str | Path, *, settings: Settings | None = None, text_col: str =
     # 8 bytes per distinct shingle (counted as they come)
     per_doc = s.num_perm * 4 * 2 + s.bands * 8 * 4 + 700
     limit = s.max_memory_gb * 2**30 - BASE_MEMORY
-    total_bytes = 0
-    for i, (source, doc) in enumerate(read_sourced(path, text_col, source_col)):
+    reading = ReadProgress()
+    for i, (source, doc) in enumerate(read_sourced(path, text_col, source_col, reading)):
         if (i + 1) * per_doc + 8 * shingle_total > limit:
             raise InputError(f"{path}: more than {i:,} documents would pass --max-memory-gb {s.max_memory_gb:g} with "
                              f"{s.num_perm} hash functions ({per_doc} bytes each); raise --max-memory-gb, or lower "
@@ -230,7 +231,6 @@ def audit(path: str | Path, *, settings: Settings | None = None, text_col: str =
         st.bytes += len(doc)
         ntok = count_tokens(doc)
         st.tokens += ntok
-        total_bytes += len(doc)
         if source not in compressors:
             compressors[source] = zlib.compressobj(6)
             compressed[source] = 0
@@ -271,13 +271,13 @@ def audit(path: str | Path, *, settings: Settings | None = None, text_col: str =
                 if wh.size >= n:
                     sets[n - 1].append(ngram_hashes(wh, n))
         if progress is not None and i % 2000 == 0:
-            progress(total_bytes)
+            progress(reading.done, reading.total)
     if not status:
         raise InputError(f"corpus {str(path)!r} holds no documents")
     if sh_batch:
         sig_parts.append(_flush(sh_batch, owner_batch, perms))
     if progress is not None:
-        progress(total_bytes)
+        progress(reading.total, reading.total)
     sig = np.concatenate(sig_parts) if sig_parts else np.zeros((0, s.num_perm), np.uint32)
     del sig_parts
     if shingle_sets:

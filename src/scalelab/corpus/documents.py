@@ -12,6 +12,7 @@ import gzip
 import json
 import lzma
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from scalelab.errors import InputError
@@ -19,42 +20,60 @@ from scalelab.errors import InputError
 HEAD_BYTES = 1 << 16
 
 
-def read_sourced(path: str | Path, text_col: str = "text", source_col: str | None = None) -> Iterator[tuple[str, bytes]]:
+@dataclass
+class ReadProgress:
+    """How much of a corpus has been read, in bytes on disk (a compressed file counts its
+    compressed bytes), for a progress bar: ``done`` of ``total``."""
+
+    total: int = 0
+    done: int = 0
+
+
+def read_sourced(path: str | Path, text_col: str = "text", source_col: str | None = None,
+                 progress: ReadProgress | None = None) -> Iterator[tuple[str, bytes]]:
     """``(source, document)`` pairs: the source is a folder's first-level subfolder (``.``
-    for files at its top), the ``source_col`` field of JSONL or Parquet rows, else the file's name."""
+    for files at its top), the ``source_col`` field of JSONL or Parquet rows, else the file's name.
+    ``progress``, when given, is kept up to date as the files are read."""
     p = Path(path)
+    progress = progress or ReadProgress()
     if not p.exists():
         raise InputError(f"corpus {str(p)!r} does not exist; give a text file, a folder of them, JSONL or Parquet")
     if p.is_dir():
         files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
         if not files:
             raise InputError(f"corpus folder {str(p)!r} holds no files")
+        progress.total = sum(f.stat().st_size for f in files)
         for f in files:
             rel = f.relative_to(p).parts
             source = rel[0] if len(rel) > 1 else "."
             if _is_table(f):
                 yield from ((source if source_col is None else s, d) for s, d in _table_rows(f, text_col, source_col))
-                continue
-            data = _text(f)
-            if data.strip():
-                yield source, data.strip()
+            else:
+                data = _text(f)
+                if data.strip():
+                    yield source, data.strip()
+            progress.done += f.stat().st_size
         return
+    progress.total = p.stat().st_size
     if _is_table(p):
         yield from _table_rows(p, text_col, source_col)
+        progress.done = progress.total
         return
-    for doc in _paragraphs(p):
+    for doc in _paragraphs(p, progress):
         yield p.name, doc
 
 
-def _paragraphs(path: Path, chunk: int = 1 << 20) -> Iterator[bytes]:
+def _paragraphs(path: Path, progress: ReadProgress, chunk: int = 1 << 20) -> Iterator[bytes]:
     """A text file's blank-line separated paragraphs, read a megabyte at a time (bounded memory)."""
-    opener = {".xz": lzma.open, ".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix.lower(), open)
+    wrap = {".xz": lzma.LZMAFile, ".gz": lambda f: gzip.GzipFile(fileobj=f), ".bz2": bz2.BZ2File}.get(
+        path.suffix.lower(), lambda f: f)
     rest = b""
     first = True
     try:
-        with opener(path, "rb") as fh:
+        with open(path, "rb") as raw, wrap(raw) as fh:
             while True:
                 block = fh.read(chunk)
+                progress.done = raw.tell()
                 if first:
                     _check_text(path, block[:HEAD_BYTES])
                     first = False
