@@ -83,3 +83,21 @@ def test_the_report_shows_the_data_limit_of_a_plan(tmp_path):
     r = runner.invoke(app, ["report", str(default_fit_path()), "--plan", str(plan_path), "--no-backtest", "--out", str(page)])
     assert r.exit_code == 0, r.output
     assert "7.50 epochs of 2T unique tokens" in page.read_text()
+
+
+def test_a_budget_plan_reproduces_the_authors_allocation_under_their_constants(tmp_path):
+    authors = dict(E=np.exp(0.6254804), A=np.exp(6.255414), B=np.exp(7.3049974), alpha=0.3526596, beta=0.3526596,
+                   R_D=15.387756, R_N=5.309743)
+    fix = ",".join(f"{k}={float(v)!r}" for k, v in authors.items())
+    fit_path = tmp_path / "authors.json"
+    r = runner.invoke(app, ["fit", str(bundled_path("c4_repeats")), "--law", "data-constrained", "--fix", fix,
+                            "--bootstrap", "0", "--no-calibrate", "--out", str(fit_path)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["plan", "--budget-flops", str(6 * 8.67e9 * 178e9), "--num-gpus", "64", "--fit", str(fit_path),
+                            "--unique-tokens", "25e9", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["budget"]["params"] == pytest.approx(6.8e9, rel=0.02)
+    assert d["budget"]["tokens"] == pytest.approx(227e9, rel=0.02)
+    assert d["data"]["epochs"] == pytest.approx(9.1, abs=0.05)
+    assert d["data"]["law"] == "the fit's data-constrained law"
