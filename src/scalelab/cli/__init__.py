@@ -6,7 +6,7 @@ function, and prints. Whatever a command computes, the Python API offers.
 """
 
 # each module registers its commands; --help and docs/cli.md list them in this order
-from scalelab.cli import fit, tasks, returns, trends, data, plan, watch, report, runs, ladder  # noqa: F401, I001
+from scalelab.cli import fit, tasks, samples, returns, trends, data, plan, watch, report, runs, ladder  # noqa: F401, I001
 from scalelab.cli.common import app
 
 __all__ = ["app"]

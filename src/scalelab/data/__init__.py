@@ -18,6 +18,7 @@ BUNDLED = {
     "epoch_models": "epoch_ml_systems_2024-11.csv",
     "epoch_benchmarks": "epoch_benchmarks_2024-11.csv",
     "c4_repeats": "muennighoff_c4_repeats.csv",
+    "monkeys": "monkeys_pythia_math_counts.csv",
 }
 DEFAULT_FIT = "chinchilla_fit.json"  # the Chinchilla law fitted to chinchilla_epoch.csv (see README.md)
 

@@ -183,6 +183,32 @@ def plot_task(task, points, title: str | None = None):
     return fig
 
 
+def plot_coverage(results, title: str | None = None):
+    """pass@k against k (log axis) per model: the observed curve, the forecast with its 80%
+    band out to the largest k asked, and the actual values where a backtest has them."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    colors = plt.cm.viridis(np.linspace(0, 0.9, max(len(results), 1)))
+    for r, color in zip(results, colors):
+        fit, obs = r.fit, r.observed
+        ax.plot(obs["k"], 100 * obs["value"], color=color, lw=1.8, label=f"{r.model} ({fit.law})")
+        kmax = max(int(r.forecast["k"].max()), int(obs["k"].max()))
+        k = np.unique(np.geomspace(max(int(obs["k"].max()), 1), kmax, 60).round())
+        if k.size > 1:
+            pred = fit.predict(k)
+            ax.plot(k, 100 * pred["value"], color=color, ls="--", lw=1.2)
+            if "lo80" in pred:
+                ax.fill_between(k, 100 * pred["lo80"], 100 * pred["hi80"], color=color, alpha=0.15, lw=0)
+        act = r.forecast["actual"]
+        ok = np.isfinite(act)
+        if ok.any():
+            ax.scatter(r.forecast["k"][ok], 100 * act[ok], color=color, marker="x", zorder=5)
+    ax.set(xscale="log", xlabel="samples per problem k", ylabel="pass@k (%)", ylim=(0, 100),
+           title=title or "coverage: observed (solid), forecast with 80% band (dashed), actual (x)")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
 def check_figure_path(path) -> None:
     """Refuse at once a figure file that :func:`save` could not write."""
     from pathlib import Path

@@ -1,0 +1,92 @@
+"""``scalelab samples fit``: pass@k, and coverage laws that forecast it for many more samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from scalelab.cli.common import Bootstrap, Json, Seed, app, out, parse_numbers, print_json, run
+from scalelab.errors import ScalelabError
+
+samples_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True,
+                          help="Test-time compute: pass@k and its forecast for many samples per problem.",
+                          epilog="""\b
+Examples:
+  scalelab samples fit counts.csv --model-col model --predict-k 1000,10000
+  scalelab samples fit samples.jsonl --problem-col task --correct-col passed --law beta --json
+""")
+app.add_typer(samples_app, name="samples")
+
+
+@samples_app.command("fit", epilog="""\b
+Examples:
+  scalelab samples fit counts.csv --model-col model --predict-k 1000,10000
+  scalelab samples fit counts.csv --model-col model --max-samples 100 --predict-k 10000 --plot coverage.png
+  scalelab samples fit samples.jsonl --problem-col task --correct-col passed --law beta --json
+""")
+def samples_fit(
+    path: Annotated[Path, typer.Argument(help="Counts: one row per (model, problem) with n and c, or one row per sample (problem, correct 0/1).", show_default=False, metavar="COUNTS")],
+    problem_col: Annotated[str, typer.Option("--problem-col", help="Column naming the problem.")] = "problem",
+    n_col: Annotated[str, typer.Option("--n-col", help="Column of samples drawn per problem (absent: one row per sample).")] = "n",
+    correct_col: Annotated[str, typer.Option("--correct-col", help="Column of correct samples (counts), or 0/1 per sample.")] = "correct",
+    model_col: Annotated[Optional[str], typer.Option("--model-col", help="Column naming the model (one fit per model).")] = None,
+    law: Annotated[str, typer.Option("--law", help="power (Brown et al.: coverage = exp(-a k^-b)), beta (per-problem success ~ Beta), or auto (the one that backtests better inside the data).")] = "auto",
+    max_samples: Annotated[Optional[int], typer.Option("--max-samples", help="Use only the first m samples of each problem (a backtest: the rest give the actual pass@k).")] = None,
+    predict_k: Annotated[str, typer.Option("--predict-k", help="k to forecast pass@k at, comma-separated.")] = "1000,10000",
+    bootstrap: Bootstrap = 200,
+    seed: Seed = 0,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of pass@k against k, observed and forecast.")] = None,
+    as_json: Json = False,
+) -> None:
+    """Unbiased pass@k for every k up to the samples drawn (bootstrap intervals over problems),
+    and a coverage law that forecasts pass@k for more samples, with 80% and 95% intervals.
+    With --max-samples, the samples left out check the forecast."""
+
+    def go():
+        from scalelab.report.plots import check_figure_path
+        from scalelab.samples.data import read_counts
+        from scalelab.samples.forecast import forecast_coverage
+
+        check_figure_path(plot)
+        ks = parse_numbers(predict_k, "--predict-k")
+        if any(k != int(k) for k in ks):
+            raise ScalelabError(f"--predict-k {predict_k}: give whole numbers of samples")
+        if max_samples is not None and max_samples < 1:
+            raise ScalelabError(f"--max-samples {max_samples}: give a number of samples >= 1")
+        models = read_counts(path, problem_col=problem_col, n_col=n_col, correct_col=correct_col, model_col=model_col)
+        results = [forecast_coverage(m, [int(k) for k in ks], law=law, max_samples=max_samples,
+                                     num_bootstrap=bootstrap, seed=seed) for m in models]
+        if plot is not None:
+            from scalelab.report.plots import plot_coverage, save
+
+            save(plot_coverage(results), plot)
+        return results
+
+    results = run(go)
+    if as_json:
+        print_json([r.to_dict() for r in results])
+        return
+    for r in results:
+        f = r.fit
+        out.print(f"[bold]{escape(r.model)}[/bold]: {r.problems} problems, {r.samples_used:,} samples each"
+                  f"{f' (of {r.samples_available:,})' if r.samples_used < r.samples_available else ''}; "
+                  f"pass@1 {100 * r.observed['value'][0]:.2f}%, pass@{r.samples_used:,} {100 * r.observed['value'][-1]:.2f}%; "
+                  f"{f.law} law {', '.join(f'{k} {v:.3g}' for k, v in f.params().items())}"
+                  + (f" ({escape(f.chosen_by)})" if f.chosen_by else ""), markup=True)
+        t = Table("k", "forecast", "80% interval", "95% interval", "actual")
+        fc = r.forecast
+        for i, k in enumerate(fc["k"]):
+            act = fc["actual"][i]
+            iv = lambda lv: (f"{100 * fc[f'lo{lv}'][i]:.1f} .. {100 * fc[f'hi{lv}'][i]:.1f}"  # noqa: E731
+                             if f"lo{lv}" in fc else "-")
+            t.add_row(f"{int(k):,}", f"{100 * fc['value'][i]:.1f}%", iv(80), iv(95),
+                      "-" if act != act else f"{100 * act:.1f}%")
+        out.print(t)
+        for w in r.warnings:
+            out.print(f"warning: {escape(w)}")
+    if plot is not None:
+        out.print(f"wrote {plot}")

@@ -1,0 +1,81 @@
+"""Sample counts from a table: one row per (model, problem) with n and c, or one row per
+sample with its problem and whether it was correct."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scalelab.errors import InputError
+from scalelab.samples.estimator import check_counts, subsample
+
+
+@dataclass
+class Counts:
+    """One model's per-problem sample counts (``samples`` holds the per-sample
+    correctness, in order, when the input had one row per sample)."""
+
+    model: str
+    problems: np.ndarray
+    n: np.ndarray
+    c: np.ndarray
+    samples: list[np.ndarray] | None = None
+
+    def first(self, m: int, seed: int = 0) -> Counts:
+        """The counts of the first ``m`` samples of each problem (a draw without replacement
+        when only totals are known)."""
+        if self.samples is not None:
+            if m > self.n.min():
+                raise InputError(f"--max-samples {m}: give 1 to {self.n.min()} (the fewest samples of a problem)")
+            c = np.array([int(s[:m].sum()) for s in self.samples])
+            return Counts(self.model, self.problems, np.full_like(self.n, m), c, [s[:m] for s in self.samples])
+        n, c = subsample(self.n, self.c, m, seed)
+        return Counts(self.model, self.problems, n, c)
+
+
+def read_counts(path: str | Path, *, problem_col: str = "problem", n_col: str = "n", correct_col: str = "correct",
+                model_col: str | None = None) -> list[Counts]:
+    """Counts per model from a CSV, JSONL or Parquet table (see the module docstring)."""
+    from scalelab.runs.readers import read_table
+
+    df = read_table(path)
+    name = str(path)
+    for col, flag in ((problem_col, "--problem-col"), (correct_col, "--correct-col"), (model_col, "--model-col")):
+        if col is not None and col not in df.columns:
+            raise InputError(f"{name} has no column {col!r}; name it with {flag}; columns are {', '.join(map(str, df.columns[:12]))}")
+    if df[problem_col].isna().any():
+        rows = np.flatnonzero(df[problem_col].isna().to_numpy())[:5] + 2
+        raise InputError(f"{name}: rows {', '.join(map(str, rows))} have no {problem_col!r}; give every row its problem")
+    per_sample = n_col not in df.columns
+    groups = df.groupby(model_col, sort=False) if model_col else [("all", df)]
+    out = []
+    for model, g in groups:
+        if per_sample:
+            vals = g[correct_col]
+            ok = vals.isin([0, 1, True, False]) & vals.notna()
+            if not ok.all():
+                row = int(np.flatnonzero(~ok.to_numpy())[0])
+                raise InputError(f"{name}: {correct_col!r} must be 0/1 (or true/false) per sample; row "
+                                 f"{g.index[row] + 2} has {vals.iloc[row]!r} (a table of counts needs an {n_col!r} column)")
+            samples, problems = [], []
+            for p, rows in g.groupby(problem_col, sort=False):
+                problems.append(p)
+                samples.append(rows[correct_col].astype(int).to_numpy())
+            n = np.array([s.size for s in samples])
+            c = np.array([int(s.sum()) for s in samples])
+            n, c = check_counts(n, c)
+            out.append(Counts(str(model), np.asarray(problems), n, c, samples))
+        else:
+            if g[problem_col].duplicated().any():
+                dup = g.loc[g[problem_col].duplicated(), problem_col].iloc[0]
+                raise InputError(f"{name}: problem {dup!r} appears twice{f' for model {model!r}' if model_col else ''}; "
+                                 "give one row of counts per problem (or --model-col to split models)")
+            try:
+                n, c = check_counts(pd.to_numeric(g[n_col], errors="coerce"), pd.to_numeric(g[correct_col], errors="coerce"))
+            except InputError as exc:
+                raise InputError(f"{name}{f' (model {model})' if model_col else ''}: {exc}") from None
+            out.append(Counts(str(model), g[problem_col].to_numpy(), n, c))
+    return out

