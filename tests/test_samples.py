@@ -152,3 +152,37 @@ def test_read_counts_splits_models():
     models = read_counts(MONKEYS, problem_col="problem_idx_in_math_test", n_col="num_samples",
                          correct_col="num_correct", model_col="model")
     assert len(models) == 7 and all(m.n.size == 128 for m in models)
+
+
+def test_exchange_rate_and_break_even():
+    from scalelab.samples.compute import exchange, flops_per_sample, samples_to_reach, train_flops
+
+    assert flops_per_sample(1e9, 400, 100) == 2 * 1e9 * 500
+    rng = np.random.default_rng(6)
+    small = fit_coverage(np.full(300, 2000), rng.binomial(2000, rng.beta(0.3, 30, 300)), law="beta", num_bootstrap=0)
+    big = fit_coverage(np.full(300, 2000), rng.binomial(2000, rng.beta(0.3, 3, 300)), law="beta", num_bootstrap=0)
+    e = exchange(small, big, flops_sample_a=1e11, flops_sample_b=1e12, k_b=4,
+                 train_flops_a=train_flops(1e8, 1e10), train_flops_b=train_flops(1e9, 1e10))
+    assert e.coverage == pytest.approx(float(big.predict([4])["value"][0]))
+    assert float(small.predict([e.k_a])["value"][0]) == pytest.approx(e.coverage, abs=1e-6)
+    assert e.samples_ratio == pytest.approx(e.k_a / 4) and e.samples_ratio > 1
+    if e.flops_a > e.flops_b:  # past this many problems the bigger training run pays for itself
+        q = e.break_even_queries
+        assert train_flops(1e8, 1e10) + q * e.flops_a == pytest.approx(train_flops(1e9, 1e10) + q * e.flops_b)
+    assert samples_to_reach(small, 1.01) is None
+
+
+def test_cli_counts_flops_and_checks_params():
+    sizes = "Pythia-70M=70M,Pythia-12B=12B"
+    r = runner.invoke(app, ["samples", "fit", MONKEYS, *COLS, "--bootstrap", "0", "--predict-k", "10000",
+                            "--params", sizes, "--tokens-per-sample", "512", "--train-tokens", "300B", "--json"])
+    assert r.exit_code == 0, r.output
+    d = {m["model"]: m for m in json.loads(r.stdout)}
+    assert d["Pythia-12B"]["compute"]["flops_per_sample"] == 2 * 12e9 * 512
+    e = d["Pythia-70M"]["compute"]["exchange"]
+    assert e["k_a"] > 1 and d["Pythia-70M"]["compute"]["against"] == "Pythia-12B"
+    assert "compute" not in d["Pythia-1B"]
+    bad = runner.invoke(app, ["samples", "fit", MONKEYS, *COLS, "--params", "Pythia-13B=13B", "--tokens-per-sample", "512"])
+    assert bad.exit_code == 2 and "no such model" in bad.output
+    bad = runner.invoke(app, ["samples", "fit", MONKEYS, *COLS, "--params", "Pythia-70M=70M"])
+    assert bad.exit_code == 2 and "--tokens-per-sample" in bad.output

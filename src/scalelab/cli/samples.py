@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from scalelab.cli.common import Bootstrap, Json, Seed, app, out, parse_numbers, print_json, run
+from scalelab.cli.common import Bootstrap, Json, Seed, app, count, out, parse_numbers, print_json, run
 from scalelab.errors import ScalelabError
 
 samples_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True,
@@ -37,6 +37,11 @@ def samples_fit(
     law: Annotated[str, typer.Option("--law", help="power (Brown et al.: coverage = exp(-a k^-b)), beta (per-problem success ~ Beta), or auto (the one that backtests better inside the data).")] = "auto",
     max_samples: Annotated[Optional[int], typer.Option("--max-samples", help="Use only the first m samples of each problem (a backtest: the rest give the actual pass@k).")] = None,
     predict_k: Annotated[str, typer.Option("--predict-k", help="k to forecast pass@k at, comma-separated.")] = "1000,10000",
+    params: Annotated[Optional[str], typer.Option("--params", help="Active parameters per model, NAME=N comma-separated (e.g. Pythia-70M=70M,Pythia-12B=12B): FLOPs per sample and the exchange rate against the largest.")] = None,
+    tokens_per_sample: Annotated[Optional[float], typer.Option("--tokens-per-sample", parser=count, help="Tokens generated per sample (with --params).")] = None,
+    prompt_tokens: Annotated[float, typer.Option("--prompt-tokens", parser=count, help="Prompt tokens read per sample.")] = 0.0,
+    train_tokens: Annotated[Optional[float], typer.Option("--train-tokens", parser=count, help="Training tokens of every model: adds the number of problems after which the larger training run is cheaper.")] = None,
+    exchange_k: Annotated[int, typer.Option("--exchange-k", help="Compare at the coverage the largest model reaches with this many samples.")] = 1,
     bootstrap: Bootstrap = 200,
     seed: Seed = 0,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of pass@k against k, observed and forecast.")] = None,
@@ -58,8 +63,16 @@ def samples_fit(
         if max_samples is not None and max_samples < 1:
             raise ScalelabError(f"--max-samples {max_samples}: give a number of samples >= 1")
         models = read_counts(path, problem_col=problem_col, n_col=n_col, correct_col=correct_col, model_col=model_col)
+        sizes = _parse_params(params, [m.model for m in models])
+        if sizes and tokens_per_sample is None:
+            raise ScalelabError("--params needs --tokens-per-sample (tokens generated per sample) to count FLOPs")
         results = [forecast_coverage(m, [int(k) for k in ks], law=law, max_samples=max_samples,
                                      num_bootstrap=bootstrap, seed=seed) for m in models]
+        if sizes:
+            from scalelab.samples.compute import add_compute
+
+            add_compute(results, sizes, tokens_per_sample=tokens_per_sample, prompt_tokens=prompt_tokens,
+                        train_tokens=train_tokens, k_b=exchange_k)
         if plot is not None:
             from scalelab.report.plots import plot_coverage, save
 
@@ -88,5 +101,38 @@ def samples_fit(
         out.print(t)
         for w in r.warnings:
             out.print(f"warning: {escape(w)}")
+        if r.compute:
+            c = r.compute
+            line = f"{c['flops_per_sample']:.3g} FLOPs per sample"
+            e = c.get("exchange")
+            if e:
+                if e["k_a"] is None:
+                    line += (f"; never reaches {100 * e['coverage']:.1f}%, what {escape(c['against'])} reaches with "
+                             f"{e['k_b']:g} sample(s)")
+                else:
+                    line += (f"; {e['k_a']:,.0f} samples ({e['flops_a']:.3g} FLOPs) match {escape(c['against'])}'s "
+                             f"{e['k_b']:g} ({e['flops_b']:.3g} FLOPs) at {100 * e['coverage']:.1f}%")
+                    if e["break_even_queries"] is not None:
+                        line += (f"; past {e['break_even_queries']:,.0f} problems {escape(c['against'])}'s larger "
+                                 "training run is the cheaper way there")
+            out.print(line)
     if plot is not None:
         out.print(f"wrote {plot}")
+
+
+def _parse_params(text: str | None, models: list[str]) -> dict[str, float]:
+    if text is None:
+        return {}
+    out = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ScalelabError(f"--params {item!r}: give NAME=N, e.g. --params {models[0]}=70M")
+        name = name.strip()
+        if name not in models:
+            raise ScalelabError(f"--params {name!r}: no such model; models are {', '.join(models)}")
+        try:
+            out[name] = count(value.strip())
+        except typer.BadParameter:
+            raise ScalelabError(f"--params {item!r}: {value!r} is not a parameter count (e.g. 70M, 1.2e10)") from None
+    return out

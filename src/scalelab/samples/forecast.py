@@ -21,6 +21,7 @@ class CoverageForecast:
     observed: dict  # k, value, lo80 ... (k <= samples_used)
     forecast: dict  # k, value, lo80 ... and actual (NaN where k > samples_available)
     warnings: list[str] = field(default_factory=list)
+    compute: dict = field(default_factory=dict)  # flops_per_sample, against, exchange (with --params)
 
     def to_dict(self) -> dict:
         def rows(d):
@@ -30,7 +31,7 @@ class CoverageForecast:
         return {"model": self.model, "problems": self.problems, "samples_used": self.samples_used,
                 "samples_available": self.samples_available, "law": self.fit.law, "chosen_by": self.fit.chosen_by,
                 "params": self.fit.params(), "pass_at_k": rows(self.observed), "forecast": rows(self.forecast),
-                "warnings": self.warnings}
+                "warnings": self.warnings, **({"compute": self.compute} if self.compute else {})}
 
 
 def forecast_coverage(counts: Counts, predict_k, *, law: str = "auto", max_samples: int | None = None,
