@@ -186,3 +186,49 @@ def test_cli_counts_flops_and_checks_params():
     assert bad.exit_code == 2 and "no such model" in bad.output
     bad = runner.invoke(app, ["samples", "fit", MONKEYS, *COLS, "--params", "Pythia-70M=70M"])
     assert bad.exit_code == 2 and "--tokens-per-sample" in bad.output
+
+
+def test_voting_and_best_of_k_against_every_subset():
+    import itertools
+
+    from scalelab.samples.voting import best_at_k, majority_at_k
+
+    ans = np.array(["a", "b", "a", "c", "b", "a", "d"])
+    ok = ans == "a"
+    sc = np.array([0.1, 0.9, 0.5, 0.3, 0.2, 0.8, 0.4])
+    for k in range(1, 8):
+        subs = [list(s) for s in itertools.combinations(range(7), k)]
+
+        def vote_right(s):
+            vals, counts = np.unique(ans[s], return_counts=True)
+            return (counts == counts.max()).sum() == 1 and vals[counts.argmax()] == "a"
+
+        exact_vote = np.mean([vote_right(s) for s in subs])
+        exact_best = np.mean([ok[s][np.argmax(sc[s])] for s in subs])
+        assert majority_at_k([ans], [ok], [k], draws=20000)[0, 0] == pytest.approx(exact_vote, abs=0.015)
+        assert best_at_k([sc], [ok], [k])[0, 0] == pytest.approx(exact_best, abs=1e-12)
+
+
+def test_cli_selection_table_from_answers_and_scores(tmp_path):
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in range(20):
+        p = rng.beta(1, 2)
+        for _ in range(64):
+            right = rng.random() < p
+            rows.append({"task": i, "passed": int(right), "answer": "42" if right else str(rng.integers(0, 3)),
+                         "reward": rng.normal(1.0 if right else 0.0, 1.0)})
+    path = tmp_path / "samples.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    r = runner.invoke(app, ["samples", "fit", str(path), "--problem-col", "task", "--correct-col", "passed",
+                            "--answer-col", "answer", "--score-col", "reward", "--bootstrap", "0", "--json"])
+    assert r.exit_code == 0, r.output
+    sel = json.loads(r.stdout)[0]["selection"]
+    assert sel[0]["k"] == 1 and sel[-1]["k"] == 64
+    assert sel[0]["majority"] == pytest.approx(sel[0]["pass"], abs=0.02)  # one sample: the vote is that sample
+    assert sel[-1]["best"] > sel[0]["best"] and sel[-1]["majority"] <= sel[-1]["pass"]
+    table = runner.invoke(app, ["samples", "fit", str(path), "--problem-col", "task", "--correct-col", "passed",
+                                "--answer-col", "answer", "--bootstrap", "0"])
+    assert "majority@k" in table.stdout and "best-of-k" not in table.stdout
+    counts = runner.invoke(app, ["samples", "fit", MONKEYS, *COLS, "--answer-col", "model"])
+    assert counts.exit_code == 2 and "one row per sample" in counts.output

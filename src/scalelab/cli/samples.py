@@ -26,7 +26,7 @@ app.add_typer(samples_app, name="samples")
 Examples:
   scalelab samples fit counts.csv --model-col model --predict-k 1000,10000
   scalelab samples fit counts.csv --model-col model --max-samples 100 --predict-k 10000 --plot coverage.png
-  scalelab samples fit samples.jsonl --problem-col task --correct-col passed --law beta --json
+  scalelab samples fit samples.jsonl --problem-col task --correct-col passed --answer-col answer --score-col reward
 """)
 def samples_fit(
     path: Annotated[Path, typer.Argument(help="Counts: one row per (model, problem) with n and c, or one row per sample (problem, correct 0/1).", show_default=False, metavar="COUNTS")],
@@ -34,6 +34,8 @@ def samples_fit(
     n_col: Annotated[str, typer.Option("--n-col", help="Column of samples drawn per problem (absent: one row per sample).")] = "n",
     correct_col: Annotated[str, typer.Option("--correct-col", help="Column of correct samples (counts), or 0/1 per sample.")] = "correct",
     model_col: Annotated[Optional[str], typer.Option("--model-col", help="Column naming the model (one fit per model).")] = None,
+    answer_col: Annotated[Optional[str], typer.Option("--answer-col", help="Per-sample answers: majority-vote accuracy at k (ties are not a majority).")] = None,
+    score_col: Annotated[Optional[str], typer.Option("--score-col", help="Per-sample verifier scores: best-of-k accuracy.")] = None,
     law: Annotated[str, typer.Option("--law", help="power (Brown et al.: coverage = exp(-a k^-b)), beta (per-problem success ~ Beta), or auto (the one that backtests better inside the data).")] = "auto",
     max_samples: Annotated[Optional[int], typer.Option("--max-samples", help="Use only the first m samples of each problem (a backtest: the rest give the actual pass@k).")] = None,
     predict_k: Annotated[str, typer.Option("--predict-k", help="k to forecast pass@k at, comma-separated.")] = "1000,10000",
@@ -62,7 +64,8 @@ def samples_fit(
             raise ScalelabError(f"--predict-k {predict_k}: give whole numbers of samples")
         if max_samples is not None and max_samples < 1:
             raise ScalelabError(f"--max-samples {max_samples}: give a number of samples >= 1")
-        models = read_counts(path, problem_col=problem_col, n_col=n_col, correct_col=correct_col, model_col=model_col)
+        models = read_counts(path, problem_col=problem_col, n_col=n_col, correct_col=correct_col, model_col=model_col,
+                             answer_col=answer_col, score_col=score_col)
         sizes = _parse_params(params, [m.model for m in models])
         if sizes and tokens_per_sample is None:
             raise ScalelabError("--params needs --tokens-per-sample (tokens generated per sample) to count FLOPs")
@@ -101,6 +104,15 @@ def samples_fit(
         out.print(t)
         for w in r.warnings:
             out.print(f"warning: {escape(w)}")
+        if r.selection:
+            sel = r.selection
+            st = Table("k", "pass@k", *(["majority@k"] if "majority" in sel else []), *(["best-of-k"] if "best" in sel else []),
+                       title="selecting one answer from k samples")
+            for i, k in enumerate(sel["k"]):
+                st.add_row(f"{int(k):,}", f"{100 * sel['pass'][i]:.1f}%",
+                           *([f"{100 * sel['majority'][i]:.1f}%"] if "majority" in sel else []),
+                           *([f"{100 * sel['best'][i]:.1f}%"] if "best" in sel else []))
+            out.print(st)
         if r.compute:
             c = r.compute
             line = f"{c['flops_per_sample']:.3g} FLOPs per sample"

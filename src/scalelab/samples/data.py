@@ -23,6 +23,8 @@ class Counts:
     n: np.ndarray
     c: np.ndarray
     samples: list[np.ndarray] | None = None
+    answers: list[np.ndarray] | None = None  # per sample, with --answer-col
+    scores: list[np.ndarray] | None = None  # per sample, with --score-col
 
     def first(self, m: int, seed: int = 0) -> Counts:
         """The counts of the first ``m`` samples of each problem (a draw without replacement
@@ -31,25 +33,31 @@ class Counts:
             if m > self.n.min():
                 raise InputError(f"--max-samples {m}: give 1 to {self.n.min()} (the fewest samples of a problem)")
             c = np.array([int(s[:m].sum()) for s in self.samples])
-            return Counts(self.model, self.problems, np.full_like(self.n, m), c, [s[:m] for s in self.samples])
+            cut = (lambda xs: None if xs is None else [x[:m] for x in xs])
+            return Counts(self.model, self.problems, np.full_like(self.n, m), c, [s[:m] for s in self.samples],
+                          cut(self.answers), cut(self.scores))
         n, c = subsample(self.n, self.c, m, seed)
         return Counts(self.model, self.problems, n, c)
 
 
 def read_counts(path: str | Path, *, problem_col: str = "problem", n_col: str = "n", correct_col: str = "correct",
-                model_col: str | None = None) -> list[Counts]:
+                model_col: str | None = None, answer_col: str | None = None, score_col: str | None = None) -> list[Counts]:
     """Counts per model from a CSV, JSONL or Parquet table (see the module docstring)."""
     from scalelab.runs.readers import read_table
 
     df = read_table(path)
     name = str(path)
-    for col, flag in ((problem_col, "--problem-col"), (correct_col, "--correct-col"), (model_col, "--model-col")):
+    for col, flag in ((problem_col, "--problem-col"), (correct_col, "--correct-col"), (model_col, "--model-col"),
+                      (answer_col, "--answer-col"), (score_col, "--score-col")):
         if col is not None and col not in df.columns:
             raise InputError(f"{name} has no column {col!r}; name it with {flag}; columns are {', '.join(map(str, df.columns[:12]))}")
     if df[problem_col].isna().any():
         rows = np.flatnonzero(df[problem_col].isna().to_numpy())[:5] + 2
         raise InputError(f"{name}: rows {', '.join(map(str, rows))} have no {problem_col!r}; give every row its problem")
     per_sample = n_col not in df.columns
+    if not per_sample and (answer_col or score_col):
+        raise InputError("--answer-col and --score-col need one row per sample (a table without the "
+                         f"{n_col!r} column of counts)")
     groups = df.groupby(model_col, sort=False) if model_col else [("all", df)]
     out = []
     for model, g in groups:
@@ -60,14 +68,22 @@ def read_counts(path: str | Path, *, problem_col: str = "problem", n_col: str = 
                 row = int(np.flatnonzero(~ok.to_numpy())[0])
                 raise InputError(f"{name}: {correct_col!r} must be 0/1 (or true/false) per sample; row "
                                  f"{g.index[row] + 2} has {vals.iloc[row]!r} (a table of counts needs an {n_col!r} column)")
-            samples, problems = [], []
+            samples, problems, answers, scores = [], [], [], []
             for p, rows in g.groupby(problem_col, sort=False):
                 problems.append(p)
                 samples.append(rows[correct_col].astype(int).to_numpy())
+                if answer_col:
+                    answers.append(rows[answer_col].astype(str).to_numpy())
+                if score_col:
+                    sc = pd.to_numeric(rows[score_col], errors="coerce").to_numpy(float)
+                    if not np.isfinite(sc).all():
+                        raise InputError(f"{name}: {score_col!r} must be a number for every sample; problem {p!r} has "
+                                         "a missing or non-numeric score")
+                    scores.append(sc)
             n = np.array([s.size for s in samples])
             c = np.array([int(s.sum()) for s in samples])
             n, c = check_counts(n, c)
-            out.append(Counts(str(model), np.asarray(problems), n, c, samples))
+            out.append(Counts(str(model), np.asarray(problems), n, c, samples, answers or None, scores or None))
         else:
             if g[problem_col].duplicated().any():
                 dup = g.loc[g[problem_col].duplicated(), problem_col].iloc[0]

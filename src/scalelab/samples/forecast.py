@@ -22,6 +22,9 @@ class CoverageForecast:
     forecast: dict  # k, value, lo80 ... and actual (NaN where k > samples_available)
     warnings: list[str] = field(default_factory=list)
     compute: dict = field(default_factory=dict)  # flops_per_sample, against, exchange (with --params)
+    selection: dict = field(default_factory=dict)  # k, majority (with answers), best (with scores), pass
+
+
 
     def to_dict(self) -> dict:
         def rows(d):
@@ -31,7 +34,8 @@ class CoverageForecast:
         return {"model": self.model, "problems": self.problems, "samples_used": self.samples_used,
                 "samples_available": self.samples_available, "law": self.fit.law, "chosen_by": self.fit.chosen_by,
                 "params": self.fit.params(), "pass_at_k": rows(self.observed), "forecast": rows(self.forecast),
-                "warnings": self.warnings, **({"compute": self.compute} if self.compute else {})}
+                "warnings": self.warnings, **({"compute": self.compute} if self.compute else {}),
+                **({"selection": rows(self.selection)} if self.selection else {})}
 
 
 def forecast_coverage(counts: Counts, predict_k, *, law: str = "auto", max_samples: int | None = None,
@@ -52,7 +56,18 @@ def forecast_coverage(counts: Counts, predict_k, *, law: str = "auto", max_sampl
     if reach.any():
         actual[reach] = mean_pass_at_k(counts.n, counts.c, k[reach])["value"]
     fc["actual"] = actual
-    return CoverageForecast(counts.model, int(counts.n.size), m, full, fit, observed, fc, list(fit.warnings))
+    selection = {}
+    if used.answers is not None or used.scores is not None:
+        from scalelab.samples.voting import best_at_k, majority_at_k
+
+        ks = np.unique(np.round(np.geomspace(1, m, min(m, 12))).astype(np.int64))
+        selection = {"k": ks, "pass": mean_pass_at_k(used.n, used.c, ks)["value"]}
+        if used.answers is not None:
+            selection["majority"] = majority_at_k(used.answers, used.samples, ks, seed=seed).mean(0)
+        if used.scores is not None:
+            selection["best"] = best_at_k(used.scores, used.samples, ks).mean(0)
+    return CoverageForecast(counts.model, int(counts.n.size), m, full, fit, observed, fc, list(fit.warnings),
+                            selection=selection)
 
 
 def _num(x) -> float | None:

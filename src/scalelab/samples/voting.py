@@ -1,0 +1,68 @@
+"""Majority voting and best-of-k selection over k of a problem's n samples.
+
+* **Majority vote at k**: draw k of the n samples without replacement; the vote is right
+  when the most frequent answer among them is unique (a tie is not a majority) and is a
+  correct answer. Estimated by Monte Carlo (``draws`` subsets per problem and k); its
+  plateau is the vote over all n samples.
+* **Best of k** with a verifier score: the sample of highest score among k is kept; exact by
+  order statistics: the sample with j samples scored below it is the best of a random
+  k-subset with probability C(j, k-1) / C(n, k) (ties in score are broken at random).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gammaln
+
+from scalelab.errors import InputError
+
+
+def majority_at_k(answers: list[np.ndarray], correct: list[np.ndarray], k, *, draws: int = 2000,
+                  seed: int = 0) -> np.ndarray:
+    """Majority-vote accuracy per problem (rows) at each k (columns)."""
+    k = np.atleast_1d(np.asarray(k, dtype=np.int64))
+    rng = np.random.default_rng(seed)
+    out = np.zeros((len(answers), k.size))
+    for i, (ans, ok) in enumerate(zip(answers, correct)):
+        codes, inverse = np.unique(np.asarray(ans).astype(str), return_inverse=True)
+        right = np.zeros(codes.size, bool)
+        right[inverse[np.asarray(ok, bool)]] = True
+        n = inverse.size
+        if k.max() > n:
+            raise InputError(f"majority@{k.max()} needs {k.max()} samples; problem {i + 1} has {n}")
+        for j, kk in enumerate(k):
+            if kk == n:
+                picks = inverse[None, :]
+            else:
+                picks = np.argsort(rng.random((draws, n)), axis=1)[:, :kk]
+                picks = inverse[picks]
+            counts = np.zeros((picks.shape[0], codes.size), np.int64)
+            np.add.at(counts, (np.repeat(np.arange(picks.shape[0]), picks.shape[1]), picks.ravel()), 1)
+            top = counts.max(1)
+            unique_top = (counts == top[:, None]).sum(1) == 1
+            winner = counts.argmax(1)
+            out[i, j] = np.mean(unique_top & right[winner])
+    return out
+
+
+def best_at_k(scores: list[np.ndarray], correct: list[np.ndarray], k) -> np.ndarray:
+    """Best-of-k accuracy per problem (rows) at each k (columns), exactly."""
+    k = np.atleast_1d(np.asarray(k, dtype=np.int64))
+    out = np.zeros((len(scores), k.size))
+    rng = np.random.default_rng(0)
+    for i, (sc, ok) in enumerate(zip(scores, correct)):
+        sc = np.asarray(sc, float)
+        if not np.isfinite(sc).all():
+            raise InputError(f"problem {i + 1} has a missing or non-numeric verifier score")
+        n = sc.size
+        if k.max() > n:
+            raise InputError(f"best-of-{k.max()} needs {k.max()} samples; problem {i + 1} has {n}")
+        order = np.lexsort((rng.random(n), sc))  # ascending score, ties at random
+        good = np.asarray(ok, bool)[order]
+        j = np.arange(n)[:, None]  # samples below
+        with np.errstate(invalid="ignore"):
+            logp = gammaln(j + 1) - gammaln(k[None, :]) - gammaln(j - k[None, :] + 2) - (
+                gammaln(n + 1) - gammaln(k[None, :] + 1) - gammaln(n - k[None, :] + 1))
+        p = np.where(j >= k[None, :] - 1, np.exp(logp), 0.0)
+        out[i] = (p * good[:, None]).sum(0)
+    return out
