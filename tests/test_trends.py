@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scalelab.cli import app
+from scalelab.errors import InputError
 from scalelab.trends import compute_trend
 
 runner = CliRunner()
@@ -40,3 +41,29 @@ def test_the_benchmark_sigmoid_backtest_reproduces_epochs_figures():
     assert benchmark_backtest("MMLU", min_trust=-1, num_bootstrap=50).n_test == 32
     r = runner.invoke(app, ["trends", "benchmark", "--benchmark", "MMLUU"])
     assert r.exit_code == 2 and "(did you mean 'MMLU'?); known: MMLU, BBH, GPQA" in r.stderr
+
+
+def test_lag_recovers_a_known_shift_and_measures_the_snapshot():
+    import numpy as np
+
+    from scalelab.trends.lag import lag_from, open_closed_lag
+
+    rng = np.random.default_rng(0)
+    days = np.sort(rng.integers(0, 2000, 40))
+    dates = np.datetime64("2019-01-01") + days
+    values = np.maximum.accumulate(0.3 + 0.6 * days / 2000 + rng.normal(0, 0.01, 40))
+    lag = lag_from(dates + 182, values, dates, values, num_bootstrap=200)
+    assert lag.months == pytest.approx(182 / 30.44, abs=0.1) and lag.lo95 <= lag.months <= lag.hi95
+    mmlu = open_closed_lag("MMLU", num_bootstrap=200)
+    assert 6 < mmlu.months < 24 and mmlu.lo80 <= mmlu.months <= mmlu.hi80
+    with pytest.raises(InputError, match="choose one of MMLU, BBH, GPQA, compute"):
+        open_closed_lag("HellaSwag")
+
+
+def test_trends_lag_cli():
+    r = runner.invoke(app, ["trends", "lag", "--benchmark", "compute", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["measure"] == "log10 training compute" and d["n_open"] > 10
+    t = runner.invoke(app, ["trends", "lag"])
+    assert "open models trail closed ones by" in t.stdout and "MMLU" in t.stdout

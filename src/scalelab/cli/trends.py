@@ -16,6 +16,7 @@ Examples:
   scalelab trends compute
   scalelab trends compute --frontier --since 2018 --json
   scalelab trends benchmark --benchmark MMLU --fit-max-flops 1e24
+  scalelab trends lag --benchmark MMLU
 """)
 app.add_typer(trends_app, name="trends")
 
@@ -85,3 +86,32 @@ def trends_benchmark(
                   "their 80% interval", markup=False)
     else:
         out.print("no models above the cut to judge the fit on", markup=False)
+
+
+@trends_app.command("lag", epilog="""\b
+Examples:
+  scalelab trends lag --benchmark MMLU
+  scalelab trends lag --benchmark compute --json
+""")
+def trends_lag(
+    benchmark: Annotated[str, typer.Option("--benchmark", help="MMLU, BBH, GPQA, or compute (log10 training FLOPs).")] = "MMLU",
+    min_trust: Annotated[int, typer.Option("--min-trust", help="Keep benchmark results with Epoch's trust flag >= this (-1 marks doubtful self-reports).")] = 0,
+    as_json: Json = False,
+) -> None:
+    """How many months open models trail closed ones: the distance in time between the two
+    groups' frontiers (best score, or largest compute, reached by each date), the median
+    over levels both reach, with an interval from resampling the models."""
+
+    def go():
+        from scalelab.trends import open_closed_lag
+
+        return open_closed_lag(benchmark, min_trust=min_trust)
+
+    lag = run(go)
+    if as_json:
+        print_json(lag.to_dict())
+        return
+    out.print(f"open models trail closed ones by {lag.months:.1f} months on {lag.measure} "
+              f"(80%: {lag.lo80:.1f} .. {lag.hi80:.1f}, 95%: {lag.lo95:.1f} .. {lag.hi95:.1f}); "
+              f"{lag.n_open} open and {lag.n_closed} closed models, median over {len(lag.levels)} levels both "
+              "frontiers reach (Epoch AI snapshot 2024-11, CC BY)")
