@@ -67,3 +67,13 @@ def test_trends_lag_cli():
     assert d["measure"] == "log10 training compute" and d["n_open"] > 10
     t = runner.invoke(app, ["trends", "lag"])
     assert "open models trail closed ones by" in t.stdout and "MMLU" in t.stdout
+
+
+def test_benchmark_backtest_by_release_date():
+    from scalelab.trends.benchmark import benchmark_backtest
+
+    b = benchmark_backtest("MMLU", fit_before="2024-01-01", num_bootstrap=100)
+    assert b.split == "released before 2024-01-01" and b.n_fit > 20 and b.n_test > 5
+    assert b.mae is not None and 0 < b.mae < 20
+    r = runner.invoke(app, ["trends", "benchmark", "--fit-before", "soon"])
+    assert r.exit_code == 2 and "--fit-before 'soon': give a date" in r.output

@@ -54,11 +54,13 @@ def trends_compute(
 @trends_app.command("benchmark", epilog="""\b
 Examples:
   scalelab trends benchmark --benchmark MMLU --fit-max-flops 1e24
+  scalelab trends benchmark --benchmark MMLU --fit-before 2024-01-01
   scalelab trends benchmark --benchmark BBH --min-trust -1 --json
 """)
 def trends_benchmark(
     benchmark: Annotated[str, typer.Option("--benchmark", help="MMLU, BBH or GPQA.")] = "MMLU",
     fit_max_flops: Annotated[float, typer.Option("--fit-max-flops", parser=count, help="Fit on the models below this training compute; judge on those above.")] = 1e24,
+    fit_before: Annotated[Optional[str], typer.Option("--fit-before", help="Split by date instead: fit the models released before this date (e.g. 2024-01-01), judge those after.")] = None,
     min_trust: Annotated[int, typer.Option("--min-trust", help="Keep models whose results Epoch trusts at least this much (-1 keeps doubtful self-reports).")] = 0,
     as_json: Json = False,
 ) -> None:
@@ -68,13 +70,13 @@ def trends_benchmark(
     def go():
         from scalelab.trends.benchmark import benchmark_backtest
 
-        return benchmark_backtest(benchmark, fit_max_flops=fit_max_flops, min_trust=min_trust)
+        return benchmark_backtest(benchmark, fit_max_flops=fit_max_flops, fit_before=fit_before, min_trust=min_trust)
 
     b = run(go)
     if as_json:
         print_json(b.to_dict())
         return
-    out.print(f"{b.benchmark}: sigmoid in log10 compute fitted to {b.n_fit} models below {b.fit_max_flops:.3g} FLOPs "
+    out.print(f"{b.benchmark}: sigmoid in log10 compute fitted to {b.n_fit} models with {b.split} "
               f"(k {b.k:.2f} per decade, midpoint 10^{b.c0:.2f} FLOPs)", markup=False)
     if b.table:
         t = Table("model", "compute", "actual", "forecast", "80% interval")

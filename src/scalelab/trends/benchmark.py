@@ -30,6 +30,7 @@ class BenchmarkBacktest:
     mae: float | None  # points, on the held-out models
     coverage80: float | None
     table: list  # per held-out model: system, compute, actual, predicted, lo80, hi80
+    split: str = ""  # in words: "compute < 1e+24" or "released before 2024-01-01"
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -47,10 +48,11 @@ def _fit(logc, y, chance):
     return r.x
 
 
-def benchmark_backtest(benchmark: str = "MMLU", *, fit_max_flops: float = 1e24, min_trust: int = 0,
-                       num_bootstrap: int = 500, seed: int = 0) -> BenchmarkBacktest:
+def benchmark_backtest(benchmark: str = "MMLU", *, fit_max_flops: float = 1e24, fit_before: str | None = None,
+                       min_trust: int = 0, num_bootstrap: int = 500, seed: int = 0) -> BenchmarkBacktest:
     """Fit the sigmoid on the models with compute below ``fit_max_flops`` (and a trust flag
-    of at least ``min_trust``: -1 marks doubtful self-reports), predict those above.
+    of at least ``min_trust``: -1 marks doubtful self-reports), predict those above; or, with
+    ``fit_before`` (a date), fit the models released before it and predict those after.
 
     >>> b = benchmark_backtest("MMLU")
     >>> b.n_fit, b.n_test, round(b.mae, 1)
@@ -65,10 +67,19 @@ def benchmark_backtest(benchmark: str = "MMLU", *, fit_max_flops: float = 1e24, 
     d = pd.read_csv(bundled_path("epoch_benchmarks"))
     d["C"] = pd.to_numeric(d["Training compute (FLOP)"], errors="coerce")
     d = d[d["C"].notna() & d[benchmark].notna() & (d["Trust in benchmark results"] >= min_trust)]
-    fit, test = d[d["C"] < fit_max_flops], d[d["C"] >= fit_max_flops]
+    if fit_before is not None:
+        try:
+            cut = pd.Timestamp(fit_before)
+        except (ValueError, TypeError):
+            raise InputError(f"--fit-before {fit_before!r}: give a date, e.g. 2024-01-01") from None
+        released = pd.to_datetime(d["Date"])
+        fit, test = d[released < cut], d[released >= cut]
+        split = f"released before {cut.date()}"
+    else:
+        fit, test = d[d["C"] < fit_max_flops], d[d["C"] >= fit_max_flops]
+        split = f"compute < {fit_max_flops:.3g}"
     if len(fit) < MIN_MODELS:
-        raise InputError(f"{len(fit)} models with {benchmark} and compute below {fit_max_flops:g}: a fit needs at "
-                         f"least {MIN_MODELS}")
+        raise InputError(f"{len(fit)} models with {benchmark} and {split}: a fit needs at least {MIN_MODELS}")
     chance = BENCHMARKS[benchmark]
     x, y = np.log10(fit["C"].to_numpy()), fit[benchmark].to_numpy(float)
     k, c0 = _fit(x, y, chance)
@@ -89,4 +100,5 @@ def benchmark_backtest(benchmark: str = "MMLU", *, fit_max_flops: float = 1e24, 
                      "predicted": float(_curve(lc, k, c0, chance)), "lo80": float(lo), "hi80": float(hi)})
     mae = None if not rows else float(np.mean([100 * abs(r["predicted"] - r["actual"]) for r in rows]))
     cov = None if not rows else float(np.mean([r["lo80"] <= r["actual"] <= r["hi80"] for r in rows]))
-    return BenchmarkBacktest(benchmark, fit_max_flops, int(len(fit)), int(len(test)), float(k), float(c0), mae, cov, rows)
+    return BenchmarkBacktest(benchmark, fit_max_flops, int(len(fit)), int(len(test)), float(k), float(c0), mae, cov, rows,
+                             split)
