@@ -77,3 +77,23 @@ def test_benchmark_backtest_by_release_date():
     assert b.mae is not None and 0 < b.mae < 20
     r = runner.invoke(app, ["trends", "benchmark", "--fit-before", "soon"])
     assert r.exit_code == 2 and "--fit-before 'soon': give a date" in r.output
+
+
+def test_plan_context_places_the_run_in_the_public_record(tmp_path):
+    from scalelab.trends.context import run_context
+
+    small, big = run_context(1e23, num_bootstrap=50), run_context(3.8e25, num_bootstrap=50)
+    assert small.frontier_year < big.frontier_year and small.share_below < big.share_below
+    assert big.frontier_year80[0] <= big.frontier_year <= big.frontier_year80[1]
+    assert small.benchmarks["MMLU"]["value"] < big.benchmarks["MMLU"]["value"]
+    assert big.largest_below_flops <= 3.8e25
+    out = tmp_path / "plan.json"
+    r = runner.invoke(app, ["plan", "--params", "405B", "--tokens", "15.6T", "--num-gpus", "16384", "--context",
+                            "--json", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["context"]["flops"] == pytest.approx(d["flops"]["model"]) and "MMLU" in d["context"]["benchmarks"]
+    assert json.loads(out.read_text())["context"] == d["context"]
+    from scalelab.planning import Plan
+
+    assert Plan.from_dict(d).params.total == 405e9

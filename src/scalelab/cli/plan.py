@@ -24,6 +24,7 @@ Examples:
   scalelab plan --preset llama3-405b --tokens 15.6e12 --gpu h100-sxm --num-gpus 16384 --mfu 0.40
   scalelab plan --budget-usd 5e8 --gpu h100-sxm --days 180 --fit fit.json
   scalelab plan --params 7e10 --tokens 15T --gpu h100 --num-gpus 4096 --unique-tokens 2T
+  scalelab plan --params 405B --tokens 15.6T --gpu h100 --num-gpus 16384 --context
   scalelab plan --params 13B --tokens 5T --gpu h100 --num-gpus 1024 --fit fit.json --out plan.json
   scalelab plan validate
 """,
@@ -78,6 +79,7 @@ def plan(
     precision: Annotated[str, typer.Option("--precision", help="bf16 (mixed, fp32 master), fp8, fp32.")] = "bf16",
     fused_ce: Annotated[bool, typer.Option("--fused-cross-entropy", help="A fused loss keeps only fp32 logits.")] = False,
     non_causal: Annotated[bool, typer.Option("--non-causal-flops", help="Count attention FLOPs over the whole sequence (PaLM's convention), not the causal half.")] = False,
+    context: Annotated[bool, typer.Option("--context", help="Place the run in the public record: the year the frontier compute trend reaches it, its rank among notable models, and the field's MMLU/BBH/GPQA at its compute (Epoch AI's snapshot).")] = False,
     out_path: Annotated[Optional[Path], typer.Option("--out", help="Also write the plan as JSON (what --json prints; watch --plan and report --plan read it).")] = None,
     as_json: Json = False,
 ) -> None:
@@ -114,15 +116,24 @@ def plan(
                          seq_len=seq_len if model is None else None, fused_cross_entropy=fused_ce)
 
     result = run(go)
+    doc = result.to_dict()
+    ctx = None
+    if context:
+        from scalelab.trends.context import run_context
+
+        ctx = run(lambda: run_context(result.flops.model))
+        doc["context"] = ctx.to_dict()
     if out_path is not None:
         from scalelab.cli.common import json_text
         from scalelab.io import atomic_write_text
 
-        run(lambda: atomic_write_text(out_path, json_text(result.to_dict())))
+        run(lambda: atomic_write_text(out_path, json_text(doc)))
     if as_json:
-        print_json(result.to_dict())
+        print_json(doc)
     else:
         _print_plan(result)
+        if ctx is not None:
+            _print_context(ctx)
         if out_path is not None:
             out.print(f"wrote {out_path}")
     if not result.layout.fits:  # a plan that cannot be launched as it stands: exit 1, like watch with alerts
@@ -190,6 +201,20 @@ def _print_plan(p) -> None:
         f = p.forecast
         iv = (f"80% {interval(f.interval(0.8))}, 95% {interval(f.interval(0.95))}" if f.intervals else "no interval")
         t.add_row("forecast", f"loss {num(f.loss)} ({iv}); {f.extrapolation:.0f}x beyond the fitted runs; {f.law}")
+    out.print(t)
+
+
+def _print_context(c) -> None:
+    t = Table(show_header=False, box=None, padding=(0, 1), title="in the public record (Epoch AI, CC BY, 2024-11)")
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("frontier trend", f"frontier models' compute reaches {c.flops:.3g} FLOPs in {c.frontier_year:.1f} "
+              f"(80%: {c.frontier_year80[0]:.1f}–{c.frontier_year80[1]:.1f})")
+    t.add_row("rank", f"at or above {100 * c.share_below:.1f}% of notable models' compute"
+              + (f"; the largest at or below it: {c.largest_below} ({c.largest_below_flops:.3g} FLOPs)" if c.largest_below else ""))
+    for name, b in c.benchmarks.items():
+        t.add_row(name, f"{100 * b['value']:.1f}% (80%: {100 * b['lo80']:.1f}–{100 * b['hi80']:.1f}) on the field's curve "
+                  f"at this compute ({b['n_models']} models)")
     out.print(t)
 
 

@@ -1,0 +1,81 @@
+"""Where a planned run sits in the public record: the year the frontier trend reaches its
+compute, its rank among the shipped models, and what the field's benchmark curves give at
+that compute (Epoch AI's 2024-11 snapshot, CC BY 4.0)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from scalelab.errors import InputError
+from scalelab.trends.benchmark import BENCHMARKS, _curve, _fit
+from scalelab.trends.compute import ATTRIBUTION, _models
+
+
+@dataclass(frozen=True)
+class RunContext:
+    flops: float
+    frontier_year: float  # when the frontier trend (frontier models since 2018) reaches this compute
+    frontier_year80: tuple[float, float]
+    share_below: float  # of notable models with a compute estimate
+    largest_below: str  # the largest notable model at or below this compute
+    largest_below_flops: float | None
+    benchmarks: dict  # name -> {"value", "lo80", "hi80", "n_models"} from the field's sigmoid
+    attribution: str = ATTRIBUTION
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["frontier_year80"] = list(self.frontier_year80)
+        return d
+
+
+def run_context(flops: float, *, num_bootstrap: int = 200, seed: int = 0) -> RunContext:
+    """The planned run's place in the public record (see the module).
+
+    >>> c = run_context(3.8e25, num_bootstrap=100)
+    >>> 2023 < c.frontier_year < 2026, c.share_below > 0.9
+    (True, True)
+    """
+    import pandas as pd
+
+    from scalelab.data import bundled_path
+
+    if not (np.isfinite(flops) and flops > 0):
+        raise InputError(f"compute {flops}: give a positive FLOP count")
+    d = _models()
+    front = d[(d["year"] >= 2018) & (d["Frontier model"].str.strip() != "")]
+    x, y = front["year"].to_numpy(float), np.log10(front["compute"].to_numpy(float))
+    slope, icpt = np.polyfit(x, y, 1)
+    rng = np.random.default_rng(seed)
+    years = []
+    for _ in range(num_bootstrap):
+        i = rng.integers(0, x.size, x.size)
+        s, b = np.polyfit(x[i], y[i], 1)
+        if s > 0:
+            years.append((np.log10(flops) - b) / s)
+    lo, hi = np.quantile(years, [0.1, 0.9]) if years else (np.nan, np.nan)
+    notable = d[d["Notability criteria"].str.strip() != ""]
+    below = notable[notable["compute"] <= flops]
+    top = below.loc[below["compute"].idxmax()] if len(below) else None
+    bench = {}
+    b = pd.read_csv(bundled_path("epoch_benchmarks"))
+    b["C"] = pd.to_numeric(b["Training compute (FLOP)"], errors="coerce")
+    for name, chance in BENCHMARKS.items():
+        m = b[b["C"].notna() & b[name].notna() & (b["Trust in benchmark results"] >= 0)]
+        if len(m) < 6:
+            continue
+        lx, ly = np.log10(m["C"].to_numpy()), m[name].to_numpy(float)
+        k, c0 = _fit(lx, ly, chance)
+        resid = ly - _curve(lx, k, c0, chance)
+        draws = []
+        for _ in range(num_bootstrap):
+            i = rng.integers(0, lx.size, lx.size)
+            kk, cc = _fit(lx[i], ly[i], chance)
+            draws.append(_curve(np.log10(flops), kk, cc, chance) + rng.choice(resid))
+        q = np.quantile(np.clip(draws, 0, 1), [0.1, 0.9])
+        bench[name] = {"value": float(_curve(np.log10(flops), k, c0, chance)), "lo80": float(q[0]),
+                       "hi80": float(q[1]), "n_models": int(len(m))}
+    return RunContext(float(flops), float((np.log10(flops) - icpt) / slope), (float(lo), float(hi)),
+                      float(len(below) / len(notable)), "" if top is None else str(top["System"]),
+                      None if top is None else float(top["compute"]), bench)
