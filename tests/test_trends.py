@@ -97,3 +97,16 @@ def test_plan_context_places_the_run_in_the_public_record(tmp_path):
     from scalelab.planning import Plan
 
     assert Plan.from_dict(d).params.total == 405e9
+
+
+def test_trend_and_benchmark_figures(tmp_path):
+    trend, bench = tmp_path / "trend.png", tmp_path / "mmlu.svg"
+    r = runner.invoke(app, ["trends", "compute", "--frontier", "--since", "2018", "--plot", str(trend), "--mark", "3.8e25"])
+    assert r.exit_code == 0, r.output
+    assert trend.stat().st_size > 10_000
+    r = runner.invoke(app, ["trends", "benchmark", "--plot", str(bench)])
+    assert r.exit_code == 0 and "held out (24)" in bench.read_text()
+    r = runner.invoke(app, ["trends", "compute", "--mark", "1e25"])
+    assert r.exit_code == 2 and "--plot" in r.output
+    d = json.loads(runner.invoke(app, ["trends", "compute", "--json"]).stdout)
+    assert "points" not in d and "intercept" in d

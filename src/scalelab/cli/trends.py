@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
 from scalelab.cli.common import Json, app, count, out, print_json, run
+from scalelab.errors import ScalelabError
 
 trends_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True,
                          help="Public trends from Epoch AI's database (a dated snapshot shipped with the package).",
@@ -26,11 +28,14 @@ Examples:
   scalelab trends compute
   scalelab trends compute --frontier --since 2018 --json
   scalelab trends compute --domain Language
+  scalelab trends compute --frontier --since 2018 --plot trend.png --mark 3.8e25
 """)
 def trends_compute(
     frontier: Annotated[bool, typer.Option("--frontier", help="Epoch's frontier models instead of all notable ones.")] = False,
     since: Annotated[float, typer.Option("--since", help="Models published from this year.")] = 2010,
     domain: Annotated[Optional[str], typer.Option("--domain", help="Only models of this domain (e.g. Language, Vision).")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of the models and the trend line (.png, .svg, .pdf).")] = None,
+    mark: Annotated[Optional[float], typer.Option("--mark", parser=count, help="With --plot: mark a planned run of this many FLOPs on the trend.")] = None,
     as_json: Json = False,
 ) -> None:
     """How fast the training compute of notable (or frontier) models grows per year, with an
@@ -39,7 +44,17 @@ def trends_compute(
     def go():
         from scalelab.trends import compute_trend
 
-        return compute_trend(frontier=frontier, since=since, domain=domain)
+        from scalelab.report.plots import check_figure_path
+
+        check_figure_path(plot)
+        if mark is not None and plot is None:
+            raise ScalelabError("--mark puts a run on the --plot figure: give --plot FILE")
+        t = compute_trend(frontier=frontier, since=since, domain=domain)
+        if plot is not None:
+            from scalelab.report.plots import plot_compute_trend, save
+
+            save(plot_compute_trend(t, mark), plot)
+        return t
 
     t = run(go)
     if as_json:
@@ -49,6 +64,8 @@ def trends_compute(
               f"compute grows {t.growth_per_year:.2f}x per year (80%: {t.interval80[0]:.2f}–{t.interval80[1]:.2f}x, "
               f"95%: {t.interval95[0]:.2f}–{t.interval95[1]:.2f}x), doubling every {t.doubling_months:.1f} months. "
               f"Data: {t.attribution}.", markup=False)
+    if plot is not None:
+        out.print(f"wrote {plot}")
 
 
 @trends_app.command("benchmark", epilog="""\b
@@ -56,12 +73,14 @@ Examples:
   scalelab trends benchmark --benchmark MMLU --fit-max-flops 1e24
   scalelab trends benchmark --benchmark MMLU --fit-before 2024-01-01
   scalelab trends benchmark --benchmark BBH --min-trust -1 --json
+  scalelab trends benchmark --benchmark MMLU --plot mmlu.png
 """)
 def trends_benchmark(
     benchmark: Annotated[str, typer.Option("--benchmark", help="MMLU, BBH or GPQA.")] = "MMLU",
     fit_max_flops: Annotated[float, typer.Option("--fit-max-flops", parser=count, help="Fit on the models below this training compute; judge on those above.")] = 1e24,
     fit_before: Annotated[Optional[str], typer.Option("--fit-before", help="Split by date instead: fit the models released before this date (e.g. 2024-01-01), judge those after.")] = None,
     min_trust: Annotated[int, typer.Option("--min-trust", help="Keep models whose results Epoch trusts at least this much (-1 keeps doubtful self-reports).")] = 0,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of the curve, the fitted and the held-out models.")] = None,
     as_json: Json = False,
 ) -> None:
     """A benchmark's score against log training compute across the field (Owen's sigmoid,
@@ -70,7 +89,15 @@ def trends_benchmark(
     def go():
         from scalelab.trends.benchmark import benchmark_backtest
 
-        return benchmark_backtest(benchmark, fit_max_flops=fit_max_flops, fit_before=fit_before, min_trust=min_trust)
+        from scalelab.report.plots import check_figure_path
+
+        check_figure_path(plot)
+        b = benchmark_backtest(benchmark, fit_max_flops=fit_max_flops, fit_before=fit_before, min_trust=min_trust)
+        if plot is not None:
+            from scalelab.report.plots import plot_benchmark, save
+
+            save(plot_benchmark(b), plot)
+        return b
 
     b = run(go)
     if as_json:
@@ -88,6 +115,8 @@ def trends_benchmark(
                   "their 80% interval", markup=False)
     else:
         out.print("no models above the cut to judge the fit on", markup=False)
+    if plot is not None:
+        out.print(f"wrote {plot}")
 
 
 @trends_app.command("lag", epilog="""\b

@@ -209,6 +209,52 @@ def plot_coverage(results, title: str | None = None):
     return fig
 
 
+def plot_compute_trend(trend, mark: float | None = None):
+    """Training compute against publication date with the fitted growth line; ``mark`` puts
+    a planned run's FLOPs on the line (at the year the trend reaches it)."""
+    years, logc, _names = trend.points
+    slope = np.log10(trend.growth_per_year)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.scatter(years, 10 ** logc, s=10, color="#4c78a8", alpha=0.6, label=f"{trend.selection} ({trend.n_models})")
+    xs = np.linspace(years.min(), max(years.max(), 2025.0), 50)
+    ax.plot(xs, 10 ** (trend.intercept + slope * xs), color="#08306b",
+            label=f"{trend.growth_per_year:.2f}x per year (80%: {trend.interval80[0]:.2f}–{trend.interval80[1]:.2f}x)")
+    if mark is not None:
+        year = (np.log10(mark) - trend.intercept) / slope
+        ax.scatter([year], [mark], marker="*", s=160, color="#d62728", zorder=5, label=f"planned run, {mark:.2g} FLOPs")
+    ax.set(yscale="log", xlabel="publication date", ylabel="training compute (FLOPs)",
+           title="training compute of the field (Epoch AI, CC BY, 2024-11)")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_benchmark(b):
+    """A benchmark's score against training compute: the models fitted, the sigmoid, and the
+    held-out models with their 80% intervals."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    lx, y = b.fit_points
+    ax.scatter(10 ** lx, 100 * y, s=14, color="#4c78a8", label=f"fitted ({b.split}, {b.n_fit})")
+    if b.table:
+        c = np.array([r["compute"] for r in b.table])
+        act = np.array([r["actual"] for r in b.table])
+        lo = np.array([r["lo80"] for r in b.table])
+        hi = np.array([r["hi80"] for r in b.table])
+        pred = np.array([r["predicted"] for r in b.table])
+        ax.errorbar(c, 100 * pred, yerr=100 * np.vstack([pred - lo, hi - pred]), fmt="none", ecolor="#999", lw=1,
+                    label="forecast, 80% interval")
+        ax.scatter(c, 100 * act, s=18, color="#d62728", zorder=4,
+                   label=f"held out ({b.n_test}): mean error {b.mae:.1f} points")
+    grid = np.linspace(min(lx.min(), np.log10(min(r["compute"] for r in b.table)) if b.table else lx.min()) - 0.3,
+                       max(lx.max(), np.log10(max(r["compute"] for r in b.table)) if b.table else lx.max()) + 0.3, 100)
+    ax.plot(10 ** grid, 100 * (b.chance + (1 - b.chance) / (1 + np.exp(-b.k * (grid - b.c0)))), color="#08306b")
+    ax.set(xscale="log", xlabel="training compute (FLOPs)", ylabel=f"{b.benchmark} (%)", ylim=(0, 100),
+           title=f"{b.benchmark} against compute across the field (Epoch AI, CC BY, 2024-11)")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
 def check_figure_path(path) -> None:
     """Refuse at once a figure file that :func:`save` could not write."""
     from pathlib import Path

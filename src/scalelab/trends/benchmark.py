@@ -9,7 +9,7 @@ Data: Epoch AI, "How far behind are open models?" (Cottier, You, Martemianova, O
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,9 +31,13 @@ class BenchmarkBacktest:
     coverage80: float | None
     table: list  # per held-out model: system, compute, actual, predicted, lo80, hi80
     split: str = ""  # in words: "compute < 1e+24" or "released before 2024-01-01"
+    fit_points: tuple = field(default=(), repr=False, compare=False)  # (log10 compute, score) of the fitted models
+    chance: float = 0.25
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        d = dict(self.__dict__)
+        d.pop("fit_points")
+        return d
 
 
 def _curve(logc, k, c0, chance):
@@ -101,4 +105,4 @@ def benchmark_backtest(benchmark: str = "MMLU", *, fit_max_flops: float = 1e24, 
     mae = None if not rows else float(np.mean([100 * abs(r["predicted"] - r["actual"]) for r in rows]))
     cov = None if not rows else float(np.mean([r["lo80"] <= r["actual"] <= r["hi80"] for r in rows]))
     return BenchmarkBacktest(benchmark, fit_max_flops, int(len(fit)), int(len(test)), float(k), float(c0), mae, cov, rows,
-                             split)
+                             split, (x, y), chance)

@@ -9,7 +9,7 @@ Data: Epoch AI, "Data on AI Models" (epoch.ai/data), CC BY 4.0, the snapshot of 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,9 +32,12 @@ class ComputeTrend:
     doubling_months: float
     snapshot: str = SNAPSHOT
     attribution: str = ATTRIBUTION
+    intercept: float = 0.0  # log10 FLOPs at year 0 of the fitted line
+    points: tuple = field(default=(), repr=False, compare=False)  # (years, log10 compute, names), for plots
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
+        d.pop("points")
         d["interval80"], d["interval95"] = list(self.interval80), list(self.interval95)
         return d
 
@@ -73,7 +76,7 @@ def compute_trend(*, frontier: bool = False, since: float = 2010, domain: str | 
     if len(d) < MIN_MODELS:
         raise InputError(f"{len(d)} {what} with a compute estimate: a trend needs at least {MIN_MODELS}")
     x, y = d["year"].to_numpy(float), np.log10(d["compute"].to_numpy(float))
-    slope = float(np.polyfit(x, y, 1)[0])
+    slope, intercept = map(float, np.polyfit(x, y, 1))
     rng = np.random.default_rng(seed)
     boot = []
     for _ in range(num_bootstrap):
@@ -84,4 +87,5 @@ def compute_trend(*, frontier: bool = False, since: float = 2010, domain: str | 
     g = lambda s: float(10 ** s)  # noqa: E731
     q = np.quantile(boot, [0.1, 0.9, 0.025, 0.975])
     return ComputeTrend(what, int(len(d)), float(x.min()), float(x.max()), g(slope), (g(q[0]), g(q[1])),
-                        (g(q[2]), g(q[3])), 12 * math.log10(2) / slope if slope > 0 else math.inf)
+                        (g(q[2]), g(q[3])), 12 * math.log10(2) / slope if slope > 0 else math.inf,
+                        intercept=intercept, points=(x, y, d["System"].to_numpy()))
