@@ -76,3 +76,13 @@ def test_bad_input(tmp_path):
     assert r.exit_code == 2 and "give --compute C" in r.stderr
     r = run("returns", default_fit_path(), "--compute", "1e24", "--decades", "12")
     assert r.exit_code == 2 and "--decades 12: give 1 to 8" in r.stderr
+
+
+def test_returns_figure(tmp_path):
+    png = tmp_path / "returns.svg"
+    r = runner.invoke(app, ["returns", str(default_fit_path()), "--compute", "1e22", "--decades", "4", "--plot", str(png)])
+    assert r.exit_code == 0, r.output
+    svg = png.read_text()
+    assert svg.count("-34%") == 4 and "floor E" in svg
+    r = runner.invoke(app, ["returns", str(default_fit_path()), "--target-loss", "2.0", "--plot", str(png)])
+    assert r.exit_code == 2 and "--plot draws the decades" in r.output

@@ -14,6 +14,7 @@ from scalelab.cli.common import Goodput, Gpu, Json, Mfu, Price, app, big, count,
 @app.command("returns", epilog="""\b
 Examples:
   scalelab returns fit.json --compute 1e24 --decades 3
+  scalelab returns fit.json --compute 1e22 --decades 4 --plot returns.png
   scalelab returns fit.json --compute 1e24 --gpu h100-sxm --price 2.5 --task task.json --json
   scalelab returns fit.json --target-loss 1.95
 """)
@@ -26,6 +27,7 @@ def returns_cmd(
     price: Price = None,
     mfu: Mfu = None,
     goodput: Goodput = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of the loss per decade (with its interval and the floor) and the cost of 0.01 of loss.")] = None,
     task_path: Annotated[Optional[Path], typer.Option("--task", help="A task link (scalelab tasks fit --out) whose task loss is this fit's loss: the metric per decade.")] = None,
     as_json: Json = False,
 ) -> None:
@@ -40,8 +42,13 @@ def returns_cmd(
         from scalelab.io import load_fit
         from scalelab.planning import get_accelerator
 
+        from scalelab.report.plots import check_figure_path
+
+        check_figure_path(plot)
         if (compute is None) == (target_loss is None):
             raise InputError("give --compute C (returns per decade from C) or --target-loss L (the run that reaches L)")
+        if plot is not None and target_loss is not None:
+            raise InputError("--plot draws the decades of --compute; --target-loss has none to draw")
         fit = load_fit(fit_path)
         acc = get_accelerator(gpu).with_overrides(price_usd_per_hour=price, mfu=mfu)
         if target_loss is not None:
@@ -52,7 +59,12 @@ def returns_cmd(
 
             task = load_task(task_path)
             chain_check(task, fit)
-        return returns(fit, compute, decades=decades, accelerator=acc, mfu=mfu, goodput=goodput, task=task)
+        result = returns(fit, compute, decades=decades, accelerator=acc, mfu=mfu, goodput=goodput, task=task)
+        if plot is not None:
+            from scalelab.report.plots import plot_returns, save
+
+            save(plot_returns(result, fit.params_.get("E")), plot)
+        return result
 
     result = run(go)
     if as_json:
@@ -84,3 +96,5 @@ def returns_cmd(
             row.append(f"{100 * d.task['value']:.1f} ({100 * d.task['lo80']:.1f}–{100 * d.task['hi80']:.1f})")
         t.add_row(*row)
     out.print(t)
+    if plot is not None:
+        out.print(f"wrote {plot}")

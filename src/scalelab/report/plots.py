@@ -255,6 +255,33 @@ def plot_benchmark(b):
     return fig
 
 
+def plot_returns(decades, floor: float | None = None):
+    """Diminishing returns: the loss of the compute-optimal run per decade of compute with
+    its 80% interval (and the law's floor), and what each decade's 0.01 of loss costs."""
+    c = np.array([d.flops for d in decades])
+    loss = np.array([d.loss for d in decades])
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.8), constrained_layout=True)
+    ax1.fill_between(c, [d.lo80 for d in decades], [d.hi80 for d in decades], color="#4c78a8", alpha=0.2, lw=0,
+                     label="80% interval")
+    ax1.plot(c, loss, "o-", color="#08306b", label="compute-optimal run")
+    if floor is not None:
+        ax1.axhline(floor, color="#999", ls=":", label=f"floor E = {floor:.3g}")
+    for d in decades[1:]:
+        ax1.annotate(f"-{100 * d.removed:.0f}%", (d.flops, d.loss), textcoords="offset points", xytext=(4, 6), fontsize=8)
+    ax1.set(xscale="log", xlabel="training FLOPs", ylabel="loss", title="loss per decade (label: share of the reducible loss removed)")
+    ax1.title.set_fontsize(9)
+    ax1.legend(fontsize=8)
+    per = [(d.flops, d.usd_per_centinat) for d in decades[1:] if d.usd_per_centinat is not None]
+    if per:
+        ax2.bar(range(len(per)), [v for _, v in per], color="#4c78a8")
+        ax2.set_xticks(range(len(per)), [f"{f:.0e}" for f, _ in per])
+        ax2.set(yscale="log", xlabel="decade ending at (FLOPs)", ylabel="USD per 0.01 of loss",
+                title="what a hundredth of loss costs")
+    else:
+        ax2.set_axis_off()
+    return fig
+
+
 def check_figure_path(path) -> None:
     """Refuse at once a figure file that :func:`save` could not write."""
     from pathlib import Path
