@@ -1,0 +1,48 @@
+"""The failure and checkpoint model of goodput."""
+
+import json
+import math
+
+import pytest
+from typer.testing import CliRunner
+
+from scalelab.cli import app
+from scalelab.errors import InputError
+from scalelab.planning.goodput import LLAMA3_FAILURES_PER_GPU_HOUR, goodput_model
+
+runner = CliRunner()
+
+
+def test_llama3_rate_gives_one_failure_every_three_hours_and_over_90_percent():
+    g = goodput_model(16_384, 405e9)
+    assert g.mtbf_hours == pytest.approx(54 * 24 / 419, rel=1e-9)  # the report: about one every three hours
+    assert g.goodput > 0.90  # the report: higher than 90% effective training time
+    assert g.interval_minutes == pytest.approx(math.sqrt(2 * g.checkpoint_minutes * 60 * g.mtbf_hours))
+    assert g.goodput == pytest.approx(1 - g.lost_checkpointing - g.lost_recompute - g.lost_restarts)
+
+
+def test_goodput_falls_with_the_gpu_count_and_the_interval_shortens():
+    rows = [goodput_model(n, 7e10) for n in (1000, 4096, 16_384, 50_000)]
+    assert [r.goodput for r in rows] == sorted((r.goodput for r in rows), reverse=True)
+    assert [r.interval_minutes for r in rows] == sorted((r.interval_minutes for r in rows), reverse=True)
+    slow = goodput_model(16_384, 7e10, checkpoint_minutes=5.0)
+    assert slow.lost_checkpointing > rows[2].lost_checkpointing and slow.goodput < rows[2].goodput
+
+
+def test_bad_rates_are_refused():
+    with pytest.raises(InputError, match="--failures-per-gpu-day 2.4"):
+        goodput_model(1000, 7e10, failures_per_gpu_hour=0.1)
+    with pytest.raises(InputError, match="whole number of GPUs"):
+        goodput_model(0, 7e10)
+
+
+def test_plan_goodput_cli():
+    r = runner.invoke(app, ["plan", "goodput", "--params", "405B", "--num-gpus", "1000,16384", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert [x["num_gpus"] for x in rows] == [1000, 16384] and rows[0]["goodput"] > rows[1]["goodput"]
+    custom = json.loads(runner.invoke(app, ["plan", "goodput", "--num-gpus", "1000", "--failures-per-gpu-day",
+                                            str(48 * LLAMA3_FAILURES_PER_GPU_HOUR), "--json"]).stdout)
+    assert custom[0]["mtbf_hours"] == pytest.approx(goodput_model(1000, 7e10).mtbf_hours / 2)
+    bad = runner.invoke(app, ["plan", "goodput", "--num-gpus", "10.5"])
+    assert bad.exit_code == 2 and "whole numbers" in bad.output
