@@ -135,7 +135,8 @@ def test_validate():
 def test_help_ends_with_examples():
     r = run("--help")
     lines = [ln for ln in r.stdout.strip().splitlines() if ln.strip()]
-    assert lines[-1].strip() == "scalelab plan validate"
+    assert lines[-1].strip() == "scalelab plan goodput --params 405B --num-gpus 1000,4096,16384,50000"
+    assert "  scalelab plan validate\n" in r.stdout
     assert "scalelab plan --budget-usd 5e8 --gpu h100-sxm --days 180 --fit fit.json" in r.stdout
 
 
