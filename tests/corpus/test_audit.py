@@ -172,3 +172,26 @@ def test_tokens_are_counted_with_a_given_tokenizer(tmp_path, austen):
     assert a.total.unique_tokens_estimate == sum(len(tok.encode(d.decode()).ids) for d in set(austen[:300]))
     with pytest.raises(InputError, match="--tokenizer 'nope.json'"):
         audit(corpus, settings=Settings(tokenizer="nope.json"))
+
+
+def test_progress_counts_the_bytes_on_disk(tmp_path, austen):
+    import lzma
+
+    corpus = tmp_path / "c.txt.xz"
+    corpus.write_bytes(lzma.compress(b"\n\n".join(austen[:2500])))
+    seen = []
+    a = audit(corpus, progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (corpus.stat().st_size, corpus.stat().st_size)
+    assert all(0 <= d <= t for d, t in seen) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert a.total.documents == len([d for d in austen[:2500] if d.strip()])
+
+
+def test_compression_ratio_counts_every_compressed_byte(tmp_path, austen):
+    import zlib
+
+    text = b"\n\n".join(austen[:200])
+    a = audit(_write(tmp_path / "c.txt", austen[:200]))
+    whole = len(zlib.compress(b"".join(d + b"\n\n" for d in austen[:200] if d.strip()), 6))
+    assert a.total.compression_ratio == pytest.approx(a.total.bytes / whole, rel=0.01)
+    assert a.total.compression_ratio == a.sources["c.txt"].compression_ratio
+    assert len(text) > a.total.bytes  # the separators are not counted as the corpus's bytes

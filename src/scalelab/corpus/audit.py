@@ -382,7 +382,8 @@ def _summarise(path, s, sources, status, doc_source, doc_tokens, previews, compr
         if st == -1:
             sources[doc_source[i]].unique_tokens_estimate += doc_tokens[i]
     for name, st in sources.items():
-        st.compression_ratio = st.bytes / max(compressed[name] + len(compressors[name].flush()), 1)
+        compressed[name] += len(compressors[name].flush())
+        st.compression_ratio = st.bytes / max(compressed[name], 1)
         st.near_duplicate_fraction = st.near_duplicate_documents / st.documents
         st.ngram_diversity = float(sum(_distinct(np.concatenate(g)) / sum(x.size for x in g) if g else 0.0
                                        for g in ngram_sets[name]))
@@ -392,8 +393,7 @@ def _summarise(path, s, sources, status, doc_source, doc_tokens, previews, compr
                   "unique_tokens_estimate"):
             setattr(total, f, getattr(total, f) + getattr(st, f))
     total.near_duplicate_fraction = total.near_duplicate_documents / total.documents
-    total.compression_ratio = total.bytes / max(sum(compressed.values()), 1) if len(sources) > 1 else \
-        next(iter(sources.values())).compression_ratio
+    total.compression_ratio = total.bytes / max(sum(compressed.values()), 1)
     total.ngram_diversity = float(np.mean([st.ngram_diversity for st in sources.values()]))
     sizes = Counter(len(v) + 1 for v in kept_of.values())
     biggest = sorted(kept_of.items(), key=lambda kv: -len(kv[1]))[:5]
