@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalelab.fitting.objective import Problem, huber
+from scalelab.fitting.objective import Problem, free_bounds, huber
 from scalelab.fitting.params import ParamMap
 
 # bounds of the log of the extra positive parameters: R* from 0.007 to 22,000 repetitions
@@ -40,13 +40,7 @@ class EffectiveProblem:
         canonical = pmap.canonical
         self.const_index = canonical.index(law.constant)
         self.exps = {t.exponent for t in law.terms}
-        is_exp = pmap.is_exponent()
-        decay = np.array([g[0] in law.decays for g in pmap.groups], bool)
-        self.lower = np.where(is_exp, 0.0, np.where(decay, LOG_DECAY_BOUNDS[0], -np.inf))
-        self.upper = np.where(is_exp, 10.0, np.where(decay, LOG_DECAY_BOUNDS[1], np.inf))
-        const_free = pmap.M[self.const_index]
-        if const_free.any():
-            self.lower[const_free.argmax()] = self.log_loss.min() + np.log(1e-6)
+        self.lower, self.upper = free_bounds(pmap, self.log_loss, {d: LOG_DECAY_BOUNDS for d in law.decays})
 
     def log_prediction(self, free: np.ndarray) -> np.ndarray:
         """log Lhat (B, n) for free vectors (B, p)."""

@@ -37,6 +37,22 @@ def objective_at(law, inputs: dict[str, np.ndarray], loss: np.ndarray, delta: fl
     return float(huber(r, delta).sum())
 
 
+def free_bounds(pmap: ParamMap, log_loss: np.ndarray, scale_bounds: dict[str, tuple[float, float]] | None = None):
+    """Bounds on the free coordinates: exponents in [0, 10]; log E above 1e-6 of the
+    smallest loss, so that a fit whose best E is 0 stops there instead of crawling; the
+    log-scales named in ``scale_bounds`` (canonical name -> (lo, hi)) within theirs."""
+    is_exp = pmap.is_exponent()
+    lower = np.where(is_exp, 0.0, -np.inf)
+    upper = np.where(is_exp, 10.0, np.inf)
+    for j, group in enumerate(pmap.groups):
+        if scale_bounds and group[0] in scale_bounds:
+            lower[j], upper[j] = scale_bounds[group[0]]
+    const_free = pmap.M[pmap.canonical.index(pmap.law.constant)]
+    if const_free.any():
+        lower[const_free.argmax()] = log_loss.min() + np.log(1e-6)
+    return lower, upper
+
+
 class Problem:
     """Data and parameter map of one fit, evaluated for many parameter vectors at once.
 
@@ -69,14 +85,8 @@ class Problem:
         self.bc = pmap.b.copy()
         for ci, ei, m in zip(self.coef_index, self.exp_index, self.centres):
             self.bc[ci] -= m * pmap.b[ei]
-        # bounds on the free coordinates: exponents in [0, 10]; log E above 1e-6 of the
-        # smallest loss, so that a fit whose best E is 0 stops there instead of crawling
-        is_exp = pmap.is_exponent()
-        self.lower = np.where(is_exp, 0.0, -np.inf)
-        self.upper = np.where(is_exp, 10.0, np.inf)
-        const_free = pmap.M[self.const_index]
-        if const_free.any():
-            self.lower[const_free.argmax()] = self.log_loss.min() + np.log(1e-6)
+        self.lower, self.upper = free_bounds(pmap, self.log_loss)
+
 
     def terms(self, free: np.ndarray) -> list[np.ndarray]:
         """Log of each term (constant first) for free vectors (B, p): list of (B, n)."""
