@@ -33,20 +33,25 @@ def test_a_deadline_is_met_or_said_to_be_missed_in_whole_nodes():
 
 
 def test_time_and_cost_come_with_the_range_documented_runs_span():
-    """At the default MFU and goodput the plan's days and dollars span what documented runs'
-    effective MFU implies (plan validate's table); a measured --mfu and --goodput drop it."""
-    d = json.loads(run("--params", "70B", "--tokens", "2T", "--gpu", "h100", "--num-gpus", "1024", "--json").stdout)
+    """The plan's days and dollars span what documented runs' effective MFU implies against
+    the planner's figure (plan validate's tables): against the speed model's prediction by
+    default, against the catalogue's MFU with --default-mfu; measured --mfu and --goodput drop it."""
     v = json.loads(run("validate", "--json").stdout)
-    ratios = [c["effective_mfu_implied"] / c["effective_mfu_default"] for c in v
-              if c["kind"] != "claim" and c["effective_mfu_implied"] and c["effective_mfu_default"]]
-    rg = d["ranges"]
-    assert rg["effective_mfu_ratio"] == pytest.approx([min(ratios), max(ratios)]) and rg["runs"] == len(ratios)
-    lo, hi = rg["cost_usd"]
-    assert lo < d["run"]["cost_usd"] < hi and hi / lo == pytest.approx(max(ratios) / min(ratios))
-    assert rg["days"][0] < d["run"]["days"] < rg["days"][1]
-    measured = json.loads(run("--params", "70B", "--tokens", "2T", "--gpu", "h100", "--num-gpus", "1024", "--mfu", "0.4",
-                              "--goodput", "0.9", "--json").stdout)
-    assert measured["ranges"] is None and measured["run"]["cost_usd"] == pytest.approx(d["run"]["cost_usd"])
+    base = ("--params", "70B", "--tokens", "2T", "--gpu", "h100", "--num-gpus", "1024", "--json")
+    for flags, ratios in (((), [c["hours_predicted"] / c["hours_reported"] for c in v["hours"]]),
+                          (("--default-mfu",), [c["effective_mfu_implied"] / c["effective_mfu_default"] for c in v["runs"]
+                                                if c["kind"] != "claim" and c["effective_mfu_implied"]
+                                                and c["effective_mfu_default"]])):
+        d = json.loads(run(*base, *flags).stdout)
+        rg = d["ranges"]
+        assert rg["effective_mfu_ratio"] == pytest.approx([min(ratios), max(ratios)]) and rg["runs"] == len(ratios)
+        lo, hi = rg["cost_usd"]
+        assert lo < d["run"]["cost_usd"] < hi and hi / lo == pytest.approx(max(ratios) / min(ratios))
+        assert rg["days"][0] < d["run"]["days"] < rg["days"][1]
+    measured = json.loads(run(*base, "--mfu", "0.4", "--goodput", "0.9").stdout)
+    default = json.loads(run(*base, "--default-mfu").stdout)
+    assert measured["ranges"] is None and measured["run"]["cost_usd"] == pytest.approx(default["run"]["cost_usd"])
+    assert measured["speed"] == {"mfu_source": "default", "reason": "--mfu given"}
 
 
 def test_a_given_layout_that_does_not_fit_exits_1():
@@ -55,7 +60,7 @@ def test_a_given_layout_that_does_not_fit_exits_1():
 
 
 def test_dense_model_from_its_parameter_count():
-    r = run("--params", "7e10", "--tokens", "2e12", "--gpu", "a100-80gb", "--num-gpus", "2048", "--json")
+    r = run("--params", "7e10", "--tokens", "2e12", "--gpu", "a100-80gb", "--num-gpus", "2048", "--default-mfu", "--json")
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert d["flops"]["model"] == pytest.approx(6 * 7e10 * 2e12)
@@ -124,12 +129,13 @@ def test_deadline_finds_the_gpu_count():
 def test_validate():
     r = run("validate", "--json")
     assert r.exit_code == 0
-    rows = {c["model"]: c for c in json.loads(r.stdout)}
+    rows = {c["model"]: c for c in json.loads(r.stdout)["runs"]}
     assert abs(rows["Llama 3.1 405B"]["hours_error"]) < 0.10
     table = run("validate")
     assert "Llama 3.1 405B" in table.stdout and "eff." in table.stdout and "6·N·D" in table.stdout
     documented, claims = table.stdout.split("news claims (unverified")
-    assert "Llama 3.1 405B" in documented and "news claim" not in documented and "GPT-4" in claims
+    assert "Llama 3.1 405B" in documented and "news claim" not in documented.split("speed model")[0]
+    assert "GPT-4" in claims and "published step times" in claims and "flat 40% MFU" in claims
 
 
 def test_help_ends_with_examples():

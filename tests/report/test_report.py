@@ -50,8 +50,9 @@ def test_the_page_answers_deliver_cost_and_on_track(journey):
     assert rep["forecast"]["loss"] == pytest.approx(p["forecast"]["loss"], rel=1e-9)  # the plan's target, the same fit
     assert rep["target"] == [p["params"]["active"], p["tokens"]]
     v = rep["verdict"]
-    assert re.match(r"forecast 2\.\d+ \(80%: 2\.\d+–2\.\d+\); \$1\.\d+M \(\$\d+k–\$1\.\d+M\), 13 days on 1,024 x H100; "
-                    r"(on track|BEHIND) at 42% of training", v), v
+    m = re.match(r"forecast 2\.\d+ \(80%: 2\.\d+–2\.\d+\); \$1\.\d+M \(\$\d+k–\$\d\.\d+M\), (\d+) days on 1,024 x H100; "
+                 r"(on track|BEHIND) at 42% of training", v)
+    assert m and int(m.group(1)) == round(p["run"]["days"]), v
     assert lo < p["run"]["cost_usd"] < hi
     assert rep["backtest"]["n_test"] > 0 and rep["run"]["step"] == 250000
     html = page.read_text()

@@ -80,6 +80,12 @@ def plan(
     precision: Annotated[str, typer.Option("--precision", help="bf16 (mixed, fp32 master), fp8, fp32.")] = "bf16",
     fused_ce: Annotated[bool, typer.Option("--fused-cross-entropy", help="A fused loss keeps only fp32 logits.")] = False,
     non_causal: Annotated[bool, typer.Option("--non-causal-flops", help="Count attention FLOPs over the whole sequence (PaLM's convention), not the causal half.")] = False,
+    speed_model: Annotated[bool, typer.Option("--speed-model/--default-mfu", help="Predict MFU from the fastest layout that fits (step time from the shape, layout and interconnect) and goodput from the GPU count (failures and checkpoints); --default-mfu uses the catalogue's MFU and 0.9 goodput.")] = True,
+    batch_tokens: Annotated[Optional[float], typer.Option("--batch-tokens", parser=count, help="Global batch in tokens, for the speed model [default: 4M, or 1,024 per GPU where that is more].")] = None,
+    intra_node_gbs: Annotated[Optional[float], typer.Option("--intra-node-gbs", help="NVLink-class bandwidth per GPU, one direction, GB/s [default: half the catalogue's interconnect figure].")] = None,
+    inter_node_gbs: Annotated[Optional[float], typer.Option("--inter-node-gbs", help="Network bandwidth per GPU between nodes, one direction, GB/s [default: the reference system's, e.g. 50 for H100].")] = None,
+    node_size: Annotated[Optional[int], typer.Option("--node-size", help="GPUs per node (NVLink domain) [default: 8].")] = None,
+    gemm_efficiency: Annotated[Optional[float], typer.Option("--gemm-efficiency", help="Share of the peak a large matmul reaches [default: per accelerator, e.g. 0.62 on H100].")] = None,
     context: Annotated[bool, typer.Option("--context", help="Place the run in the public record: the year the frontier compute trend reaches it, its rank among notable models, and the field's MMLU/BBH/GPQA at its compute (Epoch AI's snapshot).")] = False,
     out_path: Annotated[Optional[Path], typer.Option("--out", help="Also write the plan as JSON (what --json prints; watch --plan and report --plan read it).")] = None,
     as_json: Json = False,
@@ -114,7 +120,11 @@ def plan(
                          law_label="" if fit_path is None else f"fit {fit_path}", flops_per_token=flops_per_token,
                          unique_tokens=unique, data_source=source, causal=not non_causal, parallel=parallel,
                          recompute=recompute, micro_batch=micro_batch, precision=precision,
-                         seq_len=seq_len if model is None else None, fused_cross_entropy=fused_ce)
+                         seq_len=seq_len if model is None else None, fused_cross_entropy=fused_ce,
+                         predict_speed=speed_model, batch_tokens=batch_tokens,
+                         system={k: v for k, v in (("intra_gbs", intra_node_gbs), ("inter_gbs", inter_node_gbs),
+                                                   ("node_size", node_size), ("gemm_efficiency", gemm_efficiency))
+                                 if v is not None})
 
     result = run(go)
     doc = result.to_dict()
@@ -163,8 +173,15 @@ def _print_plan(p) -> None:
         hw = p.flops.hardware
         t.add_row("FLOPs", f"{p.flops.model:.3e} model (6·N·D: {p.flops.six_n:.3e})"
                   + (f"; {hw:.3e} with recomputation" if hw > p.flops.model * 1.0005 else ""))
+    sp = p.speed or {}
+    predicted = sp.get("mfu_source") == "performance model"
+    mfu_how = "predicted: the fastest layout below" if predicted else a.mfu_source
+    if sp.get("reason") and sp["reason"] != "--mfu given":
+        mfu_how += f"; not predicted: {sp['reason']}"
+    good_how = {"failure model": "predicted from the GPU count: failures, checkpoints, restarts",
+                "given": "given"}.get(sp.get("goodput_source"), "default")
     t.add_row("hardware", f"{run_.num_gpus:,.0f} x {a.name} ({a.peak_tflops:g} TFLOP/s dense BF16, {a.memory_gb:g} GiB) "
-              f"at MFU {run_.mfu:.2f} ({a.mfu_source}), goodput {run_.goodput:.2f}")
+              f"at MFU {run_.mfu:.2f} ({escape(mfu_how)}), goodput {run_.goodput:.3f} ({good_how})")
     rg = p.ranges()
     span = (lambda key, fmt: f" ({fmt(rg[key][0])}–{fmt(rg[key][1])})") if rg else (lambda key, fmt: "")
     t.add_row("time", f"{run_.days:,.1f} days wall-clock{span('days', lambda v: f'{v:,.1f}')}, "
@@ -176,13 +193,29 @@ def _print_plan(p) -> None:
     t.add_row("cost", "-" if cost is None else f"${cost:,.0f}{span('cost_usd', lambda v: f'${v:,.0f}')} at "
               f"${a.price_usd_per_hour:g}/GPU-hour ({a.price_note})")
     if rg:
+        whose = "the speed and failure models' prediction" if predicted else "the default"
         t.add_row("ranges", f"at the effective MFU (MFU x goodput) that {rg['runs']} documented runs reached: "
-                  f"{rg['effective_mfu_ratio'][0]:.2f}–{rg['effective_mfu_ratio'][1]:.2f}x the default "
+                  f"{rg['effective_mfu_ratio'][0]:.2f}–{rg['effective_mfu_ratio'][1]:.2f}x {whose} "
                   "(scalelab plan validate); give --mfu and --goodput you have measured to narrow them")
+    if predicted:
+        ch = sp["chosen"]
+        st = ch["step"]
+        t.add_row("step", f"{st['step_s']:.2f} s for {big(st['tokens_per_step'])} tokens ({st['micro_batches']} micro-batches "
+                  f"a pipeline), {st['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU; lost to {ch['why']}")
+        for i, lay_ in enumerate(sp["layouts"][:3]):
+            s_ = lay_["step"]
+            t.add_row("fastest" if i == 0 else "", f"{i + 1}. {lay_['layout']}: MFU {s_['mfu']:.3f}, "
+                      f"{s_['tokens_per_s_per_gpu']:,.0f} tokens/s/GPU, {lay_['memory_gib']:.1f} GiB; {lay_['why']}")
+        if sp.get("goodput"):
+            gd = sp["goodput"]
+            t.add_row("failures", f"one every {gd['mtbf_hours']:.1f} h on {gd['num_gpus']:,} GPUs; checkpoint every "
+                      f"{gd['interval_minutes']:.0f} min ({gd['checkpoint_minutes']:.2f} min each); lost: "
+                      f"{100 * gd['lost_checkpointing']:.2f}% checkpointing, {100 * gd['lost_recompute']:.2f}% redone, "
+                      f"{100 * gd['lost_restarts']:.2f}% restarting (scalelab plan goodput)")
     if lay.parallel is not None:
         par, m = lay.parallel, lay.memory
         g = m.gib()
-        how = "cheapest layout that fits" if lay.searched else "given layout"
+        how = ("fastest layout that fits" if predicted else "cheapest layout that fits") if lay.searched else "given layout"
         t.add_row("layout", f"dp={par.dp} tp={par.tp} pp={par.pp} cp={par.cp} ep={par.ep} zero={par.zero} "
                   f"recompute={lay.recompute} micro-batch={lay.micro_batch} {lay.precision} ({how})")
         t.add_row("memory/GPU", f"{g['total']:.1f} of {g['device']:.0f} GiB ({'fits' if m.fits else 'does NOT fit'}): "
@@ -271,22 +304,30 @@ def plan_validate(
     goodput: Annotated[Optional[float], typer.Option("--goodput", help="Share of wall-clock time spent training [default: 0.9].")] = None,
     as_json: Json = False,
 ) -> None:
-    """Recompute documented runs' FLOPs and accelerator-hours, and the MFU their hours imply.
+    """Check the planner against published figures: documented runs' FLOPs and hours, and
+    the speed model against measured step times and documented runs' hours.
 
     Runs that report their MFU get predicted accelerator-hours; every run with hardware
     and hours gets its effective MFU (MFU x goodput over its wall-clock time) next to the
     planner's default. Rows marked claim are figures quoted in news, kept to be checked.
+    The speed model is checked twice: on published step times or throughputs with their
+    layouts, and on documented runs' accelerator-hours from their size, tokens,
+    accelerator and GPU count alone, beside a flat 40% MFU. --json prints the three tables
+    as ``runs``, ``steps`` and ``hours``.
     """
 
     def go():
         from scalelab.data import rows
         from scalelab.planning import check_runs
+        from scalelab.planning.validate import check_documented_hours, check_steps
 
-        return check_runs(rows("known_runs"), goodput)
+        return (check_runs(rows("known_runs"), goodput), check_steps(rows("step_measurements")),
+                check_documented_hours(rows("documented_hours")))
 
-    checks = run(go)
+    checks, steps, hours = run(go)
     if as_json:
-        print_json([c.to_dict() for c in checks])
+        print_json({"runs": [c.to_dict() for c in checks], "steps": [c.to_dict() for c in steps],
+                    "hours": [c.to_dict() for c in hours], "summary": speed_summary(steps, hours)})
         return
     g = 0.9 if goodput is None else goodput
     for title, kind in (("documented runs (papers and technical reports)", "paper"),
@@ -310,3 +351,30 @@ def plan_validate(
               f"as reported and as predicted = reported FLOPs / (peak x reported MFU x goodput {g:g}); error = predicted "
               "/ reported - 1. eff. MFU = FLOPs / (accelerator-hours x peak) = MFU x goodput: what the reported hours "
               "imply, and the planner's default for that accelerator.")
+    t = Table("model", "GPUs", "layout", "step measured", "predicted", "error", "MFU meas.", "MFU pred.",
+              title="speed model: published step times with their layouts")
+    for c in steps:
+        t.add_row(f"{c.model} ({c.source})", f"{c.num_gpus:,} {c.hardware}", c.layout, f"{c.step_measured_s:.2f} s",
+                  f"{c.step_predicted_s:.2f} s", f"{100 * c.error:+.1f}%", f"{c.mfu_measured:.3f}", f"{c.mfu_predicted:.3f}")
+    out.print(t)
+    t = Table("run", "GPUs", "hours (reported)", "predicted", "error", "flat 40% MFU", "error", "MFU pred.",
+              "goodput pred.", title="speed model: documented runs from size, tokens, GPU and count")
+    for c in hours:
+        t.add_row(c.model, f"{c.num_gpus:,} {c.hardware}", f"{c.hours_reported:,.0f}", f"{c.hours_predicted:,.0f}",
+                  f"{100 * c.error:+.1f}%", f"{c.hours_flat:,.0f}", f"{100 * c.flat_error:+.1f}%",
+                  f"{c.mfu_predicted:.3f}", f"{c.goodput_predicted:.3f}")
+    out.print(t)
+    sm = speed_summary(steps, hours)
+    out.print(f"Step times: median |error| {100 * sm['steps_median']:.1f}%, worst {100 * sm['steps_max']:.1f}% over "
+              f"{sm['steps']} measurements. Documented hours: median |error| {100 * sm['hours_median']:.1f}% against "
+              f"{100 * sm['flat_median']:.1f}% for a flat 40% MFU over {sm['hours']} runs. Sources and the layouts "
+              "assumed where a paper is silent: scalelab/data/README.md.")
+
+
+def speed_summary(steps, hours) -> dict:
+    """Median and worst absolute errors of the speed model's two checks."""
+    import statistics
+
+    se, he, fe = ([abs(c.error) for c in steps], [abs(c.error) for c in hours], [abs(c.flat_error) for c in hours])
+    return {"steps": len(se), "steps_median": statistics.median(se), "steps_max": max(se),
+            "hours": len(he), "hours_median": statistics.median(he), "flat_median": statistics.median(fe)}

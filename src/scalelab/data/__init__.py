@@ -19,6 +19,8 @@ BUNDLED = {
     "epoch_benchmarks": "epoch_benchmarks_2024-11.csv",
     "c4_repeats": "muennighoff_c4_repeats.csv",
     "monkeys": "monkeys_pythia_math_counts.csv",
+    "step_measurements": "step_measurements.csv",
+    "documented_hours": "documented_hours.csv",
 }
 DEFAULT_FIT = "chinchilla_fit.json"  # the Chinchilla law fitted to chinchilla_epoch.csv (see README.md)
 

@@ -112,6 +112,9 @@ class Plan:
     """With the default MFU and goodput: the lowest and highest ratio of documented runs'
     effective MFU to the default (and how many runs), which the time and cost ranges follow
     (:func:`scalelab.planning.validate.effective_mfu_spread`); None when MFU or goodput was given."""
+    speed: dict | None = None
+    """With the performance model: the fastest layouts with their predicted steps, the goodput
+    estimate, and how the MFU and goodput were found (:func:`_predict_speed`)."""
 
     def ranges(self) -> dict | None:
         """Days, GPU-hours and dollars at the documented runs' lowest and highest effective MFU."""
@@ -138,7 +141,7 @@ class Plan:
             "budget": None if self.budget is None else self.budget.to_dict(),
             "forecast": None if self.forecast is None else self.forecast.to_dict(), "warnings": list(self.warnings),
             "spread": None if self.spread is None else list(self.spread), "ranges": self.ranges(),
-            "data": None if self.data is None else self.data.to_dict(),
+            "data": None if self.data is None else self.data.to_dict(), "speed": self.speed,
         }
 
     @classmethod
@@ -158,7 +161,8 @@ class Plan:
                        forecast=None if d["forecast"] is None else Forecast.from_dict(d["forecast"]),
                        warnings=tuple(d.get("warnings", ())),
                        spread=None if d.get("spread") is None else tuple(d["spread"]),
-                       data=None if d.get("data") is None else DataLimit.from_dict(d["data"]))
+                       data=None if d.get("data") is None else DataLimit.from_dict(d["data"]),
+                       speed=d.get("speed"))
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{source} is missing or has a bad field ({exc}); make it again with "
                              "scalelab plan ... --json") from None
@@ -198,7 +202,8 @@ def make_plan(accelerator: Accelerator, *, model: ModelConfig | None = None, par
               fit=None, law_label: str = "", flops_per_token: float = FLOPS_PER_PARAM_TOKEN,
               unique_tokens: float | None = None, data_source: str = "--unique-tokens", causal: bool = True, parallel: Parallelism | None = None,
               recompute: str | None = None, micro_batch: int = 1, precision: str = "bf16",
-              seq_len: int | None = None, fused_cross_entropy: bool = False) -> Plan:
+              seq_len: int | None = None, fused_cross_entropy: bool = False, predict_speed: bool = True,
+              batch_tokens: float | None = None, system: dict | None = None) -> Plan:
     """Build a forward or budget plan (see the module docstring).
 
     A budget plan without ``fit`` uses the bundled law (Chinchilla's, refit on its runs).
@@ -207,15 +212,23 @@ def make_plan(accelerator: Accelerator, *, model: ModelConfig | None = None, par
     came from) adds the data limit (:class:`~scalelab.planning.data_limit.DataLimit`),
     and makes a budget's optimum the one under that constraint.
     ``seq_len`` sets the sequence length of a model given by its parameter count only.
+    With ``predict_speed`` (the default) a forward plan on GPUs whose interconnect the
+    catalogue knows predicts its MFU from the fastest layout that fits
+    (:mod:`scalelab.planning.performance`; ``batch_tokens`` the global batch, ``system``
+    overrides such as ``inter_gbs``) and its goodput from the GPU count
+    (:mod:`scalelab.planning.goodput`), unless ``mfu``, ``goodput`` or a layout are given.
     The doubts found on the way (no layout fits, data repeated too often, extrapolation)
     are raised as warnings and kept in :attr:`Plan.warnings`.
 
     Examples
     --------
     >>> from scalelab.planning import get_accelerator
-    >>> p = make_plan(get_accelerator("h100"), params=7e10, tokens=2e12, num_gpus=1024)
+    >>> p = make_plan(get_accelerator("h100"), params=7e10, tokens=2e12, num_gpus=1024, predict_speed=False)
     >>> round(p.run.days, 1), p.layout.parallel is not None
     (26.7, True)
+    >>> p = make_plan(get_accelerator("h100"), params=7e10, tokens=2e12, num_gpus=1024)
+    >>> p.speed["mfu_source"], 15 < p.run.days < 26.7
+    ('performance model', True)
     """
     with recording_warnings() as seen:
         plan = _make_plan(accelerator, model=model, params=params, tokens=tokens, num_gpus=num_gpus, days=days, mfu=mfu,
@@ -224,8 +237,17 @@ def make_plan(accelerator: Accelerator, *, model: ModelConfig | None = None, par
                           unique_tokens=unique_tokens, data_source=data_source, causal=causal, parallel=parallel, recompute=recompute,
                           micro_batch=micro_batch, precision=precision, seq_len=seq_len,
                           fused_cross_entropy=fused_cross_entropy)
+        if predict_speed and plan.mode == "forward":
+            plan = _predict_speed(plan, accelerator, mfu=mfu, goodput=goodput, parallel=parallel, recompute=recompute,
+                                  micro_batch=micro_batch, precision=precision, batch_tokens=batch_tokens,
+                                  system=system or {}, fused_cross_entropy=fused_cross_entropy,
+                                  seq_len=seq_len if model is None else None)
     spread = None
-    if plan.mode == "forward" and mfu is None and goodput is None:
+    if plan.speed is not None and plan.speed.get("mfu_source") == "performance model":
+        from scalelab.planning.validate import predicted_hours_spread
+
+        spread = predicted_hours_spread()
+    elif plan.mode == "forward" and mfu is None and goodput is None:
         from scalelab.planning.validate import effective_mfu_spread
 
         spread = effective_mfu_spread()
@@ -363,3 +385,65 @@ def _layout(model, run, parallel, recompute, micro_batch, precision, memory_opti
         return Layout(None, "none", None, True, micro_batch, precision)
     par, rc, mem = found
     return Layout(par, rc, mem, True, micro_batch, precision)
+
+
+def _predict_speed(plan: Plan, accelerator, *, mfu, goodput, parallel, recompute, micro_batch, precision, batch_tokens,
+                   system, fused_cross_entropy, seq_len=None) -> Plan:
+    """The plan with its MFU from the performance model and its goodput from the failure
+    model; the plan unchanged (with the reason in ``speed``) where the model does not apply."""
+    from scalelab.planning.goodput import goodput_model
+    from scalelab.planning.performance import fastest_layouts, step_time, system_for
+
+    run, model = plan.run, plan.model
+    reason = None
+    if mfu is not None:
+        reason = "--mfu given"
+    elif model.n_experts:
+        reason = "mixture of experts: the performance model covers dense models"
+    elif run.num_gpus != int(run.num_gpus):
+        reason = "a fractional GPU count"
+    if reason is None:
+        try:
+            sysm = system_for(accelerator, **system)
+        except InputError as exc:
+            if system:
+                raise
+            reason = str(exc)
+    if reason is not None:
+        return dataclasses.replace(plan, speed={"mfu_source": "default", "reason": reason})
+    n = int(run.num_gpus)
+    if seq_len is not None:
+        model = model.replace(seq_len=seq_len)
+    options = {"fused_cross_entropy": fused_cross_entropy}
+    if parallel is not None:
+        from scalelab.planning.performance import DEFAULT_BATCH_TOKENS, TOKENS_PER_GPU
+
+        seq = model.seq_len
+        want = max(1, round((batch_tokens or max(DEFAULT_BATCH_TOKENS, TOKENS_PER_GPU * n)) / seq))
+        gb = max(1, round(want / (parallel.dp * micro_batch))) * parallel.dp * micro_batch
+        st = step_time(model, parallel, sysm, global_batch=gb, micro_batch=micro_batch, recompute=recompute or "none")
+        layouts = []
+        chosen = {"layout": "given", "global_batch": gb, "step": st.to_dict(), "why": st.why()}
+        layout = plan.layout
+    else:
+        opts = (recompute,) if recompute else ("none", "selective", "full")
+        ranked = fastest_layouts(model, n, sysm, batch_tokens=batch_tokens, precision=precision,
+                                 recompute_options=opts, **options)
+        if not ranked:
+            return dataclasses.replace(plan, speed={"mfu_source": "default", "reason": "no layout fits in memory"})
+        best = ranked[0]
+        from scalelab.planning.memory import memory_per_device
+
+        mem = memory_per_device(model, best.parallel, micro_batch=best.micro_batch, precision=precision,
+                                recompute=best.recompute, device_gb=accelerator.memory_gb, **options)
+        layout = Layout(best.parallel, best.recompute, mem, True, best.micro_batch, precision)
+        layouts = [r.to_dict() for r in ranked]
+        chosen = layouts[0]
+    g = goodput_model(n, float(plan.params.total)) if goodput is None else None
+    # the run's time is the tokens over the predicted throughput, whatever FLOP count the plan reports
+    tokens_per_s_per_gpu = chosen["step"]["tokens_per_s_per_gpu"]
+    run_mfu = min(1.0, plan.flops.per_token * tokens_per_s_per_gpu / accelerator.peak_flops)
+    new_run = dataclasses.replace(run, mfu=run_mfu, goodput=goodput if g is None else g.goodput)
+    speed = {"mfu_source": "performance model", "system": sysm.to_dict(), "chosen": chosen, "layouts": layouts,
+             "goodput_source": "given" if g is None else "failure model", "goodput": None if g is None else g.to_dict()}
+    return dataclasses.replace(plan, run=new_run, layout=layout, speed=speed)

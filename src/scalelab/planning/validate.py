@@ -106,3 +106,153 @@ def _num(text) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if math.isfinite(v) else None
+
+
+@dataclass(frozen=True)
+class StepCheck:
+    """A published step time (or throughput) with its layout, against the performance model."""
+
+    source: str
+    model: str
+    hardware: str
+    num_gpus: int
+    layout: str
+    metric: str
+    measured: float
+    step_measured_s: float
+    step_predicted_s: float
+    mfu_measured: float
+    mfu_predicted: float
+    why: str
+    url: str
+
+    @property
+    def error(self) -> float:
+        """Predicted over measured step time, minus one."""
+        return self.step_predicted_s / self.step_measured_s - 1
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__) | {"error": self.error}
+
+
+METRICS = ("hw_tflops_per_gpu", "model_tflops_per_gpu", "tokens_per_s_per_gpu")
+
+
+def check_steps(rows) -> list[StepCheck]:
+    """One :class:`StepCheck` per row of a step-measurements table (dicts of strings).
+
+    TFLOP/s figures are converted to a step time with the FLOPs their authors counted:
+    Megatron-LM's formula (recomputation included, attention over the full sequence) for
+    ``hw_tflops_per_gpu``, PaLM's model FLOPs (full attention) for ``model_tflops_per_gpu``.
+    """
+    from scalelab.planning.memory import Parallelism
+    from scalelab.planning.model import ModelConfig
+    from scalelab.planning.performance import step_time, system_for
+
+    out = []
+    for r in rows:
+        ffn = r["ffn"]
+        model = ModelConfig(d_model=int(r["d_model"]), n_layers=int(r["n_layers"]), n_heads=int(r["n_heads"]),
+                            n_kv_heads=int(r["n_kv_heads"]), d_ff=int(r["d_ff"]), ffn=ffn,
+                            vocab_size=int(r["vocab_size"]), seq_len=int(r["seq_len"]), name=r["model"],
+                            **({"position": "learned", "norm": "layernorm", "bias": True} if ffn == "gelu" else {}))
+        n, tp, pp, cp = (int(r[k]) for k in ("num_gpus", "tp", "pp", "cp"))
+        par = Parallelism(dp=n // (tp * pp * cp), tp=tp, pp=pp, cp=cp, zero=int(r["zero"]))
+        acc = get_accelerator(r["hardware"])
+        t = step_time(model, par, system_for(acc), global_batch=int(r["global_batch"]),
+                      micro_batch=int(r["micro_batch"]), recompute=r["recompute"],
+                      flash_attention=r["flash_attention"] == "true", interleave=int(r["interleave"]),
+                      dp_overlap=float(r["dp_overlap"]))
+        metric, value = r["metric"], float(r["measured"])
+        if metric not in METRICS:
+            raise InputError(f"step measurements: unknown metric {metric!r}; known: {', '.join(METRICS)}")
+        tokens = t.tokens_per_step
+        if metric == "tokens_per_s_per_gpu":
+            measured_s = tokens / (value * n)
+        else:
+            f = model.flops_per_token(causal=False, recompute=r["recompute"])
+            per_token = f["hardware"] if metric == "hw_tflops_per_gpu" else f["model"]
+            measured_s = per_token * tokens / (value * 1e12 * n)
+        model_flops = model.flops_per_token(causal=True)["model"] * tokens
+        layout = f"dp{par.dp} tp{tp} pp{pp}" + (f" cp{cp}" if cp > 1 else "") + f" zero{par.zero} mb{r['micro_batch']}" \
+            + f" {r['recompute']}"
+        out.append(StepCheck(source=r["source"], model=r["model"], hardware=acc.key, num_gpus=n, layout=layout,
+                             metric=metric, measured=value, step_measured_s=measured_s, step_predicted_s=t.step_s,
+                             mfu_measured=model_flops / (measured_s * n * acc.peak_flops), mfu_predicted=t.mfu,
+                             why=t.why(), url=r["url"]))
+    return out
+
+
+@dataclass(frozen=True)
+class HoursCheck:
+    """A documented run's accelerator-hours against the planner's, from its size, tokens,
+    accelerator and GPU count alone (the layout found by the speed search)."""
+
+    model: str
+    hardware: str
+    num_gpus: int
+    hours_reported: float
+    hours_predicted: float
+    mfu_predicted: float
+    goodput_predicted: float
+    hours_flat: float
+    """6·N·D at a flat 40% MFU, no goodput: the baseline to beat."""
+    layout: str
+    why: str
+
+    @property
+    def error(self) -> float:
+        return self.hours_predicted / self.hours_reported - 1
+
+    @property
+    def flat_error(self) -> float:
+        return self.hours_flat / self.hours_reported - 1
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__) | {"error": self.error, "flat_error": self.flat_error}
+
+
+FLAT_MFU = 0.40
+
+
+def check_documented_hours(rows) -> list[HoursCheck]:
+    """One :class:`HoursCheck` per row of a documented-hours table (dicts of strings)."""
+    from scalelab.planning.goodput import goodput_model
+    from scalelab.planning.model import ModelConfig
+    from scalelab.planning.performance import fastest_layouts, system_for
+    from scalelab.planning.presets import get_preset
+
+    out = []
+    for r in rows:
+        if r["preset"]:
+            model = get_preset(r["preset"]).model
+        else:
+            ffn = r["ffn"]
+            model = ModelConfig(d_model=int(r["d_model"]), n_layers=int(r["n_layers"]), n_heads=int(r["n_heads"]),
+                                n_kv_heads=int(r["n_kv_heads"]), d_ff=int(r["d_ff"]), ffn=ffn,
+                                vocab_size=int(r["vocab_size"]), seq_len=int(r["seq_len"]), name=r["model"],
+                                **({"position": "learned", "norm": "layernorm", "bias": True} if ffn == "gelu" else {}))
+        acc = get_accelerator(r["hardware"])
+        n, params, tokens = int(r["n_accelerators"]), float(r["params"]), float(r["tokens"])
+        ranked = fastest_layouts(model, n, system_for(acc), batch_tokens=float(r["batch_tokens"]))
+        if not ranked:
+            raise InputError(f"documented hours: no layout fits {r['model']} on {n} {acc.name}")
+        best = ranked[0]
+        g = goodput_model(n, params).goodput
+        hours = model.flops_per_token()["model"] * tokens / (acc.peak_flops * best.step.mfu * g) / 3600
+        flat = FLOPS_PER_PARAM_TOKEN * params * tokens / (acc.peak_flops * FLAT_MFU) / 3600
+        out.append(HoursCheck(model=r["model"], hardware=acc.key, num_gpus=n, hours_reported=float(r["accelerator_hours"]),
+                              hours_predicted=hours, mfu_predicted=best.step.mfu, goodput_predicted=g, hours_flat=flat,
+                              layout=best.describe(), why=best.step.why()))
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def predicted_hours_spread() -> tuple[float, float, int]:
+    """How far documented runs' effective MFU lies from the performance and failure models'
+    prediction: the lowest and highest ratio (predicted hours over reported), and over how
+    many runs. What a plan's time and cost can be off by when its speed is predicted."""
+    from scalelab.data import rows
+
+    ratios = [c.hours_predicted / c.hours_reported for c in check_documented_hours(rows("documented_hours"))]
+    return min(ratios), max(ratios), len(ratios)
