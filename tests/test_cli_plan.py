@@ -56,7 +56,7 @@ def test_time_and_cost_come_with_the_range_documented_runs_span():
 
 def test_a_given_layout_that_does_not_fit_exits_1():
     r = run("--params", "70B", "--tokens", "2T", "--gpu", "h100", "--num-gpus", "8", "--tp", "1", "--pp", "1", "--zero", "0")
-    assert r.exit_code == 1 and "does NOT fit" in r.stdout and "needs 1209.3 GiB per GPU, more than 80 GiB" in r.stderr
+    assert r.exit_code == 1 and "does NOT fit" in r.stdout and "needs 1215.1 GiB per GPU, more than 80 GiB" in r.stderr
 
 
 def test_dense_model_from_its_parameter_count():
@@ -82,7 +82,7 @@ def test_llama3_405b_matches_meta_s_gpu_hours():
 
 
 def test_budget_plan():
-    r = run("--budget-usd", "5e8", "--gpu", "h100-sxm", "--days", "180", "--unique-tokens", "5e12", "--json")
+    r = run("--budget-usd", "5e8", "--gpu", "h100-sxm", "--days", "180", "--unique-tokens", "2e12", "--json")
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert d["mode"] == "budget" and d["run"]["cost_usd"] == pytest.approx(5e8, rel=0.001)
@@ -91,9 +91,17 @@ def test_budget_plan():
     (iv80, iv95) = b["forecast"]["intervals"]
     assert iv95["lo"] < iv80["lo"] < b["forecast"]["loss"] < iv80["hi"] < iv95["hi"] and iv80["level"] == 0.8
     assert d["forecast"] == b["forecast"]
-    assert b["epochs"] == pytest.approx(b["tokens"] / 5e12)
-    assert "epochs of 5e+12 unique tokens" in r.stderr and "extrapolating past" in r.stderr
+    assert b["epochs"] == pytest.approx(b["tokens"] / 2e12)
+    assert "epochs of 2e+12 unique tokens" in r.stderr and "extrapolating past" in r.stderr
     assert d["data"]["epochs"] == pytest.approx(b["epochs"]) and d["data"]["penalty"] > 0
+    # the budget buys a model whose predicted MFU is the one the budget was spent at
+    sp = d["speed"]
+    assert sp["mfu_source"] == "performance model" and sp["goodput_source"] == "failure model"
+    assert d["run"]["mfu"] == pytest.approx(sp["chosen"]["step"]["tokens_per_s_per_gpu"] * d["flops"]["per_token"]
+                                            / 989.4e12, abs=0.002)
+    assert d["run"]["goodput"] == pytest.approx(sp["goodput"]["goodput"])
+    old = json.loads(run("--budget-usd", "5e8", "--gpu", "h100-sxm", "--days", "180", "--default-mfu", "--json").stdout)
+    assert old["run"]["mfu"] == 0.40 and old["speed"] is None
 
 
 def test_budget_plan_with_a_user_fit(tmp_path):

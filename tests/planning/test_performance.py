@@ -43,6 +43,8 @@ def test_communication_grows_with_its_degree_and_slower_links():
     # recomputation is work the hardware does and MFU does not credit
     none = step_time(LLAMA70, Parallelism(dp=16, tp=8, pp=1, zero=3), H100, global_batch=128)
     assert none.step_s < t8.step_s and t8.hardware_flops_utilisation > t8.mfu
+    assert none.recompute_s == 0 and t8.recompute_s == pytest.approx(t8.step_s - none.step_s, rel=0.25)
+    assert "recomputation" in t8.why()
 
 
 def test_a_narrow_model_runs_further_below_the_peak_than_a_wide_one():
@@ -72,7 +74,7 @@ def test_the_search_ranks_layouts_that_fit_by_speed():
 
 
 def test_bad_layouts_and_systems_are_refused_with_the_fix():
-    with pytest.raises(InputError, match="fewer than its 8 stages.*at least 128 sequences"):
+    with pytest.raises(InputError, match=r"fewer than its 8 stages.*at least 128 sequences \(--batch-tokens 1048576\)"):
         step_time(LLAMA70, Parallelism(dp=16, tp=8, pp=8), H100, global_batch=64)
     with pytest.raises(InputError, match="does not split into micro-batches"):
         step_time(LLAMA70, Parallelism(dp=16, tp=8, pp=8), H100, global_batch=250)
@@ -141,3 +143,10 @@ def test_plan_validate_and_plan_print_the_speed_model():
     r = runner.invoke(app, ["plan", "--preset", "llama3-70b", "--tokens", "2T", "--num-gpus", "1024",
                             "--inter-node-gbs", "0"])
     assert r.exit_code == 2 and "--inter-node-gbs 0" in r.stderr
+    for flags, message in ((["--tp", "16", "--pp", "4"], "tp 16 spans nodes of 8 GPUs"),
+                           (["--tp", "8", "--pp", "8", "--batch-tokens", "32768"], "4 micro-batches per pipeline")):
+        r = runner.invoke(app, ["plan", "--preset", "llama3-70b", "--tokens", "2T", "--num-gpus", "64", *flags])
+        assert r.exit_code == 2 and message in r.stderr and r.stdout == "", r.output
+    r = runner.invoke(app, ["plan", "--preset", "llama3-70b", "--tokens", "2T", "--num-gpus", "64", "--tp", "16",
+                            "--pp", "4", "--inter-node-gbs", "50", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["speed"]["chosen"]["layout"] == "given"

@@ -200,7 +200,7 @@ def _print_plan(p) -> None:
     if predicted:
         ch = sp["chosen"]
         st = ch["step"]
-        t.add_row("step", f"{st['step_s']:.2f} s for {big(st['tokens_per_step'])} tokens ({st['micro_batches']} micro-batches "
+        t.add_row("step", f"{st['step_s']:.2f} s for {big(st['tokens_per_step'])} tokens ({st['micro_batches']} micro-batch{'es' if st['micro_batches'] != 1 else ''} "
                   f"a pipeline), {st['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU; lost to {ch['why']}")
         for i, lay_ in enumerate(sp["layouts"][:3]):
             s_ = lay_["step"]
@@ -209,7 +209,7 @@ def _print_plan(p) -> None:
         if sp.get("goodput"):
             gd = sp["goodput"]
             t.add_row("failures", f"one every {gd['mtbf_hours']:.1f} h on {gd['num_gpus']:,} GPUs; checkpoint every "
-                      f"{gd['interval_minutes']:.0f} min ({gd['checkpoint_minutes']:.2f} min each); lost: "
+                      f"{gd['interval_minutes']:.0f} min ({60 * gd['checkpoint_minutes']:.1f} s each); lost: "
                       f"{100 * gd['lost_checkpointing']:.2f}% checkpointing, {100 * gd['lost_recompute']:.2f}% redone, "
                       f"{100 * gd['lost_restarts']:.2f}% restarting (scalelab plan goodput)")
     if lay.parallel is not None:

@@ -323,14 +323,17 @@ def dense_from_params(params: float, seq_len: int = 2048, vocab_size: int = 3200
     --------
     >>> m = dense_from_params(7e10)
     >>> m.n_layers, m.d_model, abs(m.params()["total"] / 7e10 - 1) < 0.05
-    (72, 9728, True)
+    (80, 9216, True)
     """
     if not 0 < params <= 1e15:
         raise InputError(f"--params {params}: give a parameter count in (0, 1e15], e.g. 7e10")
     best = None
     for n_layers in range(2, 257, 2):
         guess = max(1, round((params / (10 * n_layers)) ** 0.5 / 128))
-        for steps in range(max(1, guess - 3), guess + 4):
+        # from 2,048 wide, heads in multiples of 8 (as Llama's 32, 64, 128): tensor parallelism
+        # up to a node needs the head count divisible by its degree
+        unit = 8 if guess >= 16 else 1
+        for steps in range(max(unit, (guess // unit - 3) * unit), guess + 4 * unit, unit):
             d_model = 128 * steps
             m = ModelConfig(d_model=d_model, n_layers=n_layers, n_heads=steps, n_kv_heads=math.gcd(8, steps),
                             vocab_size=vocab_size, seq_len=seq_len, name=name or f"dense {params:.3g}")

@@ -37,7 +37,7 @@ recomputation) over the step time and the peak of all the GPUs.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from scalelab.errors import InputError
 from scalelab.planning.hardware import Accelerator
@@ -98,6 +98,8 @@ class System:
     node_size: int = 8
     gemm_efficiency: float = GENERIC_GEMM_EFFICIENCY
     source: str = ""
+    inter_given: bool = False
+    """Whether the network figure was given (a layout whose TP spans nodes needs it)."""
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -133,7 +135,7 @@ def system_for(accelerator: Accelerator, *, intra_gbs: float | None = None, inte
     if not 0 < eff <= 1:
         raise InputError(f"--gemm-efficiency {eff:g}: give a fraction in (0, 1]")
     source = NETWORK.get(key, ("", "given"))[1] if inter_gbs is None else "given"
-    return System(accelerator, float(intra), float(inter), size, eff, source)
+    return System(accelerator, float(intra), float(inter), size, eff, source, inter_gbs is not None)
 
 
 def accelerator_intra_gbs(accelerator: Accelerator) -> float | None:
@@ -163,6 +165,8 @@ class StepTime:
     dp_comm_s: float
     """The data-parallel reduction (and FSDP gathers) left exposed after the overlap."""
     optimizer_s: float
+    recompute_s: float
+    """The part of ``compute_s`` spent recomputing activations."""
     micro_batches: int
     tokens_per_step: float
     mfu: float
@@ -177,13 +181,13 @@ class StepTime:
     def shares(self) -> dict[str, float]:
         """Each part's share of the step."""
         return {k: getattr(self, k) / self.step_s for k in
-                ("compute_s", "tp_comm_s", "pp_comm_s", "bubble_s", "dp_comm_s", "optimizer_s")}
+                ("compute_s", "tp_comm_s", "pp_comm_s", "bubble_s", "dp_comm_s", "optimizer_s", "recompute_s")}
 
     def why(self) -> str:
         """The two largest losses against pure computation, in words."""
         names = {"tp_comm_s": "tensor-parallel communication", "pp_comm_s": "pipeline transfers",
                  "bubble_s": "pipeline bubble", "dp_comm_s": "data-parallel communication",
-                 "optimizer_s": "optimizer step"}
+                 "optimizer_s": "optimizer step", "recompute_s": "recomputation"}
         s = self.shares()
         top = sorted(names, key=lambda k: -s[k])[:2]
         return ", ".join(f"{names[k]} {100 * s[k]:.1f}%" for k in top if s[k] >= 0.0005) or "all computation"
@@ -215,24 +219,26 @@ def step_time(model: ModelConfig, parallel: Parallelism, system: System, *, glob
     if model.n_experts:
         raise InputError("the performance model covers dense models; give --mfu for a mixture of experts")
     if not (isinstance(global_batch, int) and global_batch >= 1):
-        raise InputError(f"--global-batch {global_batch!r}: give a whole number of sequences >= 1")
+        raise InputError(f"global batch {global_batch!r}: give a whole number of sequences >= 1")
     if not (isinstance(interleave, int) and interleave >= 1):
         raise InputError(f"--interleave {interleave!r}: give a whole number >= 1")
     if not 0 <= dp_overlap <= 1:
         raise InputError(f"--dp-overlap {dp_overlap:g}: give a fraction in [0, 1]")
     dp, tp, pp, cp = parallel.dp, parallel.tp, parallel.pp, parallel.cp
     if global_batch % (dp * micro_batch):
-        raise InputError(f"--global-batch {global_batch} does not split into micro-batches of {micro_batch} on "
-                         f"{dp} data-parallel ranks (needs a multiple of {dp * micro_batch})")
+        raise InputError(f"a global batch of {global_batch} sequences does not split into micro-batches of {micro_batch} "
+                         f"on {dp} data-parallel ranks (needs a multiple of {dp * micro_batch})")
     m = global_batch // (dp * micro_batch)
     if pp > 1 and m < pp:
-        raise InputError(f"{m} micro-batches per pipeline are fewer than its {pp} stages: raise --global-batch "
-                         f"to at least {pp * dp * micro_batch} sequences or lower --pp")
+        need = pp * dp * micro_batch
+        raise InputError(f"{m} micro-batches per pipeline are fewer than its {pp} stages: raise the global batch to at "
+                         f"least {need} sequences (--batch-tokens {need * seq_len}) or lower --pp")
     if interleave > 1 and (pp == 1 or model.n_layers < pp * interleave):
         raise InputError(f"--interleave {interleave} needs pp > 1 and at least pp x interleave ({pp * interleave}) "
                          f"layers (the model has {model.n_layers})")
-    if tp > system.node_size and system.inter_gbs is None:
-        raise InputError(f"tp {tp} spans nodes of {system.node_size}: give --inter-node-gbs")
+    if tp > system.node_size and not system.inter_given:
+        raise InputError(f"tp {tp} spans nodes of {system.node_size} GPUs: its collectives would cross the network; "
+                         "give --inter-node-gbs (or a larger --node-size) to time it, or keep tp within a node")
     acc = system.accelerator
     peak, mem_bw = acc.peak_flops, (acc.memory_bw_tbs or 2.0) * 1e12
     eff = system.gemm_efficiency
@@ -256,16 +262,20 @@ def step_time(model: ModelConfig, parallel: Parallelism, system: System, *, glob
         ctx = (seq_len + 1) / 2 if causal else seq_len
         attn_fwd = 2.0 * tokens * H * (dq + dv) * ctx / (peak * eff * FLASH_EFFICIENCY)
         attn = attn_fwd * (3.0 if recompute in ("none", "selective-op") else 4.0)
+        attn_redo = attn - 3.0 * attn_fwd
         scores = 0.0
     else:
         seqs = micro_batch / cp
         one = seqs * H * (gemm(seq_len, dq, seq_len) + gemm(seq_len, seq_len, dv))
         attn = one * (3.0 if recompute == "none" else 4.0)
+        attn_redo = attn - 3.0 * one
         scores = seqs * H * seq_len * seq_len * SCORE_BYTES * (1.0 if recompute == "none" else 1.33) / mem_bw
+        attn_redo += scores * (0.25 if recompute != "none" else 0.0)
     sp = tp if parallel.sequence_parallel else 1
     elementwise = tokens * (ELEMENTWISE_BYTES[0] * h / sp + ELEMENTWISE_BYTES[1] * model.d_ff / tp) / mem_bw
     elementwise *= passes / 3.0
     per_layer = layer_mm * passes + extra_mm + attn + scores + elementwise
+    redo_layer = layer_mm * (passes - 3.0) + extra_mm + attn_redo + elementwise * (passes - 3.0) / passes
     head = gemm(tokens, h, model.vocab_size / tp) * 3.0 + tokens * model.vocab_size / tp * 12 / mem_bw
     compute_mb = layers * per_layer + head
 
@@ -289,6 +299,7 @@ def step_time(model: ModelConfig, parallel: Parallelism, system: System, *, glob
     per_mb = compute_mb + tp_mb + pp_mb
     chunks = m + (pp - 1) / interleave
     compute_s, tp_s, pp_s = m * compute_mb, m * tp_mb, m * pp_mb
+    recompute_s = m * layers * redo_layer
     bubble_s = (chunks - m) * per_mb
 
     # data parallelism: gradients (and FSDP's weights) over the network
@@ -309,7 +320,7 @@ def step_time(model: ModelConfig, parallel: Parallelism, system: System, *, glob
     f = model.flops_per_token(causal=causal, recompute=recompute)
     n = parallel.num_devices
     return StepTime(step_s=step, compute_s=compute_s, tp_comm_s=tp_s, pp_comm_s=pp_s, bubble_s=bubble_s, dp_comm_s=dp_s,
-                    optimizer_s=optimizer_s, micro_batches=m, tokens_per_step=tokens_step,
+                    optimizer_s=optimizer_s, recompute_s=recompute_s, micro_batches=m, tokens_per_step=tokens_step,
                     mfu=f["model"] * tokens_step / (step * n * peak),
                     hardware_flops_utilisation=f["hardware"] * tokens_step / (step * n * peak),
                     tokens_per_s_per_gpu=tokens_step / step / n)
@@ -348,6 +359,8 @@ class RankedLayout:
     global_batch: int
     step: StepTime
     memory_gib: float
+    spares: int = 0
+    """GPUs of the count left idle so that the rest factor into this layout."""
 
     def describe(self) -> str:
         p = self.parallel
@@ -355,12 +368,15 @@ class RankedLayout:
         parts += [f"zero {p.zero}", f"micro-batch {self.micro_batch}", f"recompute {self.recompute}"]
         if self.interleave > 1:
             parts.append(f"interleave {self.interleave}")
+        if self.spares:
+            parts.append(f"{self.spares} spare GPUs")
         return ", ".join(parts)
 
     def to_dict(self) -> dict:
         return {"parallel": self.parallel.to_dict(), "micro_batch": self.micro_batch, "recompute": self.recompute,
                 "interleave": self.interleave, "global_batch": self.global_batch, "step": self.step.to_dict(),
-                "memory_gib": self.memory_gib, "why": self.step.why(), "layout": self.describe()}
+                "memory_gib": self.memory_gib, "spares": self.spares, "why": self.step.why(),
+                "layout": self.describe()}
 
 
 DEFAULT_BATCH_TOKENS = 4 * 2**20
@@ -400,27 +416,36 @@ def fastest_layouts(model: ModelConfig, num_gpus: int, system: System, *, batch_
     want = max(1, round(target / seq_len))
     device_gb = system.accelerator.memory_gb
     found = []
-    for tp in (t for t in (1, 2, 4, 8, 16) if t <= system.node_size and num_gpus % t == 0 and model.n_heads % t == 0):
-        for pp in (q for q in _divisors(num_gpus // tp) if q == 1 or q <= model.n_layers // 2):
-            dp = num_devices_dp = num_gpus // (tp * pp)
-            for mb in (1, 2, 4):
-                gb = max(1, round(want / (dp * mb))) * dp * mb
-                if pp > 1 and gb // (dp * mb) < pp:
-                    continue
-                for zero in (1, 3) if num_devices_dp > 1 else (0,):
-                    par = Parallelism(dp=dp, tp=tp, pp=pp, zero=zero)
-                    for recompute in recompute_options:
-                        mem = memory_per_device(model, par, micro_batch=mb, seq_len=seq_len, precision=precision,
-                                                recompute=recompute, device_gb=device_gb, **memory_options)
-                        if not mem.fits:
-                            continue
-                        for v in (1, 2, 4) if pp > 1 else (1,):
-                            if model.n_layers < pp * v * 2 and v > 1:
+    # a GPU count with few divisors (8 x a prime) leaves few layouts: also try leaving up
+    # to 3% of the GPUs idle as spares, which a count rounded to 64, 256 or 1,024 allows
+    counts = {num_gpus} | {num_gpus - num_gpus % k for k in (64, 256, 1024) if num_gpus - num_gpus % k >= 0.97 * num_gpus}
+    for used in sorted(counts, reverse=True):
+        for tp in (t for t in (1, 2, 4, 8, 16) if t <= system.node_size and used % t == 0 and model.n_heads % t == 0):
+            for pp in (q for q in _divisors(used // tp) if q == 1 or q <= model.n_layers // 2):
+                dp = used // (tp * pp)
+                for mb in (1, 2, 4):
+                    gb = max(1, round(want / (dp * mb))) * dp * mb
+                    if pp > 1 and gb // (dp * mb) < pp:
+                        continue
+                    for zero in (1, 3) if dp > 1 else (0,):
+                        par = Parallelism(dp=dp, tp=tp, pp=pp, zero=zero)
+                        for recompute in recompute_options:
+                            mem = memory_per_device(model, par, micro_batch=mb, seq_len=seq_len, precision=precision,
+                                                    recompute=recompute, device_gb=device_gb, **memory_options)
+                            if not mem.fits:
                                 continue
-                            st = step_time(model, par, system, global_batch=gb, micro_batch=mb, seq_len=seq_len,
-                                           recompute=recompute, interleave=v)
-                            found.append(RankedLayout(par, mb, recompute, v, gb, st, mem.total / 2**30))
-                        break  # less recomputation is always faster: stop at the first that fits
+                            for v in (1, 2, 4) if pp > 1 else (1,):
+                                if model.n_layers < pp * v * 2 and v > 1:
+                                    continue
+                                st = step_time(model, par, system, global_batch=gb, micro_batch=mb, seq_len=seq_len,
+                                               recompute=recompute, interleave=v)
+                                if used < num_gpus:  # the spares count: utilisation over every GPU
+                                    r = used / num_gpus
+                                    st = replace(st, mfu=st.mfu * r, hardware_flops_utilisation=st.hardware_flops_utilisation * r,
+                                                 tokens_per_s_per_gpu=st.tokens_per_s_per_gpu * r)
+                                found.append(RankedLayout(par, mb, recompute, v, gb, st, mem.total / 2**30,
+                                                          num_gpus - used))
+                            break  # less recomputation is always faster: stop at the first that fits
     # a layout whose smallest batch (dp x micro-batch) overshoots the wanted batch trains
     # on a batch the run did not choose: keep those within 2x, unless none is
     near = [r for r in found if r.global_batch <= 2 * want]

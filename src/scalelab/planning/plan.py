@@ -230,18 +230,25 @@ def make_plan(accelerator: Accelerator, *, model: ModelConfig | None = None, par
     >>> p.speed["mfu_source"], 15 < p.run.days < 26.7
     ('performance model', True)
     """
+    kw = dict(model=model, params=params, tokens=tokens, num_gpus=num_gpus, days=days, pue=pue, budget_usd=budget_usd,
+              budget_gpu_hours=budget_gpu_hours, budget_flops=budget_flops, fit=fit, law_label=law_label,
+              flops_per_token=flops_per_token, unique_tokens=unique_tokens, data_source=data_source, causal=causal,
+              parallel=parallel, recompute=recompute, micro_batch=micro_batch, precision=precision, seq_len=seq_len,
+              fused_cross_entropy=fused_cross_entropy)
+    speed_kw = dict(parallel=parallel, recompute=recompute, micro_batch=micro_batch, precision=precision,
+                    batch_tokens=batch_tokens, system=system or {}, fused_cross_entropy=fused_cross_entropy)
+    budget_speed = None
+    if predict_speed and mfu is None and any(v is not None for v in (budget_usd, budget_gpu_hours, budget_flops)):
+        budget_speed = _budget_speed(accelerator, kw, speed_kw, goodput)
     with recording_warnings() as seen:
-        plan = _make_plan(accelerator, model=model, params=params, tokens=tokens, num_gpus=num_gpus, days=days, mfu=mfu,
-                          goodput=goodput, pue=pue, budget_usd=budget_usd, budget_gpu_hours=budget_gpu_hours,
-                          budget_flops=budget_flops, fit=fit, law_label=law_label, flops_per_token=flops_per_token,
-                          unique_tokens=unique_tokens, data_source=data_source, causal=causal, parallel=parallel, recompute=recompute,
-                          micro_batch=micro_batch, precision=precision, seq_len=seq_len,
-                          fused_cross_entropy=fused_cross_entropy)
+        if budget_speed is None:
+            plan = _make_plan(accelerator, mfu=mfu, goodput=goodput, **kw)
+        else:
+            m, g, speed = budget_speed
+            plan = dataclasses.replace(_make_plan(accelerator, mfu=m, goodput=g, **kw), speed=speed)
         if predict_speed and plan.mode == "forward":
-            plan = _predict_speed(plan, accelerator, mfu=mfu, goodput=goodput, parallel=parallel, recompute=recompute,
-                                  micro_batch=micro_batch, precision=precision, batch_tokens=batch_tokens,
-                                  system=system or {}, fused_cross_entropy=fused_cross_entropy,
-                                  seq_len=seq_len if model is None else None)
+            plan = _predict_speed(plan, accelerator, mfu=mfu, goodput=goodput, seq_len=seq_len if model is None else None,
+                                  **speed_kw)
     spread = None
     if plan.speed is not None and plan.speed.get("mfu_source") == "performance model":
         from scalelab.planning.validate import predicted_hours_spread
@@ -385,6 +392,27 @@ def _layout(model, run, parallel, recompute, micro_batch, precision, memory_opti
         return Layout(None, "none", None, True, micro_batch, precision)
     par, rc, mem = found
     return Layout(par, rc, mem, True, micro_batch, precision)
+
+
+def _budget_speed(accelerator, kw: dict, speed_kw: dict, goodput: float | None):
+    """A budget plan's MFU and goodput, predicted for the model and GPUs the budget buys:
+    the budget at one MFU buys a model whose predicted MFU is another, so iterate until
+    they agree (a few steps). None where the speed model does not apply."""
+    m, g, speed = None, goodput, None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(12):
+            plan = _make_plan(accelerator, mfu=m, goodput=g, **kw)
+            sped = _predict_speed(dataclasses.replace(plan, mode="forward"), accelerator, mfu=None, goodput=goodput,
+                                  **speed_kw)
+            if sped.speed["mfu_source"] != "performance model":
+                return None if m is None else (m, g, speed)
+            new_m, g, speed = sped.run.mfu, sped.run.goodput, sped.speed
+            if m is not None and abs(new_m - m) < 0.002:
+                break
+            # damped: a budget at a higher MFU buys a larger model that may run slower
+            m = new_m if m is None else math.sqrt(m * new_m)
+    return new_m, g, speed
 
 
 def _predict_speed(plan: Plan, accelerator, *, mfu, goodput, parallel, recompute, micro_batch, precision, batch_tokens,
