@@ -98,7 +98,7 @@ def test_budget_plan():
     sp = d["speed"]
     assert sp["mfu_source"] == "performance model" and sp["goodput_source"] == "failure model"
     assert d["run"]["mfu"] == pytest.approx(sp["chosen"]["step"]["tokens_per_s_per_gpu"] * d["flops"]["per_token"]
-                                            / 989.4e12, abs=0.002)
+                                            / 989.4e12, abs=0.01)
     assert d["run"]["goodput"] == pytest.approx(sp["goodput"]["goodput"])
     old = json.loads(run("--budget-usd", "5e8", "--gpu", "h100-sxm", "--days", "180", "--default-mfu", "--json").stdout)
     assert old["run"]["mfu"] == 0.40 and old["speed"] is None

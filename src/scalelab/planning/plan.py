@@ -394,6 +394,11 @@ def _layout(model, run, parallel, recompute, micro_batch, precision, memory_opti
     return Layout(par, rc, mem, True, micro_batch, precision)
 
 
+MFU_AGREEMENT = 0.01
+"""How close a budget's MFU and its model's predicted MFU must come (the model's shape
+moves by a layer or two between rounds, which moves the best layout's MFU by ~0.01)."""
+
+
 def _budget_speed(accelerator, kw: dict, speed_kw: dict, goodput: float | None):
     """A budget plan's MFU and goodput, predicted for the model and GPUs the budget buys:
     the budget at one MFU buys a model whose predicted MFU is another, so iterate until
@@ -401,14 +406,14 @@ def _budget_speed(accelerator, kw: dict, speed_kw: dict, goodput: float | None):
     m, g, speed = None, goodput, None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for _ in range(12):
+        for _ in range(8):
             plan = _make_plan(accelerator, mfu=m, goodput=g, **kw)
             sped = _predict_speed(dataclasses.replace(plan, mode="forward"), accelerator, mfu=None, goodput=goodput,
                                   **speed_kw)
             if sped.speed["mfu_source"] != "performance model":
                 return None if m is None else (m, g, speed)
             new_m, g, speed = sped.run.mfu, sped.run.goodput, sped.speed
-            if m is not None and abs(new_m - m) < 0.002:
+            if m is not None and abs(new_m - m) < MFU_AGREEMENT:
                 break
             # damped: a budget at a higher MFU buys a larger model that may run slower
             m = new_m if m is None else math.sqrt(m * new_m)
