@@ -128,3 +128,24 @@ def test_the_pages_in_a_real_browser(journey, tmp_path):
         c = check(page, width=700)
         assert c["images"] == c["loaded"] == images, (page.name, c)
         assert c["errors"] == [] and c["scroll_width"] <= c["client_width"] == 700, (page.name, c)
+
+
+def test_context_adds_the_returns_and_the_public_record(journey, tmp_path):
+    d, fit, plan = journey
+    page = tmp_path / "context.html"
+    r = run("report", fit, "--plan", plan, "--context", "--out", page, "--json")
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    p = json.loads(plan.read_text())
+    dec = rep["returns"]
+    assert len(dec) == 4 and dec[0]["flops"] == pytest.approx(rep["forecast"]["flops"])
+    # each decade removes the same share of the reducible loss, and costs more than the last
+    assert len({round(x["removed"], 9) for x in dec[1:]}) == 1
+    assert all(b["loss"] < a["loss"] and b["cost_usd"] > a["cost_usd"] for a, b in zip(dec, dec[1:]))
+    ctx = rep["context"]
+    assert ctx["flops"] == pytest.approx(p["flops"]["model"]) and 2015 < ctx["frontier_year"] < 2030
+    html = page.read_text()
+    assert "<h2>Returns and the public record</h2>" in html and html.count("<img") == 2 + 3  # fit, backtest; returns, trend, MMLU
+    assert "Epoch AI" in html[html.index("<h2>Returns and the public record</h2>"):]
+    r = run("report", fit, "--context")
+    assert r.exit_code == 2 and "--context places the target run" in r.stderr

@@ -16,6 +16,7 @@ Examples:
   scalelab report fit.json --plan plan.json --log train.jsonl --out report.html
   scalelab report fit.json --runs pilots.csv --plan plan.json --json
   scalelab report fit.json --plan plan.json --task hellaswag.json:hellaswag-bpb.json --out report.html
+  scalelab report fit.json --params 70B --tokens 1.4T --context --out report.html
 """)
 def report(
     fit_path: Annotated[Path, typer.Argument(help="A fit.json (scalelab fit --out).", show_default=False, metavar="FIT")],
@@ -27,6 +28,7 @@ def report(
     log: Annotated[Optional[str], typer.Option("--log", help="The run's log (any format scalelab watch reads), checked against the forecast and the plan.")] = None,
     log_format: Annotated[str, typer.Option("--format", help="The log's format: auto, jsonl, csv, tsv, megatron, wandb, tensorboard, mlflow.")] = "auto",
     task: Annotated[Optional[list[str]], typer.Option("--task", help="A task to forecast for the target: LINK.json:STEP1.json (scalelab tasks fit --out, and scalelab fit --loss-col of its task loss); repeatable.")] = None,
+    context: Annotated[bool, typer.Option("--context", help="Add what the next decades of compute buy under the fit (loss, share of the reducible loss, cost) and the target's place in the public record: the frontier compute trend with the run marked, the field's MMLU against compute with its backtest (Epoch AI's snapshot).")] = False,
     no_backtest: Annotated[bool, typer.Option("--no-backtest", help="Skip the held-out backtest (a refit below a tenth of the largest compute).")] = False,
     as_json: Json = False,
 ) -> None:
@@ -40,7 +42,7 @@ def report(
 
         check_writable(out_path)
         rep = build(fit_path, runs_path=runs_path, params=params, tokens=tokens, plan_path=plan_path, log=log,
-                    log_format=log_format, backtest=not no_backtest, tasks=task)
+                    log_format=log_format, backtest=not no_backtest, tasks=task, context=context)
         if out_path is not None:
             atomic_write_text(out_path, rep.html())
         return rep

@@ -43,6 +43,12 @@ class RunReport:
     """(name, link, its points or None, forecast) per task given (``--task LINK.json:STEP1.json``)."""
     notes: dict[str, list[str]] = field(default_factory=dict)
     """Warnings by the section they concern: fit, forecast, backtest, plan, run."""
+    returns: list | None = None
+    """With ``context``: the compute-optimal run at the target's compute and 3 decades beyond."""
+    context: object | None = None
+    """With ``context``: the target's place in the public record (:func:`scalelab.trends.context.run_context`)."""
+    trend: object | None = None
+    benchmark: object | None = None
 
     # ---------------------------------------------------------------- the verdict
     def verdict(self) -> str:
@@ -86,6 +92,8 @@ class RunReport:
             "plan": None if self.plan is None else self.plan.to_dict(),
             "run": None if self.monitor is None else self.monitor.status().to_dict(), "notes": self.notes,
             "tasks": {name: tf.to_dict() for name, _link, _pts, tf in self.tasks},
+            "returns": None if self.returns is None else [d.to_dict() for d in self.returns],
+            "context": None if self.context is None else self.context.to_dict(),
         }
 
     # ---------------------------------------------------------------- the page
@@ -177,6 +185,9 @@ class RunReport:
             rep.table(pd.DataFrame(_plan_rows(self.plan), columns=["", "value"]))
             _notes(rep, self.notes.get("plan"))
 
+        if self.returns is not None or self.context is not None:
+            self._context_section(rep)
+
         if self.monitor is not None:
             from scalelab.report.watch import add_watch
 
@@ -184,6 +195,43 @@ class RunReport:
             add_watch(rep, self.monitor)
             _notes(rep, self.notes.get("run"))
         return rep.render()
+
+    def _context_section(self, rep) -> None:
+        """What more compute buys under the user's law, and where the run sits in the field."""
+        from scalelab.report.plots import plot_benchmark, plot_compute_trend, plot_returns
+
+        rep.heading("Returns and the public record")
+        if self.returns is not None:
+            d0 = self.returns[0]
+            rep.paragraph(f"The compute-optimal run at the target's compute ({d0.flops:.3g} FLOPs) and at each tenfold "
+                          "step beyond it, under this fit: each decade removes the same share of the reducible loss, "
+                          "so the loss it buys shrinks while its cost grows tenfold.")
+            rep.figure(plot_returns(self.returns, self.fit.params_.get("E")))
+            rep.table(pd.DataFrame([(f"{d.flops:.3g}", compact(d.params), compact(d.tokens), f"{d.loss:.4g}",
+                                     f"{d.lo80:.4g} – {d.hi80:.4g}", "-" if d.removed is None else _pct(d.removed, 1),
+                                     "-" if d.gain is None else f"{d.gain:.4f}",
+                                     "-" if d.cost_usd is None else _usd(d.cost_usd)) for d in self.returns],
+                                   columns=["FLOPs", "N", "D", "loss", "80% interval", "reducible removed",
+                                            "loss bought", "cost"]))
+            _notes(rep, self.notes.get("returns"))
+        c = self.context
+        if c is not None:
+            rows = [("frontier trend reaches it", f"{c.frontier_year:.1f} (80%: {c.frontier_year80[0]:.1f}–"
+                                                  f"{c.frontier_year80[1]:.1f})"),
+                    ("at or above", f"{100 * c.share_below:.1f}% of notable models' compute"
+                     + (f" (the largest at or below: {c.largest_below})" if c.largest_below else ""))]
+            rows += [(f"the field's {name} at this compute",
+                      f"{100 * b['value']:.1f}% (80%: {100 * b['lo80']:.1f}–{100 * b['hi80']:.1f}; {b['n_models']} models)")
+                     for name, b in c.benchmarks.items()]
+            rep.table(pd.DataFrame(rows, columns=["", "value"]))
+            if self.trend is not None:
+                rep.figure(plot_compute_trend(self.trend, mark=c.flops))
+            if self.benchmark is not None:
+                fig = plot_benchmark(self.benchmark)
+                fig.axes[0].axvline(c.flops, color="#d62728", ls="--", lw=1, label="this run")
+                fig.axes[0].legend(fontsize=8, loc="upper left")
+                rep.figure(fig)
+            rep.paragraph(f"{c.attribution}.", note=True)
 
     def _beyond(self) -> dict[str, float]:
         """How far the target lies beyond the fitted runs, input by input (1x: inside)."""
@@ -197,11 +245,14 @@ class RunReport:
 
 def build(fit_path: str | Path, *, runs_path: str | Path | None = None, params: float | None = None,
           tokens: float | None = None, plan_path: str | Path | None = None, log: str | None = None,
-          log_format: str = "auto", backtest: bool = True, tasks: list[str] | None = None) -> RunReport:
+          log_format: str = "auto", backtest: bool = True, tasks: list[str] | None = None,
+          context: bool = False) -> RunReport:
     """Everything the page shows. The fit's runs are read from ``runs_path``, or from the
     file the fit was made from when it is still there unchanged; the target is ``params``
     and ``tokens``, or the plan's; ``log`` is watched against the forecast and the plan;
-    each of ``tasks`` (``LINK.json:STEP1.json``) is forecast for the target."""
+    each of ``tasks`` (``LINK.json:STEP1.json``) is forecast for the target; ``context``
+    adds the returns of the next decades of compute and the target's place in the public
+    record (compute trend, benchmark curves)."""
     from scalelab.io import load_fit, load_plan
 
     fit = load_fit(fit_path)
@@ -228,6 +279,25 @@ def build(fit_path: str | Path, *, runs_path: str | Path | None = None, params: 
         rep.backtest_note = "No held-out backtest: the fit's runs are not at hand (give --runs FILE)."
     for spec in tasks or ():
         rep.tasks.append(_task(spec, rep.target))
+    if context:
+        if rep.forecast is None:
+            raise InputError("--context places the target run: give --params and --tokens, or --plan")
+        from scalelab.planning.returns import returns
+        from scalelab.trends.benchmark import benchmark_backtest
+        from scalelab.trends.compute import compute_trend
+        from scalelab.trends.context import run_context
+
+        flops = plan.flops.model if plan is not None else rep.forecast.flops
+        if "tokens" in fit.law_.inputs and hasattr(fit.law_, "optimal_allocation"):
+            acc = plan.run.accelerator if plan is not None else None
+            with recording_warnings() as seen:
+                rep.returns = returns(fit, rep.forecast.flops, decades=3, accelerator=acc,
+                                      mfu=None if plan is None else plan.run.mfu,
+                                      goodput=None if plan is None else plan.run.goodput)
+            rep.notes["returns"] = list(dict.fromkeys(seen))
+        rep.context = run_context(flops)
+        rep.trend = compute_trend(frontier=True, since=2018)
+        rep.benchmark = benchmark_backtest("MMLU")
     if log is not None:
         from scalelab.watch import WatchSettings
         from scalelab.watch.session import watch_once
