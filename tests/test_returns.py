@@ -35,7 +35,7 @@ def test_each_decade_removes_the_same_share_of_the_reducible_loss():
 def test_costs_agree_with_plan_for_the_same_run():
     r = json.loads(run("returns", default_fit_path(), "--compute", "1e24", "--decades", "1", "--json").stdout)[1]
     plan = json.loads(run("plan", "--params", repr(r["params"]), "--tokens", repr(r["tokens"]), "--gpu", "h100-sxm",
-                          "--num-gpus", "1", "--json").stdout)
+                          "--num-gpus", "1", "--default-mfu", "--json").stdout)
     assert plan["run"]["gpu_hours"] == pytest.approx(r["gpu_hours"], rel=1e-9)
     assert plan["run"]["cost_usd"] == pytest.approx(r["cost_usd"], rel=1e-9)
 
