@@ -386,9 +386,12 @@ def _plan_rows(p) -> list[tuple[str, str]]:
         return "" if not rg or not rg.get(key) else f" ({fmt(rg[key][0])} – {fmt(rg[key][1])})"
 
     a = r.accelerator
+    sp = p.speed or {}
+    predicted = sp.get("mfu_source") == "performance model"
     rows = [("model", f"{compact(p.params.total)} parameters ({p.model.name})"),
             ("tokens", compact(p.tokens)), ("compute", f"{p.flops.model:.3g} FLOPs"),
-            ("hardware", f"{r.num_gpus:,.0f} x {a.name} at MFU {r.mfu:.0%}, goodput {r.goodput:.0%}"),
+            ("hardware", f"{r.num_gpus:,.0f} x {a.name} at MFU {r.mfu:.0%}, goodput {r.goodput:.0%}"
+                         + (" (predicted: step-time and failure models)" if predicted else "")),
             ("time", f"{r.days:,.1f} days{span('days', lambda v: f'{v:,.1f}')}"),
             ("GPU-hours", f"{r.gpu_hours:,.0f}{span('gpu_hours', lambda v: f'{v:,.0f}')}")]
     if r.cost_usd is not None:
@@ -396,8 +399,13 @@ def _plan_rows(p) -> list[tuple[str, str]]:
     if r.energy_kwh is not None:
         rows.append(("energy", f"{r.energy_kwh / 1000:,.0f} MWh"))
     if rg:
+        whose = "the speed and failure models' prediction" if predicted else "the default"
         rows.append(("ranges", f"the effective MFU {rg['runs']} documented runs reached: "
-                               f"{rg['effective_mfu_ratio'][0]:.2f}–{rg['effective_mfu_ratio'][1]:.2f}x the default"))
+                               f"{rg['effective_mfu_ratio'][0]:.2f}–{rg['effective_mfu_ratio'][1]:.2f}x {whose}"))
+    if predicted:
+        ch = sp["chosen"]
+        rows.append(("step", f"{ch['step']['step_s']:.2f} s for {compact(ch['step']['tokens_per_step'])} tokens; "
+                             f"lost to {ch['why']}"))
     lay = p.layout
     if lay.parallel is not None:
         par, g = lay.parallel, lay.memory.gib()
