@@ -146,16 +146,11 @@ def check_steps(rows) -> list[StepCheck]:
     ``hw_tflops_per_gpu``, PaLM's model FLOPs (full attention) for ``model_tflops_per_gpu``.
     """
     from scalelab.planning.memory import Parallelism
-    from scalelab.planning.model import ModelConfig
     from scalelab.planning.performance import step_time, system_for
 
     out = []
     for r in rows:
-        ffn = r["ffn"]
-        model = ModelConfig(d_model=int(r["d_model"]), n_layers=int(r["n_layers"]), n_heads=int(r["n_heads"]),
-                            n_kv_heads=int(r["n_kv_heads"]), d_ff=int(r["d_ff"]), ffn=ffn,
-                            vocab_size=int(r["vocab_size"]), seq_len=int(r["seq_len"]), name=r["model"],
-                            **({"position": "learned", "norm": "layernorm", "bias": True} if ffn == "gelu" else {}))
+        model = _row_model(r)
         n, tp, pp, cp = (int(r[k]) for k in ("num_gpus", "tp", "pp", "cp"))
         par = Parallelism(dp=n // (tp * pp * cp), tp=tp, pp=pp, cp=cp, zero=int(r["zero"]))
         acc = get_accelerator(r["hardware"])
@@ -218,20 +213,12 @@ FLAT_MFU = 0.40
 def check_documented_hours(rows) -> list[HoursCheck]:
     """One :class:`HoursCheck` per row of a documented-hours table (dicts of strings)."""
     from scalelab.planning.goodput import goodput_model
-    from scalelab.planning.model import ModelConfig
     from scalelab.planning.performance import fastest_layouts, system_for
     from scalelab.planning.presets import get_preset
 
     out = []
     for r in rows:
-        if r["preset"]:
-            model = get_preset(r["preset"]).model
-        else:
-            ffn = r["ffn"]
-            model = ModelConfig(d_model=int(r["d_model"]), n_layers=int(r["n_layers"]), n_heads=int(r["n_heads"]),
-                                n_kv_heads=int(r["n_kv_heads"]), d_ff=int(r["d_ff"]), ffn=ffn,
-                                vocab_size=int(r["vocab_size"]), seq_len=int(r["seq_len"]), name=r["model"],
-                                **({"position": "learned", "norm": "layernorm", "bias": True} if ffn == "gelu" else {}))
+        model = get_preset(r["preset"]).model if r["preset"] else _row_model(r)
         acc = get_accelerator(r["hardware"])
         n, params, tokens = int(r["n_accelerators"]), float(r["params"]), float(r["tokens"])
         ranked = fastest_layouts(model, n, system_for(acc), batch_tokens=float(r["batch_tokens"]))
@@ -256,3 +243,15 @@ def predicted_hours_spread() -> tuple[float, float, int]:
 
     ratios = [c.hours_predicted / c.hours_reported for c in check_documented_hours(rows("documented_hours"))]
     return min(ratios), max(ratios), len(ratios)
+
+
+def _row_model(r: dict):
+    """The model of a table row given by its shape (GELU rows are GPT-style: learned
+    positions, LayerNorm, biases; SwiGLU rows Llama-style)."""
+    from scalelab.planning.model import ModelConfig
+
+    ffn = r["ffn"]
+    return ModelConfig(d_model=int(r["d_model"]), n_layers=int(r["n_layers"]), n_heads=int(r["n_heads"]),
+                       n_kv_heads=int(r["n_kv_heads"]), d_ff=int(r["d_ff"]), ffn=ffn, vocab_size=int(r["vocab_size"]),
+                       seq_len=int(r["seq_len"]), name=r["model"],
+                       **({"position": "learned", "norm": "layernorm", "bias": True} if ffn == "gelu" else {}))
