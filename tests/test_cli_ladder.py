@@ -100,6 +100,10 @@ def test_errors(tmp_path):
         assert r.exit_code == 2 and message in r.stderr and not (tmp_path / "c.toml").exists()
     r = run("ladder", "design")
     assert r.exit_code == 2 and "give a target" in r.stderr
+    for layers, message in (("deep", "--rung-layers 'deep': give a number of layers or 'target'"),
+                            ("1", "--rung-layers 1: give a whole number of layers in [2, 128]")):
+        r = run("ladder", "design", "--sizes", "1e4,2e4,4e4", "--rung-layers", layers, "--out", tmp_path / "c.toml")
+        assert r.exit_code == 2 and message in r.stderr and not (tmp_path / "c.toml").exists()
     assert run("ladder", "design", "--sizes", "1e4", "--seq-len", "64", "--out", tmp_path / "p.toml").exit_code == 0
     r = run("ladder", "run", tmp_path / "p.toml", "--executor", "cloud")
     assert r.exit_code == 2 and "--executor 'cloud'" in r.stderr

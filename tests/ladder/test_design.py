@@ -183,3 +183,19 @@ def test_speed_by_size_is_interpolated_between_probes(tmp_path):
     plan.hardware = s
     (tmp_path / "p.toml").write_text(plan.to_toml())
     assert LadderPlan.from_toml(tmp_path / "p.toml").hardware == s
+
+
+def test_rungs_can_keep_the_target_s_depth():
+    kw = dict(target_params=1e6, target_tokens=2e7, budget_frac=0.1)
+    free = design("c.txt", "s", **kw)
+    deep = design("c.txt", "s", rung_layers="target", **kw)
+    assert deep.target.model.n_layers == 4 and {r.model.n_layers for r in free.rungs} == {2}
+    assert {r.model.n_layers for r in deep.rungs} == {4}
+    sizes = sorted({r.params for r in deep.rungs})
+    assert len(sizes) == 4 and all(1.8 < b / a < 2.2 for a, b in zip(sizes, sizes[1:]))
+    assert deep.ladder_flops <= 0.1 * deep.target.flops and max(r.flops for r in deep.rungs) <= deep.target.flops / 30
+    assert {r.model.n_layers for r in design("c.txt", "s", rung_layers=3, **kw).rungs} == {3}
+    with pytest.raises(InputError, match="cannot make 40 layers of width 8"):
+        design("c.txt", "s", sizes=[2e3, 4e3, 8e3], rung_layers=40)
+    with pytest.raises(InputError, match="--rung-layers target needs a target"):
+        design("c.txt", "s", sizes=[2e3, 4e3, 8e3], rung_layers="target")

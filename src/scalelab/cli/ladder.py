@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from scalelab.errors import ScalelabError
 from scalelab.cli.common import (
     Bootstrap,
     Fix,
@@ -62,6 +63,7 @@ def ladder_design(
     vocab_size: Annotated[int, typer.Option("--vocab-size", help="BPE vocabulary size.")] = 8192,
     seq_len: Annotated[int, typer.Option("--seq-len", help="Context length of the pilot models.")] = 256,
     schedule: Annotated[str, typer.Option("--schedule", help="wsd: one run per size, cooled down at each length from its checkpoints (Hägele et al. 2024); cosine: every rung from scratch.")] = "wsd",
+    rung_layers: Annotated[Optional[str], typer.Option("--rung-layers", help="Depth of every rung: a number of layers, or 'target' for the target's depth [default: each rung's depth follows its size].")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the rungs: the corpus's train/validation split, the models' initialisation and the data order.")] = 0,
     out_path: Annotated[Optional[Path], typer.Option("--out", help="Write the plan (TOML).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and write nothing.")] = False,
@@ -76,7 +78,8 @@ def ladder_design(
         plan = design(resolve_corpus(corpus), shards_for(out_path), target_flops=target_flops,
                       target_params=target_params, target_tokens=target_tokens, budget_frac=budget_frac,
                       sizes=parse_numbers(sizes, "--sizes"), multiples=parse_numbers(multiples, "--multiples"),
-                      tokenizer=tokenizer, vocab_size=vocab_size, seq_len=seq_len, seed=seed, schedule=schedule)
+                      tokenizer=tokenizer, vocab_size=vocab_size, seq_len=seq_len, seed=seed, schedule=schedule,
+                      rung_layers=_layers(rung_layers))
         plan.hardware = measure_speed(plan)
         if out_path is not None and not dry_run:
             from scalelab.io import atomic_write_text
@@ -260,3 +263,13 @@ def ladder_fit(
     for p in (plot, out_path):
         if p is not None:
             out.print(f"wrote {p}")
+
+
+def _layers(text: str | None) -> int | str | None:
+    """--rung-layers: a whole number, or 'target'."""
+    if text is None or text == "target":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise ScalelabError(f"--rung-layers {text!r}: give a number of layers or 'target'") from None

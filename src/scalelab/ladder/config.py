@@ -77,8 +77,14 @@ def head_width(d_model: float) -> int:
     return 4 if d_model < 16 else 8 if d_model < 32 else 16 if d_model < 128 else 32 if d_model < 512 else 64
 
 
+def min_params_for_layers(n_layers: int | None) -> float:
+    """The fewest non-embedding parameters a shape of ``n_layers`` can have (width 8, the
+    narrowest MLP); the smallest pilot model when the depth is free."""
+    return MIN_PILOT_PARAMS if n_layers is None else max(MIN_PILOT_PARAMS, n_layers * (4 * 64 + 2 * 8 * 8 + 16) + 8)
+
+
 def shape_for_params(target: float, *, vocab_size: int = 256, seq_len: int = 256, ffn: str = "swiglu",
-                     aspect: float = 32.0) -> GPTConfig:
+                     aspect: float = 32.0, n_layers: int | None = None) -> GPTConfig:
     """A shape of ``target`` non-embedding parameters (within a percent or two at every size).
 
     Width and depth are chosen together. Kaplan et al. 2020 (section 3.1, fig. 5) found
@@ -90,6 +96,7 @@ def shape_for_params(target: float, *, vocab_size: int = 256, seq_len: int = 256
     and 4 d_model, a multiple of 8 from width 64) solved so that the count lands on
     ``target``, preferring the d_model whose MLP is nearest its usual width. A ladder's
     sizes therefore really double when the targets do, at 1e3 parameters as at 1e10.
+    ``n_layers`` fixes the depth instead (a ladder whose rungs keep the target's depth).
 
     Examples
     --------
@@ -101,7 +108,13 @@ def shape_for_params(target: float, *, vocab_size: int = 256, seq_len: int = 256
     """
     if not target >= MIN_PILOT_PARAMS:
         raise InputError(f"a pilot model of {target:g} parameters is too small; give at least {MIN_PILOT_PARAMS:g}")
-    n_layers = int(min(MAX_LAYERS, max(2, round((target / (12 * aspect**2)) ** (1 / 3)))))
+    if n_layers is None:
+        n_layers = int(min(MAX_LAYERS, max(2, round((target / (12 * aspect**2)) ** (1 / 3)))))
+    elif not (isinstance(n_layers, int) and 2 <= n_layers <= MAX_LAYERS):
+        raise InputError(f"--rung-layers {n_layers!r}: give a whole number of layers in [2, {MAX_LAYERS}]")
+    elif target < min_params_for_layers(n_layers):
+        raise InputError(f"{target:g} parameters cannot make {n_layers} layers of width 8 or more: "
+                         "lower --rung-layers or raise the sizes")
     mlp_matrices = 3 if ffn == "swiglu" else 2
     width = math.sqrt(target / (12 * n_layers))
     best = None

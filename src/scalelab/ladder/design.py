@@ -38,7 +38,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from scalelab.errors import ExtrapolationWarning, InputError, PlanWarning
-from scalelab.ladder.config import MIN_PILOT_PARAMS, WSD_DECAY_FRAC, GPTConfig, shape_for_params
+from scalelab.ladder.config import MIN_PILOT_PARAMS, WSD_DECAY_FRAC, GPTConfig, min_params_for_layers, shape_for_params
 from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN
 
 MULTIPLES = (1.0, 2.0, 5.0, 10.0)  # x 20 tokens per parameter
@@ -281,7 +281,8 @@ def shards_for(plan_path: str | Path | None) -> str:
 
 
 def make_rung(name: str | None, params: float, tokens: float | None = None, *, multiple: float | None = None,
-              vocab_size: int, seq_len: int, role: str = "rung", micro_batch: int = 16) -> Rung:
+              vocab_size: int, seq_len: int, role: str = "rung", micro_batch: int = 16,
+              n_layers: int | None = None) -> Rung:
     """A rung of ~``params`` non-embedding parameters, trained on ``tokens`` or on
     ``multiple`` x 20 tokens per (actual) parameter.
 
@@ -290,7 +291,7 @@ def make_rung(name: str | None, params: float, tokens: float | None = None, *, m
     of a few sequences (micro-batches shrink to fit) rather than on a handful of large
     steps, which would leave it in the optimisation transient.
     """
-    model = shape_for_params(params, vocab_size=vocab_size, seq_len=seq_len)
+    model = shape_for_params(params, vocab_size=vocab_size, seq_len=seq_len, n_layers=n_layers)
     n = model.num_params()["non_embedding"]
     if multiple is not None:
         tokens = TOKENS_PER_PARAM * multiple * n
@@ -341,9 +342,11 @@ def share_trunks(rungs: list[Rung], seq_len: int) -> list[Rung]:
 def design(corpus: str, shards: str, *, target_flops: float | None = None, target_params: float | None = None,
            target_tokens: float | None = None, budget_frac: float = 0.01, sizes: list[float] | None = None,
            multiples: list[float] | None = None, tokenizer: str = "byte", vocab_size: int = 256, seq_len: int = 256,
-           seed: int = 0, micro_batch: int = 16, schedule: str = "wsd") -> LadderPlan:
+           seed: int = 0, micro_batch: int = 16, schedule: str = "wsd", rung_layers: int | str | None = None) -> LadderPlan:
     """A ladder for a target given by FLOPs (compute-optimal split, 20 tokens/param) or by
     params and tokens; or explicit ``sizes`` (non-embedding params) and ``multiples``.
+    ``rung_layers`` fixes the rungs' depth (a number, or ``"target"``: the target's depth);
+    by default each rung's depth follows its size (:func:`shape_for_params`).
 
     The default sizes are ``NUM_SIZES`` sizes, each half the next, the largest as large as
     the budget (``budget_frac`` of the target's FLOPs for the whole ladder) and the per-rung
@@ -381,6 +384,12 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
                            micro_batch=micro_batch)
     if not 0 < budget_frac <= 1:
         raise InputError(f"--budget-frac {budget_frac}: give a fraction in (0, 1]")
+    if rung_layers == "target":
+        if target is None:
+            raise InputError("--rung-layers target needs a target (--target-params/--target-tokens or --target-flops)")
+        rung_layers = target.model.n_layers
+    elif rung_layers is not None and not isinstance(rung_layers, int):
+        raise InputError(f"--rung-layers {rung_layers!r}: give a number of layers or 'target'")
     if sizes:
         sizes = sorted(float(s) for s in sizes)
     elif target is None:
@@ -389,9 +398,9 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
     def build(size_list, floor: float = 0.0):
         """Every size at every multiple; with a ``floor`` (tokens), a size's multiples are
         raised together until its shortest rung has that many tokens."""
-        lift = {s: _lift(s, min(multiples), floor, vocab, seq_len) for s in size_list}
-        rungs = [make_rung(None, s, multiple=m * lift[s], vocab_size=vocab, seq_len=seq_len, micro_batch=micro_batch)
-                 for s in size_list for m in multiples]
+        lift = {s: _lift(s, min(multiples), floor, vocab, seq_len, rung_layers) for s in size_list}
+        rungs = [make_rung(None, s, multiple=m * lift[s], vocab_size=vocab, seq_len=seq_len, micro_batch=micro_batch,
+                           n_layers=rung_layers) for s in size_list for m in multiples]
         return share_trunks(rungs, seq_len) if schedule == "wsd" else rungs
 
     if sizes:
@@ -403,9 +412,9 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
                                  "parameters); give sizes further apart")
             shapes[r.model] = s_
     elif given_multiples:
-        rungs = _spend(target, budget_frac, build)
+        rungs = _spend(target, budget_frac, build, min_params_for_layers(rung_layers))
     else:
-        rungs = _spend_with_floor(target, budget_frac, build, seq_len)
+        rungs = _spend_with_floor(target, budget_frac, build, seq_len, min_params_for_layers(rung_layers))
     plan = LadderPlan(corpus=str(corpus), shards=str(shards), tokenizer=tokenizer, vocab_size=vocab, seq_len=seq_len,
                       seed=seed, schedule=schedule, rungs=rungs, target=target,
                       budget_frac=budget_frac if target is not None else None)
@@ -416,14 +425,15 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
     return plan
 
 
-def _spend_with_floor(target: Rung, budget_frac: float, build, seq_len: int) -> list[Rung]:
+def _spend_with_floor(target: Rung, budget_frac: float, build, seq_len: int,
+                      min_size: float = MIN_PILOT_PARAMS) -> list[Rung]:
     """The default ladder with every rung given ``MIN_STEPS`` steps of at least one sequence;
     where the budget or the per-rung cap cannot pay for that, the floor is lowered (with a
     warning) rather than the ladder refused, down to none at all."""
     error = None
     for steps in (MIN_STEPS, MIN_STEPS // 2, MIN_STEPS // 4, MIN_STEPS // 10, 0):
         try:
-            rungs = _spend(target, budget_frac, lambda sizes: build(sizes, floor=steps * seq_len))
+            rungs = _spend(target, budget_frac, lambda sizes: build(sizes, floor=steps * seq_len), min_size)
         except InputError as exc:
             error = exc
             continue
@@ -436,10 +446,10 @@ def _spend_with_floor(target: Rung, budget_frac: float, build, seq_len: int) -> 
     raise error
 
 
-def _lift(size: float, multiple: float, floor: float, vocab: int, seq_len: int) -> float:
+def _lift(size: float, multiple: float, floor: float, vocab: int, seq_len: int, n_layers: int | None = None) -> float:
     """How much a size's token multiples are raised so that its shortest rung has ``floor``
     tokens (1 when it has them already): a size keeps its 1:2:5:10 spread of tokens."""
-    n = shape_for_params(size, vocab_size=vocab, seq_len=seq_len).num_params()["non_embedding"]
+    n = shape_for_params(size, vocab_size=vocab, seq_len=seq_len, n_layers=n_layers).num_params()["non_embedding"]
     lift = floor / (TOKENS_PER_PARAM * multiple * n)
     if lift <= 1:
         return 1.0
@@ -447,22 +457,21 @@ def _lift(size: float, multiple: float, floor: float, vocab: int, seq_len: int) 
     return math.ceil(lift / 10**e) * 10**e
 
 
-def _sizes(n_max: float) -> list[float]:
-    """The default sizes below ``n_max`` (halving), smallest first, none below the smallest pilot."""
-    return [max(n_max / 2**i, MIN_PILOT_PARAMS) for i in range(NUM_SIZES)
-            if n_max / 2**i >= MIN_PILOT_PARAMS * (1 - 1e-9)][::-1]
+def _sizes(n_max: float, min_size: float = MIN_PILOT_PARAMS) -> list[float]:
+    """The default sizes below ``n_max`` (halving), smallest first, none below ``min_size``."""
+    return [max(n_max / 2**i, min_size) for i in range(NUM_SIZES) if n_max / 2**i >= min_size * (1 - 1e-9)][::-1]
 
 
-def _spend(target: Rung, budget_frac: float, build) -> list[Rung]:
+def _spend(target: Rung, budget_frac: float, build, min_size: float = MIN_PILOT_PARAMS) -> list[Rung]:
     """The largest default ladder within the budget and the per-rung cap (bisection on the
     largest size, over the real rungs' FLOPs, attention included)."""
     budget, cap = budget_frac * target.flops, MAX_RUNG_FRACTION * target.flops
 
     def fits(n_max: float) -> bool:
-        rungs = build(_sizes(n_max))
+        rungs = build(_sizes(n_max, min_size))
         return sum(r.cost for r in rungs) <= budget and max(r.flops for r in rungs) <= cap
 
-    lo, hi = math.log(MIN_PILOT_PARAMS), math.log(max(target.params, MIN_PILOT_PARAMS) * 2)
+    lo, hi = math.log(min_size), math.log(max(target.params, min_size) * 2)
     if not fits(math.exp(lo)):
         lo = None
     else:
@@ -470,20 +479,20 @@ def _spend(target: Rung, budget_frac: float, build) -> list[Rung]:
             mid = (lo + hi) / 2
             lo, hi = (mid, hi) if fits(math.exp(mid)) else (lo, mid)
     n_max = None if lo is None else math.exp(lo)
-    if n_max is None or len(_sizes(n_max)) < MIN_SIZES:
-        need = MIN_PILOT_PARAMS * 2 ** (MIN_SIZES - 1)
-        rungs = build(_sizes(need))
+    if n_max is None or len(_sizes(n_max, min_size)) < MIN_SIZES:
+        need = min_size * 2 ** (MIN_SIZES - 1)
+        rungs = build(_sizes(need, min_size))
         share = sum(r.cost for r in rungs) / target.flops
         largest = max(r.flops for r in rungs) / target.flops
         have = "no rung" if n_max is None else f"rungs of at most {_short(n_max)} parameters"
         if largest > MAX_RUNG_FRACTION:
             raise InputError(f"the target ({_short(target.params)} parameters) is too small for a ladder: a rung may "
-                             f"use a 30th of its FLOPs, and {MIN_SIZES} sizes of at least {_short(MIN_PILOT_PARAMS)} "
+                             f"use a 30th of its FLOPs, and {MIN_SIZES} sizes of at least {_short(min_size)} "
                              f"parameters need a rung of {100 * largest:.1f}%; give a larger target, or fewer or "
                              "smaller --multiples")
         raise InputError(f"--budget-frac {budget_frac:g} buys {have}: fewer than {MIN_SIZES} distinct sizes of at least "
-                         f"{_short(MIN_PILOT_PARAMS)} parameters; --budget-frac {_round_up(share)} buys {MIN_SIZES}")
-    return build(_sizes(n_max))
+                         f"{_short(min_size)} parameters; --budget-frac {_round_up(share)} buys {MIN_SIZES}")
+    return build(_sizes(n_max, min_size))
 
 
 def _round_up(x: float) -> str:
