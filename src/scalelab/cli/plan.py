@@ -319,15 +319,15 @@ def plan_validate(
     def go():
         from scalelab.data import rows
         from scalelab.planning import check_runs
-        from scalelab.planning.validate import check_documented_hours, check_steps
+        from scalelab.planning.validate import check_documented_hours, check_steps, speed_summary
 
-        return (check_runs(rows("known_runs"), goodput), check_steps(rows("step_measurements")),
-                check_documented_hours(rows("documented_hours")))
+        steps, hours = check_steps(rows("step_measurements")), check_documented_hours(rows("documented_hours"))
+        return check_runs(rows("known_runs"), goodput), steps, hours, speed_summary(steps, hours)
 
-    checks, steps, hours = run(go)
+    checks, steps, hours, sm = run(go)
     if as_json:
         print_json({"runs": [c.to_dict() for c in checks], "steps": [c.to_dict() for c in steps],
-                    "hours": [c.to_dict() for c in hours], "summary": speed_summary(steps, hours)})
+                    "hours": [c.to_dict() for c in hours], "summary": sm})
         return
     g = 0.9 if goodput is None else goodput
     for title, kind in (("documented runs (papers and technical reports)", "paper"),
@@ -364,17 +364,8 @@ def plan_validate(
                   f"{100 * c.error:+.1f}%", f"{c.hours_flat:,.0f}", f"{100 * c.flat_error:+.1f}%",
                   f"{c.mfu_predicted:.3f}", f"{c.goodput_predicted:.3f}")
     out.print(t)
-    sm = speed_summary(steps, hours)
     out.print(f"Step times: median |error| {100 * sm['steps_median']:.1f}%, worst {100 * sm['steps_max']:.1f}% over "
               f"{sm['steps']} measurements. Documented hours: median |error| {100 * sm['hours_median']:.1f}% against "
               f"{100 * sm['flat_median']:.1f}% for a flat 40% MFU over {sm['hours']} runs. Sources and the layouts "
               "assumed where a paper is silent: scalelab/data/README.md.")
 
-
-def speed_summary(steps, hours) -> dict:
-    """Median and worst absolute errors of the speed model's two checks."""
-    import statistics
-
-    se, he, fe = ([abs(c.error) for c in steps], [abs(c.error) for c in hours], [abs(c.flat_error) for c in hours])
-    return {"steps": len(se), "steps_median": statistics.median(se), "steps_max": max(se),
-            "hours": len(he), "hours_median": statistics.median(he), "flat_median": statistics.median(fe)}

@@ -85,6 +85,8 @@ class Accelerator:
     default_mfu: float
     mfu_source: str
     spec_source: str
+    interconnect_gbs: float | None = None
+    """NVLink-class bandwidth per accelerator, both directions together, GB/s (the catalogue's)."""
 
     @property
     def peak_flops(self) -> float:
@@ -95,7 +97,8 @@ class Accelerator:
 
     @classmethod
     def from_dict(cls, d: dict) -> Accelerator:
-        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
+        return cls(**{f.name: d[f.name] if f.name in d or f.default is dataclasses.MISSING else f.default
+                      for f in dataclasses.fields(cls)})
 
     def with_overrides(self, *, peak_tflops=None, price_usd_per_hour=None, memory_gb=None, mfu=None) -> Accelerator:
         """A copy with user figures in place of the catalogue's."""
@@ -140,7 +143,7 @@ def catalogue() -> dict[str, Accelerator]:
             key=key, name=name, vendor=r["vendor"], peak_tflops=float(r["dense_bf16_fp16_tflops"]),
             fp8_tflops=_num(r["fp8_tflops"]), memory_gb=float(r["memory_gb"]), memory_bw_tbs=_num(r["memory_bw_tbs"]),
             tdp_w=_num(r["tdp_w"]), price_usd_per_hour=price, price_note=note, default_mfu=mfu, mfu_source=mfu_source,
-            spec_source=r["spec_source"],
+            spec_source=r["spec_source"], interconnect_gbs=_num(r["interconnect_gbs"]),
         )
     return out
 

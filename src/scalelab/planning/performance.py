@@ -98,8 +98,12 @@ class System:
     node_size: int = 8
     gemm_efficiency: float = GENERIC_GEMM_EFFICIENCY
     source: str = ""
-    inter_given: bool = False
-    """Whether the network figure was given (a layout whose TP spans nodes needs it)."""
+    """Where the network figure comes from: a reference system's datasheet, or "given"."""
+
+    @property
+    def inter_given(self) -> bool:
+        """Whether the network figure was given (a layout whose TP spans nodes needs it)."""
+        return self.source == "given"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -135,7 +139,7 @@ def system_for(accelerator: Accelerator, *, intra_gbs: float | None = None, inte
     if not 0 < eff <= 1:
         raise InputError(f"--gemm-efficiency {eff:g}: give a fraction in (0, 1]")
     source = NETWORK.get(key, ("", "given"))[1] if inter_gbs is None else "given"
-    return System(accelerator, float(intra), float(inter), size, eff, source, inter_gbs is not None)
+    return System(accelerator, float(intra), float(inter), size, eff, source)
 
 
 def accelerator_intra_gbs(accelerator: Accelerator) -> float | None:
@@ -143,13 +147,7 @@ def accelerator_intra_gbs(accelerator: Accelerator) -> float | None:
     (H100 SXM: 900 GB/s -> 450). None for TPUs (a torus, not nodes) and PCIe-only cards."""
     if accelerator.vendor == "Google" or accelerator.key in ("l40s", "rtx4090", "h100-pcie"):
         return None
-    from scalelab.data import rows
-
-    row = next(r for r in rows("accelerators") if r["name"] == accelerator.name)
-    try:
-        return float(row["interconnect_gbs"]) / 2
-    except (TypeError, ValueError):
-        return None
+    return None if accelerator.interconnect_gbs is None else accelerator.interconnect_gbs / 2
 
 
 @dataclass(frozen=True)
@@ -386,6 +384,20 @@ TOKENS_PER_GPU = 1024
 """Llama 3 405B's final batch over its GPUs: 16M tokens on 16,384 H100s."""
 
 
+def batch_sequences(batch_tokens: float | None, seq_len: int, num_gpus: int) -> int:
+    """The global batch in sequences: ``batch_tokens``, by default :data:`DEFAULT_BATCH_TOKENS`
+    or :data:`TOKENS_PER_GPU` per GPU where that is more."""
+    target = max(DEFAULT_BATCH_TOKENS, TOKENS_PER_GPU * num_gpus) if batch_tokens is None else batch_tokens
+    if not (math.isfinite(target) and target >= seq_len):
+        raise InputError(f"--batch-tokens {target:g}: give at least one sequence ({seq_len} tokens)")
+    return max(1, round(target / seq_len))
+
+
+def whole_micro_batches(sequences: int, dp: int, micro_batch: int) -> int:
+    """``sequences`` rounded to whole micro-batches on every data-parallel rank (at least one)."""
+    return max(1, round(sequences / (dp * micro_batch))) * dp * micro_batch
+
+
 def fastest_layouts(model: ModelConfig, num_gpus: int, system: System, *, batch_tokens: float | None = None,
                     seq_len: int | None = None, precision: str = "bf16", top: int = 5,
                     recompute_options: tuple[str, ...] = ("none", "selective", "full"),
@@ -410,10 +422,7 @@ def fastest_layouts(model: ModelConfig, num_gpus: int, system: System, *, batch_
     from scalelab.planning.memory import memory_per_device
 
     seq_len = seq_len or model.seq_len
-    target = max(DEFAULT_BATCH_TOKENS, TOKENS_PER_GPU * num_gpus) if batch_tokens is None else batch_tokens
-    if not (math.isfinite(target) and target >= seq_len):
-        raise InputError(f"--batch-tokens {target:g}: give at least one sequence ({seq_len} tokens)")
-    want = max(1, round(target / seq_len))
+    want = batch_sequences(batch_tokens, seq_len, num_gpus)
     device_gb = system.accelerator.memory_gb
     found = []
     # a GPU count with few divisors (8 x a prime) leaves few layouts: also try leaving up
@@ -424,7 +433,7 @@ def fastest_layouts(model: ModelConfig, num_gpus: int, system: System, *, batch_
             for pp in (q for q in _divisors(used // tp) if q == 1 or q <= model.n_layers // 2):
                 dp = used // (tp * pp)
                 for mb in (1, 2, 4):
-                    gb = max(1, round(want / (dp * mb))) * dp * mb
+                    gb = whole_micro_batches(want, dp, mb)
                     if pp > 1 and gb // (dp * mb) < pp:
                         continue
                     for zero in (1, 3) if dp > 1 else (0,):

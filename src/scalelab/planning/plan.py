@@ -408,7 +408,7 @@ def _budget_speed(accelerator, kw: dict, speed_kw: dict, goodput: float | None):
         warnings.simplefilter("ignore")
         for _ in range(8):
             plan = _make_plan(accelerator, mfu=m, goodput=g, **kw)
-            sped = _predict_speed(dataclasses.replace(plan, mode="forward"), accelerator, mfu=None, goodput=goodput,
+            sped = _predict_speed(plan, accelerator, mfu=None, goodput=goodput,
                                   **speed_kw)
             if sped.speed["mfu_source"] != "performance model":
                 return None if m is None else (m, g, speed)
@@ -449,11 +449,9 @@ def _predict_speed(plan: Plan, accelerator, *, mfu, goodput, parallel, recompute
         model = model.replace(seq_len=seq_len)
     options = {"fused_cross_entropy": fused_cross_entropy}
     if parallel is not None:
-        from scalelab.planning.performance import DEFAULT_BATCH_TOKENS, TOKENS_PER_GPU
+        from scalelab.planning.performance import batch_sequences, whole_micro_batches
 
-        seq = model.seq_len
-        want = max(1, round((batch_tokens or max(DEFAULT_BATCH_TOKENS, TOKENS_PER_GPU * n)) / seq))
-        gb = max(1, round(want / (parallel.dp * micro_batch))) * parallel.dp * micro_batch
+        gb = whole_micro_batches(batch_sequences(batch_tokens, model.seq_len, n), parallel.dp, micro_batch)
         st = step_time(model, parallel, sysm, global_batch=gb, micro_batch=micro_batch, recompute=recompute or "none")
         layouts = []
         chosen = {"layout": "given", "global_batch": gb, "step": st.to_dict(), "why": st.why()}

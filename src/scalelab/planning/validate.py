@@ -255,3 +255,12 @@ def _row_model(r: dict):
                        n_kv_heads=int(r["n_kv_heads"]), d_ff=int(r["d_ff"]), ffn=ffn, vocab_size=int(r["vocab_size"]),
                        seq_len=int(r["seq_len"]), name=r["model"],
                        **({"position": "learned", "norm": "layernorm", "bias": True} if ffn == "gelu" else {}))
+
+
+def speed_summary(steps: list[StepCheck], hours: list[HoursCheck]) -> dict:
+    """Median and worst absolute errors of the speed model's two checks."""
+    import statistics
+
+    se, he, fe = ([abs(c.error) for c in steps], [abs(c.error) for c in hours], [abs(c.flat_error) for c in hours])
+    return {"steps": len(se), "steps_median": statistics.median(se), "steps_max": max(se),
+            "hours": len(he), "hours_median": statistics.median(he), "flat_median": statistics.median(fe)}
