@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs torch: pip install 'scalelab[train]'")
 
 from scalelab.errors import InputError
-from scalelab.ladder.model import GPT, GPTConfig, apply_rope, rope_tables, shape_for_params
+from scalelab.ladder.model import GPT, GPTConfig, RMSNorm, apply_rope, rope_tables, shape_for_params
 
 
 @pytest.mark.parametrize("kw", [dict(), dict(ffn="gelu"), dict(tied_embeddings=False), dict(qk_norm=True),
@@ -42,18 +42,52 @@ def test_causal():
 
 
 def test_rope_preserves_norms_and_relative_position():
-    cos, sin = rope_tables(8, 16, 10000.0)  # (T, hd/2), against (B, nh, T, hd/2)
+    table = rope_tables(8, 16, 10000.0)  # (T, hd/2, 2), against (B, nh, T, hd/2, 2) pairs
     q = torch.randn(1, 1, 8, 16)
-    r = apply_rope(q, cos, sin)
+    r = apply_rope(q, table)
     torch.testing.assert_close(r.norm(dim=-1), q.norm(dim=-1))
     k = torch.randn(1, 1, 8, 16)
     # the score of (q at i, k at j) depends on i - j only: shift both by one position
     qq = q[..., 2:3, :].expand(1, 1, 8, 16).contiguous()
     kk = k[..., 5:6, :].expand(1, 1, 8, 16).contiguous()
-    rq, rk = apply_rope(qq, cos, sin), apply_rope(kk, cos, sin)
+    rq, rk = apply_rope(qq, table), apply_rope(kk, table)
     s1 = (rq[..., 3, :] * rk[..., 1, :]).sum()
     s2 = (rq[..., 5, :] * rk[..., 3, :]).sum()
     torch.testing.assert_close(s1, s2)
+
+
+def test_rope_turns_pairs_by_the_position_angle():
+    table = rope_tables(4, 8, 100.0)
+    x = torch.randn(4, 8)
+    r = apply_rope(x, table)
+    pos, pair = 3, 1
+    angle = pos * 100.0 ** (-2 * pair / 8)
+    a, b = x[pos, 2 * pair], x[pos, 2 * pair + 1]
+    torch.testing.assert_close(r[pos, 2 * pair:2 * pair + 2],
+                               torch.stack((a * math.cos(angle) - b * math.sin(angle),
+                                            a * math.sin(angle) + b * math.cos(angle))))
+    torch.testing.assert_close(r[0], x[0])  # position 0 is not turned
+
+
+def test_rope_compiled_form_matches_the_complex_one(monkeypatch):
+    table = rope_tables(6, 8, 10000.0)[:, None]  # (T, 1, hd/2, 2) against (T, nh, hd/2, 2) pairs
+    x = torch.randn(6, 3, 8)
+    eager = apply_rope(x, table)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    torch.testing.assert_close(apply_rope(x, table), eager)
+
+
+def test_rms_norm_matches_pytorch_forward_and_backward():
+    torch.manual_seed(0)
+    norm = RMSNorm(16).double()
+    norm.weight.data = torch.randn(16, dtype=torch.double)
+    x = torch.randn(3, 5, 16, dtype=torch.double, requires_grad=True)
+    torch.testing.assert_close(norm(x), torch.nn.functional.rms_norm(x, (16,), norm.weight, norm.eps))
+    weight = norm.weight.detach().clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, w: torch.func.functional_call(norm, {"weight": w}, (a,)), (x, weight))
+    # and on a strided input, as QK-norm gives it
+    xs = torch.randn(3, 5, 2, 16, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a: norm(a[:, :, 0]), (xs,))
 
 
 def test_flops_per_token_follow_the_plan_conventions():
