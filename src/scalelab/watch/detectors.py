@@ -107,7 +107,25 @@ def spike(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = Non
             if j <= i + 2 and j + 1 < n:
                 resid[j] = _interp_residual(lx, ly, j)
 
-    for i in range(max(2, start, burn_in), n):
+    # The loop below is exact; it runs only where it could flag a point: where the z-scores
+    # of the unrepaired curve (computed at once) pass a threshold, and after a repair, whose
+    # changed residuals stay in the windows of the next window + 6 points.
+    med_e, mad_e = _rolling_robust(extrap, window, min_count=8)
+    med_r, mad_r = _rolling_robust(resid, window, min_count=8)
+    with np.errstate(invalid="ignore"):
+        maybe = (((extrap - med_e) / mad_e > immediate_z) & (extrap > min_rel_jump)) | \
+                (((resid - med_r) / mad_r > z) & (resid > min_rel_jump))
+    candidates = np.flatnonzero(maybe)
+    dirty_until = -1
+    i = max(2, start, burn_in) - 1
+    while True:
+        i += 1
+        if i > dirty_until:
+            i = _next_candidate(candidates, i)
+            if i is None:
+                break
+        if i >= n:
+            break
         if not np.isfinite(ly[i]):
             continue
         past_e = extrap[max(2, i - window):i]
@@ -117,6 +135,7 @@ def spike(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = Non
             if ze > immediate_z and extrap[i] > min_rel_jump:
                 out.append(_spike_alert(kind, i, i, steps, v, extrap[i], ze, name))
                 repair(i, extrap[i])
+                dirty_until = i + window + 6
                 continue
         if not np.isfinite(resid[i]):
             continue
@@ -128,6 +147,7 @@ def spike(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = Non
         if zi > z and resid[i] > min_rel_jump:
             out.append(_spike_alert(kind, i, i + 1, steps, v, resid[i], zi, name))
             repair(i, resid[i])
+            dirty_until = i + window + 6
     out += _wide_spikes(steps, v, ly, {a.index for a in out}, z=z + WIDE_EXTRA_Z, min_rel_jump=min_rel_jump, window=window,
                         burn_in=burn_in, start=start, name=name, kind=kind)
     if repaired is not None:
@@ -157,7 +177,19 @@ def _wide_spikes(steps, v, ly, flagged: set, *, z, min_rel_jump, window, burn_in
         wide = np.full(n, np.nan)
         wide[WIDE:n - WIDE] = ly[WIDE:n - WIDE] - np.convolve(ly, kernel[::-1], mode="valid")
     out = []
-    for j in range(max(burn_in, start - WIDE, WIDE), n - WIDE):
+    med, mad = _rolling_robust(wide, window, min_count=30)  # exact until a flag blanks a point (as in spike)
+    with np.errstate(invalid="ignore"):
+        candidates = np.flatnonzero(((wide - med) / mad > z) & (wide > min_rel_jump))
+    dirty_until = -1
+    j = max(burn_in, start - WIDE, WIDE) - 1
+    while True:
+        j += 1
+        if j > dirty_until:
+            j = _next_candidate(candidates, j)
+            if j is None:
+                break
+        if j >= n - WIDE:
+            break
         if not np.isfinite(wide[j]) or any(i in flagged for i in (j - 1, j, j + 1)):
             continue
         past = wide[max(WIDE, j - window):j]
@@ -170,6 +202,7 @@ def _wide_spikes(steps, v, ly, flagged: set, *, z, min_rel_jump, window, burn_in
             flagged.add(j)
             ly[j] -= wide[j]
             wide[j] = np.nan
+            dirty_until = j + window
     return out
 
 
@@ -270,6 +303,58 @@ def _mad(x: np.ndarray, floor: float = 5e-5) -> float:
     return max(1.4826 * float(np.median(np.abs(x - np.median(x)))), floor)
 
 
+ROLLING_ROWS = 16384  # windows sorted at a time (x 120 points: 16 MB)
+
+
+def _rolling_robust(x: np.ndarray, window: int, *, min_count: int, floor: float = 5e-5,
+                    scale: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """For every i, the median and :func:`_mad` of the finite values among ``x[i-window:i]``
+    (NaN where fewer than ``min_count``), all at once: the same numbers, to the bit, as the
+    two functions on each window, in a few sorts instead of a Python loop over the points.
+    ``scale``: the MAD of the window divided by its median (throughput's relative noise)."""
+    n = x.size
+    med, mad = np.full(n, np.nan), np.full(n, np.nan)
+    padded = np.concatenate((np.full(window, np.nan), np.where(np.isfinite(x), x, np.nan)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, window)[:n]  # row i: x[i-window:i]
+
+    for a in range(0, n, ROLLING_ROWS):
+        rows = np.sort(windows[a:a + ROLLING_ROWS], axis=1)  # NaNs last
+        count = np.isfinite(rows).sum(axis=1)
+        ok = count >= min_count
+        if not ok.any():
+            continue
+        rows, count = rows[ok], count[ok]
+        m = _middle(rows, count)
+        if scale:
+            rows = rows / m[:, None]
+        centre = _middle(rows, count) if scale else m
+        dev = np.sort(np.abs(rows - centre[:, None]), axis=1)
+        idx = np.flatnonzero(ok) + a
+        med[idx], mad[idx] = m, np.maximum(1.4826 * _middle(dev, count), floor)
+    return med, mad
+
+
+def _middle(rows_sorted: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """The median of each row of an array sorted along its rows with its NaNs last, given
+    each row's count of numbers (NaN where none): np.median's arithmetic, the mean of the two
+    middle values."""
+    lo = np.take_along_axis(rows_sorted, np.maximum(count - 1, 0)[:, None] // 2, 1)[:, 0]
+    hi = np.take_along_axis(rows_sorted, (count // 2)[:, None], 1)[:, 0]
+    return np.where(count > 0, (lo + hi) / 2, np.nan)
+
+
+def _row_median(rows: np.ndarray) -> np.ndarray:
+    """The median of the finite values of each row (NaN where none)."""
+    rows = np.sort(np.where(np.isfinite(rows), rows, np.nan), axis=1)
+    return _middle(rows, np.isfinite(rows).sum(axis=1))
+
+
+def _next_candidate(candidates: np.ndarray, i: int) -> int | None:
+    """The first index in the sorted ``candidates`` at or after ``i``."""
+    k = int(np.searchsorted(candidates, i))
+    return int(candidates[k]) if k < candidates.size else None
+
+
 def divergence(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = None, *, k: int = 4,
                min_rel_rise: float = 0.01, z: float = 4.0, reference: int = 40, long_window: int = 150,
                long_z: float = 4.5, long_min_rel_rise: float = 0.001, long_reference: int = 400, long_every: int = 10,
@@ -302,16 +387,38 @@ def divergence(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None 
     out = []
     in_event = False
     short_floor, long_floor = math.log1p(min_rel_rise), math.log1p(long_min_rel_rise)
-    for i in range(max(start, k), n):
+    # The exact look below (a robust fit per window) is taken only where a vectorized pass
+    # over every window says the rule could fire (with thresholds loosened to SCREEN_MARGIN).
+    finite = np.isfinite(ly)
+    run = np.convolve(finite, np.ones(k, int))[:n]  # finite points among the k to i
+    begin = max(start, k)
+    ends = np.arange(begin, n)
+    ends = ends[run[begin:] == k]
+    lo_margin = math.log1p(-0.01)  # and a window a little below the closing level still gets the look
+    short = set(_screen(lx, ly, ends, k, reference, lambda res, sigma, se, level, w: (
+        np.all(res > SCREEN_MARGIN * np.maximum(z * np.sqrt(sigma[:, None] ** 2 + se ** 2), short_floor), axis=1)
+        & (np.median(w, axis=1) > level + lo_margin))).tolist())
+    long_ends = ends[(ends + 1 >= long_window + long_reference // 2) & (ends % long_every == 0)]
+
+    def long_passes(res, sigma, se, level, w):
+        cnt = np.isfinite(res).sum(axis=1)
+        mean = np.nanmean(res, axis=1)
+        stat = mean / np.sqrt(sigma**2 / cnt + np.nanmean(np.where(np.isfinite(res), se, np.nan), axis=1) ** 2)
+        return ((cnt >= long_window // 2) & (stat > SCREEN_MARGIN * long_z) & (mean > SCREEN_MARGIN * long_floor)
+                & (np.nanmedian(w, axis=1) > level + lo_margin))
+
+    long = set(_screen(lx, ly, long_ends, long_window, long_reference, long_passes).tolist())
+    band = None if upper_band is None else np.asarray(upper_band, float)
+    for i in range(begin, n):
         rising, why = False, ""
-        if np.all(np.isfinite(ly[i - k + 1:i + 1])):
-            r = _against_trend(lx, ly, i - k + 1, i + 1, reference)
+        if run[i] == k:
+            r = _against_trend(lx, ly, i - k + 1, i + 1, reference) if i in short else None
             if r is not None:
                 res, sigma, se_line, level = r
                 scale = np.sqrt(sigma**2 + se_line**2)
                 rising = bool(np.all(res > np.maximum(z * scale, short_floor)) and np.median(ly[i - k + 1:i + 1]) > level)
                 why = f"{k} points {100 * math.expm1(float(np.median(res))):+.1f}% above the trend ({np.min(res) / sigma:.1f}+ sigmas)"
-            if not rising and i + 1 >= long_window + long_reference // 2 and i % long_every == 0:
+            if not rising and i in long:
                 lo_ = i - long_window + 1
                 r = _against_trend(lx, ly, lo_, i + 1, long_reference)
                 if r is not None:
@@ -323,8 +430,11 @@ def divergence(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None 
                         rising = bool(stat > long_z and mean > long_floor and np.nanmedian(ly[lo_:i + 1]) > level)
                         why = (f"the last {ok.sum()} points {100 * math.expm1(mean):+.2f}% above the trend on average "
                                f"({stat:.0f} standard errors)")
-        above = (upper_band is not None and np.all(np.isfinite(v[i - k + 1:i + 1]))
-                 and bool(np.all(v[i - k + 1:i + 1] > np.asarray(upper_band)[i - k + 1:i + 1])))
+        if not rising and band is None:
+            in_event = False
+            continue
+        above = (band is not None and np.all(np.isfinite(v[i - k + 1:i + 1]))
+                 and bool(np.all(v[i - k + 1:i + 1] > band[i - k + 1:i + 1])))
         if (rising or above) and not in_event:
             first = i - k + 1
             out.append(Alert("divergence", first, int(steps[first]), i, float(v[i]),
@@ -334,6 +444,70 @@ def divergence(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None 
         elif not (rising or above):
             in_event = False
     return out
+
+
+def _trends(lx: np.ndarray, ly: np.ndarray, los: np.ndarray, width: int, reference: int):
+    """:func:`_against_trend` for the windows ``[lo, lo + width)`` of every ``lo`` in ``los``
+    at once, as arrays (a row per window; NaN sigma where it returns None). The same fit in
+    sums instead of ``polyfit``: equal to rounding, so the caller uses it to find the windows
+    worth :func:`_against_trend`'s exact look."""
+    pad = np.full(reference, np.nan)
+    xs = np.lib.stride_tricks.sliding_window_view(np.concatenate((pad, lx)), reference)[los]
+    ys = np.lib.stride_tricks.sliding_window_view(np.concatenate((pad, ly)), reference)[los]
+    ok = np.isfinite(ys) & np.isfinite(xs)
+
+    def line(mask):
+        m = mask.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mx = np.where(mask, xs, 0).sum(axis=1) / m
+            my = np.where(mask, ys, 0).sum(axis=1) / m
+            dx = np.where(mask, xs - mx[:, None], 0)
+            sxx = (dx * dx).sum(axis=1)
+            slope = (dx * np.where(mask, ys - my[:, None], 0)).sum(axis=1) / sxx
+            resid = np.where(mask, ys - (slope[:, None] * (xs - mx[:, None]) + my[:, None]), np.nan)
+        centre = _row_median(resid)
+        sigma = np.maximum(1.4826 * _row_median(np.abs(resid - centre[:, None])), 1e-4)
+        return m, mx, my, sxx, slope, resid, centre, sigma
+
+    m, mx, my, sxx, slope, resid, centre, sigma = line(ok)
+    with np.errstate(invalid="ignore"):
+        keep = ok & (np.abs(resid - centre[:, None]) <= 3 * sigma[:, None])
+    refit = (keep.sum(axis=1) >= 8) & (keep.sum(axis=1) < m)
+    used = np.where(refit[:, None], keep, ok)
+    m2, mx2, my2, sxx2, slope2, _, _, sigma2 = line(used)
+    m, mx, my, sxx, slope, sigma = (np.where(refit, b, a) for a, b in
+                                    ((m, m2), (mx, mx2), (my, my2), (sxx, sxx2), (slope, slope2), (sigma, sigma2)))
+    valid = (ok.sum(axis=1) >= 8) & (sxx > 0)
+    x = np.lib.stride_tricks.sliding_window_view(lx, width)[los]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se_line = sigma[:, None] * np.sqrt(1 / m[:, None] + (x - mx[:, None]) ** 2 / sxx[:, None])
+    y_used = np.where(used, ys, np.nan)
+    flat = slope > 0  # held level at the median, as _against_trend does
+    fitted = np.where(flat[:, None], _row_median(y_used)[:, None], slope[:, None] * (x - mx[:, None]) + my[:, None])
+    # the closing level: the median of the last quarter (at least 4) of the points used
+    from_end = np.cumsum(used[:, ::-1], axis=1)[:, ::-1]
+    level = _row_median(np.where(used & (from_end <= np.maximum(4, m // 4)[:, None]), ys, np.nan))
+    res = np.lib.stride_tricks.sliding_window_view(ly, width)[los] - fitted
+    return res, np.where(valid, sigma, np.nan), se_line, level
+
+
+TREND_CELLS = 2**19  # points of the vectorized trend's windows at a time (4 MB an array)
+SCREEN_MARGIN = 0.8  # the exact look is taken where the vectorized statistic reaches this share of a threshold
+
+
+def _screen(lx, ly, ends: np.ndarray, width: int, reference: int, passes) -> np.ndarray:
+    """The window ends among ``ends`` whose vectorized trend ``passes`` (a function of the
+    window's residuals, sigma, line errors, its closing level and its log losses) a loosened
+    test, in chunks."""
+    keep, rows = [], max(64, TREND_CELLS // reference)
+    for a in range(0, ends.size, rows):
+        e = ends[a:a + rows]
+        los = e - width + 1
+        res, sigma, se_line, level = _trends(lx, ly, los, width, reference)
+        window_ly = np.lib.stride_tricks.sliding_window_view(ly, width)[los]
+        with np.errstate(invalid="ignore"):
+            keep.append(e[np.isfinite(sigma) & passes(res, sigma, se_line, level, window_ly)])
+    return np.concatenate(keep) if keep else np.zeros(0, int)
 
 
 def _against_trend(lx: np.ndarray, ly: np.ndarray, lo: int, hi: int, reference: int):
@@ -374,31 +548,34 @@ def throughput_drop(steps: np.ndarray, rate: np.ndarray, *, planned: float | Non
     in a stream with 2% noise is seen without the noise alone raising it (the monitor uses
     ``k`` = 20: a 5% drop under 2% noise is then ~9 standard errors)."""
     r = np.asarray(rate, float)
+    with np.errstate(invalid="ignore"):
+        r_ok = np.where(np.isfinite(r) & (r > 0), r, np.nan)
+    # the medians and noise of every window at once (index i + 1: the k samples to i; index
+    # i - k + 1: the window before them)
+    recent_med = _rolling_robust(np.append(r_ok, np.nan), k, min_count=max(1, k // 2))[0][1:]
+    recent_n = np.convolve(np.isfinite(r_ok), np.ones(k, int))[:r.size]
+    past_med, past_mad = _rolling_robust(r_ok, window, min_count=10, floor=1e-4, scale=True)
     out = []
     in_event = False
     calm = 0  # samples in a row without the drop: an event ends after k of them
     for i in range(max(start, k - 1), len(r)):
-        recent = r[i - k + 1:i + 1]
-        recent = recent[np.isfinite(recent) & (recent > 0)]
-        if recent.size < max(1, k // 2):
+        if not np.isfinite(recent_med[i]):
             continue
-        m = float(np.median(recent))
+        m = float(recent_med[i])
         if planned:
             ref, low = planned, m < planned * (1 - drop)
         else:
-            past = r[max(0, i - k + 1 - window):i - k + 1]
-            past = past[np.isfinite(past) & (past > 0)]
-            if past.size < 10:
+            if not np.isfinite(past_med[i - k + 1]):
                 continue
-            ref = float(np.median(past))
-            se = 1.2533 * _mad(past / ref, floor=1e-4) / math.sqrt(recent.size)
+            ref = float(past_med[i - k + 1])
+            se = 1.2533 * float(past_mad[i - k + 1]) / math.sqrt(recent_n[i])
             low = m < ref * (1 - drop / 2) and (ref - m) / ref > z * se
         if low and not in_event:
             below = np.flatnonzero(r[i - k + 1:i + 1] < ref * (1 - (drop if planned else drop / 2)))
             first = i - k + 1 + (int(below[0]) if below.size else 0)  # where the drop shows first
             what = "the plan" if planned else "its recent median"
             out.append(Alert("throughput_drop", first, int(steps[first]), i, m,
-                             f"throughput {m:,.0f} tokens/s (median of {recent.size} samples to step {int(steps[i])}), "
+                             f"throughput {m:,.0f} tokens/s (median of {recent_n[i]} samples to step {int(steps[i])}), "
                              f"{100 * (1 - m / ref):.1f}% below {what} ({ref:,.0f})"))
             in_event, calm = True, 0
         elif not low:
