@@ -127,3 +127,77 @@ def test_grad_norm_spike_like_bloom():
     gn[80:85] = [2.4, 15.9, 145, 960, 50]
     alerts = det.spike(np.arange(100), gn, None, min_rel_jump=0.2, kind="grad_norm_spike", name="grad norm")
     assert alerts[0].index == 80 and alerts[0].delay == 0
+
+
+def test_rolling_windows_equal_the_per_window_median_and_mad():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(700) * np.exp(rng.standard_normal(700))
+    x[rng.choice(700, 60, replace=False)] = np.nan
+    x[[5, 300]] = np.inf
+    for window, min_count, scale in ((120, 8, False), (37, 30, False), (50, 10, True)):
+        if scale:
+            x = np.abs(x) + 1
+        med, mad = det._rolling_robust(x, window, min_count=min_count, floor=1e-4, scale=scale)
+        for i in range(x.size):
+            past = x[max(0, i - window):i]
+            past = past[np.isfinite(past)]
+            if past.size < min_count:
+                assert np.isnan(med[i]) and np.isnan(mad[i])
+                continue
+            centre = np.median(past)
+            assert med[i] == centre  # to the bit: the detectors' decisions must not move
+            assert mad[i] == det._mad(past / centre if scale else past, floor=1e-4)
+
+
+def test_vectorized_trend_matches_the_exact_one():
+    rng = np.random.default_rng(4)
+    n = 900
+    lx = np.log(np.arange(1, n + 1) * 1e5)
+    ly = np.log(2 + 30 * np.exp(lx) ** -0.2) + 0.01 * rng.standard_normal(n)
+    ly[rng.choice(n, 40, replace=False)] += 0.2  # outliers: the robust refit drops them
+    ly[600:700] += np.linspace(0, 0.3, 100)  # a rise: the line would slope upward and is held level
+    ly[rng.choice(n, 30, replace=False)] = np.nan
+    los = np.arange(10, n - 4)
+    res, sigma, se_line, level = det._trends(lx, ly, los, 4, 40)
+    for row, lo in enumerate(los):
+        exact = det._against_trend(lx, ly, lo, lo + 4, 40)
+        if exact is None:
+            assert np.isnan(sigma[row])
+            continue
+        np.testing.assert_allclose(res[row], exact[0], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose([sigma[row], level[row]], [exact[1], exact[3]], rtol=1e-9)
+        np.testing.assert_allclose(se_line[row], exact[2], rtol=1e-9)
+
+
+def _faulty_log(seed=5, n=6000):
+    rng = np.random.default_rng(seed)
+    steps = np.arange(1, n + 1)
+    loss = (2.1 + 9 * (steps + 50.0) ** -0.35) * (1 + 0.01 * rng.standard_normal(n))
+    loss[[1500, 1540, 1580]] *= 1.25  # repeated spikes
+    loss[2500] *= 1.12
+    loss[4000:] *= np.exp(np.arange(n - 4000) * 4e-5)  # a slow divergence
+    return steps, loss
+
+
+def test_the_candidate_screens_change_no_alert(monkeypatch):
+    """The detectors look exactly only where a vectorized pass says they could fire; looking
+    everywhere gives the same alerts."""
+    steps, loss = _faulty_log()
+    fast = [a.to_dict() for a in det.spike(steps, loss) + det.divergence(steps, loss)]
+    assert any(a["kind"] == "spike" for a in fast) and any(a["kind"] == "divergence" for a in fast)
+    monkeypatch.setattr(det, "_next_candidate", lambda candidates, i: i)
+    monkeypatch.setattr(det, "_screen", lambda lx, ly, ends, *args: ends)
+    assert [a.to_dict() for a in det.spike(steps, loss) + det.divergence(steps, loss)] == fast
+
+
+def test_a_long_healthy_throughput_stream_raises_no_drop():
+    """200,000 samples at 2% noise: the reference median's own error and a noise scale from
+    200 samples keep the 2.5% threshold from being crossed by chance (a 50-sample noise
+    scale and the recent median's error alone raised one)."""
+    rng = np.random.default_rng(0)
+    n = 200_000
+    rate = 1e6 * (1 + 0.02 * rng.standard_normal(n))
+    assert det.throughput_drop(np.arange(n), rate, k=20) == []
+    rate[150_000:] *= 0.95  # and a 5% drop in it is still found
+    (alert,) = det.throughput_drop(np.arange(n), rate, k=20)
+    assert 150_000 <= alert.seen_index <= 150_050

@@ -540,13 +540,15 @@ def _against_trend(lx: np.ndarray, ly: np.ndarray, lo: int, hi: int, reference: 
 
 
 def throughput_drop(steps: np.ndarray, rate: np.ndarray, *, planned: float | None = None, drop: float = 0.05,
-                    k: int = 5, window: int = 50, z: float = 5.0, start: int = 0) -> list[Alert]:
+                    k: int = 5, window: int = 50, noise_window: int = 200, z: float = 5.0,
+                    start: int = 0) -> list[Alert]:
     """Tokens/s down by about ``drop``: against the plan (when given), the median of the last
     ``k`` samples at least ``drop`` below it; against the run's own recent median (of the
     ``window`` samples before them), at least half of ``drop`` below it and ``z`` standard
-    errors of that median below (the noise from the same samples' spread), so that a 5% drop
-    in a stream with 2% noise is seen without the noise alone raising it (the monitor uses
-    ``k`` = 20: a 5% drop under 2% noise is then ~9 standard errors)."""
+    errors of the difference of the two medians below (the noise from the spread of the
+    ``noise_window`` samples before them),
+    so that a 5% drop in a stream with 2% noise is seen without the noise alone raising it
+    (the monitor uses ``k`` = 20: a 5% drop under 2% noise is then ~7.5 standard errors)."""
     r = np.asarray(rate, float)
     with np.errstate(invalid="ignore"):
         r_ok = np.where(np.isfinite(r) & (r > 0), r, np.nan)
@@ -554,7 +556,11 @@ def throughput_drop(steps: np.ndarray, rate: np.ndarray, *, planned: float | Non
     # i - k + 1: the window before them)
     recent_med = _rolling_robust(np.append(r_ok, np.nan), k, min_count=max(1, k // 2))[0][1:]
     recent_n = np.convolve(np.isfinite(r_ok), np.ones(k, int))[:r.size]
-    past_med, past_mad = _rolling_robust(r_ok, window, min_count=10, floor=1e-4, scale=True)
+    past_n = np.convolve(np.isfinite(r_ok), np.ones(window, int))[:r.size]  # index j: the window ending at j
+    past_med = _rolling_robust(r_ok, window, min_count=10)[0]
+    # the noise from a longer stretch: a MAD of 50 samples is itself 16% uncertain, and the
+    # low draws of it, over a long log, raised false drops of 2.5%
+    noise = _rolling_robust(r_ok, noise_window, min_count=10, floor=1e-4, scale=True)[1]
     out = []
     in_event = False
     calm = 0  # samples in a row without the drop: an event ends after k of them
@@ -568,7 +574,8 @@ def throughput_drop(steps: np.ndarray, rate: np.ndarray, *, planned: float | Non
             if not np.isfinite(past_med[i - k + 1]):
                 continue
             ref = float(past_med[i - k + 1])
-            se = 1.2533 * float(past_mad[i - k + 1]) / math.sqrt(recent_n[i])
+            # both medians are noisy: the difference's standard error counts the reference's too
+            se = 1.2533 * float(noise[i - k + 1]) * math.sqrt(1 / recent_n[i] + 1 / past_n[i - k])
             low = m < ref * (1 - drop / 2) and (ref - m) / ref > z * se
         if low and not in_event:
             below = np.flatnonzero(r[i - k + 1:i + 1] < ref * (1 - (drop if planned else drop / 2)))
