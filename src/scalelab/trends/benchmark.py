@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scalelab.errors import InputError, suggest
+from scalelab.trends.common import benchmark_models, resample_fits
 
 BENCHMARKS = {"MMLU": 0.25, "BBH": 0.25, "GPQA": 0.25}  # the score of guessing
 MIN_MODELS = 6
@@ -64,13 +65,9 @@ def benchmark_backtest(benchmark: str = "MMLU", *, fit_max_flops: float = 1e24, 
     """
     import pandas as pd
 
-    from scalelab.data import bundled_path
-
     if benchmark not in BENCHMARKS:
         raise InputError(f"--benchmark {benchmark!r}{suggest(benchmark, BENCHMARKS)}; known: {', '.join(BENCHMARKS)}")
-    d = pd.read_csv(bundled_path("epoch_benchmarks"))
-    d["C"] = pd.to_numeric(d["Training compute (FLOP)"], errors="coerce")
-    d = d[d["C"].notna() & d[benchmark].notna() & (d["Trust in benchmark results"] >= min_trust)]
+    d = benchmark_models(benchmark, min_trust)
     if fit_before is not None:
         try:
             cut = pd.Timestamp(fit_before)
@@ -89,11 +86,7 @@ def benchmark_backtest(benchmark: str = "MMLU", *, fit_max_flops: float = 1e24, 
     k, c0 = _fit(x, y, chance)
     resid = y - _curve(x, k, c0, chance)
     rng = np.random.default_rng(seed)
-    members = []
-    for _ in range(num_bootstrap):
-        i = rng.integers(0, x.size, x.size)
-        members.append(_fit(x[i], y[i], chance))
-    members = np.array(members)
+    members = np.array(resample_fits(x, y, lambda a, b: _fit(a, b, chance), num_bootstrap, rng))
     rows = []
     for r in test.itertuples():
         lc = np.log10(r.C)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scalelab.errors import InputError
+from scalelab.trends.common import resample_fits
 
 SNAPSHOT = "2024-11"
 ATTRIBUTION = "Epoch AI, Data on AI Models (epoch.ai/data), CC BY 4.0, snapshot 2024-11"
@@ -78,12 +79,7 @@ def compute_trend(*, frontier: bool = False, since: float = 2010, domain: str | 
     x, y = d["year"].to_numpy(float), np.log10(d["compute"].to_numpy(float))
     slope, intercept = map(float, np.polyfit(x, y, 1))
     rng = np.random.default_rng(seed)
-    boot = []
-    for _ in range(num_bootstrap):
-        i = rng.integers(0, x.size, x.size)
-        if np.ptp(x[i]) > 0:
-            boot.append(np.polyfit(x[i], y[i], 1)[0])
-    boot = np.array(boot) if boot else np.array([slope])
+    boot = np.array(resample_fits(x, y, lambda a, b: np.polyfit(a, b, 1)[0], num_bootstrap, rng) or [slope])
     g = lambda s: float(10 ** s)  # noqa: E731
     q = np.quantile(boot, [0.1, 0.9, 0.025, 0.975])
     return ComputeTrend(what, int(len(d)), float(x.min()), float(x.max()), g(slope), (g(q[0]), g(q[1])),

@@ -10,6 +10,7 @@ import numpy as np
 
 from scalelab.errors import InputError
 from scalelab.trends.benchmark import BENCHMARKS, _curve, _fit
+from scalelab.trends.common import benchmark_models, resample_fits
 from scalelab.trends.compute import ATTRIBUTION, _models
 
 
@@ -37,10 +38,6 @@ def run_context(flops: float, *, num_bootstrap: int = 200, seed: int = 0) -> Run
     >>> 2023 < c.frontier_year < 2026, c.share_below > 0.9
     (True, True)
     """
-    import pandas as pd
-
-    from scalelab.data import bundled_path
-
     if not (np.isfinite(flops) and flops > 0):
         raise InputError(f"compute {flops}: give a positive FLOP count")
     d = _models()
@@ -48,34 +45,26 @@ def run_context(flops: float, *, num_bootstrap: int = 200, seed: int = 0) -> Run
     x, y = front["year"].to_numpy(float), np.log10(front["compute"].to_numpy(float))
     slope, icpt = np.polyfit(x, y, 1)
     rng = np.random.default_rng(seed)
-    years = []
-    for _ in range(num_bootstrap):
-        i = rng.integers(0, x.size, x.size)
-        s, b = np.polyfit(x[i], y[i], 1)
-        if s > 0:
-            years.append((np.log10(flops) - b) / s)
+    fits = resample_fits(x, y, lambda a, b: np.polyfit(a, b, 1), num_bootstrap, rng)
+    years = [(np.log10(flops) - b) / s for s, b in fits if s > 0]
     lo, hi = np.quantile(years, [0.1, 0.9]) if years else (np.nan, np.nan)
     notable = d[d["Notability criteria"].str.strip() != ""]
     below = notable[notable["compute"] <= flops]
     top = below.loc[below["compute"].idxmax()] if len(below) else None
     bench = {}
-    b = pd.read_csv(bundled_path("epoch_benchmarks"))
-    b["C"] = pd.to_numeric(b["Training compute (FLOP)"], errors="coerce")
+    lc = np.log10(flops)
     for name, chance in BENCHMARKS.items():
-        m = b[b["C"].notna() & b[name].notna() & (b["Trust in benchmark results"] >= 0)]
+        m = benchmark_models(name)
         if len(m) < 6:
             continue
         lx, ly = np.log10(m["C"].to_numpy()), m[name].to_numpy(float)
         k, c0 = _fit(lx, ly, chance)
         resid = ly - _curve(lx, k, c0, chance)
-        draws = []
-        for _ in range(num_bootstrap):
-            i = rng.integers(0, lx.size, lx.size)
-            kk, cc = _fit(lx[i], ly[i], chance)
-            draws.append(_curve(np.log10(flops), kk, cc, chance) + rng.choice(resid))
+        members = np.array(resample_fits(lx, ly, lambda a, b: _fit(a, b, chance), num_bootstrap, rng))
+        draws = _curve(lc, members[:, 0], members[:, 1], chance) + rng.choice(resid, len(members))
         q = np.quantile(np.clip(draws, 0, 1), [0.1, 0.9])
-        bench[name] = {"value": float(_curve(np.log10(flops), k, c0, chance)), "lo80": float(q[0]),
-                       "hi80": float(q[1]), "n_models": int(len(m))}
+        bench[name] = {"value": float(_curve(lc, k, c0, chance)), "lo80": float(q[0]), "hi80": float(q[1]),
+                       "n_models": int(len(m))}
     return RunContext(float(flops), float((np.log10(flops) - icpt) / slope), (float(lo), float(hi)),
                       float(len(below) / len(notable)), "" if top is None else str(top["System"]),
                       None if top is None else float(top["compute"]), bench)
