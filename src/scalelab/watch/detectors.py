@@ -115,17 +115,8 @@ def spike(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = Non
     with np.errstate(invalid="ignore"):
         maybe = (((extrap - med_e) / mad_e > immediate_z) & (extrap > min_rel_jump)) | \
                 (((resid - med_r) / mad_r > z) & (resid > min_rel_jump))
-    candidates = np.flatnonzero(maybe)
-    dirty_until = -1
-    i = max(2, start, burn_in) - 1
-    while True:
-        i += 1
-        if i > dirty_until:
-            i = _next_candidate(candidates, i)
-            if i is None:
-                break
-        if i >= n:
-            break
+    dirty = [-1]
+    for i in _looks(max(2, start, burn_in), n, np.flatnonzero(maybe), dirty):
         if not np.isfinite(ly[i]):
             continue
         past_e = extrap[max(2, i - window):i]
@@ -135,7 +126,7 @@ def spike(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = Non
             if ze > immediate_z and extrap[i] > min_rel_jump:
                 out.append(_spike_alert(kind, i, i, steps, v, extrap[i], ze, name))
                 repair(i, extrap[i])
-                dirty_until = i + window + 6
+                dirty[0] = i + window + 6
                 continue
         if not np.isfinite(resid[i]):
             continue
@@ -147,7 +138,7 @@ def spike(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = Non
         if zi > z and resid[i] > min_rel_jump:
             out.append(_spike_alert(kind, i, i + 1, steps, v, resid[i], zi, name))
             repair(i, resid[i])
-            dirty_until = i + window + 6
+            dirty[0] = i + window + 6
     out += _wide_spikes(steps, v, ly, {a.index for a in out}, z=z + WIDE_EXTRA_Z, min_rel_jump=min_rel_jump, window=window,
                         burn_in=burn_in, start=start, name=name, kind=kind)
     if repaired is not None:
@@ -180,16 +171,8 @@ def _wide_spikes(steps, v, ly, flagged: set, *, z, min_rel_jump, window, burn_in
     med, mad = _rolling_robust(wide, window, min_count=30)  # exact until a flag blanks a point (as in spike)
     with np.errstate(invalid="ignore"):
         candidates = np.flatnonzero(((wide - med) / mad > z) & (wide > min_rel_jump))
-    dirty_until = -1
-    j = max(burn_in, start - WIDE, WIDE) - 1
-    while True:
-        j += 1
-        if j > dirty_until:
-            j = _next_candidate(candidates, j)
-            if j is None:
-                break
-        if j >= n - WIDE:
-            break
+    dirty = [-1]
+    for j in _looks(max(burn_in, start - WIDE, WIDE), n - WIDE, candidates, dirty):
         if not np.isfinite(wide[j]) or any(i in flagged for i in (j - 1, j, j + 1)):
             continue
         past = wide[max(WIDE, j - window):j]
@@ -202,7 +185,7 @@ def _wide_spikes(steps, v, ly, flagged: set, *, z, min_rel_jump, window, burn_in
             flagged.add(j)
             ly[j] -= wide[j]
             wide[j] = np.nan
-            dirty_until = j + window
+            dirty[0] = j + window
     return out
 
 
@@ -353,6 +336,21 @@ def _next_candidate(candidates: np.ndarray, i: int) -> int | None:
     """The first index in the sorted ``candidates`` at or after ``i``."""
     k = int(np.searchsorted(candidates, i))
     return int(candidates[k]) if k < candidates.size else None
+
+
+def _looks(first: int, stop: int, candidates: np.ndarray, dirty: list):
+    """The indices in [first, stop) worth an exact look: the ``candidates``, and every index
+    up to ``dirty[0]``, which the caller raises after a repair changes later windows."""
+    i = first - 1
+    while True:
+        i += 1
+        if i > dirty[0]:
+            i = _next_candidate(candidates, i)
+            if i is None:
+                return
+        if i >= stop:
+            return
+        yield i
 
 
 def divergence(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = None, *, k: int = 4,
