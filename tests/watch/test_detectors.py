@@ -190,6 +190,16 @@ def test_the_candidate_screens_change_no_alert(monkeypatch):
     assert [a.to_dict() for a in det.spike(steps, loss) + det.divergence(steps, loss)] == fast
 
 
+@pytest.mark.parametrize("n", [0, 1, 4, 5, 19, 20, 30])
+def test_short_and_empty_curves_raise_nothing(n):
+    steps = np.arange(1, n + 1)
+    loss = 2 + np.exp(-steps / 50)
+    for values in (loss, np.full(n, np.nan)):
+        assert det.spike(steps, values) == [] and det.divergence(steps, values) == []
+    for rate in (np.full(n, 1e5), np.full(n, np.nan)):
+        assert det.throughput_drop(steps, rate, k=20) == []
+
+
 def test_a_long_healthy_throughput_stream_raises_no_drop():
     """200,000 samples at 2% noise: the reference median's own error and a noise scale from
     200 samples keep the 2.5% threshold from being crossed by chance (a 50-sample noise

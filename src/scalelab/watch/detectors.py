@@ -379,6 +379,8 @@ def divergence(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None 
     it starts (benchmarks/watch_steps.py)."""
     v = np.asarray(values, float)
     n = v.size
+    if n <= k:
+        return []
     lx = _position(steps, tokens)
     with np.errstate(invalid="ignore", divide="ignore"):
         ly = np.log(v)
@@ -548,6 +550,8 @@ def throughput_drop(steps: np.ndarray, rate: np.ndarray, *, planned: float | Non
     so that a 5% drop in a stream with 2% noise is seen without the noise alone raising it
     (the monitor uses ``k`` = 20: a 5% drop under 2% noise is then ~7.5 standard errors)."""
     r = np.asarray(rate, float)
+    if r.size < k:
+        return []
     with np.errstate(invalid="ignore"):
         r_ok = np.where(np.isfinite(r) & (r > 0), r, np.nan)
     # the medians and noise of every window at once (index i + 1: the k samples to i; index
