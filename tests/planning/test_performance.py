@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 import statistics
 
 import pytest
@@ -9,7 +10,7 @@ from typer.testing import CliRunner
 
 from scalelab.cli import app
 from scalelab.data import rows
-from scalelab.errors import InputError
+from scalelab.errors import InputError, PlanWarning
 from scalelab.planning import Parallelism, get_accelerator, make_plan
 from scalelab.planning.model import ModelConfig
 from scalelab.planning.performance import fastest_layouts, step_time, system_for
@@ -150,3 +151,22 @@ def test_plan_validate_and_plan_print_the_speed_model():
     r = runner.invoke(app, ["plan", "--preset", "llama3-70b", "--tokens", "2T", "--num-gpus", "64", "--tp", "16",
                             "--pp", "4", "--inter-node-gbs", "50", "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["speed"]["chosen"]["layout"] == "given"
+
+
+@pytest.mark.parametrize("days", [30, 60])
+def test_a_deadline_counts_gpus_at_the_predicted_speed(days):
+    """--days finds the GPUs that finish in time at the speed the plan predicts, not at the
+    catalogue's MFU (which, for a 70B model, buys a fifth more GPUs than needed)."""
+    acc = get_accelerator("h100")
+    p = make_plan(acc, params=7e10, tokens=2e12, days=days)
+    n = int(p.run.num_gpus)
+    assert p.speed["mfu_source"] == "performance model" and p.run.days <= days
+    assert make_plan(acc, params=7e10, tokens=2e12, num_gpus=n - 8).run.days > days  # one node fewer misses it
+    assert n < make_plan(acc, params=7e10, tokens=2e12, days=days, predict_speed=False).run.num_gpus
+
+
+def test_a_missed_deadline_is_said_at_the_predicted_speed():
+    with pytest.warns(PlanWarning, match=r"--days 10 cannot be met on 1,024 GPUs: the run takes ([\d.]+) days") as rec:
+        p = make_plan(get_accelerator("h100"), params=7e10, tokens=2e12, num_gpus=1024, days=10)
+    said = float(re.search(r"takes ([\d.]+) days", str(rec[0].message)).group(1))
+    assert said == pytest.approx(p.run.days, abs=0.05) and p.speed["mfu_source"] == "performance model"

@@ -238,8 +238,15 @@ def make_plan(accelerator: Accelerator, *, model: ModelConfig | None = None, par
     speed_kw = dict(parallel=parallel, recompute=recompute, micro_batch=micro_batch, precision=precision,
                     batch_tokens=batch_tokens, system=system or {}, fused_cross_entropy=fused_cross_entropy)
     budget_speed = None
-    if predict_speed and mfu is None and any(v is not None for v in (budget_usd, budget_gpu_hours, budget_flops)):
+    budgeted = any(v is not None for v in (budget_usd, budget_gpu_hours, budget_flops))
+    if predict_speed and mfu is None and budgeted:
         budget_speed = _budget_speed(accelerator, kw, speed_kw, goodput)
+    if predict_speed and mfu is None and days is not None and num_gpus is None and parallel is None and not budgeted:
+        speed_kw["seq_len"] = seq_len if model is None else None
+        found = _deadline_gpus(accelerator, kw, speed_kw, goodput, days)
+        speed_kw.pop("seq_len")
+        if found is not None:
+            kw["num_gpus"] = found
     with recording_warnings() as seen:
         if budget_speed is None:
             plan = _make_plan(accelerator, mfu=mfu, goodput=goodput, **kw)
@@ -249,6 +256,11 @@ def make_plan(accelerator: Accelerator, *, model: ModelConfig | None = None, par
         if predict_speed and plan.mode == "forward":
             plan = _predict_speed(plan, accelerator, mfu=mfu, goodput=goodput, seq_len=seq_len if model is None else None,
                                   **speed_kw)
+        if days is not None and plan.mode == "forward" and plan.run.days > days * (1 + 1e-9):
+            n = plan.run.num_gpus
+            warnings.warn(f"--days {days:g} cannot be met on {n:,.0f} GPUs: the run takes {plan.run.days:.1f} days; "
+                          f"{_gpus_for(plan.run.days * n, days):,} would finish in {days:g} (at the same MFU and "
+                          "goodput)", PlanWarning, stacklevel=2)
     spread = None
     if plan.speed is not None and plan.speed.get("mfu_source") == "performance model":
         from scalelab.planning.validate import predicted_hours_spread
@@ -266,6 +278,31 @@ def _gpus_for(days_on_one: float, days: float) -> int:
     nodes from a node up (ideal scaling, as the time estimate assumes)."""
     n = math.ceil(days_on_one / days - 1e-9)
     return n if n <= NODE_SIZE else math.ceil(n / NODE_SIZE) * NODE_SIZE
+
+
+def _deadline_gpus(accelerator, kw: dict, speed_kw: dict, goodput: float | None, days: float) -> int | None:
+    """The GPU count that meets ``days`` at the predicted speed: counted first at the
+    catalogue's MFU, then recounted at each count's predicted MFU and goodput (a larger
+    count runs less efficiently) for a few rounds; the fewest GPUs seen that meet the
+    deadline, or the most seen where none does. None where the speed model does not apply."""
+    tried: dict[int, float] = {}  # GPUs -> predicted days
+    n = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(6):
+            plan = _make_plan(accelerator, mfu=None, goodput=goodput, **(kw | {"num_gpus": n}))
+            plan = _predict_speed(plan, accelerator, mfu=None, goodput=goodput, **speed_kw)
+            if plan.speed.get("mfu_source") != "performance model":
+                break
+            gpus = int(plan.run.num_gpus)
+            tried[gpus] = plan.run.days
+            n = _gpus_for(plan.run.days * gpus, days)  # ideal scaling at this count's speed
+            if n in tried:
+                break
+    if not tried:
+        return None
+    meeting = [g for g, d in tried.items() if d <= days * (1 + 1e-9)]
+    return min(meeting) if meeting else max(tried)
 
 
 def _make_plan(accelerator, *, model, params, tokens, num_gpus, days, mfu, goodput, pue, budget_usd, budget_gpu_hours,
@@ -328,10 +365,6 @@ def _make_plan(accelerator, *, model, params, tokens, num_gpus, days, mfu, goodp
                 raise InputError("give --num-gpus (or --days to find how many GPUs finish in time)")
             num_gpus = _gpus_for(probe.days, days)
         run = estimate_run(flops.model, accelerator, num_gpus, mfu=mfu, goodput=goodput, pue=pue)
-        if days is not None and run.days > days * (1 + 1e-9):
-            warnings.warn(f"--days {days:g} cannot be met on {num_gpus:,.0f} GPUs: the run takes {run.days:.1f} days; "
-                          f"{_gpus_for(probe.days, days):,} would finish in {days:g} (at the same MFU and goodput)",
-                          PlanWarning, stacklevel=3)
         if fit is not None:
             label = law_label + ("; a dense law evaluated at the active parameter count" if model.n_experts else "")
             if "unique_tokens" in fit.law_.inputs and unique_tokens is None:
