@@ -242,9 +242,8 @@ def make_plan(accelerator: Accelerator, *, model: ModelConfig | None = None, par
     if predict_speed and mfu is None and budgeted:
         budget_speed = _budget_speed(accelerator, kw, speed_kw, goodput)
     if predict_speed and mfu is None and days is not None and num_gpus is None and parallel is None and not budgeted:
-        speed_kw["seq_len"] = seq_len if model is None else None
-        found = _deadline_gpus(accelerator, kw, speed_kw, goodput, days)
-        speed_kw.pop("seq_len")
+        # the search's plans are made again below for the count it finds, so that their warnings are recorded
+        found = _deadline_gpus(accelerator, kw, speed_kw | {"seq_len": seq_len if model is None else None}, goodput, days)
         if found is not None:
             kw["num_gpus"] = found
     with recording_warnings() as seen:
