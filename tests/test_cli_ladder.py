@@ -79,6 +79,16 @@ def test_design_run_resume_fit(tmp_path, monkeypatch):
     plan = LadderPlan.from_toml("t.toml")
     assert d["cost_fraction"] == pytest.approx(plan.cost_fraction)  # the figure design printed
     assert [r["run_id"] for r in d["rungs"]] == [r.name for r in plan.rungs]
+    # N is the total count (embedding included) unless asked otherwise, the target's too
+    assert d["params_count"] == "total"
+    assert d["forecast"]["params"] == plan.target.model.num_params()["total"] > plan.target.params
+    assert all(r["total_params"] == s.model.num_params()["total"] > r["params"] == s.params
+               and r["flops"] == 6 * r["total_params"] * r["tokens"] for r, s in zip(d["rungs"], plan.rungs))
+    non = json.loads(run("ladder", "fit", "t.toml", "--bootstrap", "0", "--params-count", "non-embedding", "--json").stdout)
+    assert non["params_count"] == "non_embedding" and non["forecast"]["params"] == plan.target.params
+    assert non["forecast"]["loss"] != d["forecast"]["loss"]
+    r = run("ladder", "fit", "t.toml", "--params-count", "all")
+    assert r.exit_code == 2 and "give 'total' or 'non-embedding'" in r.stderr
     assert (tmp_path / "fit.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "fit.json").is_file()
     fixed = json.loads(run("ladder", "fit", "t.toml", "--bootstrap", "0", "--fix", "E=0.5", "--tie", "alpha=beta",
                            "--json").stdout)

@@ -220,10 +220,11 @@ def ladder_fit(
     bootstrap: Bootstrap = 200,
     fix: Fix = None,
     tie: Tie = None,
+    count: Annotated[str, typer.Option("--params-count", help="The N of the law: 'total' parameters (embedding included; Pearce & Song 2024) or 'non-embedding'.")] = "total",
     as_json: Json = False,
 ) -> None:
-    """Fit the law to the finished rungs (loss in bits per byte, N non-embedding) and forecast
-    the target with its interval; compare with the target when it has been trained."""
+    """Fit the law to the finished rungs (loss in bits per byte, N their total parameters)
+    and forecast the target with its interval; compare with the target when it has been trained."""
 
     def go():
         from scalelab.fitting.params import parse_assignments
@@ -233,7 +234,8 @@ def ladder_fit(
 
         check_figure_path(plot)
         check_writable(out_path)
-        result = fit_ladder(plan_path, num_bootstrap=bootstrap, fix=parse_assignments(fix, "--fix"), tie=tie)
+        result = fit_ladder(plan_path, num_bootstrap=bootstrap, fix=parse_assignments(fix, "--fix"), tie=tie,
+                            count=count)
         if plot is not None:
             from scalelab.report.plots import plot_ladder, save
 
@@ -246,16 +248,16 @@ def ladder_fit(
     if as_json:
         print_json(result.to_dict())
         return
-    t = Table("rung", "params", "tokens", "bits/byte", "time")
+    t = Table("rung", "params", "total params", "tokens", "bits/byte", "time")
     for r in result.rungs:
-        t.add_row(r.run_id + (" (target)" if r.role == "target" else ""), big(r.params), big(r.tokens),
+        t.add_row(r.run_id + (" (target)" if r.role == "target" and r.run_id != "target" else ""), big(r.params), big(r.total_params), big(r.tokens),
                   f"{r.bits_per_byte:.4f}", duration(r.seconds))
     out.print(t)
     fit = result.fit
     out.print("law: " + ", ".join(f"{k}={num(v)}" for k, v in fit.params_.items()) + f"; objective {fit.result_.fun:.4g}")
     f = result.forecast
     if f is not None:
-        line = (f"forecast for the target ({big(f.params)} params, {big(f.tokens)} tokens): {f.loss:.4f} bits/byte "
+        line = (f"forecast for the target ({big(f.params)} {result.count.replace('_', '-')} params, {big(f.tokens)} tokens): {f.loss:.4f} bits/byte "
                 f"(80% {interval(f.interval(0.8))}), ladder cost {100 * result.cost_fraction:.2f}% of the target")
         if result.actual is not None:
             line += f"; actual {result.actual:.4f} ({100 * result.rel_error:+.2f}%)"

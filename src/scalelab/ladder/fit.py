@@ -2,8 +2,10 @@
 of the target (compared with the target itself when it was trained). No torch needed.
 
 The loss is validation bits per byte (comparable across tokenizers); N is the rungs'
-non-embedding parameter count, D their training tokens, and C = 6·N·D for the fit's
-compute axis. The ladder's cost is the plan's (model FLOPs of the rungs over the
+total parameter count by default (embedding included: Pearce & Song 2024, "Reconciling
+Kaplan and Chinchilla Scaling Laws", traced Kaplan's biased exponents to counting
+non-embedding parameters at small scale and recommend total parameters), or their
+non-embedding count; D is their training tokens, and C = 6·N·D the fit's compute axis. The ladder's cost is the plan's (model FLOPs of the rungs over the
 target's), the figure ``ladder design`` prints.
 """
 
@@ -28,10 +30,12 @@ class RungResult:
     role: str
     """"rung" or "target"."""
     params: int
-    """Non-embedding parameters N."""
+    """Non-embedding parameters, the count the plan sizes the rungs by."""
+    total_params: int
+    """Every parameter, the embedding (tied to the output head) included."""
     tokens: int
     flops: float
-    """6·N·D, the fit's compute axis."""
+    """6·N·D with N as the fit counts it, the fit's compute axis."""
     bits_per_byte: float
     """Final validation loss in bits per byte."""
     val_loss_nats: float
@@ -49,6 +53,8 @@ class LadderForecast:
     """The target's bits per byte (None without a target in the plan)."""
     cost_fraction: float | None
     """The ladder's training FLOPs as a share of the target's."""
+    count: str = "total"
+    """Which parameters the fit's N counts: "total" or "non_embedding"."""
 
     @property
     def actual(self) -> float | None:
@@ -65,11 +71,15 @@ class LadderForecast:
                 "rungs": [dataclasses.asdict(r) for r in self.rungs],
                 "forecast": None if self.forecast is None else self.forecast.to_dict(),
                 "actual_bits_per_byte": self.actual, "rel_error": self.rel_error, "cost_fraction": self.cost_fraction,
-                "warnings": [w["message"] for w in self.fit.warnings_]}
+                "params_count": self.count, "warnings": [w["message"] for w in self.fit.warnings_]}
 
 
-def ladder_results(plan_path: str | Path) -> list[RungResult]:
-    """The finished rungs of a plan (and its target, when trained), in the plan's order."""
+COUNTS = ("total", "non_embedding")
+
+
+def ladder_results(plan_path: str | Path, count: str = "total") -> list[RungResult]:
+    """The finished rungs of a plan (and its target, when trained), in the plan's order;
+    ``count`` says which parameters their FLOPs count."""
     plan = LadderPlan.from_toml(plan_path)
     folder = runs_folder(plan_path)
     out = []
@@ -78,17 +88,19 @@ def ladder_results(plan_path: str | Path) -> list[RungResult]:
         if not (d / "result.json").is_file():
             continue
         res = load_result(d)
-        out.append(RungResult(run_id=r.name, role=r.role, params=r.params, tokens=res["tokens"],
-                              flops=FLOPS_PER_PARAM_TOKEN * r.params * res["tokens"], bits_per_byte=res["val_bpb"],
-                              val_loss_nats=res["val_loss"], seconds=res["seconds"]))
+        total = r.model.num_params()["total"]
+        out.append(RungResult(run_id=r.name, role=r.role, params=r.params, total_params=total, tokens=res["tokens"],
+                              flops=FLOPS_PER_PARAM_TOKEN * (total if count == "total" else r.params) * res["tokens"],
+                              bits_per_byte=res["val_bpb"], val_loss_nats=res["val_loss"], seconds=res["seconds"]))
     return out
 
 
 def fit_ladder(plan_path: str | Path, *, num_bootstrap: int = 200, fix: dict | None = None,
-               tie: list[str] | None = None, seed: int = 0) -> LadderForecast:
+               tie: list[str] | None = None, seed: int = 0, count: str = "total") -> LadderForecast:
     """Fit Chinchilla's law to the finished rungs and forecast the plan's target; ``fix``
     holds parameters at values (e.g. ``{"E": 0.9}``, in bits per byte), ``tie`` forces pairs
-    equal (``["alpha=beta"]``).
+    equal (``["alpha=beta"]``); ``count`` is the N the law is fitted in, "total" parameters
+    or "non_embedding" (the forecast and a saved fit use the same count).
 
     Needs at least five finished rungs (five parameters). Warnings about the fit (a loosely
     identified law, extrapolation) are raised and kept in the fit.
@@ -97,17 +109,27 @@ def fit_ladder(plan_path: str | Path, *, num_bootstrap: int = 200, fix: dict | N
 
     from scalelab.runs import Runs
 
+    count = count.replace("-", "_")
+    if count not in COUNTS:
+        raise InputError(f"parameter count {count!r}: give 'total' or 'non-embedding'")
     plan = LadderPlan.from_toml(plan_path)
-    results = ladder_results(plan_path)
+    results = ladder_results(plan_path, count)
     rungs = [r for r in results if r.role == "rung"]
     if len(rungs) < 5:
         raise InputError(f"{len(rungs)} rungs have finished; a five-parameter law needs at least 5: "
                          f"run scalelab ladder run {plan_path}")
-    frame = pd.DataFrame([dataclasses.asdict(r) | {"loss": r.bits_per_byte} for r in rungs])
+    frame = pd.DataFrame([dataclasses.asdict(r) | {"loss": r.bits_per_byte, "params": fit_params(r, count)}
+                          for r in rungs])
     runs = Runs.from_frame(frame, source=str(plan_path))
     fit = Fit(fix=fix or {}, tie=tie or [], num_bootstrap=num_bootstrap, seed=seed).fit(runs)
     forecast = None
     if plan.target is not None:
-        forecast = fit.forecast(params=plan.target.params, tokens=plan.target.tokens,
+        n = plan.target.model.num_params()["total"] if count == "total" else plan.target.params
+        forecast = fit.forecast(params=n, tokens=plan.target.tokens,
                                 law=f"fit of {len(rungs)} rungs of {plan_path} (bits per byte)")
-    return LadderForecast(fit, tuple(results), forecast, plan.cost_fraction)
+    return LadderForecast(fit, tuple(results), forecast, plan.cost_fraction, count)
+
+
+def fit_params(rung: RungResult, count: str) -> int:
+    """A rung's N as a fit counts it."""
+    return rung.total_params if count == "total" else rung.params

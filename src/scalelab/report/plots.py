@@ -123,13 +123,15 @@ def plot_ladder(result):
     the forecast with its 80% interval, and the target itself when it was trained."""
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
     fit, forecast = result.fit, result.forecast
+    from scalelab.ladder.fit import fit_params
+
     rungs = [r for r in result.rungs if r.role == "rung"]
-    N = np.array([r.params for r in rungs], float)
+    N = np.array([fit_params(r, result.count) for r in rungs], float)
     D = np.array([r.tokens for r in rungs], float)
     L = np.array([r.bits_per_byte for r in rungs], float)
     C = FLOPS_PER_PARAM_TOKEN * N * D
     sc = ax.scatter(C, L, c=N, norm=LogNorm(), cmap="viridis", s=28, zorder=3, label="rungs")
-    fig.colorbar(sc, ax=ax, label="parameters N (non-embedding)")
+    fig.colorbar(sc, ax=ax, label=f"parameters N ({result.count.replace('_', '-')})")
     sizes = sorted(set(N))
     hi = max(C.max(), forecast.flops if forecast else C.max()) * 1.3
     for n in sizes + ([forecast.params] if forecast else []):
