@@ -33,14 +33,21 @@ def test_cli_and_bad_input():
 def test_the_benchmark_sigmoid_backtest_reproduces_epochs_figures():
     from scalelab.trends import benchmark_backtest
 
+    owen = benchmark_backtest("MMLU", ceiling=1, num_bootstrap=50)
+    # the shared data's reference, a curve up to 100%: k 1.20/decade, c0 23.81, 6.1 points on the 24 held-out models
+    assert (owen.n_fit, owen.n_test) == (48, 24) and owen.k == pytest.approx(1.20, abs=0.01)
+    assert owen.c0 == pytest.approx(23.81, abs=0.01) and owen.mae == pytest.approx(6.1, abs=0.1)
+    # by default the curve stops at the best score MMLU's flawed answer key allows, and the
+    # held-out models' error falls below 5 points
     b = benchmark_backtest("MMLU", num_bootstrap=200)
-    # the shared data's reference: k 1.20/decade, c0 23.81, 6.1 points on the 24 held-out models
-    assert (b.n_fit, b.n_test) == (48, 24) and b.k == pytest.approx(1.20, abs=0.01) and b.c0 == pytest.approx(23.81, abs=0.01)
-    assert b.mae == pytest.approx(6.1, abs=0.1) and all(r["compute"] >= 1e24 for r in b.table)
-    assert all(r["lo80"] < r["predicted"] < r["hi80"] for r in b.table)
+    assert b.ceiling == pytest.approx(1 - 0.0649 * 0.75) and b.mae < 5 < owen.mae
+    assert all(r["compute"] >= 1e24 for r in b.table) and all(r["lo80"] < r["predicted"] < r["hi80"] for r in b.table)
+    assert max(r["predicted"] for r in b.table) < max(r["predicted"] for r in owen.table)
     assert benchmark_backtest("MMLU", min_trust=-1, num_bootstrap=50).n_test == 32
     r = runner.invoke(app, ["trends", "benchmark", "--benchmark", "MMLUU"])
     assert r.exit_code == 2 and "(did you mean 'MMLU'?); known: MMLU, BBH, GPQA" in r.stderr
+    r = runner.invoke(app, ["trends", "benchmark", "--ceiling", "0.2"])
+    assert r.exit_code == 2 and "--ceiling 0.2: give a score above chance (0.25) and at most 1" in r.stderr
 
 
 def test_lag_recovers_a_known_shift_and_measures_the_snapshot():

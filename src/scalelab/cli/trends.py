@@ -74,17 +74,20 @@ Examples:
   scalelab trends benchmark --benchmark MMLU --fit-before 2024-01-01
   scalelab trends benchmark --benchmark BBH --min-trust -1 --json
   scalelab trends benchmark --benchmark MMLU --plot mmlu.png
+  scalelab trends benchmark --benchmark MMLU --ceiling 1
 """)
 def trends_benchmark(
     benchmark: Annotated[str, typer.Option("--benchmark", help="MMLU, BBH or GPQA.")] = "MMLU",
     fit_max_flops: Annotated[float, typer.Option("--fit-max-flops", parser=count, help="Fit on the models below this training compute; judge on those above.")] = 1e24,
     fit_before: Annotated[Optional[str], typer.Option("--fit-before", help="Split by date instead: fit the models released before this date (e.g. 2024-01-01), judge those after.")] = None,
     min_trust: Annotated[int, typer.Option("--min-trust", help="Keep models whose results Epoch trusts at least this much (-1 keeps doubtful self-reports).")] = 0,
+    ceiling: Annotated[Optional[float], typer.Option("--ceiling", help="The best score the curve reaches (default: MMLU 0.951, its answer key's 6.49% flawed questions guessed; BBH and GPQA 1).")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of the curve, the fitted and the held-out models.")] = None,
     as_json: Json = False,
 ) -> None:
     """A benchmark's score against log training compute across the field (Owen's sigmoid,
-    floor at chance), fitted below a compute cut and backtested above it."""
+    floor at chance, ceiling at the best score the answer key allows), fitted below a
+    compute cut and backtested above it."""
 
     def go():
         from scalelab.trends.benchmark import benchmark_backtest
@@ -92,7 +95,8 @@ def trends_benchmark(
         from scalelab.report.plots import check_figure_path
 
         check_figure_path(plot)
-        b = benchmark_backtest(benchmark, fit_max_flops=fit_max_flops, fit_before=fit_before, min_trust=min_trust)
+        b = benchmark_backtest(benchmark, fit_max_flops=fit_max_flops, fit_before=fit_before, min_trust=min_trust,
+                               ceiling=ceiling)
         if plot is not None:
             from scalelab.report.plots import plot_benchmark, save
 
@@ -104,7 +108,7 @@ def trends_benchmark(
         print_json(b.to_dict())
         return
     out.print(f"{b.benchmark}: sigmoid in log10 compute fitted to {b.n_fit} models with {b.split} "
-              f"(k {b.k:.2f} per decade, midpoint 10^{b.c0:.2f} FLOPs)", markup=False)
+              f"(k {b.k:.2f} per decade, midpoint 10^{b.c0:.2f} FLOPs, ceiling {100 * b.ceiling:.1f}%)", markup=False)
     if b.table:
         t = Table("model", "compute", "actual", "forecast", "80% interval")
         for r in b.table:

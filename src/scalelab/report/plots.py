@@ -234,6 +234,8 @@ def plot_compute_trend(trend, mark: float | None = None):
 def plot_benchmark(b):
     """A benchmark's score against training compute: the models fitted, the sigmoid, and the
     held-out models with their 80% intervals."""
+    from scalelab.trends.benchmark import curve
+
     fig, ax = plt.subplots(figsize=(7, 4.2))
     lx, y = b.fit_points
     ax.scatter(10 ** lx, 100 * y, s=14, color="#4c78a8", label=f"fitted ({b.split}, {b.n_fit})")
@@ -249,7 +251,9 @@ def plot_benchmark(b):
                    label=f"held out ({b.n_test}): mean error {b.mae:.1f} points")
     grid = np.linspace(min(lx.min(), np.log10(min(r["compute"] for r in b.table)) if b.table else lx.min()) - 0.3,
                        max(lx.max(), np.log10(max(r["compute"] for r in b.table)) if b.table else lx.max()) + 0.3, 100)
-    ax.plot(10 ** grid, 100 * (b.chance + (1 - b.chance) / (1 + np.exp(-b.k * (grid - b.c0)))), color="#08306b")
+    ax.plot(10 ** grid, 100 * curve(grid, b.k, b.c0, b.chance, b.ceiling), color="#08306b")
+    if b.ceiling < 1:
+        ax.axhline(100 * b.ceiling, color="#999", ls=":", lw=1, label=f"ceiling {100 * b.ceiling:.1f}% (flawed answer key)")
     ax.set(xscale="log", xlabel="training compute (FLOPs)", ylabel=f"{b.benchmark} (%)", ylim=(0, 100),
            title=f"{b.benchmark} against compute across the field (Epoch AI, CC BY, 2024-11)")
     ax.legend(fontsize=8, loc="upper left")

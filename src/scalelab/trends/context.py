@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scalelab.errors import InputError
-from scalelab.trends.benchmark import BENCHMARKS, _curve, _fit
+from scalelab.trends.benchmark import BENCHMARKS, sigmoid_forecast
 from scalelab.trends.common import benchmark_models, resample_fits
 from scalelab.trends.compute import ATTRIBUTION, _models
 
@@ -53,18 +53,13 @@ def run_context(flops: float, *, num_bootstrap: int = 200, seed: int = 0) -> Run
     top = below.loc[below["compute"].idxmax()] if len(below) else None
     bench = {}
     lc = np.log10(flops)
-    for name, chance in BENCHMARKS.items():
+    for name in BENCHMARKS:
         m = benchmark_models(name)
         if len(m) < 6:
             continue
-        lx, ly = np.log10(m["C"].to_numpy()), m[name].to_numpy(float)
-        k, c0 = _fit(lx, ly, chance)
-        resid = ly - _curve(lx, k, c0, chance)
-        members = np.array(resample_fits(lx, ly, lambda a, b: _fit(a, b, chance), num_bootstrap, rng))
-        draws = _curve(lc, members[:, 0], members[:, 1], chance) + rng.choice(resid, len(members))
-        q = np.quantile(np.clip(draws, 0, 1), [0.1, 0.9])
-        bench[name] = {"value": float(_curve(lc, k, c0, chance)), "lo80": float(q[0]), "hi80": float(q[1]),
-                       "n_models": int(len(m))}
+        _, _, value, lo80, hi80 = sigmoid_forecast(np.log10(m["C"].to_numpy()), m[name].to_numpy(float), lc,
+                                                   *BENCHMARKS[name], num_bootstrap, rng)
+        bench[name] = {"value": float(value[0]), "lo80": float(lo80[0]), "hi80": float(hi80[0]), "n_models": int(len(m))}
     return RunContext(float(flops), float((np.log10(flops) - icpt) / slope), (float(lo), float(hi)),
                       float(len(below) / len(notable)), "" if top is None else str(top["System"]),
                       None if top is None else float(top["compute"]), bench)
