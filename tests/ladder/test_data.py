@@ -63,8 +63,9 @@ def test_errors(tmp_path):
     with pytest.raises(InputError, match=r"corpus .* does not exist"):
         list(read_documents(tmp_path / "none.txt"))
     one = tmp_path / "one.txt"
-    one.write_text("just one document")
-    with pytest.raises(InputError, match=r"has 1 document\(s\); a train/validation split needs at least 2"):
+    one.write_text("just one document\nwith a second line")
+    with pytest.raises(InputError, match=r"has 1 document\(s\); a train/validation split needs at least 2; in a "
+                                         r"text file a blank line ends a document"):
         prepare(one, tmp_path / "s1")
     with pytest.raises(InputError, match=r"--tokenizer 'word': choose byte or bpe"):
         prepare(one, tmp_path / "s2", tokenizer="word")

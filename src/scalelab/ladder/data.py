@@ -103,7 +103,10 @@ def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", voc
                 break
         docs = kept
     if len(docs) < 2:
-        raise InputError(f"corpus {str(corpus)!r} has {len(docs)} document(s); a train/validation split needs at least 2")
+        hint = ("; in a text file a blank line ends a document: put one between documents (for one document "
+                "per line: sed G), or give a folder of files or JSONL" if Path(corpus).is_file() and docs else "")
+        raise InputError(f"corpus {str(corpus)!r} has {len(docs)} document(s); a train/validation split needs at "
+                         f"least 2{hint}")
     digest = hashlib.sha256()
     for d in docs:
         digest.update(d)
