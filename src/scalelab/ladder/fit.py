@@ -5,8 +5,9 @@ The loss is validation bits per byte (comparable across tokenizers); N is the ru
 total parameter count by default (embedding included: Pearce & Song 2024, "Reconciling
 Kaplan and Chinchilla Scaling Laws", traced Kaplan's biased exponents to counting
 non-embedding parameters at small scale and recommend total parameters), or their
-non-embedding count; D is their training tokens, and C = 6·N·D the fit's compute axis. The ladder's cost is the plan's (model FLOPs of the rungs over the
-target's), the figure ``ladder design`` prints.
+non-embedding count; D is their training tokens, and C = 6·N·D the fit's compute axis.
+The ladder's cost is the plan's (model FLOPs of the rungs over the target's), the figure
+``ladder design`` prints.
 """
 
 from __future__ import annotations

@@ -155,7 +155,7 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
             for r in todo:
                 if on_rung:
                     on_rung(r.name, "running", None)
-                res = train(train_config(plan, r), shards, folder / r.name, store=store, run_id=_run_id(plan_path, r),
+                train(train_config(plan, r), shards, folder / r.name, store=store, run_id=_run_id(plan_path, r),
                             on_step=(lambda rec, name=r.name: on_step(name, with_eta(rec))) if on_step else None,
                             stop_on=stop_on, **branching(plan_path, plan, r))
                 _branch_done(plan_path, r)
