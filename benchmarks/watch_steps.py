@@ -5,7 +5,8 @@ Gaussian noise, tokens/s with 2% noise; 25,000 steps each) and the real per-step
 `scalelab ladder run` kept in tests/data/watch (warm-up, cosine and WSD decays). Every
 alert on them is a false alarm.
 
-Faults injected into those logs at random points after the first 10% of steps:
+Faults injected into those logs at random points after the first 10% of steps, with at
+least 100 steps after the onset and the target's whole window (300 steps for a drift):
 NaN; BLOOM's spike (2.2 -> 2.6 -> 5.1 over three steps, the grad norm rising the step
 before, back on the curve ~30 steps later); a single spike of 10x the local noise; PaLM-like
 repeated spikes (three +25% spikes 40 steps apart); a slow divergence (+0.5 noise sigmas
@@ -267,7 +268,9 @@ def main() -> None:
                 if fault == "5% throughput drop" and "tokens_per_s" not in frame:
                     continue
                 for _ in range(TRIALS):
-                    i = int(rng.integers(max(BEFORE, len(frame) // 10), len(frame) - 100))
+                    # at least 100 steps after the onset, and the whole of the target's window
+                    # (a drift 100 steps before a log ends cannot be judged on "within 300")
+                    i = int(rng.integers(max(BEFORE, len(frame) // 10), len(frame) - max(100, WITHIN[fault])))
                     d = inject(frame, fault, i).iloc[i - min(BEFORE, i):i + AFTER].reset_index(drop=True)
                     onset = int(frame["step"].iloc[i])
                     steps = d["step"].to_numpy()
