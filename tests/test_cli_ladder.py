@@ -110,6 +110,14 @@ def test_errors(tmp_path):
         assert r.exit_code == 2 and message in r.stderr and not (tmp_path / "c.toml").exists()
     r = run("ladder", "design")
     assert r.exit_code == 2 and "give a target" in r.stderr
+    lines = tmp_path / "lines.txt"  # one document per line: ladder run would find a single document
+    lines.write_text("".join(f"address {i}: " + "words of the address " * 10 + "\n" for i in range(400)))
+    r = run("ladder", "design", "--corpus", lines, "--sizes", "1e4", "--out", tmp_path / "l.toml")
+    assert r.exit_code == 0 and "no blank line in its first 64 KiB" in r.stderr and "sed G" in r.stderr
+    paragraphs = tmp_path / "paragraphs.txt"
+    paragraphs.write_text(lines.read_text().replace("\n", "\n\n"))
+    r = run("ladder", "design", "--corpus", paragraphs, "--sizes", "1e4", "--out", tmp_path / "p2.toml")
+    assert r.exit_code == 0 and "blank line" not in r.stderr
     for layers, message in (("deep", "--rung-layers 'deep': give a number of layers or 'target'"),
                             ("1", "--rung-layers 1: give a whole number of layers in [2, 128]")):
         r = run("ladder", "design", "--sizes", "1e4,2e4,4e4", "--rung-layers", layers, "--out", tmp_path / "c.toml")

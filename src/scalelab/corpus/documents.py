@@ -158,6 +158,14 @@ def check_corpus(path: str | Path) -> None:
     if not head.strip():
         raise InputError(f"corpus {str(p)!r} is empty")
     _check_text(p, head)
+    if p == Path(path) and not _is_table(p) and len(head) == HEAD_BYTES and b"\n\n" not in head.replace(b"\r\n", b"\n"):
+        import warnings
+
+        from scalelab.errors import PlanWarning
+
+        warnings.warn(f"corpus {str(p)!r}: no blank line in its first {HEAD_BYTES // 1024} KiB, and in a text file a "
+                      "blank line ends a document; if it holds one document per line, put a blank line between "
+                      "them (sed G) or give JSONL", PlanWarning, stacklevel=2)
 
 
 def _check_text(path: Path, head: bytes) -> None:
