@@ -156,13 +156,12 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
                 if on_rung:
                     on_rung(r.name, "running", None)
                 train(train_config(plan, r), shards, folder / r.name, store=store, run_id=_run_id(plan_path, r),
-                            on_step=(lambda rec, name=r.name: on_step(name, with_eta(rec))) if on_step else None,
-                            stop_on=stop_on, **branching(plan_path, plan, r))
+                      on_step=(lambda rec, name=r.name: on_step(name, with_eta(rec))) if on_step else None,
+                      stop_on=stop_on, **branching(plan_path, plan, r))  # its return value is let go at once
                 _branch_done(plan_path, r)
                 results[r.name] = load_result(folder / r.name)
                 if on_rung:
                     on_rung(r.name, "done", results[r.name])
-                del res
         elif executor == "slurm":
             results.update(_slurm(plan_path, plan, todo, slurm or {}, on_rung, stop_on))
         else:
