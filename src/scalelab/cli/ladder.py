@@ -250,14 +250,15 @@ def ladder_fit(
         return
     t = Table("rung", "params", "total params", "tokens", "bits/byte", "time")
     for r in result.rungs:
-        t.add_row(r.run_id + (" (target)" if r.role == "target" and r.run_id != "target" else ""), big(r.params), big(r.total_params), big(r.tokens),
-                  f"{r.bits_per_byte:.4f}", duration(r.seconds))
+        name = r.run_id + (" (target)" if r.role == "target" and r.run_id != "target" else "")
+        t.add_row(name, big(r.params), big(r.total_params), big(r.tokens), f"{r.bits_per_byte:.4f}", duration(r.seconds))
     out.print(t)
     fit = result.fit
     out.print("law: " + ", ".join(f"{k}={num(v)}" for k, v in fit.params_.items()) + f"; objective {fit.result_.fun:.4g}")
     f = result.forecast
     if f is not None:
-        line = (f"forecast for the target ({big(f.params)} {result.count.replace('_', '-')} params, {big(f.tokens)} tokens): {f.loss:.4f} bits/byte "
+        counted = result.count.replace("_", "-")
+        line = (f"forecast for the target ({big(f.params)} {counted} params, {big(f.tokens)} tokens): {f.loss:.4f} bits/byte "
                 f"(80% {interval(f.interval(0.8))}), ladder cost {100 * result.cost_fraction:.2f}% of the target")
         if result.actual is not None:
             line += f"; actual {result.actual:.4f} ({100 * result.rel_error:+.2f}%)"
