@@ -143,6 +143,22 @@ def test_live_follow_for_a_while(tmp_path):
     assert json.loads(r.stdout)["runs"][0]["points"] == 199
 
 
+def test_live_follow_of_a_printed_log_and_a_trainer_state(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text("Initializing a new model from scratch\n" + "".join(
+        f"iter {i}: loss {2 + 3 / i:.4f}, time 350.00ms, mfu 35.00%\n" for i in range(1, 120)) + "iter 120: loss nan, time 3")
+    r = run("watch", p, "--interval", "0.05", "--duration", "0.2", "--json")
+    st = json.loads(r.stdout)["runs"][0]
+    assert r.exit_code == 0 and st["points"] == 119 and st["parse"]["junk"] == 1  # the partial last line waits
+    state = tmp_path / "trainer_state.json"
+    state.write_text(json.dumps({"log_history": [{"loss": 2.0, "step": 10}]}, indent=2))
+    r = run("watch", state, "--interval", "0.05", "--duration", "0.1")
+    assert r.exit_code == 2 and "read it with --once" in r.stderr
+    assert run("watch", state, "--once").exit_code == 0
+    r = run("watch", state, "--once", "--json", "--tokens-per-step", 4096)
+    assert json.loads(r.stdout)["runs"][0]["tokens"] == 10 * 4096
+
+
 def test_reading_commands_do_not_create_a_store(tmp_path):
     for args in (["runs", "list"], ["runs", "show", "x"], ["runs", "export", "x", "--out", tmp_path / "x.csv"]):
         r = run(*args, "--store", tmp_path / "typo.db")
@@ -159,6 +175,8 @@ def test_reading_commands_do_not_create_a_store(tmp_path):
     (["watch", LOG, "--once", "--plan", "noplan.json"], r"plan 'noplan.json' does not exist"),
     (["watch", LOG, "--once", "--webhook", "ftp://x"], r"--webhook 'ftp://x': give an http:// or https:// URL"),
     (["watch", LOG, "--once", "--spike-z", "0"], r"--spike-z 0: give a value in \[1, 1000\]"),
+    (["watch", LOG, "--once", "--tokens-per-step", "0"], r"--tokens-per-step 0: give the tokens one optimizer step"),
+    (["watch", LOG, "--once", "--tokens-per-step", "4096"], r"counts its tokens already; --tokens-per-step is for a log"),
     (["watch", LOG, "--once", "--plan", LOG], r"plan '.*train_log.jsonl' is not valid JSON"),
 ])
 def test_bad_input(args, message):

@@ -51,6 +51,64 @@ def test_megatron_text_log(tmp_path):
     assert log.report.junk == 1
 
 
+def test_printed_logs_nanogpt_and_torchtitan(tmp_path):
+    """What training scripts print: nanoGPT's iter lines with its eval lines at the same step,
+    torchtitan's coloured lines with a timestamp, thousands separators and units."""
+    nano = write(tmp_path / "nano.log", "\n".join([
+        "tokens per iteration will be: 491,520",
+        "step 0: train loss 10.9880, val loss 10.9902",
+        "iter 0: loss 10.9853, time 12345.67ms, mfu -100.00%",
+        "iter 10: loss 9.1023, time 351.20ms, mfu 35.12%",
+        "step 20: train loss 8.4100, val loss 8.5200",
+        "iter 20: loss 8.3311, time 350.02ms, mfu 35.20%",
+        "saving checkpoint to out",
+    ]) + "\n")
+    log = read_log(nano)[0]
+    assert log.report.format == "text" and log.frame["step"].tolist() == [0, 10, 20]
+    assert log.loss_name() == "loss" and log.frame["loss"].tolist() == [10.9853, 9.1023, 8.3311]
+    assert log.frame["val_loss"].dropna().tolist() == [10.9902, 8.52]
+    assert log.frame["time_ms"].tolist()[1] == 351.2 and log.frame["wall_time"].isna().all()  # a duration, not a clock
+    assert log.report.junk == 2 and log.report.duplicates == 0
+    esc = "\x1b"
+    titan = write(tmp_path / "titan.log", "".join(
+        f"[rank0]:[titan] 2025-01-31 12:00:{s:02d},500 - root - INFO - {esc}[31mstep: {s:2d}  {esc}[32mloss: {9 - s / 10:7.4f}  "
+        f"{esc}[33mmemory: 20.01GiB(25.33%)  {esc}[34mtps: 7,{s:03d}  {esc}[35mtflops: 58.12  mfu: 5.88%{esc}[39m\n"
+        for s in (1, 2, 3)))
+    log = read_log(titan)[0]
+    f = log.frame
+    assert f["step"].tolist() == [1, 2, 3] and f["loss"].tolist() == [8.9, 8.8, 8.7]
+    assert f["tps"].tolist() == [7001, 7002, 7003] and f["memory_gib"].tolist()[0] == 20.01 and f["mfu_pct"].tolist()[0] == 5.88
+    assert np.diff(f["wall_time"]).tolist() == [1.0, 1.0] and f["wall_time"].iloc[0] == 1738324801.5
+    deepspeed = write(tmp_path / "ds.out", "steps: 10 loss: 4.2000 iter time (s): 1.100 samples/sec: 29.1\n"
+                                           "steps: 20 loss: nan iter time (s): 1.100 samples/sec: 29.0\n")
+    log = read_log(deepspeed)[0]
+    assert log.frame["step"].tolist() == [10, 20] and log.frame["loss"].tolist() == [4.2, NONFINITE]
+    assert log.report.nonfinite == 1
+
+
+def test_printed_log_without_steps_says_what_would_do(tmp_path):
+    hf = write(tmp_path / "hf.log", "{'loss': 2.31, 'grad_norm': 1.2, 'learning_rate': 5e-05, 'epoch': 0.1}\n")
+    with pytest.raises(InputError, match=r"no line names a step and a metric.*trainer_state\.json"):
+        read_log(hf)
+    with pytest.raises(InputError, match=r"not a Megatron log"):
+        read_log(write(tmp_path / "nano.log", "iter 10: loss 4.2\n"), "megatron")
+
+
+def test_hugging_face_trainer_state(tmp_path):
+    history = [{"epoch": s / 100, "grad_norm": 1.0, "learning_rate": 5e-5, "loss": 3 - s / 100, "step": s,
+                "num_input_tokens_seen": 4096 * s} for s in range(10, 101, 10)]
+    history.insert(5, {"epoch": 0.5, "eval_loss": 2.6, "eval_runtime": 3.1, "step": 50})
+    history.append({"epoch": 1.0, "step": 100, "total_flos": 1e15, "train_loss": 2.6, "train_runtime": 99.0})
+    p = write(tmp_path / "trainer_state.json", json.dumps({"global_step": 100, "log_history": history}, indent=2))
+    log = read_log(p)[0]
+    assert log.frame["step"].tolist() == list(range(10, 101, 10)) and log.loss_name() == "loss"
+    assert log.frame["tokens"].tolist()[0] == 40960 and log.frame["eval_loss"].dropna().tolist() == [2.6]
+    assert log.report.duplicates == 0  # an evaluation row at a logged step is not a repeat
+    other = write(tmp_path / "config.json", json.dumps({"lr": 1e-3}, indent=2))
+    with pytest.raises(InputError, match=r"without a 'log_history' list"):
+        read_log(other)
+
+
 def test_wandb_history_export(tmp_path):
     rows = [{"_step": i, "_timestamp": 1.7e9 + i, "_runtime": i, "train/loss": 5 - i * 0.1} for i in range(5)]
     p = write(tmp_path / "history.json", json.dumps(rows))
@@ -183,7 +241,7 @@ def test_bad_input(tmp_path):
         read_log(write(tmp_path / "nostep.jsonl", '{"loss": 1.0}\n'))
     with pytest.raises(InputError, match=r"no JSON records found"):
         read_log(write(tmp_path / "junk.jsonl", "hello\nworld\n"))
-    with pytest.raises(InputError, match=r"no 'iteration N/ M"):
+    with pytest.raises(InputError, match=r"no line names a step and a metric"):
         read_log(write(tmp_path / "plain.log", "nothing here\n"))
     log = read_log(write(tmp_path / "ok.jsonl", '{"step": 1, "acc": 0.5}\n'))[0]
     with pytest.raises(InputError, match=r"no loss metric found among acc; choose one with --loss-name"):

@@ -50,6 +50,24 @@ def test_healthy_real_per_step_logs_raise_nothing(path):
     assert alerts(frame) == []
 
 
+def test_the_same_run_printed_as_text_reads_the_same_and_raises_the_same(tmp_path):
+    """A real log written as a training script prints it (nanoGPT's form), with a NaN and a
+    spike: the printed log gives the JSON-lines log's numbers and alerts."""
+    frame = real("wsd-30k")
+    frame.loc[700, "loss"] *= 1.5
+    frame.loc[900, "loss"] = math.inf
+    printed = tmp_path / "train.log"
+    printed.write_text("".join(
+        f"iter {r.step}: loss {'nan' if math.isinf(r.loss) else repr(r.loss)}, lr {r.lr!r}, grad norm {r.grad_norm!r}, "
+        f"tokens {int(r.tokens)}, time 35.20ms\n" for r in frame.itertuples()))
+    (log,) = read_log(printed)
+    text = log.frame
+    for col in ("step", "tokens", "loss", "lr", "grad_norm"):
+        assert np.array_equal(text[col].to_numpy(), frame[col].to_numpy()), col
+    found = [(a.kind, a.index) for a in alerts(text)]
+    assert found == [(a.kind, a.index) for a in alerts(frame)] == [("spike", 700), ("nonfinite", 900)]
+
+
 @pytest.mark.parametrize("n,every,noise", [(2000, 10, 0.004), (6000, 1, 0.03)])
 def test_healthy_noisy_synthetic_logs_raise_nothing(n, every, noise):
     """2,000 rows at 0.4% noise raised 19 divergence alerts when divergence was measured

@@ -40,7 +40,7 @@ Examples:
 """)
 def runs_import(
     path: Annotated[str, typer.Argument(help="A log file, TensorBoard folder or MLflow store.", show_default=False, metavar="PATH")],
-    fmt: Annotated[str, typer.Option("--format", help="auto, jsonl, csv, tsv, megatron, wandb, tensorboard, mlflow.")] = "auto",
+    fmt: Annotated[str, typer.Option("--format", help="auto, jsonl, csv, tsv, text (a printed log), megatron, wandb, tensorboard, mlflow.")] = "auto",
     name: Annotated[Optional[str], typer.Option("--name", help="Run name [default: from the log].")] = None,
     mlflow_run: Annotated[Optional[str], typer.Option("--run", help="MLflow: the run id or name [default: every run].")] = None,
     store: StorePath = None,

@@ -21,13 +21,15 @@ Examples:
   scalelab watch train.jsonl --fit fit.json --params 1.3e10 --tokens 5e12 --html run.html --once
   scalelab watch train.jsonl --plan plan.json --fit fit.json --alerts alerts.jsonl --webhook http://host/hook
   scalelab watch tb_logs/ --format tensorboard --loss-name train/loss --once --json
+  scalelab watch nanogpt.log --tokens-per-step 491520 --once
 """)
 def watch(
-    log: Annotated[str, typer.Argument(help="A log file (JSONL, CSV, Megatron text, W&B export), a TensorBoard folder, or an MLflow store (mlflow.db or a URI).", show_default=False, metavar="LOG")],
-    fmt: Annotated[str, typer.Option("--format", help="auto, jsonl, csv, tsv, megatron, wandb, tensorboard, mlflow.")] = "auto",
+    log: Annotated[str, typer.Argument(help="A log file (JSONL, CSV, a printed training log, trainer_state.json, W&B export), a TensorBoard folder, or an MLflow store (mlflow.db or a URI).", show_default=False, metavar="LOG")],
+    fmt: Annotated[str, typer.Option("--format", help="auto, jsonl, csv, tsv, text (a printed log), megatron, wandb, tensorboard, mlflow.")] = "auto",
     loss_name: Annotated[Optional[str], typer.Option("--loss-name", help="The metric to watch [default: the first of loss, train_loss, train/loss, lm_loss, ...].")] = None,
     step_col: Annotated[Optional[str], typer.Option("--step-col", help="Column of steps [default: step, _step, iteration, ...].")] = None,
     tokens_col: Annotated[Optional[str], typer.Option("--tokens-col", help="Column of tokens seen [default: tokens, consumed_tokens, ...].")] = None,
+    tokens_per_step: Annotated[Optional[float], typer.Option("--tokens-per-step", help="Tokens one optimizer step trains on (global batch x sequence length), for a log that does not count its tokens: tokens = step x this.", show_default=False)] = None,
     time_col: Annotated[Optional[str], typer.Option("--time-col", help="Column of wall-clock times in seconds [default: wall_time, timestamp, ...].")] = None,
     mlflow_run: Annotated[Optional[str], typer.Option("--run", help="MLflow: the run id or name [default: every run; when following, the newest].")] = None,
     fit_path: Annotated[Optional[Path], typer.Option("--fit", help="A fit.json: the forecast the run is compared with.")] = None,
@@ -68,7 +70,7 @@ def watch(
         return settings, AlertSinks(jsonl=alerts_path, webhook=webhook)
 
     settings, sinks = run(setup)
-    roles = dict(step_col=step_col, tokens_col=tokens_col, time_col=time_col)
+    roles = dict(step_col=step_col, tokens_col=tokens_col, time_col=time_col, tokens_per_step=tokens_per_step)
 
     def on_alert(alert, run_name):
         sinks(alert, run_name)

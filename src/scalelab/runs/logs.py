@@ -12,8 +12,12 @@ infinite is stored as +-inf (``NONFINITE``), so an explicit NaN loss is never mi
 for a missing one.
 
 Formats: ``csv``/``tsv``; ``jsonl`` (one JSON object per line; a fast path through
-pyarrow, a line-by-line fallback when junk lines are present); ``megatron`` (Megatron-LM /
-Megatron-DeepSpeed ``iteration N/ M | key: value | ...`` lines); ``wandb`` (a W&B run
+pyarrow, a line-by-line fallback when junk lines are present; a Hugging Face
+``trainer_state.json``, whose ``log_history`` is read); ``text`` (what a training script
+prints: each line that names a step and metrics, see :func:`text_record`: nanoGPT's ``iter
+10: loss 4.2, time 350ms``, torchtitan's ``step: 10  loss: 4.2  tps: 7,012``, DeepSpeed's
+``steps: 10 loss: 4.2``, and Megatron's lines); ``megatron`` (Megatron-LM /
+Megatron-DeepSpeed ``iteration N/ M | key: value | ...`` lines only); ``wandb`` (a W&B run
 history exported as CSV or JSON: ``_step``, ``_timestamp``, metric columns; or a panel
 export with ``Step`` and ``<run> - <metric>`` columns); ``tensorboard`` (event files,
 through the tensorboard package) and ``mlflow`` (a tracking store, through the mlflow
@@ -34,11 +38,12 @@ import pandas as pd
 from scalelab.errors import InputError, suggest
 
 STEP_NAMES = ("step", "_step", "global_step", "iteration", "iter", "steps", "Step", "trainer/global_step")
-TOKEN_NAMES = ("tokens", "consumed_tokens", "num_tokens", "tokens_seen", "total_tokens", "train/tokens")
+TOKEN_NAMES = ("tokens", "consumed_tokens", "num_tokens", "tokens_seen", "total_tokens", "train/tokens",
+               "num_input_tokens_seen")
 TIME_NAMES = ("wall_time", "timestamp", "_timestamp", "time", "walltime")
 LOSS_NAMES = ("loss", "train_loss", "train/loss", "lm_loss", "loss/train", "training_loss", "train/lm_loss",
               "eval/loss", "val_loss", "validation_loss")
-FORMATS = ("auto", "csv", "tsv", "jsonl", "megatron", "wandb", "tensorboard", "mlflow")
+FORMATS = ("auto", "csv", "tsv", "jsonl", "text", "megatron", "wandb", "tensorboard", "mlflow")
 CHUNK_BYTES = 64 * 2**20
 NONFINITE = float("inf")  # how a logged NaN is stored (NaN itself means "not logged")
 
@@ -152,8 +157,8 @@ def detect_format(path: str | Path) -> str:
         return "tsv"
     if suffix in (".jsonl", ".ndjson", ".json"):
         return "jsonl"
-    if suffix in (".log", ".txt", ".out"):
-        return "megatron"
+    if suffix in (".log", ".txt", ".out", ".err"):
+        return "text"
     raise InputError(f"cannot tell the format of {text!r}; pass --format {'|'.join(FORMATS[1:])}")
 
 
@@ -195,8 +200,8 @@ def read_log(path: str | Path, format: str = "auto", *, step_col: str | None = N
         frame = _read_csv(chunks, report, sep="\t" if fmt == "tsv" else ",")
     elif fmt in ("jsonl", "wandb"):
         frame = _read_jsonl(chunks, report)
-    elif fmt == "megatron":
-        frame = _read_megatron(chunks, report)
+    elif fmt in ("megatron", "text"):
+        frame = _read_lines(chunks, report, fmt)
     else:
         raise InputError(f"--format {fmt!r} is not a file format here")
     if fmt == "wandb":
@@ -293,6 +298,16 @@ def _looks_like_json(path: Path) -> bool:
     return head[:1] in (b"{", b"[")
 
 
+def json_document(path: str | Path) -> bool:
+    """Whether a file is one JSON object spread over lines (not JSON lines)."""
+    try:
+        with Path(path).open("rb") as fh:
+            first = fh.readline(1 << 16).strip()
+    except OSError:
+        return False
+    return first.startswith(b"{") and not _complete_json(first)
+
+
 def _split_partial(chunk: bytes, last: bool, report: ParseReport) -> bytes:
     """Drop an unterminated last line that does not parse (a writer mid-line)."""
     if not last or chunk.endswith(b"\n") or not chunk:
@@ -321,6 +336,9 @@ def _read_jsonl(chunks, report: ParseReport) -> pd.DataFrame:
     tables, records = [], []
     for i, chunk in enumerate(chunks):
         stripped = chunk.lstrip()
+        if i == 0 and stripped.startswith(b"{") and len(chunks) == 1 and not _complete_json(stripped.split(b"\n", 1)[0]):
+            records += _trainer_state(chunk, report)  # one JSON object over many lines
+            continue
         if i == 0 and stripped.startswith(b"["):  # a JSON array (W&B's history as JSON)
             try:
                 records += json.loads(chunk)
@@ -365,6 +383,31 @@ def _read_jsonl(chunks, report: ParseReport) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
 
 
+def _trainer_state(data: bytes, report: ParseReport) -> list[dict]:
+    """The ``log_history`` of a Hugging Face ``trainer_state.json`` (a row per logging step
+    and per evaluation, each with its ``step``)."""
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        raise InputError(f"{report.source}: a JSON object that does not parse; a log is one JSON object per line") from None
+    history = obj.get("log_history") if isinstance(obj, dict) else None
+    if not isinstance(history, list):
+        raise InputError(f"{report.source}: one JSON object without a 'log_history' list (a Hugging Face "
+                         "trainer_state.json has one); a log is one JSON object per line")
+    rows, seen = [], set()
+    for r in history:
+        if not isinstance(r, dict):
+            continue
+        key = (r.get("step"), r.get("epoch"))
+        if key in seen:  # an evaluation row repeats its step's epoch: not a repeated step
+            r = {k: v for k, v in r.items() if k != "epoch"}
+        seen.add(key)
+        rows.append(r)
+    report.lines += len(history)
+    report.junk += len(history) - len(rows)
+    return rows
+
+
 def _flat_arrow(table) -> pd.DataFrame:
     """Arrow table -> DataFrame, flattening nested objects into a/b column names."""
     import pyarrow as pa
@@ -397,20 +440,29 @@ MEGATRON_ITER = re.compile(rb"iteration\s+(\d+)\s*/\s*(\d+)")
 MEGATRON_FIELD = re.compile(rb"\|\s*([A-Za-z][A-Za-z0-9 ()/_.\-]*?)\s*:\s*([-+0-9.eEnaNinf]+)")
 
 
-def _read_megatron(chunks, report: ParseReport) -> pd.DataFrame:
+def _read_lines(chunks, report: ParseReport, fmt: str) -> pd.DataFrame:
+    parse = megatron_record if fmt == "megatron" else text_record
     records = []
+    dicts = 0
     for chunk in chunks:
         for ln in chunk.split(b"\n"):
             if not ln.strip():
                 continue
             report.lines += 1
-            rec = megatron_record(ln)
+            rec = parse(ln)
             if rec is None:
                 report.junk += 1  # other log lines (info, warnings)
+                dicts += ln.lstrip().startswith(b"{'")
                 continue
             records.append(rec)
     if not records:
-        raise InputError(f"{report.source}: no 'iteration N/ M | key: value' lines; not a Megatron log (--format)")
+        if fmt == "megatron":
+            raise InputError(f"{report.source}: no 'iteration N/ M | key: value' lines; not a Megatron log (--format)")
+        hint = ("; a Hugging Face Trainer prints its logs without their step: read the run's "
+                "checkpoint-N/trainer_state.json instead" if dicts else "")
+        raise InputError(f"{report.source}: no line names a step and a metric (such as 'iter 10: loss 4.2', "
+                         "'step: 10  loss: 4.2' or Megatron's 'iteration 10/ 100 | lm loss: 4.2'); "
+                         f"give --format jsonl, csv or tsv for a table{hint}")
     return pd.DataFrame.from_records(records)
 
 
@@ -428,6 +480,70 @@ def megatron_record(line: bytes) -> dict | None:
             continue
         rec[name] = NONFINITE if v != v else v  # a logged nan (see the module docstring)
     return rec
+
+
+ANSI = re.compile(rb"\x1b\[[0-9;]*[A-Za-z]")
+TEXT_STEP = re.compile(rb"(?<![A-Za-z_])(?:global_step|iteration|iter|steps?)\s*[:=#]?\s*(\d+)(?:\s*/\s*\d+)?(?![\d.])",
+                       re.IGNORECASE)
+_NUMBER = rb"[-+]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)\b"
+TEXT_FIELD = re.compile(rb"(?<![\w/.\-])([A-Za-z][\w/.\-]*(?: [A-Za-z][\w/\-]*)?)\s*(?::|=|\s)\s*(" + _NUMBER
+                        + rb")(ms|s|%|[KMGT]i?B)?(?![\w.])")
+TEXT_TIME = re.compile(rb"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:[.,](\d+))?")
+UNIT_SUFFIX = {b"ms": "_ms", b"s": "_s", b"%": "_pct"}
+
+
+def text_record(line: bytes) -> dict | None:
+    """A printed training-log line as a record, or None when it names no step and metric.
+
+    The step is the number after ``step``, ``steps``, ``iter``, ``iteration`` or
+    ``global_step`` (with or without ``:``/``=``, a ``/total`` after it ignored); the metrics
+    are the ``name: value``, ``name=value`` or ``name value`` pairs after it (a name of one
+    or two words: ``train loss`` becomes ``train_loss``). A unit glued to a value names it:
+    ``time 350ms`` is ``time_ms``, ``mfu 35%`` is ``mfu_pct``, ``memory: 20GiB`` is
+    ``memory_gib``; a bare ``time`` is the step's duration, ``step_time``, never the wall
+    clock. Thousands separators are read (``tps: 7,012``), colour codes ignored, and a date
+    and time before the step (``2025-01-31 12:00:01,123``) is the line's wall time (UTC).
+    Megatron's ``iteration N/ M | key: value`` lines are read as :func:`megatron_record` does.
+
+    >>> text_record(b"iter 10: loss 4.2345, time 350.12ms, mfu 35.00%")
+    {'step': 10, 'loss': 4.2345, 'time_ms': 350.12, 'mfu_pct': 35.0}
+    >>> text_record(b"step 250: train loss 4.2010, val loss 4.3120")
+    {'step': 250, 'train_loss': 4.201, 'val_loss': 4.312}
+    >>> text_record(b"[titan] 2025-01-31 12:00:01,500 - INFO - step:  10  loss:  9.7612  memory: 20.01GiB(25.33%)  tps: 7,012")
+    {'step': 10, 'wall_time': 1738324801.5, 'loss': 9.7612, 'memory_gib': 20.01, 'tps': 7012.0}
+    >>> text_record(b"Saving checkpoint at step 1000") is None
+    True
+    """
+    if b"iteration" in line and b"|" in line:
+        rec = megatron_record(line)
+        if rec is not None:
+            return rec
+    if b"\x1b" in line:
+        line = ANSI.sub(b"", line)
+    m = TEXT_STEP.search(line)
+    if not m:
+        return None
+    rec: dict = {"step": int(m.group(1))}
+    t = TEXT_TIME.search(line, 0, m.start())
+    if t:
+        from datetime import datetime, timezone
+
+        try:
+            stamp = datetime.fromisoformat(f"{t.group(1).decode()}T{t.group(2).decode()}").replace(tzinfo=timezone.utc)
+            rec["wall_time"] = stamp.timestamp() + (float(b"0." + t.group(3)) if t.group(3) else 0.0)
+        except ValueError:
+            pass
+    n = 0
+    for name, value, unit in TEXT_FIELD.findall(line, m.end()):
+        key = name.decode().strip().lower().replace(" ", "_")
+        if unit:
+            key += UNIT_SUFFIX.get(unit, "_" + unit.decode().lower())
+        elif key == "time":
+            key = "step_time"
+        v = float(value.replace(b",", b""))
+        rec[key] = NONFINITE if v != v else v  # a logged nan (see the module docstring)
+        n += 1
+    return rec if n else None
 
 
 def _wandb_columns(frame: pd.DataFrame) -> pd.DataFrame:

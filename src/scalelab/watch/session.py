@@ -8,15 +8,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from scalelab.errors import InputError
-from scalelab.runs.logs import ROLE_COLUMNS, detect_format, read_log
+from scalelab.runs.logs import ROLE_COLUMNS, detect_format, json_document, read_log
 from scalelab.watch import detectors as det
 from scalelab.watch.monitor import Monitor, WatchSettings
 from scalelab.watch.stream import LineParser
 from scalelab.watch.tail import Tailer
 
-TAILABLE = ("jsonl", "csv", "tsv", "megatron", "wandb")
+TAILABLE = ("jsonl", "csv", "tsv", "text", "megatron", "wandb")
 
 
 @dataclass
@@ -33,13 +34,15 @@ def watch_once(source: str, settings: WatchSettings, *, fmt: str = "auto", run: 
     """Analyse a finished log; one outcome per run in it.
 
     ``roles`` names the step, tokens and time columns (``step_col``, ``tokens_col``,
-    ``time_col``) where the reader's guesses do not fit.
+    ``time_col``) where the reader's guesses do not fit, and ``tokens_per_step`` counts the
+    tokens of a log that does not.
     """
-    logs = read_log(source, fmt, run=run, **(roles or {}))
+    roles, per_step = _split_roles(roles)
+    logs = read_log(source, fmt, run=run, **roles)
     outcomes = []
     for log in logs:  # each run finds its own loss name when none is given
         mon = Monitor(settings.for_metrics(log.metric_names, log.report.source), name=log.name or str(source))
-        alerts = mon.update(log.frame)
+        alerts = mon.update(count_tokens(log.frame, per_step, log.report.source))
         gaps = det.gaps(log.frame["step"].to_numpy(), log.frame["wall_time"].to_numpy(float),
                         minutes=settings.stall_minutes)
         mon.alerts += gaps
@@ -59,16 +62,21 @@ def watch_live(source: str, settings: WatchSettings, *, fmt: str = "auto", run: 
                on_alert: Callable[[det.Alert, str], None] | None = None,
                on_tick: Callable[[Monitor, dict], None] | None = None, clock: Callable[[], float] = time.time,
                sleep: Callable[[float], None] = time.sleep) -> Outcome:
-    """Follow a growing log (JSONL, CSV, Megatron text, a TensorBoard folder, or ``run`` of an
+    """Follow a growing log (JSONL, CSV, a printed text log, a TensorBoard folder, or ``run`` of an
     MLflow store: the newest when None) until ``duration_s`` or Ctrl-C."""
     if not 0.01 <= interval_s <= 3600:
         raise InputError(f"--interval {interval_s:g}: give a value in [0.01, 3600] seconds")
     fmt = detect_format(source) if fmt == "auto" else fmt
     if fmt not in TAILABLE:
         return _poll_store(source, settings, fmt=fmt, run=run, interval_s=interval_s, duration_s=duration_s,
-                           on_alert=on_alert, on_tick=on_tick, clock=clock, sleep=sleep)
+                           on_alert=on_alert, on_tick=on_tick, clock=clock, sleep=sleep,
+                           per_step=_split_roles(roles)[1])
+    if fmt in ("jsonl", "wandb") and json_document(source):
+        raise InputError(f"{source!r} is one JSON object over many lines (a trainer_state.json?), rewritten rather "
+                         "than appended: read it with --once, or follow the run's JSON-lines or text log")
+    roles, per_step = _split_roles(roles)
     tailer = Tailer(source)
-    parser = LineParser(fmt, str(source), **(roles or {}))
+    parser = LineParser(fmt, str(source), **roles)
     mon: Monitor | None = None
     pending: list = []
     start = clock()
@@ -78,6 +86,7 @@ def watch_live(source: str, settings: WatchSettings, *, fmt: str = "auto", run: 
             frame = parser.parse(tailer.poll())
             new: list[det.Alert] = []
             if frame is not None:
+                frame = count_tokens(frame, per_step, str(source))
                 if mon is None:
                     names = [c for c in frame.columns if c not in ROLE_COLUMNS]
                     mon = Monitor(settings.for_metrics(names, str(source)), name=str(source))
@@ -115,7 +124,25 @@ def _tail_report(tailer: Tailer, parser: LineParser) -> dict:
     return r
 
 
-def _poll_store(source, settings, *, fmt, run, interval_s, duration_s, on_alert, on_tick, clock, sleep) -> Outcome:
+def _split_roles(roles: dict | None) -> tuple[dict, float | None]:
+    roles = dict(roles or {})
+    per_step = roles.pop("tokens_per_step", None)
+    if per_step is not None and not (math.isfinite(per_step) and per_step > 0):
+        raise InputError(f"--tokens-per-step {per_step:g}: give the tokens one optimizer step trains on, above 0")
+    return roles, per_step
+
+
+def count_tokens(frame: pd.DataFrame, per_step: float | None, source: str) -> pd.DataFrame:
+    """Tokens as step x ``per_step`` for a log that does not count them (refused for one that does)."""
+    if per_step is None:
+        return frame
+    if frame["tokens"].notna().any():
+        raise InputError(f"{source} counts its tokens already; --tokens-per-step is for a log that does not")
+    return frame.assign(tokens=frame["step"].to_numpy(float) * per_step)
+
+
+def _poll_store(source, settings, *, fmt, run, interval_s, duration_s, on_alert, on_tick, clock, sleep,
+                per_step=None) -> Outcome:
     """TensorBoard folders and MLflow stores, read incrementally (only what was written since
     the last poll), feeding the steps not seen yet."""
     mon = None
@@ -137,7 +164,7 @@ def _poll_store(source, settings, *, fmt, run, interval_s, duration_s, on_alert,
             frame = None
             if log is not None:
                 report = log.report.to_dict()
-                frame = log.frame
+                frame = count_tokens(log.frame, per_step, log.report.source)
                 if mon is None:
                     mon = Monitor(settings.for_metrics(log.metric_names, log.report.source), name=log.name or str(source))
                 elif mon.steps:

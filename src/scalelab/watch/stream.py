@@ -1,4 +1,4 @@
-"""Turn lines appended to a log into rows for the monitor (JSONL, CSV, Megatron text)."""
+"""Turn lines appended to a log into rows for the monitor (JSONL, CSV, printed text logs)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ import csv
 import pandas as pd
 
 from scalelab.errors import InputError
-from scalelab.runs.logs import ParseReport, map_roles, megatron_record, parse_json
+from scalelab.runs.logs import ParseReport, map_roles, megatron_record, parse_json, text_record
 
 
 class LineParser:
     """Parses batches of complete lines; counts junk in ``report``."""
 
     def __init__(self, fmt: str, source: str, *, step_col=None, tokens_col=None, time_col=None):
-        if fmt not in ("jsonl", "csv", "tsv", "megatron", "wandb"):
-            raise InputError(f"--format {fmt!r} cannot be followed line by line; choose jsonl, csv, tsv, megatron or wandb")
+        if fmt not in ("jsonl", "csv", "tsv", "text", "megatron", "wandb"):
+            raise InputError(f"--format {fmt!r} cannot be followed line by line; choose jsonl, csv, tsv, text, "
+                             "megatron or wandb")
         self.fmt = fmt
         self.report = ParseReport(source=source, format=fmt)
         self.header: list[str] | None = None
@@ -63,7 +64,7 @@ class LineParser:
             except ValueError:
                 return None
             return _flatten(obj) if isinstance(obj, dict) else None
-        return megatron_record(raw)
+        return megatron_record(raw) if self.fmt == "megatron" else text_record(raw)
 
 
 def _flatten(obj: dict, prefix: str = "") -> dict:
