@@ -44,6 +44,9 @@ def test_the_benchmark_sigmoid_backtest_reproduces_epochs_figures():
     assert all(r["compute"] >= 1e24 for r in b.table) and all(r["lo80"] < r["predicted"] < r["hi80"] for r in b.table)
     assert max(r["predicted"] for r in b.table) < max(r["predicted"] for r in owen.table)
     assert benchmark_backtest("MMLU", min_trust=-1, num_bootstrap=50).n_test == 32
+    plain = benchmark_backtest("mmlu", num_bootstrap=0)  # the name as trends lag takes it
+    assert plain.benchmark == "MMLU" and plain.mae == pytest.approx(b.mae)
+    assert all(r["lo80"] < r["predicted"] < r["hi80"] for r in plain.table)  # the scatter alone still gives an interval
     r = runner.invoke(app, ["trends", "benchmark", "--benchmark", "MMLUU"])
     assert r.exit_code == 2 and "(did you mean 'MMLU'?); known: MMLU, BBH, GPQA" in r.stderr
     r = runner.invoke(app, ["trends", "benchmark", "--ceiling", "0.2"])

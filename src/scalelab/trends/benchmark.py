@@ -73,6 +73,8 @@ def sigmoid_forecast(logc, y, at, chance: float, ceiling: float, num_bootstrap: 
     k, c0 = _fit(logc, y, chance, ceiling)
     resid = y - curve(logc, k, c0, chance, ceiling)
     members = np.array(resample_fits(logc, y, lambda a, b: _fit(a, b, chance, ceiling), num_bootstrap, rng))
+    if not len(members):  # no bootstrap: the interval from the models' scatter about the fitted curve alone
+        members = np.tile([k, c0], (500, 1))
     at = np.atleast_1d(np.asarray(at, float))
     draws = (curve(at[:, None], members[:, 0], members[:, 1], chance, ceiling)
              + rng.choice(resid, (at.size, len(members))))
@@ -96,6 +98,7 @@ def benchmark_backtest(benchmark: str = "MMLU", *, fit_max_flops: float = 1e24, 
     """
     import pandas as pd
 
+    benchmark = {b.lower(): b for b in BENCHMARKS}.get(str(benchmark).lower(), benchmark)
     if benchmark not in BENCHMARKS:
         raise InputError(f"--benchmark {benchmark!r}{suggest(benchmark, BENCHMARKS)}; known: {', '.join(BENCHMARKS)}")
     chance = BENCHMARKS[benchmark][0]
