@@ -102,6 +102,35 @@ def test_cli_fit_predict_backtest(tmp_path):
     assert np.mean([abs(x["error"]) for x in rows]) < 0.05
 
 
+def test_a_table_with_its_own_column_names(tmp_path):
+    """The OLMo table with its run, N and D columns renamed: named with --run-id-col,
+    --params-col and --tokens-col it gives the same link and backtest; left unnamed, the
+    rows are taken as runs of their own, and the warning says which option groups them."""
+    import pandas as pd
+
+    renamed = tmp_path / "mine.csv"
+    pd.read_csv(TASKS).rename(columns={"run_id": "run", "params": "N", "tokens": "D"}).drop(columns="flops").to_csv(
+        renamed, index=False)
+    fit = ("tasks", "fit", *HS, "--where", FIT_ROWS, "--chance", "0.25", "--all-steps", "--bootstrap", 10, "--json")
+    ours = json.loads(run(fit[0], fit[1], TASKS, *fit[2:]).stdout)
+    r = run(fit[0], fit[1], renamed, *fit[2:], "--run-id-col", "run")
+    theirs = json.loads(r.stdout)
+    assert theirs["params"] == ours["params"] and theirs["n_runs"] == ours["n_runs"] == 16, r.output
+    r = run(fit[0], fit[1], renamed, *fit[2:])
+    assert json.loads(r.stdout)["n_runs"] == json.loads(r.stdout)["n_rows"] > 16
+    assert "no 'run_id' column, so each of its" in r.stderr and "give --run-id-col run" in r.stderr
+    back = ("tasks", "backtest", *HS, "--where", FIT_ROWS, "--chance", "0.25", "--train-max-flops", "5e20",
+            "--bootstrap", 10, "--json")
+    ours = json.loads(run(back[0], back[1], TASKS, *back[2:]).stdout)
+    r = run(back[0], back[1], renamed, *back[2:], "--run-id-col", "run", "--params-col", "N", "--tokens-col", "D")
+    assert r.exit_code == 0, r.output
+    assert [x["predicted"] for x in json.loads(r.stdout)] == pytest.approx([x["predicted"] for x in ours])
+    r = run(back[0], back[1], renamed, *back[2:], "--run-id-col", "run")
+    assert r.exit_code == 2 and "name them with --params-col and --tokens-col" in r.stderr
+    r = run(fit[0], fit[1], renamed, *fit[2:], "--run-id-col", "runs")
+    assert r.exit_code == 2 and "no column 'runs' (did you mean 'run'?)" in r.stderr
+
+
 @pytest.mark.parametrize("args,message", [
     (["fit", TASKS, "--x-col", "bpb_hellaswag_val", "--y-col", "tokens"], "must be an accuracy or error in [0, 1]"),
     (["fit", TASKS, "--x-col", "bpb_helaswag_val", "--y-col", "acc_hellaswag_val"], "no column 'bpb_helaswag_val' (did you mean"),

@@ -69,6 +69,22 @@ def test_table_without_run_ids_has_one_run_per_row():
     assert len(runs) == 5 and runs.frame["run_id"].tolist()[0] == "row1"
 
 
+def test_a_run_column_under_another_name_is_pointed_out():
+    """A curve table whose run column is called 'run' reads as one run per row, as asked;
+    the warning names the column and the option that would group the checkpoints."""
+    from scalelab.errors import ScalelabWarning
+
+    curves = CURVES.rename(columns={"run_id": "run"})
+    with pytest.warns(ScalelabWarning, match=r"'run' names 2 runs: if the rows are checkpoints of those, give --run-id-col run"):
+        assert len(Runs.from_frame(curves, **MAP)) == 5
+    assert len(Runs.from_frame(curves, **MAP, run_id_col="run")) == 2
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one row per name: nothing to point out
+        Runs.from_frame(curves.assign(run=[f"r{i}" for i in range(5)]), **MAP)
+
+
 def test_bundled_chinchilla_table():
     runs = read_runs(bundled_path("chinchilla"), where="epoch_excluded == 0")
     assert len(runs) == 240

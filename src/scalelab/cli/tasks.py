@@ -31,6 +31,7 @@ Link = Annotated[str, typer.Option("--link", help="sigmoid (accuracy), exp (erro
 Chance = Annotated[Optional[float], typer.Option("--chance", help="The metric of guessing (0.25 for four choices): the sigmoid's floor, and the level a forecastable task must rise clear of.")]
 AllSteps = Annotated[bool, typer.Option("--all-steps", help="Fit the link on every row (checkpoints too), not each run's last.")]
 BootstrapN = Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples over runs (a run's checkpoints stay together).")]
+RunIdCol = Annotated[str, typer.Option("--run-id-col", help="Column naming the run of each row (checkpoints of a run share it); without it each row is a run.")]
 
 
 @tasks_app.command("fit", epilog="""\b
@@ -39,7 +40,7 @@ Examples:
   scalelab tasks fit runs.csv --x-col loss --y-col err_avg --link exp --json
 """)
 def tasks_fit(runs: RunsArg, x_col: XCol, y_col: YCol, where: Where = None, link: Link = "auto", chance: Chance = None,
-              all_steps: AllSteps = False, bootstrap: BootstrapN = 200,
+              all_steps: AllSteps = False, bootstrap: BootstrapN = 200, run_id_col: RunIdCol = "run_id",
               out_path: Annotated[Optional[Path], typer.Option("--out", help="Write the link (a task.json).")] = None,
               plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of the points and the link with its 80% band.")] = None,
               as_json: Json = False) -> None:
@@ -53,7 +54,7 @@ def tasks_fit(runs: RunsArg, x_col: XCol, y_col: YCol, where: Where = None, link
 
         check_writable(out_path)
         check_figure_path(plot)
-        pts = read_task_points(runs, x_col=x_col, y_col=y_col, where=where, all_steps=all_steps)
+        pts = read_task_points(runs, x_col=x_col, y_col=y_col, where=where, all_steps=all_steps, run_id_col=run_id_col)
         f = fit_points(pts, link=link, chance=chance, num_bootstrap=bootstrap)
         if plot is not None:
             from scalelab.report.plots import plot_task
@@ -134,7 +135,9 @@ Examples:
 def tasks_backtest(runs: RunsArg, x_col: XCol, y_col: YCol,
                    train_max_flops: Annotated[float, typer.Option("--train-max-flops", parser=count, help="Fit both steps on the runs up to this compute (6ND); forecast the rest.", show_default=False)],
                    where: Where = None, link: Link = "auto", chance: Chance = None, all_steps: AllSteps = False,
-                   bootstrap: BootstrapN = 200,
+                   bootstrap: BootstrapN = 200, run_id_col: RunIdCol = "run_id",
+                   params_col: Annotated[str, typer.Option("--params-col", help="Column of parameter counts N.")] = "params",
+                   tokens_col: Annotated[str, typer.Option("--tokens-col", help="Column of training tokens D.")] = "tokens",
                    out_path: Annotated[Optional[Path], typer.Option("--out", help="Write the per-run table (CSV).")] = None,
                    as_json: Json = False) -> None:
     """Both steps fitted on the smaller runs, the larger runs' metric forecast from their
@@ -146,7 +149,8 @@ def tasks_backtest(runs: RunsArg, x_col: XCol, y_col: YCol,
 
         check_writable(out_path)
         table = task_backtest(runs, x_col=x_col, y_col=y_col, train_max_flops=train_max_flops, where=where,
-                              all_steps=all_steps, link=link, chance=chance, num_bootstrap=bootstrap)
+                              all_steps=all_steps, link=link, chance=chance, num_bootstrap=bootstrap,
+                              run_id_col=run_id_col, params_col=params_col, tokens_col=tokens_col)
         if out_path is not None:
             write_table(table, out_path)
         return table

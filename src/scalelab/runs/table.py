@@ -121,6 +121,8 @@ class Runs:
                 raise InputError(f"{name} has no {role!r} column; map one with --{role.replace('_', '-')}-col NAME; columns are {_cols(df)}")
 
         has_ids = run_id_col in df.columns
+        if not has_ids:
+            warn_unnamed_runs(df, run_id_col, name)
         run_id = df[run_id_col].astype(str) if has_ids else pd.Series([f"row{i + 1}" for i in range(len(df))])
         roles = pd.DataFrame({"run_id": run_id, **out})
         _check_values(roles, df, name)
@@ -149,6 +151,28 @@ class Runs:
             "all_steps": all_steps,
         }
         return cls(table, source, sha256, selection)
+
+
+RUN_NAME_COLUMNS = ("run", "run_name", "runid", "run id", "name", "model", "model_name", "experiment", "id")
+
+
+def warn_unnamed_runs(df: pd.DataFrame, run_id_col: str, name: str) -> None:
+    """Without its run-id column every row is taken as a run of its own. When a column whose
+    name says it names runs repeats its values, the rows are likely checkpoints of fewer runs:
+    say so, and which option would group them."""
+    import warnings
+
+    from scalelab.errors import ScalelabWarning
+
+    for col in df.columns:
+        if str(col).strip().lower() not in RUN_NAME_COLUMNS:
+            continue
+        k = int(df[col].nunique())
+        if 1 < k < len(df):
+            warnings.warn(f"{name} has no {run_id_col!r} column, so each of its {len(df)} rows is taken as a run of its "
+                          f"own; {col!r} names {k} runs: if the rows are checkpoints of those, give --run-id-col {col}",
+                          ScalelabWarning, stacklevel=3)
+            return
 
 
 def _resolve(df: pd.DataFrame, col: str, role: str, name: str, required: bool) -> pd.Series | None:

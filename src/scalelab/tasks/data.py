@@ -26,10 +26,12 @@ class TaskPoints:
 
 
 def read_task_points(path: str | Path, *, x_col: str, y_col: str, where: str | None = None,
-                     run_id_col: str = "run_id", all_steps: bool = False) -> TaskPoints:
+                     run_id_col: str = "run_id", params_col: str = "params", tokens_col: str = "tokens",
+                     all_steps: bool = False) -> TaskPoints:
     """Rows of a runs table for a task link: every checkpoint with ``all_steps``, else each
     run's last row (largest tokens). y must lie in [0, 1] and x be > 0; refused otherwise."""
     from scalelab.runs.readers import read_table
+    from scalelab.runs.table import warn_unnamed_runs
 
     df = read_table(path)
     name = Path(path).name
@@ -38,14 +40,20 @@ def read_task_points(path: str | Path, *, x_col: str, y_col: str, where: str | N
             df = df.query(where)
         except Exception as exc:
             raise InputError(f"--where {where!r}: {str(exc).splitlines()[0]}") from None
-    for col, opt in ((x_col, "--x-col"), (y_col, "--y-col")):
+    named = {"params": params_col, "tokens": tokens_col}
+    for col, opt in ((x_col, "--x-col"), (y_col, "--y-col"), *((named[r], f"--{r}-col") for r in named if named[r] != r)):
         if col not in df.columns:
             raise InputError(f"{name} has no column {col!r}{suggest(col, map(str, df.columns))}; name it with {opt}")
+    if run_id_col != "run_id" and run_id_col not in df.columns:
+        raise InputError(f"{name} has no column {run_id_col!r}{suggest(run_id_col, map(str, df.columns))}; "
+                         "name it with --run-id-col")
+    if run_id_col not in df.columns:
+        warn_unnamed_runs(df, run_id_col, name)
     out = pd.DataFrame({"run_id": df[run_id_col].astype(str) if run_id_col in df else [f"row{i + 1}" for i in range(len(df))],
                         "x": pd.to_numeric(df[x_col], errors="coerce"), "y": pd.to_numeric(df[y_col], errors="coerce")})
-    for col in ("params", "tokens", "flops"):
+    for role, col in (*named.items(), ("flops", "flops")):
         if col in df:
-            out[col] = pd.to_numeric(df[col], errors="coerce").to_numpy()
+            out[role] = pd.to_numeric(df[col], errors="coerce").to_numpy()
     out = out.reset_index(drop=True)
     rows = out.index.to_numpy() + 1
     missing = out["x"].isna() | out["y"].isna()
@@ -103,7 +111,8 @@ def chain_check(task: TaskFit, step1) -> None:
 
 def task_backtest(path: str | Path, *, x_col: str, y_col: str, train_max_flops: float, where: str | None = None,
                   all_steps: bool = False, link: str = "auto", chance: float | None = None,
-                  num_bootstrap: int = 200, seed: int = 0) -> pd.DataFrame:
+                  num_bootstrap: int = 200, seed: int = 0, run_id_col: str = "run_id", params_col: str = "params",
+                  tokens_col: str = "tokens") -> pd.DataFrame:
     """Both steps fitted on the runs at or below ``train_max_flops`` (step 1: Chinchilla's law
     of the task loss over each run's last row; step 2: the link, on every checkpoint with
     ``all_steps``), the larger runs' metric forecast from their N and D: one row per held-out
@@ -111,19 +120,21 @@ def task_backtest(path: str | Path, *, x_col: str, y_col: str, train_max_flops: 
     from scalelab.fitting import Fit
     from scalelab.runs import read_runs
 
-    finals = read_task_points(path, x_col=x_col, y_col=y_col, where=where)
+    cols = dict(run_id_col=run_id_col, params_col=params_col, tokens_col=tokens_col)
+    finals = read_task_points(path, x_col=x_col, y_col=y_col, where=where, **cols)
     if not {"params", "tokens"} <= set(finals.frame):
-        raise InputError(f"{Path(path).name} needs params and tokens columns for a backtest of the chain")
+        raise InputError(f"{Path(path).name} needs columns of N and D for a backtest of the chain: name them with "
+                         "--params-col and --tokens-col")
     flops = 6 * finals.frame["params"] * finals.frame["tokens"]
     held = finals.frame[flops > train_max_flops]
     if held.empty or (flops <= train_max_flops).sum() < 6:
         raise InputError(f"--train-max-flops {train_max_flops:g} leaves {int((flops <= train_max_flops).sum())} runs to fit "
                          f"and {len(held)} to forecast; a backtest needs at least 6 and 1")
-    cut = f"(6 * params * tokens) <= {train_max_flops!r}"
+    cut = f"(6 * `{params_col}` * `{tokens_col}`) <= {train_max_flops!r}"
     step1 = Fit(num_bootstrap=num_bootstrap, seed=seed).fit(read_runs(
-        path, loss_col=x_col, where=f"({where}) and {cut}" if where else cut))
+        path, loss_col=x_col, where=f"({where}) and {cut}" if where else cut, **cols))
     points = read_task_points(path, x_col=x_col, y_col=y_col, where=f"({where}) and {cut}" if where else cut,
-                              all_steps=all_steps)
+                              all_steps=all_steps, **cols)
     task = fit_points(points, link=link, chance=chance, num_bootstrap=num_bootstrap, seed=seed)
     rows = []
     with warnings.catch_warnings():
