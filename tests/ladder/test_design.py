@@ -85,8 +85,10 @@ def test_a_budget_too_small_for_three_sizes_says_which_would_do():
     enough = float(str(e.value).rsplit("--budget-frac ", 1)[1].split()[0])
     plan = design("c.txt", "s", target_params=1.5e5, target_tokens=3e6, budget_frac=enough)
     assert len({r.params for r in plan.rungs}) >= 3
-    with pytest.raises(InputError, match=r"the target \(5.01k parameters\) is too small for a ladder"):
+    with pytest.raises(InputError, match=r"the target \(5.01k parameters x 100k tokens, [\d.]+e\+\d\d FLOPs\) is too small for a ladder"):
         design("c.txt", "s", target_params=5e3, target_tokens=1e5, budget_frac=1.0)
+    with pytest.raises(InputError, match=r"the target \(1M parameters x 1k tokens, .* is too small"):  # too few tokens, not params
+        design("c.txt", "s", target_params=1e6, target_tokens=1e3, budget_frac=0.1)
 
 
 def test_sizes_that_give_one_model_are_refused():

@@ -486,7 +486,8 @@ def _spend(target: Rung, budget_frac: float, build, min_size: float = MIN_PILOT_
         largest = max(r.flops for r in rungs) / target.flops
         have = "no rung" if n_max is None else f"rungs of at most {_short(n_max)} parameters"
         if largest > MAX_RUNG_FRACTION:
-            raise InputError(f"the target ({_short(target.params)} parameters) is too small for a ladder: a rung may "
+            raise InputError(f"the target ({_short(target.params)} parameters x {_short(target.tokens)} tokens, "
+                             f"{target.flops:.2g} FLOPs) is too small for a ladder: a rung may "
                              f"use a 30th of its FLOPs, and {MIN_SIZES} sizes of at least {_short(min_size)} "
                              f"parameters need a rung of {100 * largest:.1f}%; give a larger target, or fewer or "
                              "smaller --multiples")
