@@ -65,6 +65,23 @@ def test_the_page_answers_deliver_cost_and_on_track(journey):
     assert "beyond the fitted runs (flops)</td>" in forecast and re.search(r"<td>20\dx</td>", forecast)
 
 
+def test_a_printed_log_without_tokens_reads_as_the_same_run(journey, tmp_path):
+    """The same run as a training script prints it, without a token count: with
+    --tokens-per-step (OLMo 13B's 8,388,608 a step) the page says what the JSON-lines log says."""
+    d, fit, plan = journey
+    printed = tmp_path / "train.log"
+    printed.write_text("".join(f"step {r['step']}: loss {r['loss']!r}\n"
+                               for r in map(json.loads, LOG.read_text().splitlines())))
+    want = json.loads(run("report", fit, "--plan", plan, "--log", LOG, "--no-backtest", "--json").stdout)
+    r = run("report", fit, "--plan", plan, "--log", printed, "--tokens-per-step", "8388608", "--no-backtest", "--json")
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout)
+    assert got["verdict"] == want["verdict"] and "at 42% of training" in got["verdict"]
+    assert got["run"]["step"] == want["run"]["step"]
+    for key in ("projected_final", "tokens_now"):  # the JSON log's token counts carry rounding
+        assert got["run"]["projection"][key] == pytest.approx(want["run"]["projection"][key], rel=1e-6)
+
+
 def test_a_task_section_forecasts_the_target_through_both_steps(journey, tmp_path):
     d, fit, plan = journey
     tasks = DATA / "scaling" / "olmo_tasks.csv"

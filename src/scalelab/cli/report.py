@@ -27,6 +27,7 @@ def report(
     plan_path: Annotated[Optional[Path], typer.Option("--plan", help="A plan.json (scalelab plan --json): cost, time, memory, layout.")] = None,
     log: Annotated[Optional[str], typer.Option("--log", help="The run's log (any format scalelab watch reads), checked against the forecast and the plan.")] = None,
     log_format: Annotated[str, typer.Option("--format", help="The log's format: auto, jsonl, csv, tsv, text (a printed log), megatron, wandb, tensorboard, mlflow.")] = "auto",
+    tokens_per_step: Annotated[Optional[float], typer.Option("--tokens-per-step", help="Tokens one optimizer step trains on, for a log that does not count its tokens: tokens = step x this.", show_default=False)] = None,
     task: Annotated[Optional[list[str]], typer.Option("--task", help="A task to forecast for the target: LINK.json:STEP1.json (scalelab tasks fit --out, and scalelab fit --loss-col of its task loss); repeatable.")] = None,
     context: Annotated[bool, typer.Option("--context", help="Add what the next decades of compute buy under the fit (loss, share of the reducible loss, cost) and the target's place in the public record: the frontier compute trend with the run marked, the field's MMLU against compute with its backtest (Epoch AI's snapshot).")] = False,
     no_backtest: Annotated[bool, typer.Option("--no-backtest", help="Skip the held-out backtest (a refit below a tenth of the largest compute).")] = False,
@@ -42,7 +43,8 @@ def report(
 
         check_writable(out_path)
         rep = build(fit_path, runs_path=runs_path, params=params, tokens=tokens, plan_path=plan_path, log=log,
-                    log_format=log_format, backtest=not no_backtest, tasks=task, context=context)
+                    log_format=log_format, backtest=not no_backtest, tasks=task, context=context,
+                    tokens_per_step=tokens_per_step)
         if out_path is not None:
             atomic_write_text(out_path, rep.html())
         return rep

@@ -246,10 +246,11 @@ class RunReport:
 def build(fit_path: str | Path, *, runs_path: str | Path | None = None, params: float | None = None,
           tokens: float | None = None, plan_path: str | Path | None = None, log: str | None = None,
           log_format: str = "auto", backtest: bool = True, tasks: list[str] | None = None,
-          context: bool = False) -> RunReport:
+          context: bool = False, tokens_per_step: float | None = None) -> RunReport:
     """Everything the page shows. The fit's runs are read from ``runs_path``, or from the
     file the fit was made from when it is still there unchanged; the target is ``params``
-    and ``tokens``, or the plan's; ``log`` is watched against the forecast and the plan;
+    and ``tokens``, or the plan's; ``log`` is watched against the forecast and the plan
+    (``tokens_per_step`` counts the tokens of a log that does not);
     each of ``tasks`` (``LINK.json:STEP1.json``) is forecast for the target; ``context``
     adds the returns of the next decades of compute and the target's place in the public
     record (compute trend, benchmark curves)."""
@@ -304,7 +305,7 @@ def build(fit_path: str | Path, *, runs_path: str | Path | None = None, params: 
 
         settings = WatchSettings.from_plan(plan, fit=fit, params=params, final_tokens=tokens)
         with recording_warnings() as seen:
-            outcomes = watch_once(log, settings, fmt=log_format)
+            outcomes = watch_once(log, settings, fmt=log_format, roles={"tokens_per_step": tokens_per_step})
         rep.monitor = outcomes[0].monitor
         rep.notes["run"] = list(dict.fromkeys(seen)) + (
             [f"{len(outcomes) - 1} more runs in {log} are not shown (the first is)"] if len(outcomes) > 1 else [])
