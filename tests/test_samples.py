@@ -148,6 +148,21 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     assert r.exit_code == 2 and "--max-samples 20000" in r.output
 
 
+def test_samples_of_several_models_pooled_without_model_col_are_pointed_out(tmp_path):
+    from scalelab.errors import ScalelabWarning
+
+    rows = [{"model_name": m, "task": f"t{i}", "passed": int((i + s) % (3 if m == "a" else 7) == 0)}
+            for m in "ab" for i in range(5) for s in range(8)]
+    path = tmp_path / "samples.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    with pytest.warns(ScalelabWarning, match=r"'model_name' holds 2 models, whose samples are pooled per problem "
+                                             r"without --model-col; give --model-col model_name"):
+        (pooled,) = read_counts(path, problem_col="task", correct_col="passed")
+    assert pooled.n.tolist() == [16] * 5
+    a, b = read_counts(path, problem_col="task", correct_col="passed", model_col="model_name")
+    assert a.n.tolist() == b.n.tolist() == [8] * 5 and (a.c + b.c).tolist() == pooled.c.tolist()
+
+
 def test_read_counts_splits_models():
     models = read_counts(MONKEYS, problem_col="problem_idx_in_math_test", n_col="num_samples",
                          correct_col="num_correct", model_col="model")

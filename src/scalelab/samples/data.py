@@ -58,6 +58,8 @@ def read_counts(path: str | Path, *, problem_col: str = "problem", n_col: str = 
     if not per_sample and (answer_col or score_col):
         raise InputError("--answer-col and --score-col need one row per sample (a table without the "
                          f"{n_col!r} column of counts)")
+    if model_col is None and per_sample:
+        _warn_pooled_models(df, name)
     groups = df.groupby(model_col, sort=False) if model_col else [("all", df)]
     out = []
     for model, g in groups:
@@ -95,3 +97,21 @@ def read_counts(path: str | Path, *, problem_col: str = "problem", n_col: str = 
                 raise InputError(f"{name}{f' (model {model})' if model_col else ''}: {exc}") from None
             out.append(Counts(str(model), g[problem_col].to_numpy(), n, c))
     return out
+
+
+MODEL_COLUMNS = ("model", "model_name", "model_id", "checkpoint", "policy", "system")
+
+
+def _warn_pooled_models(df: pd.DataFrame, name: str) -> None:
+    """Without --model-col every row is one model's: a column named for models that holds
+    several would have its models' samples pooled per problem. Say so."""
+    import warnings
+
+    from scalelab.errors import ScalelabWarning
+
+    for col in df.columns:
+        if str(col).strip().lower() in MODEL_COLUMNS and df[col].nunique() > 1:
+            warnings.warn(f"{name}: {col!r} holds {df[col].nunique()} models, whose samples are pooled per problem "
+                          f"without --model-col; give --model-col {col} to count and forecast each",
+                          ScalelabWarning, stacklevel=3)
+            return
