@@ -71,7 +71,7 @@ def test_errors(tmp_path):
         prepare(one, tmp_path / "s2", tokenizer="word")
     jl = tmp_path / "bad.jsonl"
     jl.write_text('{"text": "a"}\n{"other": 1}\n')
-    with pytest.raises(InputError, match=r"line 2: not a JSON object with a 'text' field"):
+    with pytest.raises(InputError, match=r"line 2: not a JSON object with a 'text' field \(its fields: other\); name the"):
         list(read_documents(jl))
     with pytest.raises(InputError, match=r"no token shards"):
         Shards.load(tmp_path)

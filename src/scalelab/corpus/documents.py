@@ -127,7 +127,14 @@ def _table_rows(p: Path, text_col: str, source_col: str | None) -> Iterator[tupl
             source = str(row[source_col]) if source_col else p.name
         except (ValueError, KeyError, TypeError):
             want = f"{text_col!r}" + (f" and {source_col!r} fields" if source_col else " field")
-            raise InputError(f"{str(p)!r} line {i + 1}: not a JSON object with a {want}; name the fields with "
+            has = ""
+            try:
+                obj = json.loads(line)
+                if isinstance(obj, dict):
+                    has = f" (its fields: {', '.join(map(str, list(obj)[:12]))})"
+            except ValueError:
+                pass
+            raise InputError(f"{str(p)!r} line {i + 1}: not a JSON object with a {want}{has}; name the fields with "
                              "--text-col / --source-col") from None
         yield source, str(text).encode()
 
