@@ -64,13 +64,20 @@ def test_lag_recovers_a_known_shift_and_measures_the_snapshot():
     values = np.maximum.accumulate(0.3 + 0.6 * days / 2000 + rng.normal(0, 0.01, 40))
     lag = lag_from(dates + 182, values, dates, values, num_bootstrap=200)
     assert lag.months == pytest.approx(182 / 30.44, abs=0.1) and lag.lo95 <= lag.months <= lag.hi95
+    # each level's dates: the open frontier reaches it 182 days after the closed one
+    spans = [np.datetime64(r["open_date"]) - np.datetime64(r["closed_date"]) for r in lag.levels if r["open_date"]]
+    assert spans and all(s == np.timedelta64(182, "D") for s in spans)
     mmlu = open_closed_lag("MMLU", num_bootstrap=200)
     assert 6 < mmlu.months < 24 and mmlu.lo80 <= mmlu.months <= mmlu.hi80
     with pytest.raises(InputError, match="choose one of MMLU, BBH, GPQA, compute"):
         open_closed_lag("HellaSwag")
 
 
-def test_trends_lag_cli():
+def test_trends_lag_cli(tmp_path):
+    r = runner.invoke(app, ["trends", "lag", "--benchmark", "GPQA", "--plot", str(tmp_path / "lag.png")])
+    assert r.exit_code == 0 and (tmp_path / "lag.png").read_bytes()[:4] == b"\x89PNG", r.output
+    r = runner.invoke(app, ["trends", "lag", "--plot", str(tmp_path / "lag.txt")])
+    assert r.exit_code == 2 and not (tmp_path / "lag.txt").exists()
     r = runner.invoke(app, ["trends", "lag", "--benchmark", "compute", "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)

@@ -127,10 +127,12 @@ def trends_benchmark(
 Examples:
   scalelab trends lag --benchmark MMLU
   scalelab trends lag --benchmark compute --json
+  scalelab trends lag --benchmark GPQA --plot lag.png
 """)
 def trends_lag(
     benchmark: Annotated[str, typer.Option("--benchmark", help="MMLU, BBH, GPQA, or compute (log10 training FLOPs).")] = "MMLU",
     min_trust: Annotated[int, typer.Option("--min-trust", help="Keep benchmark results with Epoch's trust flag >= this (-1 marks doubtful self-reports).")] = 0,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of both groups' models, their frontiers and the lag at each level.")] = None,
     as_json: Json = False,
 ) -> None:
     """How many months open models trail closed ones: the distance in time between the two
@@ -138,9 +140,16 @@ def trends_lag(
     over levels both reach, with an interval from resampling the models."""
 
     def go():
+        from scalelab.report.plots import check_figure_path
         from scalelab.trends import open_closed_lag
 
-        return open_closed_lag(benchmark, min_trust=min_trust)
+        check_figure_path(plot)
+        lag = open_closed_lag(benchmark, min_trust=min_trust)
+        if plot is not None:
+            from scalelab.report.plots import plot_lag, save
+
+            save(plot_lag(lag), plot)
+        return lag
 
     lag = run(go)
     if as_json:
@@ -150,3 +159,5 @@ def trends_lag(
               f"(80%: {lag.lo80:.1f} .. {lag.hi80:.1f}, 95%: {lag.lo95:.1f} .. {lag.hi95:.1f}); "
               f"{lag.n_open} open and {lag.n_closed} closed models, median over {len(lag.levels)} levels both "
               "frontiers reach (Epoch AI snapshot 2024-11, CC BY)")
+    if plot is not None:
+        out.print(f"wrote {plot}")

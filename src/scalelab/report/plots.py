@@ -261,6 +261,34 @@ def plot_benchmark(b):
     return fig
 
 
+def plot_lag(lag):
+    """Open and closed models against their release date, each group's frontier (the best
+    reached so far), and the lag at each level both reach as a horizontal segment."""
+    do, vo, dc, vc = lag.points
+    dates = lambda d: np.asarray(d, float).astype(np.int64).astype("datetime64[D]")  # noqa: E731
+    log = lag.measure.startswith("log10")
+    y = (lambda v: 10 ** np.asarray(v)) if log else (lambda v: 100 * np.asarray(v))
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for d, v, color, name in ((dc, vc, "#d62728", "closed"), (do, vo, "#4c78a8", "open")):
+        order = np.argsort(d, kind="stable")
+        ax.scatter(dates(d), y(v), s=12, color=color, alpha=0.5, label=f"{name} models ({v.size})")
+        ax.step(dates(d[order]), y(np.maximum.accumulate(v[order])), where="post", color=color, lw=1.5)
+    for row in lag.levels:
+        if row["closed_date"] and row["open_date"]:
+            ax.plot(np.array([row["closed_date"], row["open_date"]], "datetime64[D]"), y([row["level"]] * 2),
+                    color="#555555", lw=0.8, alpha=0.6)
+    ax.plot([], [], color="#555555", lw=0.8, label=f"lag at each level: median {lag.months:.1f} months "
+                                                      f"(80%: {lag.lo80:.1f}–{lag.hi80:.1f})")
+    ax.set(xlabel="release date", ylabel="training compute (FLOPs)" if log else f"{lag.measure} (%)",
+           title=f"open and closed models: {'compute' if log else lag.measure} (Epoch AI, CC BY, 2024-11)")
+    if log:
+        ax.set_yscale("log")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
 def plot_returns(decades, floor: float | None = None):
     """Diminishing returns: the loss of the compute-optimal run per decade of compute with
     its 80% interval (and the law's floor), and what each decade's 0.01 of loss costs."""

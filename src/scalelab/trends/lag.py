@@ -10,7 +10,7 @@ behind are open models?", Cottier et al. 2024, measure the same gap on the same 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,9 +33,12 @@ class Lag:
     n_open: int
     n_closed: int
     levels: list  # per level: value, closed date, open date, months
+    points: tuple = field(default=(), repr=False, compare=False)  # (open days, open values, closed days, closed values)
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        d = dict(self.__dict__)
+        d.pop("points")
+        return d
 
 
 def _first_reach(days: np.ndarray, values: np.ndarray, levels: np.ndarray) -> np.ndarray:
@@ -84,8 +87,14 @@ def lag_from(dates_open, values_open, dates_closed, values_closed, *, measure: s
         if np.isfinite(lag).any():
             boots.append(np.nanmedian(lag))
     q = np.quantile(boots, [0.1, 0.9, 0.025, 0.975]) if boots else [np.nan] * 4
-    table = [{"level": float(lv), "months": float(m)} for lv, m in zip(levels, per)]
-    return Lag(measure, months, *map(float, q), int(vo.size), int(vc.size), table)
+    closed_day = _first_reach(dc, vc, levels)
+    table = [{"level": float(lv), "months": float(m), "closed_date": _date(c), "open_date": _date(c + m * DAYS_PER_MONTH)}
+             for lv, m, c in zip(levels, per, closed_day)]
+    return Lag(measure, months, *map(float, q), int(vo.size), int(vc.size), table, (do, vo, dc, vc))
+
+
+def _date(day: float) -> str | None:
+    return None if not np.isfinite(day) else str(np.datetime64(int(round(day)), "D"))
 
 
 def open_closed_lag(measure: str = "MMLU", *, min_trust: int = 0, num_bootstrap: int = 1000, seed: int = 0) -> Lag:
