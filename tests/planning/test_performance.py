@@ -131,12 +131,13 @@ def test_documented_hours_beat_a_flat_mfu():
     assert statistics.median(abs(c.error) for c in checks) < statistics.median(abs(c.flat_error) for c in checks)
 
 
-def test_plan_validate_and_plan_print_the_speed_model():
+def test_plan_validate_and_plan_print_the_speed_model(tmp_path):
     runner = CliRunner()
-    r = runner.invoke(app, ["plan", "validate", "--json"])
+    r = runner.invoke(app, ["plan", "validate", "--json", "--plot", str(tmp_path / "validate.png")])
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert set(d) == {"runs", "steps", "hours", "summary"} and d["summary"]["steps"] == len(d["steps"]) == 18
+    assert (tmp_path / "validate.png").read_bytes()[:4] == b"\x89PNG"
     r = runner.invoke(app, ["plan", "--preset", "llama3-70b", "--tokens", "2T", "--num-gpus", "1024",
                             "--batch-tokens", "8M"])
     assert r.exit_code == 0, r.output

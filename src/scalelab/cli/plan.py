@@ -299,9 +299,11 @@ def plan_goodput(
 Examples:
   scalelab plan validate
   scalelab plan validate --goodput 0.95 --json
+  scalelab plan validate --plot validate.png
 """)
 def plan_validate(
     goodput: Annotated[Optional[float], typer.Option("--goodput", help="Share of wall-clock time spent training [default: 0.9].")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of the speed model against the measured steps and the documented runs' hours.")] = None,
     as_json: Json = False,
 ) -> None:
     """Check the planner against published figures: documented runs' FLOPs and hours, and
@@ -320,8 +322,14 @@ def plan_validate(
         from scalelab.data import rows
         from scalelab.planning import check_runs
         from scalelab.planning.validate import check_documented_hours, check_steps, speed_summary
+        from scalelab.report.plots import check_figure_path
 
+        check_figure_path(plot)
         steps, hours = check_steps(rows("step_measurements")), check_documented_hours(rows("documented_hours"))
+        if plot is not None:
+            from scalelab.report.plots import plot_validate, save
+
+            save(plot_validate(steps, hours), plot)
         return check_runs(rows("known_runs"), goodput), steps, hours, speed_summary(steps, hours)
 
     checks, steps, hours, sm = run(go)
@@ -368,4 +376,6 @@ def plan_validate(
               f"{sm['steps']} measurements. Documented hours: median |error| {100 * sm['hours_median']:.1f}% against "
               f"{100 * sm['flat_median']:.1f}% for a flat 40% MFU over {sm['hours']} runs. Sources and the layouts "
               "assumed where a paper is silent: scalelab/data/README.md.")
+    if plot is not None:
+        out.print(f"wrote {plot}")
 

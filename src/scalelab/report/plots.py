@@ -289,6 +289,39 @@ def plot_lag(lag):
     return fig
 
 
+def plot_validate(steps, hours, band: float = 0.25):
+    """The speed model against what was measured: each published step's MFU, measured and
+    predicted (left), and documented runs' accelerator-hours, reported and predicted, beside
+    a flat 40% MFU (right); the diagonal is a perfect prediction, the band +-``band``."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4.4))
+    meas = np.array([c.mfu_measured for c in steps])
+    pred = np.array([c.mfu_predicted for c in steps])
+    lim = np.array([0.9 * min(meas.min(), pred.min()), 1.1 * max(meas.max(), pred.max())])
+    a.fill_between(lim, lim * (1 - band), lim * (1 + band), color="#dddddd", label=f"within {100 * band:.0f}%")
+    a.plot(lim, lim, color="#777777", lw=0.8)
+    for hw in sorted({c.hardware for c in steps}):
+        pick = [i for i, c in enumerate(steps) if c.hardware == hw]
+        a.scatter(meas[pick], pred[pick], s=22, label=hw, zorder=3)
+    a.set(xlim=lim, ylim=lim, xlabel="MFU measured", ylabel="MFU predicted",
+          title=f"published step times ({len(steps)})")
+    a.legend(fontsize=7, loc="upper left")
+    rep = np.array([c.hours_reported for c in hours])
+    both = [np.array([c.hours_predicted for c in hours]), np.array([c.hours_flat for c in hours])]
+    for vals, name, marker in ((both[0], "speed model", "o"), (both[1], "flat 40% MFU", "x")):
+        b.scatter(rep, vals, s=26, marker=marker, label=name, zorder=3)
+    lo, hi = 0.5 * min(rep.min(), *(v.min() for v in both)), 2 * max(rep.max(), *(v.max() for v in both))
+    grid = np.array([lo, hi])
+    b.fill_between(grid, grid * (1 - band), grid * (1 + band), color="#dddddd")
+    b.plot(grid, grid, color="#777777", lw=0.8)
+    for c in hours:
+        b.annotate(c.model, (c.hours_reported, c.hours_predicted), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    b.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="accelerator-hours reported",
+          ylabel="predicted", title=f"documented runs ({len(hours)})")
+    b.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
 def plot_returns(decades, floor: float | None = None):
     """Diminishing returns: the loss of the compute-optimal run per decade of compute with
     its 80% interval (and the law's floor), and what each decade's 0.01 of loss costs."""
