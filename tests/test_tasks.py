@@ -95,8 +95,9 @@ def test_cli_fit_predict_backtest(tmp_path):
     at = json.loads(run("tasks", "predict", t, "--x", "0.66", "--json").stdout)
     assert at["x"] == 0.66 and 0.8 < at["value"] < 0.87  # the 13B run: bpb 0.66, accuracy 0.83
     r = run("tasks", "backtest", TASKS, *HS, "--where", FIT_ROWS, "--chance", "0.25", "--train-max-flops", "5e20",
-            "--bootstrap", 20, "--json")
+            "--bootstrap", 20, "--json", "--plot", tmp_path / "backtest.png")
     assert r.exit_code == 0, r.output
+    assert (tmp_path / "backtest.png").read_bytes()[:4] == b"\x89PNG"
     rows = json.loads(r.stdout)
     assert rows and all(x["params"] * x["tokens"] * 6 > 5e20 for x in rows)
     assert np.mean([abs(x["error"]) for x in rows]) < 0.05

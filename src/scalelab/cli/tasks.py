@@ -20,6 +20,7 @@ Examples:
   scalelab tasks fit runs.csv --x-col bpb_hellaswag_val --y-col acc_hellaswag_val --chance 0.25 --all-steps --out task.json
   scalelab tasks predict task.json --fit step1.json --params 13B --tokens 5T
   scalelab tasks backtest runs.csv --x-col bpb_hellaswag_val --y-col acc_hellaswag_val --train-max-flops 1e21
+  scalelab tasks backtest runs.csv --x-col bpb_hellaswag_val --y-col acc_hellaswag_val --train-max-flops 1e21 --plot bt.png
 """)
 app.add_typer(tasks_app, name="tasks")
 
@@ -131,6 +132,7 @@ def tasks_predict(task_path: Annotated[Path, typer.Argument(help="A task.json (s
 @tasks_app.command("backtest", epilog="""\b
 Examples:
   scalelab tasks backtest runs.csv --x-col bpb_hellaswag_val --y-col acc_hellaswag_val --train-max-flops 1e21
+  scalelab tasks backtest runs.csv --x-col bpb_hellaswag_val --y-col acc_hellaswag_val --train-max-flops 1e21 --plot bt.png
 """)
 def tasks_backtest(runs: RunsArg, x_col: XCol, y_col: YCol,
                    train_max_flops: Annotated[float, typer.Option("--train-max-flops", parser=count, help="Fit both steps on the runs up to this compute (6ND); forecast the rest.", show_default=False)],
@@ -139,20 +141,27 @@ def tasks_backtest(runs: RunsArg, x_col: XCol, y_col: YCol,
                    params_col: Annotated[str, typer.Option("--params-col", help="Column of parameter counts N.")] = "params",
                    tokens_col: Annotated[str, typer.Option("--tokens-col", help="Column of training tokens D.")] = "tokens",
                    out_path: Annotated[Optional[Path], typer.Option("--out", help="Write the per-run table (CSV).")] = None,
+                   plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of each held-out run's forecast, with its 80% interval, against its actual value.")] = None,
                    as_json: Json = False) -> None:
     """Both steps fitted on the smaller runs, the larger runs' metric forecast from their
     N and D: actual, forecast, error and whether the 80% interval held it."""
 
     def go():
         from scalelab.io import check_writable, write_table
+        from scalelab.report.plots import check_figure_path
         from scalelab.tasks.data import task_backtest
 
         check_writable(out_path)
+        check_figure_path(plot)
         table = task_backtest(runs, x_col=x_col, y_col=y_col, train_max_flops=train_max_flops, where=where,
                               all_steps=all_steps, link=link, chance=chance, num_bootstrap=bootstrap,
                               run_id_col=run_id_col, params_col=params_col, tokens_col=tokens_col)
         if out_path is not None:
             write_table(table, out_path)
+        if plot is not None:
+            from scalelab.report.plots import plot_task_backtest, save
+
+            save(plot_task_backtest(table, y_col), plot)
         return table
 
     table = run(go)
@@ -166,3 +175,6 @@ def tasks_backtest(runs: RunsArg, x_col: XCol, y_col: YCol,
     out.print(t)
     out.print(f"mean |error| {100 * table['error'].abs().mean():.2f} points over {len(table)} runs; "
               f"{100 * table['in80'].mean():.0f}% inside their 80% interval")
+    for p in (out_path, plot):
+        if p is not None:
+            out.print(f"wrote {p}")

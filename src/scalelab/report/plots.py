@@ -185,6 +185,29 @@ def plot_task(task, points, title: str | None = None):
     return fig
 
 
+def plot_task_backtest(table, y_col: str, title: str | None = None):
+    """Each held-out run's task metric: the chained forecast with its 80% interval against
+    the actual value (on the diagonal when exact)."""
+    fig, ax = plt.subplots(figsize=(5.6, 5.2))
+    act, pred = 100 * table["actual"].to_numpy(), 100 * table["predicted"].to_numpy()
+    err = np.vstack([pred - 100 * table["lo80"].to_numpy(), 100 * table["hi80"].to_numpy() - pred])
+    inside = table["in80"].to_numpy(bool)
+    for mask, color, name in ((inside, "#4c78a8", "inside its 80% interval"), (~inside, "#d62728", "outside")):
+        if mask.any():
+            ax.errorbar(act[mask], pred[mask], yerr=err[:, mask], fmt="o", ms=5, color=color, capsize=3,
+                        label=f"{name} ({int(mask.sum())})")
+    for x, y, name in zip(act, pred, table["run_id"]):
+        ax.annotate(str(name), (x, y), fontsize=6, xytext=(4, 2), textcoords="offset points")
+    lo = min(act.min(), (pred - err[0]).min()) - 2
+    hi = max(act.max(), (pred + err[1]).max()) + 2
+    ax.plot([lo, hi], [lo, hi], color="#777777", lw=0.8)
+    ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel=f"{y_col} actual (%)", ylabel="forecast (%)",
+           title=title or f"{y_col}: held-out runs, mean |error| {np.mean(np.abs(pred - act)):.1f} points")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
 def plot_coverage(results, title: str | None = None):
     """pass@k against k (log axis) per model: the observed curve, the forecast with its 80%
     band out to the largest k asked, and the actual values where a backtest has them."""
