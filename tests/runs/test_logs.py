@@ -109,6 +109,22 @@ def test_hugging_face_trainer_state(tmp_path):
         read_log(other)
 
 
+def test_lightning_csv_logger(tmp_path):
+    """Lightning's CSVLogger: a row per logged step, and validation and epoch rows at a step
+    already logged, each filling its own columns and repeating the epoch."""
+    rows = ["epoch,step,train_loss_step,val_loss,train_loss_epoch"]
+    for s in range(49, 2000, 50):
+        rows.append(f"{s // 1000},{s},{3 - s / 1000:.3f},,")
+        if (s + 1) % 1000 == 0:
+            rows += [f"{s // 1000},{s},,{3.1 - s / 1000:.3f},", f"{s // 1000},{s},,,{3.05 - s / 1000:.3f}"]
+    log = read_log(write(tmp_path / "metrics.csv", "\n".join(rows) + "\n"))[0]
+    assert log.loss_name() == "train_loss_step" and len(log.frame) == 40
+    assert log.frame["val_loss"].dropna().tolist() == [2.101, 1.101]
+    assert log.report.duplicates == 0  # nothing was lost by merging the rows of a step
+    twice = write(tmp_path / "restart.csv", "step,epoch,loss\n1,0,3.0\n2,0,2.9\n2,0,2.8\n2,1,2.8\n")
+    assert read_log(twice)[0].report.duplicates == 2 + 2  # two losses replaced, and the two epochs the last one changed
+
+
 def test_wandb_history_export(tmp_path):
     rows = [{"_step": i, "_timestamp": 1.7e9 + i, "_runtime": i, "train/loss": 5 - i * 0.1} for i in range(5)]
     p = write(tmp_path / "history.json", json.dumps(rows))

@@ -3,7 +3,8 @@
 Every reader returns a :class:`MetricLog`: a wide table (``step``, ``tokens``,
 ``wall_time`` and one column per metric) and a :class:`ParseReport` that counts what was
 not taken as it stood: junk lines, a partial last line, repeated values for a step (the
-last is kept, as a restarted run re-logs steps after its checkpoint), steps out of order,
+last is kept, as a restarted run re-logs steps after its checkpoint; an evaluation row that
+repeats its step's epoch unchanged is not a repeat), steps out of order,
 and non-finite values (kept: they are events). Nothing is dropped without being counted.
 
 Rows of the same step merge (a train row and an eval row logged at step 100 make one
@@ -42,7 +43,8 @@ TOKEN_NAMES = ("tokens", "consumed_tokens", "num_tokens", "tokens_seen", "total_
                "num_input_tokens_seen")
 TIME_NAMES = ("wall_time", "timestamp", "_timestamp", "time", "walltime")
 LOSS_NAMES = ("loss", "train_loss", "train/loss", "lm_loss", "loss/train", "training_loss", "train/lm_loss",
-              "eval/loss", "val_loss", "validation_loss")
+              "train_loss_step", "train/loss_step", "eval/loss", "val_loss", "validation_loss")
+EPOCH_NAMES = ("epoch", "train/epoch", "trainer/epoch")
 FORMATS = ("auto", "csv", "tsv", "jsonl", "text", "megatron", "wandb", "tensorboard", "mlflow")
 CHUNK_BYTES = 64 * 2**20
 NONFINITE = float("inf")  # how a logged NaN is stored (NaN itself means "not logged")
@@ -217,9 +219,18 @@ def finish(frame: pd.DataFrame, report: ParseReport, *, step_col=None, tokens_co
     if steps.size > 1:
         report.out_of_order += int((np.diff(steps) < 0).sum())
     values = out.drop(columns=["step"])
-    # a value logged more than once for a step: the last is kept, the others counted
-    report.duplicates += int(values.notna().sum().sum() - values.notna().groupby(out["step"]).any().sum().sum())
-    out = values.groupby(out["step"], sort=True).last().reset_index()  # last logged value per column
+    # a value logged more than once for a step: the last is kept, the others counted; an
+    # evaluation row repeating its step's epoch (HF, Lightning) repeats bookkeeping, not a step
+    groups = values.groupby(out["step"], sort=True)
+    if steps.size and np.unique(steps).size < steps.size:
+        logged = values.notna()
+        repeats = logged.sum() - logged.groupby(out["step"]).any().sum()
+        epochs = [c for c in values.columns if str(c).lower() in EPOCH_NAMES]
+        if epochs:
+            kept = groups[epochs].transform("last")
+            repeats[epochs] = (logged[epochs] & (values[epochs] != kept)).sum()
+        report.duplicates += int(repeats.sum())
+    out = groups.last().reset_index()  # last logged value per column
     metrics = out.drop(columns=["step", "tokens", "wall_time"]).to_numpy(dtype=float)
     report.nonfinite += int(np.isinf(metrics).sum())
     report.rows = len(out)
@@ -394,15 +405,7 @@ def _trainer_state(data: bytes, report: ParseReport) -> list[dict]:
     if not isinstance(history, list):
         raise InputError(f"{report.source}: one JSON object without a 'log_history' list (a Hugging Face "
                          "trainer_state.json has one); a log is one JSON object per line")
-    rows, seen = [], set()
-    for r in history:
-        if not isinstance(r, dict):
-            continue
-        key = (r.get("step"), r.get("epoch"))
-        if key in seen:  # an evaluation row repeats its step's epoch: not a repeated step
-            r = {k: v for k, v in r.items() if k != "epoch"}
-        seen.add(key)
-        rows.append(r)
+    rows = [r for r in history if isinstance(r, dict)]
     report.lines += len(history)
     report.junk += len(history) - len(rows)
     return rows
