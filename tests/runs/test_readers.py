@@ -85,6 +85,21 @@ def test_a_run_column_under_another_name_is_pointed_out():
         Runs.from_frame(curves.assign(run=[f"r{i}" for i in range(5)]), **MAP)
 
 
+def test_counts_written_as_people_write_them(tmp_path):
+    """A table that says 70M and 1.4B reads as one that says 7e7 and 1.4e9; what is neither
+    is refused with its row, as before."""
+    human = tmp_path / "human.csv"
+    human.write_text("run_id,params,tokens,loss\na,70M,1.4B,3.9\nb,160M,\"3,200,000,000\",3.5\nc,4.1e8,8.2b,3.1\n")
+    runs = read_runs(human)
+    assert runs.column("params").tolist() == [7e7, 1.6e8, 4.1e8] and runs.column("tokens").tolist() == [1.4e9, 3.2e9, 8.2e9]
+    human.write_text("run_id,params,tokens,loss\na,70M,1.4B,3.9\nb,160 params,3.2B,3.5\n")
+    with pytest.raises(InputError, match=r"params is missing, NaN, infinite or not a number in 1 row: row 2"):
+        read_runs(human)
+    human.write_text("run_id,params,tokens,loss\na,70M,1.4B,3.9M\n")  # a loss is not a count
+    with pytest.raises(InputError, match=r"loss is missing, NaN, infinite or not a number"):
+        read_runs(human)
+
+
 def test_bundled_chinchilla_table():
     runs = read_runs(bundled_path("chinchilla"), where="epoch_excluded == 0")
     assert len(runs) == 240

@@ -176,9 +176,6 @@ def interval(iv) -> str:
     return "-" if iv is None else f"{num(iv.lo)} .. {num(iv.hi)}"
 
 
-SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
-
-
 def count(text: str | float) -> float:
     """A count as people write it: ``70B``, ``2T``, ``1.4e12``, ``500M``, ``8k``, ``70_000``
     (k, M, B or G, T, P: thousand, million, billion, trillion, quadrillion; any case).
@@ -186,12 +183,10 @@ def count(text: str | float) -> float:
     >>> count("70B"), count("2t"), count("1.4e12"), count("500M"), count("8k"), count("70_000")
     (70000000000.0, 2000000000000.0, 1400000000000.0, 500000000.0, 8000.0, 70000.0)
     """
-    if isinstance(text, (int, float)):
-        return float(text)
-    t = text.strip().replace(",", "")
-    scale = SUFFIXES.get(t[-1:].lower(), 1.0) if t[-1:].isalpha() and not t.lower().endswith(("inf", "nan")) else 1.0
+    from scalelab.units import parse_count
+
     try:
-        return float(t[:-1] if scale != 1.0 else t) * scale
+        return parse_count(text)
     except ValueError:
         raise typer.BadParameter(f"{text!r}: give a number such as 7e10, 70B, 2T or 500M") from None
 

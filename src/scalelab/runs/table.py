@@ -16,8 +16,27 @@ import pandas as pd
 
 from scalelab.errors import InputError, suggest
 from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN  # C = 6ND when no flops column is given
+from scalelab.units import COUNT_SUFFIXES
 
 ROLES = ("params", "tokens", "loss", "flops", "unique_tokens")
+
+
+def counts(series: pd.Series) -> pd.Series:
+    """Numbers from a column, counts written as people write them included (``70M``,
+    ``1.4B``, ``2T``, ``8k``, ``1,000,000``); what is neither becomes NaN.
+
+    >>> counts(pd.Series(["70M", "1.4B", "2t", "1,000", 5e9, "n/a"])).tolist()
+    [70000000.0, 1400000000.0, 2000000000000.0, 1000.0, 5000000000.0, nan]
+    """
+    num = pd.to_numeric(series, errors="coerce")
+    text = series.notna() & num.isna()
+    if text.any():
+        s = series[text].astype(str).str.strip().str.replace(",", "", regex=False).str.replace("_", "", regex=False)
+        parts = s.str.extract(r"^([-+]?(?:\d+\.?\d*|\.\d+))\s*([kKmMbBgGtTpP]?)$")
+        power = parts[1].str.lower().map({**COUNT_SUFFIXES, "": 0})
+        num = num.astype(float)
+        num[text] = pd.to_numeric(parts[0] + "e" + power.astype("Int64").astype(str), errors="coerce")
+    return num
 
 
 @dataclass(frozen=True)
@@ -113,7 +132,7 @@ class Runs:
                 continue
             series = _resolve(df, col, role, name, required=explicit)
             if series is not None:
-                out[role] = pd.to_numeric(series, errors="coerce")
+                out[role] = pd.to_numeric(series, errors="coerce") if role == "loss" else counts(series)
         if "flops" not in out and "params" in out and "tokens" in out:
             out["flops"] = FLOPS_PER_PARAM_TOKEN * out["params"] * out["tokens"]
         for role in require:

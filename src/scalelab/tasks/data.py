@@ -31,7 +31,7 @@ def read_task_points(path: str | Path, *, x_col: str, y_col: str, where: str | N
     """Rows of a runs table for a task link: every checkpoint with ``all_steps``, else each
     run's last row (largest tokens). y must lie in [0, 1] and x be > 0; refused otherwise."""
     from scalelab.runs.readers import read_table
-    from scalelab.runs.table import warn_unnamed_runs
+    from scalelab.runs.table import counts, warn_unnamed_runs
 
     df = read_table(path)
     name = Path(path).name
@@ -53,7 +53,7 @@ def read_task_points(path: str | Path, *, x_col: str, y_col: str, where: str | N
                         "x": pd.to_numeric(df[x_col], errors="coerce"), "y": pd.to_numeric(df[y_col], errors="coerce")})
     for role, col in (*named.items(), ("flops", "flops")):
         if col in df:
-            out[role] = pd.to_numeric(df[col], errors="coerce").to_numpy()
+            out[role] = counts(df[col]).to_numpy()
     out = out.reset_index(drop=True)
     rows = out.index.to_numpy() + 1
     missing = out["x"].isna() | out["y"].isna()
