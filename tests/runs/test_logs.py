@@ -125,6 +125,16 @@ def test_lightning_csv_logger(tmp_path):
     assert read_log(twice)[0].report.duplicates == 2 + 2  # two losses replaced, and the two epochs the last one changed
 
 
+def test_wall_times_written_as_dates(tmp_path):
+    """A timestamp column of ISO dates is the wall clock, so throughput and stalls work."""
+    rows = "timestamp,step,loss,tokens\n" + "".join(
+        f"2025-01-31T12:{s // 6:02d}:{10 * (s % 6):02d},{s},{3 - s / 100},{s * 1000}\n" for s in range(1, 50))
+    log = read_log(write(tmp_path / "t.csv", rows))[0]
+    assert np.diff(log.frame["wall_time"]).tolist() == [10.0] * 48 and log.frame["wall_time"].iloc[0] == 1738324810.0
+    rows = "time,step,loss\n1700000000,1,3.0\n1700000010,2,2.9\n"  # seconds stay seconds
+    assert read_log(write(tmp_path / "s.csv", rows))[0].frame["wall_time"].tolist() == [1.7e9, 1700000010.0]
+
+
 def test_wandb_history_export(tmp_path):
     rows = [{"_step": i, "_timestamp": 1.7e9 + i, "_runtime": i, "train/loss": 5 - i * 0.1} for i in range(5)]
     p = write(tmp_path / "history.json", json.dumps(rows))

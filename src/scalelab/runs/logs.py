@@ -246,7 +246,7 @@ def map_roles(frame: pd.DataFrame, report: ParseReport, *, step_col=None, tokens
     wtime = _pick(cols, time_col, TIME_NAMES, "--time-col", report.source)
     out = pd.DataFrame({"step": pd.to_numeric(frame[step], errors="coerce")})
     out["tokens"] = pd.to_numeric(frame[tokens], errors="coerce") if tokens else np.nan
-    out["wall_time"] = pd.to_numeric(frame[wtime], errors="coerce") if wtime else np.nan
+    out["wall_time"] = wall_seconds(frame[wtime]) if wtime else np.nan
     for c in cols:
         if c in (step, tokens, wtime):
             continue
@@ -267,6 +267,25 @@ def map_roles(frame: pd.DataFrame, report: ParseReport, *, step_col=None, tokens
         out = out.loc[~bad_step]
     out["step"] = out["step"].astype(np.int64)
     return out.reset_index(drop=True)
+
+
+def wall_seconds(raw: pd.Series) -> pd.Series:
+    """Wall-clock times as seconds since the epoch: numbers as they are, and a column of
+    dates and times (``2025-01-31T12:00:01``, ``2025-01-31 12:00:01.5+01:00``) converted, UTC
+    where no zone is given.
+
+    >>> wall_seconds(pd.Series(["2025-01-31T12:00:01", "2025-01-31 12:00:11.5"])).tolist()
+    [1738324801.0, 1738324811.5]
+    """
+    t = pd.to_numeric(raw, errors="coerce")
+    if t.notna().any() or not raw.notna().any():
+        return t
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas guessing a format
+        stamps = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
+    return (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
 
 
 def _pick(cols, given, names, flag, source, required=False):
