@@ -118,6 +118,19 @@ def test_errors(tmp_path):
     paragraphs.write_text(lines.read_text().replace("\n", "\n\n"))
     r = run("ladder", "design", "--corpus", paragraphs, "--sizes", "1e4", "--out", tmp_path / "p2.toml")
     assert r.exit_code == 0 and "blank line" not in r.stderr
+    records = tmp_path / "docs.jsonl"  # a JSONL corpus whose text is not under 'text'
+    records.write_text("".join(json.dumps({"content": f"document {i} " + "words " * 40, "src": "web"}) + "\n"
+                               for i in range(300)))
+    r = run("ladder", "design", "--corpus", records, "--sizes", "1e4", "--out", tmp_path / "j.toml")
+    assert r.exit_code == 2 and "line 1 has no 'text' field (its fields: content, src); name the text's field with --text-col" \
+        in r.stderr and not (tmp_path / "j.toml").exists()
+    r = run("ladder", "design", "--corpus", records, "--text-col", "content", "--sizes", "1e4", "--out", tmp_path / "j.toml")
+    assert r.exit_code == 0 and 'text_col = "content"' in (tmp_path / "j.toml").read_text()
+    from scalelab.ladder.design import LadderPlan
+    from scalelab.ladder.run import prepare_shards
+
+    plan = LadderPlan.from_toml(tmp_path / "j.toml")
+    assert plan.text_col == "content" and prepare_shards(tmp_path / "j.toml", plan).train_tokens > 0
     for layers, message in (("deep", "--rung-layers 'deep': give a number of layers or 'target'"),
                             ("1", "--rung-layers 1: give a whole number of layers in [2, 128]")):
         r = run("ladder", "design", "--sizes", "1e4,2e4,4e4", "--rung-layers", layers, "--out", tmp_path / "c.toml")

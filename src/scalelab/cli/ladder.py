@@ -62,6 +62,7 @@ def ladder_design(
     tokenizer: Annotated[str, typer.Option("--tokenizer", help="byte (vocabulary 256) or bpe (trained on the corpus).")] = "byte",
     vocab_size: Annotated[int, typer.Option("--vocab-size", help="BPE vocabulary size.")] = 8192,
     seq_len: Annotated[int, typer.Option("--seq-len", help="Context length of the pilot models.")] = 256,
+    text_col: Annotated[str, typer.Option("--text-col", help="The field holding the text in a JSONL or Parquet corpus.")] = "text",
     schedule: Annotated[str, typer.Option("--schedule", help="wsd: one run per size, cooled down at each length from its checkpoints (Hägele et al. 2024); cosine: every rung from scratch.")] = "wsd",
     rung_layers: Annotated[Optional[str], typer.Option("--rung-layers", help="Depth of every rung: a number of layers, or 'target' for the target's depth [default: each rung's depth follows its size].")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the rungs: the corpus's train/validation split, the models' initialisation and the data order.")] = 0,
@@ -75,11 +76,11 @@ def ladder_design(
     def go():
         from scalelab.ladder.design import design, measure_speed, resolve_corpus, shards_for
 
-        plan = design(resolve_corpus(corpus), shards_for(out_path), target_flops=target_flops,
+        plan = design(resolve_corpus(corpus, text_col), shards_for(out_path), target_flops=target_flops,
                       target_params=target_params, target_tokens=target_tokens, budget_frac=budget_frac,
                       sizes=parse_numbers(sizes, "--sizes"), multiples=parse_numbers(multiples, "--multiples"),
                       tokenizer=tokenizer, vocab_size=vocab_size, seq_len=seq_len, seed=seed, schedule=schedule,
-                      rung_layers=_layers(rung_layers))
+                      rung_layers=_layers(rung_layers), text_col=text_col)
         plan.hardware = measure_speed(plan)
         if out_path is not None and not dry_run:
             from scalelab.io import atomic_write_text

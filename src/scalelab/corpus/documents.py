@@ -139,10 +139,11 @@ def _table_rows(p: Path, text_col: str, source_col: str | None) -> Iterator[tupl
         yield source, str(text).encode()
 
 
-def check_corpus(path: str | Path) -> None:
+def check_corpus(path: str | Path, text_col: str = "text") -> None:
     """A quick look before anything is designed or trained: the corpus exists, a folder holds
-    a file, and the first file (or the file) starts like text, JSONL or Parquet. Reads at
-    most its first 64 KiB (decompressed), so a design answers at once on a large corpus."""
+    a file, and the first file (or the file) starts like text, JSONL (whose first record has
+    ``text_col``) or Parquet. Reads at most its first 64 KiB (decompressed), so a design
+    answers at once on a large corpus."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"corpus {str(p)!r} does not exist; give a text file, a folder of them, JSONL or Parquet")
@@ -165,6 +166,8 @@ def check_corpus(path: str | Path) -> None:
     if not head.strip():
         raise InputError(f"corpus {str(p)!r} is empty")
     _check_text(p, head)
+    if _is_table(p) and b"\n" in head:
+        _check_record(p, head.split(b"\n", 1)[0], text_col)
     if p == Path(path) and not _is_table(p) and len(head) == HEAD_BYTES and b"\n\n" not in head.replace(b"\r\n", b"\n"):
         import warnings
 
@@ -173,6 +176,16 @@ def check_corpus(path: str | Path) -> None:
         warnings.warn(f"corpus {str(p)!r}: no blank line in its first {HEAD_BYTES // 1024} KiB, and in a text file a "
                       "blank line ends a document; if it holds one document per line, put a blank line between "
                       "them (sed G) or give JSONL", PlanWarning, stacklevel=2)
+
+
+def _check_record(path: Path, line: bytes, text_col: str) -> None:
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        raise InputError(f"{str(path)!r} line 1 is not JSON; a JSONL corpus holds one JSON object per line") from None
+    if not isinstance(obj, dict) or text_col not in obj:
+        has = f" (its fields: {', '.join(map(str, list(obj)[:12]))})" if isinstance(obj, dict) else ""
+        raise InputError(f"{str(path)!r} line 1 has no {text_col!r} field{has}; name the text's field with --text-col")
 
 
 def _check_text(path: Path, head: bytes) -> None:

@@ -141,6 +141,7 @@ class LadderPlan:
     seq_len: int = 256
     seed: int = 0
     schedule: str = "wsd"
+    text_col: str = "text"  # the field of a JSONL or Parquet corpus that holds the text
     rungs: list[Rung] = field(default_factory=list)
     target: Rung | None = None
     budget_frac: float | None = None
@@ -259,16 +260,17 @@ def _typed(cls, values: dict) -> dict:
                 float(v) if kinds.get(k) == "float" else v) for k, v in values.items()}
 
 
-def resolve_corpus(corpus: str | Path | None) -> str:
+def resolve_corpus(corpus: str | Path | None, text_col: str = "text") -> str:
     """The corpus a plan names: the given path (absolute), or the bundled Austen novels;
-    checked at once (it exists, a folder holds files, they start like text)."""
+    checked at once (it exists, a folder holds files, they start like text, a JSONL corpus's
+    first record has ``text_col``)."""
     from scalelab.data import bundled_path
     from scalelab.corpus.documents import check_corpus
 
     src = Path(corpus) if corpus is not None else bundled_path("austen")
     if not src.exists():
         raise InputError(f"--corpus {str(src)!r} does not exist")
-    check_corpus(src)
+    check_corpus(src, text_col)
     return str(src.resolve())
 
 
@@ -342,7 +344,8 @@ def share_trunks(rungs: list[Rung], seq_len: int) -> list[Rung]:
 def design(corpus: str, shards: str, *, target_flops: float | None = None, target_params: float | None = None,
            target_tokens: float | None = None, budget_frac: float = 0.01, sizes: list[float] | None = None,
            multiples: list[float] | None = None, tokenizer: str = "byte", vocab_size: int = 256, seq_len: int = 256,
-           seed: int = 0, micro_batch: int = 16, schedule: str = "wsd", rung_layers: int | str | None = None) -> LadderPlan:
+           seed: int = 0, micro_batch: int = 16, schedule: str = "wsd", rung_layers: int | str | None = None,
+           text_col: str = "text") -> LadderPlan:
     """A ladder for a target given by FLOPs (compute-optimal split, 20 tokens/param) or by
     params and tokens; or explicit ``sizes`` (non-embedding params) and ``multiples``.
     ``rung_layers`` fixes the rungs' depth (a number, or ``"target"``: the target's depth);
@@ -416,7 +419,7 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
     else:
         rungs = _spend_with_floor(target, budget_frac, build, seq_len, min_params_for_layers(rung_layers))
     plan = LadderPlan(corpus=str(corpus), shards=str(shards), tokenizer=tokenizer, vocab_size=vocab, seq_len=seq_len,
-                      seed=seed, schedule=schedule, rungs=rungs, target=target,
+                      seed=seed, schedule=schedule, text_col=text_col, rungs=rungs, target=target,
                       budget_frac=budget_frac if target is not None else None)
     if plan.target is not None and plan.flops_extrapolation > MAX_EXTRAPOLATION:
         warnings.warn(f"the target has {plan.flops_extrapolation:.0f}x the FLOPs of the largest rung (and "

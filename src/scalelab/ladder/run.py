@@ -77,7 +77,7 @@ def resolve(plan_path: str | Path, path: str) -> Path:
 
 def prepare_shards(plan_path, plan: LadderPlan, progress=None) -> Shards:
     return prepare(resolve(plan_path, plan.corpus), resolve(plan_path, plan.shards), tokenizer=plan.tokenizer,
-                   vocab_size=plan.vocab_size, seed=plan.seed, progress=progress)
+                   vocab_size=plan.vocab_size, seed=plan.seed, text_col=plan.text_col, progress=progress)
 
 
 def rung_status(plan_path, plan: LadderPlan, rung: Rung) -> str:
