@@ -100,6 +100,29 @@ def test_counts_written_as_people_write_them(tmp_path):
         read_runs(human)
 
 
+def test_a_perplexity_given_as_the_loss_is_pointed_out(tmp_path):
+    """Perplexities (here 12-290) fitted as if they were cross-entropies give a law in
+    nonsense units; no per-token cross-entropy exceeds a uniform guess among a million
+    tokens (20 bits), so a larger value is pointed out with the expression that fixes it."""
+    import math
+
+    from scalelab.errors import ScalelabWarning
+
+    rows = [(f"r{n:g}-{m}", n, n * m, 1.7 + 400 / n ** 0.34 + 400 / (n * m) ** 0.28)
+            for n in (1e7, 3e7, 1e8) for m in (10, 20, 40)]
+    table = tmp_path / "ppl.csv"
+    table.write_text("run_id,params,tokens,ppl\n" + "".join(f"{r},{n},{d},{math.exp(x)}\n" for r, n, d, x in rows))
+    with pytest.warns(ScalelabWarning, match=r"the largest 'ppl' is [\d.]+, more than .* fit its logarithm "
+                                             r"\(--loss-col \"log\(ppl\)\"\)"):
+        read_runs(table, loss_col="ppl")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        logs = read_runs(table, loss_col="log(ppl)")
+    assert logs.column("loss").tolist() == pytest.approx([x for *_, x in rows])
+
+
 def test_bundled_chinchilla_table():
     runs = read_runs(bundled_path("chinchilla"), where="epoch_excluded == 0")
     assert len(runs) == 240

@@ -19,6 +19,7 @@ from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN  # C = 6ND when no flops co
 from scalelab.units import COUNT_SUFFIXES
 
 ROLES = ("params", "tokens", "loss", "flops", "unique_tokens")
+MAX_CROSS_ENTROPY_BITS = 20  # log2 of a million: a uniform guess over a million-token vocabulary
 
 
 def counts(series: pd.Series) -> pd.Series:
@@ -145,6 +146,15 @@ class Runs:
         run_id = df[run_id_col].astype(str) if has_ids else pd.Series([f"row{i + 1}" for i in range(len(df))])
         roles = pd.DataFrame({"run_id": run_id, **out})
         _check_values(roles, df, name)
+        if "loss" in roles and len(roles) and roles["loss"].max() > MAX_CROSS_ENTROPY_BITS:
+            import warnings
+
+            from scalelab.errors import ScalelabWarning
+
+            warnings.warn(f"{name}: the largest {loss_col!r} is {roles['loss'].max():.4g}, more than guessing uniformly "
+                          f"among a million tokens costs ({MAX_CROSS_ENTROPY_BITS} bits): the laws model a cross-entropy; "
+                          f"if this is a perplexity, fit its logarithm (--loss-col \"log({loss_col})\")",
+                          ScalelabWarning, stacklevel=2)
         if has_ids and "params" in roles:
             _check_one_size_per_run(roles, name)
 
