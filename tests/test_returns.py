@@ -40,6 +40,19 @@ def test_costs_agree_with_plan_for_the_same_run():
     assert plan["run"]["cost_usd"] == pytest.approx(r["cost_usd"], rel=1e-9)
 
 
+def test_days_on_a_gpu_count_agree_with_plan():
+    r = json.loads(run("returns", default_fit_path(), "--compute", "1e24", "--decades", "1", "--num-gpus", "2048",
+                       "--json").stdout)[1]
+    plan = json.loads(run("plan", "--params", repr(r["params"]), "--tokens", repr(r["tokens"]), "--gpu", "h100-sxm",
+                          "--num-gpus", "2048", "--default-mfu", "--json").stdout)
+    assert plan["run"]["days"] == pytest.approx(r["days"], rel=1e-9)
+    inv = json.loads(run("returns", default_fit_path(), "--target-loss", "2.2", "--num-gpus", "2048", "--json").stdout)
+    assert inv["days_lo80"] < inv["days"] < inv["days_hi80"] and inv["days"] == pytest.approx(inv["gpu_hours"] / 2048 / 24)
+    assert "days" not in json.loads(run("returns", default_fit_path(), "--target-loss", "2.2", "--json").stdout)
+    r = run("returns", default_fit_path(), "--target-loss", "2.2", "--num-gpus", "0.5")
+    assert r.exit_code == 2 and "--num-gpus 0.5: give a count of at least 1" in r.stderr
+
+
 def test_the_inverse_reaches_the_target_or_says_the_floor_forbids_it():
     fit = load_fit(default_fit_path())
     r = compute_for_loss(fit, 2.2)

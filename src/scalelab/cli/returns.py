@@ -16,7 +16,7 @@ Examples:
   scalelab returns fit.json --compute 1e24 --decades 3
   scalelab returns fit.json --compute 1e22 --decades 4 --plot returns.png
   scalelab returns fit.json --compute 1e24 --gpu h100-sxm --price 2.5 --task task.json --json
-  scalelab returns fit.json --target-loss 1.95
+  scalelab returns fit.json --target-loss 1.95 --num-gpus 4096
 """)
 def returns_cmd(
     fit_path: Annotated[Path, typer.Argument(help="A fit.json of a law of N and D (scalelab fit --out).", show_default=False, metavar="FIT")],
@@ -24,6 +24,7 @@ def returns_cmd(
     decades: Annotated[int, typer.Option("--decades", help="Tenfold steps of compute beyond --compute.")] = 3,
     target_loss: Annotated[Optional[float], typer.Option("--target-loss", help="The inverse: the compute, N, D and cost that reach this loss.")] = None,
     gpu: Gpu = "h100-sxm",
+    num_gpus: Annotated[Optional[float], typer.Option("--num-gpus", parser=count, help="Accelerators the runs would use: adds each run's wall-clock days.", show_default=False)] = None,
     price: Price = None,
     mfu: Mfu = None,
     goodput: Goodput = None,
@@ -52,14 +53,15 @@ def returns_cmd(
         fit = load_fit(fit_path)
         acc = get_accelerator(gpu).with_overrides(price_usd_per_hour=price, mfu=mfu)
         if target_loss is not None:
-            return compute_for_loss(fit, target_loss, accelerator=acc, mfu=mfu, goodput=goodput)
+            return compute_for_loss(fit, target_loss, accelerator=acc, mfu=mfu, goodput=goodput, num_gpus=num_gpus)
         task = None
         if task_path is not None:
             from scalelab.tasks.data import chain_check, load_task
 
             task = load_task(task_path)
             chain_check(task, fit)
-        result = returns(fit, compute, decades=decades, accelerator=acc, mfu=mfu, goodput=goodput, task=task)
+        result = returns(fit, compute, decades=decades, accelerator=acc, mfu=mfu, goodput=goodput, task=task,
+                         num_gpus=num_gpus)
         if plot is not None:
             from scalelab.report.plots import plot_returns, save
 
@@ -76,12 +78,15 @@ def returns_cmd(
         span = f" (80%: {lo80:.3g}–{hi80:.3g})" if lo80 and hi80 else \
             f" (80%: from {lo80:.3g}; the interval's upper edge never comes down to it)" if lo80 else ""
         cost = "" if r["cost_usd"] is None else f", ${r['cost_usd']:,.0f}"
+        days = "" if r.get("days") is None else f"; {r['days']:,.1f} days on {r['num_gpus']:,.0f} GPUs" + (
+            f" (80%: {r['days_lo80']:,.1f}–{r['days_hi80']:,.1f})" if r["days_lo80"] and r["days_hi80"] else
+            f" (80%: from {r['days_lo80']:,.1f})" if r["days_lo80"] else "")
         out.print(f"loss {r['target_loss']:g} (floor E = {r['floor_E']:.4g}): {r['flops']:.3g} FLOPs{span}, "
                   f"N = {big(r['params'])}, D = {big(r['tokens'])}; {r['gpu_hours']:,.0f} GPU-hours on "
-                  f"{r['accelerator']}{cost}", markup=False)
+                  f"{r['accelerator']}{cost}{days}", markup=False)
         return
-    cols = ["compute", "N", "D", "loss (80%)", "reducible", "removed", "gain", "GPU-hours", "cost", "decade cost",
-            "$ per 0.01"]
+    cols = ["compute", "N", "D", "loss (80%)", "reducible", "removed", "gain", "GPU-hours",
+            *([f"days on {num_gpus:,.0f}"] if num_gpus else []), "cost", "decade cost", "$ per 0.01"]
     if result[0].task is not None:
         cols.append("task (80%)")
     t = Table(*cols)
@@ -89,6 +94,7 @@ def returns_cmd(
         row = [f"{d.flops:.3g}", big(d.params), big(d.tokens), f"{d.loss:.4f} ({d.lo80:.3f}–{d.hi80:.3f})",
                f"{d.reducible:.4f}", "-" if d.removed is None else f"{100 * d.removed:.1f}%",
                "-" if d.gain is None else f"{d.gain:.4f}", f"{d.gpu_hours:,.0f}",
+               *([f"{d.days:,.1f}"] if num_gpus else []),
                "-" if d.cost_usd is None else f"${d.cost_usd:,.0f}",
                "-" if d.decade_cost_usd is None else f"${d.decade_cost_usd:,.0f}",
                "-" if d.usd_per_centinat is None else f"${d.usd_per_centinat:,.0f}"]

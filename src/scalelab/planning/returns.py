@@ -33,6 +33,7 @@ class Decade:
     removed: float | None  # share of the previous decade's reducible loss this one removed
     gain: float | None  # loss the decade bought (previous loss - this one)
     gpu_hours: float
+    days: float | None  # wall-clock days on ``num_gpus`` accelerators, when given
     cost_usd: float | None
     decade_cost_usd: float | None  # this run's cost less the previous one's
     usd_per_centinat: float | None  # the decade's cost per 0.01 of loss it bought
@@ -49,11 +50,12 @@ def _check(fit) -> None:
 
 
 def returns(fit, compute: float, *, decades: int = 3, accelerator=None, mfu: float | None = None,
-            goodput: float | None = None, task=None) -> list[Decade]:
+            goodput: float | None = None, task=None, num_gpus: float | None = None) -> list[Decade]:
     """The compute-optimal run at ``compute`` and at each of ``decades`` tenfold steps beyond
     it: loss with its 80% interval, the reducible loss left, the share of it each decade
     removes and the loss it buys, and (on ``accelerator``, the planner's arithmetic) the
-    GPU-hours and dollars of each run and of each decade's step. ``task``: a
+    GPU-hours and dollars of each run and of each decade's step (and its days on
+    ``num_gpus`` accelerators, when given). ``task``: a
     :class:`scalelab.tasks.TaskFit` whose task loss is this fit's loss, forecast per decade.
 
     Examples
@@ -68,6 +70,7 @@ def returns(fit, compute: float, *, decades: int = 3, accelerator=None, mfu: flo
     from scalelab.planning.hardware import get_accelerator
 
     _check(fit)
+    _check_gpus(num_gpus)
     if not (math.isfinite(compute) and 1e10 <= compute <= 1e32):
         raise InputError(f"--compute {compute:g}: give a FLOP count in [1e10, 1e32]")
     if not 1 <= decades <= 8:
@@ -84,7 +87,7 @@ def returns(fit, compute: float, *, decades: int = 3, accelerator=None, mfu: flo
     out: list[Decade] = []
     for i, c in enumerate(C):
         loss = float(alloc.loss.loss[i])
-        run = estimate_run(float(c), acc, 1, mfu=mfu, goodput=goodput)
+        run = estimate_run(float(c), acc, num_gpus or 1, mfu=mfu, goodput=goodput)
         prev = out[-1] if out else None
         gain = None if prev is None else prev.loss - loss
         dcost = None if prev is None or run.cost_usd is None else run.cost_usd - prev.cost_usd
@@ -92,16 +95,22 @@ def returns(fit, compute: float, *, decades: int = 3, accelerator=None, mfu: flo
             flops=float(c), params=float(alloc.params[i]), tokens=float(alloc.tokens[i]), loss=loss,
             lo80=float(lo[i]), hi80=float(hi[i]), reducible=loss - E,
             removed=None if prev is None else 1 - (loss - E) / prev.reducible, gain=gain,
-            gpu_hours=run.gpu_hours, cost_usd=run.cost_usd, decade_cost_usd=dcost,
+            gpu_hours=run.gpu_hours, days=run.days if num_gpus else None, cost_usd=run.cost_usd, decade_cost_usd=dcost,
             usd_per_centinat=None if dcost is None or not gain or gain <= 0 else dcost / (gain / 0.01),
             task=tasks[i]))
     return out
 
 
+def _check_gpus(num_gpus: float | None) -> None:
+    if num_gpus is not None and not (math.isfinite(num_gpus) and num_gpus >= 1):
+        raise InputError(f"--num-gpus {num_gpus:g}: give a count of at least 1")
+
+
 def compute_for_loss(fit, target: float, *, accelerator=None, mfu: float | None = None,
-                     goodput: float | None = None) -> dict:
+                     goodput: float | None = None, num_gpus: float | None = None) -> dict:
     """The compute-optimal run whose forecast loss is ``target``, and the compute range over
-    which the 80% interval crosses it; refused when ``target`` is at or below the floor E.
+    which the 80% interval crosses it (with its days on ``num_gpus`` accelerators, when
+    given); refused when ``target`` is at or below the floor E.
 
     >>> from scalelab.data import default_fit_path
     >>> from scalelab.io import load_fit
@@ -116,6 +125,7 @@ def compute_for_loss(fit, target: float, *, accelerator=None, mfu: float | None 
     from scalelab.planning.hardware import get_accelerator
 
     _check(fit)
+    _check_gpus(num_gpus)
     E = float(fit.params_["E"])
     if not (math.isfinite(target) and target > E):
         raise InputError(f"--target-loss {target:g} is at or below the law's floor E = {E:.4g} (by {E - target:.3g}): "
@@ -149,7 +159,11 @@ def compute_for_loss(fit, target: float, *, accelerator=None, mfu: float | None 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)
         a = fit.optimal_allocation(np.array([c]))
-    run = estimate_run(c, acc, 1, mfu=mfu, goodput=goodput)
+    run = estimate_run(c, acc, num_gpus or 1, mfu=mfu, goodput=goodput)
+    days = {} if not num_gpus else {
+        "num_gpus": num_gpus, "days": run.days,
+        "days_lo80": None if span[0] is None else estimate_run(span[0], acc, num_gpus, mfu=mfu, goodput=goodput).days,
+        "days_hi80": None if span[1] is None else estimate_run(span[1], acc, num_gpus, mfu=mfu, goodput=goodput).days}
     return {"target_loss": target, "floor_E": E, "flops": c, "flops_lo80": span[0], "flops_hi80": span[1],
             "params": float(a.params[0]), "tokens": float(a.tokens[0]), "gpu_hours": run.gpu_hours,
-            "cost_usd": run.cost_usd, "accelerator": acc.name, "mfu": run.mfu, "goodput": run.goodput}
+            "cost_usd": run.cost_usd, "accelerator": acc.name, "mfu": run.mfu, "goodput": run.goodput, **days}
