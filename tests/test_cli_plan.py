@@ -21,6 +21,25 @@ def test_counts_as_people_write_them():
     assert a["flops"]["model"] == b["flops"]["model"] == pytest.approx(8.4e23)
     r = run("--params", "70X", "--tokens", "2T", "--num-gpus", "8")
     assert r.exit_code == 2 and "give a number such as 7e10, 70B" in r.output
+    c = json.loads(run("--params", "70B", "--tokens", "2T", "--gpu", "h100", "--num-gpus", "1k", "--json").stdout)
+    d = json.loads(run("--params", "70B", "--tokens", "2T", "--gpu", "h100", "--num-gpus", "1000", "--json").stdout)
+    assert c["run"] == d["run"] and c["run"]["num_gpus"] == 1000
+    r = run("--params", "70B", "--tokens", "2T", "--gpu", "h100", "--num-gpus", "1.5")
+    assert r.exit_code == 2 and "give a whole number such as 4096, 16k or 1e6" in r.output
+
+
+def test_a_gpu_count_that_failures_would_stall_is_refused_not_priced():
+    """At 300,000 B200s Llama 3's failure rate stops the job every 10 minutes, as long as a
+    restart takes: the failure model leaves no training time (the plan used to fail on its
+    own goodput of 0, naming a --goodput the user never gave)."""
+    r = run("--params", "1T", "--tokens", "20T", "--gpu", "b200", "--num-gpus", "300k")
+    assert r.exit_code == 2 and "on 300,000 GPUs the job would fail every 10.1 min" in r.stderr
+    assert "give fewer GPUs, or --goodput" in r.stderr and "--goodput 0.0" not in r.stderr
+    assert run("--params", "1T", "--tokens", "20T", "--gpu", "b200", "--num-gpus", "300k", "--goodput", "0.8").exit_code == 0
+    r = run("--params", "1T", "--tokens", "20T", "--gpu", "b200", "--days", "1")
+    assert r.exit_code == 2 and "--days 1 cannot be met this way: give more days" in r.stderr
+    r = run("--params", "1T", "--tokens", "20T", "--gpu", "b200", "--days", "10", "--json")
+    assert r.exit_code == 0 and "more GPUs do not meet this deadline" in r.stderr
 
 
 def test_a_deadline_is_met_or_said_to_be_missed_in_whole_nodes():

@@ -191,6 +191,18 @@ def count(text: str | float) -> float:
         raise typer.BadParameter(f"{text!r}: give a number such as 7e10, 70B, 2T or 500M") from None
 
 
+def whole_count(text: str | float) -> int:
+    """A whole count as people write it: ``4096``, ``16k``, ``1e6`` (see :func:`count`).
+
+    >>> whole_count("16k"), whole_count("1e6"), whole_count(8)
+    (16000, 1000000, 8)
+    """
+    n = count(text)
+    if not (n == n and n != float("inf") and n == int(n)):
+        raise typer.BadParameter(f"{text!r}: give a whole number such as 4096, 16k or 1e6")
+    return int(n)
+
+
 EXAMPLES = {"--params": "7e10,70B", "--tokens": "1.4e12,2T", "--compute": "1e23,1e24", "--sizes": "2e4,4e4,8e4",
             "--multiples": "1,2,5"}  # what a valid value of each option looks like
 

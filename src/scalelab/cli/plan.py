@@ -11,7 +11,8 @@ from rich.table import Table
 from rich.markup import escape
 
 from scalelab.errors import ScalelabError
-from scalelab.cli.common import Goodput, Gpu, Json, Mfu, Price, app, big, count, err, interval, num, out, print_json, run
+from scalelab.cli.common import (Goodput, Gpu, Json, Mfu, Price, app, big, count, err, interval, num, out, print_json,
+                                 run, whole_count)
 
 plan_app = typer.Typer(
     add_completion=False,
@@ -53,7 +54,7 @@ def plan(
     d_ff_expert: Annotated[Optional[int], typer.Option("--d-ff-expert", help="MoE: one expert's MLP hidden width.")] = None,
     seq_len: Annotated[Optional[int], typer.Option("--seq-len", help="Training sequence length [default: the preset's, else 2048].")] = None,
     gpu: Gpu = "h100-sxm",
-    num_gpus: Annotated[Optional[int], typer.Option("--num-gpus", help="Number of accelerators.")] = None,
+    num_gpus: Annotated[Optional[int], typer.Option("--num-gpus", parser=whole_count, help="Number of accelerators (4096, 16k, 1e6).")] = None,
     days: Annotated[Optional[float], typer.Option("--days", help="Deadline: wall-clock days (finds the GPU count, or bounds a budget).")] = None,
     mfu: Mfu = None,
     goodput: Goodput = None,
@@ -242,8 +243,7 @@ def _print_context(c) -> None:
     t = Table(show_header=False, box=None, padding=(0, 1), title="in the public record (Epoch AI, CC BY, 2024-11)")
     t.add_column(style="bold")
     t.add_column()
-    t.add_row("frontier trend", f"frontier models' compute reaches {c.flops:.3g} FLOPs in {c.frontier_year:.1f} "
-              f"(80%: {c.frontier_year80[0]:.1f}–{c.frontier_year80[1]:.1f})")
+    t.add_row("frontier trend", c.frontier_text())
     t.add_row("rank", f"at or above {100 * c.share_below:.1f}% of notable models' compute"
               + (f"; the largest at or below it: {c.largest_below} ({c.largest_below_flops:.3g} FLOPs)" if c.largest_below else ""))
     for name, b in c.benchmarks.items():

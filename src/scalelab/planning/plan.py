@@ -22,6 +22,20 @@ import warnings
 from dataclasses import dataclass, field
 
 from scalelab.errors import InputError, PlanWarning, recording_warnings
+
+MIN_GOODPUT = 0.05  # below this share of wall-clock time training, a plan is refused rather than priced
+
+
+class NoTrainingTime(InputError):
+    """So many GPUs that, at the failure model's rate, restarts, checkpoints and redone work
+    leave (almost) no time for training."""
+
+    def __init__(self, num_gpus: int, mtbf_hours: float, goodput: float, hint: str = "give fewer GPUs"):
+        self.num_gpus, self.mtbf_hours, self.goodput = num_gpus, mtbf_hours, goodput
+        super().__init__(f"on {num_gpus:,} GPUs the job would fail every {60 * mtbf_hours:.1f} min (Llama 3's failure "
+                         f"rate), and restarts, checkpoints and redone work would leave {100 * goodput:.0f}% of the time "
+                         f"for training; {hint}, or --goodput if your cluster fails less or restarts faster (scalelab "
+                         "plan goodput shows the model)")
 from scalelab.fitting.forecast import Forecast
 from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN
 from scalelab.planning.data_limit import DataLimit
@@ -256,10 +270,16 @@ def make_plan(accelerator: Accelerator, *, model: ModelConfig | None = None, par
             plan = _predict_speed(plan, accelerator, mfu=mfu, goodput=goodput, seq_len=seq_len if model is None else None,
                                   **speed_kw)
         if days is not None and plan.mode == "forward" and plan.run.days > days * (1 + 1e-9):
+            from scalelab.planning.goodput import goodput_model
+
             n = plan.run.num_gpus
+            need = _gpus_for(plan.run.days * n, days)
+            failing = goodput is None and plan.speed is not None and plan.speed.get("goodput_source") == "failure model" \
+                and goodput_model(need, float(plan.params.total)).goodput < MIN_GOODPUT
             warnings.warn(f"--days {days:g} cannot be met on {n:,.0f} GPUs: the run takes {plan.run.days:.1f} days; "
-                          f"{_gpus_for(plan.run.days * n, days):,} would finish in {days:g} (at the same MFU and "
-                          "goodput)", PlanWarning, stacklevel=2)
+                          + (f"{need:,} would finish in {days:g} at the same MFU and goodput, but on that many the failure "
+                             "model leaves no time for training: more GPUs do not meet this deadline" if failing else
+                             f"{need:,} would finish in {days:g} (at the same MFU and goodput)"), PlanWarning, stacklevel=2)
     spread = None
     if plan.speed is not None and plan.speed.get("mfu_source") == "performance model":
         from scalelab.planning.validate import predicted_hours_spread
@@ -290,7 +310,13 @@ def _deadline_gpus(accelerator, kw: dict, speed_kw: dict, goodput: float | None,
         warnings.simplefilter("ignore")
         for _ in range(6):
             plan = _make_plan(accelerator, mfu=None, goodput=goodput, **(kw | {"num_gpus": n}))
-            plan = _predict_speed(plan, accelerator, mfu=None, goodput=goodput, **speed_kw)
+            try:
+                plan = _predict_speed(plan, accelerator, mfu=None, goodput=goodput, **speed_kw)
+            except NoTrainingTime as exc:  # a count so large that failures leave no training time
+                if not tried:
+                    raise NoTrainingTime(exc.num_gpus, exc.mtbf_hours, exc.goodput,
+                                         hint=f"--days {days:g} cannot be met this way: give more days") from None
+                break  # the largest count tried that trains stands; the plan says the deadline is missed
             if plan.speed.get("mfu_source") != "performance model":
                 break
             gpus = int(plan.run.num_gpus)
@@ -503,6 +529,8 @@ def _predict_speed(plan: Plan, accelerator, *, mfu, goodput, parallel, recompute
         layouts = [r.to_dict() for r in ranked]
         chosen = layouts[0]
     g = goodput_model(n, float(plan.params.total)) if goodput is None else None
+    if g is not None and g.goodput < MIN_GOODPUT:
+        raise NoTrainingTime(n, g.mtbf_hours, g.goodput)
     # the run's time is the tokens over the predicted throughput, whatever FLOP count the plan reports
     tokens_per_s_per_gpu = chosen["step"]["tokens_per_s_per_gpu"]
     run_mfu = min(1.0, plan.flops.per_token * tokens_per_s_per_gpu / accelerator.peak_flops)

@@ -216,8 +216,7 @@ class RunReport:
             _notes(rep, self.notes.get("returns"))
         c = self.context
         if c is not None:
-            rows = [("frontier trend reaches it", f"{c.frontier_year:.1f} (80%: {c.frontier_year80[0]:.1f}–"
-                                                  f"{c.frontier_year80[1]:.1f})"),
+            rows = [("frontier trend", c.frontier_text()),
                     ("at or above", f"{100 * c.share_below:.1f}% of notable models' compute"
                      + (f" (the largest at or below: {c.largest_below})" if c.largest_below else ""))]
             rows += [(f"the field's {name} at this compute",

@@ -23,12 +23,30 @@ class RunContext:
     largest_below: str  # the largest notable model at or below this compute
     largest_below_flops: float | None
     benchmarks: dict  # name -> {"value", "lo80", "hi80", "n_models"} from the field's sigmoid
+    frontier_range: tuple[float, float] = (float("nan"), float("nan"))  # the trend's smallest and largest model, FLOPs
     attribution: str = ATTRIBUTION
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
         d["frontier_year80"] = list(self.frontier_year80)
+        d["frontier_range"] = list(self.frontier_range)
         return d
+
+    def frontier_text(self) -> str:
+        """The year in words, or why the trend cannot date a run this small.
+
+        >>> run_context(1e14, num_bootstrap=0).frontier_text().startswith("below every frontier model since 2018")
+        True
+        >>> run_context(1e28, num_bootstrap=0).frontier_text().endswith("an extrapolation")
+        True
+        """
+        lo, hi = self.frontier_range
+        if self.flops < lo:
+            return (f"below every frontier model since 2018 (the smallest: {lo:.3g} FLOPs): the trend does not date a run "
+                    "this small")
+        text = (f"frontier models' compute reaches {self.flops:.3g} FLOPs in {self.frontier_year:.1f} "
+                f"(80%: {self.frontier_year80[0]:.1f}–{self.frontier_year80[1]:.1f})")
+        return text + (f"; beyond the largest so far ({hi:.3g} FLOPs): an extrapolation" if self.flops > hi else "")
 
 
 def run_context(flops: float, *, num_bootstrap: int = 200, seed: int = 0) -> RunContext:
@@ -62,4 +80,4 @@ def run_context(flops: float, *, num_bootstrap: int = 200, seed: int = 0) -> Run
         bench[name] = {"value": float(value[0]), "lo80": float(lo80[0]), "hi80": float(hi80[0]), "n_models": int(len(m))}
     return RunContext(float(flops), float((np.log10(flops) - icpt) / slope), (float(lo), float(hi)),
                       float(len(below) / len(notable)), "" if top is None else str(top["System"]),
-                      None if top is None else float(top["compute"]), bench)
+                      None if top is None else float(top["compute"]), bench, (float(10 ** y.min()), float(10 ** y.max())))
