@@ -123,6 +123,20 @@ def test_a_perplexity_given_as_the_loss_is_pointed_out(tmp_path):
     assert logs.column("loss").tolist() == pytest.approx([x for *_, x in rows])
 
 
+def test_a_spreadsheet_export_with_semicolons_and_decimal_commas(tmp_path):
+    """Spreadsheets where ',' is the decimal mark export CSV with ';' between fields (and a
+    byte-order mark, and CRLF); the same runs as the plain CSV."""
+    plain = tmp_path / "plain.csv"
+    plain.write_text("run_id,params,tokens,loss\na,1e8,2e9,3.5\nb,2e8,4e9,3.25\n")
+    euro = tmp_path / "euro.csv"
+    euro.write_bytes("\ufeffrun_id;params;tokens;loss\r\na;1e8;2e9;3,5\r\nb;2e8;4e9;3,25\r\n".encode())
+    points = tmp_path / "points.csv"
+    points.write_text("run_id;params;tokens;loss\na;1e8;2e9;3.5\nb;2e8;4e9;3.25\n")
+    want = read_runs(plain).frame[["run_id", "params", "tokens", "loss"]]
+    for other in (euro, points):
+        pd.testing.assert_frame_equal(read_runs(other).frame[["run_id", "params", "tokens", "loss"]], want)
+
+
 def test_bundled_chinchilla_table():
     runs = read_runs(bundled_path("chinchilla"), where="epoch_excluded == 0")
     assert len(runs) == 240

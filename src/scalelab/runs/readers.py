@@ -36,7 +36,8 @@ def read_table(path: str | Path, format: str | None = None) -> pd.DataFrame:
         )
     try:
         if fmt == "csv":
-            df = pd.read_csv(path)
+            sep, decimal = _dialect(path)
+            df = pd.read_csv(path, sep=sep, decimal=decimal)
         elif fmt == "tsv":
             df = pd.read_csv(path, sep="\t")
         elif fmt == "jsonl":
@@ -49,6 +50,29 @@ def read_table(path: str | Path, format: str | None = None) -> pd.DataFrame:
     if df.empty:
         raise InputError(f"{str(path)!r} holds no rows; a runs table needs one row per run")
     return df
+
+
+def _dialect(path: Path) -> tuple[str, str]:
+    """A CSV's separator and decimal mark: ',' and '.', or ';' (a header with semicolons and
+    no commas, as spreadsheets write where ',' is the decimal mark) with ',' when its numbers
+    are written 3,5.
+
+    >>> import tempfile, os
+    >>> p = Path(tempfile.mkdtemp()) / "runs.csv"
+    >>> _ = p.write_text("run_id;params;loss\\na;1e8;3,5\\n")
+    >>> _dialect(p)
+    (';', ',')
+    """
+    import re
+
+    with path.open("r", encoding="utf-8-sig", errors="replace") as fh:
+        lines = [fh.readline() for _ in range(50)]
+    header, body = lines[0], "".join(lines[1:])
+    if ";" not in header or "," in header:
+        return ",", "."
+    comma = re.search(r"(^|;)\s*-?\d+,\d+\s*(;|$)", body, re.M)
+    point = re.search(r"(^|;)\s*-?\d+\.\d+\s*(;|$)", body, re.M)
+    return ";", "," if comma and not point else "."
 
 
 def read_runs(path: str | Path, *, format: str | None = None, **options) -> Runs:
