@@ -24,15 +24,17 @@ MAX_CROSS_ENTROPY_BITS = 20  # log2 of a million: a uniform guess over a million
 
 def counts(series: pd.Series) -> pd.Series:
     """Numbers from a column, counts written as people write them included (``70M``,
-    ``1.4B``, ``2T``, ``8k``, ``1,000,000``); what is neither becomes NaN.
+    ``1.4B``, ``2T``, ``8k``, ``1,000,000``, and ``1,5B`` where ',' is the decimal mark: a
+    comma before exactly three digits separates thousands); what is neither becomes NaN.
 
-    >>> counts(pd.Series(["70M", "1.4B", "2t", "1,000", 5e9, "n/a"])).tolist()
-    [70000000.0, 1400000000.0, 2000000000000.0, 1000.0, 5000000000.0, nan]
+    >>> counts(pd.Series(["70M", "1.4B", "2t", "1,000", 5e9, "n/a", "1,5B", "3,200,000"])).tolist()
+    [70000000.0, 1400000000.0, 2000000000000.0, 1000.0, 5000000000.0, nan, 1500000000.0, 3200000.0]
     """
     num = pd.to_numeric(series, errors="coerce")
     text = series.notna() & num.isna()
     if text.any():
-        s = series[text].astype(str).str.strip().str.replace(",", "", regex=False).str.replace("_", "", regex=False)
+        s = series[text].astype(str).str.strip().str.replace("_", "", regex=False)
+        s = s.str.replace(r"(?<=\d),(?=\d{3}(?!\d))", "", regex=True).str.replace(",", ".", regex=False)  # 1,000 / 1,5B
         parts = s.str.extract(r"^([-+]?(?:\d+\.?\d*|\.\d+))\s*([kKmMbBgGtTpP]?)$")
         power = parts[1].str.lower().map({**COUNT_SUFFIXES, "": 0})
         num = num.astype(float)
