@@ -1,7 +1,7 @@
 import pytest
 
 from scalelab.data import default_fit_path, rows
-from scalelab.errors import InputError, PlanWarning
+from scalelab.errors import InputError
 from scalelab.io import load_fit
 from scalelab.planning import budget_to_run, check_runs, estimate_run, get_accelerator, plan_budget
 
