@@ -31,6 +31,7 @@ import io
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -548,8 +549,6 @@ def text_record(line: bytes) -> dict | None:
     rec: dict = {"step": int(m.group(1))}
     t = TEXT_TIME.search(line, 0, m.start())
     if t:
-        from datetime import datetime, timezone
-
         try:
             stamp = datetime.fromisoformat(f"{t.group(1).decode()}T{t.group(2).decode()}").replace(tzinfo=timezone.utc)
             rec["wall_time"] = stamp.timestamp() + (float(b"0." + t.group(3)) if t.group(3) else 0.0)
