@@ -6,6 +6,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -157,6 +158,29 @@ def test_live_follow_of_a_printed_log_and_a_trainer_state(tmp_path):
     assert run("watch", state, "--once").exit_code == 0
     r = run("watch", state, "--once", "--json", "--tokens-per-step", 4096)
     assert json.loads(r.stdout)["runs"][0]["tokens"] == 10 * 4096
+
+
+def test_a_restarted_run_read_whole_says_what_following_it_said(tmp_path):
+    """A run that spiked at step 900, was resumed from step 800 and is now at 850, all in one
+    log: read whole, its curve ends at 850 (not the abandoned 1,000), and the alerts are those
+    a live watch raised as it happened (the spike of the abandoned stretch among them). A
+    from-scratch restart in the same file is not stitched onto the first run's curve."""
+    rng = np.random.default_rng(0)
+    curve = lambda s: (2.1 + 9 * (s + 50) ** -0.35) * (1 + 0.004 * rng.standard_normal())  # noqa: E731
+    rows = [{"step": s, "loss": curve(s) * (3 if 900 <= s <= 905 else 1)} for s in range(1, 1001)]
+    rows += [{"step": s, "loss": curve(s)} for s in range(800, 851)]
+    p = tmp_path / "resume.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    whole = json.loads(run("watch", p, "--once", "--json").stdout)["runs"][0]
+    assert whole["step"] == 850 and whole["parse"]["superseded"] == 201 and whole["rewinds"] == 1
+    live = json.loads(run("watch", p, "--interval", "0.05", "--duration", "0.2", "--json").stdout)["runs"][0]
+    assert [(a["kind"], a["step"]) for a in whole["alerts"]] == [(a["kind"], a["step"]) for a in live["alerts"]]
+    assert ("spike", 900) in [(a["kind"], a["step"]) for a in whole["alerts"]]
+    rows = [{"step": s, "loss": 1.05 * curve(s)} for s in range(1, 601)] + [{"step": s, "loss": curve(s)} for s in range(1, 401)]
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = run("watch", p, "--once", "--json")
+    scratch = json.loads(r.stdout)["runs"][0]
+    assert r.exit_code == 0 and scratch["step"] == 400 and scratch["alerts"] == []
 
 
 def test_reading_commands_do_not_create_a_store(tmp_path):

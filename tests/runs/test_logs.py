@@ -19,9 +19,34 @@ def test_jsonl_counts_everything_it_does_not_take(tmp_path):
     log = read_log(p)[0]
     r = log.report
     assert log.frame["step"].tolist() == [1, 2, 3, 4]
-    assert log.frame["loss"].tolist()[:3] == [4.0, 3.5, 2.9]  # step 3 logged twice: the last kept
-    assert (r.junk, r.duplicates, r.out_of_order, r.nonfinite, r.partial_last_line) == (1, 1, 1, 1, True)
+    assert log.frame["loss"].tolist()[:3] == [4.0, 3.5, 2.9]  # step 3 logged again after going back to 2: the last kept
+    assert (r.junk, r.restarts, r.superseded, r.nonfinite, r.partial_last_line) == (1, 1, 1, 1, True)
     assert "1 junk lines skipped" in r.summary()
+
+
+def test_a_restarted_run_keeps_what_the_restart_logged(tmp_path):
+    """A run resumed from its checkpoint at step 800 after reaching 1,000 (a spike at 900),
+    and a run restarted from scratch in the same file: the steps the restart abandoned are
+    dropped and counted, not kept beside the new ones; the stretches stay for a replay."""
+    lines = [{"step": s, "loss": 5.0 / s ** 0.3 * (3 if s == 900 else 1)} for s in range(1, 1001)]
+    lines += [{"step": s, "loss": 4.9 / s ** 0.3} for s in range(800, 851)]
+    log = read_log(write(tmp_path / "resume.jsonl", "".join(json.dumps(r) + "\n" for r in lines)))[0]
+    assert log.frame["step"].tolist() == list(range(1, 851))  # the spike at 900 was abandoned
+    assert log.frame["loss"].iloc[-1] == pytest.approx(4.9 / 850 ** 0.3)  # the resumed value, not the first run's
+    assert (log.report.restarts, log.report.superseded, log.report.duplicates) == (1, 201, 0)
+    assert [len(t) for t in log.stretches] == [1000, 51] and "201 rows of abandoned stretches" in log.report.summary()
+    rows = "step,loss\n" + "".join(f"{s},{3 + 1 / s}\n" for s in range(1, 301)) + "".join(f"{s},{2 + 1 / s}\n" for s in range(1, 101))
+    log = read_log(write(tmp_path / "scratch.csv", rows))[0]
+    assert log.frame["step"].tolist() == list(range(1, 101)) and log.frame["loss"].iloc[0] == 3.0
+    assert log.report.superseded == 300
+
+
+def test_rows_in_another_order_are_sorted_not_dropped(tmp_path):
+    """Steps that go back on most rows are not restarts but another order (newest first)."""
+    rows = "step,loss\n" + "".join(f"{s},{2 + 1 / s}\n" for s in range(200, 0, -1))
+    log = read_log(write(tmp_path / "newest_first.csv", rows))[0]
+    assert log.frame["step"].tolist() == list(range(1, 201)) and log.report.superseded == 0
+    assert log.report.out_of_order == 199 and log.stretches == []
 
 
 def test_jsonl_nested_and_text_fields(tmp_path):

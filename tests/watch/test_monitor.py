@@ -32,6 +32,20 @@ def test_streaming_equals_batch(chunk):
     assert [(a.kind, a.index) for a in alerts] == [("spike", 120)]
 
 
+@pytest.mark.parametrize("chunk", [1, 17, 1000])
+def test_a_spike_the_restart_abandons_is_found_however_the_rows_arrive(chunk):
+    """The run spiked at its 120th point and was resumed from its 100th: the spike is
+    judged before the restart drops it, whether the rows come one by one or all at once."""
+    spiky, clean = frame(150, spike_at=120), frame(150, seed=1)
+    f = pd.concat([spiky, clean.iloc[100:]], ignore_index=True)
+    m = Monitor(WatchSettings(loss_name="loss"))
+    alerts = []
+    for i in range(0, len(f), chunk):
+        alerts += m.update(f.iloc[i:i + chunk])
+    assert [(a.kind, a.step) for a in alerts] == [("spike", 12100)]
+    assert m.rewinds == 1 and m.steps == f["step"].iloc[:100].tolist() + clean["step"].iloc[100:].tolist()
+
+
 def test_repeated_steps_and_restarts():
     f = frame(50)
     m = Monitor(WatchSettings(loss_name="loss"))

@@ -143,13 +143,14 @@ def _watch_table(mon, report) -> Table:
         t.add_row("cost", f"${st.spent_usd:,.0f} spent{proj}{budget}")
     parse = [f"{report.get('rows', 0)} rows"]
     for key, label in (("junk", "junk lines"), ("duplicates", "repeated steps"), ("out_of_order", "out of order"),
-                       ("rotations", "rotations"), ("truncations", "truncations")):
+                       ("superseded", "rows of abandoned stretches dropped"), ("rotations", "rotations"),
+                       ("truncations", "truncations")):
         if report.get(key):
             parse.append(f"{report[key]} {label}")
     if report.get("partial_last_line") or report.get("pending_partial_line"):
         parse.append("a partial last line")
     if st.rewinds:
-        parse.append(f"{st.rewinds} restarts")
+        parse.append(f"{st.rewinds} restart{'s' if st.rewinds > 1 else ''}")
     t.add_row("log", ", ".join(parse))
     t.add_row("alerts", "none" if not st.alerts else "")
     for a in st.alerts[-8:]:

@@ -4,8 +4,9 @@ Every reader returns a :class:`MetricLog`: a wide table (``step``, ``tokens``,
 ``wall_time`` and one column per metric) and a :class:`ParseReport` that counts what was
 not taken as it stood: junk lines, a partial last line, repeated values for a step (the
 last is kept, as a restarted run re-logs steps after its checkpoint; an evaluation row that
-repeats its step's epoch unchanged is not a repeat), steps out of order,
-and non-finite values (kept: they are events). Nothing is dropped without being counted.
+repeats its step's epoch unchanged is not a repeat), steps out of order, restarts (a step
+lower than one logged before: the rows the restart logs again are dropped, see
+:func:`drop_superseded`), and non-finite values (kept: they are events). Nothing is dropped without being counted.
 
 Rows of the same step merge (a train row and an eval row logged at step 100 make one
 step). In the table, NaN means *not logged at that step*; a value the log gave as NaN or
@@ -82,6 +83,8 @@ class ParseReport:
     partial_last_line: bool = False
     duplicates: int = 0
     out_of_order: int = 0
+    restarts: int = 0
+    superseded: int = 0
     nonfinite: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -91,7 +94,9 @@ class ParseReport:
     def summary(self) -> str:
         parts = [f"{self.rows} rows from {self.lines} lines"]
         for label, n in (("junk lines skipped", self.junk), ("repeated steps (last kept)", self.duplicates),
-                         ("steps out of order", self.out_of_order), ("non-finite values", self.nonfinite)):
+                         ("steps out of order", self.out_of_order), ("restarts from an earlier step", self.restarts),
+                         ("rows of abandoned stretches dropped", self.superseded),
+                         ("non-finite values", self.nonfinite)):
             if n:
                 parts.append(f"{n} {label}")
         if self.partial_last_line:
@@ -109,6 +114,8 @@ class MetricLog:
     frame: pd.DataFrame
     report: ParseReport
     name: str = ""
+    stretches: list[pd.DataFrame] = field(default_factory=list)  # a restarted run's stretches, as logged
+
 
     @property
     def metric_names(self) -> list[str]:
@@ -209,21 +216,28 @@ def read_log(path: str | Path, format: str = "auto", *, step_col: str | None = N
         raise InputError(f"--format {fmt!r} is not a file format here")
     if fmt == "wandb":
         frame = _wandb_columns(frame)
-    frame = finish(frame, report, step_col=step_col, tokens_col=tokens_col, time_col=time_col)
-    return [MetricLog(frame, report, name=p.stem)]
+    table = map_roles(frame, report, step_col=step_col, tokens_col=tokens_col, time_col=time_col)
+    table, stretches = drop_superseded(table, report)
+    return [MetricLog(merge_steps(table, report), report, name=p.stem,
+                      stretches=[merge_steps(t, None) for t in stretches])]
 
 
 def finish(frame: pd.DataFrame, report: ParseReport, *, step_col=None, tokens_col=None, time_col=None) -> pd.DataFrame:
     """Map role columns, keep numeric metrics, order by step, count and resolve repeats."""
-    out = map_roles(frame, report, step_col=step_col, tokens_col=tokens_col, time_col=time_col)
+    return merge_steps(map_roles(frame, report, step_col=step_col, tokens_col=tokens_col, time_col=time_col), report)
+
+
+def merge_steps(out: pd.DataFrame, report: ParseReport | None) -> pd.DataFrame:
+    """One row per step, ordered: a value logged more than once for a step keeps the last
+    (the others counted as repeats in ``report``)."""
     steps = out["step"].to_numpy()
-    if steps.size > 1:
+    if report is not None and steps.size > 1:
         report.out_of_order += int((np.diff(steps) < 0).sum())
     values = out.drop(columns=["step"])
     # a value logged more than once for a step: the last is kept, the others counted; an
     # evaluation row repeating its step's epoch (HF, Lightning) repeats bookkeeping, not a step
     groups = values.groupby(out["step"], sort=True)
-    if steps.size and np.unique(steps).size < steps.size:
+    if report is not None and steps.size and np.unique(steps).size < steps.size:
         logged = values.notna()
         repeats = logged.sum() - logged.groupby(out["step"]).any().sum()
         epochs = [c for c in values.columns if str(c).lower() in EPOCH_NAMES]
@@ -232,10 +246,50 @@ def finish(frame: pd.DataFrame, report: ParseReport, *, step_col=None, tokens_co
             repeats[epochs] = (logged[epochs] & (values[epochs] != kept)).sum()
         report.duplicates += int(repeats.sum())
     out = groups.last().reset_index()  # last logged value per column
-    metrics = out.drop(columns=["step", "tokens", "wall_time"]).to_numpy(dtype=float)
-    report.nonfinite += int(np.isinf(metrics).sum())
-    report.rows = len(out)
+    if report is not None:
+        metrics = out.drop(columns=["step", "tokens", "wall_time"]).to_numpy(dtype=float)
+        report.nonfinite += int(np.isinf(metrics).sum())
+        report.rows = len(out)
     return out
+
+
+def drop_superseded(out: pd.DataFrame, report: ParseReport) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+    """A log written in time order whose step goes back and carries on from there has
+    restarted: from a checkpoint (the steps after it are logged again) or from scratch (step
+    0 again). The rows of the abandoned stretch, those at or past the step a later stretch
+    starts from, are dropped and counted (``report.superseded``); the stretches between
+    restarts are returned too, in order, so a monitor can replay the run as it happened.
+
+    A single row out of place (two rows swapped, a stray old line: the next row carries on
+    past it) is not a restart; it stays, counted as out of order. A log whose step goes back
+    more often than once in a hundred rows is not a run that restarted but rows in another
+    order (sorted by another column, newest first, several writers): nothing is dropped and
+    the rows are ordered by step.
+
+    >>> t = pd.DataFrame({"step": [1, 2, 3, 4, 2, 3, 5, 4, 6], "loss": [4.0, 3.0, 9.0, 9.5, 3.1, 2.9, 2.8, 2.85, 2.7]})
+    >>> r = ParseReport("t.jsonl", "jsonl")
+    >>> kept, stretches = drop_superseded(t, r)
+    >>> kept["step"].tolist(), r.restarts, r.superseded, len(stretches)
+    ([1, 2, 3, 5, 4, 6], 1, 3, 2)
+    """
+    steps = out["step"].to_numpy()
+    n = steps.size
+    top = np.maximum.accumulate(steps)
+    # a restart: the step falls below the highest so far, and the row after it stays below too
+    back = np.zeros(n, bool)
+    back[1:-1] = (steps[1:-1] < top[:-2]) & (steps[2:] <= top[:-2]) & (steps[1:-1] < steps[:-2])
+    restarts = int(back.sum())
+    if not restarts or restarts > max(1, 0.01 * n):
+        return out, []
+    starts = np.flatnonzero(back)
+    stretch = np.cumsum(back)
+    first = np.concatenate([[steps[0]], steps[starts]])  # where each stretch starts
+    later = np.append(np.minimum.accumulate(first[::-1])[::-1][1:], np.iinfo(np.int64).max)  # lowest start after
+    stale = steps >= later[stretch]  # logged again, or past, by a later stretch
+    report.restarts += restarts
+    report.superseded += int(stale.sum())
+    stretches = [out.iloc[a:b] for a, b in zip(np.concatenate([[0], starts]), np.append(starts, n))]
+    return out.loc[~stale].reset_index(drop=True), stretches
 
 
 def map_roles(frame: pd.DataFrame, report: ParseReport, *, step_col=None, tokens_col=None, time_col=None) -> pd.DataFrame:

@@ -2,7 +2,8 @@
 
 ``Monitor.update`` takes new rows (step, tokens, wall_time and metrics), keeps the curve
 ordered by step (a repeated step replaces the earlier value; a step lower than the last
-one means a restart from a checkpoint: later points are dropped and the rewind counted),
+one means a restart from a checkpoint: the points up to it are judged, later points are
+dropped and the rewind counted),
 runs the detectors on the new points only (with the history they need), and returns the
 new alerts. ``status`` says where the run stands: loss, tokens/s, ETA, money spent and
 projected, the projected final loss against the forecast, and the alerts so far.
@@ -175,6 +176,7 @@ class Monitor:
         rate_col = next((c for c in THROUGHPUT_NAMES if c in cols), None)
         gn_col = next((c for c in GRAD_NORM_NAMES if c in cols), None)
         first_new = len(self.steps)
+        found: list[det.Alert] = []
         for r in frame.to_dict("records"):  # (itertuples would rename columns like "train/loss")
             step = int(r["step"])
             if math.isnan(_f(r.get(s.loss_name))):
@@ -184,6 +186,9 @@ class Monitor:
                     self.replaced += 1
                     self._pop()
                 else:
+                    if first_new < len(self.steps):  # the stretch the restart abandons is judged first,
+                        found += self._detect(first_new)  # as it would have been had it come alone
+                        first_new = len(self.steps)
                     cut = int(np.searchsorted(np.asarray(self.steps), step))
                     self.rewinds += 1
                     while len(self.steps) > cut:
@@ -198,7 +203,7 @@ class Monitor:
             self.grad_norm.append(_f(r.get(gn_col)) if gn_col else math.nan)
             self.rate.append(_f(r.get(rate_col)) if rate_col else math.nan)
         self.last_update_wall = now_wall if now_wall is not None else (self.wall[-1] if self.wall else None)
-        return self._detect(first_new)
+        return found + self._detect(first_new)
 
     def _pop(self) -> None:
         for arr in (self.steps, self.tokens, self.wall, self.loss, self.loss_repaired, self.grad_norm, self.rate):

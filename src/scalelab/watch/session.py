@@ -42,7 +42,9 @@ def watch_once(source: str, settings: WatchSettings, *, fmt: str = "auto", run: 
     outcomes = []
     for log in logs:  # each run finds its own loss name when none is given
         mon = Monitor(settings.for_metrics(log.metric_names, log.report.source), name=log.name or str(source))
-        alerts = mon.update(count_tokens(log.frame, per_step, log.report.source))
+        alerts = []
+        for part in log.stretches or [log.frame]:  # a restarted run replayed as it was logged
+            alerts += mon.update(count_tokens(part, per_step, log.report.source))
         gaps = det.gaps(log.frame["step"].to_numpy(), log.frame["wall_time"].to_numpy(float),
                         minutes=settings.stall_minutes)
         mon.alerts += gaps
