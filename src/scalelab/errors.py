@@ -57,6 +57,10 @@ class PlanWarning(ScalelabWarning):
     """A plan that may not work as given: no layout fits, data repeated beyond ~4 epochs."""
 
 
+class CorpusWarning(ScalelabWarning):
+    """Part of a corpus was left out: files in a corpus folder that are not text."""
+
+
 class ConvergenceWarning(ScalelabWarning):
     """The optimiser stopped before it met its tolerance."""
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from scalelab.data import bundled_path
-from scalelab.errors import InputError
+from scalelab.errors import CorpusWarning, InputError
 from scalelab.ladder.data import Shards, prepare, read_documents
 
 
@@ -90,6 +90,9 @@ def test_empty_and_binary_corpora_are_refused(tmp_path):
     folder.mkdir()
     (folder / "a.txt").write_text("fine text " * 50)
     (folder / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(1000))
-    with pytest.raises(InputError, match=r"b\.png.* does not look like text"):
+    with pytest.warns(CorpusWarning, match=r"1 of its 2 files are not text .* left out: b\.png"):
+        assert list(read_documents(folder)) == [b"fine text " * 49 + b"fine text"]  # a source tree's image is left out
+    (folder / "a.txt").unlink()
+    with pytest.raises(InputError, match=r"none of its 1 files looks like text .*'b\.png'"):
         list(read_documents(folder))
     assert not (tmp_path / "s1").exists() and not (tmp_path / "s2").exists()

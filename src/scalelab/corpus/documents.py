@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import itertools
 import json
 import lzma
 from collections.abc import Iterator
@@ -43,16 +44,30 @@ def read_sourced(path: str | Path, text_col: str = "text", source_col: str | Non
         if not files:
             raise InputError(f"corpus folder {str(p)!r} holds no files")
         progress.total = sum(f.stat().st_size for f in files)
+        skipped = []
         for f in files:
             rel = f.relative_to(p).parts
             source = rel[0] if len(rel) > 1 else "."
             if _is_table(f):
                 yield from ((source if source_col is None else s, d) for s, d in _table_rows(f, text_col, source_col))
             else:
-                data = _text(f)
-                if data.strip():
+                data = _open(f)
+                if not _looks_like_text(data[:HEAD_BYTES]):
+                    skipped.append(str(f.relative_to(p)))  # an image or a compiled file in a source tree
+                elif data.strip():
                     yield source, data.strip()
             progress.done += f.stat().st_size
+        if len(skipped) == len(files):
+            raise InputError(f"corpus folder {str(p)!r}: none of its {len(files)} files looks like text (binary or "
+                             f"not UTF-8, e.g. {skipped[0]!r}); give UTF-8 text files, JSONL or Parquet")
+        if skipped:
+            import warnings
+
+            from scalelab.errors import CorpusWarning
+
+            warnings.warn(f"corpus folder {str(p)!r}: {len(skipped)} of its {len(files)} files are not text (binary "
+                          f"or not UTF-8) and were left out: {', '.join(skipped[:5])}"
+                          f"{', ...' if len(skipped) > 5 else ''}", CorpusWarning, stacklevel=2)
         return
     progress.total = p.stat().st_size
     if _is_table(p):
@@ -148,18 +163,17 @@ def check_corpus(path: str | Path, text_col: str = "text") -> None:
     if not p.exists():
         raise InputError(f"corpus {str(p)!r} does not exist; give a text file, a folder of them, JSONL or Parquet")
     if p.is_dir():
-        first = next((f for f in sorted(p.rglob("*")) if f.is_file() and not f.name.startswith(".")), None)
+        files = (f for f in sorted(p.rglob("*")) if f.is_file() and not f.name.startswith("."))
+        first = next(files, None)
         if first is None:
             raise InputError(f"corpus folder {str(p)!r} holds no files; give a folder of text files")
+        for f in [first, *itertools.islice(files, 50)]:  # the first that looks like text (reading leaves out the rest)
+            if _is_table(f) or _looks_like_text(_head(f)):
+                first = f
+                break
         p = first
-    name = p.name.lower()
-    opener = {".xz": lzma.open, ".gz": gzip.open, ".bz2": bz2.open}.get(p.suffix.lower(), open)
-    try:
-        with opener(p, "rb") as fh:
-            head = fh.read(HEAD_BYTES)
-    except (lzma.LZMAError, OSError, EOFError) as exc:
-        raise InputError(f"cannot read {str(p)!r}: {exc}") from None
-    if name.endswith(".parquet"):
+    head = _head(p, strict=True)
+    if p.name.lower().endswith(".parquet"):
         if not head.startswith(b"PAR1"):
             raise InputError(f"{str(p)!r} is not a Parquet file")
         return
@@ -188,18 +202,28 @@ def _check_record(path: Path, line: bytes, text_col: str) -> None:
         raise InputError(f"{str(path)!r} line 1 has no {text_col!r} field{has}; name the text's field with --text-col")
 
 
-def _check_text(path: Path, head: bytes) -> None:
+def _looks_like_text(head: bytes) -> bool:
     bad = head.decode("utf-8", "replace").count("\ufffd")
-    if b"\x00" in head or bad > 0.01 * max(len(head), 1) + 4:
+    return b"\x00" not in head and bad <= 0.01 * max(len(head), 1) + 4
+
+
+def _head(path: Path, strict: bool = False) -> bytes:
+    """The first ``HEAD_BYTES`` of a file, decompressed; an unreadable file raises when
+    ``strict``, else reads as binary."""
+    opener = {".xz": lzma.open, ".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix.lower(), open)
+    try:
+        with opener(path, "rb") as fh:
+            return fh.read(HEAD_BYTES)
+    except (lzma.LZMAError, OSError, EOFError) as exc:
+        if strict:
+            raise InputError(f"cannot read {str(path)!r}: {exc}") from None
+        return b"\x00"
+
+
+def _check_text(path: Path, head: bytes) -> None:
+    if not _looks_like_text(head):
         raise InputError(f"{str(path)!r} does not look like text (binary or not UTF-8); give UTF-8 text files, "
                          "JSONL or Parquet")
-
-
-def _text(path: Path) -> bytes:
-    """A text file's bytes; binary files (NUL bytes, or mostly not UTF-8) are refused."""
-    data = _open(path)
-    _check_text(path, data[:HEAD_BYTES])
-    return data
 
 
 def _open(path: Path) -> bytes:
