@@ -26,6 +26,19 @@ def test_add_log_query(tmp_path):
         assert st.runs()["n_points"].tolist() == [3]
 
 
+def test_a_run_without_tokens_or_times_exports_numbers(tmp_path):
+    """A log with neither tokens nor wall times: the columns come back as numbers (all
+    missing), not as Python objects a Parquet reader cannot use."""
+    with RunStore(tmp_path / "runs.db") as st:
+        rid = st.add_run("a", source="x.log")
+        st.log(rid, [(1, None, "loss", 4.0, None), (2, None, "loss", 3.5, None)])
+        st.export(rid, tmp_path / "a.parquet")
+    import pandas as pd
+
+    back = pd.read_parquet(tmp_path / "a.parquet")
+    assert {c: back[c].dtype.kind for c in back.columns} == {"step": "i", "tokens": "f", "wall_time": "f", "loss": "f"}
+
+
 def test_errors(tmp_path):
     with pytest.raises(InputError, match=r"run store folder .* does not exist"):
         RunStore(tmp_path / "no" / "runs.db")

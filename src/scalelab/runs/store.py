@@ -228,7 +228,9 @@ class RunStore:
             sql += f" AND name IN ({','.join('?' * len(names))})"
             args += names
         cur = self._con.execute(sql + " ORDER BY name, step", args)
-        return pd.DataFrame(cur.fetchall(), columns=["step", "tokens", "name", "value", "wall_time"])
+        out = pd.DataFrame(cur.fetchall(), columns=["step", "tokens", "name", "value", "wall_time"])
+        # numbers stay numbers where the log had none (all NULL would read back as objects)
+        return out.astype({"step": "int64", "tokens": float, "value": float, "wall_time": float})
 
     def curves(self, run_id: str):
         """A run's metrics in wide form: one row per step, one column per metric."""
