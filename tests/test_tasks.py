@@ -132,9 +132,29 @@ def test_a_table_with_its_own_column_names(tmp_path):
     assert r.exit_code == 2 and "no column 'runs' (did you mean 'run'?)" in r.stderr
 
 
+def test_a_metric_in_percent_is_pointed_out_and_taken_as_an_expression(tmp_path):
+    """Accuracy written in percent is refused with the expression that reads it, and that
+    expression gives the fit the fractions give."""
+    import pandas as pd
+
+    df = pd.read_csv(TASKS).query(FIT_ROWS)
+    df["acc_pct"] = 100 * df["acc_hellaswag_val"]
+    table = tmp_path / "pct.csv"
+    df.to_csv(table, index=False)
+    r = run("tasks", "fit", table, "--x-col", "bpb_hellaswag_val", "--y-col", "acc_pct", "--out", tmp_path / "no.json")
+    assert r.exit_code == 2 and "in percent? give --y-col 'acc_pct / 100'" in r.stderr
+    fits = []
+    for y in ("acc_pct / 100", "acc_hellaswag_val"):
+        r = run("tasks", "fit", table, "--x-col", "bpb_hellaswag_val", "--y-col", y, "--bootstrap", 0, "--json",
+                "--out", tmp_path / "t.json")
+        assert r.exit_code == 0, r.output
+        fits.append(json.loads(r.stdout)["params"])
+    assert fits[0] == pytest.approx(fits[1], rel=1e-6)
+
+
 @pytest.mark.parametrize("args,message", [
     (["fit", TASKS, "--x-col", "bpb_hellaswag_val", "--y-col", "tokens"], "must be an accuracy or error in [0, 1]"),
-    (["fit", TASKS, "--x-col", "bpb_helaswag_val", "--y-col", "acc_hellaswag_val"], "no column 'bpb_helaswag_val' (did you mean"),
+    (["fit", TASKS, "--x-col", "bpb_helaswag_val", "--y-col", "acc_hellaswag_val"], "no column 'bpb_helaswag_val' for x (did you mean"),
     (["fit", TASKS, *HS, "--where", "run_id == '190M-1xC'", "--link", "sigmoid"], "needs at least 5 runs, got 1"),
     (["fit", TASKS, *HS, "--link", "probit"], "--link 'probit': choose one of"),
     (["predict", "missing.json", "--x", "1"], "task file 'missing.json' does not exist"),

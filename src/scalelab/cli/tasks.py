@@ -25,8 +25,8 @@ Examples:
 app.add_typer(tasks_app, name="tasks")
 
 RunsArg = Annotated[Path, typer.Argument(help="Table of runs (a row per run or per checkpoint): .csv, .tsv, .jsonl or .parquet.", show_default=False, metavar="RUNS")]
-XCol = Annotated[str, typer.Option("--x-col", help="The task loss column (task bits per byte, or an evaluation loss).", show_default=False)]
-YCol = Annotated[str, typer.Option("--y-col", help="The task metric column: accuracy or error in [0, 1].", show_default=False)]
+XCol = Annotated[str, typer.Option("--x-col", help="The task loss column (task bits per byte, or an evaluation loss), or an expression over columns.", show_default=False)]
+YCol = Annotated[str, typer.Option("--y-col", help="The task metric column: accuracy or error in [0, 1] (a metric in percent: 'acc / 100').", show_default=False)]
 Where = Annotated[Optional[str], typer.Option("--where", help="Keep only rows matching this pandas query.")]
 Link = Annotated[str, typer.Option("--link", help="sigmoid (accuracy), exp (error, Gadre et al.), monotone, or auto (the one that best predicts the runs of lowest task loss when fitted on the rest).")]
 Chance = Annotated[Optional[float], typer.Option("--chance", help="The metric of guessing (0.25 for four choices): the sigmoid's floor, and the level a forecastable task must rise clear of.")]

@@ -133,7 +133,7 @@ class Runs:
             explicit = role in require or (role == "flops" and flops_col is not None)
             if role == "unique_tokens" and not explicit and col not in df.columns:
                 continue
-            series = _resolve(df, col, role, name, required=explicit)
+            series = resolve_column(df, col, role, name, required=explicit)
             if series is not None:
                 out[role] = pd.to_numeric(series, errors="coerce") if role == "loss" else counts(series)
         if "flops" not in out and "params" in out and "tokens" in out:
@@ -206,7 +206,7 @@ def warn_unnamed_runs(df: pd.DataFrame, run_id_col: str, name: str) -> None:
             return
 
 
-def _resolve(df: pd.DataFrame, col: str, role: str, name: str, required: bool) -> pd.Series | None:
+def resolve_column(df: pd.DataFrame, col: str, role: str, name: str, required: bool) -> pd.Series | None:
     """The column, or the value of an expression; None when an optional role is absent."""
     if col in df.columns:
         return df[col]

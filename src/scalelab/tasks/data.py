@@ -31,7 +31,7 @@ def read_task_points(path: str | Path, *, x_col: str, y_col: str, where: str | N
     """Rows of a runs table for a task link: every checkpoint with ``all_steps``, else each
     run's last row (largest tokens). y must lie in [0, 1] and x be > 0; refused otherwise."""
     from scalelab.runs.readers import read_table
-    from scalelab.runs.table import counts, warn_unnamed_runs
+    from scalelab.runs.table import counts, resolve_column, warn_unnamed_runs
 
     df = read_table(path)
     name = Path(path).name
@@ -41,7 +41,8 @@ def read_task_points(path: str | Path, *, x_col: str, y_col: str, where: str | N
         except Exception as exc:
             raise InputError(f"--where {where!r}: {str(exc).splitlines()[0]}") from None
     named = {"params": params_col, "tokens": tokens_col}
-    for col, opt in ((x_col, "--x-col"), (y_col, "--y-col"), *((named[r], f"--{r}-col") for r in named if named[r] != r)):
+    x, y = (resolve_column(df, col, role, name, required=True) for col, role in ((x_col, "x"), (y_col, "y")))
+    for col, opt in ((named[r], f"--{r}-col") for r in named if named[r] != r):
         if col not in df.columns:
             raise InputError(f"{name} has no column {col!r}{suggest(col, map(str, df.columns))}; name it with {opt}")
     if run_id_col != "run_id" and run_id_col not in df.columns:
@@ -50,7 +51,7 @@ def read_task_points(path: str | Path, *, x_col: str, y_col: str, where: str | N
     if run_id_col not in df.columns:
         warn_unnamed_runs(df, run_id_col, name)
     out = pd.DataFrame({"run_id": df[run_id_col].astype(str) if run_id_col in df else [f"row{i + 1}" for i in range(len(df))],
-                        "x": pd.to_numeric(df[x_col], errors="coerce"), "y": pd.to_numeric(df[y_col], errors="coerce")})
+                        "x": pd.to_numeric(x, errors="coerce"), "y": pd.to_numeric(y, errors="coerce")})
     for role, col in (*named.items(), ("flops", "flops")):
         if col in df:
             out[role] = counts(df[col]).to_numpy()
@@ -60,8 +61,10 @@ def read_task_points(path: str | Path, *, x_col: str, y_col: str, where: str | N
     out = out[~missing.to_numpy()]
     bad = out[(out["y"] < 0) | (out["y"] > 1)]
     if len(bad):
+        percent = out["y"].between(0, 100).all()
         raise InputError(f"{name}: {y_col} must be an accuracy or error in [0, 1]; row {rows[bad.index[0]]} "
-                         f"(run_id={bad['run_id'].iloc[0]}) has {bad['y'].iloc[0]:g} ({len(bad)} such rows)")
+                         f"(run_id={bad['run_id'].iloc[0]}) has {bad['y'].iloc[0]:g} ({len(bad)} such rows)"
+                         + (f"; in percent? give --y-col '{y_col} / 100'" if percent else ""))
     bad = out[out["x"] <= 0]
     if len(bad):
         raise InputError(f"{name}: {x_col} must be a loss > 0; row {rows[bad.index[0]]} (run_id={bad['run_id'].iloc[0]}) "
