@@ -52,6 +52,9 @@ def test_jsonl_and_folder_corpora(tmp_path):
     jl = tmp_path / "c.jsonl"
     jl.write_text("\n".join(json.dumps({"body": f"text {i}"}) for i in range(5)))
     assert list(read_documents(jl, text_col="body"))[0] == b"text 0"
+    nulls = tmp_path / "nulls.jsonl"  # a record with null or empty text is no document; a number is its text
+    nulls.write_text("\n".join(json.dumps({"text": t}) for t in ("a", None, "", 12345, "b")))
+    assert list(read_documents(nulls)) == [b"a", b"12345", b"b"]
     folder = tmp_path / "docs"
     folder.mkdir()
     for i in range(3):

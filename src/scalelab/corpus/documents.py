@@ -151,7 +151,8 @@ def _table_rows(p: Path, text_col: str, source_col: str | None) -> Iterator[tupl
                 pass
             raise InputError(f"{str(p)!r} line {i + 1}: not a JSON object with a {want}{has}; name the fields with "
                              "--text-col / --source-col") from None
-        yield source, str(text).encode()
+        if text is not None and text != "":  # a record without text is no document (as in Parquet)
+            yield source, str(text).encode()
 
 
 def check_corpus(path: str | Path, text_col: str = "text") -> None:
