@@ -184,6 +184,27 @@ def test_tensorboard_written_by_tensorboard(tmp_path):
     assert len(logs[0].frame) == 12000 and logs[0].loss_name() == "train/loss"
 
 
+def test_a_restarted_tensorboard_run_drops_what_the_restart_abandoned(tmp_path):
+    """The job wrote steps 0-999 (a spike at 900), died, and its restart from the checkpoint
+    at step 800 wrote a new event file from 801: the run is read as it now stands, 0-850."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    def event(s, value, tag):
+        return event_pb2.Event(wall_time=1.7e9 + s, step=s, summary=summary_pb2.Summary(value=[
+            summary_pb2.Summary.Value(tag=tag, simple_value=value)]))
+
+    for steps, scale, suffix in ((range(1000), 5.0, ""), (range(801, 851), 4.9, ".restart")):
+        w = EventFileWriter(str(tmp_path / "run"), filename_suffix=suffix)
+        for s in steps:
+            w.add_event(event(s, scale / (s + 1) * (3 if s == 900 else 1), "train/loss"))
+            w.add_event(event(s, 1e-3, "lr"))
+        w.close()
+    (log,) = read_log(tmp_path)
+    assert log.frame["step"].tolist() == list(range(851)) and log.frame["train/loss"].iloc[-1] == pytest.approx(4.9 / 851)
+    assert (log.report.restarts, log.report.superseded, log.report.duplicates) == (1, 199, 0)
+
+
 def test_mlflow_written_by_mlflow(tmp_path, monkeypatch):
     import mlflow
 

@@ -46,24 +46,36 @@ def read_tensorboard(path: str | Path) -> list[MetricLog]:
     for d in dirs:
         report = ParseReport(source=str(d), format="tensorboard")
         points: dict[int, dict] = {}
-        for f in files[d]:
+        top: dict[str, int] = {}  # the highest step of each tag in the files before
+        for f in files[d]:  # in the order they were written (their names start with the time)
             acc = EventAccumulator(str(f), size_guidance={"scalars": 0, "tensors": 0})
             try:
-                acc.Reload()
+                acc.Reload()  # (within a file, a step that goes back purges the steps after it)
             except Exception as exc:  # corrupt record: tensorboard raises various types
                 report.notes.append(f"{f.name}: stopped at a corrupt record ({type(exc).__name__})")
             tags = acc.Tags()
+            purged: set[int] = set()
             for tag in tags.get("scalars", []):
-                for ev in acc.Scalars(tag):
+                events = acc.Scalars(tag)
+                _purge(points, tag, events, top, purged)
+                for ev in events:
                     report.lines += 1
                     _put(points, report, ev.step, tag, float(ev.value), ev.wall_time)
             for tag in tags.get("tensors", []):
-                for ev in acc.Tensors(tag):
+                events = acc.Tensors(tag)
+                _purge(points, tag, events, top, purged)
+                for ev in events:
                     value = tensor_util.make_ndarray(ev.tensor_proto)
                     report.lines += 1
                     if value.size != 1:
                         continue
                     _put(points, report, ev.step, tag, float(value.reshape(-1)[0]), ev.wall_time)
+            if purged:
+                report.restarts += 1
+                report.superseded += len(purged)
+                for step in purged:
+                    if set(points.get(step, {})) <= {"wall_time"}:
+                        points.pop(step, None)  # nothing of that step is left
         if not points:
             report.notes.append("no scalar summaries")
             continue
@@ -74,6 +86,24 @@ def read_tensorboard(path: str | Path) -> list[MetricLog]:
     if not logs:
         raise InputError(f"no scalar summaries in the TensorBoard logs under {str(p)!r}")
     return logs
+
+
+def _purge(points: dict, tag: str, events: list, top: dict[str, int], purged: set[int]) -> None:
+    """A restarted job's new event file whose steps for ``tag`` start at or below those of
+    the files before: the earlier values from that step on belong to the stretch the restart
+    abandoned, and are dropped (as TensorBoard purges orphaned data); their steps go to
+    ``purged``."""
+    if not events:
+        return
+    first, last = int(events[0].step), max(int(ev.step) for ev in events)
+    if first <= top.get(tag, -1):
+        for step, row in points.items():
+            if step >= first and tag in row:
+                del row[tag]
+                purged.add(step)
+        top[tag] = last
+    else:
+        top[tag] = max(last, top.get(tag, -1))
 
 
 def _put(points: dict, report: ParseReport, step: int, tag: str, value: float, wall_time: float) -> None:
