@@ -240,6 +240,10 @@ def test_runs_import_list_show_export(tmp_path):
     out = tmp_path / "demo.csv"
     r = run("runs", "export", "demo", "--out", out, "--store", db)
     assert r.exit_code == 0 and len(out.read_text().strip().splitlines()) == 301
+    r = run("runs", "show", "demo", "--store", db, "--plot", tmp_path / "demo.png")
+    assert r.exit_code == 0 and (tmp_path / "demo.png").read_bytes()[:4] == b"\x89PNG"
+    r = run("runs", "show", "demo", "--store", db, "--plot", tmp_path / "demo.xlsx")
+    assert r.exit_code == 2 and "use .png, .svg or .pdf" in r.stderr and not (tmp_path / "demo.xlsx").exists()
     r = run("runs", "show", "nope", "--store", db)
     assert r.exit_code == 2 and "no run 'nope'" in r.stderr
     r = run("runs", "export", "demo", "--out", tmp_path / "x.xlsx", "--store", db)

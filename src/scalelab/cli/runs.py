@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from scalelab.cli.common import Json, StorePath, app, out, print_json, run
+from scalelab.errors import InputError, ScalelabError
 
 runs_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True,
                        help="The run store: import logs, list, show and export runs.",
@@ -23,6 +24,15 @@ Examples:
 """)
 app.add_typer(runs_app, name="runs")
 RunArg = Annotated[str, typer.Argument(help="Run id or name.", show_default=False, metavar="RUN")]
+
+
+def _loss_name(names: list[str]) -> str | None:
+    from scalelab.runs.logs import pick_loss_name
+
+    try:
+        return pick_loss_name(names, None, "")
+    except InputError:
+        return None
 
 
 def _store(path: Path | None, create: bool = False):
@@ -87,14 +97,27 @@ def runs_list(store: StorePath = None, as_json: Json = False) -> None:
 @runs_app.command("show", epilog="""\b
 Examples:
   scalelab runs show my-run
+  scalelab runs show my-run --plot my-run.png
   scalelab runs show 3f2a9c01d4e5 --store runs.db --json
 """)
-def runs_show(run_name: RunArg, store: StorePath = None, as_json: Json = False) -> None:
+def runs_show(run_name: RunArg, store: StorePath = None, as_json: Json = False,
+              plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of the run's curves against the step (.png, .svg, .pdf).")] = None) -> None:
     """Show a run: its source, provenance and metrics."""
 
     def go():
+        from scalelab.report.plots import check_figure_path
+
+        check_figure_path(plot)
         with _store(store) as st:
-            return st.run(run_name)
+            d = st.run(run_name)
+            if plot is not None:
+                from scalelab.report.plots import plot_curves, save
+
+                frame = st.curves(d["run_id"])
+                if frame.empty:
+                    raise ScalelabError(f"run {d['name']!r} has no points to plot")
+                save(plot_curves(frame, f"{d['name']} ({d['run_id']})", _loss_name(list(d["metrics"]))), plot)
+            return d
 
     d = run(go)
     if as_json:
@@ -106,6 +129,8 @@ def runs_show(run_name: RunArg, store: StorePath = None, as_json: Json = False) 
     for m, v in d["metrics"].items():
         t.add_row(m, f"{v['points']:,}", f"{v['first_step']:,}", f"{v['last_step']:,}")
     out.print(t)
+    if plot is not None:
+        out.print(f"wrote {plot}")
 
 
 @runs_app.command("export", epilog="""\b

@@ -372,6 +372,34 @@ def plot_returns(decades, floor: float | None = None):
     return fig
 
 
+def plot_curves(frame, title: str, loss_name: str | None = None, max_panels: int = 6):
+    """A run's curves against its step, one panel per metric (the loss first; at most
+    ``max_panels``), on a log scale where a metric is positive and spans a decade or more."""
+    names = [c for c in frame.columns if c not in ("step", "tokens", "wall_time")]
+    names = sorted(names, key=lambda n: (n != loss_name, "loss" not in n.lower(), n))[:max_panels]
+    cols = min(3, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False, constrained_layout=True)
+    step = frame["step"].to_numpy(float)
+    for ax, name in zip(axes.flat, names):
+        y = frame[name].to_numpy(float)
+        seen = ~np.isnan(y)
+        finite = seen & np.isfinite(y)
+        ax.plot(step[finite], y[finite], lw=0.8, color="#08306b")
+        bad = seen & ~np.isfinite(y)
+        for x in step[bad][:20]:
+            ax.axvline(x, color="#d62728", lw=0.8, alpha=0.6)  # a NaN or infinity the run logged
+        vals = y[finite]
+        if vals.size and vals.min() > 0 and vals.max() / vals.min() >= 10:
+            ax.set_yscale("log")
+        ax.set(xlabel="step", title=name + (f" ({int(bad.sum())} non-finite)" if bad.any() else ""))
+        ax.title.set_fontsize(9)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_axis_off()
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def check_figure_path(path) -> None:
     """Refuse at once a figure file that :func:`save` could not write."""
     from pathlib import Path
