@@ -107,6 +107,16 @@ def test_predict_flops_per_token(fit_file):
     assert eight["params"] < six["params"]
 
 
+def test_predict_plot(fit_file, tmp_path):
+    for args in (["--params", "7B,70B", "--tokens", "140B,1.4T"], ["--compute", "1e22,1e24"]):
+        png = tmp_path / "p.png"
+        r = run("predict", fit_file, *args, "--plot", png)
+        assert r.exit_code == 0 and png.read_bytes()[:4] == b"\x89PNG" and f"wrote {png}" in r.stdout.replace("\n", "")
+        png.unlink()
+    r = run("predict", fit_file, "--compute", "1e22", "--plot", tmp_path / "p.txt")
+    assert r.exit_code == 2 and "use .png, .svg or .pdf" in r.stderr and not (tmp_path / "p.txt").exists()
+
+
 def test_predict_several_points(fit_file):
     r = run("predict", fit_file, "--params", "1e9,1e10", "--tokens", "2e10", "--json")
     assert [row["params"] for row in json.loads(r.stdout)["rows"]] == [1e9, 1e10]

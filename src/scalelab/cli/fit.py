@@ -188,6 +188,7 @@ def predict(
     compute: Annotated[Optional[str], typer.Option("--compute", help="FLOP budget C: the compute-optimal N, D and loss (chinchilla law), or the loss (compute law).")] = None,
     unique_tokens: Annotated[Optional[str], typer.Option("--unique-tokens", help="Unique tokens available (data-constrained fits): the run repeats them D/U times (a corpus larger than D is seen once).")] = None,
     flops_per_token: Annotated[float, typer.Option("--flops-per-token", help="FLOPs per parameter per token k in C = k*N*D, for --compute.")] = 6.0,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of the law with the forecasts and their intervals (.png, .svg, .pdf).")] = None,
     as_json: Json = False,
 ) -> None:
     """Forecast the loss, with 80% and 95% intervals.
@@ -199,10 +200,19 @@ def predict(
     def go():
         from scalelab.fitting import predict_table
         from scalelab.io import load_fit
+        from scalelab.report.plots import check_figure_path
 
-        return predict_table(load_fit(fit_path), params=parse_numbers(params, "--params"),
-                             tokens=parse_numbers(tokens, "--tokens"), flops=parse_numbers(compute, "--compute"),
-                             unique_tokens=parse_numbers(unique_tokens, "--unique-tokens"), flops_per_token=flops_per_token)
+        check_figure_path(plot)
+        fit = load_fit(fit_path)
+        kind, frame = predict_table(fit, params=parse_numbers(params, "--params"), tokens=parse_numbers(tokens, "--tokens"),
+                                    flops=parse_numbers(compute, "--compute"), flops_per_token=flops_per_token,
+                                    unique_tokens=parse_numbers(unique_tokens, "--unique-tokens"))
+        if plot is not None:
+            from scalelab.report.plots import plot_fit, save
+
+            marks = frame if "flops" in frame else frame.assign(flops=6 * frame["params"] * frame["tokens"])
+            save(plot_fit(fit, None, marks=marks, title=f"{fit.law_.name} law: forecasts from {fit_path.name}"), plot)
+        return kind, frame
 
     kind, frame = run(go)
     if as_json:
@@ -217,6 +227,8 @@ def predict(
     if kind == "allocation":
         out.print("params/tokens: point estimate; their intervals are in --json (params_lo80 ...). "
                   "The loss interval is for a run trained at the point estimate.")
+    if plot is not None:
+        out.print(f"wrote {plot}")
 
 
 # ------------------------------------------------------------------- backtest

@@ -15,16 +15,20 @@ from scalelab.errors import ExtrapolationWarning  # noqa: E402
 from scalelab.fitting import Fit  # noqa: E402
 from scalelab.fitting.backtest import Backtest  # noqa: E402
 from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN  # noqa: E402
+from scalelab.report.html import compact  # noqa: E402
 from scalelab.runs import Runs  # noqa: E402
 
 BAND = {0.95: "#c6dbef", 0.8: "#6baed6"}
 
 
-def plot_fit(fit: Fit, runs: Runs | None, budgets=None, title: str | None = None, target: tuple | None = None):
+def plot_fit(fit: Fit, runs: Runs | None, budgets=None, title: str | None = None, target: tuple | None = None,
+             marks=None):
     """Loss against compute: the runs, the law's compute-optimal frontier (or L(C)) with its
     80% and 95% bands, extended to the forecast budgets, which are marked with intervals,
-    and to ``target`` (params, tokens), marked with its forecast and intervals. Without
-    ``runs`` (a fit whose data is not at hand) the law is drawn over its fitted range."""
+    and to ``target`` (params, tokens), marked with its forecast and intervals. ``marks``
+    (a table with ``flops``, ``loss``, ``lo80``, ``hi80``, ``lo95`` and ``hi95``: what
+    ``scalelab predict`` prints) are drawn as forecasts too. Without ``runs`` (a fit whose
+    data is not at hand) the law is drawn over its fitted range."""
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
     if runs is not None:
         flops, loss = runs.column("flops"), runs.column("loss")
@@ -32,7 +36,8 @@ def plot_fit(fit: Fit, runs: Runs | None, budgets=None, title: str | None = None
         flops, loss = np.asarray(fit.data_range_["flops"], float), None
     t_flops = None if target is None else FLOPS_PER_PARAM_TOKEN * target[0] * target[1]
     lo_c = flops.min()
-    ends = [flops.max(), *(np.atleast_1d(budgets) if budgets is not None else []), *([t_flops] if t_flops else [])]
+    ends = [flops.max(), *(np.atleast_1d(budgets) if budgets is not None else []), *([t_flops] if t_flops else []),
+            *(marks["flops"] if marks is not None else [])]
     hi_c = max(ends) * 1.5
     grid = np.geomspace(lo_c, hi_c, 120)
     with warnings.catch_warnings():
@@ -77,6 +82,15 @@ def plot_fit(fit: Fit, runs: Runs | None, budgets=None, title: str | None = None
                             capsize=cap, lw=1.0 if lv == 0.95 else 2.0, zorder=4)
         ax.scatter([t_flops], [f.loss], marker="*", s=160, color="#cb181d", zorder=5,
                    label=f"target N={target[0]:.3g}, D={target[1]:.3g}: {f.loss:.3f} (80%/95% interval)")
+    if marks is not None:
+        for lv, cap, lw in ((95, 2, 1.0), (80, 5, 2.0)):
+            ax.errorbar(marks["flops"], marks["loss"], fmt="none", ecolor="#cb181d", capsize=cap, lw=lw, zorder=4,
+                        yerr=[marks["loss"] - marks[f"lo{lv}"], marks[f"hi{lv}"] - marks["loss"]])
+        ax.scatter(marks["flops"], marks["loss"], marker="*", s=120, color="#cb181d", zorder=5,
+                   label="forecast (80%/95% interval)")
+        if "params" in marks and "tokens" in marks:
+            for c, y, n, d in zip(marks["flops"], marks["loss"], marks["params"], marks["tokens"]):
+                ax.annotate(f"N={compact(n)}\nD={compact(d)}", (c, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel("training compute C (FLOPs)")
     ax.set_ylabel("loss (nats/token)")
