@@ -8,6 +8,11 @@ checkpoint of those runs (`--link auto`, chance per task). Chained to OLMo 2 7B-
 The commands a user would run: `scalelab fit --loss-col bpb_X`, `scalelab tasks fit
 --all-steps`, `scalelab tasks predict --fit`.
 
+Beside it, the paper's method written plainly (`plain_olmo`: its step-1 protocol, Huber on
+log L over each fit run's mean of its last 5 rows; its step-2 protocol, a free sigmoid fitted
+by least squares with the point (0, 1), the first 10% of each run's checkpoints skipped and a
+5-point moving average), and the paper's own 13B predictions.
+
 Gadre et al. 2024: the 17-task average top-1 error of the six targets (1.4B over-trained
 and 6.9B at 20 tokens/param, on C4, RedPajama and RefinedWeb) from the C4-eval loss: step 1
 the over-training law (alpha tied to beta) on the 5 `fit_loss` runs, step 2 `--link exp`
@@ -49,6 +54,65 @@ TASKS = {
 TARGETS = {"7B": "peteish7-4T-annealed", "13B": "peteish13-5T-final"}
 
 
+def plain_step1(t: pd.DataFrame) -> tuple:
+    """The paper's step 1, written plainly: L = E + A/N^alpha + B/D^beta, a Huber loss (delta
+    1e-3) on log L, L-BFGS from a grid of starts; ``t`` has params, tokens and loss."""
+    from scipy.optimize import minimize
+    from scipy.special import logsumexp
+
+    n, d, y = np.log(t["params"].to_numpy()), np.log(t["tokens"].to_numpy()), np.log(t["loss"].to_numpy())
+
+    def objective(p):
+        a, b, e, alpha, beta = p
+        pred = logsumexp([a - alpha * n, b - beta * d, np.full_like(n, e)], axis=0)
+        r = np.abs(pred - y)
+        return np.sum(np.where(r <= 1e-3, 0.5 * r ** 2, 1e-3 * (r - 0.5e-3)))
+
+    best = None
+    for a in (0.0, 5.0, 10.0, 20.0):
+        for b in (0.0, 5.0, 10.0, 20.0):
+            for e in (-1.0, 0.0, 0.5):
+                for alpha in (0.1, 0.5, 1.0):
+                    for beta in (0.1, 0.5, 1.0):
+                        r = minimize(objective, [a, b, e, alpha, beta], method="L-BFGS-B")
+                        if best is None or r.fun < best.fun:
+                            best = r
+    a, b, e, alpha, beta = best.x
+    return lambda N, D: float(np.exp(a) / N ** alpha + np.exp(b) / D ** beta + np.exp(e))
+
+
+def plain_step2(fit_rows: pd.DataFrame, x_col: str, y_col: str):
+    """The paper's step 2, written plainly: acc = a / (1 + exp(-k (x - x0))) + b (a in
+    [-1, 0], b in [0, 1]) by least squares on every checkpoint of the fit runs after their
+    first 10%, a 5-point moving average of x and y, and the point (0, 1)."""
+    from scipy.optimize import curve_fit
+
+    xs, ys = [0.0], [1.0]
+    for _, g in fit_rows.sort_values("tokens").groupby("run_id"):
+        x, y = g[x_col].to_numpy(), g[y_col].to_numpy()
+        skip = int(np.ceil(0.1 * len(x)))
+        kernel = np.ones(5) / 5
+        xs += list(np.convolve(x[skip:], kernel, "valid"))
+        ys += list(np.convolve(y[skip:], kernel, "valid"))
+
+    def f(x, a, x0, k, b):
+        return a / (1 + np.exp(-k * (np.asarray(x) - x0))) + b
+
+    p, _ = curve_fit(f, xs, ys, p0=[-0.5, 0.9, 3.0, 1.0], bounds=([-1, 0, 0, 0], [0, np.inf, np.inf, 1]), maxfev=20000)
+    return lambda x: float(f(x, *p))
+
+
+def plain_olmo(df: pd.DataFrame, x_col: str, y_col: str):
+    """The OLMo ladder's two steps chained (each fit run's point in step 1: the mean of its
+    last 5 rows), as a side-by-side reference: a function of N and D."""
+    fit_rows = df[df.paper_role == "fit"]
+    g = fit_rows.sort_values("tokens").groupby("run_id")
+    t = pd.DataFrame({"params": g["params"].first(), "tokens": g["tokens"].last(),
+                      "loss": g[x_col].apply(lambda v: v.tail(5).mean())})
+    step1, step2 = plain_step1(t), plain_step2(fit_rows, x_col, y_col)
+    return lambda N, D: step2(step1(N, D))
+
+
 def main() -> None:
     if not DATA.is_file():
         sys.exit(f"needs {DATA}")
@@ -61,6 +125,11 @@ def main() -> None:
         step1 = Fit(num_bootstrap=200).fit(read_runs(DATA, loss_col=x_col, where="paper_role == 'fit'"))
         pts = read_task_points(DATA, x_col=x_col, y_col=y_col, where="paper_role == 'fit'", all_steps=True)
         link = fit_points(pts, link="auto", chance=chance, num_bootstrap=200)
+        chain = plain_olmo(df, x_col, y_col)
+        plain = {}
+        for name, run_id in TARGETS.items():
+            t = df[df.run_id == run_id].sort_values("tokens")
+            plain[name] = chain(float(t["params"].iloc[-1]), float(t["tokens"].iloc[-1]))
         for name, run_id in TARGETS.items():
             t = df[df.run_id == run_id].sort_values("tokens")
             actual, x_actual = t[y_col].tail(5).mean(), t[x_col].tail(5).mean()
@@ -70,7 +139,7 @@ def main() -> None:
                          "x_pred": f.x, "x_actual": x_actual, "pred": 100 * f.value, "actual": 100 * actual,
                          "lo80": 100 * f.intervals[0.8][0], "hi80": 100 * f.intervals[0.8][1],
                          "step2_at_actual_x": 100 * link.predict(x_actual).value,
-                         "paper_pred": paper13 if name == "13B" else None})
+                         "plain": 100 * plain[name], "paper_pred": paper13 if name == "13B" else None})
     r = pd.DataFrame(rows)
     r["error"] = r["pred"] - r["actual"]
     r["in80"] = (r["lo80"] <= r["actual"]) & (r["actual"] <= r["hi80"])
@@ -83,6 +152,10 @@ def main() -> None:
     print(f"the tasks scalelab calls forecastable ({', '.join(sorted(set(ok['task'])))}): mean |error| "
           f"{ok['error'].abs().mean():.2f} points over {len(ok)} values, {100 * ok['in80'].mean():.0f}% inside the 80% "
           f"interval; not forecastable: {', '.join(sorted(set(r[~r['forecastable']]['task']))) or 'none'}")
+    print(f"the paper's method written plainly (step 1 Huber on each run's last 5 rows, step 2 a free sigmoid with "
+          f"the point (0, 1), 10% of checkpoints skipped, a 5-point moving average): mean |error| "
+          f"{(r['plain'] - r['actual']).abs().mean():.2f} points (7B {(r['plain'] - r['actual'])[r.target == '7B'].abs().mean():.2f}, "
+          f"13B {(r['plain'] - r['actual'])[r.target == '13B'].abs().mean():.2f})")
     p13 = r[r.target == "13B"]
     print(f"the paper's 13B predictions against the same actual values: mean |error| "
           f"{np.mean(np.abs(p13['paper_pred'] - p13['actual'])):.2f} points")

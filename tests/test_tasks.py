@@ -22,11 +22,15 @@ def run(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
-def sigmoid_points(n_runs=12, per_run=8, noise=0.005, seed=0):
+def sigmoid_points(n_runs=12, per_run=8, noise=0.005, seed=0, ceil=1.0, lo=0.7):
     rng = np.random.default_rng(seed)
-    x = np.linspace(0.7, 1.5, n_runs * per_run)
-    y = 0.25 + 0.65 / (1 + np.exp(7 * (x - 1.0))) + noise * rng.standard_normal(x.size)
+    x = np.linspace(lo, 1.5, n_runs * per_run)
+    y = 0.25 + (ceil - 0.25) / (1 + np.exp(7 * (x - 1.0))) + noise * rng.standard_normal(x.size)
     return x, y, np.repeat(np.arange(n_runs), per_run)
+
+
+def truth(x, ceil=1.0):
+    return 0.25 + (ceil - 0.25) / (1 + np.exp(7 * (x - 1.0)))
 
 
 def test_a_sigmoid_is_recovered_with_intervals_that_hold_it():
@@ -34,9 +38,30 @@ def test_a_sigmoid_is_recovered_with_intervals_that_hold_it():
     f = TaskFit("sigmoid", chance=0.25, num_bootstrap=60).fit(x, y, g)
     assert f.params_["x0"] == pytest.approx(1.0, abs=0.02) and f.params_["k"] == pytest.approx(7, rel=0.15)
     p = f.predict(0.6)  # below the points: an extrapolation in task loss
-    truth = 0.25 + 0.65 / (1 + np.exp(7 * (0.6 - 1.0)))
-    assert p.intervals[0.95][0] <= truth <= p.intervals[0.95][1] and abs(p.value - truth) < 0.02
+    assert p.intervals[0.95][0] <= truth(0.6) <= p.intervals[0.95][1] and abs(p.value - truth(0.6)) < 0.02
     assert f.forecastable_ and f.link_ == "sigmoid"
+
+
+def test_the_anchor_says_where_the_task_saturates():
+    """Pilots that only reach 48% of a task that saturates at 100%: the point (0, 1), the
+    perfect answer at zero task loss, pins the curve's top, so the forecast at a much lower
+    loss is as close and its interval much narrower than from the pilots alone."""
+    x, y, g = sigmoid_points(lo=1.0)
+    anchored = TaskFit("sigmoid", chance=0.25, num_bootstrap=60).fit(x, y, g).predict(0.6)
+    free = TaskFit("sigmoid", chance=0.25, anchor=False, num_bootstrap=60).fit(x, y, g).predict(0.6)
+    for p in (anchored, free):
+        assert p.intervals[0.8][0] <= truth(0.6) <= p.intervals[0.8][1]
+    width = {n: p.intervals[0.8][1] - p.intervals[0.8][0] for n, p in (("anchored", anchored), ("free", free))}
+    assert width["anchored"] < 0.5 * width["free"] and abs(anchored.value - truth(0.6)) < 0.02
+
+
+def test_a_task_that_saturates_below_one_needs_no_anchor():
+    """A task whose labels cap it at 90%: the anchor's assumption fails and biases the
+    ceiling up; --no-anchor recovers it."""
+    x, y, g = sigmoid_points(ceil=0.9)
+    free = TaskFit("sigmoid", chance=0.25, anchor=False, num_bootstrap=0).fit(x, y, g)
+    anchored = TaskFit("sigmoid", chance=0.25, num_bootstrap=0).fit(x, y, g)
+    assert free.params_["ceil"] == pytest.approx(0.9, abs=0.01) and anchored.params_["ceil"] > 0.94
 
 
 def test_auto_prefers_the_link_that_extrapolates_and_says_so():

@@ -29,8 +29,11 @@ XCol = Annotated[str, typer.Option("--x-col", help="The task loss column (task b
 YCol = Annotated[str, typer.Option("--y-col", help="The task metric column: accuracy or error in [0, 1] (a metric in percent: 'acc / 100').", show_default=False)]
 Where = Annotated[Optional[str], typer.Option("--where", help="Keep only rows matching this pandas query.")]
 Link = Annotated[str, typer.Option("--link", help="sigmoid (accuracy), exp (error, Gadre et al.), monotone, or auto (the one that best predicts the runs of lowest task loss when fitted on the rest).")]
-Chance = Annotated[Optional[float], typer.Option("--chance", help="The metric of guessing (0.25 for four choices): the sigmoid's floor, and the level a forecastable task must rise clear of.")]
+Chance = Annotated[Optional[float], typer.Option("--chance", help="The metric of guessing (0.25 for four choices): the level a forecastable task must rise clear of.")]
+Anchor = Annotated[bool, typer.Option("--anchor/--no-anchor", help="Fit the sigmoid through the perfect metric at zero task loss (true when x is the bits per byte of the correct answer, as the OLMo ladder assumes); --no-anchor for a general loss.")]
 AllSteps = Annotated[bool, typer.Option("--all-steps", help="Fit the link on every row (checkpoints too), not each run's last.")]
+SkipFirst = Annotated[float, typer.Option("--skip-first", help="With --all-steps: the share of each run's first checkpoints to leave out.")]
+Smooth = Annotated[int, typer.Option("--smooth", help="With --all-steps: checkpoints to average (1: none).")]
 BootstrapN = Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples over runs (a run's checkpoints stay together).")]
 RunIdCol = Annotated[str, typer.Option("--run-id-col", help="Column naming the run of each row (checkpoints of a run share it); without it each row is a run.")]
 
@@ -41,7 +44,7 @@ Examples:
   scalelab tasks fit runs.csv --x-col loss --y-col err_avg --link exp --json
 """)
 def tasks_fit(runs: RunsArg, x_col: XCol, y_col: YCol, where: Where = None, link: Link = "auto", chance: Chance = None,
-              all_steps: AllSteps = False, bootstrap: BootstrapN = 200, run_id_col: RunIdCol = "run_id",
+              anchor: Anchor = True, all_steps: AllSteps = False, skip_first: SkipFirst = 0.1, smooth: Smooth = 5, bootstrap: BootstrapN = 200, run_id_col: RunIdCol = "run_id",
               out_path: Annotated[Optional[Path], typer.Option("--out", help="Write the link (a task.json).")] = None,
               plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of the points and the link with its 80% band.")] = None,
               as_json: Json = False) -> None:
@@ -55,8 +58,9 @@ def tasks_fit(runs: RunsArg, x_col: XCol, y_col: YCol, where: Where = None, link
 
         check_writable(out_path)
         check_figure_path(plot)
-        pts = read_task_points(runs, x_col=x_col, y_col=y_col, where=where, all_steps=all_steps, run_id_col=run_id_col)
-        f = fit_points(pts, link=link, chance=chance, num_bootstrap=bootstrap)
+        pts = read_task_points(runs, x_col=x_col, y_col=y_col, where=where, all_steps=all_steps, run_id_col=run_id_col,
+                               skip_first=skip_first, smooth=smooth)
+        f = fit_points(pts, link=link, chance=chance, anchor=anchor, num_bootstrap=bootstrap)
         if plot is not None:
             from scalelab.report.plots import plot_task
 
@@ -136,7 +140,8 @@ Examples:
 """)
 def tasks_backtest(runs: RunsArg, x_col: XCol, y_col: YCol,
                    train_max_flops: Annotated[float, typer.Option("--train-max-flops", parser=count, help="Fit both steps on the runs up to this compute (6ND); forecast the rest.", show_default=False)],
-                   where: Where = None, link: Link = "auto", chance: Chance = None, all_steps: AllSteps = False,
+                   where: Where = None, link: Link = "auto", chance: Chance = None, anchor: Anchor = True,
+                   all_steps: AllSteps = False, skip_first: SkipFirst = 0.1, smooth: Smooth = 5,
                    bootstrap: BootstrapN = 200, run_id_col: RunIdCol = "run_id",
                    params_col: Annotated[str, typer.Option("--params-col", help="Column of parameter counts N.")] = "params",
                    tokens_col: Annotated[str, typer.Option("--tokens-col", help="Column of training tokens D.")] = "tokens",
@@ -154,7 +159,8 @@ def tasks_backtest(runs: RunsArg, x_col: XCol, y_col: YCol,
         check_writable(out_path)
         check_figure_path(plot)
         table = task_backtest(runs, x_col=x_col, y_col=y_col, train_max_flops=train_max_flops, where=where,
-                              all_steps=all_steps, link=link, chance=chance, num_bootstrap=bootstrap,
+                              all_steps=all_steps, link=link, chance=chance, anchor=anchor, num_bootstrap=bootstrap,
+                              skip_first=skip_first, smooth=smooth,
                               run_id_col=run_id_col, params_col=params_col, tokens_col=tokens_col)
         if out_path is not None:
             write_table(table, out_path)

@@ -7,10 +7,14 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from scalelab.errors import InputError, suggest
 from scalelab.tasks.fit import TaskFit
+
+SKIP_FIRST = 0.1  # with --all-steps: the share of each run's first checkpoints left out (OLMo ladder)
+SMOOTH = 5  # with --all-steps: checkpoints averaged (OLMo ladder)
 
 
 @dataclass(frozen=True)
@@ -27,9 +31,12 @@ class TaskPoints:
 
 def read_task_points(path: str | Path, *, x_col: str, y_col: str, where: str | None = None,
                      run_id_col: str = "run_id", params_col: str = "params", tokens_col: str = "tokens",
-                     all_steps: bool = False) -> TaskPoints:
-    """Rows of a runs table for a task link: every checkpoint with ``all_steps``, else each
-    run's last row (largest tokens). y must lie in [0, 1] and x be > 0; refused otherwise."""
+                     all_steps: bool = False, skip_first: float = SKIP_FIRST, smooth: int = SMOOTH) -> TaskPoints:
+    """Rows of a runs table for a task link: each run's last row (largest tokens), or with
+    ``all_steps`` its checkpoints, as the OLMo ladder takes them: the first ``skip_first``
+    of each run's checkpoints left out (the warm-up, where loss and accuracy are not yet
+    linked as later) and the rest averaged over ``smooth`` consecutive checkpoints (an
+    evaluation's noise, smoothed). y must lie in [0, 1] and x be > 0; refused otherwise."""
     from scalelab.runs.readers import read_table
     from scalelab.runs.table import counts, resolve_column, warn_unnamed_runs
 
@@ -73,9 +80,30 @@ def read_task_points(path: str | Path, *, x_col: str, y_col: str, where: str | N
         out = out.loc[out.groupby("run_id", sort=False)["tokens"].idxmax()]
     elif not all_steps:
         out = out.groupby("run_id", sort=False).tail(1)
+    else:
+        out = _checkpoints(out, skip_first, smooth)
     if out.empty:
         raise InputError(f"{name}: no rows with both {x_col} and {y_col}" + (f" where {where}" if where else ""))
     return TaskPoints(out.reset_index(drop=True), x_col, y_col, str(path), where)
+
+
+def _checkpoints(out: pd.DataFrame, skip_first: float, smooth: int) -> pd.DataFrame:
+    """Each run's checkpoints in token order, the first ``skip_first`` of them left out, x
+    and y averaged over ``smooth`` consecutive ones (fewer for a short run)."""
+    if not 0 <= skip_first < 1:
+        raise InputError(f"--skip-first {skip_first:g}: give the share of each run's checkpoints to leave out, in [0, 1)")
+    if smooth < 1:
+        raise InputError(f"--smooth {smooth}: give a number of checkpoints to average, 1 or more (1: none)")
+    parts = []
+    for _, run in out.groupby("run_id", sort=False):
+        if "tokens" in run:
+            run = run.sort_values("tokens", kind="stable")
+        run = run.iloc[int(np.ceil(skip_first * len(run))) if len(run) > 1 else 0:]
+        w = min(smooth, len(run))
+        if w > 1:
+            run = run.assign(x=run["x"].rolling(w).mean(), y=run["y"].rolling(w).mean()).iloc[w - 1:]
+        parts.append(run)
+    return pd.concat(parts)
 
 
 def fit_points(points: TaskPoints, **settings) -> TaskFit:
@@ -113,8 +141,8 @@ def chain_check(task: TaskFit, step1) -> None:
 
 
 def task_backtest(path: str | Path, *, x_col: str, y_col: str, train_max_flops: float, where: str | None = None,
-                  all_steps: bool = False, link: str = "auto", chance: float | None = None,
-                  num_bootstrap: int = 200, seed: int = 0, run_id_col: str = "run_id", params_col: str = "params",
+                  all_steps: bool = False, link: str = "auto", chance: float | None = None, anchor: bool = True,
+                  skip_first: float = SKIP_FIRST, smooth: int = SMOOTH, num_bootstrap: int = 200, seed: int = 0, run_id_col: str = "run_id", params_col: str = "params",
                   tokens_col: str = "tokens") -> pd.DataFrame:
     """Both steps fitted on the runs at or below ``train_max_flops`` (step 1: Chinchilla's law
     of the task loss over each run's last row; step 2: the link, on every checkpoint with
@@ -137,8 +165,8 @@ def task_backtest(path: str | Path, *, x_col: str, y_col: str, train_max_flops: 
     step1 = Fit(num_bootstrap=num_bootstrap, seed=seed).fit(read_runs(
         path, loss_col=x_col, where=f"({where}) and {cut}" if where else cut, **cols))
     points = read_task_points(path, x_col=x_col, y_col=y_col, where=f"({where}) and {cut}" if where else cut,
-                              all_steps=all_steps, **cols)
-    task = fit_points(points, link=link, chance=chance, num_bootstrap=num_bootstrap, seed=seed)
+                              all_steps=all_steps, skip_first=skip_first, smooth=smooth, **cols)
+    task = fit_points(points, link=link, chance=chance, anchor=anchor, num_bootstrap=num_bootstrap, seed=seed)
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the extrapolation is what a backtest measures

@@ -23,7 +23,7 @@ from scalelab.tasks import links
 FORMAT, FORMAT_VERSION = "scalelab-task", 1
 LEVELS = (0.8, 0.95)
 DRAWS = 20000
-HUBER_DELTA = 0.01  # accuracy points / 100: residuals beyond one point are down-weighted
+HUBER_DELTA = 0.01  # exp link: residuals beyond one point (of accuracy or error) are down-weighted
 NOISE_FLOOR = 3.0  # a task is forecastable when the pilots rise this many noise scales above chance
 CEILING_MARGIN = 0.05  # a sigmoid ceiling this close to the best pilot was not observed, only assumed
 HOLDOUT = 0.25  # auto: each link fitted without the best quarter of the runs (lowest x), judged on them
@@ -55,26 +55,32 @@ class TaskFit:
     ----------
     link : "sigmoid", "exp", "monotone" or "auto" (the parametric link that predicts the
         best quarter of the runs best when fitted without them).
-    chance : the metric of guessing (0.25 for four choices): the sigmoid's floor is held at
-        or above it, and a task that never rises clear of it is not forecastable.
+    chance : the metric of guessing (0.25 for four choices): a task that never rises clear
+        of it is not forecastable.
+    anchor : fit the sigmoid through the perfect metric at zero task loss (accuracy 1, or
+        error 0): when x is the bits per byte of the correct answer, a model that gives it
+        probability 1 picks it every time. The OLMo ladder adds this point to its fits; it
+        says where the task saturates when the pilots cannot. Set False for another loss
+        (a general evaluation loss, where zero loss promises nothing about the task).
     num_bootstrap, seed : resamples over runs.
 
     Examples
     --------
-    >>> x = np.linspace(0.6, 1.4, 40); y = 0.25 + 0.6 / (1 + np.exp(6 * (x - 1.0)))
+    >>> x = np.linspace(0.6, 1.4, 40); y = 0.25 + 0.75 / (1 + np.exp(6 * (x - 1.0)))
     >>> f = TaskFit("sigmoid", chance=0.25, num_bootstrap=20).fit(x, y, np.arange(40) // 4)
     >>> round(f.params_["x0"], 2), round(f.predict(0.8).value, 3)
-    (1.0, 0.711)
+    (1.0, 0.826)
     """
 
-    def __init__(self, link: str = "auto", *, chance: float | None = None, num_bootstrap: int = 200, seed: int = 0):
+    def __init__(self, link: str = "auto", *, chance: float | None = None, anchor: bool = True,
+                 num_bootstrap: int = 200, seed: int = 0):
         if link not in (*links.LINKS, "auto"):
             raise InputError(f"--link {link!r}: choose one of {', '.join((*links.LINKS, 'auto'))}")
         if chance is not None and not 0 <= chance < 1:
             raise InputError(f"--chance {chance}: give the metric of guessing, in [0, 1)")
         if not 0 <= num_bootstrap <= 100_000:
             raise InputError(f"--bootstrap {num_bootstrap}: give a count in [0, 100000]")
-        self.link, self.chance, self.num_bootstrap, self.seed = link, chance, num_bootstrap, seed
+        self.link, self.chance, self.anchor, self.num_bootstrap, self.seed = link, chance, anchor, num_bootstrap, seed
 
     # ------------------------------------------------------------------ fitting
     def fit(self, x, y, groups) -> TaskFit:
@@ -84,6 +90,8 @@ class TaskFit:
         self.n_rows_, self.n_runs_ = int(x.size), int(np.unique(groups).size)
         self.x_range_ = (float(x.min()), float(x.max())) if x.size else (math.nan, math.nan)
         self.scores_ = {}
+        falling = x.size > 1 and np.ptp(x) > 0 and np.ptp(y) > 0 and np.corrcoef(x, y)[0, 1] < 0
+        self._perfect = 1.0 if falling else 0.0  # accuracy falls as the loss rises; an error rises
         self.link_ = self.link if self.link != "auto" else self._choose(x, y, groups)
         need = len(links.param_names(self.link_)) + 1
         if self.n_runs_ < need:
@@ -120,14 +128,20 @@ class TaskFit:
             fitted = isotonic_regression(y[order], increasing=False).x
             return {"knots_x": x[order].tolist(), "knots_y": fitted.tolist()}
         names = links.param_names(self.link_)
-        lo, hi = links.bounds(self.link_, self.chance)
-        guesses = [np.array([start[k] for k in names])] if start else links.starts(self.link_, x, y, self.chance)
+        lo, hi = links.bounds(self.link_)
+        if self.link_ == "sigmoid" and self.anchor:  # through the perfect metric at zero loss
+            x, y = np.append(x, 0.0), np.append(y, self._perfect)
+        guesses = [np.array([start[k] for k in names])] if start else links.starts(self.link_, x, y)
+        # the sigmoid by least squares, as the OLMo ladder fits it to smoothed checkpoints (a
+        # Huber loss would cap what its anchor says); the exp link by a Huber loss, robust
+        # to a stray run among the few it is fitted on
+        loss = "linear" if self.link_ == "sigmoid" else "huber"
         best = None
         for g in guesses:
             g = np.clip(g, lo + 1e-9, np.where(np.isfinite(hi), hi - 1e-9, hi))
             try:
                 r = least_squares(lambda p: links.evaluate(self.link_, x, dict(zip(names, p))) - y, g, bounds=(lo, hi),
-                                  loss="huber", f_scale=HUBER_DELTA, max_nfev=2000)
+                                  loss=loss, f_scale=HUBER_DELTA, max_nfev=2000)
             except ValueError:
                 continue
             if np.all(np.isfinite(r.x)) and (best is None or r.cost < best.cost):
@@ -156,16 +170,18 @@ class TaskFit:
     def _judge(self, x, y) -> tuple[bool, list[str]]:
         reasons = []
         noise = 1.4826 * float(np.median(np.abs(self.residuals_ - np.median(self.residuals_)))) or 1e-3
-        if self.chance is not None and float(np.max(y)) - self.chance < NOISE_FLOOR * noise:
+        at = np.quantile(x, 0.1)  # near the best pilots, where a forecast starts
+        best = float(self._eval(at, self.params_))  # what the link says there (the best pilot alone is noise's pick)
+        if self.chance is not None and abs(best - self.chance) < NOISE_FLOOR * noise:
             reasons.append(f"the metric stays within {NOISE_FLOOR:g} noise scales ({noise:.3g}) of chance "
-                           f"({self.chance:g}) on every pilot (best {np.max(y):.3g}): not forecastable from these runs")
+                           f"({self.chance:g}) up to the best pilots (the link gives {best:.3g} there, the best "
+                           f"pilot {np.max(y):.3g}): not forecastable from these runs")
         if self.link_ == "sigmoid" and self.params_["ceil"] < 1 - CEILING_MARGIN \
                 and self.params_["ceil"] - float(np.max(y)) < CEILING_MARGIN:
             reasons.append(f"the ceiling is fitted at {self.params_['ceil']:.3g}, within {100 * CEILING_MARGIN:g} points "
                            f"of the best pilot ({np.max(y):.3g}): the pilots do not show where the task saturates, and "
                            "a forecast past them follows that guess")
         if self.ensemble_ and next(iter(self.ensemble_.values())).size:
-            at = np.quantile(x, 0.1)  # near the best pilots, where a forecast starts
             vals = np.array([self._eval(at, {k: v[i] for k, v in self.ensemble_.items()})
                              for i in range(next(iter(self.ensemble_.values())).size)])
             lo, hi = np.quantile(vals, [0.025, 0.975])
@@ -219,7 +235,7 @@ class TaskFit:
     # ------------------------------------------------------------------ files
     def to_dict(self) -> dict:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "link": self.link_, "link_asked": self.link,
-                "chance": self.chance, "num_bootstrap": self.num_bootstrap, "seed": self.seed,
+                "chance": self.chance, "anchor": self.anchor, "num_bootstrap": self.num_bootstrap, "seed": self.seed,
                 "params": self.params_, "ensemble": {k: v.tolist() for k, v in self.ensemble_.items()},
                 "residuals": self.residuals_.tolist(), "n_runs": self.n_runs_, "n_rows": self.n_rows_,
                 "x_range": list(self.x_range_), "auto_scores": self.scores_, "forecastable": self.forecastable_,
@@ -233,7 +249,8 @@ class TaskFit:
             raise InputError(f"{source} has task format version {d.get('format_version')!r}; this scalelab reads "
                              f"{FORMAT_VERSION}; refit with scalelab tasks fit")
         try:
-            f = cls(d["link_asked"], chance=d["chance"], num_bootstrap=d["num_bootstrap"], seed=d["seed"])
+            f = cls(d["link_asked"], chance=d["chance"], anchor=bool(d.get("anchor", False)),
+                    num_bootstrap=d["num_bootstrap"], seed=d["seed"])
             f.link_, f.params_ = d["link"], d["params"]
             f.ensemble_ = {k: np.asarray(v, float) for k, v in d["ensemble"].items()}
             f.residuals_ = np.asarray(d["residuals"], float)
