@@ -86,11 +86,32 @@ def test_auto_picks_by_an_inner_backtest_and_says_so():
     assert f.law in ("power", "beta") and f.chosen_by.startswith("auto: fitted on 100 samples, predicting pass@1000")
 
 
-def test_a_fit_needs_two_problems_and_a_success():
+def test_a_fit_needs_two_problems_and_counts_that_leave_something_to_fit():
     with pytest.raises(InputError, match="at least two problems"):
         fit_coverage([100], [3])
-    with pytest.raises(InputError, match="no problem was ever solved"):
-        fit_coverage([100, 100], [0, 0], law="beta")
+    none = fit_coverage([100, 100], [0, 0], law="beta")  # nothing solved: nothing to extrapolate
+    assert none.law == "none" and np.isnan(none.predict([1000])["value"]).all() and "draw more samples" in none.warnings[0]
+    solved = fit_coverage([100, 200], [1, 150])  # every problem solved once at least: 100% from 200 samples on
+    assert solved.law == "solved" and solved.predict([100, 200, 10_000])["value"].tolist()[1:] == [1.0, 1.0]
+
+
+def test_models_that_solve_nothing_or_everything_do_not_stop_the_others(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [{"model": m, "problem": p, "n": 100, "c": c} for p in range(40)
+            for m, c in (("never", 0), ("always", 100), ("some", int(rng.binomial(100, rng.beta(0.3, 2)))))]
+    table = tmp_path / "edge.csv"
+    pd.DataFrame(rows).to_csv(table, index=False)
+    args = ["samples", "fit", str(table), "--problem-col", "problem", "--n-col", "n", "--correct-col", "c", "--model-col",
+            "model", "--predict-k", "1000", "--bootstrap", "20"]
+    r = runner.invoke(app, [*args, "--json"])
+    assert r.exit_code == 0, r.output
+    by = {d["model"]: d for d in json.loads(r.stdout)}
+    assert by["never"]["forecast"][0]["value"] is None and by["never"]["law"] == "none"
+    assert by["always"]["forecast"][0]["value"] == 1.0 and by["always"]["law"] == "solved"
+    assert 0.5 < by["some"]["forecast"][0]["value"] < 1 and by["some"]["law"] in ("power", "beta")
+    pd.DataFrame([r for r in rows if r["model"] == "never"]).to_csv(table, index=False)
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and "no problem was solved in these samples" in r.output
 
 
 def test_cli_backtests_the_monkeys_and_writes_json_and_a_plot(tmp_path):

@@ -71,6 +71,9 @@ def samples_fit(
             raise ScalelabError("--params needs --tokens-per-sample (tokens generated per sample) to count FLOPs")
         results = [forecast_coverage(m, [int(k) for k in ks], law=law, max_samples=max_samples,
                                      num_bootstrap=bootstrap, seed=seed) for m in models]
+        if all(r.fit.law == "none" for r in results):
+            raise ScalelabError(f"no problem was solved in these samples{' by any model' if len(results) > 1 else ''}: "
+                                "coverage cannot be extrapolated from nothing; draw more samples")
         if sizes:
             from scalelab.samples.compute import add_compute
 
@@ -91,7 +94,7 @@ def samples_fit(
         out.print(f"[bold]{escape(r.model)}[/bold]: {r.problems} problems, {r.samples_used:,} samples each"
                   f"{f' (of {r.samples_available:,})' if r.samples_used < r.samples_available else ''}; "
                   f"pass@1 {100 * r.observed['value'][0]:.2f}%, pass@{r.samples_used:,} {100 * r.observed['value'][-1]:.2f}%; "
-                  f"{f.law} law {', '.join(f'{k} {v:.3g}' for k, v in f.params().items())}"
+                  + (f"{f.law} law {', '.join(f'{k} {v:.3g}' for k, v in f.params().items())}" if f.params() else "no law")
                   + (f" ({escape(f.chosen_by)})" if f.chosen_by else ""), markup=True)
         t = Table("k", "forecast", "80% interval", "95% interval", "actual")
         fc = r.forecast
@@ -99,7 +102,8 @@ def samples_fit(
             act = fc["actual"][i]
             iv = lambda lv: (f"{100 * fc[f'lo{lv}'][i]:.1f} .. {100 * fc[f'hi{lv}'][i]:.1f}"  # noqa: E731
                              if f"lo{lv}" in fc else "-")
-            t.add_row(f"{int(k):,}", f"{100 * fc['value'][i]:.1f}%", iv(80), iv(95),
+            v = fc["value"][i]
+            t.add_row(f"{int(k):,}", "-" if v != v else f"{100 * v:.1f}%", iv(80) if v == v else "-", iv(95) if v == v else "-",
                       "-" if act != act else f"{100 * act:.1f}%")
         out.print(t)
         for w in r.warnings:

@@ -17,7 +17,7 @@ import numpy as np
 
 from scalelab.errors import InputError
 from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN
-from scalelab.samples.laws import CoverageFit
+from scalelab.samples.laws import NO_LAW, CoverageFit
 
 FORWARD_FLOPS_PER_PARAM_TOKEN = 2.0
 MAX_K = 1e12
@@ -104,8 +104,8 @@ def add_compute(results, params: dict[str, float], *, tokens_per_sample: float, 
     for r in known:
         f = flops_per_sample(params[r.model], tokens_per_sample, prompt_tokens)
         r.compute = {"params": params[r.model], "flops_per_sample": f, "against": ref.model}
-        if r is ref:
-            continue
+        if r is ref or r.fit.law in NO_LAW or ref.fit.law in NO_LAW:
+            continue  # (without a law on both sides there is no rate to give)
         tf = {} if train_tokens is None else {"train_flops_a": train_flops(params[r.model], train_tokens),
                                                "train_flops_b": train_flops(params[ref.model], train_tokens)}
         r.compute["exchange"] = exchange(r.fit, ref.fit, flops_sample_a=f, flops_sample_b=f_ref, k_b=k_b, **tf).to_dict()

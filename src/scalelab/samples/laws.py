@@ -75,6 +75,9 @@ def predict_beta(theta: np.ndarray, k: np.ndarray) -> np.ndarray:
 FITTERS = {"power": (fit_power, predict_power), "beta": (fit_beta, predict_beta)}
 
 
+NO_LAW = ("none", "solved")  # what fit_coverage returns when the counts leave nothing to fit
+
+
 @dataclass
 class CoverageFit:
     """A coverage law fitted to one model's per-problem counts, with its bootstrap ensemble."""
@@ -88,8 +91,16 @@ class CoverageFit:
     warnings: list[str] = field(default_factory=list)
 
     def predict(self, k, levels=LEVELS) -> dict:
-        """Coverage at ``k`` with percentile intervals over the bootstrap."""
+        """Coverage at ``k`` with percentile intervals over the bootstrap. Without a law
+        (``solved``: every problem solved at least once, so 100% from the samples drawn on;
+        ``none``: nothing solved, nothing to extrapolate) the value is exact or NaN."""
         k = np.atleast_1d(np.asarray(k, float))
+        if self.law in NO_LAW:
+            value = np.where(k >= self.samples, 1.0, np.nan) if self.law == "solved" else np.full(k.size, np.nan)
+            out = {"k": k.astype(np.int64), "value": value}
+            for lv in levels:
+                out[f"lo{100 * lv:g}"], out[f"hi{100 * lv:g}"] = value, value
+            return out
         _, pred = FITTERS[self.law]
         out = {"k": k.astype(np.int64), "value": np.ravel(pred(self.theta[None], k))}
         if len(self.ensemble):
@@ -101,6 +112,8 @@ class CoverageFit:
         return out
 
     def params(self) -> dict:
+        if self.law in NO_LAW:
+            return {}
         if self.law == "power":
             return {"a": float(np.exp(self.theta[0])), "b": float(self.theta[1])}
         return {"alpha": float(np.exp(self.theta[0])), "beta": float(np.exp(self.theta[1]))}
@@ -127,13 +140,19 @@ def fit_coverage(n, c, *, law: str = "auto", num_bootstrap: int = 200, seed: int
         raise InputError(f"a coverage law needs at least two problems; got {n.size}")
     if law not in (*LAWS, "auto"):
         raise InputError(f"--law {law!r}: choose power, beta or auto")
+    m = int(n.min())
+    if c.sum() == 0:
+        return CoverageFit("none", np.full(2, np.nan), np.empty((0, 2)), int(n.size), m, "", [
+            f"no problem was solved in {m:,} samples: no law extrapolates from nothing; draw more samples"])
+    if (c > 0).all():
+        return CoverageFit("solved", np.full(2, np.nan), np.empty((0, 2)), int(n.size), int(n.max()), "", [
+            f"every problem was solved at least once in {int(n.max()):,} samples: coverage is 100% from there on, "
+            "no law needed"])
     chosen_by = ""
     if law == "auto":
         law, chosen_by = _choose(n, c, seed)
     fitter, _ = FITTERS[law]
     notes = []
-    if c.sum() == 0:
-        raise InputError("no problem was ever solved in these samples: coverage cannot be extrapolated; draw more samples")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theta = fitter(n, c)
