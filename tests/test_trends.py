@@ -30,6 +30,30 @@ def test_cli_and_bad_input():
     assert r.exit_code == 2 and "a trend needs at least 10" in r.stderr
 
 
+def test_where_selects_models_in_every_trend_command():
+    """--where on access, trust, organization or date: the counts follow the snapshot's own."""
+    import pandas as pd
+
+    from scalelab.data import bundled_path
+    from scalelab.trends import benchmark_backtest, open_closed_lag
+
+    bench = pd.read_csv(bundled_path("epoch_benchmarks"))
+    has = bench["MMLU"].notna() & pd.to_numeric(bench["Training compute (FLOP)"], errors="coerce").notna()
+    opened = has & (bench["Open/Closed"] == "Open") & (bench["Trust in benchmark results"] >= 0)
+    b = benchmark_backtest("MMLU", where="access == 'open'", num_bootstrap=0)
+    assert b.n_fit + b.n_test == opened.sum() and "where access == 'open'" in b.split
+    google = compute_trend(since=2018, where="organization.str.contains('Google')", num_bootstrap=0)
+    assert 10 <= google.n_models < compute_trend(since=2018, num_bootstrap=0).n_models
+    late = open_closed_lag("MMLU", where="date >= '2023-01-01'", num_bootstrap=0)
+    assert late.n_open + late.n_closed < 49 + 37
+    for args, message in ((["benchmark", "--where", "trsut > 0"], "name 'trsut' is not defined; columns: system, date, access"),
+                          (["benchmark", "--where", "access == 'opn'"], "0 models with MMLU and compute < 1e+24, where"),
+                          (["compute", "--where", "year"], "give a condition on the columns"),
+                          (["lag", "--where", "system == 'none'"], "the lag needs at least 3")):
+        r = runner.invoke(app, ["trends", *args])
+        assert r.exit_code == 2 and message in r.stderr, r.output
+
+
 def test_the_benchmark_sigmoid_backtest_reproduces_epochs_figures():
     from scalelab.trends import benchmark_backtest
 

@@ -83,12 +83,13 @@ def sigmoid_forecast(logc, y, at, chance: float, ceiling: float, num_bootstrap: 
 
 
 def benchmark_backtest(benchmark: str = "MMLU", *, fit_max_flops: float = 1e24, fit_before: str | None = None,
-                       min_trust: int = 0, ceiling: float | None = None, num_bootstrap: int = 500,
-                       seed: int = 0) -> BenchmarkBacktest:
+                       min_trust: int = 0, ceiling: float | None = None, where: str | None = None,
+                       num_bootstrap: int = 500, seed: int = 0) -> BenchmarkBacktest:
     """Fit the sigmoid on the models with compute below ``fit_max_flops`` (and a trust flag
     of at least ``min_trust``: -1 marks doubtful self-reports), predict those above; or, with
     ``fit_before`` (a date), fit the models released before it and predict those after.
-    ``ceiling`` replaces the benchmark's own (1 gives Owen's curve).
+    ``ceiling`` replaces the benchmark's own (1 gives Owen's curve); ``where`` keeps the
+    models matching a pandas query (``access == 'open'``, ``trust >= 1``, ``system``, ``date``).
 
     >>> b = benchmark_backtest("MMLU")
     >>> b.n_fit, b.n_test, round(b.ceiling, 3), round(b.mae, 1)
@@ -106,7 +107,7 @@ def benchmark_backtest(benchmark: str = "MMLU", *, fit_max_flops: float = 1e24, 
         ceiling = BENCHMARKS[benchmark][1]
     elif not chance < ceiling <= 1:
         raise InputError(f"--ceiling {ceiling}: give a score above chance ({chance}) and at most 1")
-    d = benchmark_models(benchmark, min_trust)
+    d = benchmark_models(benchmark, min_trust, where)
     if fit_before is not None:
         try:
             cut = pd.Timestamp(fit_before)
@@ -118,6 +119,8 @@ def benchmark_backtest(benchmark: str = "MMLU", *, fit_max_flops: float = 1e24, 
     else:
         fit, test = d[d["C"] < fit_max_flops], d[d["C"] >= fit_max_flops]
         split = f"compute < {fit_max_flops:.3g}"
+    if where:
+        split += f", where {where}"
     if len(fit) < MIN_MODELS:
         raise InputError(f"{len(fit)} models with {benchmark} and {split}: a fit needs at least {MIN_MODELS}")
     x, y = np.log10(fit["C"].to_numpy()), fit[benchmark].to_numpy(float)

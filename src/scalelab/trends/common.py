@@ -7,16 +7,45 @@ from typing import Callable
 
 import numpy as np
 
+from scalelab.errors import InputError
 
-def benchmark_models(benchmark: str, min_trust: float = 0):
-    """The models of Epoch's benchmark snapshot with a training compute estimate (column
-    ``C``) and a ``benchmark`` score, whose results are trusted at least ``min_trust``."""
+
+def benchmark_table(where: str | None = None):
+    """Epoch's benchmark snapshot with short names beside its own columns (``system``,
+    ``date``, ``access`` "open" or "closed", ``trust``, ``compute``), filtered by ``where``
+    (a pandas query over either)."""
     import pandas as pd
 
     from scalelab.data import bundled_path
 
     d = pd.read_csv(bundled_path("epoch_benchmarks"))
     d["C"] = pd.to_numeric(d["Training compute (FLOP)"], errors="coerce")
+    d = d.assign(system=d["System"], date=d["Date"], access=d["Open/Closed"].str.lower(),
+                 trust=d["Trust in benchmark results"].fillna(0), compute=d["C"])
+    return select(d, where)
+
+
+def select(d, where: str | None):
+    """Rows of ``d`` matching the pandas query ``where`` (None keeps all); a bad query is
+    refused with the columns it may use."""
+    if not where:
+        return d
+    try:
+        keep = d.eval(where, engine="python")
+    except Exception as exc:
+        short = [c for c in d.columns if c == c.lower() and " " not in c]
+        raise InputError(f"--where {where!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; columns: "
+                         f"{', '.join(short)} (and the snapshot's own, in backticks)") from None
+    if getattr(keep, "dtype", None) != bool:
+        raise InputError(f"--where {where!r}: give a condition on the columns, e.g. \"trust >= 0 and access == 'open'\"")
+    return d[keep]
+
+
+def benchmark_models(benchmark: str, min_trust: float = 0, where: str | None = None):
+    """The models of Epoch's benchmark snapshot with a training compute estimate (column
+    ``C``) and a ``benchmark`` score, whose results are trusted at least ``min_trust`` and
+    that match ``where``."""
+    d = benchmark_table(where)
     return d[d["C"].notna() & d[benchmark].notna() & (d["Trust in benchmark results"] >= min_trust)]
 
 

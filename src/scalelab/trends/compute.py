@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scalelab.errors import InputError
-from scalelab.trends.common import resample_fits
+from scalelab.trends.common import resample_fits, select
 
 SNAPSHOT = "2024-11"
 ATTRIBUTION = "Epoch AI, Data on AI Models (epoch.ai/data), CC BY 4.0, snapshot 2024-11"
@@ -52,14 +52,19 @@ def _models():
     date = pd.to_datetime(d["Publication date"], errors="coerce")
     d["year"] = date.dt.year + (date.dt.day_of_year - 1) / 365.25
     d["compute"] = pd.to_numeric(d["Training compute (FLOP)"], errors="coerce")
+    d["params"] = pd.to_numeric(d["Parameters"], errors="coerce")
+    d = d.assign(system=d["System"], organization=d["Organization"], domain=d["Domain"],
+                 access=d["Model accessibility"].str.lower())
     return d[d["year"].notna() & (d["compute"] > 0)]
 
 
 def compute_trend(*, frontier: bool = False, since: float = 2010, domain: str | None = None,
-                  num_bootstrap: int = 1000, seed: int = 0) -> ComputeTrend:
+                  where: str | None = None, num_bootstrap: int = 1000, seed: int = 0) -> ComputeTrend:
     """Growth of training compute per year: notable models (the database's notability
     criteria) or ``frontier`` ones, published from ``since``; ``domain`` (e.g. "Language")
-    keeps the models whose domains include it.
+    keeps the models whose domains include it, ``where`` those matching a pandas query
+    (columns ``system``, ``organization``, ``domain``, ``access``, e.g. "open weights
+    (unrestricted)" or "api access", ``year``, ``compute``, ``params``).
 
     >>> t = compute_trend()
     >>> round(t.growth_per_year, 1), t.n_models
@@ -72,8 +77,9 @@ def compute_trend(*, frontier: bool = False, since: float = 2010, domain: str | 
     keep &= (d["Frontier model"].str.strip() != "") if frontier else (d["Notability criteria"].str.strip() != "")
     if domain:
         keep &= d["Domain"].str.contains(domain, case=False, regex=False)
-    d = d[keep]
-    what = f"{'frontier' if frontier else 'notable'} models since {since:g}" + (f", domain {domain}" if domain else "")
+    d = select(d[keep], where)
+    what = (f"{'frontier' if frontier else 'notable'} models since {since:g}" + (f", domain {domain}" if domain else "")
+            + (f", where {where}" if where else ""))
     if len(d) < MIN_MODELS:
         raise InputError(f"{len(d)} {what} with a compute estimate: a trend needs at least {MIN_MODELS}")
     x, y = d["year"].to_numpy(float), np.log10(d["compute"].to_numpy(float))

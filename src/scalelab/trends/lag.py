@@ -16,6 +16,7 @@ import numpy as np
 
 from scalelab.errors import InputError, suggest
 from scalelab.trends.benchmark import BENCHMARKS
+from scalelab.trends.common import benchmark_table
 
 MEASURES = (*BENCHMARKS, "compute")
 LEVELS = 25
@@ -97,7 +98,8 @@ def _date(day: float) -> str | None:
     return None if not np.isfinite(day) else str(np.datetime64(int(round(day)), "D"))
 
 
-def open_closed_lag(measure: str = "MMLU", *, min_trust: int = 0, num_bootstrap: int = 1000, seed: int = 0) -> Lag:
+def open_closed_lag(measure: str = "MMLU", *, min_trust: int = 0, where: str | None = None, num_bootstrap: int = 1000,
+                    seed: int = 0) -> Lag:
     """The open-closed lag on the shipped Epoch snapshot, for a benchmark score or training compute.
 
     >>> lag = open_closed_lag("MMLU", num_bootstrap=200)
@@ -106,13 +108,11 @@ def open_closed_lag(measure: str = "MMLU", *, min_trust: int = 0, num_bootstrap:
     """
     import pandas as pd
 
-    from scalelab.data import bundled_path
-
     key = {m.lower(): m for m in MEASURES}.get(str(measure).lower())
     if key is None:
         raise InputError(f"--benchmark {measure!r} is not known{suggest(str(measure), MEASURES)}; choose one of "
                          f"{', '.join(MEASURES)}")
-    df = pd.read_csv(bundled_path("epoch_benchmarks"))
+    df = benchmark_table(where)
     df = df[df["Trust in benchmark results"].fillna(0) >= min_trust] if key != "compute" else df
     col = "Training compute (FLOP)" if key == "compute" else key
     df = df.dropna(subset=[col, "Date"])
