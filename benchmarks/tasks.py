@@ -2,7 +2,8 @@
 the paper's own predictions.
 
 Step 1: Chinchilla's law of each task's bits per byte over the 16 runs of the paper's fit
-set (190M–1.3B, each run's last row). Step 2: a link from task bpb to accuracy on every
+set (190M–1.3B, each run's last row), alpha tied to beta where that predicts the 1.3B runs
+better from the smaller ones (`scalelab fit --tie auto`). Step 2: a link from task bpb to accuracy on every
 checkpoint of those runs (`--link auto`, chance per task). Chained to OLMo 2 7B-4T and
 13B-5T; the actual values are the 7B's annealed row and the mean of the 13B's last five.
 The commands a user would run: `scalelab fit --loss-col bpb_X`, `scalelab tasks fit
@@ -16,8 +17,9 @@ by least squares with the point (0, 1), the first 10% of each run's checkpoints 
 Gadre et al. 2024: the 17-task average top-1 error of the six targets (1.4B over-trained
 and 6.9B at 20 tokens/param, on C4, RedPajama and RefinedWeb) from the C4-eval loss: step 1
 the over-training law (alpha tied to beta) on the 5 `fit_loss` runs, step 2 `--link exp`
-(and `auto`) on those plus the 1.4B at M=20, chained; against the paper method's
-reproduction in ../shared/data/scaling/README.md (mean 3.66% relative error).
+(and `auto`) on those plus the 1.4B at M=20, chained; beside the paper's method written
+plainly (`plain_gadre`: its loss and error forms by least squares) and its reproduction in
+../shared/data/scaling/README.md (mean 3.66% relative error).
 
 Run:  python benchmarks/tasks.py     (reads ../shared/data/scaling/olmo_ladder.csv and gadre_overtrain.csv)
 """
@@ -122,7 +124,7 @@ def main() -> None:
     t0 = time.perf_counter()
     for task, (col, chance, paper13, paper13_actual) in TASKS.items():
         x_col, y_col = f"bpb_{col}", f"acc_{col}"
-        step1 = Fit(num_bootstrap=200).fit(read_runs(DATA, loss_col=x_col, where="paper_role == 'fit'"))
+        step1 = Fit(tie="auto", num_bootstrap=200).fit(read_runs(DATA, loss_col=x_col, where="paper_role == 'fit'"))
         pts = read_task_points(DATA, x_col=x_col, y_col=y_col, where="paper_role == 'fit'", all_steps=True)
         link = fit_points(pts, link="auto", chance=chance, num_bootstrap=200)
         chain = plain_olmo(df, x_col, y_col)
@@ -135,7 +137,8 @@ def main() -> None:
             actual, x_actual = t[y_col].tail(5).mean(), t[x_col].tail(5).mean()
             N, D = float(t["params"].iloc[-1]), float(t["tokens"].iloc[-1])
             f = link.chain(step1, params=N, tokens=D)
-            rows.append({"task": task, "target": name, "link": link.link_, "forecastable": link.forecastable_,
+            rows.append({"task": task, "target": name, "step1": "tied" if step1.ties_ else "free", "link": link.link_,
+                         "forecastable": link.forecastable_,
                          "x_pred": f.x, "x_actual": x_actual, "pred": 100 * f.value, "actual": 100 * actual,
                          "lo80": 100 * f.intervals[0.8][0], "hi80": 100 * f.intervals[0.8][1],
                          "step2_at_actual_x": 100 * link.predict(x_actual).value,
@@ -166,6 +169,30 @@ def main() -> None:
     gadre()
 
 
+def plain_gadre(sub: pd.DataFrame):
+    """Gadre et al.'s method, written plainly: the loss L(N, M) = E + A N^-alpha + B (M N)^-alpha
+    (one exponent, D = M N with the nominal N) by least squares on the `fit_loss` runs, the
+    error Err = eps - k exp(-gamma L) on those and the 1.4B at M=20, chained: a function of N, M."""
+    from scipy.optimize import curve_fit
+
+    fit = sub[sub.paper_role == "fit_loss"]
+
+    def loss(nm, e, a, b, alpha):
+        n, m = nm
+        return e + a * n ** -alpha + b * (m * n) ** -alpha
+
+    p_loss, _ = curve_fit(loss, (fit["params"].to_numpy(float), fit["token_multiplier"].to_numpy(float)),
+                          fit["loss"].to_numpy(float), p0=[1.8, 100.0, 200.0, 0.25], maxfev=50000)
+    down = sub[sub.paper_role.isin(["fit_loss", "fit_downstream_only"])]
+
+    def err(x, eps, k, gamma):
+        return eps - k * np.exp(-gamma * x)
+
+    p_err, _ = curve_fit(err, down["loss"].to_numpy(float), down["err_avg17"].to_numpy(float), p0=[0.8, 1.0, 0.5],
+                         maxfev=50000)
+    return lambda n, m: float(err(loss((n, m), *p_loss), *p_err))
+
+
 def gadre() -> None:
     from scalelab.tasks import TaskFit
 
@@ -177,21 +204,24 @@ def gadre() -> None:
         step1 = Fit(tie=["alpha=beta"], num_bootstrap=200).fit(read_runs(
             GADRE, where=f"family == 'gadre2024_{fam}' and paper_role == 'fit_loss'"))
         pts = sub[sub.paper_role.isin(["fit_loss", "fit_downstream_only"])]
+        plain = plain_gadre(sub)
         for link_name in ("exp", "auto"):
-            link = TaskFit(link_name, num_bootstrap=200).fit(pts["loss"], pts["err_avg17"], pts["run_id"])
+            link = TaskFit(link_name, anchor=False, num_bootstrap=200).fit(pts["loss"], pts["err_avg17"], pts["run_id"])
             for r in sub[sub.paper_role == "target"].itertuples():
                 f = link.chain(step1, params=r.params, tokens=r.tokens)
                 size = "1.4B" if r.params < 2e9 else "6.9B"
                 out.append({"data": fam, "target": f"{size} M={r.token_multiplier}", "link": f"{link_name}->{link.link_}",
                             "pred": f.value, "actual": r.err_avg17, "lo80": f.intervals[0.8][0], "hi80": f.intervals[0.8][1],
                             "rel_error_%": 100 * abs(f.value - r.err_avg17) / r.err_avg17,
+                            "plain_%": 100 * abs(plain(r.params, r.token_multiplier) - r.err_avg17) / r.err_avg17,
                             "paper_method_%": GADRE_REFERENCE[(fam, size)]})
     t = pd.DataFrame(out)
     t["in80"] = (t["lo80"] <= t["actual"]) & (t["actual"] <= t["hi80"])
     print(t.round(4).to_string(index=False))
     for name, grp in t.groupby("link"):
         print(f"{name}: mean relative error {grp['rel_error_%'].mean():.2f}% over {len(grp)} targets "
-              f"(paper method {grp['paper_method_%'].mean():.2f}%); inside the 80% interval {100 * grp['in80'].mean():.0f}%")
+              f"(paper method {grp['paper_method_%'].mean():.2f}%, written plainly here {grp['plain_%'].mean():.2f}%); "
+              f"inside the 80% interval {100 * grp['in80'].mean():.0f}%")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from scalelab.errors import ExtrapolationWarning, FitError, FitFileError, IdentifiabilityWarning, NotFittedError
+from scalelab.errors import ExtrapolationWarning, FitError, FitFileError, IdentifiabilityWarning, InputError, NotFittedError
 from scalelab.fitting import Fit
 from scalelab.fitting.objective import Problem
 from scalelab.fitting.params import ParamMap
@@ -175,6 +175,34 @@ def test_fixing_and_tying_are_respected():
     assert fit.params_["alpha"] == fit.params_["beta"]
     assert np.all(fit.ensemble_["E"] == 1.8)
     np.testing.assert_array_equal(fit.ensemble_["alpha"], fit.ensemble_["beta"])
+
+
+def _ladder(alpha, beta, sizes=5, seed=0, noise=0.004):
+    """A pilot ladder: ``sizes`` sizes doubling from 2e8 x 10-100 tokens per parameter."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    N = np.repeat(2e8 * 2.0 ** np.arange(sizes), 4)
+    D = N * np.tile([10, 20, 50, 100], sizes)
+    law = ChinchillaLaw(E=1.8, A=480.0 * 1e8 ** (alpha - 0.35), B=2100.0 * 1e9 ** (beta - 0.37), alpha=alpha, beta=beta)
+    loss = law.predict(params=N, tokens=D) * np.exp(noise * rng.standard_normal(N.size))
+    return Runs.from_frame(pd.DataFrame({"params": N, "tokens": D, "loss": loss}))
+
+
+def test_tie_auto_ties_the_exponents_only_when_that_predicts_the_largest_runs_better(tmp_path):
+    """--tie auto: a ladder whose law has alpha = beta gets the tie; one whose exponents differ
+    (0.6 and 0.2) does not; the choice and its backtest errors are kept in fit.json."""
+    for seed in (0, 1):
+        tied = Fit(tie="auto", num_bootstrap=0).fit(_ladder(0.3, 0.3, seed=seed))
+        assert tied.ties_ == ["alpha=beta"] and tied.tie_choice_.startswith("auto: alpha tied to beta (the 4 runs of 3.2e+09")
+        free = Fit(tie=["auto"], num_bootstrap=0).fit(_ladder(0.6, 0.2, seed=seed))
+        assert free.ties_ == [] and "alpha free" in free.tie_choice_ and free.params_["alpha"] > 0.45
+    back = Fit.from_dict(json.loads(json.dumps(tied.to_dict())))
+    assert back.tie_choice_ == tied.tie_choice_ and back.ties_ == ["alpha=beta"]
+    few = Fit(tie="auto", num_bootstrap=0).fit(_ladder(0.3, 0.3, sizes=3))
+    assert few.ties_ == [] and "fewer than 3 sizes below the largest" in few.tie_choice_
+    with pytest.raises(InputError, match="the compute law has no such pair"):
+        Fit("compute", tie="auto", num_bootstrap=0).fit(_runs("compute"))
 
 
 def test_settings_are_checked():

@@ -43,7 +43,7 @@ STATE = {"debug": False}
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")]
 Bootstrap = Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples over runs (0: no intervals).")]
-Tie = Annotated[Optional[list[str]], typer.Option("--tie", help="Force two parameters equal, e.g. --tie alpha=beta (repeatable).")]
+Tie = Annotated[Optional[list[str]], typer.Option("--tie", help="Force two parameters equal, e.g. --tie alpha=beta (repeatable); --tie auto ties alpha to beta when that predicts the largest runs better from the smaller ones.")]
 Fix = Annotated[Optional[list[str]], typer.Option("--fix", help="Hold a parameter at a value, e.g. --fix E=1.69 (repeatable, or comma-separated: --fix E=1.69,alpha=0.34).")]
 # the cost side of a run, as plan and returns take it
 Gpu = Annotated[str, typer.Option("--gpu", help="Accelerator: h100-sxm, h100-pcie, h200, h800, a100-80gb, a100-40gb, v100, b200, gb200, mi300x, mi250x, tpu-v4, tpu-v5e, tpu-v5p, tpu-v6e, l40s, rtx4090.")]

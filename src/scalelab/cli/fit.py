@@ -143,6 +143,8 @@ def fit(
         fixed = " (fixed)" if k in f.fixed_ else ""
         t.add_row(k + fixed, num(v), f"{num(iv80[k][0])} .. {num(iv80[k][1])}", f"{num(iv95[k][0])} .. {num(iv95[k][1])}")
     out.print(t)
+    if f.tie_choice_:
+        out.print(f"--tie {escape(f.tie_choice_)}")
     r = f.result_
     res = d["residuals"]
     out.print(f"objective (Huber, delta={f.delta:g}, summed over rows): {r.fun:.6g}; {r.message} after {r.nit} "

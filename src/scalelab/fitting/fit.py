@@ -34,6 +34,7 @@ from scalelab.errors import (
     FitError,
     FitFileError,
     IdentifiabilityWarning,
+    InputError,
     NotFittedError,
     recording_warnings,
 )
@@ -168,6 +169,10 @@ class AllocationForecast:
         return pd.concat([pd.DataFrame(cols), loss], axis=1)
 
 
+def _is_auto(tie) -> bool:
+    return tie == "auto" or (isinstance(tie, (list, tuple)) and list(tie) == ["auto"])
+
+
 class Fit:
     """A scaling law fitted to runs with a robust objective and a bootstrap ensemble.
 
@@ -176,7 +181,12 @@ class Fit:
     law : ``"chinchilla"`` (L(N, D)), ``"compute"`` (L(C)) or a law class.
     delta : Huber threshold on log residuals (1e-3 as in Hoffmann et al. and Epoch).
     fix : parameters held at given values, e.g. ``{"E": 1.69}``.
-    tie : parameters forced equal, e.g. ``["alpha=beta"]`` (Gadre et al. 2024).
+    tie : parameters forced equal, e.g. ``["alpha=beta"]`` (Gadre et al. 2024); ``"auto"``
+        chooses between alpha free and alpha tied to beta by a backtest inside the runs:
+        each form fitted without the runs of the largest size, judged on how well it
+        predicts them (a ladder of few sizes pins the two exponents loosely, and the tie is
+        the usual remedy; whether it helps is the data's to say). ``tie_choice_`` says which
+        won and by how much.
     num_bootstrap : bootstrap resamples over runs (0 for none: no intervals).
     seed : seed of the bootstrap.
     num_starts : local optimisations started from the grid's best local minima.
@@ -234,9 +244,10 @@ class Fit:
 
         law = get_law(self.law)
         self._check_settings()
-        pmap = ParamMap.build(law, self.fix, self.tie)
         if isinstance(runs, pd.DataFrame):
             runs = Runs.from_frame(runs, require=(*law.inputs, "loss"))
+        tie, self.tie_choice_ = (self._choose_tie(law, runs) if _is_auto(self.tie) else (self.tie, ""))
+        pmap = ParamMap.build(law, self.fix, tie)
         inputs = runs.inputs(law.inputs)
         loss = runs.column("loss")
         num_points = len(pd.DataFrame(inputs).drop_duplicates())
@@ -295,6 +306,35 @@ class Fit:
         self.calibration_ = self._calibrate(runs, pmap) if self.calibrate else Calibration("off")
         self._diagnose(pmap, optima, problem)
         return self
+
+    def _choose_tie(self, law: type[Law], runs: Runs) -> tuple[list[str], str]:
+        """``tie="auto"``: alpha free or tied to beta, whichever predicts the runs of the
+        largest size better when fitted on the others (mean |log error|)."""
+        if not {"alpha", "beta"} <= set(law.param_names()) or "params" not in law.inputs:
+            raise InputError(f"--tie auto chooses whether alpha equals beta; the {law.name} law has no such pair")
+        size = runs.column("params")
+        top = np.sort(size)[::-1][min(len(size), max(3, len(size) // 10)) - 1]
+        held = size >= top  # the largest sizes: at least 3 runs, or a tenth of them
+        if np.unique(size[~held]).size < 3:
+            return [], "auto: alpha free (fewer than 3 sizes below the largest: nothing to judge a tie by)"
+        errors = {}
+        for name, tie in (("free", []), ("alpha=beta", ["alpha=beta"])):
+            try:
+                settings = {**self.get_params(), "tie": tie, "num_bootstrap": 0, "calibrate": False}
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    f = Fit(**settings).fit(runs.select(~held))
+                    pred = f.predict(**runs.select(held).inputs(law.inputs)).loss
+            except (FitError, InputError):
+                continue
+            errors[name] = float(np.mean(np.abs(np.log(pred) - np.log(runs.select(held).column("loss")))))
+        if not errors:
+            return [], "auto: alpha free (neither form could be fitted without the largest size)"
+        best = min(errors, key=errors.get)
+        detail = ", ".join(f"{k} {100 * v:.2f}%" for k, v in errors.items())
+        return ([] if best == "free" else ["alpha=beta"]), (
+            f"auto: {'alpha free' if best == 'free' else 'alpha tied to beta'} (the {int(held.sum())} runs of "
+            f"{top:.3g} parameters or more, predicted from the smaller ones with a mean error of {detail})")
 
     def _calibrate(self, runs: Runs, pmap: ParamMap) -> Calibration:
         """Measure how the error grows with extrapolation, by backtests inside the runs.
@@ -681,6 +721,7 @@ class Fit:
             "free": list(self.free_),
             "fixed": self.fixed_,
             "ties": self.ties_,
+            **({"tie_choice": self.tie_choice_} if getattr(self, "tie_choice_", "") else {}),
             "settings": {
                 "delta": self.delta,
                 "num_bootstrap": int(self.num_bootstrap),
@@ -732,6 +773,7 @@ class Fit:
             fit.free_ = tuple(d["free"])
             fit.fixed_ = dict(d["fixed"])
             fit.ties_ = list(d["ties"])
+            fit.tie_choice_ = str(d.get("tie_choice", ""))
             fit.n_runs_ = int(d["n_runs"])
             fit.n_rows_ = int(d["n_rows"])
             fit.ensemble_ = {k: np.asarray(d["ensemble"][k], float) for k in law.param_names()}
