@@ -23,7 +23,7 @@ from scalelab.tasks import links
 FORMAT, FORMAT_VERSION = "scalelab-task", 1
 LEVELS = (0.8, 0.95)
 DRAWS = 20000
-HUBER_DELTA = 0.01  # exp link: residuals beyond one point (of accuracy or error) are down-weighted
+HUBER_DELTA = 0.01  # residuals beyond one point (of accuracy or error) are down-weighted
 NOISE_FLOOR = 3.0  # a task is forecastable when the pilots rise this many noise scales above chance
 CEILING_MARGIN = 0.05  # a sigmoid ceiling this close to the best pilot was not observed, only assumed
 HOLDOUT = 0.25  # auto: each link fitted without the best quarter of the runs (lowest x), judged on them
@@ -129,19 +129,25 @@ class TaskFit:
             return {"knots_x": x[order].tolist(), "knots_y": fitted.tolist()}
         names = links.param_names(self.link_)
         lo, hi = links.bounds(self.link_)
-        if self.link_ == "sigmoid" and self.anchor:  # through the perfect metric at zero loss
-            x, y = np.append(x, 0.0), np.append(y, self._perfect)
-        guesses = [np.array([start[k] for k in names])] if start else links.starts(self.link_, x, y)
-        # the sigmoid by least squares, as the OLMo ladder fits it to smoothed checkpoints (a
-        # Huber loss would cap what its anchor says); the exp link by a Huber loss, robust
-        # to a stray run among the few it is fitted on
-        loss = "linear" if self.link_ == "sigmoid" else "huber"
+        anchored = self.link_ == "sigmoid" and self.anchor
+        guesses = [np.array([start[k] for k in names])] if start else links.starts(
+            self.link_, np.append(x, 0.0) if anchored else x, np.append(y, self._perfect) if anchored else y)
+
+        def residuals(p):
+            # the points under a Huber loss (robust to a stray checkpoint), written as residuals
+            # whose squares are the Huber terms; the anchor, the perfect metric at zero loss, by
+            # its plain square: a Huber loss would cap what it says at one point of accuracy
+            q = dict(zip(names, p))
+            r = links.evaluate(self.link_, x, q) - y
+            big = np.abs(r) > HUBER_DELTA
+            r = np.where(big, np.sign(r) * np.sqrt(np.maximum(2 * HUBER_DELTA * np.abs(r) - HUBER_DELTA ** 2, 0)), r)
+            return np.append(r, links.evaluate(self.link_, 0.0, q) - self._perfect) if anchored else r
+
         best = None
         for g in guesses:
             g = np.clip(g, lo + 1e-9, np.where(np.isfinite(hi), hi - 1e-9, hi))
             try:
-                r = least_squares(lambda p: links.evaluate(self.link_, x, dict(zip(names, p))) - y, g, bounds=(lo, hi),
-                                  loss=loss, f_scale=HUBER_DELTA, max_nfev=2000)
+                r = least_squares(residuals, g, bounds=(lo, hi), max_nfev=2000)
             except ValueError:
                 continue
             if np.all(np.isfinite(r.x)) and (best is None or r.cost < best.cost):
