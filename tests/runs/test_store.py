@@ -26,6 +26,23 @@ def test_add_log_query(tmp_path):
         assert st.runs()["n_points"].tolist() == [3]
 
 
+def test_reimporting_a_restarted_log_drops_what_the_restart_abandoned(tmp_path):
+    """Imported at step 1,000; the run then resumed from step 800 and the log now ends at
+    850: the stored steps 851-1,000 go, the rest is the resumed run's."""
+    log = tmp_path / "train.jsonl"
+    first = [{"step": s, "loss": 5.0 / s} for s in range(1, 1001)]
+    log.write_text("".join(f'{{"step": {r["step"]}, "loss": {r["loss"]}}}\n' for r in first))
+    with RunStore(tmp_path / "runs.db") as st:
+        (a,) = st.import_log(log)
+        assert a.points == 1000 and a.dropped == 0
+        with log.open("a") as fh:
+            fh.writelines(f'{{"step": {s}, "loss": {4.0 / s}}}\n' for s in range(800, 851))
+        (b,) = st.import_log(log)
+        curves = st.curves(b.run_id)
+        assert b.dropped == 150 and curves["step"].tolist() == list(range(1, 851))
+        assert curves["loss"].iloc[-1] == 4.0 / 850 and curves["loss"].iloc[798] == 5.0 / 799
+
+
 def test_a_run_without_tokens_or_times_exports_numbers(tmp_path):
     """A log with neither tokens nor wall times: the columns come back as numbers (all
     missing), not as Python objects a Parquet reader cannot use."""

@@ -67,7 +67,8 @@ def runs_import(
         print_json({"store": where, "runs": [dataclasses.asdict(d) for d in done]})
         return
     for d in done:
-        out.print(f"{d.name} ({d.run_id}): {d.points:,} points, {d.inserted:,} new, {d.replaced:,} replaced; {d.parse}")
+        out.print(f"{d.name} ({d.run_id}): {d.points:,} points, {d.inserted:,} new, {d.replaced:,} replaced"
+                  + (f", {d.dropped:,} stored past the restart dropped" if d.dropped else "") + f"; {d.parse}")
     out.print(f"store: {where}")
 
 

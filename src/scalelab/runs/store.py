@@ -76,6 +76,9 @@ class Imported:
     replaced: int
     parse: str
     """What the reader saw (:meth:`scalelab.runs.logs.ParseReport.summary`)."""
+    dropped: int = 0
+    """Points stored by an earlier import past the log's last step, dropped because the log
+    restarted before them (they belong to the stretch the restart abandoned)."""
 
 
 class RunStore:
@@ -157,7 +160,8 @@ class RunStore:
         """Read a training log (any format :func:`scalelab.runs.logs.read_log` reads) into the
         store: every metric at every step. A log holding several runs (TensorBoard, MLflow)
         gives several, named ``name/<run>``. Importing the same log again updates its runs
-        (the run id is derived from the path and the run's name).
+        (the run id is derived from the path and the run's name); when the log has restarted
+        since, the points stored past its last step, which the restart abandoned, are dropped.
         """
         from scalelab.runs.logs import read_log
 
@@ -174,7 +178,12 @@ class RunStore:
                     for m in log.metric_names
                     for s, t, v, w in zip(f["step"], f["tokens"], f[m], f["wall_time"]) if v == v]
             res = self.log(rid, rows)
-            done.append(Imported(rid, run_name, len(rows), res.inserted, res.replaced, log.report.summary()))
+            dropped = 0
+            if log.report.restarts and len(f):  # an earlier import may hold the abandoned stretch
+                with self._tx():
+                    dropped = self._con.execute("DELETE FROM metrics WHERE run_id = ? AND step > ?",
+                                                (rid, int(f["step"].max()))).rowcount
+            done.append(Imported(rid, run_name, len(rows), res.inserted, res.replaced, log.report.summary(), dropped))
         return done
 
     def export(self, run_id: str, path: str | os.PathLike) -> int:
