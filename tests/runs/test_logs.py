@@ -205,6 +205,26 @@ def test_a_restarted_tensorboard_run_drops_what_the_restart_abandoned(tmp_path):
     assert (log.report.restarts, log.report.superseded, log.report.duplicates) == (1, 199, 0)
 
 
+def test_a_run_resumed_into_the_same_mlflow_run_drops_the_abandoned_steps(tmp_path, monkeypatch):
+    """Logged to step 100, resumed into the same MLflow run from step 80: read as steps 1-90."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("x")).info.run_id
+    t0 = 1_700_000_000_000
+    for s in range(1, 101):
+        client.log_metric(run_id, "loss", 5.0 / s, timestamp=t0 + s, step=s)
+    for s in range(80, 91):
+        client.log_metric(run_id, "loss", 4.0 / s, timestamp=t0 + 1000 + s, step=s)
+    (log,) = read_log(uri, "mlflow", run=run_id)
+    assert log.frame["step"].tolist() == list(range(1, 91)) and log.frame["loss"].iloc[-1] == pytest.approx(4.0 / 90)
+    assert (log.report.restarts, log.report.superseded, log.report.duplicates) == (1, 21, 0)
+
+
 def test_mlflow_written_by_mlflow(tmp_path, monkeypatch):
     import mlflow
 

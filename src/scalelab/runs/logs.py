@@ -272,24 +272,35 @@ def drop_superseded(out: pd.DataFrame, report: ParseReport) -> tuple[pd.DataFram
     >>> kept["step"].tolist(), r.restarts, r.superseded, len(stretches)
     ([1, 2, 3, 5, 4, 6], 1, 3, 2)
     """
-    steps = out["step"].to_numpy()
+    stale, starts = superseded(out["step"].to_numpy())
+    if not starts.size:
+        return out, []
+    report.restarts += int(starts.size)
+    report.superseded += int(stale.sum())
+    stretches = [out.iloc[a:b] for a, b in zip(np.concatenate([[0], starts]), np.append(starts, len(out)))]
+    return out.loc[~stale].reset_index(drop=True), stretches
+
+
+def superseded(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For steps in the order they were logged: which entries a later restart abandoned, and
+    the positions where the stretches after each restart start (see :func:`drop_superseded`;
+    none when the steps go back too often to be restarts)."""
+    steps = np.asarray(steps, np.int64)
     n = steps.size
+    none = (np.zeros(n, bool), np.zeros(0, np.int64))
+    if n < 3:
+        return none
     top = np.maximum.accumulate(steps)
     # a restart: the step falls below the highest so far, and the row after it stays below too
     back = np.zeros(n, bool)
     back[1:-1] = (steps[1:-1] < top[:-2]) & (steps[2:] <= top[:-2]) & (steps[1:-1] < steps[:-2])
     restarts = int(back.sum())
     if not restarts or restarts > max(1, 0.01 * n):
-        return out, []
+        return none
     starts = np.flatnonzero(back)
-    stretch = np.cumsum(back)
     first = np.concatenate([[steps[0]], steps[starts]])  # where each stretch starts
     later = np.append(np.minimum.accumulate(first[::-1])[::-1][1:], np.iinfo(np.int64).max)  # lowest start after
-    stale = steps >= later[stretch]  # logged again, or past, by a later stretch
-    report.restarts += restarts
-    report.superseded += int(stale.sum())
-    stretches = [out.iloc[a:b] for a, b in zip(np.concatenate([[0], starts]), np.append(starts, n))]
-    return out.loc[~stale].reset_index(drop=True), stretches
+    return steps >= later[np.cumsum(back)], starts  # logged again, or past, by a later stretch
 
 
 def map_roles(frame: pd.DataFrame, report: ParseReport, *, step_col=None, tokens_col=None, time_col=None) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalelab.errors import InputError
-from scalelab.runs.logs import NONFINITE, MetricLog, ParseReport, finish
+from scalelab.runs.logs import NONFINITE, MetricLog, ParseReport, finish, superseded
 
 
 def tracking_uri(path: str | Path) -> str:
@@ -75,8 +75,13 @@ def read_mlflow(path: str | Path, run: str | None = None) -> list[MetricLog]:
         report = ParseReport(source=f"{uri}#{r.info.run_id}", format="mlflow")
         points: dict[int, dict] = {}
         for key in r.data.metrics:
-            for m in client.get_metric_history(r.info.run_id, key):
-                _put(points, report, key, m)
+            history = client.get_metric_history(r.info.run_id, key)  # in the order logged
+            stale, starts = superseded([m.step for m in history])  # a run resumed into the same MLflow run
+            report.restarts = max(report.restarts, int(starts.size))
+            report.superseded += int(stale.sum())
+            for m, old in zip(history, stale):
+                if not old:
+                    _put(points, report, key, m)
         if points:
             logs.append(MetricLog(_frame(points, report), report, name=r.info.run_name or r.info.run_id))
     if not logs:
