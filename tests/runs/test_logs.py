@@ -203,6 +203,12 @@ def test_a_restarted_tensorboard_run_drops_what_the_restart_abandoned(tmp_path):
     (log,) = read_log(tmp_path)
     assert log.frame["step"].tolist() == list(range(851)) and log.frame["train/loss"].iloc[-1] == pytest.approx(4.9 / 851)
     assert (log.report.restarts, log.report.superseded, log.report.duplicates) == (1, 199, 0)
+    w = EventFileWriter(str(tmp_path / "one"))  # a job that reopened its own file: 0-99, then 50-59 again
+    for s in [*range(100), *range(50, 60)]:
+        w.add_event(event(s, 5.0 / (s + 1), "train/loss"))
+    w.close()
+    (log,) = read_log(tmp_path / "one")
+    assert log.frame["step"].tolist() == list(range(60)) and (log.report.restarts, log.report.superseded) == (1, 50)
 
 
 def test_a_run_resumed_into_the_same_mlflow_run_drops_the_abandoned_steps(tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalelab.errors import InputError
-from scalelab.runs.logs import NONFINITE, MetricLog, ParseReport, finish
+from scalelab.runs.logs import NONFINITE, MetricLog, ParseReport, finish, superseded
 
 
 def _require():
@@ -55,14 +55,15 @@ def read_tensorboard(path: str | Path) -> list[MetricLog]:
                 report.notes.append(f"{f.name}: stopped at a corrupt record ({type(exc).__name__})")
             tags = acc.Tags()
             purged: set[int] = set()
+            within: set[int] = set()  # steps a restart inside this file abandoned
             for tag in tags.get("scalars", []):
-                events = acc.Scalars(tag)
+                events = _current(acc.Scalars(tag), report, within)
                 _purge(points, tag, events, top, purged)
                 for ev in events:
                     report.lines += 1
                     _put(points, report, ev.step, tag, float(ev.value), ev.wall_time)
             for tag in tags.get("tensors", []):
-                events = acc.Tensors(tag)
+                events = _current(acc.Tensors(tag), report, within)
                 _purge(points, tag, events, top, purged)
                 for ev in events:
                     value = tensor_util.make_ndarray(ev.tensor_proto)
@@ -70,6 +71,9 @@ def read_tensorboard(path: str | Path) -> list[MetricLog]:
                     if value.size != 1:
                         continue
                     _put(points, report, ev.step, tag, float(value.reshape(-1)[0]), ev.wall_time)
+            if within:
+                report.restarts += 1
+                report.superseded += len(within)
             if purged:
                 report.restarts += 1
                 report.superseded += len(purged)
@@ -86,6 +90,18 @@ def read_tensorboard(path: str | Path) -> list[MetricLog]:
     if not logs:
         raise InputError(f"no scalar summaries in the TensorBoard logs under {str(p)!r}")
     return logs
+
+
+def _current(events: list, report: ParseReport, dropped: set[int]) -> list:
+    """A tag's events of one file without those a restart within the file abandoned (a job
+    that reopened the same file and logged again from an earlier step); their steps go to
+    ``dropped``."""
+    stale, starts = superseded([ev.step for ev in events])
+    if not starts.size:
+        return events
+    report.lines += int(stale.sum())  # read, and left out
+    dropped.update(int(ev.step) for ev, old in zip(events, stale) if old)
+    return [ev for ev, old in zip(events, stale) if not old]
 
 
 def _purge(points: dict, tag: str, events: list, top: dict[str, int], purged: set[int]) -> None:
