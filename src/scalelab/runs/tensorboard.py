@@ -45,41 +45,36 @@ def read_tensorboard(path: str | Path) -> list[MetricLog]:
     logs = []
     for d in dirs:
         report = ParseReport(source=str(d), format="tensorboard")
-        points: dict[int, dict] = {}
-        top: dict[str, int] = {}  # the highest step of each tag in the files before
+        series: dict[str, list] = {}  # tag -> (step, value, wall time), in the order written
         for f in files[d]:  # in the order they were written (their names start with the time)
             acc = EventAccumulator(str(f), size_guidance={"scalars": 0, "tensors": 0})
             try:
-                acc.Reload()  # (within a file, a step that goes back purges the steps after it)
+                acc.Reload()
             except Exception as exc:  # corrupt record: tensorboard raises various types
                 report.notes.append(f"{f.name}: stopped at a corrupt record ({type(exc).__name__})")
             tags = acc.Tags()
-            purged: set[int] = set()
-            within: set[int] = set()  # steps a restart inside this file abandoned
             for tag in tags.get("scalars", []):
-                events = _current(acc.Scalars(tag), report, within)
-                _purge(points, tag, events, top, purged)
-                for ev in events:
-                    report.lines += 1
-                    _put(points, report, ev.step, tag, float(ev.value), ev.wall_time)
+                series.setdefault(tag, []).extend((ev.step, float(ev.value), ev.wall_time) for ev in acc.Scalars(tag))
             for tag in tags.get("tensors", []):
-                events = _current(acc.Tensors(tag), report, within)
-                _purge(points, tag, events, top, purged)
-                for ev in events:
+                for ev in acc.Tensors(tag):
                     value = tensor_util.make_ndarray(ev.tensor_proto)
+                    report.lines += value.size != 1  # read, not a scalar
+                    if value.size == 1:
+                        series.setdefault(tag, []).append((ev.step, float(value.reshape(-1)[0]), ev.wall_time))
+        points: dict[int, dict] = {}
+        dropped: set[int] = set()
+        for tag, values in series.items():
+            # a restarted job, in a new event file or the one it reopened, logs again from an
+            # earlier step: what it abandoned is dropped, as TensorBoard purges orphaned data
+            stale, starts = superseded([v[0] for v in values])
+            report.restarts = max(report.restarts, int(starts.size))
+            report.lines += int(stale.sum())
+            dropped.update(int(v[0]) for v, old in zip(values, stale) if old)
+            for (step, value, wall), old in zip(values, stale):
+                if not old:
                     report.lines += 1
-                    if value.size != 1:
-                        continue
-                    _put(points, report, ev.step, tag, float(value.reshape(-1)[0]), ev.wall_time)
-            if within:
-                report.restarts += 1
-                report.superseded += len(within)
-            if purged:
-                report.restarts += 1
-                report.superseded += len(purged)
-                for step in purged:
-                    if set(points.get(step, {})) <= {"wall_time"}:
-                        points.pop(step, None)  # nothing of that step is left
+                    _put(points, report, step, tag, value, wall)
+        report.superseded += len(dropped)  # steps a restart logged again, or abandoned for good
         if not points:
             report.notes.append("no scalar summaries")
             continue
@@ -90,36 +85,6 @@ def read_tensorboard(path: str | Path) -> list[MetricLog]:
     if not logs:
         raise InputError(f"no scalar summaries in the TensorBoard logs under {str(p)!r}")
     return logs
-
-
-def _current(events: list, report: ParseReport, dropped: set[int]) -> list:
-    """A tag's events of one file without those a restart within the file abandoned (a job
-    that reopened the same file and logged again from an earlier step); their steps go to
-    ``dropped``."""
-    stale, starts = superseded([ev.step for ev in events])
-    if not starts.size:
-        return events
-    report.lines += int(stale.sum())  # read, and left out
-    dropped.update(int(ev.step) for ev, old in zip(events, stale) if old)
-    return [ev for ev, old in zip(events, stale) if not old]
-
-
-def _purge(points: dict, tag: str, events: list, top: dict[str, int], purged: set[int]) -> None:
-    """A restarted job's new event file whose steps for ``tag`` start at or below those of
-    the files before: the earlier values from that step on belong to the stretch the restart
-    abandoned, and are dropped (as TensorBoard purges orphaned data); their steps go to
-    ``purged``."""
-    if not events:
-        return
-    first, last = int(events[0].step), max(int(ev.step) for ev in events)
-    if first <= top.get(tag, -1):
-        for step, row in points.items():
-            if step >= first and tag in row:
-                del row[tag]
-                purged.add(step)
-        top[tag] = last
-    else:
-        top[tag] = max(last, top.get(tag, -1))
 
 
 def _put(points: dict, report: ParseReport, step: int, tag: str, value: float, wall_time: float) -> None:
