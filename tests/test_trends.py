@@ -47,9 +47,10 @@ def test_where_selects_models_in_every_trend_command():
     late = open_closed_lag("MMLU", where="date >= '2023-01-01'", num_bootstrap=0)
     assert late.n_open + late.n_closed < 49 + 37
     for args, message in ((["benchmark", "--where", "trsut > 0"], "name 'trsut' is not defined; columns: system, date, access"),
-                          (["benchmark", "--where", "access == 'opn'"], "0 models with MMLU and compute < 1e+24, where"),
+                          (["benchmark", "--where", "access == 'opn'"], "matches no model (access takes 'closed', 'open')"),
+                          (["benchmark", "--where", "system == 'GPT-4 (original)'"], "0 models with MMLU and compute"),
                           (["compute", "--where", "year"], "give a condition on the columns"),
-                          (["lag", "--where", "system == 'none'"], "the lag needs at least 3")):
+                          (["lag", "--where", "access == 'open'"], "the lag needs at least 3 closed models")):
         r = runner.invoke(app, ["trends", *args])
         assert r.exit_code == 2 and message in r.stderr, r.output
 

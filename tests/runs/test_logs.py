@@ -21,7 +21,7 @@ def test_jsonl_counts_everything_it_does_not_take(tmp_path):
     assert log.frame["step"].tolist() == [1, 2, 3, 4]
     assert log.frame["loss"].tolist()[:3] == [4.0, 3.5, 2.9]  # step 3 logged again after going back to 2: the last kept
     assert (r.junk, r.restarts, r.superseded, r.nonfinite, r.partial_last_line) == (1, 1, 1, 1, True)
-    assert "1 junk lines skipped" in r.summary()
+    assert "1 junk line skipped" in r.summary() and "1 restart from an earlier step" in r.summary()
 
 
 def test_a_restarted_run_keeps_what_the_restart_logged(tmp_path):

@@ -142,11 +142,11 @@ def _watch_table(mon, report) -> Table:
         budget = f" of ${st.budget_usd:,.0f}" if st.budget_usd else ""
         t.add_row("cost", f"${st.spent_usd:,.0f} spent{proj}{budget}")
     parse = [f"{report.get('rows', 0)} rows"]
-    for key, label in (("junk", "junk lines"), ("duplicates", "repeated steps"), ("out_of_order", "out of order"),
-                       ("superseded", "rows of abandoned stretches dropped"), ("rotations", "rotations"),
-                       ("truncations", "truncations")):
+    for key, label in (("junk", "junk line{s}"), ("duplicates", "repeated step{s}"), ("out_of_order", "out of order"),
+                       ("superseded", "row{s} of abandoned stretches dropped"), ("rotations", "rotation{s}"),
+                       ("truncations", "truncation{s}")):
         if report.get(key):
-            parse.append(f"{report[key]} {label}")
+            parse.append(f"{report[key]} {label.format(s='' if report[key] == 1 else 's')}")
     if report.get("partial_last_line") or report.get("pending_partial_line"):
         parse.append("a partial last line")
     if st.rewinds:

@@ -28,6 +28,8 @@ def benchmark_table(where: str | None = None):
 def select(d, where: str | None):
     """Rows of ``d`` matching the pandas query ``where`` (None keeps all); a bad query is
     refused with the columns it may use."""
+    import pandas as pd
+
     if not where:
         return d
     try:
@@ -38,6 +40,15 @@ def select(d, where: str | None):
                          f"{', '.join(short)} (and the snapshot's own, in backticks)") from None
     if getattr(keep, "dtype", None) != bool:
         raise InputError(f"--where {where!r}: give a condition on the columns, e.g. \"trust >= 0 and access == 'open'\"")
+    if not keep.any():
+        named = [c for c in d.columns if c == c.lower() and " " not in c and c in where
+                 and (d[c].dtype == object or pd.api.types.is_string_dtype(d[c]))]
+        def some(c):
+            v = sorted(map(str, d[c].dropna().unique()))
+            return ", ".join(map(repr, v[:8])) + (", ..." if len(v) > 8 else "")
+
+        values = "; ".join(f"{c} takes {some(c)}" for c in named)
+        raise InputError(f"--where {where!r} matches no model" + (f" ({values})" if values else ""))
     return d[keep]
 
 
