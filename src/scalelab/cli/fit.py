@@ -212,7 +212,9 @@ def predict(
         if plot is not None:
             from scalelab.report.plots import plot_fit, save
 
-            marks = frame if "flops" in frame else frame.assign(flops=6 * frame["params"] * frame["tokens"])
+            from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN  # the compute axis plot_fit draws
+
+            marks = frame if "flops" in frame else frame.assign(flops=FLOPS_PER_PARAM_TOKEN * frame["params"] * frame["tokens"])
             save(plot_fit(fit, None, marks=marks, title=f"{fit.law_.name} law: forecasts from {fit_path.name}"), plot)
         return kind, frame
 

@@ -318,16 +318,17 @@ class Fit:
         if np.unique(size[~held]).size < 3:
             return [], "auto: alpha free (fewer than 3 sizes below the largest: nothing to judge a tie by)"
         errors = {}
+        train, test = runs.select(~held), runs.select(held)
+        actual = np.log(test.column("loss"))
         for name, tie in (("free", []), ("alpha=beta", ["alpha=beta"])):
             try:
                 settings = {**self.get_params(), "tie": tie, "num_bootstrap": 0, "calibrate": False}
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    f = Fit(**settings).fit(runs.select(~held))
-                    pred = f.predict(**runs.select(held).inputs(law.inputs)).loss
+                    pred = Fit(**settings).fit(train).predict(**test.inputs(law.inputs)).loss
             except (FitError, InputError):
                 continue
-            errors[name] = float(np.mean(np.abs(np.log(pred) - np.log(runs.select(held).column("loss")))))
+            errors[name] = float(np.mean(np.abs(np.log(pred) - actual)))
         if not errors:
             return [], "auto: alpha free (neither form could be fitted without the largest size)"
         best = min(errors, key=errors.get)
