@@ -182,6 +182,9 @@ def test_a_metric_in_percent_is_pointed_out_and_taken_as_an_expression(tmp_path)
     (["fit", TASKS, "--x-col", "bpb_helaswag_val", "--y-col", "acc_hellaswag_val"], "no column 'bpb_helaswag_val' for x (did you mean"),
     (["fit", TASKS, *HS, "--where", "run_id == '190M-1xC'", "--link", "sigmoid"], "needs at least 5 runs, got 1"),
     (["fit", TASKS, *HS, "--link", "probit"], "--link 'probit': choose one of"),
+    (["fit", TASKS, *HS, "--where", "run_id == '190M-1xc'"], "selects no rows of olmo_tasks.csv (run_id takes"),
+    (["fit", TASKS, *HS, "--where", "flopz < 1e20"], "name 'flopz' is not defined; columns are"),
+    (["backtest", TASKS, *HS, "--where", "params * 2", "--train-max-flops", "5e20"], "must be a condition"),
     (["predict", "missing.json", "--x", "1"], "task file 'missing.json' does not exist"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):

@@ -46,10 +46,10 @@ def test_where_selects_models_in_every_trend_command():
     assert 10 <= google.n_models < compute_trend(since=2018, num_bootstrap=0).n_models
     late = open_closed_lag("MMLU", where="date >= '2023-01-01'", num_bootstrap=0)
     assert late.n_open + late.n_closed < 49 + 37
-    for args, message in ((["benchmark", "--where", "trsut > 0"], "name 'trsut' is not defined; columns: system, date, access"),
-                          (["benchmark", "--where", "access == 'opn'"], "matches no model (access takes 'closed', 'open')"),
+    for args, message in ((["benchmark", "--where", "trsut > 0"], "name 'trsut' is not defined; columns are system, date, access"),
+                          (["benchmark", "--where", "access == 'opn'"], "selects no models of the snapshot (access takes 'closed', 'open')"),
                           (["benchmark", "--where", "system == 'GPT-4 (original)'"], "0 models with MMLU and compute"),
-                          (["compute", "--where", "year"], "give a condition on the columns"),
+                          (["compute", "--where", "year"], "must be a condition"),
                           (["lag", "--where", "access == 'open'"], "the lag needs at least 3 closed models")):
         r = runner.invoke(app, ["trends", *args])
         assert r.exit_code == 2 and message in r.stderr, r.output

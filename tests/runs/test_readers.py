@@ -226,7 +226,7 @@ def test_where_must_be_a_condition():
 
 
 def test_where_selecting_nothing():
-    with pytest.raises(InputError, match=r"--where \"family == 'z'\" selects no rows of <frame>; loosen the condition"):
+    with pytest.raises(InputError, match=r"--where \"family == 'z'\" selects no rows of <frame> \(family takes 'x', 'y'\); loosen the condition"):
         Runs.from_frame(CURVES, where="family == 'z'", **MAP)
 
 

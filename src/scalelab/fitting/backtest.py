@@ -159,12 +159,6 @@ def backtest(
 
 
 def _condition(runs: Runs, cond: str, option: str) -> np.ndarray:
-    try:
-        mask = runs.frame.eval(cond)
-    except Exception as exc:  # pandas raises many types for a bad expression
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise FitError(f"{option} {cond!r} cannot be evaluated: {first}; columns are "
-                       f"{', '.join(map(str, runs.frame.columns[:12]))}") from None
-    if not (isinstance(mask, pd.Series) and mask.dtype == bool):
-        raise FitError(f"{option} {cond!r} must be a condition (true/false per row), e.g. \"epochs <= 4\"")
-    return mask.to_numpy()
+    from scalelab.runs.table import row_condition
+
+    return row_condition(runs.frame, cond, option=option, example="epochs <= 4", error=FitError)

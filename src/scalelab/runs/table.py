@@ -111,17 +111,7 @@ class Runs:
         df = frame.reset_index(drop=True)
         name = source
         if where:
-            try:
-                keep = df.eval(where)
-            except Exception as exc:  # pandas raises many types for a bad expression
-                raise InputError(
-                    f"--where {where!r} cannot be evaluated on {name}: {_one_line(exc)}; columns are {_cols(df)}"
-                ) from None
-            if not (isinstance(keep, pd.Series) and keep.dtype == bool):
-                raise InputError(f"--where {where!r} must be a condition (true/false per row), e.g. \"flops < 1e20\"")
-            df = df.loc[keep].reset_index(drop=True)
-            if df.empty:
-                raise InputError(f"--where {where!r} selects no rows of {name}; loosen the condition")
+            df = select_rows(df, where, source=name).reset_index(drop=True)
 
         mapping = {"params": params_col, "tokens": tokens_col, "loss": loss_col, "unique_tokens": unique_tokens_col}
         if flops_col is not None:
@@ -267,6 +257,51 @@ def _rows(table: pd.DataFrame, mask: np.ndarray, limit: int = 5) -> str:
     shown = ", ".join(f"row {i + 1} (run_id={table['run_id'].iloc[i]})" for i in idx[:limit])
     more = f" and {idx.size - limit} more" if idx.size > limit else ""
     return f"{idx.size} row{'s' if idx.size != 1 else ''}: {shown}{more}"
+
+
+def row_condition(df: pd.DataFrame, expr: str, *, option: str = "--where", source: str | None = None,
+                  example: str = "flops < 1e20", columns: str | None = None, error: type = InputError) -> np.ndarray:
+    """The rows of ``df`` for which the pandas expression ``expr`` holds, as a boolean mask.
+
+    An expression pandas cannot evaluate, or one that is not a true/false per row, is
+    refused with ``error`` in one line naming ``option``, the columns (``columns`` replaces
+    the list) and an ``example``.
+
+    >>> df = pd.DataFrame({"N": [1e8, 4e8], "family": ["a", "b"]})
+    >>> row_condition(df, "family == 'b' and N > 1e8").tolist()
+    [False, True]
+    """
+    try:
+        mask = df.eval(expr, engine="python")
+    except Exception as exc:  # pandas raises many types for a bad expression
+        on = f" on {source}" if source else ""
+        raise error(f"{option} {expr!r} cannot be evaluated{on}: {_one_line(exc)}; "
+                    f"columns are {columns or _cols(df)}") from None
+    if not (isinstance(mask, pd.Series) and mask.dtype == bool):
+        raise error(f"{option} {expr!r} must be a condition (true/false per row), e.g. \"{example}\"")
+    return mask.to_numpy()
+
+
+def select_rows(df: pd.DataFrame, expr: str | None, *, option: str = "--where", source: str = "the table",
+                noun: str = "rows", example: str = "flops < 1e20", columns: str | None = None) -> pd.DataFrame:
+    """The rows of ``df`` matching ``expr`` (:func:`row_condition`; None keeps them all).
+    A condition that matches nothing is refused, with the values the text columns it names
+    take (a misspelt category is the usual cause)."""
+    if not expr:
+        return df
+    keep = row_condition(df, expr, option=option, source=source, example=example, columns=columns)
+    if not keep.any():
+        named = [c for c in df.columns if isinstance(c, str) and c in expr
+                 and (df[c].dtype == object or pd.api.types.is_string_dtype(df[c]))]
+
+        def some(c):
+            v = sorted(map(str, df[c].dropna().unique()))
+            return ", ".join(map(repr, v[:8])) + (", ..." if len(v) > 8 else "")
+
+        values = "; ".join(f"{c} takes {some(c)}" for c in named)
+        raise InputError(f"{option} {expr!r} selects no {noun} of {source}" + (f" ({values})" if values else "")
+                         + "; loosen the condition")
+    return df.loc[keep]
 
 
 def _cols(df: pd.DataFrame, limit: int = 12) -> str:

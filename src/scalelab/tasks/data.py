@@ -38,15 +38,11 @@ def read_task_points(path: str | Path, *, x_col: str, y_col: str, where: str | N
     linked as later) and the rest averaged over ``smooth`` consecutive checkpoints (an
     evaluation's noise, smoothed). y must lie in [0, 1] and x be > 0; refused otherwise."""
     from scalelab.runs.readers import read_table
-    from scalelab.runs.table import counts, resolve_column, warn_unnamed_runs
+    from scalelab.runs.table import counts, resolve_column, select_rows, warn_unnamed_runs
 
     df = read_table(path)
     name = Path(path).name
-    if where:
-        try:
-            df = df.query(where)
-        except Exception as exc:
-            raise InputError(f"--where {where!r}: {str(exc).splitlines()[0]}") from None
+    df = select_rows(df, where, source=name, example="tokens > 1e9")
     named = {"params": params_col, "tokens": tokens_col}
     x, y = (resolve_column(df, col, role, name, required=True) for col, role in ((x_col, "x"), (y_col, "y")))
     for col, opt in ((named[r], f"--{r}-col") for r in named if named[r] != r):

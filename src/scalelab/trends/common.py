@@ -7,7 +7,6 @@ from typing import Callable
 
 import numpy as np
 
-from scalelab.errors import InputError
 
 
 def benchmark_table(where: str | None = None):
@@ -27,29 +26,12 @@ def benchmark_table(where: str | None = None):
 
 def select(d, where: str | None):
     """Rows of ``d`` matching the pandas query ``where`` (None keeps all); a bad query is
-    refused with the columns it may use."""
-    import pandas as pd
+    refused with the short columns it may use."""
+    from scalelab.runs.table import select_rows
 
-    if not where:
-        return d
-    try:
-        keep = d.eval(where, engine="python")
-    except Exception as exc:
-        short = [c for c in d.columns if c == c.lower() and " " not in c]
-        raise InputError(f"--where {where!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; columns: "
-                         f"{', '.join(short)} (and the snapshot's own, in backticks)") from None
-    if getattr(keep, "dtype", None) != bool:
-        raise InputError(f"--where {where!r}: give a condition on the columns, e.g. \"trust >= 0 and access == 'open'\"")
-    if not keep.any():
-        named = [c for c in d.columns if c == c.lower() and " " not in c and c in where
-                 and (d[c].dtype == object or pd.api.types.is_string_dtype(d[c]))]
-        def some(c):
-            v = sorted(map(str, d[c].dropna().unique()))
-            return ", ".join(map(repr, v[:8])) + (", ..." if len(v) > 8 else "")
-
-        values = "; ".join(f"{c} takes {some(c)}" for c in named)
-        raise InputError(f"--where {where!r} matches no model" + (f" ({values})" if values else ""))
-    return d[keep]
+    short = ", ".join(c for c in d.columns if c == c.lower() and " " not in c)
+    return select_rows(d, where, source="the snapshot", noun="models", example="trust >= 0 and access == 'open'",
+                       columns=f"{short} (and the snapshot's own, in backticks)")
 
 
 def benchmark_models(benchmark: str, min_trust: float = 0, where: str | None = None):
