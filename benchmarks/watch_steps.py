@@ -2,7 +2,9 @@
 
 Healthy logs: synthetic per-step curves (loss = 2.1 + 9 (step+50)^-0.35 with 0.2-3%
 Gaussian noise, tokens/s with 2% noise; 25,000 steps each) and the real per-step logs of
-`scalelab ladder run` kept in tests/data/watch (warm-up, cosine and WSD decays). Every
+`scalelab ladder run` kept in tests/data/watch (warm-up, cosine and WSD decays; those in
+tests/data/watch/ladder with one to 48 sequences a step, whose loss dips and jumps with the
+batch's text). Every
 alert on them is a false alarm.
 
 Faults injected into those logs at random points after the first 10% of steps, with at
@@ -76,6 +78,8 @@ def healthy_logs() -> list[tuple[str, pd.DataFrame]]:
         (log,) = read_log(f)
         frame = log.frame
         logs.append((f"ladder {f.stem}", frame.reset_index(drop=True)))
+    for f in sorted((FIXTURES / "ladder").glob("*.jsonl.xz")):  # small batches: one to 48 sequences a step
+        logs.append((f"ladder {f.name.split('.jsonl')[0]}", pd.read_json(f, lines=True)))
     return logs
 
 

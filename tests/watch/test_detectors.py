@@ -186,7 +186,7 @@ def test_the_candidate_screens_change_no_alert(monkeypatch):
     fast = [a.to_dict() for a in det.spike(steps, loss) + det.divergence(steps, loss)]
     assert any(a["kind"] == "spike" for a in fast) and any(a["kind"] == "divergence" for a in fast)
     monkeypatch.setattr(det, "_next_candidate", lambda candidates, i: i)
-    monkeypatch.setattr(det, "_screen", lambda lx, ly, ends, *args: ends)
+    monkeypatch.setattr(det, "_screen", lambda lx, ly, ends, *args, **kwargs: ends)
     assert [a.to_dict() for a in det.spike(steps, loss) + det.divergence(steps, loss)] == fast
 
 

@@ -12,6 +12,7 @@ from scalelab.watch.monitor import Monitor, WatchSettings
 from tests.conftest import DATA
 
 REAL = sorted((DATA / "watch").glob("*.jsonl"))
+LADDER = sorted((DATA / "watch" / "ladder").glob("*.jsonl.xz"))
 
 
 def alerts(frame: pd.DataFrame, **settings) -> list:
@@ -66,6 +67,42 @@ def test_the_same_run_printed_as_text_reads_the_same_and_raises_the_same(tmp_pat
         assert np.array_equal(text[col].to_numpy(), frame[col].to_numpy()), col
     found = [(a.kind, a.index) for a in alerts(text)]
     assert found == [(a.kind, a.index) for a in alerts(frame)] == [("spike", 700), ("nonfinite", 900)]
+
+
+def test_the_small_batch_pilot_logs_are_there():
+    assert [p.name.split(".jsonl")[0] for p in LADDER] == [
+        "code-9k", "prose-19.5k", "prose-1m-target", "prose-9.6k", "speeches-1m-target"]
+
+
+@pytest.mark.parametrize("path", LADDER, ids=[p.name.split(".jsonl")[0] for p in LADDER])
+def test_healthy_small_batch_pilot_logs_raise_nothing(path):
+    """Pilot runs of one to 48 sequences a step: the per-step loss dips and jumps with the
+    batch's text and the grad norm triples for a step now and then. Before, these logs
+    raised 1-38 grad-norm spikes each, 2-24 loss spikes (on code, spikes repaired to a
+    line that ran away below the data) and a divergence."""
+    frame = pd.read_json(path, lines=True)
+    assert len(frame) > 1500 and frame["lr"].iloc[-1] < frame["lr"].max() / 5
+    assert alerts(frame) == []
+
+
+def test_a_grad_norm_spike_is_an_event_when_it_lasts():
+    frame = synthetic(3000, 1, 0.01, seed=3)
+    frame["grad_norm"] = 0.3 * np.exp(0.1 * np.random.default_rng(4).standard_normal(len(frame)))
+    once, twice = frame.copy(), frame.copy()
+    once.loc[1500, "grad_norm"] *= 6  # one odd batch
+    twice.loc[1500:1501, "grad_norm"] *= 6
+    assert not [a for a in alerts(once) if a.kind == "grad_norm_spike"]
+    (a,) = [a for a in alerts(twice) if a.kind == "grad_norm_spike"]
+    assert a.index == 1500 and a.seen_index == 1502  # the second step, seen with the point after it
+
+
+def test_the_point_after_a_dip_is_not_a_spike():
+    frame = synthetic(3000, 1, 0.03, seed=6)
+    for i in (900, 1700, 2400):
+        frame.loc[i, "loss"] *= 0.45  # a batch of repetitive text
+    assert alerts(frame) == []
+    frame.loc[1701, "loss"] *= 1.8  # a real spike right after a dip is still one
+    assert [(a.kind, a.index) for a in alerts(frame)] == [("spike", 1701)]
 
 
 @pytest.mark.parametrize("n,every,noise", [(2000, 10, 0.004), (6000, 1, 0.03)])

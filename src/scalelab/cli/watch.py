@@ -46,7 +46,7 @@ def watch(
     spike_z: Annotated[float, typer.Option("--spike-z", help="Spike threshold in robust sigmas of the local curve.")] = 6.0,
     spike_min_jump: Annotated[float, typer.Option("--spike-min-jump", help="Smallest relative jump called a spike.")] = 0.001,
     divergence_evals: Annotated[int, typer.Option("--divergence-evals", help="Rising evaluations in a row that make a divergence.")] = 4,
-    burn_in_steps: Annotated[int, typer.Option("--burn-in-steps", help="No spike or divergence alerts before this step (warm-up and the first fall of the loss).")] = 100,
+    burn_in_steps: Annotated[int, typer.Option("--burn-in-steps", help="No spike or divergence alerts before this step (warm-up and the first fall of the loss).")] = 200,
     throughput_drop: Annotated[float, typer.Option("--throughput-drop", help="Relative drop in tokens/s that raises an alert.")] = 0.05,
     alerts_path: Annotated[Optional[Path], typer.Option("--alerts", help="Append alerts to this JSON-lines file (one already in it, same run, kind and step, is not written or posted again).")] = None,
     webhook: Annotated[Optional[str], typer.Option("--webhook", help="POST each alert as JSON to this URL.")] = None,

@@ -112,6 +112,13 @@ def spike(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = Non
     # changed residuals stay in the windows of the next window + 6 points.
     med_e, mad_e = _rolling_robust(extrap, window, min_count=8)
     med_r, mad_r = _rolling_robust(resid, window, min_count=8)
+    # dips: points far below the line through the points before them (skipping the one
+    # just before, for the point after a spike candidate, which must not judge itself)
+    skip = _extrap_residuals(lx, ly, gap=1)
+    med_s, mad_s = _rolling_robust(skip, window, min_count=8)
+    with np.errstate(invalid="ignore"):
+        dip = (extrap - med_e) / mad_e < -DIP_Z
+        dip_after = (skip - med_s) / mad_s < -DIP_Z
     with np.errstate(invalid="ignore"):
         maybe = (((extrap - med_e) / mad_e > immediate_z) & (extrap > min_rel_jump)) | \
                 (((resid - med_r) / mad_r > z) & (resid > min_rel_jump))
@@ -123,9 +130,13 @@ def spike(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = Non
         past_e = past_e[np.isfinite(past_e)]
         if past_e.size >= 8 and np.isfinite(extrap[i]):
             ze = (extrap[i] - np.median(past_e)) / _mad(past_e)
-            if ze > immediate_z and extrap[i] > min_rel_jump:
+            if (ze > immediate_z and extrap[i] > min_rel_jump
+                    and (not dip[max(0, i - 6):i].any()
+                         or _above_neighbours(ly, i, list(range(i - 6, i)), immediate_z * _mad(past_e)))):
                 out.append(_spike_alert(kind, i, i, steps, v, extrap[i], ze, name))
-                repair(i, extrap[i])
+                # to the level of the points before, not the line's extrapolation: in a noisy,
+                # steep start the line through repaired points would run away below the data
+                repair(i, ly[i] - _level(ly, i))
                 dirty[0] = i + window + 6
                 continue
         if not np.isfinite(resid[i]):
@@ -135,7 +146,9 @@ def spike(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = Non
         if past.size < 8:
             continue
         zi = (resid[i] - np.median(past)) / _mad(past)
-        if zi > z and resid[i] > min_rel_jump:
+        if zi > z and resid[i] > min_rel_jump and (
+                not (dip[max(0, i - 2):i].any() or dip_after[i + 1])
+                or _above_neighbours(ly, i, [i - 3, i - 2, i - 1, i + 1], z * _mad(past))):
             out.append(_spike_alert(kind, i, i + 1, steps, v, resid[i], zi, name))
             repair(i, resid[i])
             dirty[0] = i + window + 6
@@ -180,13 +193,31 @@ def _wide_spikes(steps, v, ly, flagged: set, *, z, min_rel_jump, window, burn_in
         if past.size < 30:
             continue
         zj = (wide[j] - np.median(past)) / _mad(past)
-        if zj > z and wide[j] > min_rel_jump:
+        if (zj > z and wide[j] > min_rel_jump
+                and _above_neighbours(ly, j, [*range(j - WIDE, j), *range(j + 1, j + WIDE + 1)], z * _mad(past))):
             out.append(_spike_alert(kind, j, j + WIDE, steps, v, wide[j], zj, name))
             flagged.add(j)
             ly[j] -= wide[j]
             wide[j] = np.nan
             dirty[0] = j + window
     return out
+
+
+# A spike must also stand this share of its threshold above the median of its neighbours:
+# a dip among them (a per-step loss of a small batch dips far below its curve now and
+# then, on a batch of repetitive text) pulls the curve through them down, and the normal
+# point next to it would look like a spike (43 real pilot-run logs: half their false
+# spikes were such points).
+GUARD = 0.5
+DIP_Z = 3.0  # robust sigmas below the line through the points before: a dip
+
+
+def _above_neighbours(ly: np.ndarray, i: int, near: list[int], threshold: float) -> bool:
+    """Whether log y[i] stands ``GUARD`` x ``threshold`` above the median of its ``near``
+    points (those inside the curve)."""
+    vals = ly[[j for j in near if 0 <= j < ly.size]]
+    vals = vals[np.isfinite(vals)]
+    return not vals.size or ly[i] - float(np.median(vals)) > GUARD * threshold
 
 
 def merge_consecutive(alerts: list[Alert], after: int | None = None) -> list[Alert]:
@@ -223,17 +254,19 @@ def _interp_residuals(lx: np.ndarray, ly: np.ndarray) -> np.ndarray:
     return out
 
 
-def _extrap_residuals(lx: np.ndarray, ly: np.ndarray, w: int = 6) -> np.ndarray:
+def _extrap_residuals(lx: np.ndarray, ly: np.ndarray, w: int = 6, gap: int = 0) -> np.ndarray:
     """:func:`_extrap_residual` at every point: least-squares lines through each run of
-    ``w`` points (finite ones, at least 3), from running sums over centred windows."""
+    ``w`` points (finite ones, at least 3), from running sums over centred windows; with
+    ``gap``, the run ends that many points before the point (skipping them)."""
     n = ly.size
     out = np.full(n, np.nan)
-    if n <= w:
+    w0 = w + gap
+    if n <= w0:
         return out
     from numpy.lib.stride_tricks import sliding_window_view
 
-    xs = sliding_window_view(lx, w)[:-1]  # window ending just before point i = w .. n-1
-    ys = sliding_window_view(ly, w)[:-1]
+    xs = sliding_window_view(lx, w)[:n - w0]  # window ending gap points before point i = w0 .. n-1
+    ys = sliding_window_view(ly, w)[:n - w0]
     ok = np.isfinite(ys)
     m = ok.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -244,9 +277,9 @@ def _extrap_residuals(lx: np.ndarray, ly: np.ndarray, w: int = 6) -> np.ndarray:
         slope = (xc * yv).sum(axis=1) / sxx
         mean_y = yv.sum(axis=1) / np.maximum(m, 1)
         mean_x = np.where(ok, xs, 0).sum(axis=1) / np.maximum(m, 1)
-        pred = mean_y + slope * (lx[w:] - mean_x)
+        pred = mean_y + slope * (lx[w0:] - mean_x)
         valid = (m >= 3) & (sxx > 0)
-        out[w:] = np.where(valid, ly[w:] - pred, np.nan)
+        out[w0:] = np.where(valid, ly[w0:] - pred, np.nan)
     return out
 
 
@@ -280,6 +313,13 @@ def _lagrange(xs, ys, x) -> float:
                 term *= (x - xs[m]) / (xs[j] - xs[m])
         total += term
     return total
+
+
+def _level(ly: np.ndarray, i: int, w: int = 6) -> float:
+    """The median of the finite values among the ``w`` points before ``i``."""
+    past = ly[max(0, i - w):i]
+    past = past[np.isfinite(past)]
+    return float(np.median(past)) if past.size else float(ly[i])
 
 
 def _mad(x: np.ndarray, floor: float = 5e-5) -> float:
@@ -356,9 +396,12 @@ def _looks(first: int, stop: int, candidates: np.ndarray, dirty: list):
 def divergence(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = None, *, k: int = 4,
                min_rel_rise: float = 0.01, z: float = 4.0, reference: int = 40, long_window: int = 150,
                long_z: float = 4.5, long_min_rel_rise: float = 0.001, long_reference: int = 400, long_every: int = 10,
-               upper_band: np.ndarray | None = None, start: int = 0, name: str = "loss") -> list[Alert]:
+               upper_band: np.ndarray | None = None, start: int = 0, name: str = "loss",
+               settled: int = 0) -> list[Alert]:
     """The loss rising against its own trend (see the module docstring), or above a
-    forecast's upper band ``k`` times running.
+    forecast's upper band ``k`` times running. Points before index ``settled`` (the run's
+    first fall) never serve as a trend's reference; the long window's reference needs at
+    least half of ``long_reference`` points after it.
 
     The trend is a straight line in log loss against log position (tokens, or steps) fitted
     robustly to the points before the window judged (``reference`` of them for the short
@@ -384,6 +427,8 @@ def divergence(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None 
     lx = _position(steps, tokens)
     with np.errstate(invalid="ignore", divide="ignore"):
         ly = np.log(v)
+    ref_ly = ly.copy()
+    ref_ly[:settled] = np.nan  # what the trends are fitted to
     out = []
     in_event = False
     short_floor, long_floor = math.log1p(min_rel_rise), math.log1p(long_min_rel_rise)
@@ -397,7 +442,7 @@ def divergence(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None 
     lo_margin = math.log1p(-0.01)  # and a window a little below the closing level still gets the look
     short = set(_screen(lx, ly, ends, k, reference, lambda res, sigma, se, level, w: (
         np.all(res > SCREEN_MARGIN * np.maximum(z * np.sqrt(sigma[:, None] ** 2 + se ** 2), short_floor), axis=1)
-        & (np.median(w, axis=1) > level + lo_margin))).tolist())
+        & (np.median(w, axis=1) > level + lo_margin)), ref_ly=ref_ly).tolist())
     long_ends = ends[(ends + 1 >= long_window + long_reference // 2) & (ends % long_every == 0)]
 
     def long_passes(res, sigma, se, level, w):
@@ -407,12 +452,13 @@ def divergence(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None 
         return ((cnt >= long_window // 2) & (stat > SCREEN_MARGIN * long_z) & (mean > SCREEN_MARGIN * long_floor)
                 & (np.nanmedian(w, axis=1) > level + lo_margin))
 
-    long = set(_screen(lx, ly, long_ends, long_window, long_reference, long_passes).tolist())
+    long = set(_screen(lx, ly, long_ends, long_window, long_reference, long_passes, ref_ly=ref_ly,
+                       min_reference=long_reference // 2).tolist())
     band = None if upper_band is None else np.asarray(upper_band, float)
     for i in range(begin, n):
         rising, why = False, ""
         if run[i] == k:
-            r = _against_trend(lx, ly, i - k + 1, i + 1, reference) if i in short else None
+            r = _against_trend(lx, ly, i - k + 1, i + 1, reference, ref_ly) if i in short else None
             if r is not None:
                 res, sigma, se_line, level = r
                 scale = np.sqrt(sigma**2 + se_line**2)
@@ -420,7 +466,7 @@ def divergence(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None 
                 why = f"{k} points {100 * math.expm1(float(np.median(res))):+.1f}% above the trend ({np.min(res) / sigma:.1f}+ sigmas)"
             if not rising and i in long:
                 lo_ = i - long_window + 1
-                r = _against_trend(lx, ly, lo_, i + 1, long_reference)
+                r = _against_trend(lx, ly, lo_, i + 1, long_reference, ref_ly, min_reference=long_reference // 2)
                 if r is not None:
                     res, sigma, se_line, level = r
                     ok = np.isfinite(res)
@@ -446,14 +492,16 @@ def divergence(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None 
     return out
 
 
-def _trends(lx: np.ndarray, ly: np.ndarray, los: np.ndarray, width: int, reference: int):
+def _trends(lx: np.ndarray, ly: np.ndarray, los: np.ndarray, width: int, reference: int,
+            ref_ly: np.ndarray | None = None, min_reference: int = 8):
     """:func:`_against_trend` for the windows ``[lo, lo + width)`` of every ``lo`` in ``los``
     at once, as arrays (a row per window; NaN sigma where it returns None). The same fit in
     sums instead of ``polyfit``: equal to rounding, so the caller uses it to find the windows
     worth :func:`_against_trend`'s exact look."""
     pad = np.full(reference, np.nan)
     xs = np.lib.stride_tricks.sliding_window_view(np.concatenate((pad, lx)), reference)[los]
-    ys = np.lib.stride_tricks.sliding_window_view(np.concatenate((pad, ly)), reference)[los]
+    ys = np.lib.stride_tricks.sliding_window_view(np.concatenate((pad, ly if ref_ly is None else ref_ly)),
+                                              reference)[los]
     ok = np.isfinite(ys) & np.isfinite(xs)
 
     def line(mask):
@@ -477,7 +525,7 @@ def _trends(lx: np.ndarray, ly: np.ndarray, los: np.ndarray, width: int, referen
     m2, mx2, my2, sxx2, slope2, _, _, sigma2 = line(used)
     m, mx, my, sxx, slope, sigma = (np.where(refit, b, a) for a, b in
                                     ((m, m2), (mx, mx2), (my, my2), (sxx, sxx2), (slope, slope2), (sigma, sigma2)))
-    valid = (ok.sum(axis=1) >= 8) & (sxx > 0)
+    valid = (ok.sum(axis=1) >= max(8, min_reference)) & (sxx > 0)
     x = np.lib.stride_tricks.sliding_window_view(lx, width)[los]
     with np.errstate(invalid="ignore", divide="ignore"):
         se_line = sigma[:, None] * np.sqrt(1 / m[:, None] + (x - mx[:, None]) ** 2 / sxx[:, None])
@@ -495,7 +543,8 @@ TREND_CELLS = 2**19  # points of the vectorized trend's windows at a time (4 MB 
 SCREEN_MARGIN = 0.8  # the exact look is taken where the vectorized statistic reaches this share of a threshold
 
 
-def _screen(lx, ly, ends: np.ndarray, width: int, reference: int, passes) -> np.ndarray:
+def _screen(lx, ly, ends: np.ndarray, width: int, reference: int, passes, ref_ly=None,
+            min_reference: int = 8) -> np.ndarray:
     """The window ends among ``ends`` whose vectorized trend ``passes`` (a function of the
     window's residuals, sigma, line errors, its closing level and its log losses) a loosened
     test, in chunks."""
@@ -503,23 +552,24 @@ def _screen(lx, ly, ends: np.ndarray, width: int, reference: int, passes) -> np.
     for a in range(0, ends.size, rows):
         e = ends[a:a + rows]
         los = e - width + 1
-        res, sigma, se_line, level = _trends(lx, ly, los, width, reference)
+        res, sigma, se_line, level = _trends(lx, ly, los, width, reference, ref_ly, min_reference)
         window_ly = np.lib.stride_tricks.sliding_window_view(ly, width)[los]
         with np.errstate(invalid="ignore"):
             keep.append(e[np.isfinite(sigma) & passes(res, sigma, se_line, level, window_ly)])
     return np.concatenate(keep) if keep else np.zeros(0, int)
 
 
-def _against_trend(lx: np.ndarray, ly: np.ndarray, lo: int, hi: int, reference: int):
+def _against_trend(lx: np.ndarray, ly: np.ndarray, lo: int, hi: int, reference: int, ref_ly: np.ndarray | None = None,
+                   min_reference: int = 8):
     """Residuals of log loss at [lo, hi) against a line fitted (robustly: one refit without
     points beyond 3 noise scales) to up to ``reference`` finite points before ``lo``, with
     the noise scale (1.4826 MAD of the reference residuals), the standard error of the
     line's extrapolation at each point, and the reference's closing level (median log loss
     of its last quarter). None with fewer than 8 reference points."""
     a = max(0, lo - reference)
-    xs, ys = lx[a:lo], ly[a:lo]
+    xs, ys = lx[a:lo], (ly if ref_ly is None else ref_ly)[a:lo]
     ok = np.isfinite(ys)
-    if ok.sum() < 8 or np.ptp(xs[ok]) <= 0:
+    if ok.sum() < max(8, min_reference) or np.ptp(xs[ok]) <= 0:
         return None
     xs, ys = xs[ok], ys[ok]
     slope, icpt = np.polyfit(xs, ys, 1)
