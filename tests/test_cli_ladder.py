@@ -90,6 +90,19 @@ def test_design_run_resume_fit(tmp_path, monkeypatch):
     r = run("ladder", "fit", "t.toml", "--params-count", "all")
     assert r.exit_code == 2 and "give 'total' or 'non-embedding'" in r.stderr
     assert (tmp_path / "fit.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "fit.json").is_file()
+    # the saved fit says what it forecasts: a run is watched against it in bits per byte
+    # (the logs' val_bpb, not their loss in nats per token), for the target it was made for
+    prov = json.loads((tmp_path / "fit.json").read_text())["provenance"]
+    assert prov["metric"] == "val_bpb" and prov["target"] == {"params": d["forecast"]["params"], "tokens": 2e6}
+    longest = runs_folder("t.toml") / plan.rungs[-1].name / "log.jsonl"
+    w = run("watch", longest, "--fit", "fit.json", "--once", "--json")
+    assert w.exit_code in (0, 1), w.output
+    status = json.loads(w.stdout)["runs"][0]
+    rows = [json.loads(x) for x in longest.read_text().splitlines()]
+    assert status["loss"] == [x["val_bpb"] for x in rows if "val_bpb" in x][-1]
+    assert status["projection"]["forecast"]["loss"] == pytest.approx(d["forecast"]["loss"])
+    page = run("report", "fit.json", "--out", "r.html", "--no-backtest")
+    assert page.exit_code == 0 and f"forecast {d['forecast']['loss']:.2f}" in page.stdout, page.output
     fixed = json.loads(run("ladder", "fit", "t.toml", "--bootstrap", "0", "--fix", "E=0.5", "--tie", "alpha=beta",
                            "--json").stdout)
     assert fixed["params"]["E"] == 0.5 and fixed["params"]["alpha"] == fixed["params"]["beta"]

@@ -142,6 +142,31 @@ def test_settings_are_checked_and_filled_from_a_plan():
     assert s.budget_usd == plan.run.cost_usd and s.loss_name is None
 
 
+def test_a_ladder_fit_says_what_it_forecasts(tmp_path):
+    """A fit saved with its metric and target (ladder fit --out) fills the run's size and
+    the metric to watch; what is given, and a plan, win over it."""
+    from scalelab.fitting import Fit
+    from scalelab.io import load_fit, save_fit
+    from scalelab.planning import get_accelerator, make_plan
+    from tests.conftest import synthetic_runs
+
+    warnings.simplefilter("ignore")
+    fit = Fit(num_bootstrap=0, calibrate=False).fit(synthetic_runs("chinchilla"))
+    fit.provenance_.update(metric="val_bpb", target={"params": 1e9, "tokens": 2e10})
+    save_fit(fit, tmp_path / "fit.json")
+    fit = load_fit(tmp_path / "fit.json")
+    s = WatchSettings.from_plan(None, fit=fit)
+    assert (s.loss_name, s.params, s.final_tokens) == ("val_bpb", 1e9, 2e10)
+    assert WatchSettings.from_plan(None, fit=fit, loss_name="loss", params=2e9).loss_name == "loss"
+    plan = make_plan(get_accelerator("h100"), params=4e8, tokens=1e10, num_gpus=8)
+    assert WatchSettings.from_plan(plan, fit=fit).params == 4e8
+    t = np.linspace(2e9, 1e10, 20)
+    log = pd.DataFrame({"step": np.arange(20), "tokens": t, "loss": 9.9, "val_bpb": fit.law_.predict(params=1e9, tokens=t)})
+    m = Monitor(s)
+    m.update(log)
+    assert m.status().loss == pytest.approx(log["val_bpb"].iloc[-1]) and not m.status().projection.behind
+
+
 def test_the_loss_is_found_by_its_usual_names():
     m = Monitor(WatchSettings())
     m.update(frame(30).rename(columns={"loss": "train/loss"}))

@@ -123,9 +123,14 @@ def fit_ladder(plan_path: str | Path, *, num_bootstrap: int = 200, fix: dict | N
                           for r in rungs])
     runs = Runs.from_frame(frame, source=str(plan_path))
     fit = Fit(fix=fix or {}, tie=tie or [], num_bootstrap=num_bootstrap, seed=seed).fit(runs)
+    # what a saved fit must say for a run to be watched against it: the metric of the
+    # rungs' logs it was fitted to (the trainer logs val_bpb beside the loss in nats per
+    # token) and the target it was made for, its N counted as the fit counts it
+    fit.provenance_.update(metric="val_bpb", unit="bits per byte", params_count=count)
     forecast = None
     if plan.target is not None:
         n = plan.target.model.num_params()["total"] if count == "total" else plan.target.params
+        fit.provenance_["target"] = {"params": float(n), "tokens": float(plan.target.tokens)}
         forecast = fit.forecast(params=n, tokens=plan.target.tokens,
                                 law=f"fit of {len(rungs)} rungs of {plan_path} (bits per byte)")
     return LadderForecast(fit, tuple(results), forecast, plan.cost_fraction, count)

@@ -261,6 +261,11 @@ def build(fit_path: str | Path, *, runs_path: str | Path | None = None, params: 
         raise InputError("give both --params and --tokens for the target (or --plan)")
     if params is None and plan is not None:
         params, tokens = plan.params.active, plan.tokens
+    if params is None:  # the target a ladder's fit was made for
+        from scalelab.watch.monitor import fit_facts
+
+        facts = fit_facts(fit)
+        params, tokens = facts.get("params"), facts.get("final_tokens")
     rep = RunReport(fit=fit, fit_path=str(fit_path), plan=plan, log=log)
     rep.runs, rep.runs_note = _runs_of(fit, fit_path, runs_path)
     if params is not None:

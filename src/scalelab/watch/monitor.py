@@ -103,7 +103,8 @@ class WatchSettings:
     def from_plan(cls, plan=None, **given) -> WatchSettings:
         """Settings from the values given, a plan (``scalelab.planning.Plan``) filling the
         run's size, length, throughput, GPUs, price and budget where they are not given."""
-        facts = {} if plan is None else {
+        facts = fit_facts(given.get("fit"))
+        facts |= {} if plan is None else {
             "params": plan.params.active, "final_tokens": plan.tokens, "planned_tokens_per_s": plan.tokens_per_s,
             "num_gpus": plan.run.num_gpus, "price_usd_per_gpu_hour": plan.run.accelerator.price_usd_per_hour,
             "budget_usd": plan.run.cost_usd, "forecast": plan.forecast}
@@ -142,6 +143,16 @@ class Status:
         d["alerts"] = [a.to_dict() for a in self.alerts]
         d["projection"] = None if self.projection is None else self.projection.to_dict()
         return d
+
+
+def fit_facts(fit) -> dict:
+    """What a saved fit says about the run it forecasts (``scalelab ladder fit --out``
+    records them): the metric it was fitted to, as ``loss_name``, and its target's N and
+    D, as ``params`` and ``final_tokens``. Empty for a fit that says nothing."""
+    prov = getattr(fit, "provenance_", None) or {}
+    target = prov.get("target") or {}
+    facts = {"loss_name": prov.get("metric"), "params": target.get("params"), "final_tokens": target.get("tokens")}
+    return {k: v for k, v in facts.items() if v is not None}
 
 
 def lasting(alerts: list[det.Alert]) -> list[det.Alert]:
