@@ -106,22 +106,15 @@ def fit_ladder(plan_path: str | Path, *, num_bootstrap: int = 200, fix: dict | N
     Needs at least five finished rungs (five parameters). Warnings about the fit (a loosely
     identified law, extrapolation) are raised and kept in the fit.
     """
-    import pandas as pd
-
-    from scalelab.runs import Runs
-
     count = count.replace("-", "_")
     if count not in COUNTS:
         raise InputError(f"parameter count {count!r}: give 'total' or 'non-embedding'")
     plan = LadderPlan.from_toml(plan_path)
     results = ladder_results(plan_path, count)
-    rungs = [r for r in results if r.role == "rung"]
-    if len(rungs) < 5:
-        raise InputError(f"{len(rungs)} rungs have finished; a five-parameter law needs at least 5: "
+    runs = ladder_runs(plan_path, count, results)
+    if len(runs) < 5:
+        raise InputError(f"{len(runs)} rungs have finished; a five-parameter law needs at least 5: "
                          f"run scalelab ladder run {plan_path}")
-    frame = pd.DataFrame([dataclasses.asdict(r) | {"loss": r.bits_per_byte, "params": fit_params(r, count)}
-                          for r in rungs])
-    runs = Runs.from_frame(frame, source=str(plan_path))
     fit = Fit(fix=fix or {}, tie=tie or [], num_bootstrap=num_bootstrap, seed=seed).fit(runs)
     # what a saved fit must say for a run to be watched against it: the metric of the
     # rungs' logs it was fitted to (the trainer logs val_bpb beside the loss in nats per
@@ -132,8 +125,24 @@ def fit_ladder(plan_path: str | Path, *, num_bootstrap: int = 200, fix: dict | N
         n = plan.target.model.num_params()["total"] if count == "total" else plan.target.params
         fit.provenance_["target"] = {"params": float(n), "tokens": float(plan.target.tokens)}
         forecast = fit.forecast(params=n, tokens=plan.target.tokens,
-                                law=f"fit of {len(rungs)} rungs of {plan_path} (bits per byte)")
+                                law=f"fit of {len(runs)} rungs of {plan_path} (bits per byte)")
     return LadderForecast(fit, tuple(results), forecast, plan.cost_fraction, count)
+
+
+def ladder_runs(plan_path: str | Path, count: str = "total", results: list[RungResult] | None = None):
+    """The finished rungs of a plan as a runs table (loss in bits per byte, N as ``count``
+    says): what :func:`fit_ladder` fits, and what a report of its fit draws."""
+    import pandas as pd
+
+    from scalelab.runs import Runs
+
+    count = count.replace("-", "_")
+    rungs = [r for r in (results if results is not None else ladder_results(plan_path, count)) if r.role == "rung"]
+    if not rungs:
+        raise InputError(f"no rung of {plan_path} has finished: run scalelab ladder run {plan_path}")
+    frame = pd.DataFrame([dataclasses.asdict(r) | {"loss": r.bits_per_byte, "params": fit_params(r, count)}
+                          for r in rungs])
+    return Runs.from_frame(frame, source=str(plan_path))
 
 
 def fit_params(rung: RungResult, count: str) -> int:

@@ -358,6 +358,13 @@ def _runs_of(fit, fit_path, runs_path) -> tuple[object | None, str]:
     src = prov.get("source")
     if not src:
         return None, "The fit does not name the file it was made from; give --runs FILE to draw its runs."
+    if prov.get("metric") == "val_bpb" and str(src).endswith(".toml"):  # a ladder's fit: its rungs' results
+        from scalelab.ladder.fit import ladder_runs
+
+        for cand in (Path(src), Path(fit_path).parent / src):
+            if cand.is_file():
+                return ladder_runs(cand, prov.get("params_count", "total")), ""
+        return None, f"The fit's ladder ({src}) is not at hand; give --runs FILE to draw its rungs."
     for cand in (Path(src), Path(fit_path).parent / src):
         if cand.is_file():
             if prov.get("sha256") and hashlib.sha256(cand.read_bytes()).hexdigest() != prov["sha256"]:
