@@ -14,6 +14,11 @@ alert names the index and step where the event starts and when it could first be
   Both need a relative jump of at least ``min_rel_jump``. A second look three points
   later compares the point with the mean of three points on each side (less noisy than the
   quadratic, so a 10-sigma spike in a per-step log stands out more), at 2 sigmas more.
+  Next to a dip (a point 3 robust sigmas below the line through the points before it: a
+  small batch of repetitive text), and always in the second look, a spike must also stand
+  half its threshold above the median of its neighbours, so the normal point beside a dip
+  is not taken for one. A flagged point is repaired (replaced by its curve, or, for the
+  immediate rule, by the median of the six points before) before later points use it.
 - ``divergence``: the loss rising against its own trend, never against its noisy minimum:
   a line in log loss over log position fitted robustly to the points before the window,
   with a noise scale from their spread about it; the last ``k`` points each several noise
@@ -25,7 +30,8 @@ alert names the index and step where the event starts and when it could first be
   ``drop``, or below the run's own recent median by half of ``drop`` and by several
   standard errors of the noise (BLOOM's silent 6% drop from one slow GPU).
 - ``grad_norm_spike``: the spike rule on log grad-norm (grad-norm rose before BLOOM's loss
-  spike peaked).
+  spike peaked); the monitor reports one only when the next step is a spike too
+  (``monitor.lasting``): a grad norm up for a single step is one odd batch.
 """
 
 from __future__ import annotations
