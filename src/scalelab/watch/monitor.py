@@ -71,7 +71,7 @@ class WatchSettings:
     """No spike, grad-norm spike or divergence alerts before this step, and no trend fitted
     to the steps before it: the first steps of training (warm-up, the loss falling from its
     initial value) are all 'spikes' to a local-curve rule, and while a model still guesses
-    near-uniformly its per-step noise is small and growing (43 real pilot-run logs: 79
+    near-uniformly its per-step noise is small and growing (43 real pilot-run logs: 49
     false spikes between steps 100 and 200, none after). NaN, stalls and throughput are
     watched from the first step."""
     forecast_level: float = 0.95
@@ -102,7 +102,8 @@ class WatchSettings:
     @classmethod
     def from_plan(cls, plan=None, **given) -> WatchSettings:
         """Settings from the values given, a plan (``scalelab.planning.Plan``) filling the
-        run's size, length, throughput, GPUs, price and budget where they are not given."""
+        run's size, length, throughput, GPUs, price and budget where they are not given, and
+        the fit's own facts (:func:`fit_facts`: a ladder's metric and target) where neither does."""
         facts = fit_facts(given.get("fit"))
         facts |= {} if plan is None else {
             "params": plan.params.active, "final_tokens": plan.tokens, "planned_tokens_per_s": plan.tokens_per_s,
@@ -247,13 +248,12 @@ class Monitor:
         found = []
         found += det.nonfinite(steps, loss, s.loss_name, start=max(0, first_new - lo))
         fixed = np.asarray(self.loss_repaired[lo:], float)
-        settled = int(np.searchsorted(steps, s.burn_in_steps))
         found += det.spike(steps, fixed, toks, z=s.spike_z, min_rel_jump=s.spike_min_rel_jump, start=start,
                            name=s.loss_name, repaired=fixed, merge=False)
         with np.errstate(invalid="ignore"):
             self.loss_repaired[lo:] = [x if np.isfinite(x) else raw for x, raw in zip(fixed, self.loss[lo:])]
         found += det.divergence(steps, loss, toks, k=s.divergence_evals, min_rel_rise=s.divergence_min_rise,
-                                settled=settled,
+                                settled=int(np.searchsorted(steps, s.burn_in_steps)),
                                 start=max(0, first_new - lo), name=s.loss_name)
         gn = np.asarray(self.grad_norm[lo:], float)
         found += det.nonfinite(steps, np.where(np.isnan(gn), 0.0, gn), "grad norm", start=max(0, first_new - lo))
