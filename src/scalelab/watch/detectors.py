@@ -118,16 +118,18 @@ def spike(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = Non
     # changed residuals stay in the windows of the next window + 6 points.
     med_e, mad_e = _rolling_robust(extrap, window, min_count=8)
     med_r, mad_r = _rolling_robust(resid, window, min_count=8)
-    # dips: points far below the line through the points before them (skipping the one
-    # just before, for the point after a spike candidate, which must not judge itself)
-    skip = _extrap_residuals(lx, ly, gap=1)
-    med_s, mad_s = _rolling_robust(skip, window, min_count=8)
-    with np.errstate(invalid="ignore"):
-        dip = (extrap - med_e) / mad_e < -DIP_Z
-        dip_after = (skip - med_s) / mad_s < -DIP_Z
     with np.errstate(invalid="ignore"):
         maybe = (((extrap - med_e) / mad_e > immediate_z) & (extrap > min_rel_jump)) | \
                 (((resid - med_r) / mad_r > z) & (resid > min_rel_jump))
+    dip = dip_after = np.zeros(n, bool)
+    if maybe.any():  # the loop looks only where a candidate is (or after a repair of one)
+        # dips: points far below the line through the points before them (skipping the one
+        # just before, for the point after a spike candidate, which must not judge itself)
+        skip = _extrap_residuals(lx, ly, gap=1)
+        med_s, mad_s = _rolling_robust(skip, window, min_count=8)
+        with np.errstate(invalid="ignore"):
+            dip = (extrap - med_e) / mad_e < -DIP_Z
+            dip_after = (skip - med_s) / mad_s < -DIP_Z
     dirty = [-1]
     for i in _looks(max(2, start, burn_in), n, np.flatnonzero(maybe), dirty):
         if not np.isfinite(ly[i]):
