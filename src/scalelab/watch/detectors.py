@@ -19,6 +19,9 @@ alert names the index and step where the event starts and when it could first be
   half its threshold above the median of its neighbours, so the normal point beside a dip
   is not taken for one. A flagged point is repaired (replaced by its curve, or, for the
   immediate rule, by the median of the six points before) before later points use it.
+- ``shift``: a spike that stays up (BLOOM's took ~30 steps to come back): ``points``
+  consecutive values each ``z`` robust sigmas and ``min_rel_rise`` above the level of the
+  six points before them, seen on the last of them (reported as a ``spike``).
 - ``divergence``: the loss rising against its own trend, never against its noisy minimum:
   a line in log loss over log position fitted robustly to the points before the window,
   with a noise scale from their spread about it; the last ``k`` points each several noise
@@ -208,6 +211,53 @@ def _wide_spikes(steps, v, ly, flagged: set, *, z, min_rel_jump, window, burn_in
             ly[j] -= wide[j]
             wide[j] = np.nan
             dirty[0] = j + window
+    return out
+
+
+SHIFT_POINTS = 4  # consecutive points a jump must stay up
+SHIFT_Z = 3.0  # robust sigmas of the single-point noise, for every one of them
+SHIFT_MIN_RISE = 0.1  # and this share above the level before
+
+
+def shift(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = None, *,
+          points: int = SHIFT_POINTS, z: float = SHIFT_Z, min_rel_rise: float = SHIFT_MIN_RISE,
+          window: int = 120, burn_in: int = 12, start: int = 0, name: str = "loss",
+          kind: str = "spike") -> list[Alert]:
+    """A jump that stays up: ``points`` consecutive values each more than ``z`` robust sigmas
+    and ``min_rel_rise`` above the level of the six points before them (their median, in
+    log space). The sigma is the single-point noise about the line through the six points
+    before, over the ``window`` before, as in :func:`spike`'s immediate rule. A spike that
+    lasts (BLOOM's went 2.2 -> 5.1 and took ~30 steps to come back) has no neighbour on the
+    curve to be judged against, and in a small-batch log whose points scatter by +-30% its
+    first point is not 20 sigmas out; four points in a row 3 sigmas up is what healthy
+    noise does not do (13 healthy per-step logs, 122k steps: at most 1.8). Windows from
+    ``start`` (their first point) are examined; one alert per run of flagged windows, seen
+    at the window's last point."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ly = np.log(np.asarray(values, float))
+    n = ly.size
+    if n < max(burn_in, 8) + points:
+        return []
+    lx = _position(steps, tokens)
+    extrap = _extrap_residuals(lx, ly)
+    med, mad = _rolling_robust(extrap, window, min_count=8)
+    view = np.lib.stride_tricks.sliding_window_view
+    level = np.full(n, np.nan)
+    level[6:] = _row_median(view(ly, 6)[:n - 6])  # row i: the six points before i
+    low = np.full(n, np.nan)
+    with np.errstate(invalid="ignore"):
+        low[:n - points + 1] = view(np.where(np.isfinite(ly), ly, -np.inf), points).min(axis=1)
+        rise = low - level
+        hit = ((rise - med) / mad > z) & (rise > math.log1p(min_rel_rise))
+    hit[:max(burn_in, start)] = False
+    out = []
+    for i in np.flatnonzero(hit):
+        if i > 0 and hit[i - 1]:
+            continue  # the same jump, still up
+        zi = float((rise[i] - med[i]) / mad[i])
+        out.append(Alert(kind, int(i), int(steps[i]), int(i + points - 1), float(np.exp(ly[i])),
+                         f"{name} {100 * math.expm1(rise[i]):+.0f}% or more above its level for {points} "
+                         f"steps from step {int(steps[i])} ({zi:.1f} robust sigmas)"))
     return out
 
 

@@ -252,6 +252,7 @@ class Monitor:
                            name=s.loss_name, repaired=fixed, merge=False)
         with np.errstate(invalid="ignore"):
             self.loss_repaired[lo:] = [x if np.isfinite(x) else raw for x, raw in zip(fixed, self.loss[lo:])]
+        found += det.shift(steps, fixed, toks, start=max(0, first_new - lo - (det.SHIFT_POINTS - 1)), name=s.loss_name)
         found += det.divergence(steps, loss, toks, k=s.divergence_evals, min_rel_rise=s.divergence_min_rise,
                                 settled=int(np.searchsorted(steps, s.burn_in_steps)),
                                 start=max(0, first_new - lo), name=s.loss_name)
