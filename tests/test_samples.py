@@ -148,6 +148,21 @@ def test_cli_reads_one_row_per_sample(tmp_path):
     assert d["pass_at_k"][-1]["value"] == pytest.approx(float((first50 > 0).mean()))
 
 
+def test_cli_says_when_problems_have_different_sample_counts(tmp_path):
+    """pass@k is observed up to the fewest samples of a problem, but every sample counts: the
+    table must not say "50 samples each" of problems drawn 50 to 200 times."""
+    rng = np.random.default_rng(2)
+    n = rng.choice([50, 100, 200], 40)
+    table = tmp_path / "counts.csv"
+    pd.DataFrame({"problem": range(40), "n": n, "correct": rng.binomial(n, rng.beta(0.3, 3, 40) / 4)}).to_csv(table, index=False)
+    args = ["samples", "fit", str(table), "--predict-k", "1000", "--bootstrap", "0"]
+    out = runner.invoke(app, args)
+    assert out.exit_code == 0, out.output
+    assert "50 to 200 samples a problem" in out.stdout and "samples each" not in out.stdout
+    d = json.loads(runner.invoke(app, [*args, "--json"]).stdout)[0]
+    assert (d["samples_used"], d["samples_most"]) == (50, 200)
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
     counts = tmp_path / "counts.csv"
     counts.write_text("problem,n,correct\na,10,11\nb,10,2\n")

@@ -91,9 +91,12 @@ def samples_fit(
         return
     for r in results:
         f = r.fit
-        out.print(f"[bold]{escape(r.model)}[/bold]: {r.problems} problems, {r.samples_used:,} samples each"
-                  f"{f' (of {r.samples_available:,})' if r.samples_used < r.samples_available else ''}; "
-                  f"pass@1 {100 * r.observed['value'][0]:.2f}%, pass@{r.samples_used:,} {100 * r.observed['value'][-1]:.2f}%; "
+        out.print(f"[bold]{escape(r.model)}[/bold]: {r.problems} problems, "
+                  + (f"{r.samples_used:,} samples each" if r.samples_most <= r.samples_used else
+                     f"{r.samples_used:,} to {r.samples_most:,} samples a problem (pass@k observed to the fewest)")
+                  + f"{f' (of {r.samples_available:,})' if r.samples_used < r.samples_available else ''}; "
+                  f"pass@1 {100 * r.observed['value'][0]:.2f}%"
+                  + (f", pass@{r.samples_used:,} {100 * r.observed['value'][-1]:.2f}%" if r.samples_used > 1 else "") + "; "
                   + (f"{f.law} law {', '.join(f'{k} {v:.3g}' for k, v in f.params().items())}" if f.params() else "no law")
                   + (f" ({escape(f.chosen_by)})" if f.chosen_by else ""), markup=True)
         t = Table("k", "forecast", "80% interval", "95% interval", "actual")

@@ -23,6 +23,7 @@ class CoverageForecast:
     warnings: list[str] = field(default_factory=list)
     compute: dict = field(default_factory=dict)  # flops_per_sample, against, exchange (with --params)
     selection: dict = field(default_factory=dict)  # k, majority (with answers), best (with scores), pass
+    samples_most: int = 0  # the most samples of a problem used (problems may have different counts)
 
 
 
@@ -32,7 +33,8 @@ class CoverageForecast:
             return [{k: (int(d[k][i]) if k == "k" else _num(d[k][i])) for k in keys} for i in range(len(d["k"]))]
 
         return {"model": self.model, "problems": self.problems, "samples_used": self.samples_used,
-                "samples_available": self.samples_available, "law": self.fit.law, "chosen_by": self.fit.chosen_by,
+                "samples_available": self.samples_available,
+                "samples_most": self.samples_most, "law": self.fit.law, "chosen_by": self.fit.chosen_by,
                 "params": self.fit.params(), "pass_at_k": rows(self.observed), "forecast": rows(self.forecast),
                 "warnings": self.warnings, **({"compute": self.compute} if self.compute else {}),
                 **({"selection": rows(self.selection)} if self.selection else {})}
@@ -67,7 +69,7 @@ def forecast_coverage(counts: Counts, predict_k, *, law: str = "auto", max_sampl
         if used.scores is not None:
             selection["best"] = best_at_k(used.scores, used.samples, ks).mean(0)
     return CoverageForecast(counts.model, int(counts.n.size), m, full, fit, observed, fc, list(fit.warnings),
-                            selection=selection)
+                            selection=selection, samples_most=int(used.n.max()))
 
 
 def _num(x) -> float | None:
