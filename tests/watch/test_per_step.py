@@ -181,6 +181,17 @@ def test_a_five_percent_throughput_drop_under_two_percent_noise():
     assert 1200 - 20 <= a.index and a.seen_index - 1200 <= 50
 
 
+def test_a_throughput_drop_watched_live_is_one_event_as_in_the_whole_log():
+    """Rows arriving ten at a time: each call judged its new rows as if no drop were going
+    on, and the same drop was raised again on the next two calls."""
+    frame = synthetic(2000, 10, 0.004, seed=1)
+    frame.loc[1200:, "tokens_per_s"] *= 0.95
+    whole = [(a.kind, a.index) for a in alerts(frame)]
+    m = Monitor(WatchSettings(loss_name="loss"))
+    live = [(a.kind, a.index) for k in range(0, len(frame), 10) for a in m.update(frame.iloc[k:k + 10])]
+    assert live == whole and [k for k, _ in live] == ["throughput_drop"]
+
+
 def test_the_burn_in_is_a_setting():
     frame = real("cosine-30k")
     early = alerts(frame, burn_in_steps=0)

@@ -674,7 +674,9 @@ def throughput_drop(steps: np.ndarray, rate: np.ndarray, *, planned: float | Non
     out = []
     in_event = False
     calm = 0  # samples in a row without the drop: an event ends after k of them
-    for i in range(max(start, k - 1), len(r)):
+    # from before ``start``, so that a drop already reported (or judged) in an earlier call is
+    # known to be going on, as one pass over the whole run would know it, and not raised again
+    for i in range(max(k - 1, start - 2 * window), len(r)):
         if not np.isfinite(recent_med[i]):
             continue
         m = float(recent_med[i])
@@ -691,9 +693,10 @@ def throughput_drop(steps: np.ndarray, rate: np.ndarray, *, planned: float | Non
             below = np.flatnonzero(r[i - k + 1:i + 1] < ref * (1 - (drop if planned else drop / 2)))
             first = i - k + 1 + (int(below[0]) if below.size else 0)  # where the drop shows first
             what = "the plan" if planned else "its recent median"
-            out.append(Alert("throughput_drop", first, int(steps[first]), i, m,
-                             f"throughput {m:,.0f} tokens/s (median of {recent_n[i]} samples to step {int(steps[i])}), "
-                             f"{100 * (1 - m / ref):.1f}% below {what} ({ref:,.0f})"))
+            if i >= start:
+                out.append(Alert("throughput_drop", first, int(steps[first]), i, m,
+                                 f"throughput {m:,.0f} tokens/s (median of {recent_n[i]} samples to step {int(steps[i])}), "
+                                 f"{100 * (1 - m / ref):.1f}% below {what} ({ref:,.0f})"))
             in_event, calm = True, 0
         elif not low:
             calm += 1
