@@ -249,11 +249,11 @@ def shift(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None = Non
         low[:n - points + 1] = view(np.where(np.isfinite(ly), ly, -np.inf), points).min(axis=1)
         rise = low - level
         hit = ((rise - med) / mad > z) & (rise > math.log1p(min_rel_rise))
-    hit[:max(burn_in, start)] = False
+    hit[:burn_in] = False
     out = []
     for i in np.flatnonzero(hit):
-        if i > 0 and hit[i - 1]:
-            continue  # the same jump, still up
+        if i < start or (i > 0 and hit[i - 1]):
+            continue  # judged before, or the same jump still up
         zi = float((rise[i] - med[i]) / mad[i])
         out.append(Alert(kind, int(i), int(steps[i]), int(i + points - 1), float(np.exp(ly[i])),
                          f"{name} {100 * math.expm1(rise[i]):+.0f}% or more above its level for {points} "
@@ -455,11 +455,13 @@ def divergence(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None 
                min_rel_rise: float = 0.01, z: float = 4.0, reference: int = 40, long_window: int = 150,
                long_z: float = 4.5, long_min_rel_rise: float = 0.001, long_reference: int = 400, long_every: int = 10,
                upper_band: np.ndarray | None = None, start: int = 0, name: str = "loss",
-               settled: int = 0) -> list[Alert]:
+               settled: int = 0, offset: int = 0) -> list[Alert]:
     """The loss rising against its own trend (see the module docstring), or above a
     forecast's upper band ``k`` times running. Points before index ``settled`` (the run's
     first fall) never serve as a trend's reference; the long window's reference needs at
-    least half of ``long_reference`` points after it.
+    least half of ``long_reference`` points after it. ``offset``: the index in the whole run
+    of these arrays' first point (a caller passing the run's latest stretch), so the long
+    window is judged at the same points, every ``long_every`` of the run, whatever the stretch.
 
     The trend is a straight line in log loss against log position (tokens, or steps) fitted
     robustly to the points before the window judged (``reference`` of them for the short
@@ -489,19 +491,25 @@ def divergence(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None 
     ref_ly[:settled] = np.nan  # what the trends are fitted to
     out = []
     in_event = False
+    # an event ends after this many points in a row with neither rule passing (the long one is
+    # judged only every ``long_every`` points: a drift it sees must not end between its looks)
+    quiet = max(k, long_window)
+    calm = 0
     short_floor, long_floor = math.log1p(min_rel_rise), math.log1p(long_min_rel_rise)
     # The exact look below (a robust fit per window) is taken only where a vectorized pass
     # over every window says the rule could fire (with thresholds loosened to SCREEN_MARGIN).
     finite = np.isfinite(ly)
     run = np.convolve(finite, np.ones(k, int))[:n]  # finite points among the k to i
-    begin = max(start, k)
+    # from before ``start``, so that an event an earlier call reported (or judged) is known
+    # to be going on, as one pass over the whole run would know it, and is not raised again
+    begin = max(start - quiet, k)  # (an event still going at ``start`` passed a rule in the last ``quiet`` points)
     ends = np.arange(begin, n)
     ends = ends[run[begin:] == k]
     lo_margin = math.log1p(-0.01)  # and a window a little below the closing level still gets the look
     short = set(_screen(lx, ly, ends, k, reference, lambda res, sigma, se, level, w: (
         np.all(res > SCREEN_MARGIN * np.maximum(z * np.sqrt(sigma[:, None] ** 2 + se ** 2), short_floor), axis=1)
         & (np.median(w, axis=1) > level + lo_margin)), ref_ly=ref_ly).tolist())
-    long_ends = ends[(ends + 1 >= long_window + long_reference // 2) & (ends % long_every == 0)]
+    long_ends = ends[(ends + 1 >= long_window + long_reference // 2) & ((ends + offset) % long_every == 0)]
 
     def long_passes(res, sigma, se, level, w):
         cnt = np.isfinite(res).sum(axis=1)
@@ -534,19 +542,19 @@ def divergence(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None 
                         rising = bool(stat > long_z and mean > long_floor and np.nanmedian(ly[lo_:i + 1]) > level)
                         why = (f"the last {ok.sum()} points {100 * math.expm1(mean):+.2f}% above the trend on average "
                                f"({stat:.0f} standard errors)")
-        if not rising and band is None:
-            in_event = False
-            continue
         above = (band is not None and np.all(np.isfinite(v[i - k + 1:i + 1]))
                  and bool(np.all(v[i - k + 1:i + 1] > band[i - k + 1:i + 1])))
-        if (rising or above) and not in_event:
+        if not (rising or above):
+            calm += 1
+            in_event = in_event and calm < quiet
+            continue
+        calm = 0
+        if not in_event and i >= start:
             first = i - k + 1
             out.append(Alert("divergence", first, int(steps[first]), i, float(v[i]),
                              f"{name} diverging from step {int(steps[first])}: "
                              + (why if rising else f"{k} evaluations above the forecast's upper band")))
-            in_event = True
-        elif not (rising or above):
-            in_event = False
+        in_event = True
     return out
 
 

@@ -29,7 +29,8 @@ BURN_IN_KINDS = ("spike", "grad_norm_spike", "divergence")
 # a grad-norm spike is at least a tripling: in per-step logs of small healthy runs the grad
 # norm often jumps 2-2.5x for a step (tests/data/watch); BLOOM's rose 3-10x before its spike
 GRAD_NORM_MIN_JUMP = math.log(3)  # the spike rule compares jumps in log space
-HISTORY = 600  # points of history the detectors look back over (divergence: 150 judged + 400 before)
+HISTORY = 700  # points of history the detectors look back over (divergence: 150 judged + 400 before,
+# from up to 150 points before the new ones, to know whether an event is still going on)
 
 
 # (setting, option, lowest, highest): what a value may be, and the option that sets it
@@ -255,7 +256,7 @@ class Monitor:
         found += det.shift(steps, fixed, toks, start=max(0, first_new - lo - (det.SHIFT_POINTS - 1)), name=s.loss_name)
         found += det.divergence(steps, loss, toks, k=s.divergence_evals, min_rel_rise=s.divergence_min_rise,
                                 settled=int(np.searchsorted(steps, s.burn_in_steps)),
-                                start=max(0, first_new - lo), name=s.loss_name)
+                                start=max(0, first_new - lo), name=s.loss_name, offset=lo)
         gn = np.asarray(self.grad_norm[lo:], float)
         found += det.nonfinite(steps, np.where(np.isnan(gn), 0.0, gn), "grad norm", start=max(0, first_new - lo))
         if np.isfinite(gn).sum() >= 10:
@@ -273,7 +274,7 @@ class Monitor:
                 continue
             self._seen.add(key)
             last = self._last_index.get(a.kind)
-            self._last_index[a.kind] = a.index
+            self._last_index[a.kind] = a.index if last is None else max(last, a.index)  # (one found late starts earlier)
             if last is not None and a.index <= last + 1:
                 continue  # the same event, still going
             new.append(a)
