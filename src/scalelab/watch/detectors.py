@@ -500,9 +500,10 @@ def divergence(steps: np.ndarray, values: np.ndarray, tokens: np.ndarray | None 
     # over every window says the rule could fire (with thresholds loosened to SCREEN_MARGIN).
     finite = np.isfinite(ly)
     run = np.convolve(finite, np.ones(k, int))[:n]  # finite points among the k to i
-    # from before ``start``, so that an event an earlier call reported (or judged) is known
-    # to be going on, as one pass over the whole run would know it, and is not raised again
-    begin = max(start - quiet, k)  # (an event still going at ``start`` passed a rule in the last ``quiet`` points)
+    # from ``quiet`` points before ``start`` (an event still going on there passed a rule in
+    # them), so that one an earlier call reported is known, as one pass over the whole run
+    # would know it, and is not raised again
+    begin = max(start - quiet, k)
     ends = np.arange(begin, n)
     ends = ends[run[begin:] == k]
     lo_margin = math.log1p(-0.01)  # and a window a little below the closing level still gets the look
