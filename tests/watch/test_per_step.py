@@ -34,6 +34,17 @@ def real(name: str) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def pilot(name: str) -> pd.DataFrame:
+    """A small-batch pilot run's log (tests/data/watch/ladder)."""
+    return pd.read_json(DATA / "watch" / "ladder" / f"{name}.jsonl.xz", lines=True)
+
+
+def live(frame: pd.DataFrame, rows: int) -> list:
+    """(kind, index) of the alerts of a monitor fed ``rows`` rows at a time, as a live run's arrive."""
+    m = Monitor(WatchSettings(loss_name="loss"))
+    return [(a.kind, a.index) for k in range(0, len(frame), rows) for a in m.update(frame.iloc[k:k + rows])]
+
+
 def noise_before(loss: np.ndarray, i: int, w: int = 200) -> float:
     d = np.diff(np.log(loss[i - w:i]))
     return 1.4826 * float(np.median(np.abs(d - np.median(d)))) / math.sqrt(2)
@@ -136,7 +147,7 @@ def test_a_bloom_like_spike_in_a_small_batch_log_is_found_although_no_point_stan
     ~4 sigmas a point, short of the immediate rule's 20, and the decay that follows leaves no
     neighbour on the curve to judge a point against. It was missed (no alert at all); a jump
     that stays up for four steps is found on the fourth."""
-    frame = pd.read_json(DATA / "watch" / "ladder" / "code-9k.jsonl.xz", lines=True)
+    frame = pilot("code-9k")
     i = 1923
     loss = frame["loss"].to_numpy().copy()
     base = loss[i - 1]
@@ -151,7 +162,7 @@ def test_a_bloom_like_spike_in_a_small_batch_log_is_found_although_no_point_stan
 
 
 def test_a_lasting_jump_is_judged_the_same_streamed():
-    frame = pd.read_json(DATA / "watch" / "ladder" / "code-9k.jsonl.xz", lines=True)
+    frame = pilot("code-9k")
     loss = frame["loss"].to_numpy().copy()
     loss[2000:2012] *= 2.0  # twelve steps at twice the loss, then back
     frame["loss"] = loss
@@ -179,16 +190,13 @@ def test_a_slow_divergence_is_one_alert_in_the_whole_log_and_watched_live(name):
     """A drift judged by the long window (every 10 points) ended its event between two
     looks and raised it again: 38 alerts for one drift on wsd-30k, 116 on code-9k, and three
     times as many watched three rows at a time."""
-    frame = real(name) if name in [p.stem for p in REAL] else pd.read_json(
-        DATA / "watch" / "ladder" / f"{name}.jsonl.xz", lines=True)
+    frame = real(name) if name in [p.stem for p in REAL] else pilot(name)
     i = 1200 if name == "wsd-30k" else 1500
     loss = frame["loss"].to_numpy().copy()
     loss[i:] *= np.exp(0.5 * noise_before(loss, i) * np.arange(len(loss) - i) / 100)
     frame["loss"] = loss
     whole = [(a.kind, a.index) for a in alerts(frame)]
-    m = Monitor(WatchSettings(loss_name="loss"))
-    live = [(a.kind, a.index) for k in range(0, len(frame), 3) for a in m.update(frame.iloc[k:k + 3])]
-    assert live == whole and len(whole) == 1 and whole[0][0] == "divergence" and whole[0][1] >= i
+    assert live(frame, 3) == whole and len(whole) == 1 and whole[0][0] == "divergence" and whole[0][1] >= i
 
 
 def test_a_five_percent_throughput_drop_under_two_percent_noise():
@@ -204,9 +212,7 @@ def test_a_throughput_drop_watched_live_is_one_event_as_in_the_whole_log():
     frame = synthetic(2000, 10, 0.004, seed=1)
     frame.loc[1200:, "tokens_per_s"] *= 0.95
     whole = [(a.kind, a.index) for a in alerts(frame)]
-    m = Monitor(WatchSettings(loss_name="loss"))
-    live = [(a.kind, a.index) for k in range(0, len(frame), 10) for a in m.update(frame.iloc[k:k + 10])]
-    assert live == whole and [k for k, _ in live] == ["throughput_drop"]
+    assert live(frame, 10) == whole and [k for k, _ in whole] == ["throughput_drop"]
 
 
 def test_the_burn_in_is_a_setting():
