@@ -108,6 +108,20 @@ def test_design_run_resume_fit(tmp_path, monkeypatch):
     fixed = json.loads(run("ladder", "fit", "t.toml", "--bootstrap", "0", "--fix", "E=0.5", "--tie", "alpha=beta",
                            "--json").stdout)
     assert fixed["params"]["E"] == 0.5 and fixed["params"]["alpha"] == fixed["params"]["beta"]
+    # a plan edited after its rungs were trained no longer describes them: refused, nothing touched
+    import re
+
+    text = (tmp_path / "t.toml").read_text()
+    saved = {p: p.read_bytes() for p in runs_folder("t.toml").rglob("*") if p.is_file()}
+    (tmp_path / "t.toml").write_text(re.sub(r"(?m)^seed = 0$", "seed = 7", text))
+    for args in (("run", "t.toml", "--store", "runs.db"), ("fit", "t.toml", "--bootstrap", "0")):
+        r = run("ladder", *args)
+        assert r.exit_code == 2, r.output
+        assert "trained with other settings than the plan's: seed 0, the plan says 7" in r.stderr
+        assert "and 5 more rungs" in r.stderr and "t.runs" in r.stderr
+    assert {p: p.read_bytes() for p in runs_folder("t.toml").rglob("*") if p.is_file()} == saved
+    (tmp_path / "t.toml").write_text(text)
+    assert json.loads(run("ladder", "run", "t.toml", "--store", "runs.db", "--json").stdout) == results
 
 
 def test_errors(tmp_path):

@@ -19,7 +19,7 @@ from pathlib import Path
 from scalelab.errors import InputError
 from scalelab.fitting import Fit, Forecast
 from scalelab.ladder.design import LadderPlan
-from scalelab.ladder.run import load_result, runs_folder
+from scalelab.ladder.run import check_stale, load_result, runs_folder
 from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN
 
 
@@ -83,8 +83,10 @@ def ladder_results(plan_path: str | Path, count: str = "total") -> list[RungResu
     ``count`` says which parameters their FLOPs count."""
     plan = LadderPlan.from_toml(plan_path)
     folder = runs_folder(plan_path)
+    rungs = [*plan.rungs, *([plan.target] if plan.target else [])]
+    check_stale(plan_path, plan, rungs)
     out = []
-    for r in [*plan.rungs, *([plan.target] if plan.target else [])]:
+    for r in rungs:
         d = folder / r.name
         if not (d / "result.json").is_file():
             continue

@@ -89,6 +89,44 @@ def rung_status(plan_path, plan: LadderPlan, rung: Rung) -> str:
     return "todo"
 
 
+def stale_reason(plan_path, plan: LadderPlan, rung: Rung, shards: Shards | None = None) -> str | None:
+    """Why a finished rung's result no longer belongs to its plan (settings edited after it
+    was trained: seed, learning rate, tokens, shape; or other tokens in ``shards``), or None.
+    Settings the result does not record (written by an older version) are not compared."""
+    d = runs_folder(plan_path) / rung.name / "result.json"
+    try:
+        saved = json.loads(d.read_text())
+    except (OSError, ValueError):
+        return None
+    old, new = saved.get("config", {}), train_config(plan, rung).to_dict()
+    diffs = [f"{k} {old[k]!r}, the plan says {new[k]!r}" for k in new
+             if k in old and k != "model" and old[k] != new[k]]
+    if "model" in old and old["model"] != new["model"]:
+        diffs.insert(0, f"shape {_shape(old['model'])}, the plan says {_shape(new['model'])}")
+    if shards is not None and "shards" in saved:
+        was, now = saved["shards"], shards.to_dict()
+        if any(was.get(k) != now[k] for k in ("tokenizer", "vocab_size", "train_tokens", "val_tokens",
+                                               "corpus_sha256") if k in was):
+            diffs.append("other tokens (the corpus, its split or the tokenizer changed)")
+    return "; ".join(diffs) or None
+
+
+def _shape(model: dict) -> str:
+    return f"{model.get('n_layers')} x {model.get('d_model')}"
+
+
+def check_stale(plan_path, plan: LadderPlan, rungs: list[Rung], shards: Shards | None = None) -> None:
+    """Refuse (exit 2) when a finished rung was trained under other settings than its plan's:
+    counting it as done would fit results the plan no longer describes."""
+    stale = [(r, why) for r in rungs if (why := stale_reason(plan_path, plan, r, shards))]
+    if stale:
+        r, why = stale[0]
+        more = f" (and {len(stale) - 1} more rungs)" if len(stale) > 1 else ""
+        raise InputError(f"rung {r.name} was trained with other settings than the plan's: {why}{more}; to train "
+                         f"again, move {runs_folder(plan_path)} (or the rung's folder) away; to keep the results, "
+                         "give the plan back the settings they were trained with")
+
+
 MAX_EPOCHS = 4.0  # Muennighoff et al. 2023: up to ~4 epochs of repeated data cost little
 
 
@@ -126,6 +164,7 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
     shards = prepare_shards(plan_path, plan)
     folder = runs_folder(plan_path)
     folder.mkdir(parents=True, exist_ok=True)
+    check_stale(plan_path, plan, rungs, shards)
     results: dict[str, dict] = {}
     todo = []
     for r in rungs:
