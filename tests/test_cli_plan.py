@@ -203,3 +203,23 @@ def test_a_model_that_cannot_fit_says_so():
     d = json.loads(r.stdout)
     assert d["layout"]["parallel"] is None and d["layout"]["memory"] is None
     assert "no layout up to tp=8 fits" in r.stderr and any("no layout" in w for w in d["warnings"])
+
+
+def test_a_small_run_reads_in_its_own_units_and_says_what_shape_was_timed():
+    """A parameter count no Llama-like shape has is planned with the nearest shape, and says
+    so; a run of seconds reads in seconds and cents, not '0.0 days' and '$0'; where the plan's
+    6·N·D MFU and the timed shape's differ, the header gives both."""
+    r = run("--params", "1e5", "--tokens", "2e6", "--num-gpus", "1")
+    assert r.exit_code == 0, r.output
+    assert "no Llama-like shape has 1e+05 parameters" in r.stderr and "2 layers x 128" in r.stderr
+    d = json.loads(run("--params", "1e5", "--tokens", "2e6", "--num-gpus", "1", "--json").stdout)
+    assert any("no Llama-like shape" in w for w in d["warnings"])
+    seconds = d["run"]["days"] * 86400
+    assert seconds < 10
+    text = " ".join(r.stdout.split())
+    assert f"time {seconds:.2g} s wall-clock" in text and "0.0 days" not in text
+    assert f"cost ${d['run']['cost_usd']:.3g} (" in text
+    shape_mfu = d["speed"]["chosen"]["step"]["mfu"]
+    assert abs(shape_mfu - d["run"]["mfu"]) > 0.1 and f"which has {shape_mfu:.3f} counting its shape's FLOPs" in text
+    big_run = json.loads(run("--params", "70B", "--tokens", "2T", "--num-gpus", "1024", "--json").stdout)
+    assert not any("no Llama-like shape" in w for w in big_run["warnings"])

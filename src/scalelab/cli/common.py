@@ -158,6 +158,8 @@ def big(v: float) -> str:
 
 
 def duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.2g} s"
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:
@@ -165,6 +167,12 @@ def duration(seconds: float) -> str:
     if seconds < 86400 * 3:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:,.0f} days"
+
+
+def amount(v: float) -> str:
+    """An amount (hours, dollars, kWh) with thousands separators, or three significant
+    digits below 100, so that a small run's figures do not read as 0."""
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
 def yes(v) -> str:

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.markup import escape
 
 from scalelab.errors import ScalelabError
-from scalelab.cli.common import (Goodput, Gpu, Json, Mfu, Price, app, big, count, err, interval, num, out, print_json,
+from scalelab.cli.common import (Goodput, Gpu, Json, Mfu, Price, amount, app, big, count, duration, err, interval, num, out, print_json,
                                  run, whole_count)
 
 plan_app = typer.Typer(
@@ -177,6 +177,10 @@ def _print_plan(p) -> None:
     sp = p.speed or {}
     predicted = sp.get("mfu_source") == "performance model"
     mfu_how = "predicted: the fastest layout below" if predicted else a.mfu_source
+    if predicted and abs(sp["chosen"]["step"]["mfu"] - run_.mfu) >= 0.005:
+        # the plan counts its FLOPs as the header says (6·N·D for a bare parameter count); the
+        # layouts count those of the shape they time, attention and embeddings included
+        mfu_how += f", which has {sp['chosen']['step']['mfu']:.3f} counting its shape's FLOPs"
     if sp.get("reason") and sp["reason"] != "--mfu given":
         mfu_how += f"; not predicted: {sp['reason']}"
     good_how = {"failure model": "predicted from the GPU count: failures, checkpoints, restarts",
@@ -185,13 +189,18 @@ def _print_plan(p) -> None:
               f"at MFU {run_.mfu:.2f} ({escape(mfu_how)}), goodput {run_.goodput:.3f} ({good_how})")
     rg = p.ranges()
     span = (lambda key, fmt: f" ({fmt(rg[key][0])}–{fmt(rg[key][1])})") if rg else (lambda key, fmt: "")
-    t.add_row("time", f"{run_.days:,.1f} days wall-clock{span('days', lambda v: f'{v:,.1f}')}, "
-              f"{run_.compute_seconds / 86400:,.1f} computing")
-    t.add_row("GPU-hours", f"{run_.gpu_hours:,.0f}{span('gpu_hours', lambda v: f'{v:,.0f}')}")
+    if run_.days >= 1:
+        t.add_row("time", f"{run_.days:,.1f} days wall-clock{span('days', lambda v: f'{v:,.1f}')}, "
+                  f"{run_.compute_seconds / 86400:,.1f} computing")
+    else:  # a small run: in hours, minutes or seconds rather than "0.0 days"
+        t.add_row("time", f"{duration(run_.days * 86400)} wall-clock"
+                  f"{span('days', lambda v: duration(v * 86400))}, {duration(run_.compute_seconds)} computing")
+    t.add_row("GPU-hours", f"{amount(run_.gpu_hours)}{span('gpu_hours', amount)}")
     if run_.energy_kwh is not None:
-        t.add_row("energy", f"{run_.energy_kwh / 1000:,.0f} MWh (TDP {a.tdp_w:g} W x PUE {run_.pue:g})")
+        energy = (f"{run_.energy_kwh / 1000:,.0f} MWh" if run_.energy_kwh >= 1000 else f"{amount(run_.energy_kwh)} kWh")
+        t.add_row("energy", f"{energy} (TDP {a.tdp_w:g} W x PUE {run_.pue:g})")
     cost = run_.cost_usd
-    t.add_row("cost", "-" if cost is None else f"${cost:,.0f}{span('cost_usd', lambda v: f'${v:,.0f}')} at "
+    t.add_row("cost", "-" if cost is None else f"${amount(cost)}{span('cost_usd', lambda v: f'${amount(v)}')} at "
               f"${a.price_usd_per_hour:g}/GPU-hour ({a.price_note})")
     if rg:
         whose = "the speed and failure models' prediction" if predicted else "the default"

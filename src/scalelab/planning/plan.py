@@ -373,6 +373,12 @@ def _make_plan(accelerator, *, model, params, tokens, num_gpus, days, mfu, goodp
             model = dense_from_params(params)
             note = (f"only the parameter count was given: FLOPs are 6·N·D with N = {params:.4g}; memory uses a "
                     f"Llama-like shape ({model.n_layers} layers x {model.d_model})")
+            shape_total = model.params()["total"]
+            if abs(math.log(shape_total / params)) > math.log(1.25):
+                warnings.warn(f"no Llama-like shape has {params:.3g} parameters: the nearest, {model.n_layers} layers x "
+                              f"{model.d_model} with a {model.vocab_size:,}-token vocabulary, has {shape_total:.3g}, and "
+                              "the memory and speed figures are for it; give the shape (--d-model, --layers, --heads, "
+                              "--vocab) or a preset", PlanWarning, stacklevel=2)
             per_token = FLOPS_PER_PARAM_TOKEN * params
             flops = FlopCount(model=per_token * tokens, hardware=per_token * tokens, six_n=per_token * tokens,
                               per_token=per_token)
