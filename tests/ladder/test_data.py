@@ -99,3 +99,34 @@ def test_empty_and_binary_corpora_are_refused(tmp_path):
     with pytest.raises(InputError, match=r"none of its 1 files looks like text .*'b\.png'"):
         list(read_documents(folder))
     assert not (tmp_path / "s1").exists() and not (tmp_path / "s2").exists()
+
+
+def test_a_checkout_is_read_without_its_history_or_its_logs(tmp_path):
+    """A folder corpus that is a repository: what is under .git is not text of the corpus,
+    and a JSONL log beside the sources (no text field) is left out with a warning, not a
+    reason to refuse the folder; a folder of JSONL none of which has the field is refused."""
+    import gzip
+
+    repo = tmp_path / "repo"
+    (repo / ".git" / "logs").mkdir(parents=True)
+    (repo / ".git" / "logs" / "HEAD").write_text("0000 1111 someone <a@b> commit: first\n")
+    (repo / ".git" / "config").write_text("[core]\n\tbare = false\n")
+    (repo / "src").mkdir()
+    (repo / "src" / "main.py").write_text("def main():\n    return 1\n")
+    (repo / "runs").mkdir()
+    (repo / "runs" / "train_log.jsonl").write_text('{"step": 1, "loss": 4.2}\n{"step": 2, "loss": 4.1}\n')
+    (repo / "data.jsonl.gz").write_bytes(gzip.compress(b'{"text": "a document in a shard"}\n'))
+    with pytest.warns(CorpusWarning, match=r"1 of its 3 files are JSONL or Parquet without a 'text' field .* "
+                                           r"left out: runs/train_log\.jsonl"):
+        docs = list(read_documents(repo))
+    assert docs == [b"a document in a shard", b"def main():\n    return 1"]
+    from scalelab.corpus.documents import check_corpus
+
+    (repo / "data.jsonl.gz").unlink()
+    (repo / "a_log.jsonl").write_text('{"step": 1, "loss": 4.2}\n')  # the first file, sorted
+    check_corpus(repo)  # what a ladder's design looks at: the first file that reads as the corpus
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.jsonl").write_text('{"step": 1, "loss": 4.2}\n')
+    with pytest.raises(InputError, match=r"none of its 1 JSONL or Parquet files has a 'text' field .*--text-col"):
+        list(read_documents(logs))

@@ -40,16 +40,19 @@ def read_sourced(path: str | Path, text_col: str = "text", source_col: str | Non
     if not p.exists():
         raise InputError(f"corpus {str(p)!r} does not exist; give a text file, a folder of them, JSONL or Parquet")
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        files = folder_files(p)
         if not files:
             raise InputError(f"corpus folder {str(p)!r} holds no files")
         progress.total = sum(f.stat().st_size for f in files)
-        skipped = []
+        skipped, other_tables = [], []
         for f in files:
             rel = f.relative_to(p).parts
             source = rel[0] if len(rel) > 1 else "."
             if _is_table(f):
-                yield from ((source if source_col is None else s, d) for s, d in _table_rows(f, text_col, source_col))
+                if not _has_fields(f, text_col, source_col):
+                    other_tables.append(str(f.relative_to(p)))  # a log or a table of something else, beside the corpus
+                else:
+                    yield from ((source if source_col is None else s, d) for s, d in _table_rows(f, text_col, source_col))
             else:
                 data = _open(f)
                 if not _looks_like_text(data[:HEAD_BYTES]):
@@ -57,17 +60,22 @@ def read_sourced(path: str | Path, text_col: str = "text", source_col: str | Non
                 elif data.strip():
                     yield source, data.strip()
             progress.done += f.stat().st_size
-        if len(skipped) == len(files):
+        want = f"a {text_col!r}" + (f" and a {source_col!r}" if source_col else "")
+        if other_tables and len(other_tables) == len(files):
+            raise InputError(f"corpus folder {str(p)!r}: none of its {len(files)} JSONL or Parquet files has {want} "
+                             f"field (e.g. {other_tables[0]!r}); name the fields with --text-col / --source-col")
+        if len(skipped) + len(other_tables) == len(files):
             raise InputError(f"corpus folder {str(p)!r}: none of its {len(files)} files looks like text (binary or "
                              f"not UTF-8, e.g. {skipped[0]!r}); give UTF-8 text files, JSONL or Parquet")
-        if skipped:
-            import warnings
+        import warnings
 
-            from scalelab.errors import CorpusWarning
+        from scalelab.errors import CorpusWarning
 
-            warnings.warn(f"corpus folder {str(p)!r}: {len(skipped)} of its {len(files)} files are not text (binary "
-                          f"or not UTF-8) and were left out: {', '.join(skipped[:5])}"
-                          f"{', ...' if len(skipped) > 5 else ''}", CorpusWarning, stacklevel=2)
+        for left, why in ((skipped, "are not text (binary or not UTF-8)"),
+                          (other_tables, f"are JSONL or Parquet without {want} field (--text-col / --source-col)")):
+            if left:
+                warnings.warn(f"corpus folder {str(p)!r}: {len(left)} of its {len(files)} files {why} and were left "
+                              f"out: {', '.join(left[:5])}{', ...' if len(left) > 5 else ''}", CorpusWarning, stacklevel=2)
         return
     progress.total = p.stat().st_size
     if _is_table(p):
@@ -76,6 +84,38 @@ def read_sourced(path: str | Path, text_col: str = "text", source_col: str | Non
         return
     for doc in _paragraphs(p, progress):
         yield p.name, doc
+
+
+def folder_files(folder: Path) -> list[Path]:
+    """The files of a corpus folder, sorted, leaving out hidden ones and everything under a
+    hidden folder (``.git``, ``.venv``, ``.ipynb_checkpoints``): a checkout's version history
+    is not its text."""
+    return sorted(f for f in folder.rglob("*")
+                  if f.is_file() and not any(part.startswith(".") for part in f.relative_to(folder).parts))
+
+
+def _has_fields(path: Path, text_col: str, source_col: str | None) -> bool:
+    """Whether a JSONL file's first record (a Parquet file's columns) has the fields a corpus
+    reads; a file whose first line is not JSON counts as having them (reading it then says
+    what is wrong)."""
+    wanted = [c for c in (text_col, source_col) if c is not None]
+    if path.name.lower().endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        try:
+            names = pq.read_schema(path).names
+        except Exception:  # noqa: BLE001 - not Parquet after all: reading it reports that
+            return True
+        return all(c in names for c in wanted)
+    name = path.name.lower()
+    opener = lzma.open if name.endswith(".xz") else gzip.open if name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as fh:  # the first record only: a shard can be gigabytes
+            line = next((ln for ln in fh if ln.strip()), b"")
+        obj = json.loads(line)
+    except (ValueError, lzma.LZMAError, OSError, EOFError):
+        return True
+    return not isinstance(obj, dict) or all(c in obj for c in wanted)
 
 
 def _paragraphs(path: Path, progress: ReadProgress, chunk: int = 1 << 20) -> Iterator[bytes]:
@@ -164,12 +204,12 @@ def check_corpus(path: str | Path, text_col: str = "text") -> None:
     if not p.exists():
         raise InputError(f"corpus {str(p)!r} does not exist; give a text file, a folder of them, JSONL or Parquet")
     if p.is_dir():
-        files = (f for f in sorted(p.rglob("*")) if f.is_file() and not f.name.startswith("."))
+        files = iter(folder_files(p))
         first = next(files, None)
         if first is None:
             raise InputError(f"corpus folder {str(p)!r} holds no files; give a folder of text files")
         for f in [first, *itertools.islice(files, 50)]:  # the first that looks like text (reading leaves out the rest)
-            if _is_table(f) or _looks_like_text(_head(f)):
+            if _has_fields(f, text_col, None) if _is_table(f) else _looks_like_text(_head(f)):
                 first = f
                 break
         p = first
