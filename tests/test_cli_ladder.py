@@ -122,6 +122,16 @@ def test_design_run_resume_fit(tmp_path, monkeypatch):
     assert {p: p.read_bytes() for p in runs_folder("t.toml").rglob("*") if p.is_file()} == saved
     (tmp_path / "t.toml").write_text(text)
     assert json.loads(run("ladder", "run", "t.toml", "--store", "runs.db", "--json").stdout) == results
+    # a branch whose folder is removed trains again: its trunk's file went when it first
+    # finished, so it runs from the start, which is the same run
+    import shutil
+
+    b = next(r for r in branches if r.name != rung.name)
+    shutil.rmtree(runs_folder("t.toml") / b.name)
+    redo = json.loads(run("ladder", "run", "t.toml", "--store", "runs.db", "--json").stdout)
+    assert redo[b.name]["resumed_from"] == 0 and redo[b.name]["steps"] == results[b.name]["steps"]
+    assert redo[b.name]["val_loss"] == results[b.name]["val_loss"]
+    assert not list(runs_folder("t.toml").rglob("branch-*.pt"))
 
 
 def test_errors(tmp_path):

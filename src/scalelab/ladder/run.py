@@ -46,11 +46,17 @@ def branching(plan_path, plan: LadderPlan, rung: Rung) -> dict:
     """How a rung shares a WSD trunk: the branch points it saves (a trunk) or the file it
     starts from (a branch); the keyword arguments of ``train``."""
     kw = {}
-    shorter = [r.tokens for r in plan.rungs if r.trunk == rung.name]
+    folder = runs_folder(plan_path)
+    # the branches still to train (a finished one would never remove its file)
+    shorter = [r.tokens for r in plan.rungs if r.trunk == rung.name and not (folder / r.name / "result.json").is_file()]
     if shorter:
         kw["save_branches"] = shorter
     if rung.trunk is not None:
-        kw["start_from"] = runs_folder(plan_path) / rung.trunk / f"branch-{rung.tokens}.pt"
+        start = folder / rung.trunk / f"branch-{rung.tokens}.pt"
+        if start.is_file() or not (folder / rung.trunk / "result.json").is_file():
+            kw["start_from"] = start
+        # else the branch trained before and its folder was removed since (its file goes once
+        # it finishes): trained from the start, it is the same run, the shared steps included
     return kw
 
 
