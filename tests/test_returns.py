@@ -99,3 +99,21 @@ def test_returns_figure(tmp_path):
     assert svg.count("-34%") == 4 and "floor E" in svg
     r = runner.invoke(app, ["returns", str(default_fit_path()), "--target-loss", "2.0", "--plot", str(png)])
     assert r.exit_code == 2 and "--plot draws the decades" in r.output
+
+
+def test_a_pilot_sized_fit_reads_in_its_unit_and_its_cents(tmp_path):
+    """A ladder's fit (bits per byte) from 1e14 FLOPs: the decades cost fractions of a cent,
+    shown in three digits rather than as $0, and the table says the loss's unit."""
+    d = json.loads(default_fit_path().read_text())
+    d["provenance"]["unit"] = "bits per byte"
+    fit = tmp_path / "fit.json"
+    fit.write_text(json.dumps(d))
+    r = run("returns", fit, "--compute", "1e14", "--decades", "1")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(run("returns", fit, "--compute", "1e14", "--decades", "1", "--json").stdout)
+    assert 0 < rows[1]["cost_usd"] < 0.01
+    text = " ".join(r.stdout.split())
+    assert f"${rows[1]['cost_usd']:.3g}" in text and f"{rows[1]['gpu_hours']:.3g}" in text and "$0 " not in text
+    assert "loss in bits per byte; '$ per 0.01'" in text
+    plain = run("returns", default_fit_path(), "--compute", "1e24", "--decades", "1")
+    assert "loss in" not in plain.stdout and "$ per 0.01': the decade's cost" in " ".join(plain.stdout.split())

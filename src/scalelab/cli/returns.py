@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from scalelab.cli.common import Goodput, Gpu, Json, Mfu, Price, app, big, count, out, print_json, run
+from scalelab.cli.common import Goodput, Gpu, Json, Mfu, Price, amount, app, big, count, out, print_json, run
 
 
 @app.command("returns", epilog="""\b
@@ -37,6 +37,8 @@ def returns_cmd(
     buys, and what it costs (per run, per decade, per 0.01 of loss); or, with --target-loss,
     the run that reaches a loss, and whether the law's floor puts it out of reach."""
 
+    seen = {}
+
     def go():
         from scalelab.errors import InputError
         from scalelab.planning.returns import compute_for_loss, returns
@@ -51,6 +53,7 @@ def returns_cmd(
         if plot is not None and target_loss is not None:
             raise InputError("--plot draws the decades of --compute; --target-loss has none to draw")
         fit = load_fit(fit_path)
+        seen["unit"] = (getattr(fit, "provenance_", None) or {}).get("unit")
         acc = get_accelerator(gpu).with_overrides(price_usd_per_hour=price, mfu=mfu)
         if target_loss is not None:
             return compute_for_loss(fit, target_loss, accelerator=acc, mfu=mfu, goodput=goodput, num_gpus=num_gpus)
@@ -77,12 +80,12 @@ def returns_cmd(
         lo80, hi80 = r["flops_lo80"], r["flops_hi80"]
         span = f" (80%: {lo80:.3g}–{hi80:.3g})" if lo80 and hi80 else \
             f" (80%: from {lo80:.3g}; the interval's upper edge never comes down to it)" if lo80 else ""
-        cost = "" if r["cost_usd"] is None else f", ${r['cost_usd']:,.0f}"
+        cost = "" if r["cost_usd"] is None else f", ${amount(r['cost_usd'])}"
         days = "" if r.get("days") is None else f"; {r['days']:,.1f} days on {r['num_gpus']:,.0f} GPUs" + (
             f" (80%: {r['days_lo80']:,.1f}–{r['days_hi80']:,.1f})" if r["days_lo80"] and r["days_hi80"] else
             f" (80%: from {r['days_lo80']:,.1f})" if r["days_lo80"] else "")
         out.print(f"loss {r['target_loss']:g} (floor E = {r['floor_E']:.4g}): {r['flops']:.3g} FLOPs{span}, "
-                  f"N = {big(r['params'])}, D = {big(r['tokens'])}; {r['gpu_hours']:,.0f} GPU-hours on "
+                  f"N = {big(r['params'])}, D = {big(r['tokens'])}; {amount(r['gpu_hours'])} GPU-hours on "
                   f"{r['accelerator']}{cost}{days}", markup=False)
         return
     cols = ["compute", "N", "D", "loss (80%)", "reducible", "removed", "gain", "GPU-hours",
@@ -93,14 +96,16 @@ def returns_cmd(
     for d in result:
         row = [f"{d.flops:.3g}", big(d.params), big(d.tokens), f"{d.loss:.4f} ({d.lo80:.3f}–{d.hi80:.3f})",
                f"{d.reducible:.4f}", "-" if d.removed is None else f"{100 * d.removed:.1f}%",
-               "-" if d.gain is None else f"{d.gain:.4f}", f"{d.gpu_hours:,.0f}",
-               *([f"{d.days:,.1f}"] if num_gpus else []),
-               "-" if d.cost_usd is None else f"${d.cost_usd:,.0f}",
-               "-" if d.decade_cost_usd is None else f"${d.decade_cost_usd:,.0f}",
-               "-" if d.usd_per_centinat is None else f"${d.usd_per_centinat:,.0f}"]
+               "-" if d.gain is None else f"{d.gain:.4f}", amount(d.gpu_hours),
+               *([amount(d.days)] if num_gpus else []),
+               "-" if d.cost_usd is None else f"${amount(d.cost_usd)}",
+               "-" if d.decade_cost_usd is None else f"${amount(d.decade_cost_usd)}",
+               "-" if d.usd_per_centinat is None else f"${amount(d.usd_per_centinat)}"]
         if d.task is not None:
             row.append(f"{100 * d.task['value']:.1f} ({100 * d.task['lo80']:.1f}–{100 * d.task['hi80']:.1f})")
         t.add_row(*row)
     out.print(t)
+    unit = f"loss in {seen['unit']}; " if seen.get("unit") else ""
+    out.print(f"{unit}'$ per 0.01': the decade's cost per 0.01 of loss it removes", markup=False)
     if plot is not None:
         out.print(f"wrote {plot}")
