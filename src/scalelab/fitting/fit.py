@@ -492,9 +492,11 @@ class Fit:
                     continue
                 lo, hi = np.quantile(self.ensemble_[name], [0.025, 0.975])
                 if lo > 0 and hi / lo > 100:
+                    ratio = hi / lo
                     self._warn(
                         IdentifiabilityWarning,
-                        f"{name} is poorly determined: its 95% interval [{lo:.3g}, {hi:.3g}] spans {hi / lo:.0f}x",
+                        f"{name} is poorly determined: its 95% interval [{lo:.3g}, {hi:.3g}] spans "
+                        + (f"{ratio:.0f}x" if ratio < 1e6 else f"{ratio:.1e}x (orders of magnitude)"),
                     )
         if len(optima) > 1:
             (x0, f0), (x1, f1) = optima[0], optima[1]
