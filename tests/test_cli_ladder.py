@@ -102,7 +102,7 @@ def test_design_run_resume_fit(tmp_path, monkeypatch):
     assert status["loss"] == [x["val_bpb"] for x in rows if "val_bpb" in x][-1]
     assert status["projection"]["forecast"]["loss"] == pytest.approx(d["forecast"]["loss"])
     page = run("report", "fit.json", "--out", "r.html", "--no-backtest")
-    assert page.exit_code == 0 and f"forecast {d['forecast']['loss']:.2f}" in page.stdout, page.output
+    assert page.exit_code == 0 and f"forecast {d['forecast']['loss']:.3g} bits per byte (80%" in page.stdout, page.output
     html = (tmp_path / "r.html").read_text()
     assert "not at hand" not in html and "has changed" not in html  # the rungs are drawn, read from the plan
     fixed = json.loads(run("ladder", "fit", "t.toml", "--bootstrap", "0", "--fix", "E=0.5", "--tie", "alpha=beta",

@@ -56,7 +56,9 @@ class RunReport:
         f = self.forecast
         if f is not None:
             iv = f.interval(0.8)
-            parts.append(f"forecast {f.loss:.3g}" + (f" (80%: {iv.lo:.3g}–{iv.hi:.3g})" if iv else ""))
+            unit = (getattr(self.fit, "provenance_", None) or {}).get("unit")
+            parts.append(f"forecast {f.loss:.3g}" + (f" {unit}" if unit else "")
+                         + (f" (80%: {iv.lo:.3g}–{iv.hi:.3g})" if iv else ""))
         for name, _link, _pts, tf in self.tasks:
             iv = tf.intervals.get(0.8)
             parts.append(f"{name} {100 * tf.value:.1f}" + (f" ({100 * iv[0]:.1f}–{100 * iv[1]:.1f})" if iv else "")
