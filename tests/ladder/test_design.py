@@ -201,3 +201,40 @@ def test_rungs_can_keep_the_target_s_depth():
         design("c.txt", "s", sizes=[2e3, 4e3, 8e3], rung_layers=40)
     with pytest.raises(InputError, match="--rung-layers target needs a target"):
         design("c.txt", "s", sizes=[2e3, 4e3, 8e3], rung_layers="target")
+
+
+def test_a_corpus_too_small_for_the_rungs_is_said_at_design(tmp_path):
+    """What `ladder run` would refuse (a rung reading the training split more than 4 times)
+    is said when the ladder is designed, from the corpus's size on disk."""
+    from scalelab.data import bundled_path
+
+    austen = str(bundled_path("austen"))  # about 4M bytes
+    with pytest.warns(PlanWarning, match=r"holds about 3\.\d+e\+06 training tokens: rung \S+ would read them \d+ times"):
+        design(austen, "s", target_params=7e9, target_tokens=1.4e11, budget_frac=0.01)
+    with pytest.warns(PlanWarning, match=r"the target would read them 5 times, so `ladder run --with-target` refuses"):
+        design(austen, "s", target_params=1e6, target_tokens=2e7, budget_frac=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PlanWarning)
+        design(austen, "s", target_params=3e5, target_tokens=6e6, budget_frac=0.1)
+
+
+def test_corpus_size_is_estimated_without_reading_it_through(tmp_path):
+    import gzip
+    import lzma
+
+    from scalelab.corpus.documents import estimate_bytes
+
+    text = b"\n\n".join(b"paragraph %d " % i * 40 for i in range(3000))
+    (tmp_path / "a.txt").write_bytes(text)
+    assert estimate_bytes(tmp_path / "a.txt") == (len(text), True)
+    (tmp_path / "small.txt.gz").write_bytes(gzip.compress(text))  # under a megabyte compressed: measured whole
+    assert estimate_bytes(tmp_path / "small.txt.gz") == (len(text), True)
+    big = b"".join(b"%d %x; " % (i, i * 7919 % 104729) for i in range(800_000))  # several MB that compress ~3x
+    (tmp_path / "big.txt.xz").write_bytes(lzma.compress(big, preset=0))
+    est, exact = estimate_bytes(tmp_path / "big.txt.xz")
+    assert not exact and abs(est / len(big) - 1) < 0.25
+    folder = tmp_path / "f"
+    (folder / ".git").mkdir(parents=True)
+    (folder / ".git" / "pack").write_bytes(b"x" * 10_000)
+    (folder / "a.txt").write_bytes(text)
+    assert estimate_bytes(folder) == (len(text), True)

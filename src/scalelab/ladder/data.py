@@ -27,6 +27,7 @@ from scalelab.errors import InputError
 from scalelab.io import atomic_path, write_json
 
 EOT = b"\n\n"  # documents are joined with a blank line in the byte stream
+VAL_FRACTION = 0.05  # of the documents, held out for validation
 ENCODE_BATCH_BYTES = 50_000  # BPE encodes in ~50 kB batches: one huge batch needs gigabytes
 
 
@@ -71,7 +72,7 @@ class Shards:
 
 
 def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", vocab_size: int = 8192,
-            val_fraction: float = 0.05, seed: int = 0, text_col: str = "text", max_bytes: int | None = None,
+            val_fraction: float = VAL_FRACTION, seed: int = 0, text_col: str = "text", max_bytes: int | None = None,
             progress: Callable[[str, float], None] | None = None) -> Shards:
     """Encode a corpus into ``out/train.bin``, ``out/val.bin`` and ``out/meta.json``.
 

@@ -425,7 +425,38 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
         warnings.warn(f"the target has {plan.flops_extrapolation:.0f}x the FLOPs of the largest rung (and "
                       f"{plan.params_extrapolation:.0f}x its parameters); forecasts this far out have no published "
                       f"backing beyond ~{MAX_EXTRAPOLATION:g}x: raise --budget-frac", ExtrapolationWarning, stacklevel=2)
+    _warn_small_corpus(plan)
     return plan
+
+
+BPE_BYTES_PER_TOKEN = 4.0  # about what a BPE vocabulary of a few thousand takes on English text
+
+
+def _warn_small_corpus(plan: LadderPlan) -> None:
+    """Say at design time what ``ladder run`` would refuse: a rung (or the target) that reads
+    the corpus's training split more than ``MAX_EPOCHS`` times (size estimated from disk)."""
+    from scalelab.corpus.documents import estimate_bytes
+    from scalelab.ladder.data import VAL_FRACTION
+    from scalelab.ladder.run import MAX_EPOCHS
+
+    try:
+        size, exact = estimate_bytes(plan.corpus, plan.text_col)
+    except OSError:
+        return
+    tokens = size * (1 - VAL_FRACTION) / (1.0 if plan.tokenizer == "byte" else BPE_BYTES_PER_TOKEN)
+    if tokens <= 0:
+        return
+    about = "" if exact and plan.tokenizer == "byte" else "about "
+    longest = max(plan.rungs, key=lambda r: r.tokens)
+    if longest.tokens > MAX_EPOCHS * tokens:
+        warnings.warn(f"the corpus holds {about}{tokens:.3g} training tokens: rung {longest.name} would read them "
+                      f"{longest.tokens / tokens:.0f} times, and `ladder run` refuses more than {MAX_EPOCHS:g} "
+                      "(repeated data bends the law): give a larger --corpus, or smaller --sizes / --multiples",
+                      PlanWarning, stacklevel=3)
+    elif plan.target is not None and plan.target.tokens > MAX_EPOCHS * tokens:
+        warnings.warn(f"the corpus holds {about}{tokens:.3g} training tokens: the target would read them "
+                      f"{plan.target.tokens / tokens:.0f} times, so `ladder run --with-target` refuses it "
+                      f"(more than {MAX_EPOCHS:g}); the rungs fit", PlanWarning, stacklevel=3)
 
 
 def _spend_with_floor(target: Rung, budget_frac: float, build, seq_len: int,
