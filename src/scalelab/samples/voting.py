@@ -2,8 +2,8 @@
 
 * **Majority vote at k**: draw k of the n samples without replacement; the vote is right
   when the most frequent answer among them is unique (a tie is not a majority) and is a
-  correct answer. Estimated by Monte Carlo (``draws`` subsets per problem and k); its
-  plateau is the vote over all n samples.
+  correct answer. Estimated by Monte Carlo (``draws`` subsets per problem and k), exact at
+  k = 1 (pass@1) and k = n; its plateau is the vote over all n samples.
 * **Best of k** with a verifier score: the sample of highest score among k is kept; exact by
   order statistics: the sample with j samples scored below it is the best of a random
   k-subset with probability C(j, k-1) / C(n, k) (ties in score are broken at random).
@@ -31,6 +31,9 @@ def majority_at_k(answers: list[np.ndarray], correct: list[np.ndarray], k, *, dr
         if k.max() > n:
             raise InputError(f"majority@{k.max()} needs {k.max()} samples; problem {i + 1} has {n}")
         for j, kk in enumerate(k):
+            if kk == 1:  # one sample is always a unique majority: exact, pass@1
+                out[i, j] = np.mean(right[inverse])
+                continue
             if kk == n:
                 picks = inverse[None, :]
             else:
