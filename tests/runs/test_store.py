@@ -68,7 +68,11 @@ def test_errors(tmp_path):
     with RunStore(tmp_path / "ok.db") as st:
         with pytest.raises(InputError, match=r"no run 'zz'"):
             st.log("zz", [(1, None, "loss", 1.0, None)])
-        with pytest.raises(InputError, match=r"no run 'zz' in .*; runs: none"):
+        with pytest.raises(InputError, match=r"no run 'zz' in .*; runs \(by name or id\): none"):
+            st.run("zz")
+        for i in range(22):  # a user asking by name is told the names, and how many more there are
+            st.add_run(f"run-{i}", run_id=f"id{i}", source="x.jsonl", format="jsonl")
+        with pytest.raises(InputError, match=r"runs \(by name or id\): run-0 \(id0\), run-1 \(id1\), .* and 2 more"):
             st.run("zz")
 
 

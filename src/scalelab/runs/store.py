@@ -215,8 +215,12 @@ class RunStore:
                                 "FROM runs WHERE run_id = ? OR name = ? ORDER BY run_id = ? DESC LIMIT 1",
                                 (run_id, run_id, run_id)).fetchone()
         if row is None:
-            known = [r[0] for r in self._con.execute("SELECT run_id FROM runs LIMIT 20")]
-            raise InputError(f"no run {run_id!r} in {str(self.path)!r}; runs: {', '.join(known) or 'none'}")
+            known = [f"{name} ({rid})" if name and name != rid else rid
+                     for rid, name in self._con.execute("SELECT run_id, name FROM runs ORDER BY created_utc LIMIT 20")]
+            total = self._con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+            more = f" and {total - len(known)} more (scalelab runs list)" if total > len(known) else ""
+            raise InputError(f"no run {run_id!r} in {str(self.path)!r}; runs (by name or id): "
+                             f"{', '.join(known) or 'none'}{more}")
         keys = ("run_id", "name", "source", "format", "config", "provenance", "created_utc", "updated_utc")
         d = dict(zip(keys, row))
         d["config"], d["provenance"] = json.loads(d["config"] or "{}"), json.loads(d["provenance"] or "{}")
