@@ -216,7 +216,7 @@ class RunStore:
                                 (run_id, run_id, run_id)).fetchone()
         if row is None:
             known = [f"{name} ({rid})" if name and name != rid else rid
-                     for rid, name in self._con.execute("SELECT run_id, name FROM runs ORDER BY created_utc LIMIT 20")]
+                     for rid, name in self._con.execute("SELECT run_id, name FROM runs ORDER BY created_utc, rowid LIMIT 20")]
             total = self._con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
             more = f" and {total - len(known)} more (scalelab runs list)" if total > len(known) else ""
             raise InputError(f"no run {run_id!r} in {str(self.path)!r}; runs (by name or id): "
