@@ -248,3 +248,21 @@ def test_runs_import_list_show_export(tmp_path):
     assert r.exit_code == 2 and "no run 'nope'" in r.stderr
     r = run("runs", "export", "demo", "--out", tmp_path / "x.xlsx", "--store", db)
     assert r.exit_code == 2 and "use a .csv, .jsonl or .parquet file" in r.stderr
+
+
+def test_a_ladder_branch_log_has_no_stall_where_its_trunk_steps_end(tmp_path):
+    """A WSD branch's log starts with its trunk's steps, trained earlier: the time between
+    the last of them and the branch's first own step is no stall; the same gap in a log
+    without the mark is one."""
+    rows = [{"step": i, "tokens": 256 * i, "loss": 2 + 3 * i ** -0.3, "wall_time": 1.7e9 + i} for i in range(1, 401)]
+    for r in rows[300:]:
+        r["wall_time"] += 900  # the branch trained 15 minutes after the trunk passed step 300
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rows[300]["branched_from"] = 300
+    branch = tmp_path / "branch.jsonl"
+    branch.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    kinds = [a["kind"] for a in json.loads(run("watch", plain, "--once", "--json").stdout)["runs"][0]["alerts"]]
+    assert kinds == ["stall"]
+    r = run("watch", branch, "--once", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["runs"][0]["alerts"] == []

@@ -302,6 +302,10 @@ def test_a_wsd_branch_is_the_run_it_stands_for(shards, tmp_path):
         return [json.loads(x)["loss"] for x in (folder / "log.jsonl").read_text().splitlines()]
 
     assert losses(tmp_path / "branch") == losses(tmp_path / "alone")  # the whole curve, shared steps included
+    marks = [json.loads(x) for x in (tmp_path / "branch" / "log.jsonl").read_text().splitlines()]
+    marks = [(r["step"], r["branched_from"]) for r in marks if "branched_from" in r]
+    assert marks == [(25, 24)]  # its first own step says where the trunk's steps end (a watch sees no stall there)
+    assert "branched_from" not in (tmp_path / "alone" / "log.jsonl").read_text()
     with pytest.raises(InputError, match=r"only WSD runs branch"):
         train(cfg(tokens=30 * 1024), shards, tmp_path / "cosine", start_from=start)
     with pytest.raises(InputError, match=r"was trained with other settings than this rung's"):

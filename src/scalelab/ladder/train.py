@@ -302,6 +302,7 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
                             fused=mode != "fsdp" or None)  # fused on the CPU too: 0.25x the for-loop's time
     sampler = Sampler(shards.train(), seq, cfg.seed, ranks.rank, ranks.device, ranks.world)
     start_step, resumed_from = 0, 0
+    branched = None  # the step a WSD branch starts from its trunk's state: its log's first own record says so
     ckpt = out / "checkpoint.pt"
     if ckpt.is_file():
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
@@ -318,6 +319,7 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
     elif start_from is not None:
         start_step = resumed_from = _start_branch(Path(start_from), model, opt, sampler, cfg, mode, ranks, out,
                                                   decay_start(total_steps, cfg))
+        branched = start_step
     train_model = model
     if mode == "ddp":
         from torch.nn.parallel import DistributedDataParallel
@@ -338,6 +340,7 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
         from scalelab.watch import Watcher
 
         watcher = Watcher(name=run_id or out.name)
+    mark = {"branched": branched}
     pending: list = []  # (step, loss, grad norm, lr, time, pause so far, val loss): read after the next step is launched
 
     def flush(final: bool = False):
@@ -353,6 +356,9 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
             last["loss"] = rec["loss"]
             if v is not None:
                 rec["val_loss"], rec["val_bpb"] = v, shards.bits_per_byte(v)
+            if mark["branched"] is not None:  # the steps before it were the trunk's, trained earlier: a
+                rec["branched_from"] = mark["branched"]  # watch takes the time between for no stall
+                mark["branched"] = None
             log.write(json.dumps(rec) + "\n")
             log.flush()
             if watcher is not None:

@@ -733,12 +733,17 @@ def stall_minutes(intervals_s: np.ndarray, fallback: float = STALL_DEFAULT_MINUT
     return (max(2 * float(np.median(d)), 1.2 * float(d.max())) + STALL_FLOOR_S) / 60
 
 
-def gaps(steps: np.ndarray, wall_time: np.ndarray, *, minutes: float | None = None, history: int = 200) -> list[Alert]:
+def gaps(steps: np.ndarray, wall_time: np.ndarray, *, minutes: float | None = None, history: int = 200,
+         branched: np.ndarray | None = None) -> list[Alert]:
     """Stalls in a finished log: consecutive logged points further apart than ``minutes``,
     or (None) than :func:`stall_minutes` of the ``history`` intervals before them (for
-    the log's first ten, the ten others among its first eleven)."""
+    the log's first ten, the ten others among its first eleven). ``branched`` marks the
+    points where a run went on from another's state (a WSD branch from its trunk, whose
+    steps before it the trunk trained earlier): the time before such a point is no stall."""
     w = np.asarray(wall_time, float)
     d = np.diff(w)
+    if branched is not None:
+        d[np.asarray(branched, bool)[1:]] = np.nan
     out = []
     with np.errstate(invalid="ignore"):
         candidates = np.flatnonzero(d >= (STALL_FLOOR_S if minutes is None else 60 * minutes)) + 1  # no shorter gap is one

@@ -45,8 +45,9 @@ def watch_once(source: str, settings: WatchSettings, *, fmt: str = "auto", run: 
         alerts = []
         for part in log.stretches or [log.frame]:  # a restarted run replayed as it was logged
             alerts += mon.update(count_tokens(part, per_step, log.report.source))
+        branched = log.frame["branched_from"].notna().to_numpy() if "branched_from" in log.frame else None
         gaps = det.gaps(log.frame["step"].to_numpy(), log.frame["wall_time"].to_numpy(float),
-                        minutes=settings.stall_minutes)
+                        minutes=settings.stall_minutes, branched=branched)
         mon.alerts += gaps
         alerts += gaps
         b = mon.budget_alert()
