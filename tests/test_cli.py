@@ -213,3 +213,23 @@ def test_version():
 
     r = run("--version")
     assert r.exit_code == 0 and r.stdout.strip() == f"scalelab {__version__}"
+
+
+def test_predict_without_a_run_forecasts_the_target_the_fit_was_made_for(tmp_path):
+    """A ladder's fit records its target and unit: `predict FIT` forecasts that run, says so,
+    and names the unit; a fit without a target still asks for the run."""
+    from scalelab.data import default_fit_path
+
+    d = json.loads(default_fit_path().read_text())
+    d["provenance"].update(target={"params": 7e10, "tokens": 1.4e12}, unit="bits per byte")
+    fit = tmp_path / "fit.json"
+    fit.write_text(json.dumps(d))
+    mine = json.loads(runner.invoke(app, ["predict", str(fit), "--json"]).stdout)["rows"]
+    given = json.loads(runner.invoke(app, ["predict", str(fit), "--params", "7e10", "--tokens", "1.4e12",
+                                           "--json"]).stdout)["rows"]
+    assert mine == given and len(mine) == 1
+    r = runner.invoke(app, ["predict", str(fit)])
+    text = " ".join(r.stdout.split())
+    assert r.exit_code == 0 and "loss (bits per byte)" in text and f"the target {fit.name} was made for" in text
+    r = runner.invoke(app, ["predict", str(default_fit_path())])
+    assert r.exit_code == 2 and "give --params N and --tokens D" in r.stderr

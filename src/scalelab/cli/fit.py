@@ -196,8 +196,11 @@ def predict(
     """Forecast the loss, with 80% and 95% intervals.
 
     With --params and --tokens: the loss of that run. With --compute: the compute-optimal
-    parameters and tokens for each FLOP budget and the loss of a run trained there.
+    parameters and tokens for each FLOP budget and the loss of a run trained there. With
+    neither, a fit that records the run it was made for (a ladder's) forecasts that run.
     """
+
+    seen: dict = {}
 
     def go():
         from scalelab.fitting import predict_table
@@ -206,7 +209,15 @@ def predict(
 
         check_figure_path(plot)
         fit = load_fit(fit_path)
-        kind, frame = predict_table(fit, params=parse_numbers(params, "--params"), tokens=parse_numbers(tokens, "--tokens"),
+        n_, d_ = parse_numbers(params, "--params"), parse_numbers(tokens, "--tokens")
+        target = (getattr(fit, "provenance_", None) or {}).get("target")
+        if n_ is None and d_ is None and compute is None and target:
+            # a ladder's fit says the run it was made for: forecast that one
+            n_, d_ = [float(target["params"])], [float(target["tokens"])]
+            seen["note"] = (f"the target {fit_path.name} was made for: N = {num(n_[0])}, D = {num(d_[0])} "
+                            "(--params and --tokens for another run)")
+        seen["unit"] = (getattr(fit, "provenance_", None) or {}).get("unit")
+        kind, frame = predict_table(fit, params=n_, tokens=d_,
                                     flops=parse_numbers(compute, "--compute"), flops_per_token=flops_per_token,
                                     unique_tokens=parse_numbers(unique_tokens, "--unique-tokens"))
         if plot is not None:
@@ -223,11 +234,14 @@ def predict(
         print_json({"kind": kind, "rows": frame.to_dict(orient="records")})
         return
     cols = [c for c in ("flops", "params", "tokens", "unique_tokens") if c in frame]
-    t = Table(*cols, "loss", "80% interval", "95% interval", "extrapolation")
+    t = Table(*cols, f"loss ({seen['unit']})" if seen.get("unit") else "loss", "80% interval", "95% interval",
+              "extrapolation")
     for _, row in frame.iterrows():
         t.add_row(*[num(row[c]) for c in cols], num(row["loss"]), f"{num(row['lo80'])} .. {num(row['hi80'])}",
                   f"{num(row['lo95'])} .. {num(row['hi95'])}", factor(row['extrapolation']))
     out.print(t)
+    if seen.get("note"):
+        out.print(seen["note"], markup=False)
     if kind == "allocation":
         out.print("params/tokens: point estimate; their intervals are in --json (params_lo80 ...). "
                   "The loss interval is for a run trained at the point estimate.")
