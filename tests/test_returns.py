@@ -117,3 +117,19 @@ def test_a_pilot_sized_fit_reads_in_its_unit_and_its_cents(tmp_path):
     assert "loss in bits per byte; '$ per 0.01'" in text
     plain = run("returns", default_fit_path(), "--compute", "1e24", "--decades", "1")
     assert "loss in" not in plain.stdout and "$ per 0.01': the decade's cost" in " ".join(plain.stdout.split())
+
+
+def test_a_degenerate_ensemble_member_is_no_allocation_not_a_numpy_warning(tmp_path):
+    """A poorly determined fit's bootstrap can hold a member whose compute-optimal N is 0 or
+    infinite (A at 1e300): it is left out of the allocation's interval, silently, instead of
+    'divide by zero' warnings landing in the user's output (and the report's notes)."""
+    import warnings
+
+    d = json.loads(default_fit_path().read_text())
+    d["ensemble"]["A"][0], d["ensemble"]["alpha"][0] = 1e300, 0.01
+    fit = tmp_path / "fit.json"
+    fit.write_text(json.dumps(d))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        rows = returns(load_fit(fit), 1e24, decades=1)
+    assert all(np.isfinite([r.params, r.tokens, r.loss]).all() for r in rows)

@@ -686,15 +686,21 @@ class Fit:
         Ns, Ds = [], []
         for b in range(B):
             member = law.from_params({k: v[b] for k, v in self.ensemble_.items()})
-            a = member.optimal_allocation(C, flops_per_token, **extra)
-            Ns.append(a.params)
-            Ds.append(a.tokens)
+            # a member far out in a poorly determined ensemble can put N at 0 or infinity:
+            # it counts as no allocation (NaN), not as a numpy warning in the user's output
+            with np.errstate(all="ignore"):
+                a = member.optimal_allocation(C, flops_per_token, **extra)
+            ok = np.isfinite(a.params) & np.isfinite(a.tokens) & (a.params > 0) & (a.tokens > 0)
+            Ns.append(np.where(ok, a.params, np.nan))
+            Ds.append(np.where(ok, a.tokens, np.nan))
         piv, tiv = {}, {}
         for lv in levels:
             q = [(1 - lv) / 2, (1 + lv) / 2]
             if B:
-                piv[float(lv)] = tuple(np.quantile(np.array(Ns), q, axis=0))
-                tiv[float(lv)] = tuple(np.quantile(np.array(Ds), q, axis=0))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # a budget no member allocates: NaN
+                    piv[float(lv)] = tuple(np.nanquantile(np.array(Ns), q, axis=0))
+                    tiv[float(lv)] = tuple(np.nanquantile(np.array(Ds), q, axis=0))
             else:
                 nan = np.full(C.shape, np.nan)
                 piv[float(lv)] = tiv[float(lv)] = (nan, nan)

@@ -83,7 +83,7 @@ class ChinchillaLaw(Law):
         else:
             k = float(flops_per_token)
             s = self.alpha + self.beta
-            G = (self.alpha * self.A / (self.beta * self.B)) ** (1.0 / s)
+            G = np.float64(self.alpha * self.A / (self.beta * self.B)) ** (1.0 / s)  # inf, not OverflowError, far out
             N = G * (C / k) ** (self.beta / s)
             D = (C / k) / N
         return Allocation(flops=C, params=N, tokens=D, loss=self.predict(params=N, tokens=D))

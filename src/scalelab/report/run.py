@@ -455,7 +455,7 @@ def _usd(x: float) -> str:
     for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(x) >= div:
             return f"${x / div:.3g}{suffix}"
-    return f"${x:,.0f}"
+    return f"${x:,.0f}" if abs(x) >= 100 else f"${x:.3g}"  # a pilot's cents, not $0
 
 
 __all__ = ["RunReport", "build"]

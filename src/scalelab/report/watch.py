@@ -139,7 +139,7 @@ def add_watch(rep: Report, monitor) -> None:
 
 
 def _usd(v):
-    return None if v is None else f"${v:,.0f}"
+    return None if v is None else f"${v:,.0f}" if abs(v) >= 100 else f"${v:.3g}"
 
 
 def _num(v) -> str:
