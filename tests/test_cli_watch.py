@@ -266,3 +266,18 @@ def test_a_ladder_branch_log_has_no_stall_where_its_trunk_steps_end(tmp_path):
     assert kinds == ["stall"]
     r = run("watch", branch, "--once", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["runs"][0]["alerts"] == []
+
+
+def test_a_log_not_there_yet_names_the_closest_one_while_waiting(tmp_path, monkeypatch):
+    """A rung's folder is named by its actual size (19.9k-2x for --sizes 2e4): a watch
+    pointed at the asked-for name waits, and says which log is there."""
+    monkeypatch.chdir(tmp_path)
+    real = tmp_path / "w.runs" / "19.9k-2x"
+    real.mkdir(parents=True)
+    (real / "log.jsonl").write_text('{"step": 1, "loss": 4.0}\n')
+    r = run("watch", "w.runs/20k-2x/log.jsonl", "--duration", "0.5", "--interval", "0.1")
+    assert r.exit_code == 2
+    assert "waiting for w.runs/20k-2x/log.jsonl to appear (Ctrl-C to stop); did you mean 'w.runs/19.9k-2x/log.jsonl'?" \
+        in r.stderr
+    r = run("watch", "elsewhere/log.jsonl", "--duration", "0.5", "--interval", "0.1")
+    assert "did you mean" not in r.stderr

@@ -86,8 +86,8 @@ def watch(
             if once:
                 return watch_once(log, settings, fmt=fmt, run=mlflow_run, roles=roles, on_alert=on_alert)
             live = dict(fmt=fmt, run=mlflow_run, roles=roles, interval_s=interval, duration_s=duration, on_alert=on_alert)
-            waiting = f"waiting for {log} to appear (Ctrl-C to stop)" if "://" not in log and not Path(log).exists() \
-                else f"reading {log} ..."
+            waiting = f"waiting for {log} to appear (Ctrl-C to stop){_near(log)}" \
+                if "://" not in log and not Path(log).exists() else f"reading {log} ..."
             if as_json or not sys.stdout.isatty():
                 if waiting.startswith("waiting"):
                     err.print(waiting, markup=False)
@@ -158,3 +158,22 @@ def _watch_table(mon, report) -> Table:
     if len(st.alerts) > 8:
         t.add_row("", f"... {len(st.alerts) - 8} earlier (see --alerts / --json)")
     return t
+
+
+def _near(path: str) -> str:
+    """For a log that is not there yet: the closest existing path, in case it is a typo (a
+    rung's folder is named by its actual size, 19.9k-2x for --sizes 2e4)."""
+    import difflib
+
+    parts = Path(path).parts
+    for depth in range(len(parts) - 1, 0, -1):  # the deepest folder that exists
+        base = Path(*parts[:depth])
+        if base.is_dir():
+            pattern = "*/" * (len(parts) - depth - 1) + "*"
+            try:
+                names = [str(f) for _, f in zip(range(2000), base.glob(pattern))]
+            except OSError:
+                return ""
+            close = difflib.get_close_matches(str(Path(path)), names, n=1, cutoff=0.6)
+            return f"; did you mean {close[0]!r}?" if close else ""
+    return ""
