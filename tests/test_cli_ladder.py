@@ -105,6 +105,12 @@ def test_design_run_resume_fit(tmp_path, monkeypatch):
     assert page.exit_code == 0 and f"forecast {d['forecast']['loss']:.3g} bits per byte (80%" in page.stdout, page.output
     html = (tmp_path / "r.html").read_text()
     assert "not at hand" not in html and "has changed" not in html  # the rungs are drawn, read from the plan
+    bt = run("backtest", "t.toml", "--holdout-largest", "1", "--bootstrap", "20", "--json")  # a plan reads as its rungs
+    assert bt.exit_code == 0, bt.output
+    held = {r["run_id"] for r in json.loads(bt.stdout)["rows"]}
+    assert len(held) == 1 and held <= {r.name for r in plan.rungs}
+    r = run("fit", "t.toml")
+    assert r.exit_code == 2 and "is a ladder's plan: fit it with scalelab ladder fit t.toml" in r.stderr
     fixed = json.loads(run("ladder", "fit", "t.toml", "--bootstrap", "0", "--fix", "E=0.5", "--tie", "alpha=beta",
                            "--json").stdout)
     assert fixed["params"]["E"] == 0.5 and fixed["params"]["alpha"] == fixed["params"]["beta"]

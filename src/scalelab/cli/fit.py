@@ -49,9 +49,15 @@ class RunsOptions:
     all_steps: Annotated[bool, typer.Option("--all-steps", help="Keep every row of each run's curve, not only its final row.")] = False
     fmt: Annotated[Optional[str], typer.Option("--format", help="csv, tsv, jsonl or parquet [default: from the extension].")] = None
 
-    def read(self, path: Path, law: str):
+    def read(self, path: Path, law: str, *, plan_hint: bool = False):
         from scalelab.laws import get_law
         from scalelab.runs import read_runs
+
+        if plan_hint and self.fmt is None and Path(path).suffix.lower() == ".toml":
+            from scalelab.errors import InputError
+
+            raise InputError(f"{path} is a ladder's plan: fit it with scalelab ladder fit {path} (which saves its unit, "
+                             "bits per byte, and its target with the fit); backtest and report read it as it is")
 
         return read_runs(path, format=self.fmt, params_col=self.params_col, tokens_col=self.tokens_col,
                          loss_col=self.loss_col, flops_col=self.flops_col, unique_tokens_col=self.unique_tokens_col, run_id_col=self.run_id_col, where=self.where,
@@ -117,7 +123,7 @@ def fit(
         if target_params is not None and plot is None:
             raise ScalelabError("--params/--tokens mark the target on the --plot figure: give --plot FILE "
                                 "(scalelab predict forecasts a run)")
-        table = read.read(runs, settings.law)
+        table = read.read(runs, settings.law, plan_hint=True)
         f = settings.estimator().fit(table)
         if plot is not None:
             from scalelab.report.plots import plot_fit, save

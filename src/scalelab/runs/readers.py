@@ -80,7 +80,7 @@ def read_runs(path: str | Path, *, format: str | None = None, **options) -> Runs
 
     Parameters
     ----------
-    path : CSV, TSV, JSONL or Parquet file.
+    path : CSV, TSV, JSONL or Parquet file, or a ladder's plan (``.toml``: its finished rungs).
     format : override the format implied by the extension.
     **options : passed to :meth:`Runs.from_frame` (column mapping, ``where``, ``all_steps``).
 
@@ -92,6 +92,12 @@ def read_runs(path: str | Path, *, format: str | None = None, **options) -> Runs
     240
     """
     path = Path(path)
-    df = read_table(path, format)
+    if format is None and path.suffix.lower() == ".toml" and path.is_file():
+        # a ladder's plan: its finished rungs (loss in bits per byte, N their total parameters)
+        from scalelab.ladder.fit import ladder_runs
+
+        df = ladder_runs(path).frame
+    else:
+        df = read_table(path, format)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return Runs.from_frame(df, source=str(path), sha256=digest, **options)
