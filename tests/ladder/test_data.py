@@ -130,3 +130,16 @@ def test_a_checkout_is_read_without_its_history_or_its_logs(tmp_path):
     (logs / "a.jsonl").write_text('{"step": 1, "loss": 4.2}\n')
     with pytest.raises(InputError, match=r"none of its 1 JSONL or Parquet files has a 'text' field .*--text-col"):
         list(read_documents(logs))
+
+
+def test_shards_outlive_their_corpus(tmp_path):
+    """A corpus removed once its tokens were prepared (a scratch disk) leaves the shards
+    usable for the same settings, with a warning; other settings need the corpus."""
+    src = tmp_path / "c.txt"
+    src.write_text("\n\n".join(f"document {i} " * 30 for i in range(200)))
+    first = prepare(src, tmp_path / "s")
+    src.unlink()
+    with pytest.warns(CorpusWarning, match=r"is not there; using the tokens prepared from it"):
+        assert prepare(src, tmp_path / "s") == first
+    with pytest.raises(InputError, match=r"does not exist"):
+        prepare(src, tmp_path / "s", seed=1)

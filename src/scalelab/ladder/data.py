@@ -94,6 +94,20 @@ def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", voc
         raise InputError(f"--val-fraction {val_fraction}: give a fraction in (0, 0.5)")
     progress = progress or (lambda _msg, _frac: None)
     out = Path(out)
+    if not Path(corpus).exists() and (out / "meta.json").is_file() and (out / "settings.json").is_file():
+        # the corpus was moved or removed once its tokens were prepared (a scratch disk): the
+        # shards made with these settings still are the tokens every rung trained on
+        have = json.loads((out / "settings.json").read_text())
+        want = {"tokenizer": tokenizer, "vocab_size": vocab_size if tokenizer == "bpe" else 256, "seed": seed,
+                "val_fraction": val_fraction}
+        if all(have.get(k) == v for k, v in want.items()):
+            import warnings
+
+            from scalelab.errors import CorpusWarning
+
+            warnings.warn(f"corpus {str(corpus)!r} is not there; using the tokens prepared from it in {str(out)!r} "
+                          f"(corpus sha256 {have.get('corpus_sha256', '?')[:12]}...)", CorpusWarning, stacklevel=2)
+            return Shards(**json.loads((out / "meta.json").read_text()))
     docs = list(read_documents(corpus, text_col))
     if max_bytes:
         kept, total = [], 0
