@@ -222,7 +222,7 @@ def predict(
             n_, d_ = [float(target["params"])], [float(target["tokens"])]
             seen["note"] = (f"the target {fit_path.name} was made for: N = {num(n_[0])}, D = {num(d_[0])} "
                             "(--params and --tokens for another run)")
-        seen["unit"] = (getattr(fit, "provenance_", None) or {}).get("unit")
+        seen["unit"] = fit.unit
         kind, frame = predict_table(fit, params=n_, tokens=d_,
                                     flops=parse_numbers(compute, "--compute"), flops_per_token=flops_per_token,
                                     unique_tokens=parse_numbers(unique_tokens, "--unique-tokens"))

@@ -53,7 +53,7 @@ def returns_cmd(
         if plot is not None and target_loss is not None:
             raise InputError("--plot draws the decades of --compute; --target-loss has none to draw")
         fit = load_fit(fit_path)
-        seen["unit"] = (getattr(fit, "provenance_", None) or {}).get("unit")
+        seen["unit"] = fit.unit
         acc = get_accelerator(gpu).with_overrides(price_usd_per_hour=price, mfu=mfu)
         if target_loss is not None:
             return compute_for_loss(fit, target_loss, accelerator=acc, mfu=mfu, goodput=goodput, num_gpus=num_gpus)

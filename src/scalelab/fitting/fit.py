@@ -543,6 +543,12 @@ class Fit:
         intervals = self._intervals(x, levels, factor)
         return Prediction(inputs=x, loss=point, intervals=intervals, extrapolation=factor)
 
+    @property
+    def unit(self) -> str | None:
+        """The unit of the fitted loss where the fit records one ("bits per byte" for a
+        ladder's), else None (nats per token by convention)."""
+        return (getattr(self, "provenance_", None) or {}).get("unit")
+
     def forecast(self, *, params: float | None = None, tokens: float | None = None, flops: float | None = None,
                  unique_tokens: float | None = None, law: str = "", levels=LEVELS) -> Forecast:
         """The loss of one run with its intervals, as a :class:`Forecast`.

@@ -71,6 +71,12 @@ class Shards:
         return cls(**json.loads(meta.read_text()))
 
 
+def _settings(tokenizer: str, vocab_size: int, seed: int, val_fraction: float) -> dict:
+    """What shards are made with, besides the corpus: shards with the same are reused."""
+    return {"tokenizer": tokenizer, "vocab_size": vocab_size if tokenizer == "bpe" else 256, "seed": seed,
+            "val_fraction": val_fraction}
+
+
 def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", vocab_size: int = 8192,
             val_fraction: float = VAL_FRACTION, seed: int = 0, text_col: str = "text", max_bytes: int | None = None,
             progress: Callable[[str, float], None] | None = None) -> Shards:
@@ -98,9 +104,7 @@ def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", voc
         # the corpus was moved or removed once its tokens were prepared (a scratch disk): the
         # shards made with these settings still are the tokens every rung trained on
         have = json.loads((out / "settings.json").read_text())
-        want = {"tokenizer": tokenizer, "vocab_size": vocab_size if tokenizer == "bpe" else 256, "seed": seed,
-                "val_fraction": val_fraction}
-        if all(have.get(k) == v for k, v in want.items()):
+        if all(have.get(k) == v for k, v in _settings(tokenizer, vocab_size, seed, val_fraction).items()):
             import warnings
 
             from scalelab.errors import CorpusWarning
@@ -126,8 +130,7 @@ def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", voc
     for d in docs:
         digest.update(d)
     sha = digest.hexdigest()
-    settings = {"tokenizer": tokenizer, "vocab_size": vocab_size if tokenizer == "bpe" else 256, "seed": seed,
-                "val_fraction": val_fraction, "corpus_sha256": sha}
+    settings = _settings(tokenizer, vocab_size, seed, val_fraction) | {"corpus_sha256": sha}
     meta = out / "meta.json"
     if meta.is_file():
         old = json.loads(meta.read_text())

@@ -56,7 +56,7 @@ class RunReport:
         f = self.forecast
         if f is not None:
             iv = f.interval(0.8)
-            unit = (getattr(self.fit, "provenance_", None) or {}).get("unit")
+            unit = getattr(self.fit, "unit", None)
             parts.append(f"forecast {f.loss:.3g}" + (f" {unit}" if unit else "")
                          + (f" (80%: {iv.lo:.3g}–{iv.hi:.3g})" if iv else ""))
         for name, _link, _pts, tf in self.tasks:
