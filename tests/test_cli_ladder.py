@@ -304,3 +304,26 @@ def test_a_rung_stops_itself_with_stop_on(tmp_path, monkeypatch, executor):
     where = r.stderr if executor == "local" else (rung / "worker.log").read_text()
     assert re.search(r"stopped itself at step \d+: (loss|grad norm) is not finite", where), where
     assert not (rung / "result.json").exists()
+
+
+@needs_torch
+def test_design_over_a_trained_plan_is_refused_unless_it_keeps_every_rung(tmp_path, monkeypatch):
+    """A new design written over a plan whose rungs are trained would orphan their results:
+    refused with nothing touched; a design that keeps each trained rung as it was may replace it."""
+    one_rung_plan(tmp_path, monkeypatch, "0.25")
+    r = run("ladder", "run", "t.toml", "--json")
+    assert r.exit_code == 0, r.output
+    trained = r.stdout
+    before = (tmp_path / "t.toml").read_text()
+    corpus = tmp_path / "corpus.txt"
+    base = ("ladder", "design", "--corpus", corpus, "--sizes", "1e4", "--seq-len", "64", "--out", "t.toml")
+    for extra, why in ((("--multiples", "0.25", "--seed", "3"), "(seed 0, the plan says 3)"),
+                       (("--multiples", "0.5"), "(the new design has no rung of that name)")):
+        r = run(*base, *extra)
+        assert r.exit_code == 2, r.output
+        assert "t.toml has trained rungs in t.runs, and this design would orphan rung" in r.stderr and why in r.stderr
+        assert (tmp_path / "t.toml").read_text() == before
+    r = run(*base, "--multiples", "0.25")  # the same design again: its rung is the trained one
+    assert r.exit_code == 0, r.output
+    again = run("ladder", "run", "t.toml", "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout) == json.loads(trained)

@@ -74,13 +74,20 @@ def ladder_design(
     per rung, FLOPs, and the estimated time on this machine."""
 
     def go():
+        from scalelab.io import check_writable
         from scalelab.ladder.design import design, measure_speed, resolve_corpus, shards_for
 
+        if not dry_run:
+            check_writable(out_path)
         plan = design(resolve_corpus(corpus, text_col), shards_for(out_path), target_flops=target_flops,
                       target_params=target_params, target_tokens=target_tokens, budget_frac=budget_frac,
                       sizes=parse_numbers(sizes, "--sizes"), multiples=parse_numbers(multiples, "--multiples"),
                       tokenizer=tokenizer, vocab_size=vocab_size, seq_len=seq_len, seed=seed, schedule=schedule,
                       rung_layers=_layers(rung_layers), text_col=text_col)
+        if out_path is not None and not dry_run:
+            from scalelab.ladder.run import check_replace
+
+            check_replace(out_path, plan)
         plan.hardware = measure_speed(plan)
         if out_path is not None and not dry_run:
             from scalelab.io import atomic_write_text

@@ -133,6 +133,25 @@ def check_stale(plan_path, plan: LadderPlan, rungs: list[Rung], shards: Shards |
                          "give the plan back the settings they were trained with")
 
 
+def check_replace(plan_path, plan: LadderPlan) -> None:
+    """Refuse (exit 2) to write ``plan`` over the plan at ``plan_path`` when that would orphan
+    a rung already trained there: one the new plan leaves out, or trains with other settings.
+    A new design that keeps every finished rung as it was (more multiples, say) may replace it."""
+    folder = runs_folder(plan_path)
+    if not Path(plan_path).is_file() or not folder.is_dir():
+        return
+    by_name = {r.name: r for r in [*plan.rungs, *([plan.target] if plan.target else [])]}
+    finished = sorted(d.name for d in folder.iterdir() if (d / "result.json").is_file())
+    for name in finished:
+        rung = by_name.get(name)
+        why = "the new design has no rung of that name" if rung is None else stale_reason(plan_path, plan, rung)
+        if why:
+            more = f" ({len(finished)} rungs are trained there)" if len(finished) > 1 else ""
+            raise InputError(f"{plan_path} has trained rungs in {folder}{more}, and this design would orphan "
+                             f"rung {name} ({why}); write the new design elsewhere (--out another.toml), "
+                             f"or move {folder} away first")
+
+
 MAX_EPOCHS = 4.0  # Muennighoff et al. 2023: up to ~4 epochs of repeated data cost little
 
 
