@@ -132,6 +132,25 @@ def test_a_checkout_is_read_without_its_history_or_its_logs(tmp_path):
         list(read_documents(logs))
 
 
+def test_a_package_s_empty_files_are_left_out_and_said(tmp_path):
+    """A source tree's empty ``__init__.py`` sorts first: the design's look at the corpus goes
+    past it to the first file with text, and reading says which files held none."""
+    from scalelab.corpus.documents import check_corpus
+
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("\n  \n")
+    (pkg / "sub" / "mod.py").write_text("X = 1\n")
+    check_corpus(pkg)
+    with pytest.warns(CorpusWarning, match=r"2 of its 3 files are empty .* left out: __init__\.py, sub/__init__\.py"):
+        assert list(read_documents(pkg)) == [b"X = 1"]
+    (pkg / "sub" / "mod.py").write_text("")
+    for look in (check_corpus, lambda p: list(read_documents(p))):
+        with pytest.raises(InputError, match=r"corpus folder .*pkg': all of its (3 )?files are empty"):
+            look(pkg)
+
+
 def test_shards_outlive_their_corpus(tmp_path):
     """A corpus removed once its tokens were prepared (a scratch disk) leaves the shards
     usable for the same settings, with a warning; other settings need the corpus."""

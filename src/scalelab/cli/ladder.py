@@ -110,7 +110,7 @@ def ladder_design(
                   "-" if secs is None else duration(secs))
     out.print(t)
     share = f" = {100 * plan.cost_fraction:.2f}% of the target" if plan.target else ""
-    out.print(f"ladder: {len(plan.rungs)} rungs, {plan.ladder_flops:.3g} FLOPs{share}; corpus {plan.corpus} ({plan.tokenizer})")
+    out.print(f"ladder: {len(plan.rungs)} rung{'s' * (len(plan.rungs) != 1)}, {plan.ladder_flops:.3g} FLOPs{share}; corpus {plan.corpus} ({plan.tokenizer})")
     if plan.target:
         out.print(f"the forecast extrapolates {plan.params_extrapolation:.1f}x in parameters and "
                   f"{plan.flops_extrapolation:.0f}x in FLOPs beyond the largest rung")
@@ -212,7 +212,7 @@ def ladder_run(
         print_json(results)
         return
     out.print(view())
-    out.print(f"{len(results)} rungs finished; next: scalelab ladder fit {plan_path}")
+    out.print(f"{len(results)} rung{'s' * (len(results) != 1)} finished; next: scalelab ladder fit {plan_path}")
 
 
 @ladder_app.command("fit", epilog="""\b

@@ -45,7 +45,7 @@ def read_sourced(path: str | Path, text_col: str = "text", source_col: str | Non
         if not files:
             raise InputError(f"corpus folder {str(p)!r} holds no files")
         progress.total = sum(f.stat().st_size for f in files)
-        skipped, other_tables = [], []
+        skipped, other_tables, empty = [], [], []
         for f in files:
             rel = f.relative_to(p).parts
             source = rel[0] if len(rel) > 1 else "."
@@ -60,12 +60,16 @@ def read_sourced(path: str | Path, text_col: str = "text", source_col: str | Non
                     skipped.append(str(f.relative_to(p)))  # an image or a compiled file in a source tree
                 elif data.strip():
                     yield source, data.strip()
+                else:
+                    empty.append(str(f.relative_to(p)))  # an __init__.py, a placeholder: no text to count
             progress.done += f.stat().st_size
         want = f"a {text_col!r}" + (f" and a {source_col!r}" if source_col else "")
         if other_tables and len(other_tables) == len(files):
             raise InputError(f"corpus folder {str(p)!r}: none of its {len(files)} JSONL or Parquet files has {want} "
                              f"field (e.g. {other_tables[0]!r}); name the fields with --text-col / --source-col")
-        if len(skipped) + len(other_tables) == len(files):
+        if len(empty) == len(files):
+            raise InputError(f"corpus folder {str(p)!r}: all of its {len(files)} files are empty")
+        if len(skipped) + len(other_tables) + len(empty) == len(files):
             raise InputError(f"corpus folder {str(p)!r}: none of its {len(files)} files looks like text (binary or "
                              f"not UTF-8, e.g. {skipped[0]!r}); give UTF-8 text files, JSONL or Parquet")
         import warnings
@@ -73,7 +77,8 @@ def read_sourced(path: str | Path, text_col: str = "text", source_col: str | Non
         from scalelab.errors import CorpusWarning
 
         for left, why in ((skipped, "are not text (binary or not UTF-8)"),
-                          (other_tables, f"are JSONL or Parquet without {want} field (--text-col / --source-col)")):
+                          (other_tables, f"are JSONL or Parquet without {want} field (--text-col / --source-col)"),
+                          (empty, "are empty (or only white space)")):
             if left:
                 warnings.warn(f"corpus folder {str(p)!r}: {len(left)} of its {len(files)} files {why} and were left "
                               f"out: {', '.join(left[:5])}{', ...' if len(left) > 5 else ''}", CorpusWarning, stacklevel=2)
@@ -209,10 +214,13 @@ def check_corpus(path: str | Path, text_col: str = "text") -> None:
         first = next(files, None)
         if first is None:
             raise InputError(f"corpus folder {str(p)!r} holds no files; give a folder of text files")
-        for f in [first, *itertools.islice(files, 50)]:  # the first that looks like text (reading leaves out the rest)
-            if _has_fields(f, text_col, None) if _is_table(f) else _looks_like_text(_head(f)):
+        for f in [first, *itertools.islice(files, 50)]:  # the first with text (reading leaves out the rest)
+            if _has_fields(f, text_col, None) if _is_table(f) else _looks_like_text(h := _head(f)) and h.strip():
                 first = f
                 break
+        else:
+            if not any(_head(f).strip() for f in folder_files(p)):
+                raise InputError(f"corpus folder {str(p)!r}: all of its files are empty")
         p = first
     head = _head(p, strict=True)
     if p.name.lower().endswith(".parquet"):
