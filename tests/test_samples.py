@@ -177,9 +177,25 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     per = tmp_path / "per.csv"
     per.write_text("problem,correct\na,1\na,maybe\n")
     r = runner.invoke(app, ["samples", "fit", str(per)])
-    assert r.exit_code == 2 and "must be 0/1" in r.output
+    assert r.exit_code == 2 and "must be 0/1 (or true/false) per sample; line 3 has 'maybe'" in r.output
     per.write_text("problem,correct\na,1\n,0\n")
-    assert "have no 'problem'" in runner.invoke(app, ["samples", "fit", str(per)]).output
+    assert "line 3 have no 'problem'" in runner.invoke(app, ["samples", "fit", str(per)]).output
+    lines = tmp_path / "per.jsonl"  # a JSONL file's lines have no header to count
+    lines.write_text('{"problem": "a", "correct": 1}\n{"problem": "a", "correct": "maybe"}\n')
+    assert "line 2 has 'maybe'" in runner.invoke(app, ["samples", "fit", str(lines)]).output
+
+
+def test_true_and_false_written_as_text_are_read_as_such(tmp_path):
+    """Per-sample correctness written as text ("True"/"false"/"1") counts as the bool it says."""
+    rows = [(f"p{i}", (i + s) % 4 == 0) for i in range(6) for s in range(8)]
+    as_bool = tmp_path / "bool.jsonl"
+    pd.DataFrame(rows, columns=["problem", "correct"]).to_json(as_bool, orient="records", lines=True)
+    as_text = tmp_path / "text.jsonl"
+    words = {True: ["True", "true", "1"], False: ["False", "FALSE", "0"]}
+    pd.DataFrame([(p, words[c][k % 3]) for k, (p, c) in enumerate(rows)], columns=["problem", "correct"]).to_json(
+        as_text, orient="records", lines=True)
+    (want,), (got,) = read_counts(as_bool), read_counts(as_text)
+    assert got.c.tolist() == want.c.tolist() == [2] * 6 and got.n.tolist() == [8] * 6
     r = runner.invoke(app, ["samples", "fit", MONKEYS, *COLS, "--max-samples", "20000"])
     assert r.exit_code == 2 and "--max-samples 20000" in r.output
 

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from scalelab.cli.common import Bootstrap, Json, Seed, app, count, out, parse_numbers, print_json, run
+from scalelab.cli.common import Json, Seed, app, count, out, parse_numbers, print_json, run
 from scalelab.errors import ScalelabError
 
 samples_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True,
@@ -44,7 +44,7 @@ def samples_fit(
     prompt_tokens: Annotated[float, typer.Option("--prompt-tokens", parser=count, help="Prompt tokens read per sample.")] = 0.0,
     train_tokens: Annotated[Optional[float], typer.Option("--train-tokens", parser=count, help="Training tokens of every model: adds the number of problems after which the larger training run is cheaper.")] = None,
     exchange_k: Annotated[int, typer.Option("--exchange-k", help="Compare at the coverage the largest model reaches with this many samples.")] = 1,
-    bootstrap: Bootstrap = 200,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples over problems (0: no intervals).")] = 200,
     seed: Seed = 0,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of pass@k against k, observed and forecast.")] = None,
     as_json: Json = False,

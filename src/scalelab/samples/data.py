@@ -52,8 +52,9 @@ def read_counts(path: str | Path, *, problem_col: str = "problem", n_col: str = 
         if col is not None and col not in df.columns:
             raise InputError(f"{name} has no column {col!r}; name it with {flag}; columns are {', '.join(map(str, df.columns[:12]))}")
     if df[problem_col].isna().any():
-        rows = np.flatnonzero(df[problem_col].isna().to_numpy())[:5] + 2
-        raise InputError(f"{name}: rows {', '.join(map(str, rows))} have no {problem_col!r}; give every row its problem")
+        rows = np.flatnonzero(df[problem_col].isna().to_numpy())[:5]
+        raise InputError(f"{name}: {', '.join(_where(path, i) for i in rows)} have no {problem_col!r}; give every row "
+                         "its problem")
     per_sample = n_col not in df.columns
     if not per_sample and (answer_col or score_col):
         raise InputError("--answer-col and --score-col need one row per sample (a table without the "
@@ -65,11 +66,15 @@ def read_counts(path: str | Path, *, problem_col: str = "problem", n_col: str = 
     for model, g in groups:
         if per_sample:
             vals = g[correct_col]
+            if vals.dtype == object or pd.api.types.is_string_dtype(vals):  # "true"/"False"/"1" as text, as some writers give them
+                vals = vals.map(lambda v: _TRUTH.get(v.strip().lower(), v) if isinstance(v, str) else v)
+                g = g.assign(**{correct_col: vals})
             ok = vals.isin([0, 1, True, False]) & vals.notna()
             if not ok.all():
                 row = int(np.flatnonzero(~ok.to_numpy())[0])
-                raise InputError(f"{name}: {correct_col!r} must be 0/1 (or true/false) per sample; row "
-                                 f"{g.index[row] + 2} has {vals.iloc[row]!r} (a table of counts needs an {n_col!r} column)")
+                raise InputError(f"{name}: {correct_col!r} must be 0/1 (or true/false) per sample; "
+                                 f"{_where(path, g.index[row])} has {vals.iloc[row]!r} (a table of counts needs an "
+                                 f"{n_col!r} column)")
             samples, problems, answers, scores = [], [], [], []
             for p, rows in g.groupby(problem_col, sort=False):
                 problems.append(p)
@@ -115,3 +120,13 @@ def _warn_pooled_models(df: pd.DataFrame, name: str) -> None:
                           f"without --model-col; give --model-col {col} to count and forecast each",
                           ScalelabWarning, stacklevel=3)
             return
+
+
+_TRUTH = {"true": 1, "false": 0, "1": 1, "0": 0}
+
+
+def _where(path: str | Path, i: int) -> str:
+    """Where row ``i`` of a table is in its file: a CSV's line (after the header), a JSONL's
+    line, a Parquet file's row."""
+    suffix = Path(path).suffix.lower()
+    return f"line {i + 2}" if suffix in (".csv", ".tsv") else f"line {i + 1}" if suffix != ".parquet" else f"row {i + 1}"
