@@ -168,6 +168,10 @@ def test_a_metric_in_percent_is_pointed_out_and_taken_as_an_expression(tmp_path)
     df.to_csv(table, index=False)
     r = run("tasks", "fit", table, "--x-col", "bpb_hellaswag_val", "--y-col", "acc_pct", "--out", tmp_path / "no.json")
     assert r.exit_code == 2 and "in percent? give --y-col 'acc_pct / 100'" in r.stderr
+    named = tmp_path / "named.csv"  # the run is named by the column that names it
+    df.rename(columns={"run_id": "run"}).to_csv(named, index=False)
+    r = run("tasks", "fit", named, "--x-col", "bpb_hellaswag_val", "--y-col", "acc_pct", "--run-id-col", "run")
+    assert r.exit_code == 2 and f"row 1 (run={df.iloc[0]['run_id']}) has" in r.stderr
     fits = []
     for y in ("acc_pct / 100", "acc_hellaswag_val"):
         r = run("tasks", "fit", table, "--x-col", "bpb_hellaswag_val", "--y-col", y, "--bootstrap", 0, "--json",

@@ -66,11 +66,11 @@ def read_task_points(path: str | Path, *, x_col: str, y_col: str, where: str | N
     if len(bad):
         percent = out["y"].between(0, 100).all()
         raise InputError(f"{name}: {y_col} must be an accuracy or error in [0, 1]; row {rows[bad.index[0]]} "
-                         f"(run_id={bad['run_id'].iloc[0]}) has {bad['y'].iloc[0]:g} ({len(bad)} such rows)"
+                         f"({run_id_col}={bad['run_id'].iloc[0]}) has {bad['y'].iloc[0]:g} ({len(bad)} such rows)"
                          + (f"; in percent? give --y-col '{y_col} / 100'" if percent else ""))
     bad = out[out["x"] <= 0]
     if len(bad):
-        raise InputError(f"{name}: {x_col} must be a loss > 0; row {rows[bad.index[0]]} (run_id={bad['run_id'].iloc[0]}) "
+        raise InputError(f"{name}: {x_col} must be a loss > 0; row {rows[bad.index[0]]} ({run_id_col}={bad['run_id'].iloc[0]}) "
                          f"has {bad['x'].iloc[0]:g} ({len(bad)} such rows)")
     if not all_steps and "tokens" in out:
         out = out.loc[out.groupby("run_id", sort=False)["tokens"].idxmax()]
