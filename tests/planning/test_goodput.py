@@ -46,3 +46,13 @@ def test_plan_goodput_cli():
     assert custom[0]["mtbf_hours"] == pytest.approx(goodput_model(1000, 7e10).mtbf_hours / 2)
     bad = runner.invoke(app, ["plan", "goodput", "--num-gpus", "10.5"])
     assert bad.exit_code == 2 and "whole numbers" in bad.output
+
+
+def test_a_small_model_s_checkpoint_time_is_shown_not_rounded_to_zero():
+    """7B parameters at 14 bytes each over 7 TB/s write in 0.014 s: the table says so."""
+    want = f"{60 * goodput_model(64, 7e9).checkpoint_minutes:.2g} s"
+    assert want == "0.014 s"
+    r = runner.invoke(app, ["plan", "goodput", "--params", "7B", "--num-gpus", "64"])
+    assert r.exit_code == 0 and want in r.stdout and " 0.0 s " not in r.stdout
+    r = runner.invoke(app, ["plan", "--params", "7B", "--tokens", "2T", "--gpu", "h100-sxm", "--num-gpus", "256"])
+    assert r.exit_code == 0 and f"({want} each)" in " ".join(r.stdout.split())

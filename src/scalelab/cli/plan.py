@@ -219,7 +219,7 @@ def _print_plan(p) -> None:
         if sp.get("goodput"):
             gd = sp["goodput"]
             t.add_row("failures", f"one every {gd['mtbf_hours']:.1f} h on {gd['num_gpus']:,} GPUs; checkpoint every "
-                      f"{gd['interval_minutes']:.0f} min ({60 * gd['checkpoint_minutes']:.1f} s each); lost: "
+                      f"{duration(60 * gd['interval_minutes'])} ({duration(60 * gd['checkpoint_minutes'])} each); lost: "
                       f"{100 * gd['lost_checkpointing']:.2f}% checkpointing, {100 * gd['lost_recompute']:.2f}% redone, "
                       f"{100 * gd['lost_restarts']:.2f}% restarting (scalelab plan goodput)")
     if lay.parallel is not None:
@@ -296,7 +296,7 @@ def plan_goodput(
     t = Table("GPUs", "time between failures", "checkpoint", "checkpoint every", "lost: checkpoints", "redone work",
               "restarts", "goodput")
     for r in rows:
-        t.add_row(f"{r.num_gpus:,}", f"{r.mtbf_hours:.2f} h", f"{60 * r.checkpoint_minutes:.1f} s",
+        t.add_row(f"{r.num_gpus:,}", f"{r.mtbf_hours:.2f} h", duration(60 * r.checkpoint_minutes),
                   f"{r.interval_minutes:.1f} min", f"{100 * r.lost_checkpointing:.2f}%", f"{100 * r.lost_recompute:.2f}%",
                   f"{100 * r.lost_restarts:.2f}%", f"{100 * r.goodput:.1f}%")
     out.print(t)
