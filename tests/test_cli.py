@@ -88,6 +88,7 @@ def test_predict_point(fit_file):
     assert row["loss"] == pytest.approx(1.9734, abs=1e-3)
     table = run("predict", fit_file, "--params", "7e10", "--tokens", "1.4e12")
     assert "80% interval" in table.stdout and "1.973" in table.stdout
+    assert "│ 70B    │ 1.4T   │" in table.stdout  # sizes as a person writes them
 
 
 def test_predict_compute_optimal(fit_file):
@@ -98,6 +99,7 @@ def test_predict_compute_optimal(fit_file):
     first = d["rows"][0]
     assert 6 * first["params"] * first["tokens"] == pytest.approx(1e22, rel=1e-9)
     assert first["params_lo80"] < first["params"] < first["params_hi80"]
+    assert json.loads(run("predict", fit_file, "--flops", "1e22,1e24", "--json").stdout) == d  # the other name
 
 
 def test_predict_flops_per_token(fit_file):

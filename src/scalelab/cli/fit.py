@@ -193,7 +193,7 @@ def predict(
     fit_path: Annotated[Path, typer.Argument(help="A fit.json written by scalelab fit --out.", show_default=False, metavar="FIT_JSON")],
     params: Annotated[Optional[str], typer.Option("--params", help="Parameter count N (comma-separated for several).")] = None,
     tokens: Annotated[Optional[str], typer.Option("--tokens", help="Training tokens D (comma-separated for several).")] = None,
-    compute: Annotated[Optional[str], typer.Option("--compute", help="FLOP budget C: the compute-optimal N, D and loss (chinchilla law), or the loss (compute law).")] = None,
+    compute: Annotated[Optional[str], typer.Option("--compute", "--flops", help="FLOP budget C: the compute-optimal N, D and loss (chinchilla law), or the loss (compute law).")] = None,
     unique_tokens: Annotated[Optional[str], typer.Option("--unique-tokens", help="Unique tokens available (data-constrained fits): the run repeats them D/U times (a corpus larger than D is seen once).")] = None,
     flops_per_token: Annotated[float, typer.Option("--flops-per-token", help="FLOPs per parameter per token k in C = k*N*D, for --compute.")] = 6.0,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of the law with the forecasts and their intervals (.png, .svg, .pdf).")] = None,
@@ -243,7 +243,7 @@ def predict(
     t = Table(*cols, f"loss ({seen['unit']})" if seen.get("unit") else "loss", "80% interval", "95% interval",
               "extrapolation")
     for _, row in frame.iterrows():
-        t.add_row(*[num(row[c]) for c in cols], num(row["loss"]), f"{num(row['lo80'])} .. {num(row['hi80'])}",
+        t.add_row(*[num(row[c]) if c == "flops" else big(row[c]) for c in cols], num(row["loss"]), f"{num(row['lo80'])} .. {num(row['hi80'])}",
                   f"{num(row['lo95'])} .. {num(row['hi95'])}", factor(row['extrapolation']))
     out.print(t)
     if seen.get("note"):
