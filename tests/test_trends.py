@@ -27,7 +27,7 @@ def test_cli_and_bad_input():
     d = json.loads(runner.invoke(app, ["trends", "compute", "--frontier", "--since", "2018", "--json"]).stdout)
     assert d["n_models"] == 61 and "CC BY 4.0" in d["attribution"]
     r = runner.invoke(app, ["trends", "compute", "--since", "2030"])
-    assert r.exit_code == 2 and "a trend needs at least 10" in r.stderr
+    assert r.exit_code == 2 and "a trend needs at least 10 (the snapshot's models run to 2024.7; give an earlier --since)" in r.stderr
 
 
 def test_where_selects_models_in_every_trend_command():

@@ -81,7 +81,9 @@ def compute_trend(*, frontier: bool = False, since: float = 2010, domain: str | 
     what = (f"{'frontier' if frontier else 'notable'} models since {since:g}" + (f", domain {domain}" if domain else "")
             + (f", where {where}" if where else ""))
     if len(d) < MIN_MODELS:
-        raise InputError(f"{len(d)} {what} with a compute estimate: a trend needs at least {MIN_MODELS}")
+        last = _models()["year"].max()
+        raise InputError(f"{len(d)} {what} with a compute estimate: a trend needs at least {MIN_MODELS}"
+                         + (f" (the snapshot's models run to {last:.1f}; give an earlier --since)" if since > last - 1 else ""))
     x, y = d["year"].to_numpy(float), np.log10(d["compute"].to_numpy(float))
     slope, intercept = map(float, np.polyfit(x, y, 1))
     rng = np.random.default_rng(seed)
