@@ -73,8 +73,12 @@ def test_errors(tmp_path):
     with pytest.raises(InputError, match=r"--tokenizer 'word': choose byte or bpe"):
         prepare(one, tmp_path / "s2", tokenizer="word")
     jl = tmp_path / "bad.jsonl"
-    jl.write_text('{"text": "a"}\n{"other": 1}\n')
-    with pytest.raises(InputError, match=r"line 2: not a JSON object with a 'text' field \(its fields: other\); name the"):
+    jl.write_text('{"text": "a"}\n{"other": 1}\n{"text": "b"}\n{"text": "cut sho')
+    with pytest.warns(CorpusWarning, match=r"2 of its 4 lines were left out, the first at line 2: not a JSON object "
+                                           r"with a 'text' field \(its fields: other\)"):
+        assert list(read_documents(jl)) == [b"a", b"b"]  # a stray record or a cut last line is not the whole corpus
+    jl.write_text('{"other": 1}\n{"other": 2}\n')
+    with pytest.raises(InputError, match=r"line 1: not a JSON object with a 'text' field \(its fields: other\); name the"):
         list(read_documents(jl))
     with pytest.raises(InputError, match=r"no token shards"):
         Shards.load(tmp_path)

@@ -179,26 +179,39 @@ def _table_rows(p: Path, text_col: str, source_col: str | None) -> Iterator[tupl
             if text:
                 yield str(source), str(text).encode()
         return
+    bad, rows, first_bad = 0, 0, None
     for i, line in enumerate(_open(p).splitlines()):
         if not line.strip():
             continue
+        rows += 1
         try:
             row = json.loads(line)
             text = row[text_col]
             source = str(row[source_col]) if source_col else p.name
         except (ValueError, KeyError, TypeError):
-            want = f"{text_col!r}" + (f" and {source_col!r} fields" if source_col else " field")
-            has = ""
-            try:
-                obj = json.loads(line)
-                if isinstance(obj, dict):
-                    has = f" (its fields: {', '.join(map(str, list(obj)[:12]))})"
-            except ValueError:
-                pass
-            raise InputError(f"{str(p)!r} line {i + 1}: not a JSON object with a {want}{has}; name the fields with "
-                             "--text-col / --source-col") from None
+            bad += 1  # a cut last line, a record of another kind: left out, said at the end
+            first_bad = (i, line) if first_bad is None else first_bad
+            continue
         if text is not None and text != "":  # a record without text is no document (as in Parquet)
             yield source, str(text).encode()
+    if bad:
+        i, line = first_bad
+        want = (f"{text_col!r} and {source_col!r} fields" if source_col else f"a {text_col!r} field")
+        has = ""
+        try:
+            obj = json.loads(line)
+            has = f" (its fields: {', '.join(map(str, list(obj)[:12]))})" if isinstance(obj, dict) else ""
+        except ValueError:
+            pass
+        what = f"not a JSON object with {want}{has}"
+        if bad == rows:
+            raise InputError(f"{str(p)!r} line {i + 1}: {what}; name the fields with --text-col / --source-col")
+        import warnings
+
+        from scalelab.errors import CorpusWarning
+
+        warnings.warn(f"{str(p)!r}: {bad:,} of its {rows:,} lines {'was' if bad == 1 else 'were'} left out, the first at line {i + 1}: {what}",
+                      CorpusWarning, stacklevel=2)
 
 
 def check_corpus(path: str | Path, text_col: str = "text") -> None:
