@@ -82,7 +82,9 @@ def test_a_run_column_under_another_name_is_pointed_out():
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # one row per name: nothing to point out
-        Runs.from_frame(curves.assign(run=[f"r{i}" for i in range(5)]), **MAP)
+        named = Runs.from_frame(curves.assign(run=[f"r{i}" for i in range(5)]), **MAP)
+    assert named.frame["run_id"].tolist() == [f"r{i}" for i in range(5)]  # and the names label the runs
+    assert len(named) == 5 and named.selection["run_id_col"] is None
 
 
 def test_counts_written_as_people_write_them(tmp_path):

@@ -135,7 +135,7 @@ class Runs:
         has_ids = run_id_col in df.columns
         if not has_ids:
             warn_unnamed_runs(df, run_id_col, name)
-        run_id = df[run_id_col].astype(str) if has_ids else pd.Series([f"row{i + 1}" for i in range(len(df))])
+        run_id = df[run_id_col].astype(str) if has_ids else row_labels(df)
         roles = pd.DataFrame({"run_id": run_id, **out})
         _check_values(roles, df, name)
         if "loss" in roles and len(roles) and roles["loss"].max() > MAX_CROSS_ENTROPY_BITS:
@@ -194,6 +194,16 @@ def warn_unnamed_runs(df: pd.DataFrame, run_id_col: str, name: str) -> None:
                           f"own; {col!r} names {k} runs: if the rows are checkpoints of those, give --run-id-col {col}",
                           ScalelabWarning, stacklevel=3)
             return
+
+
+def row_labels(df: pd.DataFrame) -> pd.Series:
+    """Names for the rows of a table without a run-id column, each row a run: a column whose
+    name says it names runs and whose values differ on every row (``name``, ``model``, ...),
+    else ``row1``, ``row2``, ..."""
+    for col in df.columns:
+        if str(col).strip().lower() in RUN_NAME_COLUMNS and df[col].notna().all() and df[col].is_unique:
+            return df[col].astype(str).reset_index(drop=True)
+    return pd.Series([f"row{i + 1}" for i in range(len(df))])
 
 
 def resolve_column(df: pd.DataFrame, col: str, role: str, name: str, required: bool) -> pd.Series | None:

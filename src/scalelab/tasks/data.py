@@ -38,7 +38,7 @@ def read_task_points(path: str | Path, *, x_col: str, y_col: str, where: str | N
     linked as later) and the rest averaged over ``smooth`` consecutive checkpoints (an
     evaluation's noise, smoothed). y must lie in [0, 1] and x be > 0; refused otherwise."""
     from scalelab.runs.readers import read_table
-    from scalelab.runs.table import counts, resolve_column, select_rows, warn_unnamed_runs
+    from scalelab.runs.table import counts, resolve_column, row_labels, select_rows, warn_unnamed_runs
 
     df = read_table(path)
     name = Path(path).name
@@ -53,7 +53,7 @@ def read_task_points(path: str | Path, *, x_col: str, y_col: str, where: str | N
                          "name it with --run-id-col")
     if run_id_col not in df.columns:
         warn_unnamed_runs(df, run_id_col, name)
-    out = pd.DataFrame({"run_id": df[run_id_col].astype(str) if run_id_col in df else [f"row{i + 1}" for i in range(len(df))],
+    out = pd.DataFrame({"run_id": df[run_id_col].astype(str) if run_id_col in df else row_labels(df).to_numpy(),
                         "x": pd.to_numeric(x, errors="coerce"), "y": pd.to_numeric(y, errors="coerce")})
     for role, col in (*named.items(), ("flops", "flops")):
         if col in df:
