@@ -173,6 +173,11 @@ def test_a_restarted_run_read_whole_says_what_following_it_said(tmp_path):
     p.write_text("".join(json.dumps(r) + "\n" for r in rows))
     whole = json.loads(run("watch", p, "--once", "--json").stdout)["runs"][0]
     assert whole["step"] == 850 and whole["parse"]["superseded"] == 201 and whole["rewinds"] == 1
+    table = " ".join(run("watch", p, "--once").stdout.split())
+    assert "log 850 rows, 201 rows of abandoned stretches dropped, 1 restart" in table
+    long = tmp_path / "long.jsonl"
+    long.write_text("".join(json.dumps({"step": s, "loss": curve(s)}) + "\n" for s in range(1, 1201)) + "junk\n")
+    assert "log 1,200 rows, 1 junk line" in " ".join(run("watch", long, "--once").stdout.split())
     live = json.loads(run("watch", p, "--interval", "0.05", "--duration", "0.2", "--json").stdout)["runs"][0]
     assert [(a["kind"], a["step"]) for a in whole["alerts"]] == [(a["kind"], a["step"]) for a in live["alerts"]]
     assert ("spike", 900) in [(a["kind"], a["step"]) for a in whole["alerts"]]

@@ -141,12 +141,12 @@ def _watch_table(mon, report) -> Table:
         proj = f", projected ${st.projected_cost_usd:,.0f}" if st.projected_cost_usd is not None else ""
         budget = f" of ${st.budget_usd:,.0f}" if st.budget_usd else ""
         t.add_row("cost", f"${st.spent_usd:,.0f} spent{proj}{budget}")
-    parse = [f"{report.get('rows', 0)} rows"]
+    parse = [f"{report.get('rows', 0):,} row{'s' * (report.get('rows', 0) != 1)}"]
     for key, label in (("junk", "junk line{s}"), ("duplicates", "repeated step{s}"), ("out_of_order", "out of order"),
                        ("superseded", "row{s} of abandoned stretches dropped"), ("rotations", "rotation{s}"),
                        ("truncations", "truncation{s}")):
         if report.get(key):
-            parse.append(f"{report[key]} {label.format(s='' if report[key] == 1 else 's')}")
+            parse.append(f"{report[key]:,} {label.format(s='' if report[key] == 1 else 's')}")
     if report.get("partial_last_line") or report.get("pending_partial_line"):
         parse.append("a partial last line")
     if st.rewinds:

@@ -92,13 +92,13 @@ class ParseReport:
         return asdict(self)
 
     def summary(self) -> str:
-        parts = [f"{self.rows} rows from {self.lines} lines"]
+        parts = [f"{self.rows:,} rows from {self.lines:,} lines"]
         for label, n in (("junk line{s} skipped", self.junk), ("repeated step{s} (last kept)", self.duplicates),
                          ("step{s} out of order", self.out_of_order), ("restart{s} from an earlier step", self.restarts),
                          ("row{s} of abandoned stretches dropped", self.superseded),
                          ("non-finite value{s}", self.nonfinite)):
             if n:
-                parts.append(f"{n} {label.format(s='' if n == 1 else 's')}")
+                parts.append(f"{n:,} {label.format(s='' if n == 1 else 's')}")
         if self.partial_last_line:
             parts.append("a partial last line (not yet complete)")
         return "; ".join(parts)
