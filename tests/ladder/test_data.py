@@ -29,6 +29,55 @@ def test_split_by_document_is_disjoint_and_seeded(tmp_path):
     assert not any(d.strip() + "\n\n" in train_text for d in val_docs)
 
 
+def test_a_corpus_is_prepared_as_a_stream_into_the_shards_a_list_would_give(tmp_path):
+    """Preparing never holds the corpus: Python's peak allocation stays a small share of a
+    12 MB JSONL corpus; the shards are the documents of the seed's shuffled split, each
+    followed by the separator, in that order, and no scratch file is left behind."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    words = np.array(["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"])
+    docs = [" ".join(rng.choice(words, rng.integers(200, 4000))) for _ in range(1000)]
+    src = tmp_path / "c.jsonl"
+    src.write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
+    size = src.stat().st_size
+    assert size > 10e6
+    tracemalloc.start()
+    try:
+        s = prepare(src, tmp_path / "s", val_fraction=0.05, seed=3)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < size / 8, f"{peak:,} bytes at the peak for a corpus of {size:,}"
+    order = np.random.default_rng(3).permutation(len(docs))
+    n_val = round(0.05 * len(docs))
+    want = {"val": order[:n_val], "train": order[n_val:]}
+    for split, got in (("train", s.train()), ("val", s.val())):
+        assert bytes(got.astype(np.uint8)) == b"".join(docs[i].encode() + b"\n\n" for i in want[split])
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["meta.json", "settings.json", "train.bin", "val.bin"]
+
+
+def test_a_corpus_that_changes_while_it_is_prepared_is_refused(tmp_path, monkeypatch):
+    """The corpus is read twice (its hash, then its documents): a change in between would
+    give shards that match no corpus, so it is refused and nothing is kept."""
+    import scalelab.ladder.data as data
+
+    src = tmp_path / "c.txt"
+    src.write_text("\n\n".join(f"doc {i}" for i in range(50)))
+    reads = []
+    real = data._documents
+
+    def documents(*args):
+        reads.append(1)
+        for d in real(*args):
+            yield d if len(reads) == 1 else d.upper()
+
+    monkeypatch.setattr(data, "_documents", documents)
+    with pytest.raises(InputError, match=r"changed while its tokens were prepared; run again"):
+        prepare(src, tmp_path / "s")
+    assert list((tmp_path / "s").iterdir()) == []
+
+
 def test_reused_when_unchanged(tmp_path):
     src = tmp_path / "c.txt"
     src.write_text("\n\n".join(f"doc {i}" for i in range(50)))

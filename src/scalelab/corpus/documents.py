@@ -164,23 +164,29 @@ def _is_table(p: Path) -> bool:
 
 
 def _table_rows(p: Path, text_col: str, source_col: str | None) -> Iterator[tuple[str, bytes]]:
+    """A JSONL or Parquet file's ``(source, text)`` rows, read a line (a Parquet record
+    batch) at a time: a shard of gigabytes is never held whole."""
     name = p.name.lower()
     if name.endswith(".parquet"):
         import pyarrow.parquet as pq
 
-        table = pq.read_table(p)
+        try:
+            pf = pq.ParquetFile(p)
+        except Exception as exc:  # noqa: BLE001 - pyarrow's errors name no common class
+            raise InputError(f"cannot read {str(p)!r} as Parquet: {exc}") from None
+        names = pf.schema_arrow.names
         for col, flag in ((text_col, "--text-col"), (source_col, "--source-col")):
-            if col is not None and col not in table.column_names:
-                raise InputError(f"{str(p)!r} has no column {col!r}; columns: {', '.join(table.column_names)}; "
-                                 f"name it with {flag}")
-        texts = table.column(text_col).to_pylist()
-        sources = table.column(source_col).to_pylist() if source_col else [p.name] * len(texts)
-        for text, source in zip(texts, sources):
-            if text:
-                yield str(source), str(text).encode()
+            if col is not None and col not in names:
+                raise InputError(f"{str(p)!r} has no column {col!r}; columns: {', '.join(names)}; name it with {flag}")
+        for batch in pf.iter_batches(batch_size=4096, columns=[c for c in (text_col, source_col) if c is not None]):
+            texts = batch.column(text_col).to_pylist()
+            sources = batch.column(source_col).to_pylist() if source_col else [p.name] * len(texts)
+            for text, source in zip(texts, sources):
+                if text:
+                    yield str(source), str(text).encode()
         return
     bad, rows, first_bad = 0, 0, None
-    for i, line in enumerate(_open(p).splitlines()):
+    for i, line in enumerate(_lines(p)):
         if not line.strip():
             continue
         rows += 1
@@ -287,6 +293,16 @@ def _check_text(path: Path, head: bytes) -> None:
     if not _looks_like_text(head):
         raise InputError(f"{str(path)!r} does not look like text (binary or not UTF-8); give UTF-8 text files, "
                          "JSONL or Parquet")
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    """A (possibly compressed) file's lines, read as a stream."""
+    opener = {".xz": lzma.open, ".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix.lower(), open)
+    try:
+        with opener(path, "rb") as fh:
+            yield from fh
+    except (lzma.LZMAError, OSError, EOFError) as exc:
+        raise InputError(f"cannot read {str(path)!r}: {exc}") from None
 
 
 def _open(path: Path) -> bytes:

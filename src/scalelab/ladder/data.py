@@ -16,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable
+import os
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -112,23 +114,17 @@ def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", voc
             warnings.warn(f"corpus {str(corpus)!r} is not there; using the tokens prepared from it in {str(out)!r} "
                           f"(corpus sha256 {have.get('corpus_sha256', '?')[:12]}...)", CorpusWarning, stacklevel=2)
             return Shards(**json.loads((out / "meta.json").read_text()))
-    docs = list(read_documents(corpus, text_col))
-    if max_bytes:
-        kept, total = [], 0
-        for d in docs:
-            kept.append(d)
-            total += len(d) + len(EOT)
-            if total >= max_bytes:
-                break
-        docs = kept
-    if len(docs) < 2:
-        hint = ("; in a text file a blank line ends a document: put one between documents (for one document "
-                "per line: sed G), or give a folder of files or JSONL" if Path(corpus).is_file() and docs else "")
-        raise InputError(f"corpus {str(corpus)!r} has {len(docs)} document(s); a train/validation split needs at "
-                         f"least 2{hint}")
-    digest = hashlib.sha256()
-    for d in docs:
+    # First pass: the documents' hash and lengths only (the shards may be there already);
+    # a corpus larger than memory is read as a stream, never held whole.
+    digest, lengths = hashlib.sha256(), array("q")
+    for d in _documents(corpus, text_col, max_bytes):
         digest.update(d)
+        lengths.append(len(d))
+    if len(lengths) < 2:
+        hint = ("; in a text file a blank line ends a document: put one between documents (for one document "
+                "per line: sed G), or give a folder of files or JSONL" if Path(corpus).is_file() and lengths else "")
+        raise InputError(f"corpus {str(corpus)!r} has {len(lengths)} document(s); a train/validation split needs at "
+                         f"least 2{hint}")
     sha = digest.hexdigest()
     settings = _settings(tokenizer, vocab_size, seed, val_fraction) | {"corpus_sha256": sha}
     meta = out / "meta.json"
@@ -138,45 +134,85 @@ def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", voc
                 json.loads((out / "settings.json").read_text()) == settings:
             return Shards(**old)
     out.mkdir(parents=True, exist_ok=True)
-    order = np.random.default_rng(seed).permutation(len(docs))
-    n_val = max(1, int(round(val_fraction * len(docs))))
-    val_docs = [docs[i] for i in order[:n_val]]
-    train_docs = [docs[i] for i in order[n_val:]]
-    if tokenizer == "byte":
-        encode, vocab, dtype = (lambda b: np.frombuffer(b, dtype=np.uint8)), 256, "uint16"
-    else:
-        tok = _train_bpe(train_docs, vocab_size, out, progress)
-        vocab = tok.get_vocab_size()
-        dtype = "uint16" if vocab <= 65535 else "uint32"
+    n_docs = len(lengths)
+    order = np.random.default_rng(seed).permutation(n_docs)
+    n_val = max(1, int(round(val_fraction * n_docs)))
+    starts = np.concatenate([[0], np.cumsum(np.frombuffer(lengths, dtype=np.int64))])
+    # Second pass: the documents in corpus order into a scratch file, from which each split
+    # is written in the seed's shuffled order, as from a list in memory.
+    raw_path = out / "documents.tmp"
+    try:
+        with raw_path.open("wb") as fh:
+            digest = hashlib.sha256()
+            for d in _documents(corpus, text_col, max_bytes):
+                fh.write(d)
+                digest.update(d)
+        if digest.hexdigest() != sha:
+            raise InputError(f"corpus {str(corpus)!r} changed while its tokens were prepared; run again")
+        with raw_path.open("rb") as raw:
 
-        def encode(b: bytes):
-            text = b.decode("utf-8", "replace")
-            ids = []
-            for i in range(0, len(text), ENCODE_BATCH_BYTES):
-                ids += tok.encode(text[i:i + ENCODE_BATCH_BYTES]).ids
-            return np.asarray(ids, dtype=np.int64)
-    counts = {}
-    for split, split_docs in (("train", train_docs), ("val", val_docs)):
-        n_tokens = n_bytes = 0
-        with atomic_path(out / f"{split}.bin") as tmp, tmp.open("wb") as fh:
-            for j, d in enumerate(split_docs):
-                piece = d + EOT
-                ids = encode(piece)
-                fh.write(np.asarray(ids, dtype=dtype).tobytes())
-                n_tokens += len(ids)
-                n_bytes += len(piece)
-                if j % 200 == 0:
-                    progress(f"encoding {split}", j / max(1, len(split_docs)))
-        counts[split] = (n_tokens, n_bytes)
+            def docs(idx):  # read, not mapped: the pages read do not stay with the process
+                return (os.pread(raw.fileno(), int(starts[i + 1] - starts[i]), int(starts[i])) for i in idx)
+
+            splits = {"train": order[n_val:], "val": order[:n_val]}
+            encode, vocab, dtype = _encoder(tokenizer, vocab_size, docs(splits["train"]), out, progress)
+            counts = {split: _write_split(out / f"{split}.bin", docs(idx), len(idx), encode, dtype,
+                                          lambda f, split=split: progress(f"encoding {split}", f))
+                      for split, idx in splits.items()}
+    finally:
+        raw_path.unlink(missing_ok=True)
     shards = Shards(folder=str(out), tokenizer=tokenizer, vocab_size=vocab, dtype=dtype, train_tokens=counts["train"][0],
                     val_tokens=counts["val"][0], train_bytes=counts["train"][1], val_bytes=counts["val"][1],
-                    documents=len(docs), corpus_sha256=sha)
+                    documents=n_docs, corpus_sha256=sha)
     write_json(out / "settings.json", settings)
     write_json(meta, shards.to_dict())  # written last: its presence means the shards are complete
     return shards
 
 
-def _train_bpe(docs: list[bytes], vocab_size: int, out: Path, progress):
+def _encoder(tokenizer: str, vocab_size: int, train_docs: Iterable[bytes], out: Path, progress):
+    """``(encode, vocabulary size, dtype)`` of the shards: bytes as they are, or a BPE trained
+    on the training documents."""
+    if tokenizer == "byte":
+        return (lambda b: np.frombuffer(b, dtype=np.uint8)), 256, "uint16"
+    tok = _train_bpe(train_docs, vocab_size, out, progress)
+
+    def encode(b: bytes):
+        text = b.decode("utf-8", "replace")
+        ids = []
+        for i in range(0, len(text), ENCODE_BATCH_BYTES):
+            ids += tok.encode(text[i:i + ENCODE_BATCH_BYTES]).ids
+        return np.asarray(ids, dtype=np.int64)
+
+    vocab = tok.get_vocab_size()
+    return encode, vocab, "uint16" if vocab <= 65535 else "uint32"
+
+
+def _write_split(path: Path, docs: Iterable[bytes], n_docs: int, encode, dtype: str, progress) -> tuple[int, int]:
+    """Each document and the separator after it, encoded into ``path``: ``(tokens, bytes)``."""
+    n_tokens = n_bytes = 0
+    with atomic_path(path) as tmp, tmp.open("wb") as fh:
+        for j, d in enumerate(docs):
+            piece = d + EOT
+            ids = encode(piece)
+            fh.write(np.asarray(ids, dtype=dtype).tobytes())
+            n_tokens += len(ids)
+            n_bytes += len(piece)
+            if j % 200 == 0:
+                progress(j / max(1, n_docs))
+    return n_tokens, n_bytes
+
+
+def _documents(corpus: str | Path, text_col: str, max_bytes: int | None) -> Iterator[bytes]:
+    """The corpus's documents, up to the one that brings it to ``max_bytes`` (joined)."""
+    total = 0
+    for d in read_documents(corpus, text_col):
+        yield d
+        total += len(d) + len(EOT)
+        if max_bytes and total >= max_bytes:
+            return
+
+
+def _train_bpe(docs: Iterable[bytes], vocab_size: int, out: Path, progress):
     try:
         from tokenizers import ByteLevelBPETokenizer
     except ImportError:
