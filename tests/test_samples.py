@@ -128,6 +128,8 @@ def test_cli_backtests_the_monkeys_and_writes_json_and_a_plot(tmp_path):
     assert abs(last["value"] - last["actual"]) < 0.06
     assert big["pass_at_k"][0]["k"] == 1 and big["pass_at_k"][-1]["k"] == 1000
     assert png.stat().st_size > 10_000
+    # Brown's law unless another is asked for: over 50 draws of these counts it forecast best
+    assert {(m["law"], m["chosen_by"]) for m in d} == {("power", "")}
     table = runner.invoke(app, ["samples", "fit", MONKEYS, *COLS, "--bootstrap", "0", "--predict-k", "100000"])
     assert "Pythia-12B" in table.stdout and "100,000" in table.stdout
 

@@ -36,7 +36,7 @@ def samples_fit(
     model_col: Annotated[Optional[str], typer.Option("--model-col", help="Column naming the model (one fit per model).")] = None,
     answer_col: Annotated[Optional[str], typer.Option("--answer-col", help="Per-sample answers: majority-vote accuracy at k (ties are not a majority).")] = None,
     score_col: Annotated[Optional[str], typer.Option("--score-col", help="Per-sample verifier scores: best-of-k accuracy.")] = None,
-    law: Annotated[str, typer.Option("--law", help="power (Brown et al.: coverage = exp(-a k^-b)), beta (per-problem success ~ Beta), or auto (the one that backtests better inside the data).")] = "auto",
+    law: Annotated[str, typer.Option("--law", help="power (Brown et al.: coverage = exp(-a k^-b)), beta (per-problem success ~ Beta), or auto (the one that backtests better inside the data; on the bundled counts power forecasts best).")] = "power",
     max_samples: Annotated[Optional[int], typer.Option("--max-samples", help="Use only the first m samples of each problem (a backtest: the rest give the actual pass@k).")] = None,
     predict_k: Annotated[str, typer.Option("--predict-k", help="k to forecast pass@k at, comma-separated.")] = "1000,10000",
     params: Annotated[Optional[str], typer.Option("--params", help="Active parameters per model, NAME=N comma-separated (e.g. Pythia-70M=70M,Pythia-12B=12B): FLOPs per sample and the exchange rate against the largest.")] = None,

@@ -40,7 +40,7 @@ class CoverageForecast:
                 **({"selection": rows(self.selection)} if self.selection else {})}
 
 
-def forecast_coverage(counts: Counts, predict_k, *, law: str = "auto", max_samples: int | None = None,
+def forecast_coverage(counts: Counts, predict_k, *, law: str = "power", max_samples: int | None = None,
                       num_bootstrap: int = 200, seed: int = 0) -> CoverageForecast:
     """Fit a coverage law to a model's counts (the first ``max_samples`` of each problem, when
     given) and forecast pass@k at ``predict_k``; where the full counts reach k, the actual

@@ -119,12 +119,15 @@ class CoverageFit:
         return {"alpha": float(np.exp(self.theta[0])), "beta": float(np.exp(self.theta[1]))}
 
 
-def fit_coverage(n, c, *, law: str = "auto", num_bootstrap: int = 200, seed: int = 0) -> CoverageFit:
+def fit_coverage(n, c, *, law: str = "power", num_bootstrap: int = 200, seed: int = 0) -> CoverageFit:
     """Fit a coverage law to per-problem counts (see the module docstring).
 
     ``law="auto"`` backtests both inside the data (fit on a tenth of the samples, drawn
     without replacement, and predict the observed pass@k at all of them) and keeps the
-    closer one.
+    closer one. The default is ``power``: over 50 draws of the Large Language Monkeys counts
+    it forecast pass@10,000 closer than ``beta`` and ``auto`` from 100 samples (mean error
+    2.8 points against 6.2 and 4.0) and from 1,000 (2.6 against 2.8 and 2.7;
+    benchmarks/samples.py).
 
     Examples
     --------
