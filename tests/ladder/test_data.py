@@ -78,13 +78,28 @@ def test_a_corpus_that_changes_while_it_is_prepared_is_refused(tmp_path, monkeyp
     assert list((tmp_path / "s").iterdir()) == []
 
 
-def test_reused_when_unchanged(tmp_path):
+def test_reused_when_unchanged(tmp_path, monkeypatch):
+    """Shards are reused without reading the corpus while its file is untouched; touched
+    (a new modification time), it is read and hashed again, and the shards still kept when
+    its documents are the same; changed, the shards are made again."""
+    import os
+
+    import scalelab.ladder.data as data
+
     src = tmp_path / "c.txt"
     src.write_text("\n\n".join(f"doc {i}" for i in range(50)))
     a = prepare(src, tmp_path / "s")
     mtime = (tmp_path / "s" / "train.bin").stat().st_mtime_ns
-    b = prepare(src, tmp_path / "s")
-    assert a == b and (tmp_path / "s" / "train.bin").stat().st_mtime_ns == mtime
+    reads = []
+    real = data._documents
+    monkeypatch.setattr(data, "_documents", lambda *args: reads.append(1) or real(*args))
+    assert prepare(src, tmp_path / "s") == a and reads == []
+    os.utime(src, ns=(src.stat().st_atime_ns, src.stat().st_mtime_ns + 10**9))
+    assert prepare(src, tmp_path / "s") == a and reads == [1]
+    assert prepare(src, tmp_path / "s") == a and reads == [1]  # the new time is remembered
+    assert (tmp_path / "s" / "train.bin").stat().st_mtime_ns == mtime
+    src.write_text("\n\n".join(f"doc {i}" for i in range(60)))
+    assert prepare(src, tmp_path / "s").documents == 60
 
 
 def test_bpe_tokenizer_and_bits_per_byte(tmp_path):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scalelab.corpus.documents import read_documents
+from scalelab.corpus.documents import folder_files, read_documents
 from scalelab.errors import InputError
 from scalelab.io import atomic_path, write_json
 
@@ -114,6 +114,11 @@ def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", voc
             warnings.warn(f"corpus {str(corpus)!r} is not there; using the tokens prepared from it in {str(out)!r} "
                           f"(corpus sha256 {have.get('corpus_sha256', '?')[:12]}...)", CorpusWarning, stacklevel=2)
             return Shards(**json.loads((out / "meta.json").read_text()))
+    meta, stamp = out / "meta.json", _stamp(corpus, text_col, max_bytes)
+    have = json.loads((out / "settings.json").read_text()) if (out / "settings.json").is_file() else {}
+    if meta.is_file() and stamp is not None and have.get("corpus_stamp") == stamp and \
+            all(have.get(k) == v for k, v in _settings(tokenizer, vocab_size, seed, val_fraction).items()):
+        return Shards(**json.loads(meta.read_text()))  # the corpus's files untouched since: not read again
     # First pass: the documents' hash and lengths only (the shards may be there already);
     # a corpus larger than memory is read as a stream, never held whole.
     digest, lengths = hashlib.sha256(), array("q")
@@ -127,11 +132,11 @@ def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", voc
                          f"least 2{hint}")
     sha = digest.hexdigest()
     settings = _settings(tokenizer, vocab_size, seed, val_fraction) | {"corpus_sha256": sha}
-    meta = out / "meta.json"
     if meta.is_file():
         old = json.loads(meta.read_text())
-        if all(old.get(k) == v for k, v in settings.items() if k in old) and (out / "settings.json").is_file() and \
-                json.loads((out / "settings.json").read_text()) == settings:
+        if all(old.get(k) == v for k, v in settings.items() if k in old) and \
+                {k: v for k, v in have.items() if k != "corpus_stamp"} == settings:
+            write_json(out / "settings.json", settings | {"corpus_stamp": stamp})  # touched, not changed
             return Shards(**old)
     out.mkdir(parents=True, exist_ok=True)
     n_docs = len(lengths)
@@ -164,9 +169,23 @@ def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", voc
     shards = Shards(folder=str(out), tokenizer=tokenizer, vocab_size=vocab, dtype=dtype, train_tokens=counts["train"][0],
                     val_tokens=counts["val"][0], train_bytes=counts["train"][1], val_bytes=counts["val"][1],
                     documents=n_docs, corpus_sha256=sha)
-    write_json(out / "settings.json", settings)
+    write_json(out / "settings.json", settings | {"corpus_stamp": stamp})
     write_json(meta, shards.to_dict())  # written last: its presence means the shards are complete
     return shards
+
+
+def _stamp(corpus: str | Path, text_col: str, max_bytes: int | None) -> str | None:
+    """The corpus's files as the file system describes them (names, sizes, modification
+    times) and what is read of them: shards whose stamp matches are reused without reading
+    the corpus again, which on a corpus of tens of gigabytes takes minutes."""
+    p = Path(corpus)
+    if not p.exists():
+        return None  # reading it says what is wrong
+    h = hashlib.sha256(json.dumps([text_col, max_bytes]).encode())
+    for f in folder_files(p) if p.is_dir() else [p]:
+        st = f.stat()
+        h.update(f"{f.relative_to(p) if p.is_dir() else p.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
 
 
 def _encoder(tokenizer: str, vocab_size: int, train_docs: Iterable[bytes], out: Path, progress):
