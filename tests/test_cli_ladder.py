@@ -314,6 +314,9 @@ def test_design_over_a_trained_plan_is_refused_unless_it_keeps_every_rung(tmp_pa
     r = run("ladder", "run", "t.toml", "--json")
     assert r.exit_code == 0, r.output
     trained = r.stdout
+    stages = [x.split(",")[0] for x in r.stderr.splitlines() if x.startswith("tokens: ")]  # the preparation, said
+    assert stages == ["tokens: reading the corpus", "tokens: reading the corpus again", "tokens: encoding train",
+                      "tokens: encoding val"], r.stderr
     before = (tmp_path / "t.toml").read_text()
     corpus = tmp_path / "corpus.txt"
     base = ("ladder", "design", "--corpus", corpus, "--sizes", "1e4", "--seq-len", "64", "--out", "t.toml")
@@ -327,3 +330,4 @@ def test_design_over_a_trained_plan_is_refused_unless_it_keeps_every_rung(tmp_pa
     assert r.exit_code == 0, r.output
     again = run("ladder", "run", "t.toml", "--json")
     assert again.exit_code == 0 and json.loads(again.stdout) == json.loads(trained)
+    assert "tokens: " not in again.stderr  # prepared before: nothing read again

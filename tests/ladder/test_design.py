@@ -238,3 +238,22 @@ def test_corpus_size_is_estimated_without_reading_it_through(tmp_path):
     (folder / ".git" / "pack").write_bytes(b"x" * 10_000)
     (folder / "a.txt").write_bytes(text)
     assert estimate_bytes(folder) == (len(text), True)
+
+
+def test_a_rung_too_short_for_its_warm_up_is_refused_at_design():
+    """A WSD rung warms up over a token per parameter and must reach its constant rate before
+    its cooldown: one too short is refused when designed, with the multiple that would do,
+    not after the tokens are prepared; the multiple named is enough, and a cosine ladder,
+    whose warm-up shortens, takes it as it is."""
+    import re
+
+    from scalelab.ladder.config import wsd_steps
+
+    with pytest.raises(InputError, match=r"rung 9\.91k-0\.05x trains for \d+ steps, and its warm-up \(\d+ steps: a "
+                                         r"token per parameter\) would run past the start of its cooldown") as e:
+        design("c.txt", "s", sizes=[1e4], multiples=[0.05], seq_len=64)
+    least = float(re.search(r"--multiples of at least ([\d.]+)", str(e.value)).group(1))
+    (r,) = design("c.txt", "s", sizes=[1e4], multiples=[least], seq_len=64).rungs
+    _, warmup, decay = wsd_steps(r.tokens, r.batch_tokens, r.model.num_params()["total"])
+    assert warmup <= decay
+    assert len(design("c.txt", "s", sizes=[1e4], multiples=[0.05], seq_len=64, schedule="cosine").rungs) == 1

@@ -269,6 +269,29 @@ def test_validation_is_of_the_step_it_is_logged_at(shards, tmp_path):
     assert again == logged[3]
 
 
+def test_throughput_leaves_out_validation_and_checkpoints(shards, tmp_path, monkeypatch):
+    """Validation and a checkpoint at the same step (the default: both every tenth of the
+    run) made a second's pause count as the next step's work: its tokens/s fell 100-fold,
+    once after every validation, and a watch saw throughput drops. Each validation here
+    is slowed by 0.3 s; no step's rate may fall to a tenth of the run's median."""
+    import time
+
+    import scalelab.ladder.train as tr
+
+    real = tr.evaluate
+
+    def slow(*args, **kw):
+        time.sleep(0.3)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(tr, "evaluate", slow)
+    train(cfg(tokens=30 * 1024, eval_every=5, checkpoint_every=5), shards, tmp_path / "run")
+    rows = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    rates = np.array([r["tokens_per_s"] for r in rows[1:]])  # the first step carries the start-up
+    slowest = rows[1 + int(np.argmin(rates))]["step"]
+    assert rates.min() > np.median(rates) / 10, f"step {slowest}: {rates.min():.0f} tokens/s, median {np.median(rates):.0f}"
+
+
 def test_cpu_compiles_only_when_minutes_of_training_are_left(shards, tmp_path, monkeypatch):
     """'auto' on one CPU rank: 10 timed steps after 2 warm ones, then compile if the rest is long."""
     from scalelab.ladder import train as trainer

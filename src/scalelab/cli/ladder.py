@@ -202,10 +202,46 @@ def ladder_run(
                     last[name] = now
                     line(name, rec)
 
-            return run_ladder(plan_path, on_rung=rung_line, on_step=step_line, **options)
-        with Live(view(), console=out, refresh_per_second=2) as live:
-            return run_ladder(plan_path, on_rung=lambda *a: (on_rung(*a), live.update(view())),
-                              on_step=lambda *a: (on_step(*a), live.update(view())), **options)
+            said = {}
+
+            def prepare_line(what, share):  # a line per stage, and every minute within one
+                now = time.monotonic()
+                if what is not None and (said.get("what") != what or now - said["at"] >= PROGRESS_EVERY_S):
+                    said.update(what=what, at=now)
+                    err.print(f"tokens: {what}, {100 * share:.0f}%", markup=False, highlight=False)
+
+            return run_ladder(plan_path, on_rung=rung_line, on_step=step_line, on_prepare=prepare_line, **options)
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+        # a bar while the tokens are prepared, then the live table (one live display at a time)
+        bar = Progress(TextColumn("tokens: {task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+                       console=out, transient=True)
+        shown: dict = {}
+
+        def prepare_bar(what, share):
+            if what is None:
+                if "task" in shown:
+                    bar.stop()
+                return
+            if "task" not in shown:
+                bar.start()
+                shown["task"] = bar.add_task(what, total=1.0)
+            bar.update(shown["task"], description=what, completed=share)
+
+        def table():
+            if "live" not in shown:
+                shown["live"] = Live(view(), console=out, refresh_per_second=2)
+                shown["live"].start()
+            shown["live"].update(view())
+
+        try:
+            return run_ladder(plan_path, on_rung=lambda *a: (on_rung(*a), table()),
+                              on_step=lambda *a: (on_step(*a), table()), on_prepare=prepare_bar, **options)
+        finally:
+            if "live" in shown:
+                shown["live"].stop()
+            elif "task" in shown:
+                bar.stop()
 
     results = run(go)
     if as_json:

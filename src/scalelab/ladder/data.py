@@ -100,7 +100,7 @@ def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", voc
         raise InputError(f"--tokenizer {tokenizer!r}: choose byte or bpe")
     if not 0 < val_fraction < 0.5:
         raise InputError(f"--val-fraction {val_fraction}: give a fraction in (0, 0.5)")
-    progress = progress or (lambda _msg, _frac: None)
+    reporting, progress = progress is not None, progress or (lambda _msg, _frac: None)
     out = Path(out)
     if not Path(corpus).exists() and (out / "meta.json").is_file() and (out / "settings.json").is_file():
         # the corpus was moved or removed once its tokens were prepared (a scratch disk): the
@@ -122,7 +122,8 @@ def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", voc
     # First pass: the documents' hash and lengths only (the shards may be there already);
     # a corpus larger than memory is read as a stream, never held whole.
     digest, lengths = hashlib.sha256(), array("q")
-    for d in _documents(corpus, text_col, max_bytes):
+    for d in _documents(corpus, text_col, max_bytes,
+                            reporting and _reading(corpus, text_col, max_bytes, progress, "reading the corpus") or None):
         digest.update(d)
         lengths.append(len(d))
     if len(lengths) < 2:
@@ -149,7 +150,9 @@ def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", voc
     try:
         with raw_path.open("wb") as fh:
             digest = hashlib.sha256()
-            for d in _documents(corpus, text_col, max_bytes):
+            copying = reporting and _reading(corpus, text_col, max_bytes, progress, "reading the corpus again",
+                                             total=int(starts[-1])) or None
+            for d in _documents(corpus, text_col, max_bytes, copying):
                 fh.write(d)
                 digest.update(d)
         if digest.hexdigest() != sha:
@@ -221,14 +224,29 @@ def _write_split(path: Path, docs: Iterable[bytes], n_docs: int, encode, dtype: 
     return n_tokens, n_bytes
 
 
-def _documents(corpus: str | Path, text_col: str, max_bytes: int | None) -> Iterator[bytes]:
-    """The corpus's documents, up to the one that brings it to ``max_bytes`` (joined)."""
+def _documents(corpus: str | Path, text_col: str, max_bytes: int | None,
+               read: Callable[[int], None] | None = None) -> Iterator[bytes]:
+    """The corpus's documents, up to the one that brings it to ``max_bytes`` (joined);
+    ``read`` is told the bytes read so far."""
     total = 0
-    for d in read_documents(corpus, text_col):
+    for j, d in enumerate(read_documents(corpus, text_col)):
         yield d
         total += len(d) + len(EOT)
+        if read is not None and j % 1000 == 0:
+            read(total)
         if max_bytes and total >= max_bytes:
             return
+
+
+def _reading(corpus, text_col: str, max_bytes: int | None, progress, what: str, total: int | None = None):
+    """A ``read`` callback for :func:`_documents` that reports ``what`` and the share read,
+    of ``total`` bytes or of the corpus's estimated size."""
+    if total is None:
+        from scalelab.corpus.documents import estimate_bytes
+
+        total = estimate_bytes(corpus, text_col)[0] if Path(corpus).exists() else 0
+        total = min(total, max_bytes) if max_bytes else total
+    return lambda done: progress(what, min(done / total, 0.99) if total else 0.0)
 
 
 def _train_bpe(docs: Iterable[bytes], vocab_size: int, out: Path, progress):

@@ -38,7 +38,8 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from scalelab.errors import ExtrapolationWarning, InputError, PlanWarning
-from scalelab.ladder.config import MIN_PILOT_PARAMS, WSD_DECAY_FRAC, GPTConfig, min_params_for_layers, shape_for_params
+from scalelab.ladder.config import (MIN_PILOT_PARAMS, WSD_DECAY_FRAC, GPTConfig, min_params_for_layers, shape_for_params,
+                                    wsd_steps)
 from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN
 
 MULTIPLES = (1.0, 2.0, 5.0, 10.0)  # x 20 tokens per parameter
@@ -425,9 +426,24 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
         warnings.warn(f"the target has {plan.flops_extrapolation:.0f}x the FLOPs of the largest rung (and "
                       f"{plan.params_extrapolation:.0f}x its parameters); forecasts this far out have no published "
                       f"backing beyond ~{MAX_EXTRAPOLATION:g}x: raise --budget-frac", ExtrapolationWarning, stacklevel=2)
+    _check_warmups(plan)
     _warn_small_corpus(plan)
     return plan
 
+
+def _check_warmups(plan: LadderPlan) -> None:
+    """Refuse at design what ``ladder run`` would: a WSD rung too short for its warm-up (a
+    token per parameter) to end before its cooldown starts."""
+    if plan.schedule != "wsd":
+        return
+    for r in [*plan.rungs, *([plan.target] if plan.target else [])]:
+        n = r.model.num_params()["total"]
+        steps, warmup, decay = wsd_steps(r.tokens, r.batch_tokens, n)
+        if warmup > decay:
+            least = n / ((1 - WSD_DECAY_FRAC) * TOKENS_PER_PARAM * r.params)
+            raise InputError(f"rung {r.name} trains for {steps:,} steps, and its warm-up ({warmup:,} steps: a token "
+                             f"per parameter) would run past the start of its cooldown (step {decay:,}); give "
+                             f"--multiples of at least {_round_up(least)}, or --schedule cosine")
 
 BPE_BYTES_PER_TOKEN = 4.0  # about what a BPE vocabulary of a few thousand takes on English text
 

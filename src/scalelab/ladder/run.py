@@ -159,6 +159,7 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
                include_target: bool = False, only: list[str] | None = None,
                on_step: Callable[[str, dict], None] | None = None,
                on_rung: Callable[[str, str, dict | None], None] | None = None,
+               on_prepare: Callable[[str | None, float], None] | None = None,
                slurm: dict | None = None, max_epochs: float = MAX_EPOCHS, force: bool = False,
                parallel: str = "auto", stop_on: tuple[str, ...] = ()) -> dict[str, dict]:
     """Train the plan's rungs (and the target with ``include_target``); returns results by rung.
@@ -166,7 +167,9 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
     ``store`` is a :class:`~scalelab.runs.store.RunStore`, or a path to open one at once the
     checks have passed (each finished rung is recorded there). A rung that would pass over the training split more than ``max_epochs`` times is refused
     (repeated data bends the law) unless ``force``. ``stop_on``: watch alert kinds on which a
-    rung stops itself (:func:`scalelab.ladder.train.train`)."""
+    rung stops itself (:func:`scalelab.ladder.train.train`). ``on_prepare(what, share)`` follows
+    the preparation of the tokens (reading the corpus, training a BPE, encoding), then is
+    called once with ``(None, 1.0)`` when the tokens are ready."""
     if executor not in EXECUTORS:
         raise InputError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
     if parallel not in PARALLEL:
@@ -186,7 +189,9 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
         if missing:
             raise InputError(f"--rung {missing[0]!r} is not in the plan; rungs: {', '.join(sorted(known))}")
         rungs = [r for r in rungs if r.name in only]
-    shards = prepare_shards(plan_path, plan)
+    shards = prepare_shards(plan_path, plan, progress=on_prepare)
+    if on_prepare:
+        on_prepare(None, 1.0)
     folder = runs_folder(plan_path)
     folder.mkdir(parents=True, exist_ok=True)
     check_stale(plan_path, plan, rungs, shards)

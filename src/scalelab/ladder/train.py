@@ -43,7 +43,7 @@ from scalelab.errors import InputError, RunHalted
 from scalelab.io import atomic_path, atomic_write_text
 from scalelab.ladder.data import Shards
 from scalelab.ladder.model import GPT
-from scalelab.ladder.config import PARALLEL, TrainConfig
+from scalelab.ladder.config import PARALLEL, TrainConfig, wsd_steps
 
 
 # torch.compile on the CPU (inductor's C++ code) took 14-22 s for pilot models here and made
@@ -271,8 +271,7 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
     per_micro = micro_batch * seq * ranks.world
     accum = max(1, round(cfg.batch_tokens / per_micro))
     batch_tokens = accum * per_micro
-    total_steps = max(1, math.ceil(cfg.tokens / batch_tokens))
-    warmup = max(1, math.ceil((cfg.warmup_tokens or n_params) / batch_tokens))
+    total_steps, warmup, _ = wsd_steps(cfg.tokens, batch_tokens, n_params, cfg.warmup_tokens, cfg.wsd_decay_frac)
     if cfg.schedule == "cosine":
         warmup = min(warmup, max(1, total_steps // 2))
     elif warmup > decay_start(total_steps, cfg):  # WSD keeps its warm-up whatever its length: branches must match
@@ -332,7 +331,8 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
     log = (out / "log.jsonl").open("a") if ranks.main else None
     val = shards.val()
     t0 = time.time()
-    clock = {"t": t0, "tokens": start_step * batch_tokens, "paused": 0.0}  # paused: validation, checkpoints
+    clock = {"t": t0, "tokens": start_step * batch_tokens, "paused": 0.0,  # paused: validation, checkpoints
+             "paused_then": 0.0}
     last = {"loss": float("nan")}
     halt: dict = {"alert": None}
     watcher = None
@@ -349,10 +349,11 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
         while len(pending) > keep:
             done_, loss_t, gn_t, lr_, now, paused, v = pending.pop(0)
             tokens_seen = done_ * batch_tokens
-            busy = max(now - clock["t"] - (paused - clock["paused"]), 1e-9)  # validation and checkpoints do not count
+            busy = max(now - clock["t"] - (paused - clock["paused_then"]), 1e-9)  # validation and checkpoints do not count
             rec = {"step": done_, "tokens": tokens_seen, "loss": loss_t.item(), "lr": lr_, "grad_norm": gn_t.item(),
                    "tokens_per_s": (tokens_seen - clock["tokens"]) / busy, "wall_time": now}
-            clock["t"], clock["tokens"], clock["paused"] = now, tokens_seen, paused
+            # the last record's time, tokens and pauses so far; the running total of pauses goes on
+            clock["t"], clock["tokens"], clock["paused_then"] = now, tokens_seen, paused
             last["loss"] = rec["loss"]
             if v is not None:
                 rec["val_loss"], rec["val_bpb"] = v, shards.bits_per_byte(v)
