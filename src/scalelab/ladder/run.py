@@ -338,7 +338,17 @@ def _subprocesses(plan_path, plan, todo, executor, nproc, on_rung, on_step=None,
             log.close()
             del running[slot]
             if proc.returncode != 0:
-                raise InputError(f"rung {r.name} failed (exit {proc.returncode}); see {folder / r.name / 'worker.log'}")
+                if not (folder / r.name / "result.json").is_file():
+                    raise InputError(f"rung {r.name} failed (exit {proc.returncode}); see {folder / r.name / 'worker.log'}")
+                # the result is written only once every rank has trained and validated to the end:
+                # a crash after it (a process group's threads torn down at exit) lost nothing
+                import warnings
+
+                from scalelab.errors import ScalelabWarning
+
+                warnings.warn(f"rung {r.name}: its worker exited with code {proc.returncode} after the rung had finished "
+                              f"(its result was written); see {folder / r.name / 'worker.log'}", ScalelabWarning,
+                              stacklevel=2)
             _branch_done(plan_path, r)
             results[r.name] = load_result(folder / r.name)
             if on_rung:
