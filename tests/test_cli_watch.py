@@ -135,6 +135,13 @@ def test_with_a_plan_and_a_fit(tmp_path):
     assert alone["projected_final"] == pytest.approx(st["projection"]["projected_final"])
     r = run("watch", LOG, "--once", "--plan", plan, "--params", "1e9")
     assert r.exit_code == 2 and "the plan's forecast is for params 4e+08; give --fit" in r.stderr
+    eta = next(x for x in run("watch", LOG, "--once", "--plan", plan).stdout.splitlines() if " ETA " in x)
+    assert f"{st['eta_hours'] * 3600:.2g} s ({100 * st['fraction_done']:.1f}% done)" in eta  # seconds, not "0.0 h"
+    tokens = st["tokens"]  # the log's last count
+    r = run("plan", "--params", "4e8", "--tokens", tokens * 0.999, "--gpu", "h100", "--num-gpus", "1", "--json")
+    plan.write_text(r.stdout)
+    eta = next(x for x in run("watch", LOG, "--once", "--plan", plan).stdout.splitlines() if " ETA " in x)
+    assert "none left: 100.1% of the planned tokens trained" in eta
 
 
 def test_live_follow_for_a_while(tmp_path):
