@@ -51,7 +51,7 @@ def test_the_page_answers_deliver_cost_and_on_track(journey):
     assert rep["target"] == [p["params"]["active"], p["tokens"]]
     v = rep["verdict"]
     m = re.match(r"forecast 2\.\d+ \(80%: 2\.\d+–2\.\d+\); \$1\.\d+M \(\$\d+k–\$\d\.\d+M\), (\d+) days on 1,024 x H100; "
-                 r"(on track|BEHIND) at 42% of training", v)
+                 r"(on track \(inside|BEHIND \(above|AHEAD \(below) the 95% interval\) at 42% of training", v)
     assert m and int(m.group(1)) == round(p["run"]["days"]), v
     assert lo < p["run"]["cost_usd"] < hi
     assert rep["backtest"]["n_test"] > 0 and rep["run"]["step"] == 250000

@@ -188,3 +188,26 @@ def test_each_run_of_a_store_finds_its_own_loss(tmp_path, monkeypatch):
     outcomes = watch_once(str(tmp_path / "mlflow.db"), WatchSettings())
     assert sorted((o.monitor.name, o.monitor.settings.loss_name, len(o.monitor.loss)) for o in outcomes) == [
         ("a", "loss", 59), ("b", "train_loss", 59)]
+
+
+def test_a_finished_run_is_judged_by_its_last_loss():
+    """Trained to its planned tokens, a run's final loss is measured, not projected: a
+    cooldown's last drop (which the law-shaped projection of the latest half smooths away)
+    counts, and a run that ends below the interval is said to be ahead of its forecast."""
+    from scalelab.fitting import Fit
+    from tests.conftest import synthetic_runs
+
+    warnings.simplefilter("ignore")
+    fit = Fit(num_bootstrap=30).fit(synthetic_runs("chinchilla"))
+    N, D = 1e9, 2e10
+    t = np.linspace(2e9, D, 60)
+    loss = fit.law_.predict(params=N, tokens=t) * np.where(t > 0.9 * D, 0.9, 1.0)  # a cooldown's drop at the end
+    m = Monitor(WatchSettings(loss_name="loss", params=N, final_tokens=D, fit=fit))
+    m.update(pd.DataFrame({"step": np.arange(60), "tokens": t, "loss": loss, "wall_time": np.nan}))
+    p = m.status().projection
+    assert p.finished and p.projected_final == loss[-1]
+    assert p.ahead and not p.behind and p.standing() == "AHEAD (below the 95% interval), finished"
+    early = Monitor(WatchSettings(loss_name="loss", params=N, final_tokens=D, fit=fit))
+    early.update(pd.DataFrame({"step": np.arange(30), "tokens": t[:30], "loss": loss[:30], "wall_time": np.nan}))
+    q = early.status().projection
+    assert not q.finished and q.standing() == f"on track (inside the 95% interval) at {100 * t[29] / D:.0f}% of training"

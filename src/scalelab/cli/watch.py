@@ -129,9 +129,9 @@ def _watch_table(mon, report) -> Table:
     p = st.projection
     if p:
         band = "no interval" if p.band is None else f"{num(p.band.lo)}–{num(p.band.hi)}"
-        verdict = "NOT FINITE: the run has diverged" if not finite else "BEHIND" if p.behind else "on track"
-        t.add_row("final loss", f"projected {num(p.projected_final)}, forecast {num(p.forecast.loss)} "
-                  f"({band}): {verdict} at {100 * p.fraction_done:.0f}% of training")
+        verdict = "NOT FINITE: the run has diverged" if not finite else p.standing()
+        t.add_row("final loss", f"{'final' if p.finished else 'projected'} {num(p.projected_final)}, forecast "
+                  f"{num(p.forecast.loss)} ({band}): {verdict}")
     if st.tokens_per_s:
         plan = f" (plan {st.planned_tokens_per_s:,.0f})" if st.planned_tokens_per_s else ""
         t.add_row("tokens/s", f"{st.tokens_per_s:,.0f}{plan}")

@@ -4,7 +4,7 @@ forecast with its intervals, how far it extrapolates, the backtest), what it wil
 
 Every section is optional but the fit: the page holds what it is given. The verdict at the
 top says it in one line, e.g. "forecast 1.94 (80%: 1.86–1.99); $2.2M ($2.0M–$2.9M), 27
-days on 1,024 x H100; on track at 42% of training".
+days on 1,024 x H100; on track (inside the 95% interval) at 42% of training".
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class RunReport:
             if st.loss is not None and not math.isfinite(st.loss):
                 parts.append("the loss is not finite: the run has diverged")
             elif proj is not None and proj.band is not None:
-                parts.append(f"{'BEHIND' if proj.behind else 'on track'} at {100 * proj.fraction_done:.0f}% of training")
+                parts.append(proj.standing() + (f" at {proj.projected_final:.3g}" if proj.finished else ""))
             elif st.fraction_done is not None:
                 parts.append(f"{100 * st.fraction_done:.0f}% of training")
             if st.alerts:

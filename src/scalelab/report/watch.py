@@ -32,9 +32,9 @@ def verdict(monitor) -> str:
     if st.loss is not None and not math.isfinite(st.loss):
         parts.append("the loss is not finite: the run has diverged")
     elif p is not None and p.band is not None:
-        parts.append(f"projected final loss {p.projected_final:.4g} against the forecast {p.forecast.loss:.4g} "
-                     f"({100 * p.level:g}%: {p.band.lo:.4g}–{p.band.hi:.4g}): "
-                     f"{'BEHIND' if p.behind else 'on track'} at {100 * p.fraction_done:.0f}% of training")
+        parts.append(f"{'final' if p.finished else 'projected final'} loss {p.projected_final:.4g} against the "
+                     f"forecast {p.forecast.loss:.4g} ({100 * p.level:g}%: {p.band.lo:.4g}–{p.band.hi:.4g}): "
+                     f"{p.standing()}")
     elif st.fraction_done is not None:
         parts.append(f"{100 * st.fraction_done:.0f}% of training")
     if st.eta_hours is not None:

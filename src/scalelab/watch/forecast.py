@@ -39,10 +39,29 @@ class Projection:
         """The projected final loss lies above the forecast's interval."""
         return self.band is not None and self.projected_final > self.band.hi
 
+    @property
+    def ahead(self) -> bool:
+        """The projected final loss lies below the forecast's interval: better than forecast."""
+        return self.band is not None and self.projected_final < self.band.lo
+
+    @property
+    def finished(self) -> bool:
+        """The run has trained the tokens it was forecast for: its projection is its last loss."""
+        return self.fraction_done >= 1.0
+
+    def standing(self) -> str:
+        """Where the final loss stands against the interval it is judged on ('BEHIND (above the
+        95% interval)', 'AHEAD (below ...)', 'on track (inside ...)'), and where the run is:
+        'at 42% of training', or 'finished'."""
+        where = "above" if self.behind else "below" if self.ahead else "inside"
+        word = "BEHIND" if self.behind else "AHEAD" if self.ahead else "on track"
+        word += f" ({where} the {100 * self.level:g}% interval)"
+        return f"{word}, finished" if self.finished else f"{word} at {100 * self.fraction_done:.0f}% of training"
+
     def to_dict(self) -> dict:
         return {"tokens_now": self.tokens_now, "projected_final": self.projected_final,
                 "forecast": self.forecast.to_dict(), "level": self.level, "fraction_done": self.fraction_done,
-                "behind": self.behind}
+                "behind": self.behind, "ahead": self.ahead, "finished": self.finished}
 
 
 def project_final(tokens: np.ndarray, loss: np.ndarray, final_tokens: float, beta: float,
@@ -76,4 +95,7 @@ def compare(forecast: Forecast, final_tokens: float, tokens: np.ndarray, loss: n
         return None
     now = float(np.nanmax(tokens))
     done = now / final_tokens if math.isfinite(now) else 0.0
+    if done >= 1.0:  # trained to its end (a cooldown's last drop included): the loss is measured, not projected
+        ok = np.isfinite(np.asarray(loss, float))
+        proj = float(np.asarray(loss, float)[ok][-1]) if ok.any() else proj
     return Projection(now, proj, forecast, level, done)
