@@ -365,3 +365,15 @@ def test_a_worker_that_crashes_after_writing_its_result_does_not_fail_the_rung(t
     with pytest.warns(ScalelabWarning, match=rf"rung {name}: its worker exited with code 134 after the rung had finished"):
         again = lr.run_ladder("t.toml", executor="torchrun", nproc=2)
     assert again == done
+
+
+@needs_torch
+def test_a_plan_with_too_few_rungs_for_the_law_says_so_at_fit(tmp_path, monkeypatch):
+    """Fitting a plan of fewer than five rungs cannot be mended by training them: once its
+    rung is trained the message says to design more, not to run again (it said 'run
+    scalelab ladder run' either way)."""
+    one_rung_plan(tmp_path, monkeypatch, "0.25")
+    assert run("ladder", "run", "t.toml").exit_code == 0
+    r = run("ladder", "fit", "t.toml")
+    assert r.exit_code == 2 and "the plan has 1 rung; a five-parameter law needs at least 5 runs: design a ladder " \
+        "with more --sizes or --multiples" in r.stderr, r.output

@@ -115,8 +115,13 @@ def fit_ladder(plan_path: str | Path, *, num_bootstrap: int = 200, fix: dict | N
     results = ladder_results(plan_path, count)
     runs = ladder_runs(plan_path, count, results)
     if len(runs) < 5:
-        raise InputError(f"{len(runs)} rungs have finished; a five-parameter law needs at least 5: "
-                         f"run scalelab ladder run {plan_path}")
+        fixed = len(fix or {}) + len(tie or [])
+        if len(plan.rungs) < 5 - fixed:
+            raise InputError(f"the plan has {len(plan.rungs)} rung{'s' * (len(plan.rungs) != 1)}; a five-parameter law "
+                             "needs at least 5 runs: design a ladder with more --sizes or --multiples")
+        if len(runs) < 5 - fixed:
+            raise InputError(f"{len(runs)} of the plan's {len(plan.rungs)} rungs have finished; a five-parameter law "
+                             f"needs at least 5: run scalelab ladder run {plan_path}")
     fit = Fit(fix=fix or {}, tie=tie or [], num_bootstrap=num_bootstrap, seed=seed).fit(runs)
     # what a saved fit must say for a run to be watched against it: the metric of the
     # rungs' logs it was fitted to (the trainer logs val_bpb beside the loss in nats per
