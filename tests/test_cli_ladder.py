@@ -185,6 +185,8 @@ def test_errors(tmp_path):
     assert r.exit_code == 2 and "--executor 'cloud'" in r.stderr
     r = run("ladder", "run", tmp_path / "p.toml", "--executor", "torchrun", "--parallel", "zero3")
     assert r.exit_code == 2 and "--parallel 'zero3': choose one of auto, ddp, fsdp" in r.stderr
+    r = run("ladder", "run", tmp_path / "p.toml", "--executor", "torchrun", "--nproc", "0")
+    assert r.exit_code == 2 and "--nproc 0: give the processes per rung, 1 or more" in r.stderr
 
 
 @needs_torch

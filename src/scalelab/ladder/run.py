@@ -174,6 +174,8 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
         raise InputError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
     if parallel not in PARALLEL:
         raise InputError(f"--parallel {parallel!r}: choose one of {', '.join(PARALLEL)}")
+    if nproc is not None and nproc < 1:
+        raise InputError(f"--nproc {nproc}: give the processes per rung, 1 or more")
     unknown = [k for k in stop_on if k not in STOP_KINDS]
     if unknown:
         raise InputError(f"--stop-on {unknown[0]!r}: choose from {', '.join(STOP_KINDS)}")
