@@ -293,3 +293,23 @@ def test_a_log_not_there_yet_names_the_closest_one_while_waiting(tmp_path, monke
         in r.stderr
     r = run("watch", "elsewhere/log.jsonl", "--duration", "0.5", "--interval", "0.1")
     assert "did you mean" not in r.stderr
+
+
+def test_several_logs_imported_at_once_are_named_by_their_folders(tmp_path):
+    """runs/*/log.jsonl imports every run, each named after its folder (a file called log
+    names no run); --name with several logs, or a log that is not there, is refused with
+    nothing stored; the watch titles a log the same way."""
+    for run_dir in ("baseline", "bigger-lr"):
+        (tmp_path / run_dir).mkdir()
+        (tmp_path / run_dir / "log.jsonl").write_text(
+            "".join(json.dumps({"step": s, "loss": 3 + 1 / s}) + "\n" for s in range(1, 51)))
+    logs = sorted(str(p) for p in tmp_path.glob("*/log.jsonl"))
+    db = tmp_path / "runs.db"
+    r = run("runs", "import", *logs, str(tmp_path / "missing.jsonl"), "--store", db)
+    assert r.exit_code == 2 and "missing.jsonl' does not exist" in r.stderr and not db.exists()
+    r = run("runs", "import", *logs, "--name", "x", "--store", db)
+    assert r.exit_code == 2 and "--name 'x' names one run; 2 logs were given" in r.stderr and not db.exists()
+    r = run("runs", "import", *logs, "--store", db, "--json")
+    assert r.exit_code == 0, r.output
+    assert [d["name"] for d in json.loads(r.stdout)["runs"]] == ["baseline", "bigger-lr"]
+    assert "bigger-lr" in run("watch", logs[1], "--once").stdout.splitlines()[0]

@@ -45,11 +45,12 @@ def _store(path: Path | None, create: bool = False):
 @runs_app.command("import", epilog="""\b
 Examples:
   scalelab runs import train.jsonl --name my-run --store runs.db
+  scalelab runs import runs/*/log.jsonl --store runs.db
   scalelab runs import tb_logs/ --format tensorboard
   scalelab runs import mlflow.db --run baseline --json
 """)
 def runs_import(
-    path: Annotated[str, typer.Argument(help="A log file, TensorBoard folder or MLflow store.", show_default=False, metavar="PATH")],
+    paths: Annotated[list[str], typer.Argument(help="Log files, TensorBoard folders or MLflow stores (several at once: runs/*/log.jsonl).", show_default=False, metavar="PATH...")],
     fmt: Annotated[str, typer.Option("--format", help="auto, jsonl, csv, tsv, text (a printed log), megatron, wandb, tensorboard, mlflow.")] = "auto",
     name: Annotated[Optional[str], typer.Option("--name", help="Run name [default: from the log].")] = None,
     mlflow_run: Annotated[Optional[str], typer.Option("--run", help="MLflow: the run id or name [default: every run].")] = None,
@@ -59,8 +60,15 @@ def runs_import(
     """Load a training log into the run store (every metric, every step)."""
 
     def go():
+        if name is not None and len(paths) > 1:
+            raise InputError(f"--name {name!r} names one run; {len(paths)} logs were given: leave --name out "
+                                "(each is named after its file, or its folder for a file called log, train, ...)")
+        missing = [p for p in paths if not Path(p).exists() and "://" not in p]
+        if missing:  # before anything is stored: all the logs or none
+            raise InputError(f"log file {missing[0]!r} does not exist" + (f" (and {len(missing) - 1} more)"
+                                                                            if len(missing) > 1 else ""))
         with _store(store, create=True) as st:
-            return st.import_log(path, fmt, name=name, run=mlflow_run), str(st.path)
+            return [d for p in paths for d in st.import_log(p, fmt, name=name, run=mlflow_run)], str(st.path)
 
     done, where = run(go)
     if as_json:

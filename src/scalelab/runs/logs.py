@@ -218,8 +218,19 @@ def read_log(path: str | Path, format: str = "auto", *, step_col: str | None = N
         frame = _wandb_columns(frame)
     table = map_roles(frame, report, step_col=step_col, tokens_col=tokens_col, time_col=time_col)
     table, stretches = drop_superseded(table, report)
-    return [MetricLog(merge_steps(table, report), report, name=p.stem,
+    return [MetricLog(merge_steps(table, report), report, name=run_name(p),
                       stretches=[merge_steps(t, None) for t in stretches])]
+
+
+GENERIC_LOG_NAMES = {"log", "logs", "train", "training", "train_log", "training_log", "metrics", "history", "stdout",
+                     "output", "progress", "trainer_state", "events"}
+
+
+def run_name(path: Path) -> str:
+    """A run's name from its log's path: the file's stem, or its folder's name when the stem
+    names no run (``runs/baseline/log.jsonl`` is ``baseline``, not ``log``)."""
+    stem, folder = path.name.split(".")[0], path.absolute().parent.name
+    return folder if stem.lower() in GENERIC_LOG_NAMES and folder else path.stem
 
 
 def finish(frame: pd.DataFrame, report: ParseReport, *, step_col=None, tokens_col=None, time_col=None) -> pd.DataFrame:
