@@ -165,6 +165,8 @@ def ladder_run(
     def on_step(name, rec):
         progress.setdefault(name, {"status": "running"})["rec"] = rec
 
+    shown: dict = {}  # the live views on a terminal: the preparation's bar, then the table
+
     def go():
         from rich.live import Live
 
@@ -216,7 +218,6 @@ def ladder_run(
         # a bar while the tokens are prepared, then the live table (one live display at a time)
         bar = Progress(TextColumn("tokens: {task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
                        console=out, transient=True)
-        shown: dict = {}
 
         def prepare_bar(what, share):
             if what is None:
@@ -247,7 +248,8 @@ def ladder_run(
     if as_json:
         print_json(results)
         return
-    out.print(view())
+    if "live" not in shown:  # a live table leaves its last frame on the terminal
+        out.print(view())
     out.print(f"{len(results)} rung{'s' * (len(results) != 1)} finished; next: scalelab ladder fit {plan_path}")
 
 
