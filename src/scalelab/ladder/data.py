@@ -122,8 +122,8 @@ def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", voc
     # First pass: the documents' hash and lengths only (the shards may be there already);
     # a corpus larger than memory is read as a stream, never held whole.
     digest, lengths = hashlib.sha256(), array("q")
-    for d in _documents(corpus, text_col, max_bytes,
-                            reporting and _reading(corpus, text_col, max_bytes, progress, "reading the corpus") or None):
+    reading = _reading(corpus, text_col, max_bytes, progress, "reading the corpus") if reporting else None
+    for d in _documents(corpus, text_col, max_bytes, reading):
         digest.update(d)
         lengths.append(len(d))
     if len(lengths) < 2:
@@ -150,8 +150,8 @@ def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", voc
     try:
         with raw_path.open("wb") as fh:
             digest = hashlib.sha256()
-            copying = reporting and _reading(corpus, text_col, max_bytes, progress, "reading the corpus again",
-                                             total=int(starts[-1])) or None
+            copying = _reading(corpus, text_col, max_bytes, progress, "reading the corpus again",
+                               total=int(starts[-1])) if reporting else None
             for d in _documents(corpus, text_col, max_bytes, copying):
                 fh.write(d)
                 digest.update(d)
