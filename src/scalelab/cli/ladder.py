@@ -99,11 +99,11 @@ def ladder_design(
     speed = plan.hardware
     if as_json:
         print_json(plan.to_dict() | {"estimated_seconds": {r.name: speed.seconds(r.cost, r.params)
-                                                           for r in [*plan.rungs, *([plan.target] if plan.target else [])]}})
+                                                           for r in plan.all_rungs}})
         return
     t = Table("rung", "layers x width", "params (non-emb.)", "tokens", "tokens/param", "FLOPs", "branch of", "lr",
               "batch", "est. time")
-    for r in [*plan.rungs, *([plan.target] if plan.target else [])]:
+    for r in plan.all_rungs:
         secs = speed.seconds(r.cost, r.params)
         t.add_row(r.name, f"{r.model.n_layers} x {r.model.d_model}", big(r.params), big(r.tokens), f"{r.tokens / r.params:.0f}",
                   f"{r.cost:.3g}", r.trunk or "-", f"{r.lr:.2g}", f"{r.batch_tokens:,}",

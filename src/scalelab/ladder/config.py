@@ -17,13 +17,18 @@ PARALLEL = ("auto", "ddp", "fsdp")
 WSD_DECAY_FRAC = 0.2  # how a rung on several ranks shares its state (see train.choose_parallel)
 
 
+def wsd_decay_start(total: int, decay_frac: float = WSD_DECAY_FRAC) -> int:
+    """The step where a WSD run of ``total`` steps leaves its constant learning rate."""
+    return int(total * (1 - decay_frac))
+
 
 def wsd_steps(tokens: float, batch_tokens: int, n_params: int, warmup_tokens: int = 0,
               decay_frac: float = WSD_DECAY_FRAC) -> tuple[int, int, int]:
     """A WSD run's ``(steps, warm-up steps, step where its cooldown starts)``: the warm-up
     covers ``warmup_tokens``, or a token per parameter (``n_params``, all of them)."""
     total = max(1, math.ceil(tokens / batch_tokens))
-    return total, max(1, math.ceil((warmup_tokens or n_params) / batch_tokens)), int(total * (1 - decay_frac))
+    return total, max(1, math.ceil((warmup_tokens or n_params) / batch_tokens)), wsd_decay_start(total, decay_frac)
+
 
 @dataclass(frozen=True)
 class GPTConfig:

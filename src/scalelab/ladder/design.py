@@ -168,8 +168,13 @@ class LadderPlan:
         """The ladder's training FLOPs as a share of the target's (same FLOP count for both)."""
         return None if self.target is None else self.ladder_flops / self.target.flops
 
+    @property
+    def all_rungs(self) -> list[Rung]:
+        """The rungs, then the target when the plan has one."""
+        return [*self.rungs, *([self.target] if self.target else [])]
+
     def rung(self, name: str) -> Rung:
-        for r in [*self.rungs, *([self.target] if self.target else [])]:
+        for r in self.all_rungs:
             if r.name == name:
                 return r
         raise InputError(f"no rung {name!r} in the ladder; rungs: {', '.join(r.name for r in self.rungs)}")
@@ -194,7 +199,7 @@ class LadderPlan:
         if self.hardware is not None:
             d["hardware"] = {k: v for k, v in asdict(self.hardware).items() if v is not None}
         d["rung"] = [{k: v for k, v in _rung_dict(r).items() if v is not None}  # TOML has no null
-                     for r in [*self.rungs, *([self.target] if self.target else [])]]
+                     for r in self.all_rungs]
         return ("# scalelab ladder plan: scalelab ladder run THIS_FILE, then scalelab ladder fit THIS_FILE\n"
                 "# (a rung's params are non-embedding; params and flops follow from its model and tokens)\n\n"
                 + tomli_w.dumps(d))
@@ -436,7 +441,7 @@ def _check_warmups(plan: LadderPlan) -> None:
     token per parameter) to end before its cooldown starts."""
     if plan.schedule != "wsd":
         return
-    for r in [*plan.rungs, *([plan.target] if plan.target else [])]:
+    for r in plan.all_rungs:
         n = r.model.num_params()["total"]
         steps, warmup, decay = wsd_steps(r.tokens, r.batch_tokens, n)
         if warmup > decay:
@@ -587,7 +592,7 @@ def measure_speed(plan: LadderPlan, steps: int = 4) -> SpeedEstimate:
     if not plan.rungs:
         return SpeedEstimate("cpu")
 
-    runs = [*plan.rungs, *([plan.target] if plan.target else [])]
+    runs = plan.all_rungs
     seq_len = min(plan.seq_len, 256)
     probes = []
     for n in sorted({min(PROXY_PARAMS, min(r.params for r in runs)), min(PROXY_PARAMS, max(r.params for r in runs))}):

@@ -83,7 +83,7 @@ def ladder_results(plan_path: str | Path, count: str = "total") -> list[RungResu
     ``count`` says which parameters their FLOPs count."""
     plan = LadderPlan.from_toml(plan_path)
     folder = runs_folder(plan_path)
-    rungs = [*plan.rungs, *([plan.target] if plan.target else [])]
+    rungs = plan.all_rungs
     check_stale(plan_path, plan, rungs)
     out = []
     for r in rungs:

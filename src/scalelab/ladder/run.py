@@ -140,7 +140,7 @@ def check_replace(plan_path, plan: LadderPlan) -> None:
     folder = runs_folder(plan_path)
     if not Path(plan_path).is_file() or not folder.is_dir():
         return
-    by_name = {r.name: r for r in [*plan.rungs, *([plan.target] if plan.target else [])]}
+    by_name = {r.name: r for r in plan.all_rungs}
     finished = sorted(d.name for d in folder.iterdir() if (d / "result.json").is_file())
     for name in finished:
         rung = by_name.get(name)

@@ -43,7 +43,7 @@ from scalelab.errors import InputError, RunHalted
 from scalelab.io import atomic_path, atomic_write_text
 from scalelab.ladder.data import Shards
 from scalelab.ladder.model import GPT
-from scalelab.ladder.config import PARALLEL, TrainConfig, wsd_steps
+from scalelab.ladder.config import PARALLEL, TrainConfig, wsd_decay_start, wsd_steps
 
 
 # torch.compile on the CPU (inductor's C++ code) took 14-22 s for pilot models here and made
@@ -86,7 +86,7 @@ class TrainResult:
 
 def decay_start(total: int, cfg: TrainConfig) -> int:
     """The step where a WSD run of ``total`` steps leaves its constant learning rate."""
-    return int(total * (1 - cfg.wsd_decay_frac))
+    return wsd_decay_start(total, cfg.wsd_decay_frac)
 
 
 def lr_at(step: int, total: int, warmup: int, cfg: TrainConfig) -> float:
@@ -95,10 +95,10 @@ def lr_at(step: int, total: int, warmup: int, cfg: TrainConfig) -> float:
         return cfg.lr * (step + 1) / warmup
     floor = cfg.lr * cfg.min_lr_frac
     if cfg.schedule == "wsd":
-        decay_start = int(total * (1 - cfg.wsd_decay_frac))
-        if step < decay_start:
+        cooldown = decay_start(total, cfg)
+        if step < cooldown:
             return cfg.lr
-        frac = (step + 1 - decay_start) / max(1, total - decay_start)  # the last step reaches the floor
+        frac = (step + 1 - cooldown) / max(1, total - cooldown)  # the last step reaches the floor
         return cfg.lr + (floor - cfg.lr) * frac
     frac = (step - warmup) / max(1, total - warmup)
     return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * min(frac, 1.0)))
@@ -271,12 +271,12 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
     per_micro = micro_batch * seq * ranks.world
     accum = max(1, round(cfg.batch_tokens / per_micro))
     batch_tokens = accum * per_micro
-    total_steps, warmup, _ = wsd_steps(cfg.tokens, batch_tokens, n_params, cfg.warmup_tokens, cfg.wsd_decay_frac)
+    total_steps, warmup, cooldown = wsd_steps(cfg.tokens, batch_tokens, n_params, cfg.warmup_tokens, cfg.wsd_decay_frac)
     if cfg.schedule == "cosine":
         warmup = min(warmup, max(1, total_steps // 2))
-    elif warmup > decay_start(total_steps, cfg):  # WSD keeps its warm-up whatever its length: branches must match
+    elif warmup > cooldown:  # WSD keeps its warm-up whatever its length: branches must match
         raise InputError(f"the warm-up ({warmup} steps) runs past the start of the cooldown (step "
-                         f"{decay_start(total_steps, cfg)} of {total_steps}): train on more tokens or set warmup_tokens")
+                         f"{cooldown} of {total_steps}): train on more tokens or set warmup_tokens")
     eval_every = cfg.eval_every or max(1, total_steps // 10)
     ckpt_every = cfg.checkpoint_every or max(1, total_steps // 10)
     mode = choose_parallel(cfg, ranks, micro_batch, parallel)
