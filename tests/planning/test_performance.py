@@ -46,6 +46,10 @@ def test_communication_grows_with_its_degree_and_slower_links():
     assert none.step_s < t8.step_s and t8.hardware_flops_utilisation > t8.mfu
     assert none.recompute_s == 0 and t8.recompute_s == pytest.approx(t8.step_s - none.step_s, rel=0.25)
     assert "recomputation" in t8.why()
+    # one GPU loses nothing to communication, and the words say so rather than "lost to all computation"
+    alone = step_time(get_preset("llama3-8b").model, Parallelism(dp=1, tp=1, pp=1, zero=1), H100, global_batch=1024)
+    assert alone.why().startswith("all computation") and "lost to" not in alone.why().split(":")[0]
+    assert t8.why().startswith("lost to ")
 
 
 def test_a_narrow_model_runs_further_below_the_peak_than_a_wide_one():

@@ -211,7 +211,7 @@ def _print_plan(p) -> None:
         ch = sp["chosen"]
         st = ch["step"]
         t.add_row("step", f"{st['step_s']:.2f} s for {big(st['tokens_per_step'])} tokens ({st['micro_batches']} micro-batch{'es' if st['micro_batches'] != 1 else ''} "
-                  f"a pipeline), {st['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU; lost to {ch['why']}")
+                  f"a pipeline), {st['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU; {ch['why']}")
         for i, lay_ in enumerate(sp["layouts"][:3]):
             s_ = lay_["step"]
             t.add_row("fastest" if i == 0 else "", f"{i + 1}. {lay_['layout']}: MFU {s_['mfu']:.3f}, "

@@ -182,13 +182,14 @@ class StepTime:
                 ("compute_s", "tp_comm_s", "pp_comm_s", "bubble_s", "dp_comm_s", "optimizer_s", "recompute_s")}
 
     def why(self) -> str:
-        """The two largest losses against pure computation, in words."""
+        """The two largest losses against pure computation, in words ("lost to ...")."""
         names = {"tp_comm_s": "tensor-parallel communication", "pp_comm_s": "pipeline transfers",
                  "bubble_s": "pipeline bubble", "dp_comm_s": "data-parallel communication",
                  "optimizer_s": "optimizer step", "recompute_s": "recomputation"}
         s = self.shares()
         top = sorted(names, key=lambda k: -s[k])[:2]
-        return ", ".join(f"{names[k]} {100 * s[k]:.1f}%" for k in top if s[k] >= 0.0005) or "all computation"
+        lost = ", ".join(f"{names[k]} {100 * s[k]:.1f}%" for k in top if s[k] >= 0.0005)
+        return f"lost to {lost}" if lost else "all computation: nothing lost to communication or the pipeline"
 
 
 def step_time(model: ModelConfig, parallel: Parallelism, system: System, *, global_batch: int,

@@ -419,7 +419,7 @@ def _plan_rows(p) -> list[tuple[str, str]]:
     if predicted:
         ch = sp["chosen"]
         rows.append(("step", f"{ch['step']['step_s']:.2f} s for {compact(ch['step']['tokens_per_step'])} tokens; "
-                             f"lost to {ch['why']}"))
+                             f"{ch['why']}"))
     lay = p.layout
     if lay.parallel is not None:
         par, g = lay.parallel, lay.memory.gib()
