@@ -60,6 +60,8 @@ def test_the_inverse_reaches_the_target_or_says_the_floor_forbids_it():
     assert r["flops_lo80"] < r["flops"] < r["flops_hi80"]
     res = run("returns", default_fit_path(), "--target-loss", "1.7")
     assert res.exit_code == 2 and "at or below the law's floor E = 1.817 (by 0.117)" in res.stderr
+    both = run("returns", default_fit_path(), "--target-loss", "2.2", "--compute", "1e21")
+    assert both.exit_code == 2 and "give not both: --compute" in both.stderr
 
 
 def test_a_task_link_gives_the_score_each_decade_buys(tmp_path):

@@ -49,7 +49,8 @@ def returns_cmd(
 
         check_figure_path(plot)
         if (compute is None) == (target_loss is None):
-            raise InputError("give --compute C (returns per decade from C) or --target-loss L (the run that reaches L)")
+            both = "not both: " if compute is not None else ""
+            raise InputError(f"give {both}--compute C (returns per decade from C) or --target-loss L (the run that reaches L)")
         if plot is not None and target_loss is not None:
             raise InputError("--plot draws the decades of --compute; --target-loss has none to draw")
         fit = load_fit(fit_path)
