@@ -78,6 +78,23 @@ def test_a_corpus_that_changes_while_it_is_prepared_is_refused(tmp_path, monkeyp
     assert list((tmp_path / "s").iterdir()) == []
 
 
+def test_a_disk_too_small_for_the_tokens_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    """The scratch copy of the text and the shards need about 3 bytes per byte of text (byte
+    tokens are 2 bytes): a disk with less is refused up front, not part-way through encoding."""
+    import shutil
+    from collections import namedtuple
+
+    src = tmp_path / "c.txt"
+    src.write_text("\n\n".join(f"document {i} " * 50 for i in range(200)))  # ~125 kB
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**12, 10**12 - 200_000, 200_000))
+    with pytest.raises(InputError, match=r"needs about 0.000\d+ GB free in .*that disk has 0.0002 GB: free some"):
+        prepare(src, tmp_path / "s")
+    assert list((tmp_path / "s").iterdir()) == []
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**12, 10**12 - 400_000, 400_000))
+    assert prepare(src, tmp_path / "s").train_tokens > 100_000
+
+
 def test_reused_when_unchanged(tmp_path, monkeypatch):
     """Shards are reused without reading the corpus while its file is untouched; touched
     (a new modification time), it is read and hashed again, and the shards still kept when

@@ -144,6 +144,7 @@ def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", voc
     order = np.random.default_rng(seed).permutation(n_docs)
     n_val = max(1, int(round(val_fraction * n_docs)))
     starts = np.concatenate([[0], np.cumsum(np.frombuffer(lengths, dtype=np.int64))])
+    _check_disk(out, corpus, int(starts[-1]) + n_docs * len(EOT), tokenizer)
     # Second pass: the documents in corpus order into a scratch file, from which each split
     # is written in the seed's shuffled order, as from a list in memory.
     raw_path = out / "documents.tmp"
@@ -175,6 +176,22 @@ def prepare(corpus: str | Path, out: str | Path, *, tokenizer: str = "byte", voc
     write_json(out / "settings.json", settings | {"corpus_stamp": stamp})
     write_json(meta, shards.to_dict())  # written last: its presence means the shards are complete
     return shards
+
+
+def _check_disk(out: Path, corpus: str | Path, text_bytes: int, tokenizer: str) -> None:
+    """Refuse before writing anything when ``out``'s disk cannot hold the scratch copy of the
+    text and the shards: byte tokens take 2 bytes each, BPE's about one token per 2 bytes or
+    fewer (uint16), so a bound of one byte per byte."""
+    import shutil
+
+    shard_bytes = text_bytes * (2 if tokenizer == "byte" else 1)
+    need, free = text_bytes + shard_bytes, shutil.disk_usage(out).free
+    if need > free:
+        raise InputError(
+            f"preparing the tokens of {str(corpus)!r} needs about {need / 1e9:.3g} GB free in {str(out)!r} (a "
+            f"scratch copy of its text, {text_bytes / 1e9:.3g} GB, removed after, and the token shards, "
+            f"{shard_bytes / 1e9:.3g} GB); that disk has {free / 1e9:.3g} GB: free some space, or set `shards` in "
+            "the plan to a folder on a larger disk")
 
 
 def _stamp(corpus: str | Path, text_col: str, max_bytes: int | None) -> str | None:
