@@ -96,6 +96,22 @@ def test_sizes_that_give_one_model_are_refused():
         design("c.txt", "s", sizes=[1e4, 1.001e4], multiples=[1])
 
 
+def test_explicit_ladders_the_law_cannot_be_fitted_to_are_said_at_design():
+    """A size given twice is one size (never two rungs of the same model and tokens, nor two
+    names alike); too few sizes, token counts or rungs for the law's five parameters warn."""
+    with pytest.warns(PlanWarning, match=r"2 distinct sizes: fewer than 3 cannot separate"):
+        plan = design("c.txt", "s", sizes=[1e4, 1e4, 2e4], multiples=[1, 2])
+    assert len(plan.rungs) == 4 and len({r.name for r in plan.rungs}) == 4
+    assert len({(r.model, r.tokens) for r in plan.rungs}) == 4
+    with pytest.warns(PlanWarning) as seen:
+        design("c.txt", "s", sizes=[1e4, 2e4, 4e4], multiples=[1])
+    said = " | ".join(str(w.message) for w in seen)
+    assert "each size trains on one token count" in said and "3 rungs for the five parameters" in said
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        design("c.txt", "s", sizes=[1e4, 2e4, 4e4], multiples=[1, 2])  # enough: nothing said
+
+
 def test_toml_round_trip(tmp_path):
     plan = design("c.txt", "s", target_params=3e6, target_tokens=6e7, sizes=[1e5, 2e5, 4e5], multiples=[1, 2])
     path = tmp_path / "l.toml"

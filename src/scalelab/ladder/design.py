@@ -400,7 +400,7 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
     elif rung_layers is not None and not isinstance(rung_layers, int):
         raise InputError(f"--rung-layers {rung_layers!r}: give a number of layers or 'target'")
     if sizes:
-        sizes = sorted(float(s) for s in sizes)
+        sizes = sorted({float(s) for s in sizes})  # a size given twice is one size, as a multiple given twice is
     elif target is None:
         raise InputError("give a target (--target-flops, or --target-params with --target-tokens) or --sizes")
 
@@ -433,7 +433,27 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
                       f"backing beyond ~{MAX_EXTRAPOLATION:g}x: raise --budget-frac", ExtrapolationWarning, stacklevel=2)
     _check_warmups(plan)
     _warn_small_corpus(plan)
+    _warn_unfittable(plan)
     return plan
+
+
+def _warn_unfittable(plan: LadderPlan) -> None:
+    """Say at design time what the fit would find: too few sizes, token counts or rungs to
+    identify Chinchilla's five parameters (the default design always has enough)."""
+    sizes = {r.params for r in plan.rungs}
+    lengths = {r.params: set() for r in plan.rungs}
+    for r in plan.rungs:
+        lengths[r.params].add(r.tokens)
+    if len(sizes) < MIN_SIZES:
+        warnings.warn(f"{len(sizes)} distinct size{'s' * (len(sizes) != 1)}: fewer than {MIN_SIZES} cannot separate the "
+                      f"law's size term from its data term; give at least {MIN_SIZES} --sizes", PlanWarning, stacklevel=3)
+    if max(len(t) for t in lengths.values()) < 2:
+        warnings.warn("each size trains on one token count: the rungs cannot separate the data term from the size "
+                      "term; give at least 2 --multiples", PlanWarning, stacklevel=3)
+    if len(plan.rungs) < 5:
+        warnings.warn(f"{len(plan.rungs)} rung{'s' * (len(plan.rungs) != 1)} for the five parameters of Chinchilla's "
+                      "law: `ladder fit` needs at least 5 (fewer with --fix or --tie); give more --sizes or --multiples",
+                      PlanWarning, stacklevel=3)
 
 
 def _check_warmups(plan: LadderPlan) -> None:
