@@ -286,6 +286,15 @@ def test_dry_run_never_builds_a_rung(tmp_path, monkeypatch):
     assert all(v > 0 for v in d["estimated_seconds"].values())
 
 
+def test_design_says_when_the_per_rung_cap_leaves_the_budget_unspent(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    capped = run("ladder", "design", "--target-params", "1e6", "--target-tokens", "2e7", "--budget-frac", "0.1", "--dry-run")
+    assert capped.exit_code == 0, capped.output
+    assert "--budget-frac 0.1 is not all spent: no rung may use more than a 30th of the target's FLOPs" in capped.stdout
+    spent = run("ladder", "design", "--target-params", "1e6", "--target-tokens", "2e7", "--budget-frac", "0.01", "--dry-run")
+    assert "1.00% of the target" in spent.stdout and "not all spent" not in spent.stdout
+
+
 @pytest.mark.slow
 @needs_torch
 @pytest.mark.parametrize("executor", ["local", "torchrun"])

@@ -96,6 +96,8 @@ def ladder_design(
         return plan
 
     plan = run(go)
+    from scalelab.ladder.design import MAX_RUNG_FRACTION
+
     speed = plan.hardware
     if as_json:
         print_json(plan.to_dict() | {"estimated_seconds": {r.name: speed.seconds(r.cost, r.params)
@@ -111,6 +113,9 @@ def ladder_design(
     out.print(t)
     share = f" = {100 * plan.cost_fraction:.2f}% of the target" if plan.target else ""
     out.print(f"ladder: {len(plan.rungs)} rung{'s' * (len(plan.rungs) != 1)}, {plan.ladder_flops:.3g} FLOPs{share}; corpus {plan.corpus} ({plan.tokenizer})")
+    if plan.target and plan.budget_frac and sizes is None and plan.cost_fraction < 0.8 * plan.budget_frac:
+        out.print(f"--budget-frac {plan.budget_frac:g} is not all spent: no rung may use more than a "
+                  f"{round(1 / MAX_RUNG_FRACTION)}th of the target's FLOPs")
     if plan.target:
         out.print(f"the forecast extrapolates {plan.params_extrapolation:.1f}x in parameters and "
                   f"{plan.flops_extrapolation:.0f}x in FLOPs beyond the largest rung")
