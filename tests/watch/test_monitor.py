@@ -124,6 +124,35 @@ def test_behind_forecast_alert_when_the_run_is_worse():
     assert "behind_forecast" not in [a.kind for a in ok.update(bad.assign(loss=good))]
 
 
+def test_a_wsd_run_before_its_cooldown_is_not_called_behind():
+    """A warmup-stable-decay run sits above the law's shape until its cooldown (10-18% in the
+    ladder's WSD rungs): while the logged learning rate is at its peak, 15% above the curve is
+    no alert (it is without the learning rate), and the status says the projection is an
+    upper bound; a run far above the interval is still called behind."""
+    from scalelab.fitting import Fit
+    from tests.conftest import synthetic_runs
+
+    warnings.simplefilter("ignore")
+    fit = Fit(num_bootstrap=30).fit(synthetic_runs("chinchilla"))
+    N, D = 1e9, 2e10
+    t = np.linspace(2e9, 1.2e10, 40)  # 10-60% of training, the rate at its peak after a warm-up
+    good = fit.law_.predict(params=N, tokens=t)
+    lr = np.r_[np.linspace(3e-5, 3e-4, 5), np.full(35, 3e-4)]
+    stable = pd.DataFrame({"step": np.arange(40), "tokens": t, "loss": good * 1.15, "lr": lr, "wall_time": np.nan})
+
+    def kinds(frame):
+        m = Monitor(WatchSettings(loss_name="loss", params=N, final_tokens=D, fit=fit))
+        return [a.kind for a in m.update(frame)], m.status().projection
+
+    found, p = kinds(stable)
+    assert "behind_forecast" not in found and p.cooldown_pending and not p.behind
+    assert "the learning rate's decay is not over" in p.standing()
+    assert "behind_forecast" in kinds(stable.drop(columns="lr"))[0]
+    assert "behind_forecast" in kinds(stable.assign(loss=good * 1.8))[0]
+    cosine = 3e-4 * 0.5 * (1 + np.cos(np.pi * t / D))  # falling from the start: judged as before
+    assert "behind_forecast" in kinds(stable.assign(lr=cosine))[0]
+
+
 def test_settings_are_checked_and_filled_from_a_plan():
     from scalelab.errors import InputError
     from scalelab.planning import get_accelerator, make_plan

@@ -7,6 +7,12 @@ warm-up and the learning-rate schedule shape it. The projection therefore uses t
 *shape* in t, ``a + b t^-beta`` with beta from the law, fitted to the latest half of the
 curve and read off at the final token count. On OLMo 2 13B's curve (5T tokens) this
 projection is within 1% of the final loss from about 70% of training (benchmarks).
+
+A warmup-stable-decay run sits above that shape until its cooldown: the loss drops by
+10-18% in the last fifth of the ladder's WSD rungs. While the logged learning rate shows
+that the decay is still to come, or under way from a stretch at the peak the projection
+reads, the projection is an upper bound: the run is judged BEHIND only if it stays above
+the interval after a cooldown of ``COOLDOWN_ALLOWANCE``.
 """
 
 from __future__ import annotations
@@ -17,6 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from scalelab.fitting.forecast import Forecast, Interval
+
+COOLDOWN_ALLOWANCE = 0.25
+"""The most a pending cooldown is taken to remove of the projected loss (the ladder's WSD
+rungs on three corpora: 6-18% from 60% of training on)."""
+PEAK_LR = 0.95
+"""A learning rate within this fraction of its peak has not decayed (a cosine schedule is
+below it from 14% of training on)."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +42,9 @@ class Projection:
     level: float
     """The forecast interval the run is judged against."""
     fraction_done: float
+    cooldown_pending: bool = False
+    """The learning rate has not decayed yet, or its decay began inside the stretch the
+    projection reads: the projection is an upper bound on the final loss."""
 
     @property
     def band(self) -> Interval | None:
@@ -36,8 +52,10 @@ class Projection:
 
     @property
     def behind(self) -> bool:
-        """The projected final loss lies above the forecast's interval."""
-        return self.band is not None and self.projected_final > self.band.hi
+        """The projected final loss lies above the forecast's interval (with a cooldown still to
+        come, even after ``COOLDOWN_ALLOWANCE`` of it is taken off)."""
+        allowance = COOLDOWN_ALLOWANCE if self.cooldown_pending else 0.0
+        return self.band is not None and self.projected_final * (1 - allowance) > self.band.hi
 
     @property
     def ahead(self) -> bool:
@@ -56,12 +74,17 @@ class Projection:
         where = "above" if self.behind else "below" if self.ahead else "inside"
         word = "BEHIND" if self.behind else "AHEAD" if self.ahead else "on track"
         word += f" ({where} the {100 * self.level:g}% interval)"
-        return f"{word}, finished" if self.finished else f"{word} at {100 * self.fraction_done:.0f}% of training"
+        if self.finished:
+            return f"{word}, finished"
+        later = "; the learning rate's decay is not over, so the projection is an upper bound" \
+            if self.cooldown_pending else ""
+        return f"{word} at {100 * self.fraction_done:.0f}% of training{later}"
 
     def to_dict(self) -> dict:
         return {"tokens_now": self.tokens_now, "projected_final": self.projected_final,
                 "forecast": self.forecast.to_dict(), "level": self.level, "fraction_done": self.fraction_done,
-                "behind": self.behind, "ahead": self.ahead, "finished": self.finished}
+                "behind": self.behind, "ahead": self.ahead, "finished": self.finished,
+                "cooldown_pending": self.cooldown_pending}
 
 
 def project_final(tokens: np.ndarray, loss: np.ndarray, final_tokens: float, beta: float,
@@ -86,10 +109,35 @@ def project_final(tokens: np.ndarray, loss: np.ndarray, final_tokens: float, bet
     return float(value) if math.isfinite(value) else None
 
 
+def cooldown_pending(lr: np.ndarray | None, min_points: int = 6) -> bool:
+    """Whether a learning-rate decay is still to come (the rate is at its peak), or began
+    inside the latest half of the points, which :func:`project_final` reads (a WSD cooldown
+    under way). A cosine run's rate falls from the start: neither.
+
+    >>> cooldown_pending(np.r_[np.linspace(0.1, 1, 5), np.ones(20)])  # warm-up, then stable
+    True
+    >>> cooldown_pending(np.r_[np.ones(20), np.linspace(1, 0.1, 5)])  # decaying from a stretch at the peak
+    True
+    >>> cooldown_pending(0.5 * (1 + np.cos(np.pi * np.linspace(0, 0.6, 25))))  # cosine at 60%
+    False
+    """
+    if lr is None:
+        return False
+    lr = np.asarray(lr, float)
+    if not np.isfinite(lr).any():
+        return False
+    peak = np.nanmax(lr)
+    if not peak > 0:
+        return False
+    read = lr[-max(min_points, lr.size // 2):]
+    return bool(np.nanmax(read) >= PEAK_LR * peak) if np.isfinite(read).any() else False
+
+
 def compare(forecast: Forecast, final_tokens: float, tokens: np.ndarray, loss: np.ndarray,
-            level: float = 0.95) -> Projection | None:
+            level: float = 0.95, lr: np.ndarray | None = None) -> Projection | None:
     """Projection of the final loss (in the shape of the forecast's law) against the forecast
-    and its ``level`` interval."""
+    and its ``level`` interval; ``lr``, the learning rate at each point where the log has it,
+    tells whether a cooldown is still to come."""
     proj = project_final(tokens, loss, final_tokens, forecast.tokens_exponent or 0.0)
     if proj is None:
         return None
@@ -98,4 +146,11 @@ def compare(forecast: Forecast, final_tokens: float, tokens: np.ndarray, loss: n
     if done >= 1.0:  # trained to its end (a cooldown's last drop included): the loss is measured, not projected
         ok = np.isfinite(np.asarray(loss, float))
         proj = float(np.asarray(loss, float)[ok][-1]) if ok.any() else proj
-    return Projection(now, proj, forecast, level, done)
+    pending = done < 1.0 and cooldown_pending(None if lr is None else _finite_rows(tokens, loss, lr))
+    return Projection(now, proj, forecast, level, done, pending)
+
+
+def _finite_rows(tokens: np.ndarray, loss: np.ndarray, lr: np.ndarray) -> np.ndarray:
+    """``lr`` at the points :func:`project_final` keeps."""
+    t, y, lr = (np.asarray(a, float) for a in (tokens, loss, lr))
+    return lr[np.isfinite(t) & np.isfinite(y) & (t > 0)]

@@ -25,6 +25,7 @@ from scalelab.watch.forecast import Projection, compare
 
 THROUGHPUT_NAMES = ("tokens_per_s", "tokens_per_second", "tokens/s", "throughput", "tps", "train/tokens_per_second")
 GRAD_NORM_NAMES = ("grad_norm", "grad-norm", "gradient_norm", "train/grad_norm", "optim/grad_norm")
+LR_NAMES = ("lr", "learning_rate", "learning-rate", "train/learning_rate", "train/lr", "optim/lr")
 BURN_IN_KINDS = ("spike", "grad_norm_spike", "divergence")
 # a grad-norm spike is at least a tripling: in per-step logs of small healthy runs the grad
 # norm often jumps 2-2.5x for a step (tests/data/watch); BLOOM's rose 3-10x before its spike
@@ -180,6 +181,9 @@ class Monitor:
     loss: list = field(default_factory=list)
     loss_repaired: list = field(default_factory=list)  # spikes replaced by the local curve
     grad_norm: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
+    """The learning rate at each point: from its row, else the last one logged before it."""
+    _lr_now: float = math.nan
     rate: list = field(default_factory=list)
     alerts: list = field(default_factory=list)
     replaced: int = 0
@@ -202,10 +206,13 @@ class Monitor:
         cols = set(frame.columns)
         rate_col = next((c for c in THROUGHPUT_NAMES if c in cols), None)
         gn_col = next((c for c in GRAD_NORM_NAMES if c in cols), None)
+        lr_col = next((c for c in LR_NAMES if c in cols), None)
         first_new = len(self.steps)
         found: list[det.Alert] = []
         for r in frame.to_dict("records"):  # (itertuples would rename columns like "train/loss")
             step = int(r["step"])
+            if lr_col and math.isfinite(_f(r.get(lr_col))):
+                self._lr_now = _f(r.get(lr_col))  # training rows carry it; evaluation rows may not
             if math.isnan(_f(r.get(s.loss_name))):
                 continue  # the watched metric was not logged in this row (NaN = not logged)
             if self.steps and step <= self.steps[-1]:
@@ -229,11 +236,13 @@ class Monitor:
             self.loss_repaired.append(self.loss[-1])
             self.grad_norm.append(_f(r.get(gn_col)) if gn_col else math.nan)
             self.rate.append(_f(r.get(rate_col)) if rate_col else math.nan)
+            self.lr.append(self._lr_now)
         self.last_update_wall = now_wall if now_wall is not None else (self.wall[-1] if self.wall else None)
         return found + self._detect(first_new)
 
     def _pop(self) -> None:
-        for arr in (self.steps, self.tokens, self.wall, self.loss, self.loss_repaired, self.grad_norm, self.rate):
+        for arr in (self.steps, self.tokens, self.wall, self.loss, self.loss_repaired, self.grad_norm, self.rate,
+                    self.lr):
             arr.pop()
 
     # ------------------------------------------------------------- detect
@@ -314,7 +323,8 @@ class Monitor:
         toks = np.asarray(self.tokens, float)
         if not np.isfinite(toks).any():
             return []
-        self._projection = compare(forecast, s.final_tokens, toks, np.asarray(self.loss, float), level=s.forecast_level)
+        self._projection = compare(forecast, s.final_tokens, toks, np.asarray(self.loss, float), level=s.forecast_level,
+                                   lr=np.asarray(self.lr, float))
         p = self._projection
         if p is None or not p.behind or p.fraction_done < s.forecast_min_fraction or ("behind_forecast",) in self._seen:
             return []
