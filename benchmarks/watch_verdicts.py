@@ -1,0 +1,73 @@
+"""The watch's verdict on a run against its forecast, checked on trained ladders.
+
+For every whole rung of each ladder plan given (the longest run of each size: with the
+default WSD schedule, warm-up, a stable phase and the cooldown; branches are left out), the
+ladder's own fit forecasts the rung's final bits per byte with its 95% interval, and the
+rung's evaluations up to 20%, 30%, ..., 90% of its tokens are judged as `scalelab watch
+--fit` judges a run: BEHIND, AHEAD or on track. A verdict is wrong when the rung's final
+value falls on another side of the interval. Judged with the logged learning rate (what the
+watch does) and without it (as before the watch read it).
+
+Run:  python benchmarks/watch_verdicts.py PLAN.toml [PLAN.toml ...]
+      (plans trained with `scalelab ladder run`, e.g. those of `benchmarks/ladder.py e2e --keep DIR`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+def verdicts(plan_path: str, use_lr: bool) -> list[dict]:
+    from scalelab.ladder.design import LadderPlan
+    from scalelab.ladder.fit import fit_ladder
+    from scalelab.ladder.run import runs_folder
+    from scalelab.watch.forecast import compare
+
+    plan = LadderPlan.from_toml(plan_path)
+    fit = fit_ladder(plan_path, num_bootstrap=100).fit
+    out = []
+    for r in plan.rungs:
+        log = runs_folder(plan_path) / r.name / "log.jsonl"
+        if r.trunk or not log.is_file():
+            continue
+        ev = [x for x in map(json.loads, log.read_text().splitlines()) if "val_bpb" in x]
+        t = np.array([x["tokens"] for x in ev], float)
+        y = np.array([x["val_bpb"] for x in ev], float)
+        lr = np.array([x.get("lr", np.nan) for x in ev], float)
+        band = (fo := fit.forecast(params=r.model.num_params()["total"], tokens=r.tokens)).interval(0.95)
+        final = "above" if y[-1] > band.hi else "below" if y[-1] < band.lo else "inside"
+        for frac in np.arange(0.2, 0.95, 0.1):
+            k = t <= frac * r.tokens
+            p = compare(fo, r.tokens, t[k], y[k], lr=lr[k] if use_lr else None)
+            if p is not None:
+                said = "above" if p.behind else "below" if p.ahead else "inside"
+                out.append({"plan": Path(plan_path).stem, "rung": r.name, "at": round(frac, 1), "said": said,
+                            "final": final, "projected": p.projected_final, "actual": float(y[-1])})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("plans", nargs="+")
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    print(f"{'learning rate':14s} {'verdicts':>9s} {'wrong':>6s} {'false BEHIND':>13s} {'false AHEAD':>12s} "
+          f"{'missed':>7s}")
+    for use_lr in (False, True):
+        rows = [v for p in args.plans for v in verdicts(p, use_lr)]
+        wrong = [v for v in rows if v["said"] != v["final"]]
+        ratio = np.array([v["projected"] / v["actual"] for v in rows])
+        print(f"{'read' if use_lr else 'not read':14s} {len(rows):9d} {len(wrong):6d} "
+              f"{sum(v['said'] == 'above' for v in wrong):13d} {sum(v['said'] == 'below' for v in wrong):12d} "
+              f"{sum(v['said'] == 'inside' for v in wrong):7d}")
+    print(f"projected / final loss over the {ratio.size} verdicts: median {np.median(ratio):.3f}, "
+          f"5-95% {np.quantile(ratio, 0.05):.3f}-{np.quantile(ratio, 0.95):.3f}")
+
+
+if __name__ == "__main__":
+    main()
