@@ -1,12 +1,14 @@
 """The watch's verdict on a run against its forecast, checked on trained ladders.
 
 For every whole rung of each ladder plan given (the longest run of each size: with the
-default WSD schedule, warm-up, a stable phase and the cooldown; branches are left out), the
+default WSD schedule, warm-up, a stable phase and the cooldown; branches are left out) and
+its target where it was trained, the
 ladder's own fit forecasts the rung's final bits per byte with its 95% interval, and the
 rung's evaluations up to 20%, 30%, ..., 90% of its tokens are judged as `scalelab watch
 --fit` judges a run: BEHIND, AHEAD or on track. A verdict is wrong when the rung's final
-value falls on another side of the interval. Judged with the logged learning rate (what the
-watch does) and without it (as before the watch read it).
+value falls on another side of the interval. Judged as before (the point projection), with
+the projection's own 95% interval, and with that and the logged learning rate (what the
+watch does now).
 
 Run:  python benchmarks/watch_verdicts.py PLAN.toml [PLAN.toml ...]
       (plans trained with `scalelab ladder run`, e.g. those of `benchmarks/ladder.py e2e --keep DIR`)
@@ -15,6 +17,7 @@ Run:  python benchmarks/watch_verdicts.py PLAN.toml [PLAN.toml ...]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -22,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 
-def verdicts(plan_path: str, use_lr: bool) -> list[dict]:
+def verdicts(plan_path: str, use_lr: bool, use_spread: bool = True) -> list[dict]:
     from scalelab.ladder.design import LadderPlan
     from scalelab.ladder.fit import fit_ladder
     from scalelab.ladder.run import runs_folder
@@ -31,7 +34,7 @@ def verdicts(plan_path: str, use_lr: bool) -> list[dict]:
     plan = LadderPlan.from_toml(plan_path)
     fit = fit_ladder(plan_path, num_bootstrap=100).fit
     out = []
-    for r in plan.rungs:
+    for r in plan.all_rungs:  # the target too, where it was trained
         log = runs_folder(plan_path) / r.name / "log.jsonl"
         if r.trunk or not log.is_file():
             continue
@@ -44,6 +47,8 @@ def verdicts(plan_path: str, use_lr: bool) -> list[dict]:
         for frac in np.arange(0.2, 0.95, 0.1):
             k = t <= frac * r.tokens
             p = compare(fo, r.tokens, t[k], y[k], lr=lr[k] if use_lr else None)
+            if p is not None and not use_spread:
+                p = dataclasses.replace(p, projected_spread=0.0)
             if p is not None:
                 said = "above" if p.behind else "below" if p.ahead else "inside"
                 out.append({"plan": Path(plan_path).stem, "rung": r.name, "at": round(frac, 1), "said": said,
@@ -56,13 +61,15 @@ def main() -> None:
     ap.add_argument("plans", nargs="+")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
-    print(f"{'learning rate':14s} {'verdicts':>9s} {'wrong':>6s} {'false BEHIND':>13s} {'false AHEAD':>12s} "
+    print(f"{'judged on':42s} {'verdicts':>9s} {'wrong':>6s} {'false BEHIND':>13s} {'false AHEAD':>12s} "
           f"{'missed':>7s}")
-    for use_lr in (False, True):
-        rows = [v for p in args.plans for v in verdicts(p, use_lr)]
+    for label, use_lr, use_spread in (("the projection alone (before)", False, False),
+                                      ("with its own 95% interval", False, True),
+                                      ("with its interval and the learning rate", True, True)):
+        rows = [v for p in args.plans for v in verdicts(p, use_lr, use_spread)]
         wrong = [v for v in rows if v["said"] != v["final"]]
         ratio = np.array([v["projected"] / v["actual"] for v in rows])
-        print(f"{'read' if use_lr else 'not read':14s} {len(rows):9d} {len(wrong):6d} "
+        print(f"{label:42s} {len(rows):9d} {len(wrong):6d} "
               f"{sum(v['said'] == 'above' for v in wrong):13d} {sum(v['said'] == 'below' for v in wrong):12d} "
               f"{sum(v['said'] == 'inside' for v in wrong):7d}")
     print(f"projected / final loss over the {ratio.size} verdicts: median {np.median(ratio):.3f}, "

@@ -130,7 +130,8 @@ def _watch_table(mon, report) -> Table:
     if p:
         band = "no interval" if p.band is None else f"{num(p.band.lo)}–{num(p.band.hi)}"
         verdict = "NOT FINITE: the run has diverged" if not finite else p.standing()
-        t.add_row("final loss", f"{'final' if p.finished else 'projected'} {num(p.projected_final)}, forecast "
+        spread = f" ± {p.projected_spread:.2g}" if p.projected_spread > 0 else ""
+        t.add_row("final loss", f"{'final' if p.finished else 'projected'} {num(p.projected_final)}{spread}, forecast "
                   f"{num(p.forecast.loss)} ({band}): {verdict}")
     if st.tokens_per_s:
         plan = f" (plan {st.planned_tokens_per_s:,.0f})" if st.planned_tokens_per_s else ""

@@ -32,7 +32,8 @@ def verdict(monitor) -> str:
     if st.loss is not None and not math.isfinite(st.loss):
         parts.append("the loss is not finite: the run has diverged")
     elif p is not None and p.band is not None:
-        parts.append(f"{'final' if p.finished else 'projected final'} loss {p.projected_final:.4g} against the "
+        spread = f" ± {p.projected_spread:.2g}" if p.projected_spread > 0 else ""
+        parts.append(f"{'final' if p.finished else 'projected final'} loss {p.projected_final:.4g}{spread} against the "
                      f"forecast {p.forecast.loss:.4g} ({100 * p.level:g}%: {p.band.lo:.4g}–{p.band.hi:.4g}): "
                      f"{p.standing()}")
     elif st.fraction_done is not None:

@@ -43,6 +43,9 @@ class Projection:
     """The forecast interval the run is judged against."""
     fraction_done: float
     cooldown_pending: bool = False
+    projected_spread: float = 0.0
+    """Half the width of the projection's own 95% interval (the fit's residuals over the
+    points it reads): a verdict of BEHIND or AHEAD needs the whole of it past the forecast's."""
     """The learning rate has not decayed yet, or its decay began inside the stretch the
     projection reads: the projection is an upper bound on the final loss."""
 
@@ -52,15 +55,18 @@ class Projection:
 
     @property
     def behind(self) -> bool:
-        """The projected final loss lies above the forecast's interval (with a cooldown still to
-        come, even after ``COOLDOWN_ALLOWANCE`` of it is taken off)."""
+        """The projected final loss lies above the forecast's interval by more than the
+        projection's own uncertainty (with a cooldown still to come, even after
+        ``COOLDOWN_ALLOWANCE`` of it is taken off)."""
         allowance = COOLDOWN_ALLOWANCE if self.cooldown_pending else 0.0
-        return self.band is not None and self.projected_final * (1 - allowance) > self.band.hi
+        low = self.projected_final - self.projected_spread
+        return self.band is not None and low * (1 - allowance) > self.band.hi
 
     @property
     def ahead(self) -> bool:
-        """The projected final loss lies below the forecast's interval: better than forecast."""
-        return self.band is not None and self.projected_final < self.band.lo
+        """The projected final loss lies below the forecast's interval by more than the
+        projection's own uncertainty: better than forecast."""
+        return self.band is not None and self.projected_final + self.projected_spread < self.band.lo
 
     @property
     def finished(self) -> bool:
@@ -73,18 +79,24 @@ class Projection:
         'at 42% of training', or 'finished'."""
         where = "above" if self.behind else "below" if self.ahead else "inside"
         word = "BEHIND" if self.behind else "AHEAD" if self.ahead else "on track"
-        word += f" ({where} the {100 * self.level:g}% interval)"
+        if where == "inside" and self.band is not None and self.projected_final not in self.band:
+            if self.cooldown_pending and self.projected_final - self.projected_spread > self.band.hi:
+                word += f" (above the {100 * self.level:g}% interval before a cooldown that can take it inside)"
+            else:
+                word += f" (the projection's own 95% interval reaches into the forecast's {100 * self.level:g}%)"
+        else:
+            word += f" ({where} the {100 * self.level:g}% interval)"
         if self.finished:
             return f"{word}, finished"
         later = "; the learning rate's decay is not over, so the projection is an upper bound" \
-            if self.cooldown_pending else ""
+            if self.cooldown_pending and "cooldown" not in word else ""
         return f"{word} at {100 * self.fraction_done:.0f}% of training{later}"
 
     def to_dict(self) -> dict:
         return {"tokens_now": self.tokens_now, "projected_final": self.projected_final,
                 "forecast": self.forecast.to_dict(), "level": self.level, "fraction_done": self.fraction_done,
                 "behind": self.behind, "ahead": self.ahead, "finished": self.finished,
-                "cooldown_pending": self.cooldown_pending}
+                "cooldown_pending": self.cooldown_pending, "projected_spread": self.projected_spread}
 
 
 def project_final(tokens: np.ndarray, loss: np.ndarray, final_tokens: float, beta: float,
@@ -97,6 +109,15 @@ def project_final(tokens: np.ndarray, loss: np.ndarray, final_tokens: float, bet
     >>> round(project_final(t, 2.0 + 50 * t**-0.2, 1e11, 0.2), 4) == round(2.0 + 50 * 1e11**-0.2, 4)
     True
     """
+    got = _project(tokens, loss, final_tokens, beta, min_points)
+    return None if got is None else got[0]
+
+
+def _project(tokens, loss, final_tokens: float, beta: float, min_points: int = 6) -> tuple[float, float] | None:
+    """:func:`project_final`'s value and half the width of its 95% interval (least squares,
+    Student's t on the residuals)."""
+    from scipy import stats
+
     ok = np.isfinite(tokens) & np.isfinite(loss) & (tokens > 0)
     t, y = np.asarray(tokens, float)[ok], np.asarray(loss, float)[ok]
     if t.size < min_points or not beta > 0:
@@ -105,8 +126,17 @@ def project_final(tokens: np.ndarray, loss: np.ndarray, final_tokens: float, bet
     t, y = t[-k:], y[-k:]
     X = np.column_stack([np.ones_like(t), t ** -beta])
     (a, b), *_ = np.linalg.lstsq(X, y, rcond=None)
-    value = a + b * final_tokens ** -beta
-    return float(value) if math.isfinite(value) else None
+    x0 = np.array([1.0, final_tokens ** -beta])
+    value = float(x0 @ (a, b))
+    if not math.isfinite(value):
+        return None
+    resid = y - X @ (a, b)
+    try:
+        var = resid @ resid / (k - 2) * (x0 @ np.linalg.solve(X.T @ X, x0))
+    except np.linalg.LinAlgError:
+        var = math.nan
+    spread = float(stats.t.ppf(0.975, k - 2) * math.sqrt(var)) if var >= 0 else math.nan
+    return value, spread if math.isfinite(spread) else 0.0
 
 
 def cooldown_pending(lr: np.ndarray | None, min_points: int = 6) -> bool:
@@ -138,16 +168,17 @@ def compare(forecast: Forecast, final_tokens: float, tokens: np.ndarray, loss: n
     """Projection of the final loss (in the shape of the forecast's law) against the forecast
     and its ``level`` interval; ``lr``, the learning rate at each point where the log has it,
     tells whether a cooldown is still to come."""
-    proj = project_final(tokens, loss, final_tokens, forecast.tokens_exponent or 0.0)
-    if proj is None:
+    got = _project(tokens, loss, final_tokens, forecast.tokens_exponent or 0.0)
+    if got is None:
         return None
+    proj, spread = got
     now = float(np.nanmax(tokens))
     done = now / final_tokens if math.isfinite(now) else 0.0
     if done >= 1.0:  # trained to its end (a cooldown's last drop included): the loss is measured, not projected
         ok = np.isfinite(np.asarray(loss, float))
-        proj = float(np.asarray(loss, float)[ok][-1]) if ok.any() else proj
+        proj, spread = (float(np.asarray(loss, float)[ok][-1]), 0.0) if ok.any() else (proj, spread)
     pending = done < 1.0 and cooldown_pending(None if lr is None else _finite_rows(tokens, loss, lr))
-    return Projection(now, proj, forecast, level, done, pending)
+    return Projection(now, proj, forecast, level, done, pending, spread)
 
 
 def _finite_rows(tokens: np.ndarray, loss: np.ndarray, lr: np.ndarray) -> np.ndarray:
