@@ -54,6 +54,30 @@ def test_a_slow_divergence_is_seen_from_the_loop():
     assert seen is not None and 2500 < seen <= 2500 + 400
 
 
+def test_the_learning_rate_given_to_observe_keeps_a_wsd_run_from_being_called_behind():
+    """A loop that passes its learning rate: at its peak, 15% above the forecast's curve is a
+    stable phase with its cooldown still to come, not a run behind its forecast."""
+    import warnings
+
+    from scalelab.fitting import Fit
+    from tests.conftest import synthetic_runs
+
+    warnings.simplefilter("ignore")
+    fit = Fit(num_bootstrap=30).fit(synthetic_runs("chinchilla"))
+    N, D, per_step = 1e9, 2e10, 2e7
+    settings = WatchSettings(params=N, final_tokens=D, fit=fit)
+
+    def kinds(with_lr: bool) -> list[str]:
+        w, out = Watcher(settings, every=50), []
+        for i in range(1, 601):  # to 60% of training
+            t = i * per_step
+            loss = 1.15 * float(fit.law_.predict(params=N, tokens=t))
+            out += [a.kind for a in w.observe(i, loss=loss, tokens=t, wall_time=at(i), lr=3e-4 if with_lr else None)]
+        return out
+
+    assert "behind_forecast" in kinds(False) and "behind_forecast" not in kinds(True)
+
+
 def test_alerts_go_to_the_sinks(tmp_path):
     path = tmp_path / "alerts.jsonl"
     sinks = AlertSinks(jsonl=path)

@@ -41,7 +41,7 @@ class WatchCallback(TrainerCallback):
             return control  # an evaluation or the final summary, not a training step
         tokens = getattr(state, "num_input_tokens_seen", 0) or None
         new = self.watcher.observe(state.global_step, loss=logs["loss"], grad_norm=logs.get("grad_norm"),
-                                   tokens=tokens)
+                                   tokens=tokens, lr=logs.get("learning_rate"))
         for a in new:
             if a.kind in self.stop_on and self.stopped_by is None:
                 self.stopped_by = a

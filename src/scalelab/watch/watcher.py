@@ -47,10 +47,14 @@ class Watcher:
 
     def observe(self, step: int, *, loss: float | None = None, tokens: float | None = None,
                 grad_norm: float | None = None, tokens_per_s: float | None = None,
-                wall_time: float | None = None) -> list[Alert]:
-        """Record one step; returns the alerts this call raised (usually none)."""
+                wall_time: float | None = None, lr: float | None = None) -> list[Alert]:
+        """Record one step; returns the alerts this call raised (usually none). ``lr``, the
+        step's learning rate, tells a comparison with a forecast whether a cooldown is still to
+        come (a warmup-stable-decay run sits above its final loss until then)."""
         nonfinite = False
         row = {"step": int(step), "tokens": _value(tokens), "wall_time": time.time() if wall_time is None else wall_time}
+        if lr is not None:
+            row["lr"] = _value(lr)
         for key, value in (("loss", loss), ("grad_norm", grad_norm), ("tokens_per_s", tokens_per_s)):
             v = _value(value)
             if value is not None and not math.isfinite(v):
