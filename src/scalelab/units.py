@@ -1,5 +1,6 @@
 """Counts as people write them: ``70B``, ``2T``, ``500M``, ``8k`` (one table of suffixes for
-command-line flags and table columns alike). No third-party imports: the CLI loads it at start."""
+command-line flags and table columns alike), and durations as people read them. No
+third-party imports: the CLI loads it at start."""
 
 from __future__ import annotations
 
@@ -23,3 +24,16 @@ def parse_count(text: str | float) -> float:
     if "e" in mantissa.lower():  # 1.5e3k: unusual, but a number
         return float(mantissa) * 10.0 ** power
     return float(f"{mantissa}e{power}")  # 8.2B is the double nearest 8.2e9, not 8.2 x 1e9
+
+
+def duration(seconds: float) -> str:
+    """Seconds in the unit a person reads them in: ``4.2 s``, ``95 s``, ``12 min``, ``5.5 h``, ``40 days``."""
+    if seconds < 10:
+        return f"{seconds:.2g} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400 * 3:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:,.0f} days"

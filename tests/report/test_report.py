@@ -65,6 +65,20 @@ def test_the_page_answers_deliver_cost_and_on_track(journey):
     assert "beyond the fitted runs (flops)</td>" in forecast and re.search(r"<td>20\dx</td>", forecast)
 
 
+def test_the_time_left_reads_as_watch_says_it(journey, tmp_path):
+    """The run's ETA in the words `watch` prints ("12 days (20.0% done)"), not "ETA 277.8 h"
+    and "277.8 hours"."""
+    d, fit, plan = journey
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps({"step": i, "tokens": i * 5e9, "loss": 2.6 - 1e-4 * i, "tokens_per_s": 4e6}) + "\n"
+                           for i in range(1, 201)))
+    page = tmp_path / "r.html"
+    assert run("report", fit, "--plan", plan, "--log", log, "--out", page).exit_code == 0
+    watched = page.read_text()[page.read_text().index("<h2>Run: "):]
+    assert "ETA 12 days (20.0% done)" in watched and "<td>12 days (20.0% done)</td>" in watched
+    assert " hours" not in watched and " h;" not in watched
+
+
 def test_a_printed_log_without_tokens_reads_as_the_same_run(journey, tmp_path):
     """The same run as a training script prints it, without a token count: with
     --tokens-per-step (OLMo 13B's 8,388,608 a step) the page says what the JSON-lines log says."""

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from scalelab.errors import ScalelabError
+from scalelab.units import duration  # noqa: F401  (the commands import it from here)
 from scalelab.version import __version__
 
 app = typer.Typer(
@@ -155,18 +156,6 @@ def big(v: float) -> str:
         if abs(v) >= div:
             return f"{v / div:.3g}{suffix}"
     return f"{v:.3g}"
-
-
-def duration(seconds: float) -> str:
-    if seconds < 10:
-        return f"{seconds:.2g} s"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 86400 * 3:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:,.0f} days"
 
 
 def amount(v: float) -> str:

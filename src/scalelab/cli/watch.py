@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from scalelab.cli.common import Json, app, count, duration, err, num, out, print_json, run
+from scalelab.cli.common import Json, app, count, err, num, out, print_json, run
 
 
 @app.command(epilog="""\b
@@ -136,9 +136,8 @@ def _watch_table(mon, report) -> Table:
     if st.tokens_per_s:
         plan = f" (plan {st.planned_tokens_per_s:,.0f})" if st.planned_tokens_per_s else ""
         t.add_row("tokens/s", f"{st.tokens_per_s:,.0f}{plan}")
-    if st.eta_hours is not None:
-        t.add_row("ETA", f"none left: {100 * st.fraction_done:.1f}% of the planned tokens trained" if st.fraction_done >= 1
-                  else f"{duration(3600 * st.eta_hours)} ({100 * st.fraction_done:.1f}% done)")
+    if st.eta() is not None:
+        t.add_row("ETA", st.eta())
     if st.spent_usd is not None:
         proj = f", projected ${st.projected_cost_usd:,.0f}" if st.projected_cost_usd is not None else ""
         budget = f" of ${st.budget_usd:,.0f}" if st.budget_usd else ""

@@ -38,8 +38,8 @@ def verdict(monitor) -> str:
                      f"{p.standing()}")
     elif st.fraction_done is not None:
         parts.append(f"{100 * st.fraction_done:.0f}% of training")
-    if st.eta_hours is not None:
-        parts.append(f"ETA {st.eta_hours:,.1f} h")
+    if st.eta() is not None:
+        parts.append(f"ETA {st.eta()}")
     parts.append("no alerts" if not st.alerts else f"{len(st.alerts)} alert{'s' if len(st.alerts) != 1 else ''}")
     return "; ".join(parts)
 
@@ -57,7 +57,7 @@ def add_watch(rep: Report, monitor) -> None:
     rows = [("step", st.step), ("loss", st.loss), ("tokens", None if st.tokens is None else compact(st.tokens)),
             ("tokens/s (recent median)", st.tokens_per_s), ("planned tokens/s", st.planned_tokens_per_s),
             ("training done", None if st.fraction_done is None else f"{100 * st.fraction_done:.1f}%"),
-            ("ETA", None if st.eta_hours is None else f"{st.eta_hours:,.1f} hours"),
+            ("ETA", st.eta()),
             ("spent", _usd(st.spent_usd)), ("projected cost", _usd(st.projected_cost_usd)),
             ("budget", _usd(st.budget_usd)), ("repeated steps replaced", st.replaced_steps or None),
             ("restarts (step went back)", st.rewinds or None)]

@@ -141,6 +141,17 @@ class Status:
     budget_usd: float | None = None
     projection: Projection | None = None
 
+    def eta(self) -> str | None:
+        """The time left in words: '3.2 h (41.0% done)', or 'none left: 100.1% of the planned
+        tokens trained'; None without a planned token count and a rate."""
+        from scalelab.units import duration
+
+        if self.eta_hours is None or self.fraction_done is None:
+            return None
+        if self.fraction_done >= 1:
+            return f"none left: {100 * self.fraction_done:.1f}% of the planned tokens trained"
+        return f"{duration(3600 * self.eta_hours)} ({100 * self.fraction_done:.1f}% done)"
+
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["alerts"] = [a.to_dict() for a in self.alerts]
