@@ -144,6 +144,19 @@ def test_with_a_plan_and_a_fit(tmp_path):
     assert "none left: 100.1% of the planned tokens trained" in eta
 
 
+def test_a_ladder_plan_given_for_a_plan_or_a_fit_says_which_file_is_wanted(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run("ladder", "design", "--sizes", "1e4,2e4,4e4", "--multiples", "1,2", "--out", "lad.toml").exit_code == 0
+    r = run("watch", LOG, "--plan", "lad.toml", "--once")
+    assert r.exit_code == 2 and "'lad.toml' is a ladder plan (scalelab ladder design); --plan takes what scalelab " \
+        "plan --out writes" in r.stderr and "scalelab ladder fit lad.toml --out fit.json" in r.stderr
+    for args in (("watch", LOG, "--fit", "lad.toml", "--once"), ("report", "lad.toml"),
+                 ("predict", "lad.toml", "--params", "1e6", "--tokens", "2e7")):
+        r = run(*args)
+        assert r.exit_code == 2 and "'lad.toml' is a ladder plan, not a fit: fit its rungs with scalelab ladder fit " \
+            "lad.toml --out fit.json" in r.stderr, (args, r.stderr)
+
+
 def test_live_follow_for_a_while(tmp_path):
     p = healthy_log(tmp_path)
     r = run("watch", p, "--interval", "0.05", "--duration", "0.2", "--json")

@@ -109,6 +109,9 @@ def load_fit(path: str | Path) -> Fit:
     path = Path(path)
     if not path.is_file():
         raise FitFileError(f"fit file {str(path)!r} does not exist; create one with scalelab fit RUNS --out {path}")
+    if _is_ladder_plan(path):
+        raise FitFileError(f"{str(path)!r} is a ladder plan, not a fit: fit its rungs with scalelab ladder fit "
+                           f"{path} --out fit.json, and give fit.json")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -120,7 +123,22 @@ def load_plan(path: str | Path) -> Plan:
     """Read the JSON of ``scalelab plan --json`` as a :class:`~scalelab.planning.Plan`."""
     from scalelab.planning import Plan
 
+    if _is_ladder_plan(Path(path)):
+        raise InputError(f"{str(path)!r} is a ladder plan (scalelab ladder design); --plan takes what scalelab plan "
+                         f"--out writes. To judge the ladder's target against its forecast, give --fit fit.json from "
+                         f"scalelab ladder fit {path} --out fit.json (it carries the target's size and tokens)")
     return Plan.from_dict(load_json(path, "plan"), source=f"plan {str(path)!r}")
+
+
+def _is_ladder_plan(path: Path) -> bool:
+    """A TOML ladder plan (``scalelab ladder design --out``), by its suffix and a look at its text."""
+    if path.suffix.lower() != ".toml" or not path.is_file():
+        return False
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:20000]
+    except OSError:
+        return False
+    return "[[rung]]" in head or head.startswith("# scalelab ladder plan")
 
 
 def load_json(path: str | Path, what: str = "file"):
