@@ -26,6 +26,21 @@ from scalelab.watch.forecast import Projection, compare
 THROUGHPUT_NAMES = ("tokens_per_s", "tokens_per_second", "tokens/s", "throughput", "tps", "train/tokens_per_second")
 GRAD_NORM_NAMES = ("grad_norm", "grad-norm", "gradient_norm", "train/grad_norm", "optim/grad_norm")
 LR_NAMES = ("lr", "learning_rate", "learning-rate", "train/learning_rate", "train/lr", "optim/lr")
+
+
+def lr_column(columns) -> str | None:
+    """The learning rate's column: a known name, else one whose last part is ``lr`` or
+    ``learning_rate`` (``trainer/lr``), or Lightning's ``lr-AdamW``.
+
+    >>> lr_column(["step", "loss", "lr-AdamW"]), lr_column(["trainer/learning_rate"]), lr_column(["loss"])
+    ('lr-AdamW', 'trainer/learning_rate', None)
+    """
+    cols = [str(c) for c in columns]
+    known = next((c for c in LR_NAMES if c in cols), None)
+    if known:
+        return known
+    return next((c for c in cols if c.rsplit("/", 1)[-1].lower() in ("lr", "learning_rate", "learning-rate")
+                 or c.lower().startswith("lr-")), None)
 BURN_IN_KINDS = ("spike", "grad_norm_spike", "divergence")
 # a grad-norm spike is at least a tripling: in per-step logs of small healthy runs the grad
 # norm often jumps 2-2.5x for a step (tests/data/watch); BLOOM's rose 3-10x before its spike
@@ -217,7 +232,7 @@ class Monitor:
         cols = set(frame.columns)
         rate_col = next((c for c in THROUGHPUT_NAMES if c in cols), None)
         gn_col = next((c for c in GRAD_NORM_NAMES if c in cols), None)
-        lr_col = next((c for c in LR_NAMES if c in cols), None)
+        lr_col = lr_column(frame.columns)
         first_new = len(self.steps)
         found: list[det.Alert] = []
         for r in frame.to_dict("records"):  # (itertuples would rename columns like "train/loss")
