@@ -43,6 +43,31 @@ def test_reimporting_a_restarted_log_drops_what_the_restart_abandoned(tmp_path):
         assert curves["loss"].iloc[-1] == 4.0 / 850 and curves["loss"].iloc[798] == 5.0 / 799
 
 
+def test_the_same_log_imported_by_another_path_is_the_same_run(tmp_path, monkeypatch):
+    """`runs import runs/a/log.jsonl` from one folder and `runs import log.jsonl` from inside
+    it (or by its absolute path) update one run; so does a run an earlier version stored under
+    the path as it was given and the file's stem as its name."""
+    import hashlib
+
+    log = tmp_path / "runs" / "a" / "log.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text("".join(f'{{"step": {s}, "loss": {5.0 / s}}}\n' for s in range(1, 101)))
+    with RunStore(tmp_path / "runs.db") as st:
+        monkeypatch.chdir(tmp_path)
+        (a,) = st.import_log("runs/a/log.jsonl")
+        monkeypatch.chdir(log.parent)
+        (b,) = st.import_log("log.jsonl")
+        (c,) = st.import_log(log)
+        assert a.run_id == b.run_id == c.run_id and a.name == "a" and len(st.runs()) == 1
+        assert b.inserted == 0 and b.replaced == 100
+    old_id = hashlib.sha1(b"runs/a/log.jsonl|log").hexdigest()[:12]  # as earlier versions named it
+    with RunStore(tmp_path / "old.db") as st:
+        st.add_run("log", run_id=old_id, source="runs/a/log.jsonl", format="jsonl")
+        monkeypatch.chdir(tmp_path)
+        (d,) = st.import_log("runs/a/log.jsonl")
+        assert d.run_id == old_id and len(st.runs()) == 1
+
+
 def test_a_run_without_tokens_or_times_exports_numbers(tmp_path):
     """A log with neither tokens nor wall times: the columns come back as numbers (all
     missing), not as Python objects a Parquet reader cannot use."""

@@ -159,9 +159,11 @@ class RunStore:
                    run: str | None = None) -> list[Imported]:
         """Read a training log (any format :func:`scalelab.runs.logs.read_log` reads) into the
         store: every metric at every step. A log holding several runs (TensorBoard, MLflow)
-        gives several, named ``name/<run>``. Importing the same log again updates its runs
-        (the run id is derived from the path and the run's name); when the log has restarted
-        since, the points stored past its last step, which the restart abandoned, are dropped.
+        gives several, named ``name/<run>``. Importing the same log again updates its runs,
+        however its path is spelt (the run id is derived from the file's absolute path and the
+        run's name; a run stored under an id of the path as it was given, as earlier versions
+        derived it, is updated in place); when the log has restarted since, the points stored
+        past its last step, which the restart abandoned, are dropped.
         """
         from scalelab.runs.logs import read_log
 
@@ -169,7 +171,7 @@ class RunStore:
         done = []
         for log in logs:
             run_name = name if name and len(logs) == 1 else (f"{name}/{log.name}" if name else log.name)
-            rid = hashlib.sha1(f"{path}|{log.name}".encode()).hexdigest()[:12]
+            rid = self._log_run_id(path, log.name, single=len(logs) == 1)
             self.add_run(run_name, run_id=rid, source=str(path), format=log.report.format,
                          provenance={"parse": log.report.to_dict()})
             f = log.frame
@@ -185,6 +187,20 @@ class RunStore:
                                                 (rid, int(f["step"].max()))).rowcount
             done.append(Imported(rid, run_name, len(rows), res.inserted, res.replaced, log.report.summary(), dropped))
         return done
+
+    def _log_run_id(self, path, log_name: str, single: bool) -> str:
+        """The id of a log's run: from the file's absolute path and the run's name, unless the
+        store holds the run under an id an earlier version gave it (the path as given, and for
+        a one-run log the file's stem as its name)."""
+        def sha(key: str) -> str:
+            return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+        rid = sha(f"{Path(path).resolve()}|{log_name}")
+        older = [sha(f"{path}|{log_name}")] + ([sha(f"{path}|{Path(path).stem}")] if single else [])
+        for cand in (rid, *older):
+            if self._con.execute("SELECT 1 FROM runs WHERE run_id = ?", (cand,)).fetchone() is not None:
+                return cand
+        return rid
 
     def export(self, run_id: str, path: str | os.PathLike) -> int:
         """Write a run's curves (:meth:`curves`) to a .csv, .jsonl or .parquet file; returns the rows."""
