@@ -272,7 +272,7 @@ def plan_goodput(
     failures_per_gpu_day: Annotated[Optional[float], typer.Option("--failures-per-gpu-day", help="Interruptions per GPU-day [default: Llama 3's, 419 in 54 days on 16,384 H100s].")] = None,
     restart_minutes: Annotated[float, typer.Option("--restart-minutes", help="Wall-clock minutes from a failure to training again (an assumption: give yours).")] = 10.0,
     checkpoint_minutes: Annotated[Optional[float], typer.Option("--checkpoint-minutes", help="Minutes to write a checkpoint [default: 14 bytes/param over --storage-tb-per-s].")] = None,
-    storage_tb_per_s: Annotated[float, typer.Option("--storage-tb-per-s", help="Checkpoint write bandwidth, TB/s [default: 7, Llama 3's storage peak].")] = 7.0,
+    storage_tb_per_s: Annotated[Optional[float], typer.Option("--storage-tb-per-s", help="Checkpoint write bandwidth, TB/s [default: Llama 3's, 7 TB/s for 16,384 GPUs, scaled to the GPUs].")] = None,
     as_json: Json = False,
 ) -> None:
     """Goodput from the GPU count: the job's time between failures, the best checkpoint

@@ -5,8 +5,10 @@
   interruptions in 54 days on 16,384 H100s (Dubey et al. 2024, section 3.3.4), about one
   every three hours at that size.
 * Checkpoints: writing one takes its size (14 bytes per parameter: bf16 weights, fp32
-  master weights and two fp32 Adam moments) over the storage's write bandwidth (default
-  7 TB/s, the peak of Llama 3's Tectonic file system), unless given.
+  master weights and two fp32 Adam moments) over the storage's write bandwidth, unless
+  given: by default Llama 3's, scaled to the cluster (its Tectonic file system peaked at
+  7 TB/s for 16,384 GPUs, 0.43 GB/s a GPU; a site's storage grows with its GPUs, and 7 TB/s
+  behind 256 GPUs would make a checkpoint of a 7B model take 0.014 s).
 * The interval between checkpoints is Young's optimum sqrt(2 x checkpoint time x MTBF).
 * Time lost, as shares of the time between failures: writing checkpoints (checkpoint time
   / interval), redoing the work since the last checkpoint (half an interval per failure),
@@ -25,6 +27,12 @@ from scalelab.errors import InputError
 LLAMA3_FAILURES_PER_GPU_HOUR = 419 / (54 * 24 * 16_384)
 CHECKPOINT_BYTES_PER_PARAM = 14.0
 STORAGE_TB_PER_S = 7.0
+STORAGE_GPUS = 16_384  # the GPUs behind Llama 3's STORAGE_TB_PER_S
+
+
+def default_storage_tb_per_s(num_gpus: int) -> float:
+    """Llama 3's storage bandwidth per GPU, times ``num_gpus``: 7 TB/s at 16,384 GPUs."""
+    return STORAGE_TB_PER_S * num_gpus / STORAGE_GPUS
 RESTART_MINUTES = 10.0
 
 
@@ -44,7 +52,7 @@ class GoodputEstimate:
 
 
 def goodput_model(num_gpus: int, params: float, *, failures_per_gpu_hour: float = LLAMA3_FAILURES_PER_GPU_HOUR,
-                  checkpoint_minutes: float | None = None, storage_tb_per_s: float = STORAGE_TB_PER_S,
+                  checkpoint_minutes: float | None = None, storage_tb_per_s: float | None = None,
                   restart_minutes: float = RESTART_MINUTES) -> GoodputEstimate:
     """Expected goodput of a synchronous run on ``num_gpus`` (see the module).
 
@@ -59,6 +67,8 @@ def goodput_model(num_gpus: int, params: float, *, failures_per_gpu_hour: float 
     if not 0 < failures_per_gpu_hour < 0.01:
         raise InputError(f"--failures-per-gpu-day {24 * failures_per_gpu_hour:g}: give a rate in (0, 0.24) per GPU-day "
                          f"(Llama 3: {24 * LLAMA3_FAILURES_PER_GPU_HOUR:.2g})")
+    if storage_tb_per_s is None:
+        storage_tb_per_s = default_storage_tb_per_s(num_gpus)
     if restart_minutes < 0 or (checkpoint_minutes is not None and checkpoint_minutes <= 0) or storage_tb_per_s <= 0:
         raise InputError("restart minutes must be >= 0, checkpoint minutes and storage bandwidth > 0")
     mtbf_min = 60.0 / (failures_per_gpu_hour * num_gpus)
