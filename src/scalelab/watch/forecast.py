@@ -8,8 +8,9 @@ warm-up and the learning-rate schedule shape it. The projection therefore uses t
 curve and read off at the final token count. On OLMo 2 13B's curve (5T tokens) this
 projection is within 1% of the final loss from about 70% of training (benchmarks).
 
-A warmup-stable-decay run sits above that shape until its cooldown: the loss drops by
-10-18% in the last fifth of the ladder's WSD rungs. While the logged learning rate shows
+A warmup-stable-decay run sits above that shape until its cooldown: on the ladder's WSD
+runs the projection from the stable phase was 4-17% above the final loss (5th to 95th
+percentile; benchmarks/watch_verdicts.py). While the logged learning rate shows
 that the decay is still to come, or under way from a stretch at the peak the projection
 reads, the projection is an upper bound: the run is judged BEHIND only if it stays above
 the interval after a cooldown of ``COOLDOWN_ALLOWANCE``.
@@ -25,8 +26,8 @@ import numpy as np
 from scalelab.fitting.forecast import Forecast, Interval
 
 COOLDOWN_ALLOWANCE = 0.25
-"""The most a pending cooldown is taken to remove of the projected loss (the ladder's WSD
-rungs on three corpora: 6-18% from 60% of training on)."""
+"""The most a pending cooldown is taken to remove of the projected loss (on the ladder's WSD
+runs on three corpora, the stable phase's projection was 4-17% above the final loss)."""
 PEAK_LR = 0.95
 """A learning rate within this fraction of its peak has not decayed (a cosine schedule is
 below it from 14% of training on)."""
@@ -43,11 +44,11 @@ class Projection:
     """The forecast interval the run is judged against."""
     fraction_done: float
     cooldown_pending: bool = False
+    """The learning rate has not decayed yet, or its decay began inside the stretch the
+    projection reads: the projection is an upper bound on the final loss."""
     projected_spread: float = 0.0
     """Half the width of the projection's own 95% interval (the fit's residuals over the
     points it reads): a verdict of BEHIND or AHEAD needs the whole of it past the forecast's."""
-    """The learning rate has not decayed yet, or its decay began inside the stretch the
-    projection reads: the projection is an upper bound on the final loss."""
 
     @property
     def band(self) -> Interval | None:
