@@ -26,6 +26,12 @@ from scalelab.watch.forecast import Projection, compare
 THROUGHPUT_NAMES = ("tokens_per_s", "tokens_per_second", "tokens/s", "throughput", "tps", "train/tokens_per_second")
 GRAD_NORM_NAMES = ("grad_norm", "grad-norm", "gradient_norm", "train/grad_norm", "optim/grad_norm")
 LR_NAMES = ("lr", "learning_rate", "learning-rate", "train/learning_rate", "train/lr", "optim/lr")
+BURN_IN_KINDS = ("spike", "grad_norm_spike", "divergence")
+# a grad-norm spike is at least a tripling: in per-step logs of small healthy runs the grad
+# norm often jumps 2-2.5x for a step (tests/data/watch); BLOOM's rose 3-10x before its spike
+GRAD_NORM_MIN_JUMP = math.log(3)  # the spike rule compares jumps in log space
+HISTORY = 700  # points of history the detectors look back over (divergence: 150 judged + 400 before,
+# from up to 150 points before the new ones, to know whether an event is still going on)
 
 
 def lr_column(columns) -> str | None:
@@ -41,12 +47,6 @@ def lr_column(columns) -> str | None:
         return known
     return next((c for c in cols if c.rsplit("/", 1)[-1].lower() in ("lr", "learning_rate", "learning-rate")
                  or c.lower().startswith("lr-")), None)
-BURN_IN_KINDS = ("spike", "grad_norm_spike", "divergence")
-# a grad-norm spike is at least a tripling: in per-step logs of small healthy runs the grad
-# norm often jumps 2-2.5x for a step (tests/data/watch); BLOOM's rose 3-10x before its spike
-GRAD_NORM_MIN_JUMP = math.log(3)  # the spike rule compares jumps in log space
-HISTORY = 700  # points of history the detectors look back over (divergence: 150 judged + 400 before,
-# from up to 150 points before the new ones, to know whether an event is still going on)
 
 
 # (setting, option, lowest, highest): what a value may be, and the option that sets it
