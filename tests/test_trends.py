@@ -121,6 +121,20 @@ def test_benchmark_backtest_by_release_date():
     assert r.exit_code == 2 and "--fit-before 'soon': give a date" in r.output
 
 
+def test_too_few_models_below_the_cut_says_which_cut_would_do():
+    """GPQA has 4 models below 1e24 and 3 released before 2024: the error names a cut that
+    leaves six to fit, and that cut works."""
+    from scalelab.trends.benchmark import benchmark_backtest
+
+    for flag, value in (("--fit-max-flops", "1e24"), ("--fit-before", "2024-01-01")):
+        r = runner.invoke(app, ["trends", "benchmark", "--benchmark", "GPQA", flag, value])
+        assert r.exit_code == 2 and "a fit needs at least 6; " + flag in r.stderr, r.stderr
+        cut = r.stderr.split(flag + " ")[-1].split(" fits ")[0]
+        kw = {"fit_max_flops": float(cut)} if flag == "--fit-max-flops" else {"fit_before": cut}
+        b = benchmark_backtest("GPQA", num_bootstrap=20, **kw)
+        assert b.n_fit == int(r.stderr.split(" fits ")[-1].split()[0]) >= 6 and b.n_test > 0
+
+
 def test_plan_context_places_the_run_in_the_public_record(tmp_path):
     from scalelab.trends.context import run_context
 

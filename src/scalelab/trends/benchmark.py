@@ -122,7 +122,17 @@ def benchmark_backtest(benchmark: str = "MMLU", *, fit_max_flops: float = 1e24, 
     if where:
         split += f", where {where}"
     if len(fit) < MIN_MODELS:
-        raise InputError(f"{len(fit)} models with {benchmark} and {split}: a fit needs at least {MIN_MODELS}")
+        hint = ""
+        if len(d) > MIN_MODELS:  # the cut that leaves MIN_MODELS to fit and something to hold out
+            if fit_before is not None:
+                when = pd.to_datetime(d["Date"]).sort_values()
+                hint = f"; --fit-before {(when.iloc[MIN_MODELS - 1] + pd.Timedelta(days=1)).date()} fits {MIN_MODELS}"
+            else:
+                c = np.sort(d["C"].to_numpy(float))
+                need = 10 ** (np.floor(np.log10(c[MIN_MODELS - 1]) * 2) / 2 + 0.5)  # the next half decade above
+                if need <= c[-1]:
+                    hint = f"; --fit-max-flops {need:.2g} fits {int((c < need).sum())}"
+        raise InputError(f"{len(fit)} models with {benchmark} and {split}: a fit needs at least {MIN_MODELS}{hint}")
     x, y = np.log10(fit["C"].to_numpy()), fit[benchmark].to_numpy(float)
     k, c0, pred, lo, hi = sigmoid_forecast(x, y, np.log10(test["C"].to_numpy(float)), chance, ceiling,
                                            num_bootstrap, np.random.default_rng(seed))
