@@ -210,7 +210,7 @@ def test_sigkill_mid_rung_resumes_to_the_same_final_loss(shards, tmp_path):
         while time.time() < deadline and proc.poll() is None:
             if (cut / "checkpoint.pt").is_file():
                 # let it train on past the first checkpoints, so the kill lands mid-way between two
-                time.sleep(0.3)
+                time.sleep(1.0)
                 break
             time.sleep(0.01)
         assert proc.poll() is None, "the rung finished before it could be killed"
@@ -273,7 +273,8 @@ def test_throughput_leaves_out_validation_and_checkpoints(shards, tmp_path, monk
     """Validation and a checkpoint at the same step (the default: both every tenth of the
     run) made a second's pause count as the next step's work: its tokens/s fell 100-fold,
     once after every validation, and a watch saw throughput drops. Each validation here
-    is slowed by 0.3 s; no step's rate may fall to a tenth of the run's median."""
+    is slowed by 1 s, a hundred steps' time; no step's rate may fall to a thirtieth of the
+    run's median (steps on a loaded machine vary by a few times, not by thirty)."""
     import time
 
     import scalelab.ladder.train as tr
@@ -289,7 +290,7 @@ def test_throughput_leaves_out_validation_and_checkpoints(shards, tmp_path, monk
     rows = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     rates = np.array([r["tokens_per_s"] for r in rows[1:]])  # the first step carries the start-up
     slowest = rows[1 + int(np.argmin(rates))]["step"]
-    assert rates.min() > np.median(rates) / 10, f"step {slowest}: {rates.min():.0f} tokens/s, median {np.median(rates):.0f}"
+    assert rates.min() > np.median(rates) / 30, f"step {slowest}: {rates.min():.0f} tokens/s, median {np.median(rates):.0f}"
 
 
 def test_cpu_compiles_only_when_minutes_of_training_are_left(shards, tmp_path, monkeypatch):
