@@ -273,3 +273,39 @@ def test_a_rung_too_short_for_its_warm_up_is_refused_at_design():
     _, warmup, decay = wsd_steps(r.tokens, r.batch_tokens, r.model.num_params()["total"])
     assert warmup <= decay
     assert len(design("c.txt", "s", sizes=[1e4], multiples=[0.05], seq_len=64, schedule="cosine").rungs) == 1
+
+
+def test_a_ladder_fit_measures_what_its_rungs_cooldowns_took_off(tmp_path):
+    """From the logs of a WSD plan's whole rungs (branches left out): each run's projection
+    before its cooldown over its final loss, the largest of them, and the allowance a watch of
+    the target takes from it."""
+    import json
+    import types
+
+    import numpy as np
+
+    from scalelab.ladder.fit import _cooldown
+    from scalelab.ladder.run import runs_folder
+    from scalelab.watch.forecast import COOLDOWN_MARGIN
+
+    plan_path = tmp_path / "p.toml"
+    plan = design("c.txt", "s", sizes=[1e4, 2e4, 4e4], multiples=[1, 2])
+    plan_path.write_text(plan.to_toml())
+    drops = {}
+    for i, r in enumerate(x for x in plan.rungs if not x.trunk):
+        t = np.linspace(0.1, 1.0, 10) * r.tokens
+        lr = np.r_[np.ones(8), 0.5, 0.1]
+        loss = 2 + 30 * t ** -0.3
+        drops[r.name] = 0.95 - 0.02 * i
+        loss[-1] *= drops[r.name]
+        log = runs_folder(plan_path) / r.name / "log.jsonl"
+        log.parent.mkdir(parents=True)
+        log.write_text("".join(json.dumps({"step": j, "tokens": a, "loss": 1.0, "val_bpb": b, "lr": c}) + "\n"
+                               for j, (a, b, c) in enumerate(zip(t, loss, lr))))
+    got = _cooldown(plan, plan_path, types.SimpleNamespace(params_={"beta": 0.3}))
+    assert got["runs"] == 3 and got["checkpoints"] == 12
+    assert got["max_ratio"] > 1 / min(drops.values()) - 0.01
+    assert got["allowance"] == pytest.approx(1 - 1 / (got["max_ratio"] + COOLDOWN_MARGIN))
+    cosine = LadderPlan.from_toml(plan_path)
+    cosine.schedule = "cosine"
+    assert _cooldown(cosine, plan_path, types.SimpleNamespace(params_={"beta": 0.3})) is None

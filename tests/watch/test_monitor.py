@@ -156,6 +156,31 @@ def test_a_wsd_run_before_its_cooldown_is_not_called_behind():
     assert "behind_forecast" in kinds(stable.assign(lr=cosine))[0]
 
 
+def test_a_ladder_fit_s_measured_cooldown_sets_how_much_a_cooldown_may_take_off():
+    """A ladder whose WSD rungs' cooldowns took at most 5% off their projections allows the
+    target that much, not the default 25%: 15% above the curve at the peak rate is behind."""
+    from scalelab.fitting import Fit
+    from scalelab.watch.forecast import COOLDOWN_ALLOWANCE
+    from scalelab.watch.monitor import fit_facts
+    from tests.conftest import synthetic_runs
+
+    warnings.simplefilter("ignore")
+    fit = Fit(num_bootstrap=30).fit(synthetic_runs("chinchilla"))
+    N, D = 1e9, 2e10
+    t = np.linspace(2e9, 1.2e10, 40)
+    stable = pd.DataFrame({"step": np.arange(40), "tokens": t, "loss": fit.law_.predict(params=N, tokens=t) * 1.15,
+                           "lr": 3e-4, "wall_time": np.nan})
+    fit.provenance_["cooldown"] = {"allowance": 0.05, "max_ratio": 1.03, "runs": 4, "checkpoints": 16}
+    settings = WatchSettings.from_plan(None, fit=fit, loss_name="loss", params=N, final_tokens=D)
+    assert fit_facts(fit)["cooldown_allowance"] == settings.cooldown_allowance == 0.05
+    m = Monitor(settings)
+    assert "behind_forecast" in [a.kind for a in m.update(stable)] and m.status().projection.allowance == 0.05
+    del fit.provenance_["cooldown"]
+    m = Monitor(WatchSettings.from_plan(None, fit=fit, loss_name="loss", params=N, final_tokens=D))
+    assert "behind_forecast" not in [a.kind for a in m.update(stable)]
+    assert m.status().projection.allowance == COOLDOWN_ALLOWANCE
+
+
 def test_settings_are_checked_and_filled_from_a_plan():
     from scalelab.errors import InputError
     from scalelab.planning import get_accelerator, make_plan

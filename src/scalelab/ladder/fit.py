@@ -127,6 +127,9 @@ def fit_ladder(plan_path: str | Path, *, num_bootstrap: int = 200, fix: dict | N
     # rungs' logs it was fitted to (the trainer logs val_bpb beside the loss in nats per
     # token) and the target it was made for, its N counted as the fit counts it
     fit.provenance_.update(metric="val_bpb", unit="bits per byte", params_count=count)
+    cooldown = _cooldown(plan, plan_path, fit)
+    if cooldown is not None:  # what the ladder's own cooldowns took off: a watch of the target allows that much
+        fit.provenance_["cooldown"] = cooldown
     forecast = None
     if plan.target is not None:
         n = plan.target.model.num_params()["total"] if count == "total" else plan.target.params
@@ -134,6 +137,29 @@ def fit_ladder(plan_path: str | Path, *, num_bootstrap: int = 200, fix: dict | N
         forecast = fit.forecast(params=n, tokens=plan.target.tokens,
                                 law=f"fit of {len(runs)} rungs of {plan_path} (bits per byte)")
     return LadderForecast(fit, tuple(results), forecast, plan.cost_fraction, count)
+
+
+def _cooldown(plan: LadderPlan, plan_path: str | Path, fit: Fit) -> dict | None:
+    """How far above its final loss each whole WSD rung's projection stood before its
+    cooldown (:func:`scalelab.watch.forecast.cooldown_allowance`), from the rungs' logs."""
+    import json
+
+    import numpy as np
+
+    from scalelab.watch.forecast import cooldown_allowance
+
+    if plan.schedule != "wsd":
+        return None
+    runs = []
+    for r in plan.rungs:
+        log = runs_folder(plan_path) / r.name / "log.jsonl"
+        if r.trunk or not log.is_file():
+            continue
+        evals = [x for x in map(json.loads, log.read_text().splitlines()) if "val_bpb" in x and "lr" in x]
+        if evals:
+            runs.append(tuple(np.array([x[k] for x in evals], float) for k in ("tokens", "val_bpb", "lr"))
+                        + (float(r.tokens),))
+    return cooldown_allowance(runs, float(fit.params_["beta"])) if runs else None
 
 
 def ladder_runs(plan_path: str | Path, count: str = "total", results: list[RungResult] | None = None):

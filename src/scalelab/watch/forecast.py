@@ -49,6 +49,9 @@ class Projection:
     projected_spread: float = 0.0
     """Half the width of the projection's own 95% interval (the fit's residuals over the
     points it reads): a verdict of BEHIND or AHEAD needs the whole of it past the forecast's."""
+    allowance: float = COOLDOWN_ALLOWANCE
+    """What a pending cooldown may take off the projection: ``COOLDOWN_ALLOWANCE``, or what
+    the ladder's own WSD runs measured (:func:`cooldown_allowance`)."""
 
     @property
     def band(self) -> Interval | None:
@@ -57,9 +60,9 @@ class Projection:
     @property
     def behind(self) -> bool:
         """The projected final loss lies above the forecast's interval by more than the
-        projection's own uncertainty (with a cooldown still to come, even after
-        ``COOLDOWN_ALLOWANCE`` of it is taken off)."""
-        allowance = COOLDOWN_ALLOWANCE if self.cooldown_pending else 0.0
+        projection's own uncertainty (with a cooldown still to come, even after ``allowance``
+        of it is taken off)."""
+        allowance = self.allowance if self.cooldown_pending else 0.0
         low = self.projected_final - self.projected_spread
         return self.band is not None and low * (1 - allowance) > self.band.hi
 
@@ -97,7 +100,8 @@ class Projection:
         return {"tokens_now": self.tokens_now, "projected_final": self.projected_final,
                 "forecast": self.forecast.to_dict(), "level": self.level, "fraction_done": self.fraction_done,
                 "behind": self.behind, "ahead": self.ahead, "finished": self.finished,
-                "cooldown_pending": self.cooldown_pending, "projected_spread": self.projected_spread}
+                "cooldown_pending": self.cooldown_pending, "projected_spread": self.projected_spread,
+                "allowance": self.allowance}
 
 
 def project_final(tokens: np.ndarray, loss: np.ndarray, final_tokens: float, beta: float,
@@ -165,10 +169,12 @@ def cooldown_pending(lr: np.ndarray | None, min_points: int = 6) -> bool:
 
 
 def compare(forecast: Forecast, final_tokens: float, tokens: np.ndarray, loss: np.ndarray,
-            level: float = 0.95, lr: np.ndarray | None = None) -> Projection | None:
+            level: float = 0.95, lr: np.ndarray | None = None,
+            allowance: float | None = None) -> Projection | None:
     """Projection of the final loss (in the shape of the forecast's law) against the forecast
     and its ``level`` interval; ``lr``, the learning rate at each point where the log has it,
-    tells whether a cooldown is still to come."""
+    tells whether a cooldown is still to come, and ``allowance`` how much it may take off
+    (default ``COOLDOWN_ALLOWANCE``)."""
     got = _project(tokens, loss, final_tokens, forecast.tokens_exponent or 0.0)
     if got is None:
         return None
@@ -179,7 +185,45 @@ def compare(forecast: Forecast, final_tokens: float, tokens: np.ndarray, loss: n
         ok = np.isfinite(np.asarray(loss, float))
         proj, spread = (float(np.asarray(loss, float)[ok][-1]), 0.0) if ok.any() else (proj, spread)
     pending = done < 1.0 and cooldown_pending(None if lr is None else _finite_rows(tokens, loss, lr))
-    return Projection(now, proj, forecast, level, done, pending, spread)
+    return Projection(now, proj, forecast, level, done, pending, spread,
+                      COOLDOWN_ALLOWANCE if allowance is None else allowance)
+
+
+COOLDOWN_MARGIN = 0.02
+"""Added to the largest drop the ladder's runs showed, for the target's own noise."""
+
+
+def cooldown_allowance(runs, beta: float, fractions=(0.6, 0.7, 0.8, 0.9)) -> dict | None:
+    """What a WSD cooldown took off the projection on whole runs that went through one:
+    ``runs`` holds ``(tokens, loss, lr, final_tokens)`` per run (the evaluations logged); at
+    each of ``fractions`` of a run's tokens where its cooldown was still to come, the
+    projection over the run's final loss. Returns ``{"allowance", "max_ratio", "runs",
+    "checkpoints"}`` (allowance = 1 - 1 / (max ratio + ``COOLDOWN_MARGIN``), at most
+    ``COOLDOWN_ALLOWANCE``), or None where no run had a cooldown to come.
+
+    >>> t = np.linspace(1e6, 1e7, 10); lr = np.r_[np.ones(8), 0.5, 0.1]
+    >>> loss = 2 + 30 * t ** -0.3; loss[-2:] *= (0.95, 0.9)
+    >>> a = cooldown_allowance([(t, loss, lr, 1e7)], 0.3)
+    >>> a["runs"], a["checkpoints"], round(a["max_ratio"], 3), round(a["allowance"], 3)
+    (1, 4, 1.111, 0.116)
+    """
+    ratios, used = [], 0
+    for tokens, loss, lr, final_tokens in runs:
+        t, y, r = (np.asarray(a, float) for a in (tokens, loss, lr))
+        if t.size == 0 or not np.isfinite(y[-1]):
+            continue
+        before = len(ratios)
+        for frac in fractions:
+            k = t <= frac * final_tokens
+            got = _project(t[k], y[k], final_tokens, beta)
+            if got is not None and cooldown_pending(_finite_rows(t[k], y[k], r[k])):
+                ratios.append(got[0] / y[-1])
+        used += len(ratios) > before
+    if not ratios:
+        return None
+    top = float(max(max(ratios), 1.0))
+    return {"allowance": min(COOLDOWN_ALLOWANCE, 1 - 1 / (top + COOLDOWN_MARGIN)), "max_ratio": top,
+            "runs": used, "checkpoints": len(ratios)}
 
 
 def _finite_rows(tokens: np.ndarray, loss: np.ndarray, lr: np.ndarray) -> np.ndarray:

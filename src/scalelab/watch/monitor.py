@@ -93,6 +93,9 @@ class WatchSettings:
     watched from the first step."""
     forecast_level: float = 0.95
     forecast_min_fraction: float = 0.2
+    cooldown_allowance: float | None = None
+    """What a pending cooldown may take off the projected final loss [default:
+    ``scalelab.watch.forecast.COOLDOWN_ALLOWANCE``; a ladder's fit says what its rungs' took]."""
     """Judge 'behind forecast' only after this share of training (earlier projections are noisy)."""
 
     def __post_init__(self) -> None:
@@ -176,11 +179,13 @@ class Status:
 
 def fit_facts(fit) -> dict:
     """What a saved fit says about the run it forecasts (``scalelab ladder fit --out``
-    records them): the metric it was fitted to, as ``loss_name``, and its target's N and
-    D, as ``params`` and ``final_tokens``. Empty for a fit that says nothing."""
+    records them): the metric it was fitted to, as ``loss_name``, its target's N and D, as
+    ``params`` and ``final_tokens``, and what its WSD rungs' cooldowns took off their
+    projections, as ``cooldown_allowance``. Empty for a fit that says nothing."""
     prov = getattr(fit, "provenance_", None) or {}
     target = prov.get("target") or {}
-    facts = {"loss_name": prov.get("metric"), "params": target.get("params"), "final_tokens": target.get("tokens")}
+    facts = {"loss_name": prov.get("metric"), "params": target.get("params"), "final_tokens": target.get("tokens"),
+             "cooldown_allowance": (prov.get("cooldown") or {}).get("allowance")}
     return {k: v for k, v in facts.items() if v is not None}
 
 
@@ -350,7 +355,7 @@ class Monitor:
         if not np.isfinite(toks).any():
             return []
         self._projection = compare(forecast, s.final_tokens, toks, np.asarray(self.loss, float), level=s.forecast_level,
-                                   lr=np.asarray(self.lr, float))
+                                   lr=np.asarray(self.lr, float), allowance=s.cooldown_allowance)
         p = self._projection
         if p is None or not p.behind or p.fraction_done < s.forecast_min_fraction or ("behind_forecast",) in self._seen:
             return []
