@@ -126,6 +126,8 @@ DDP = textwrap.dedent("""
                           "val_loss": r.val_loss, "parallel": r.extra["parallel"]}))
     import torch.distributed as dist
     dist.destroy_process_group()
+    from scalelab.ladder.worker import leave
+    leave()  # as a ladder's worker ends: no teardown of the process group's threads at exit
 """)
 
 
