@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import warnings
 from pathlib import Path
 
@@ -30,18 +29,11 @@ def verdicts(plan_path: str, use_lr: bool, use_spread: bool = True, measured: bo
     """``measured``: each run judged with the cooldown allowance the ladder's other whole
     runs measured (leave one out: as the target is, by the rungs' allowance)."""
     from scalelab.ladder.design import LadderPlan
-    from scalelab.ladder.fit import fit_ladder
-    from scalelab.ladder.run import runs_folder
+    from scalelab.ladder.fit import fit_ladder, whole_run_evaluations
     from scalelab.watch.forecast import compare, cooldown_allowance
 
-    plan = LadderPlan.from_toml(plan_path)
     fit = fit_ladder(plan_path, num_bootstrap=100).fit
-    logs = {}
-    for r in plan.all_rungs:  # the target too, where it was trained
-        log = runs_folder(plan_path) / r.name / "log.jsonl"
-        if not r.trunk and log.is_file():
-            ev = [x for x in map(json.loads, log.read_text().splitlines()) if "val_bpb" in x]
-            logs[r.name] = (r, *(np.array([x.get(k, np.nan) for x in ev], float) for k in ("tokens", "val_bpb", "lr")))
+    logs = whole_run_evaluations(LadderPlan.from_toml(plan_path), plan_path)  # the target too, where trained
     out = []
     for name, (r, t, y, lr) in logs.items():
         allowance = None

@@ -142,24 +142,32 @@ def fit_ladder(plan_path: str | Path, *, num_bootstrap: int = 200, fix: dict | N
 def _cooldown(plan: LadderPlan, plan_path: str | Path, fit: Fit) -> dict | None:
     """How far above its final loss each whole WSD rung's projection stood before its
     cooldown (:func:`scalelab.watch.forecast.cooldown_allowance`), from the rungs' logs."""
-    import json
-
-    import numpy as np
-
     from scalelab.watch.forecast import cooldown_allowance
 
     if plan.schedule != "wsd":
         return None
-    runs = []
-    for r in plan.rungs:
+    runs = [(t, y, lr, float(r.tokens)) for r, t, y, lr in whole_run_evaluations(plan, plan_path).values()
+            if r.role == "rung"]
+    return cooldown_allowance(runs, float(fit.params_["beta"])) if runs else None
+
+
+def whole_run_evaluations(plan: LadderPlan, plan_path: str | Path) -> dict:
+    """The evaluations logged by each run of the plan trained whole (every rung that is no
+    branch of another, and the target), by name: ``(rung, tokens, val_bpb, lr)``, arrays
+    (lr NaN where a row has none)."""
+    import json
+
+    import numpy as np
+
+    out = {}
+    for r in plan.all_rungs:
         log = runs_folder(plan_path) / r.name / "log.jsonl"
         if r.trunk or not log.is_file():
             continue
-        evals = [x for x in map(json.loads, log.read_text().splitlines()) if "val_bpb" in x and "lr" in x]
+        evals = [x for x in map(json.loads, log.read_text().splitlines()) if "val_bpb" in x]
         if evals:
-            runs.append(tuple(np.array([x[k] for x in evals], float) for k in ("tokens", "val_bpb", "lr"))
-                        + (float(r.tokens),))
-    return cooldown_allowance(runs, float(fit.params_["beta"])) if runs else None
+            out[r.name] = (r, *(np.array([x.get(k, np.nan) for x in evals], float) for k in ("tokens", "val_bpb", "lr")))
+    return out
 
 
 def ladder_runs(plan_path: str | Path, count: str = "total", results: list[RungResult] | None = None):
