@@ -126,7 +126,9 @@ def benchmark_backtest(benchmark: str = "MMLU", *, fit_max_flops: float = 1e24, 
         if len(d) > MIN_MODELS:  # the cut that leaves MIN_MODELS to fit and something to hold out
             if fit_before is not None:
                 when = pd.to_datetime(d["Date"]).sort_values()
-                hint = f"; --fit-before {(when.iloc[MIN_MODELS - 1] + pd.Timedelta(days=1)).date()} fits {MIN_MODELS}"
+                day = when.iloc[MIN_MODELS - 1] + pd.Timedelta(days=1)
+                if day <= when.iloc[-1]:
+                    hint = f"; --fit-before {day.date()} fits {int((when < day).sum())}"
             else:
                 c = np.sort(d["C"].to_numpy(float))
                 need = 10 ** (np.floor(np.log10(c[MIN_MODELS - 1]) * 2) / 2 + 0.5)  # the next half decade above
