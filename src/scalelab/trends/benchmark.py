@@ -125,7 +125,7 @@ def benchmark_backtest(benchmark: str = "MMLU", *, fit_max_flops: float = 1e24, 
         hint = ""
         if len(d) > MIN_MODELS:  # the cut that leaves MIN_MODELS to fit and something to hold out
             if fit_before is not None:
-                when = pd.to_datetime(d["Date"]).sort_values()
+                when = pd.to_datetime(d["Date"]).dropna().sort_values()
                 day = when.iloc[MIN_MODELS - 1] + pd.Timedelta(days=1)
                 if day <= when.iloc[-1]:
                     hint = f"; --fit-before {day.date()} fits {int((when < day).sum())}"
