@@ -1,6 +1,7 @@
 """scalelab ladder, run for real on a tiny ladder (CPU)."""
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -284,6 +285,29 @@ def test_dry_run_never_builds_a_rung(tmp_path, monkeypatch):
     assert max(x["params"] for x in d["rungs"]) > 1e8  # the rungs are big ...
     assert built and max(c.num_params()["non_embedding"] for c in built) < 2 * PROXY_PARAMS  # ... the probe is not
     assert all(v > 0 for v in d["estimated_seconds"].values())
+
+
+def test_design_says_how_long_preparing_the_tokens_will_take(tmp_path, monkeypatch):
+    """Encoding a large corpus with a BPE takes hours on a CPU before the first rung: the
+    design says so, from its first MB encoded here and the corpus's size (here said to be
+    10 GB), in the table's words and in --json."""
+    pytest.importorskip("tokenizers")
+    import scalelab.corpus.documents as documents
+
+    monkeypatch.chdir(tmp_path)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n\n".join(f"document {i} about the {i % 7} things we said " * 40 for i in range(300)))
+    real = documents.estimate_bytes
+    monkeypatch.setattr(documents, "estimate_bytes", lambda p, col="text": (1e10, False) if str(p) == str(corpus)
+                        else real(p, col))
+    args = ("ladder", "design", "--corpus", corpus, "--tokenizer", "bpe", "--vocab-size", "512", "--sizes",
+            "1e4,2e4,4e4", "--multiples", "1,2", "--dry-run")
+    r = run(*args)
+    assert r.exit_code == 0, r.output
+    line = next(x for x in r.stdout.splitlines() if x.startswith("preparing its tokens"))
+    assert re.match(r"preparing its tokens \(bpe\): about [\d.,]+ (min|h|days), once, before the first rung", line)
+    secs = json.loads(run(*args, "--json").stdout)["estimated_preparation_seconds"]
+    assert secs > 60  # 10 GB at the rate measured on the first MB
 
 
 def test_design_says_when_the_per_rung_cap_leaves_the_budget_unspent(tmp_path, monkeypatch):

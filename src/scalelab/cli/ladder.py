@@ -31,6 +31,7 @@ from scalelab.cli.common import (
 )
 
 PROGRESS_EVERY_S = 60.0  # a progress line per running rung when the output is a log, not a terminal
+PREP_SAID_SECONDS = 10.0  # design mentions preparing the tokens when it takes longer than this
 
 ladder_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True,
                          help="Pilot ladders: design, train and fit a series of small GPT models on your corpus.",
@@ -96,12 +97,14 @@ def ladder_design(
         return plan
 
     plan = run(go)
-    from scalelab.ladder.design import MAX_RUNG_FRACTION
+    from scalelab.ladder.design import MAX_RUNG_FRACTION, preparation_seconds
 
+    prep = preparation_seconds(plan)
     speed = plan.hardware
     if as_json:
         print_json(plan.to_dict() | {"estimated_seconds": {r.name: speed.seconds(r.cost, r.params)
-                                                           for r in plan.all_rungs}})
+                                                           for r in plan.all_rungs},
+                                     "estimated_preparation_seconds": prep})
         return
     t = Table("rung", "layers x width", "params (non-emb.)", "tokens", "tokens/param", "FLOPs", "branch of", "lr",
               "batch", "est. time")
@@ -124,6 +127,9 @@ def ladder_design(
         out.print(f"estimated time on {speed.device}: {duration(total)} for the ladder ({speed.basis})")
     else:
         out.print(f"no time estimate: {speed.device}")
+    if prep is not None and prep >= PREP_SAID_SECONDS:
+        out.print(f"preparing its tokens ({plan.tokenizer}): about {duration(prep)}, once, before the first rung "
+                  "(measured on the corpus's first MB)")
     if out_path is not None and not dry_run:
         out.print(f"wrote {out_path}; next: scalelab ladder run {out_path}")
 

@@ -587,6 +587,36 @@ def _short(n: float) -> str:
 PROXY_PARAMS = 2e5  # the size of the model the speed probe builds (non-embedding parameters, shape rounding aside)
 
 
+def preparation_seconds(plan: LadderPlan, sample_bytes: int = 1 << 20) -> float | None:
+    """About how long ``ladder run`` will take to turn the corpus into token shards (once):
+    the corpus's first ``sample_bytes`` read and encoded here as the run does (a BPE trained
+    on them first), scaled to the corpus's size. None where the corpus cannot be read."""
+    import tempfile
+    import time
+
+    import numpy as np
+
+    from scalelab.corpus.documents import estimate_bytes
+    from scalelab.ladder.data import EOT, _documents, _encoder
+
+    try:
+        size, _ = estimate_bytes(plan.corpus, plan.text_col)
+        start = time.perf_counter()
+        docs = list(_documents(plan.corpus, plan.text_col, sample_bytes))
+        read = time.perf_counter() - start
+        sampled = sum(len(d) + len(EOT) for d in docs)
+        if not sampled:
+            return None
+        with tempfile.TemporaryDirectory() as scratch:
+            encode, _, dtype = _encoder(plan.tokenizer, plan.vocab_size, iter(docs), Path(scratch), lambda *a: None)
+            for d in docs:
+                np.asarray(encode(d + EOT), dtype=dtype).tobytes()
+    except (OSError, InputError):
+        return None
+    # the run reads the corpus twice (its hash, then its documents) and encodes it once
+    return max(size, sampled) / sampled * (time.perf_counter() - start + read)
+
+
 def measure_speed(plan: LadderPlan, steps: int = 4) -> SpeedEstimate:
     """How fast this machine trains the plan's models, without building them.
 
