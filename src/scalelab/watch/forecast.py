@@ -127,7 +127,7 @@ def _project(tokens, loss, final_tokens: float, beta: float, min_points: int = 6
     t, y = np.asarray(tokens, float)[ok], np.asarray(loss, float)[ok]
     if t.size < min_points or not beta > 0:
         return None
-    k = max(min_points, t.size // 2)
+    k = _window(t.size, min_points)
     t, y = t[-k:], y[-k:]
     X = np.column_stack([np.ones_like(t), t ** -beta])
     (a, b), *_ = np.linalg.lstsq(X, y, rcond=None)
@@ -142,6 +142,11 @@ def _project(tokens, loss, final_tokens: float, beta: float, min_points: int = 6
         var = math.nan
     spread = float(stats.t.ppf(0.975, k - 2) * math.sqrt(var)) if var >= 0 else math.nan
     return value, spread if math.isfinite(spread) else 0.0
+
+
+def _window(n: int, min_points: int) -> int:
+    """How many of the latest ``n`` points a projection reads: the latest half, at least ``min_points``."""
+    return max(min_points, n // 2)
 
 
 def cooldown_pending(lr: np.ndarray | None, min_points: int = 6) -> bool:
@@ -164,7 +169,7 @@ def cooldown_pending(lr: np.ndarray | None, min_points: int = 6) -> bool:
     peak = np.nanmax(lr)
     if not peak > 0:
         return False
-    read = lr[-max(min_points, lr.size // 2):]
+    read = lr[-_window(lr.size, min_points):]
     return bool(np.nanmax(read) >= PEAK_LR * peak) if np.isfinite(read).any() else False
 
 
