@@ -3,8 +3,10 @@
 Default recipe, after OLMo's model ladder (Bhagia et al. 2024: four sizes x several token
 multiples at about 1% of the target's compute) and Gadre et al. 2024 (over-trained small
 runs extrapolate well): four sizes, each half the next, trained on 1, 2, 5 and 10 times
-20 tokens per parameter; the largest size is the biggest one for which the whole ladder
-spends ``budget_frac`` of the target's FLOPs and no rung more than a 30th of it.
+20 tokens per parameter, the largest size on half of each (0.5, 1, 2.5, 5: the per-rung cap
+binds on its longest run, and halving that buys a size 1.4x larger, nearer the target);
+the largest size is the biggest one for which the whole ladder spends ``budget_frac`` of
+the target's FLOPs and no rung more than a 30th of it.
 
 Every default rung takes at least ``MIN_STEPS`` optimizer steps (of one sequence at the
 least): a size too small to have that many tokens at 1x has all its multiples raised
@@ -47,6 +49,10 @@ NUM_SIZES = 4
 MIN_SIZES = 3  # fewer distinct sizes cannot separate the size term from the data term
 MAX_RUNG_FRACTION = 1 / 30
 TOKENS_PER_PARAM = 20.0
+LARGEST_SHIFT = 0.5
+"""The default multiples of the largest size are scaled by this: its 10x run is the rung the
+per-rung cap binds on, and at 5x the size can be 1.4x larger (a 1e6 target at a 10% budget:
+largest rung 14.1x below it instead of 21.6x)."""
 MIN_STEPS = 1000
 """Optimizer steps every default rung takes at least. Fewer leave a small model in the
 optimisation transient, where its loss follows the step count, not its size or tokens: a
@@ -406,8 +412,13 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
 
     def build(size_list, floor: float = 0.0):
         """Every size at every multiple; with a ``floor`` (tokens), a size's multiples are
-        raised together until its shortest rung has that many tokens."""
-        lift = {s: _lift(s, min(multiples), floor, vocab, seq_len, rung_layers) for s in size_list}
+        raised together until its shortest rung has that many tokens. With the default
+        multiples the largest size trains at half of each (:data:`LARGEST_SHIFT`)."""
+        shift = {s: 1.0 for s in size_list}
+        if not given_multiples and len(size_list) >= MIN_SIZES:
+            shift[max(size_list)] = LARGEST_SHIFT
+        lift = {s: shift[s] * _lift(s, shift[s] * min(multiples), floor, vocab, seq_len, rung_layers)
+                for s in size_list}
         rungs = [make_rung(None, s, multiple=m * lift[s], vocab_size=vocab, seq_len=seq_len, micro_batch=micro_batch,
                            n_layers=rung_layers) for s in size_list for m in multiples]
         return share_trunks(rungs, seq_len) if schedule == "wsd" else rungs
@@ -539,21 +550,27 @@ def _sizes(n_max: float, min_size: float = MIN_PILOT_PARAMS) -> list[float]:
 
 def _spend(target: Rung, budget_frac: float, build, min_size: float = MIN_PILOT_PARAMS) -> list[Rung]:
     """The largest default ladder within the budget and the per-rung cap (bisection on the
-    largest size, over the real rungs' FLOPs, attention included)."""
+    largest size for each number of sizes, over the real rungs' FLOPs, attention included)."""
     budget, cap = budget_frac * target.flops, MAX_RUNG_FRACTION * target.flops
 
     def fits(n_max: float) -> bool:
         rungs = build(_sizes(n_max, min_size))
         return sum(r.cost for r in rungs) <= budget and max(r.flops for r in rungs) <= cap
 
-    lo, hi = math.log(min_size), math.log(max(target.params, min_size) * 2)
-    if not fits(math.exp(lo)):
-        lo = None
-    else:
-        for _ in range(40):
+    # The cost jumps where a smaller size joins the ladder, so the search runs within one
+    # number of sizes (where the cost grows with the largest), the most sizes that fit.
+    top = max(target.params, min_size) * 2
+    n_max = None
+    for k in reversed(range(NUM_SIZES)):
+        a, b = min_size * 2**k, (min_size * 2 ** (k + 1) if k + 1 < NUM_SIZES else top)
+        if a >= top or not fits(a):
+            continue
+        lo, hi = math.log(a), math.log(min(b, top))
+        for _ in range(30):
             mid = (lo + hi) / 2
             lo, hi = (mid, hi) if fits(math.exp(mid)) else (lo, mid)
-    n_max = None if lo is None else math.exp(lo)
+        n_max = math.exp(lo)
+        break
     if n_max is None or len(_sizes(n_max, min_size)) < MIN_SIZES:
         need = min_size * 2 ** (MIN_SIZES - 1)
         rungs = build(_sizes(need, min_size))
