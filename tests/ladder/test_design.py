@@ -292,6 +292,32 @@ def test_a_rung_too_short_for_its_warm_up_is_refused_at_design():
     _, warmup, decay = wsd_steps(r.tokens, r.batch_tokens, r.model.num_params()["total"])
     assert warmup <= decay
     assert len(design("c.txt", "s", sizes=[1e4], multiples=[0.05], seq_len=64, schedule="cosine").rungs) == 1
+    # the target too, with the tokens that would do (multiples do not change it)
+    with pytest.raises(InputError, match=r"the target trains for [\d,]+ steps, and its warm-up .* give --target-tokens "
+                                         r"of at least ([\d.e+]+), or --schedule cosine") as e:
+        design("c.txt", "s", target_params=1e9, target_tokens=1e9, budget_frac=0.5)
+    tokens = float(re.search(r"--target-tokens of at least ([\d.e+]+)", str(e.value)).group(1))
+    assert design("c.txt", "s", target_params=1e9, target_tokens=tokens, budget_frac=0.5).target.tokens == int(tokens)
+
+
+def test_the_default_ladder_gives_a_large_vocabulary_its_warm_up():
+    """A large vocabulary's embeddings can outnumber a small rung's other parameters many
+    times, and its warm-up (a token per parameter, all of them) with them: the default ladder
+    raises such a size's multiples, as it does for the step floor, instead of refusing itself."""
+    from scalelab.ladder.config import wsd_steps
+
+    gpt2 = design("c.txt", "s", target_params=1e8, target_tokens=2e9, budget_frac=0.01, tokenizer="bpe",
+                  vocab_size=50_000)
+    small = design("c.txt", "s", target_params=1e6, target_tokens=2e7, budget_frac=0.1, tokenizer="bpe",
+                   vocab_size=8192)
+    for plan in (gpt2, small):
+        assert len({r.params for r in plan.rungs}) == 4
+        for r in plan.rungs:
+            _, warmup, decay = wsd_steps(r.tokens, r.batch_tokens, r.model.num_params()["total"])
+            assert warmup <= decay, r.name
+    # the 8,192-token rungs' largest size cannot warm up in 0.5x; it trains at what it needs
+    largest = max(r.params for r in small.rungs)
+    assert 10 < min(r.tokens / r.params for r in small.rungs if r.params == largest) < 20
 
 
 def test_a_ladder_fit_measures_what_its_rungs_cooldowns_took_off(tmp_path):

@@ -417,7 +417,8 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
         shift = {s: 1.0 for s in size_list}
         if not given_multiples and len(size_list) >= MIN_SIZES:
             shift[max(size_list)] = LARGEST_SHIFT
-        lift = {s: shift[s] * _lift(s, shift[s] * min(multiples), floor, vocab, seq_len, rung_layers)
+        warmup = schedule == "wsd" and not given_multiples
+        lift = {s: shift[s] * _lift(s, shift[s] * min(multiples), floor, vocab, seq_len, rung_layers, warmup)
                 for s in size_list}
         rungs = [make_rung(None, s, multiple=m * lift[s], vocab_size=vocab, seq_len=seq_len, micro_batch=micro_batch,
                            n_layers=rung_layers) for s in size_list for m in multiples]
@@ -475,6 +476,10 @@ def _check_warmups(plan: LadderPlan) -> None:
     for r in plan.all_rungs:
         n = r.model.num_params()["total"]
         steps, warmup, decay = wsd_steps(r.tokens, r.batch_tokens, n)
+        if warmup > decay and r.role == "target":
+            raise InputError(f"the target trains for {steps:,} steps, and its warm-up ({warmup:,} steps: a token per "
+                             f"parameter) would run past the start of its cooldown (step {decay:,}); give "
+                             f"--target-tokens of at least {_up3(1.05 * n / (1 - WSD_DECAY_FRAC))}, or --schedule cosine")
         if warmup > decay:
             least = n / ((1 - WSD_DECAY_FRAC) * TOKENS_PER_PARAM * r.params)
             raise InputError(f"rung {r.name} trains for {steps:,} steps, and its warm-up ({warmup:,} steps: a token "
@@ -532,10 +537,18 @@ def _spend_with_floor(target: Rung, budget_frac: float, build, seq_len: int,
     raise error
 
 
-def _lift(size: float, multiple: float, floor: float, vocab: int, seq_len: int, n_layers: int | None = None) -> float:
+def _lift(size: float, multiple: float, floor: float, vocab: int, seq_len: int, n_layers: int | None = None,
+          warmup: bool = False) -> float:
     """How much a size's token multiples are raised so that its shortest rung has ``floor``
-    tokens (1 when it has them already): a size keeps its 1:2:5:10 spread of tokens."""
-    n = shape_for_params(size, vocab_size=vocab, seq_len=seq_len, n_layers=n_layers).num_params()["non_embedding"]
+    tokens (1 when it has them already): a size keeps its 1:2:5:10 spread of tokens. With
+    ``warmup`` (WSD), also enough tokens for the warm-up (a token per parameter, all of them)
+    to end before the cooldown starts, with a little to spare for whole steps: a large
+    vocabulary's embeddings can outnumber a small rung's other parameters many times (a
+    119k-parameter rung with 50,000 BPE tokens needs 1.8x)."""
+    counts = shape_for_params(size, vocab_size=vocab, seq_len=seq_len, n_layers=n_layers).num_params()
+    n = counts["non_embedding"]
+    if warmup:
+        floor = max(floor, 1.05 * counts["total"] / (1 - WSD_DECAY_FRAC))
     lift = floor / (TOKENS_PER_PARAM * multiple * n)
     if lift <= 1:
         return 1.0
@@ -592,6 +605,12 @@ def _round_up(x: float) -> str:
     """A budget fraction rounded up to two significant figures, e.g. 0.0123 -> '0.013'."""
     e = math.floor(math.log10(x)) - 1
     return f"{math.ceil(x / 10**e) * 10**e:.{max(0, -e)}f}"
+
+
+def _up3(x: float) -> str:
+    """``x`` rounded up to three significant figures, as a number the CLI reads: 1.26e+09."""
+    e = math.floor(math.log10(x)) - 2
+    return f"{math.ceil(x / 10**e) * 10**e:.3g}"
 
 
 def _short(n: float) -> str:
