@@ -39,6 +39,9 @@ def test_explicit_sizes_and_multiples():
     plan = design("c.txt", "s", sizes=[2e4, 8e4], multiples=[1, 3])
     assert [r.name for r in plan.rungs] == ["19.9k-1x", "19.9k-3x", "79.2k-1x", "79.2k-3x"]
     assert plan.target is None and plan.params_extrapolation is None
+    # given sizes take the default multiples as they are, the largest's too
+    plan = design("c.txt", "s", sizes=[1e4, 2e4, 4e4])
+    assert {round(r.tokens / r.params) for r in plan.rungs} == {20, 40, 100, 200}
 
 
 @pytest.mark.filterwarnings("ignore::scalelab.errors.PlanWarning")  # 1e5 at 10%: fewer steps, said below

@@ -59,7 +59,7 @@ def ladder_design(
     target_tokens: Annotated[Optional[float], typer.Option("--target-tokens", parser=count, help="The run to forecast: training tokens.")] = None,
     budget_frac: Annotated[float, typer.Option("--budget-frac", help="Share of the target's FLOPs the whole ladder may spend.")] = 0.01,
     sizes: Annotated[Optional[str], typer.Option("--sizes", help="Explicit rung sizes (non-embedding params), comma-separated.")] = None,
-    multiples: Annotated[Optional[str], typer.Option("--multiples", help="Token multiples (x 20 tokens per parameter) [default: 1,2,5,10, the largest size at half of each].")] = None,
+    multiples: Annotated[Optional[str], typer.Option("--multiples", help="Token multiples (x 20 tokens per parameter) [default: 1,2,5,10; in a ladder chosen from the budget, the largest size at half of each].")] = None,
     tokenizer: Annotated[str, typer.Option("--tokenizer", help="byte (vocabulary 256) or bpe (trained on the corpus).")] = "byte",
     vocab_size: Annotated[int, typer.Option("--vocab-size", help="BPE vocabulary size.")] = 8192,
     seq_len: Annotated[int, typer.Option("--seq-len", help="Context length of the pilot models.")] = 256,

@@ -412,12 +412,15 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
 
     def build(size_list, floor: float = 0.0):
         """Every size at every multiple; with a ``floor`` (tokens), a size's multiples are
-        raised together until its shortest rung has that many tokens. With the default
-        multiples the largest size trains at half of each (:data:`LARGEST_SHIFT`)."""
+        raised together until its shortest rung has that many tokens. In the default ladder
+        the largest size trains at half of each multiple (:data:`LARGEST_SHIFT`) and every
+        size's multiples are raised as far as its warm-up needs; given sizes or multiples are
+        taken as given."""
         shift = {s: 1.0 for s in size_list}
-        if not given_multiples and len(size_list) >= MIN_SIZES:
+        chosen = not (sizes or given_multiples)  # the default ladder, not one given rung by rung
+        if chosen and len(size_list) >= MIN_SIZES:
             shift[max(size_list)] = LARGEST_SHIFT
-        warmup = schedule == "wsd" and not given_multiples
+        warmup = schedule == "wsd" and chosen
         lift = {s: shift[s] * _lift(s, shift[s] * min(multiples), floor, vocab, seq_len, rung_layers, warmup)
                 for s in size_list}
         rungs = [make_rung(None, s, multiple=m * lift[s], vocab_size=vocab, seq_len=seq_len, micro_batch=micro_batch,
