@@ -12,7 +12,10 @@ Every default rung takes at least ``MIN_STEPS`` optimizer steps (of one sequence
 least): a size too small to have that many tokens at 1x has all its multiples raised
 together (a 1.42k-parameter size trains at 9.1x, 18.2x, 45.5x and 91x), so at the small end
 the rungs of all sizes share token counts, a grid in N and D. Where the budget cannot pay
-for the floor it is lowered, with a warning.
+for the floor it is lowered, with a warning. A WSD size's multiples are raised the same way
+until its warm-up (a token per parameter, embeddings included) ends before its cooldown:
+with a large vocabulary the embeddings can outnumber a small rung's other parameters many
+times. This one is never lowered.
 
 Per-rung hyper-parameters follow DeepSeek LLM's compute-based rules (Bi et al. 2024,
 eq. 1): peak learning rate 0.3118·C^-0.125 and batch 0.2920·C^0.3271 tokens for a run of
