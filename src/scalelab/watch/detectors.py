@@ -663,7 +663,8 @@ def throughput_drop(steps: np.ndarray, rate: np.ndarray, *, planned: float | Non
     ``k`` samples at least ``drop`` below it; against the run's own recent median (of the
     ``window`` samples before them), at least half of ``drop`` below it and ``z`` standard
     errors of the difference of the two medians below (the noise from the spread of the
-    ``noise_window`` samples before them),
+    ``noise_window`` samples before them, or from the spread the same comparison had over
+    them where that is larger: throughput that wanders is not a drop each time it dips),
     so that a 5% drop in a stream with 2% noise is seen without the noise alone raising it
     (the monitor uses ``k`` = 20: a 5% drop under 2% noise is then ~7.5 standard errors)."""
     r = np.asarray(rate, float)
@@ -680,6 +681,15 @@ def throughput_drop(steps: np.ndarray, rate: np.ndarray, *, planned: float | Non
     # the noise from a longer stretch: a MAD of 50 samples is itself 16% uncertain, and the
     # low draws of it, over a long log, raised false drops of 2.5%
     noise = _rolling_robust(r_ok, noise_window, min_count=10, floor=1e-4, scale=True)[1]
+    # and the spread the statistic itself had over that stretch (each median of k against the
+    # median of the window before it): where a machine's speed wanders (a shared host, a
+    # neighbour's job) it moves far more than independent noise would move it, and a drop is
+    # judged against what the same comparison did before
+    shifted = np.full(r.size, np.nan)
+    shifted[k - 1:] = past_med[:r.size - k + 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = recent_med / shifted - 1
+    wander = _rolling_robust(rel, noise_window, min_count=2 * k, floor=1e-4)[1]
     out = []
     in_event = False
     calm = 0  # samples in a row without the drop: an event ends after k of them
@@ -697,6 +707,8 @@ def throughput_drop(steps: np.ndarray, rate: np.ndarray, *, planned: float | Non
             ref = float(past_med[i - k + 1])
             # both medians are noisy: the difference's standard error counts the reference's too
             se = 1.2533 * float(noise[i - k + 1]) * math.sqrt(1 / recent_n[i] + 1 / past_n[i - k])
+            if np.isfinite(wander[i - k + 1]):  # about the same for independent noise; more where it wanders
+                se = max(se, float(wander[i - k + 1]))
             low = m < ref * (1 - drop / 2) and (ref - m) / ref > z * se
         if low and not in_event:
             below = np.flatnonzero(r[i - k + 1:i + 1] < ref * (1 - (drop if planned else drop / 2)))
