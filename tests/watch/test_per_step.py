@@ -256,3 +256,25 @@ def test_a_hang_is_seen_after_twice_the_step_time_plus_a_floor():
     m2.update(pd.DataFrame({"step": np.arange(1, 301), "loss": np.linspace(3, 2, 300), "wall_time": paused}))
     assert m2.check_stall(paused[-1] + 150) is None  # shorter than 1.2 x 130 s + 60 s
     assert m2.check_stall(paused[-1] + 240) is not None
+
+
+def test_throughput_is_judged_over_seconds_not_steps():
+    """A small rung logs a step every 5 ms, and its host's scheduling moves tokens/s by ~10%
+    over tenths of a second: judged sample by sample, such a wobble passed for a drop. The
+    rule now takes samples of at least half a second (the median rate of 100 steps here); a
+    lasting 10% drop is still found, once, live as in the whole log."""
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(0)
+    n = 30_000
+    step = np.arange(1, n + 1)
+    wobble = lfilter([0.05], [1, -0.9], rng.standard_normal(n))
+    frame = pd.DataFrame({"step": step, "tokens": step * 256.0,
+                          "loss": (2.1 + 9 * (step + 50.0) ** -0.35) * (1 + 0.01 * rng.standard_normal(n)),
+                          "tokens_per_s": 5e4 * np.exp(wobble), "wall_time": 1.7e9 + step * 0.005})
+    assert [a for a in alerts(frame) if a.kind == "throughput_drop"] == []
+    frame.loc[20_000:, "tokens_per_s"] *= 0.9
+    (a,) = [a for a in alerts(frame) if a.kind == "throughput_drop"]
+    assert 20_000 - 20 * 100 <= a.index and 20_000 <= a.seen_index <= 20_000 + 20 * 100
+    assert "median of 20 samples of 100 steps" in a.message
+    assert [x for x in live(frame, 700) if x[0] == "throughput_drop"] == [("throughput_drop", a.index)]

@@ -31,7 +31,9 @@ alert names the index and step where the event starts and when it could first be
 - ``stall``: no new step for ``minutes`` while the run should be running.
 - ``throughput_drop``: the median tokens/s of the last ``k`` samples below the plan by
   ``drop``, or below the run's own recent median by half of ``drop`` and by several
-  standard errors of the noise (BLOOM's silent 6% drop from one slow GPU).
+  standard errors of the noise, or of the same comparison's spread before where the speed
+  wanders (BLOOM's silent 6% drop from one slow GPU); the monitor groups steps shorter than
+  half a second into samples that long.
 - ``grad_norm_spike``: the spike rule on log grad-norm (grad-norm rose before BLOOM's loss
   spike peaked); the monitor reports one only when the next step is a spike too
   (``monitor.lasting``): a grad norm up for a single step is one odd batch.
@@ -658,7 +660,7 @@ def _against_trend(lx: np.ndarray, ly: np.ndarray, lo: int, hi: int, reference: 
 
 def throughput_drop(steps: np.ndarray, rate: np.ndarray, *, planned: float | None = None, drop: float = 0.05,
                     k: int = 5, window: int = 50, noise_window: int = 200, z: float = 5.0,
-                    start: int = 0) -> list[Alert]:
+                    start: int = 0, unit: str = "samples") -> list[Alert]:
     """Tokens/s down by about ``drop``: against the plan (when given), the median of the last
     ``k`` samples at least ``drop`` below it; against the run's own recent median (of the
     ``window`` samples before them), at least half of ``drop`` below it and ``z`` standard
@@ -716,7 +718,7 @@ def throughput_drop(steps: np.ndarray, rate: np.ndarray, *, planned: float | Non
             what = "the plan" if planned else "its recent median"
             if i >= start:
                 out.append(Alert("throughput_drop", first, int(steps[first]), i, m,
-                                 f"throughput {m:,.0f} tokens/s (median of {recent_n[i]} samples to step {int(steps[i])}), "
+                                 f"throughput {m:,.0f} tokens/s (median of {recent_n[i]} {unit} to step {int(steps[i])}), "
                                  f"{100 * (1 - m / ref):.1f}% below {what} ({ref:,.0f})"))
             in_event, calm = True, 0
         elif not low:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +31,11 @@ BURN_IN_KINDS = ("spike", "grad_norm_spike", "divergence")
 # a grad-norm spike is at least a tripling: in per-step logs of small healthy runs the grad
 # norm often jumps 2-2.5x for a step (tests/data/watch); BLOOM's rose 3-10x before its spike
 GRAD_NORM_MIN_JUMP = math.log(3)  # the spike rule compares jumps in log space
+THROUGHPUT_SAMPLE_S = 0.5
+"""Throughput is judged in samples of at least this many seconds: a log of 7 ms steps (a
+small rung on a CPU) is grouped by 72 steps, so that the rule's median of 20 samples spans
+ten seconds of the run, not a tenth of one in which the host's scheduling moves it 20%."""
+THROUGHPUT_HISTORY = 700  # samples of history the throughput rule looks back over (20 + 50 + 200 and more)
 HISTORY = 700  # points of history the detectors look back over (divergence: 150 judged + 400 before,
 # from up to 150 points before the new ones, to know whether an event is still going on)
 
@@ -223,6 +229,7 @@ class Monitor:
     _seen: set = field(default_factory=set)
     _last_index: dict = field(default_factory=dict)
     _checked: int = 0  # points before this index have had every detector that needs no future point
+    _group: int | None = None  # steps per throughput sample, fixed once the run's step interval is known
     _projection: Projection | None = None
     _forecast: Forecast | None = None
 
@@ -302,9 +309,8 @@ class Monitor:
         if np.isfinite(gn).sum() >= 10:
             found += lasting(det.spike(steps, gn, None, z=s.spike_z, min_rel_jump=GRAD_NORM_MIN_JUMP, start=start,
                                        name="grad norm", kind="grad_norm_spike", merge=False))
-        if np.isfinite(rate).sum() >= 10 or (s.planned_tokens_per_s and np.isfinite(rate).any()):
-            found += det.throughput_drop(steps, rate, planned=s.planned_tokens_per_s, drop=s.throughput_drop,
-                                         k=s.throughput_evals, start=max(0, first_new - lo))
+        found += [det.Alert(a.kind, a.index - lo, a.step, a.seen_index - lo, a.value, a.message)
+                  for a in self._throughput(min(first_new, self._checked))]
         found = [a for a in found if a.step >= s.burn_in_steps or a.kind not in BURN_IN_KINDS]
         new = []
         for a in sorted(found, key=lambda a: a.index):
@@ -322,6 +328,49 @@ class Monitor:
         new += self._forecast_alert()
         self.alerts += new
         return new
+
+    def _throughput(self, first_new: int) -> list[det.Alert]:
+        """The throughput rule over samples of at least :data:`THROUGHPUT_SAMPLE_S` (the median
+        rate of each group of steps; whole groups only, counted from the first step, so that a
+        log read whole and the same log watched live are grouped alike); indices absolute."""
+        s = self.settings
+        g = self._steps_per_sample()
+        if g is None:
+            return []
+        rate_all = self._rates()
+        lo = max(0, (first_new // g - THROUGHPUT_HISTORY) * g)
+        hi = lo + (len(rate_all) - lo) // g * g
+        if hi <= lo:
+            return []
+        groups = rate_all[lo:hi].reshape(-1, g)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a group without a rate is NaN
+            rate = np.nanmedian(groups, axis=1) if g > 1 else groups[:, 0]
+        if not (np.isfinite(rate).sum() >= 10 or (s.planned_tokens_per_s and np.isfinite(rate).any())):
+            return []
+        ends = np.asarray(self.steps[lo + g - 1:hi:g])  # a sample is dated by its last step
+        unit = "samples" if g == 1 else f"samples of {g} steps"
+        found = det.throughput_drop(ends, rate, planned=s.planned_tokens_per_s, drop=s.throughput_drop,
+                                    k=s.throughput_evals, start=max(0, (first_new - lo) // g), unit=unit)
+        return [det.Alert(a.kind, lo + a.index * g + g - 1, a.step, lo + a.seen_index * g + g - 1, a.value, a.message)
+                for a in found]
+
+    def _steps_per_sample(self) -> int | None:
+        """Steps per throughput sample: 1, or as many as span :data:`THROUGHPUT_SAMPLE_S` at
+        the median interval of the first 50 (None until those are known, when the first ones
+        are shorter than that)."""
+        if self._group is not None:
+            return self._group
+        w = np.asarray(self.wall[:51], float)
+        dw = np.diff(w[np.isfinite(w)])
+        dw = dw[dw > 0]
+        dt = float(np.median(dw)) if dw.size else math.inf
+        g = 1 if dt >= THROUGHPUT_SAMPLE_S else max(1, math.ceil(THROUGHPUT_SAMPLE_S / dt))
+        if len(self.wall) >= 51:
+            self._group = g
+        elif g > 1:
+            return None
+        return g
 
     def _rates(self) -> np.ndarray:
         """tokens/s: the logged throughput, or Δtokens/Δwall-time between logged points."""
