@@ -558,8 +558,7 @@ def _lift(size: float, multiple: float, floor: float, vocab: int, seq_len: int, 
     lift = floor / (TOKENS_PER_PARAM * multiple * n)
     if lift <= 1:
         return 1.0
-    e = math.floor(math.log10(lift)) - 1  # up to two significant figures, so names read 8x, 16x, 40x
-    return math.ceil(lift / 10**e) * 10**e
+    return _ceil_sig(lift, 2)  # two significant figures, so names read 8x, 16x, 40x
 
 
 def _sizes(n_max: float, min_size: float = MIN_PILOT_PARAMS) -> list[float]:
@@ -607,16 +606,20 @@ def _spend(target: Rung, budget_frac: float, build, min_size: float = MIN_PILOT_
     return build(_sizes(n_max, min_size))
 
 
+def _ceil_sig(x: float, digits: int) -> float:
+    """``x`` rounded up to ``digits`` significant figures."""
+    e = math.floor(math.log10(x)) - (digits - 1)
+    return math.ceil(x / 10**e) * 10**e
+
+
 def _round_up(x: float) -> str:
     """A budget fraction rounded up to two significant figures, e.g. 0.0123 -> '0.013'."""
-    e = math.floor(math.log10(x)) - 1
-    return f"{math.ceil(x / 10**e) * 10**e:.{max(0, -e)}f}"
+    return f"{_ceil_sig(x, 2):.{max(0, 1 - math.floor(math.log10(x)))}f}"
 
 
 def _up3(x: float) -> str:
     """``x`` rounded up to three significant figures, as a number the CLI reads: 1.26e+09."""
-    e = math.floor(math.log10(x)) - 2
-    return f"{math.ceil(x / 10**e) * 10**e:.3g}"
+    return f"{_ceil_sig(x, 3):.3g}"
 
 
 def _short(n: float) -> str:

@@ -35,9 +35,9 @@ THROUGHPUT_SAMPLE_S = 0.5
 """Throughput is judged in samples of at least this many seconds: a log of 7 ms steps (a
 small rung on a CPU) is grouped by 72 steps, so that the rule's median of 20 samples spans
 ten seconds of the run, not a tenth of one in which the host's scheduling moves it 20%."""
-THROUGHPUT_HISTORY = 700  # samples of history the throughput rule looks back over (20 + 50 + 200 and more)
 HISTORY = 700  # points of history the detectors look back over (divergence: 150 judged + 400 before,
 # from up to 150 points before the new ones, to know whether an event is still going on)
+THROUGHPUT_HISTORY = HISTORY  # samples the throughput rule looks back over (20 + 50 + 200 and its events)
 
 
 def lr_column(columns) -> str | None:
@@ -291,7 +291,6 @@ class Monitor:
         steps = np.asarray(self.steps[lo:])
         loss = np.asarray(self.loss[lo:], float)
         toks = np.asarray(self.tokens[lo:], float)
-        rate = self._rates()[lo:]
         start = max(0, min(first_new, self._checked) - 1 - lo)  # a spike at the last old point needs this new one
         found = []
         found += det.nonfinite(steps, loss, s.loss_name, start=max(0, first_new - lo))
