@@ -326,3 +326,48 @@ def test_several_logs_imported_at_once_are_named_by_their_folders(tmp_path):
     assert r.exit_code == 0, r.output
     assert [d["name"] for d in json.loads(r.stdout)["runs"]] == ["baseline", "bigger-lr"]
     assert "bigger-lr" in run("watch", logs[1], "--once").stdout.splitlines()[0]
+
+
+def test_a_ladder_rungs_log_is_judged_at_its_own_size(tmp_path, monkeypatch):
+    """A ladder's fit is made for its target; the log of one of its rungs is judged against
+    the law at the rung's own N and D (said on stderr), not read as a fraction of the target."""
+    import pandas as pd
+
+    from scalelab.fitting import Fit
+    from scalelab.io import save_fit
+    from scalelab.ladder.design import LadderPlan
+
+    monkeypatch.chdir(tmp_path)
+    assert run("ladder", "design", "--sizes", "1e4,2e4,4e4", "--multiples", "1,2", "--target-params", "2e5",
+               "--target-tokens", "4e6", "--out", "lad.toml").exit_code == 0
+    plan = LadderPlan.from_toml("lad.toml")
+    n, d = np.meshgrid([1e4, 2e4, 4e4, 8e4], [2e5, 5e5, 1e6, 3e6])
+    frame = pd.DataFrame({"params": n.ravel(), "tokens": d.ravel()})
+    frame["loss"] = 1.0 + 30 * frame.params ** -0.3 + 60 * frame.tokens ** -0.3
+    fit = Fit(num_bootstrap=20).fit(frame)
+    target = plan.target.model.num_params()["total"]
+    fit.provenance_.update(metric="val_bpb", params_count="total", target={"params": target, "tokens": 4e6})
+    save_fit(fit, "fit.json")
+    rung = plan.rungs[-1]
+    for r in (rung, plan.target):
+        folder = tmp_path / "lad.runs" / r.name
+        folder.mkdir(parents=True)
+        steps = np.arange(1, 201)
+        (folder / "log.jsonl").write_text("".join(json.dumps(
+            {"step": int(s), "tokens": int(s * r.tokens / 200), "val_bpb": 3.0 - 0.2 * s / 200}) + "\n" for s in steps))
+    mine = run("watch", "lad.runs/" + rung.name + "/log.jsonl", "--fit", "fit.json", "--once", "--json")
+    forecast = json.loads(mine.stdout)["runs"][0]["projection"]["forecast"]
+    own = rung.model.num_params()["total"]
+    assert forecast["params"] == own and forecast["tokens"] == rung.tokens
+    assert forecast["loss"] == pytest.approx(fit.predict(params=own, tokens=rung.tokens).loss)
+    assert f"is rung {rung.name} of lad.toml: judged against the law at its own" in mine.stderr
+    theirs = run("watch", "lad.runs/target/log.jsonl", "--fit", "fit.json", "--once", "--json")
+    assert json.loads(theirs.stdout)["runs"][0]["projection"]["forecast"]["params"] == target
+    assert "judged against" not in theirs.stderr
+    given = run("watch", "lad.runs/" + rung.name + "/log.jsonl", "--fit", "fit.json", "--once", "--json",
+                "--params", target, "--tokens", 4e6)  # asked for: kept
+    assert json.loads(given.stdout)["runs"][0]["projection"]["forecast"]["params"] == target
+    page = run("report", "fit.json", "--log", "lad.runs/" + rung.name + "/log.jsonl", "--out", "r.html", "--no-backtest")
+    assert page.exit_code == 0, page.output
+    assert f"forecast {fit.predict(params=own, tokens=rung.tokens).loss:.3g}" in page.stdout
+    assert f"is rung {rung.name} of lad.toml" in (tmp_path / "r.html").read_text()

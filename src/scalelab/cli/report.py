@@ -22,7 +22,7 @@ def report(
     fit_path: Annotated[Path, typer.Argument(help="A fit.json (scalelab fit --out).", show_default=False, metavar="FIT")],
     out_path: Annotated[Optional[Path], typer.Option("--out", help="Write the page (self-contained HTML).")] = None,
     runs_path: Annotated[Optional[Path], typer.Option("--runs", help="The runs the fit was made from, to draw and backtest [default: the file the fit names, when it is unchanged].")] = None,
-    params: Annotated[Optional[float], typer.Option("--params", parser=count, help="The target run's parameters N (with --tokens) [default: the plan's, or the target a ladder's fit was made for].")] = None,
+    params: Annotated[Optional[float], typer.Option("--params", parser=count, help="The target run's parameters N (with --tokens) [default: the plan's; with --log of a ladder rung, the rung's; else the target a ladder's fit was made for].")] = None,
     tokens: Annotated[Optional[float], typer.Option("--tokens", parser=count, help="The target run's training tokens D.")] = None,
     plan_path: Annotated[Optional[Path], typer.Option("--plan", help="A plan.json (scalelab plan --json): cost, time, memory, layout.")] = None,
     log: Annotated[Optional[str], typer.Option("--log", help="The run's log (any format scalelab watch reads), checked against the forecast and the plan.")] = None,

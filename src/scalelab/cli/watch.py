@@ -34,8 +34,8 @@ def watch(
     mlflow_run: Annotated[Optional[str], typer.Option("--run", help="MLflow: the run id or name [default: every run; when following, the newest].")] = None,
     fit_path: Annotated[Optional[Path], typer.Option("--fit", help="A fit.json: the forecast the run is compared with.")] = None,
     plan_path: Annotated[Optional[Path], typer.Option("--plan", help="The JSON of `scalelab plan --json`: planned throughput, tokens, GPUs, price, cost.")] = None,
-    params: Annotated[Optional[float], typer.Option("--params", parser=count, help="The run's parameters N (for the forecast) [default: the plan's, or the target a ladder's fit was made for].")] = None,
-    tokens: Annotated[Optional[float], typer.Option("--tokens", parser=count, help="Tokens the run will train on (for the projection, ETA, cost) [default: the plan's, or the ladder fit's target].")] = None,
+    params: Annotated[Optional[float], typer.Option("--params", parser=count, help="The run's parameters N (for the forecast) [default: the plan's; for a ladder rung's log, the rung's; else the target a ladder's fit was made for].")] = None,
+    tokens: Annotated[Optional[float], typer.Option("--tokens", parser=count, help="Tokens the run will train on (for the projection, ETA, cost) [default: the plan's; for a ladder rung's log, the rung's; else the ladder fit's target].")] = None,
     budget_usd: Annotated[Optional[float], typer.Option("--budget-usd", parser=count, help="Alert when the projected cost exceeds this [default: the plan's cost].")] = None,
     num_gpus: Annotated[Optional[float], typer.Option("--num-gpus", help="GPUs the run uses (for the cost burn) [default: the plan's].")] = None,
     price: Annotated[Optional[float], typer.Option("--price", help="USD per GPU-hour [default: the plan's].")] = None,
@@ -61,9 +61,18 @@ def watch(
         from scalelab.watch import WatchSettings
         from scalelab.watch.alerts import AlertSinks
 
+        fit = None if fit_path is None else load_fit(fit_path)
+        size = dict(params=params, final_tokens=tokens)
+        if fit is not None and plan_path is None and params is None and tokens is None:
+            from scalelab.ladder.fit import own_size
+
+            own = own_size(log, fit)  # a ladder rung's log: the law at the rung's own size
+            if own is not None:
+                size = own[0]
+                err.print(f"note: {own[1]}", markup=False)
         settings = WatchSettings.from_plan(
-            None if plan_path is None else load_plan(plan_path), loss_name=loss_name, params=params,
-            final_tokens=tokens, fit=None if fit_path is None else load_fit(fit_path), num_gpus=num_gpus,
+            None if plan_path is None else load_plan(plan_path), loss_name=loss_name, **size,
+            fit=fit, num_gpus=num_gpus,
             price_usd_per_gpu_hour=price, budget_usd=budget_usd, stall_minutes=stall_minutes, spike_z=spike_z,
             spike_min_rel_jump=spike_min_jump, divergence_evals=divergence_evals, throughput_drop=throughput_drop,
             burn_in_steps=burn_in_steps)

@@ -13,12 +13,13 @@ The ladder's cost is the plan's (model FLOPs of the rungs over the target's), th
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from scalelab.errors import InputError
 from scalelab.fitting import Fit, Forecast
-from scalelab.ladder.design import LadderPlan
+from scalelab.ladder.design import LadderPlan, Rung
 from scalelab.ladder.run import check_stale, load_result, runs_folder
 from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN
 
@@ -189,3 +190,41 @@ def ladder_runs(plan_path: str | Path, count: str = "total", results: list[RungR
 def fit_params(rung: RungResult, count: str) -> int:
     """A rung's N as a fit counts it."""
     return rung.total_params if count == "total" else rung.params
+
+
+def rung_of_log(log: str | Path) -> tuple[Path, Rung] | None:
+    """The plan and rung a ladder run's log belongs to (``PLAN.runs/NAME/log.jsonl``, or the
+    folder ``PLAN.runs/NAME``, beside ``PLAN.toml``); None for any other log."""
+    p = Path(log)
+    d = p if p.is_dir() else p.parent
+    plan_path = d.parent.with_name(d.parent.name.removesuffix(".runs") + ".toml")
+    if not d.parent.name.endswith(".runs") or not plan_path.is_file():
+        return None
+    try:
+        plan = LadderPlan.from_toml(plan_path)
+    except InputError:
+        return None
+    rung = next((r for r in plan.all_rungs if r.name == d.name), None)
+    return None if rung is None else (plan_path, rung)
+
+
+def own_size(log: str | Path, fit) -> tuple[dict, str] | None:
+    """A ladder rung's own N and D where its log is watched against a fit made for another
+    run (a ladder's fit is made for the target; a rung judged against the target's forecast
+    would read as a fraction of a run far off course): ``({"params": N, "final_tokens": D},
+    note)``, N counted as the fit counts it; None for a log that is no rung, or is the
+    run the fit was made for."""
+    found = rung_of_log(log)
+    prov = getattr(fit, "provenance_", None) or {}
+    if found is None or not prov.get("target"):
+        return None
+    plan_path, rung = found
+    count = prov.get("params_count", "total")
+    n = float(rung.model.num_params()["total"] if count == "total" else rung.params)
+    target = prov["target"]
+    if math.isclose(n, target.get("params", 0.0), rel_tol=1e-6) and math.isclose(rung.tokens, target.get("tokens", 0.0), rel_tol=1e-6):
+        return None
+    note = (f"{log} is {rung.role} {rung.name} of {plan_path}: judged against the law at its own "
+            f"{n:.3g} {count.replace('_', '-')} params and {rung.tokens:.3g} tokens, not at the fit's target "
+            f"({target['params']:.3g} params, {target['tokens']:.3g} tokens); give --params and --tokens to choose")
+    return {"params": n, "final_tokens": float(rung.tokens)}, note

@@ -263,6 +263,13 @@ def build(fit_path: str | Path, *, runs_path: str | Path | None = None, params: 
         raise InputError("give both --params and --tokens for the target (or --plan)")
     if params is None and plan is not None:
         params, tokens = plan.params.active, plan.tokens
+    own = None
+    if params is None and log is not None:  # a ladder rung's log: the law at the rung's own size
+        from scalelab.ladder.fit import own_size
+
+        own = own_size(log, fit)
+        if own is not None:
+            params, tokens = own[0]["params"], own[0]["final_tokens"]
     if params is None:  # the target a ladder's fit was made for
         from scalelab.watch.monitor import fit_facts
 
@@ -276,7 +283,7 @@ def build(fit_path: str | Path, *, runs_path: str | Path | None = None, params: 
         rep.target = (float(params), float(tokens))
         with recording_warnings() as seen:
             rep.forecast = fit.forecast(params=params, tokens=tokens, law=f"fit {fit_path}")
-        rep.notes["forecast"] = list(dict.fromkeys(seen))
+        rep.notes["forecast"] = ([own[1]] if own else []) + list(dict.fromkeys(seen))
     rep.notes["fit"] = [w["message"] for w in fit.warnings_]
     if plan is not None:
         rep.notes["plan"] = list(plan.warnings)
