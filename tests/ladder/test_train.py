@@ -33,7 +33,10 @@ def test_learns_and_writes_everything(shards, tmp_path):
     assert r.val_loss < np.log(256) - 1.0  # well below the uniform loss
     lines = [json.loads(x) for x in (tmp_path / "rung" / "log.jsonl").read_text().splitlines()]
     assert len(lines) == 80 and any("val_bpb" in x for x in lines)
-    assert json.loads((tmp_path / "rung" / "result.json").read_text())["result"]["steps"] == 80
+    result = json.loads((tmp_path / "rung" / "result.json").read_text())["result"]
+    assert result["steps"] == 80
+    # the log ends with the result's evaluation (the final sample, larger than the periodic one)
+    assert lines[-1]["val_loss"] == result["val_loss"] and lines[-1]["val_bpb"] == result["val_bpb"]
 
 
 def test_seeded_and_reproducible(shards, tmp_path):

@@ -374,7 +374,7 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
     # would take long enough to repay the compilation (see CPU_COMPILE_MIN_SECONDS).
     probe = cfg.compile == "auto" and not cuda and mode == "none"
     probe_start, compiled_at = None, (start_step if compiled is not train_model else None)
-    step = start_step
+    step, final = start_step, None
     for step in range(start_step, total_steps):
         if probe and step == start_step + 2:  # the first steps warm the allocator up
             probe_start = time.perf_counter() - clock["paused"]
@@ -410,7 +410,11 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
         now = time.time()
         v = None
         if done % eval_every == 0 or done == total_steps:  # every rank: each validates a share
-            v = evaluate(model, val, seq, cfg.eval_tokens, cfg.micro_batch, ranks.device, autocast, ranks)
+            # the last evaluation is the result's (on the larger final sample): the log ends where the result does
+            v = evaluate(model, val, seq, cfg.final_eval_tokens if done == total_steps else cfg.eval_tokens,
+                         cfg.micro_batch, ranks.device, autocast, ranks)
+            if done == total_steps:
+                final = v
         if ranks.main:
             pending.append((done, loss_sum / accum, grad_norm.detach(), lr, now, clock["paused"], v))
             flush()
@@ -441,7 +445,8 @@ def train(cfg: TrainConfig, shards: Shards, out_dir: str | Path, *, store=None, 
         flush(final=True)
         log.close()
     result = None
-    v = evaluate(model, val, seq, cfg.final_eval_tokens, cfg.micro_batch, ranks.device, autocast, ranks)
+    v = final if final is not None else evaluate(model, val, seq, cfg.final_eval_tokens, cfg.micro_batch, ranks.device,
+                                                 autocast, ranks)
     if ranks.main:
         seconds = time.time() - t0
         tokens = total_steps * batch_tokens
