@@ -136,9 +136,18 @@ def test_cli_writes_json_and_duplicates_and_plan_reads_it(tmp_path, austen):
     d = json.loads(out.read_text())
     assert d["exact_duplicate_documents"] >= 10
     assert "exact duplicate documents" in r.stdout and "14 bands x 8 rows" in r.stdout
-    rows = dups.read_text().splitlines()
-    assert rows[0] == "document,source,kind,kept_document,kept_source"
-    assert len(rows) - 1 == d["exact_duplicate_documents"] + d["near_duplicate_documents"]
+    import pandas as pd
+
+    removed = pd.read_csv(dups, keep_default_na=False)
+    assert list(removed.columns) == ["document", "where", "source", "kind", "preview", "kept_document", "kept_where",
+                                     "kept_source", "kept_preview"]
+    assert len(removed) == d["exact_duplicate_documents"] + d["near_duplicate_documents"]
+    # each row says where both documents are: a text file's paragraphs, counted from 1
+    paragraphs = [x.strip() for x in corpus.read_text().split("\n\n") if x.strip()]
+    for _, row in removed.iterrows():
+        for at, preview in ((row["where"], row["preview"]), (row["kept_where"], row["kept_preview"])):
+            n = int(at.removeprefix("c.txt paragraph "))
+            assert paragraphs[n - 1].startswith(preview)
     p = runner.invoke(app, ["plan", "--params", "2e6", "--tokens", "2e7", "--gpu", "h100", "--num-gpus", "8",
                             "--corpus-audit", str(out), "--json"])
     assert p.exit_code == 0, p.output
@@ -195,3 +204,32 @@ def test_compression_ratio_counts_every_compressed_byte(tmp_path, austen):
     assert a.total.compression_ratio == pytest.approx(a.total.bytes / whole, rel=0.01)
     assert a.total.compression_ratio == a.sources["c.txt"].compression_ratio
     assert len(text) > a.total.bytes  # the separators are not counted as the corpus's bytes
+
+
+def test_a_duplicate_is_found_where_it_is_in_a_folder_and_in_jsonl(tmp_path):
+    """The removed documents name their file (a folder's file, a JSONL's line), so they can be acted on."""
+    text = " ".join(f"word{i} of the first" for i in range(80))
+    other = " ".join(f"term{i} in another" for i in range(80))
+    folder = tmp_path / "tree"
+    (folder / "a").mkdir(parents=True)
+    (folder / "b" / "deep").mkdir(parents=True)
+    (folder / "a" / "one.py").write_text(text)
+    (folder / "a" / "two.py").write_text(other)
+    (folder / "b" / "deep" / "copy.py").write_text(text)
+    rows = audit(folder).duplicates_frame()
+    assert rows[["where", "kept_where", "kind"]].values.tolist() == [["b/deep/copy.py", "a/one.py", "exact"]]
+    shard = tmp_path / "docs.jsonl"
+    shard.write_text(json.dumps({"text": text}) + "\n\n" + json.dumps({"text": other}) + "\n"
+                     + json.dumps({"text": text.replace("word40 ", "w40 ")}) + "\n")
+    rows = audit(shard).duplicates_frame()
+    assert rows[["where", "kept_where", "kind"]].values.tolist() == [["docs.jsonl:4", "docs.jsonl:1", "near"]]
+    assert rows["preview"][0] == text.replace("word40 ", "w40 ")[:100]
+
+
+def test_a_parquet_duplicate_names_its_row(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    text = " ".join(f"word{i} of the first" for i in range(80))
+    pd.DataFrame({"text": [text, None, "something else entirely, " * 20, text]}).to_parquet(tmp_path / "d.parquet")
+    rows = audit(tmp_path / "d.parquet").duplicates_frame()
+    assert rows[["where", "kept_where", "kind"]].values.tolist() == [["d.parquet row 4", "d.parquet row 1", "exact"]]

@@ -41,7 +41,7 @@ def data_audit(
     max_memory_gb: Annotated[float, typer.Option("--max-memory-gb", help="Refuse a corpus whose signatures would need more memory than this.")] = 2.0,
     out_path: Annotated[Optional[Path], typer.Option("--out", help="Also write the audit as JSON (what --json prints; plan --corpus-audit reads it).")] = None,
     html_path: Annotated[Optional[Path], typer.Option("--html", help="Write a one-page HTML report (the corpora side by side, with figures).")] = None,
-    duplicates_path: Annotated[Optional[Path], typer.Option("--duplicates", help="Write every removed document with the kept document it duplicates to this CSV (one corpus).")] = None,
+    duplicates_path: Annotated[Optional[Path], typer.Option("--duplicates", help="Write every removed document with the kept document it duplicates to this CSV, each with where it is (file, line, row or paragraph) and its first 100 bytes (one corpus).")] = None,
     as_json: Json = False,
 ) -> None:
     """Audit corpora: documents, bytes, tokens, exact and near-duplicate documents (MinHash
@@ -123,8 +123,8 @@ def data_audit(
                                               for x, y, f in pairs))
         for c in a.largest_clusters[:3]:
             out.print(f"cluster of {c['size']} ({c['kinds']['exact']} exact, {c['kinds']['near']} near) kept "
-                      f"document {c['kept_document']}: {escape(repr(c['kept_preview'][:70]))}; a duplicate: "
-                      f"{escape(repr(c['duplicate_preview'][:70]))}")
+                      f"document {c['kept_document']} ({escape(c['kept_where'])}): {escape(repr(c['kept_preview'][:70]))}; "
+                      f"a duplicate ({escape(c['duplicate_where'])}): {escape(repr(c['duplicate_preview'][:70]))}")
         for w in a.warnings:
             err.print(f"warning: {w}", markup=False)
     for p in (out_path, html_path, duplicates_path):

@@ -104,16 +104,29 @@ class Audit:
     kind: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8), repr=False)
     """Per document: 0 kept, 1 exact duplicate, 2 near duplicate."""
     source_of: list[str] = field(default_factory=list, repr=False)
+    where_of: list[str] = field(default_factory=list, repr=False)
+    """Per document: where it is (a folder's file, ``FILE:LINE`` of JSONL, ``FILE row N`` of
+    Parquet, ``FILE paragraph N`` of a text file)."""
+    previews: list[bytes] = field(default_factory=list, repr=False)
+    """Per document: its first ``PREVIEW`` bytes."""
 
     def duplicates_frame(self):
-        """One row per removed document: ``document``, ``source``, ``kind``, ``kept_document``, ``kept_source``."""
+        """One row per removed document: ``document`` (its index in reading order), ``where``,
+        ``source``, ``kind``, ``preview``, and the same of the document kept in its place
+        (``kept_document``, ``kept_where``, ``kept_source``, ``kept_preview``)."""
         import pandas as pd
 
         idx = np.flatnonzero(self.kind > 0)
-        return pd.DataFrame({"document": idx, "source": [self.source_of[i] for i in idx],
-                             "kind": np.where(self.kind[idx] == 1, "exact", "near"),
-                             "kept_document": self.duplicate_of[idx],
-                             "kept_source": [self.source_of[k] for k in self.duplicate_of[idx]]})
+        kept = self.duplicate_of[idx]
+
+        def text(ix):
+            return [self.previews[i].decode("utf-8", "replace") for i in ix]
+
+        return pd.DataFrame({"document": idx, "where": [self.where_of[i] for i in idx],
+                             "source": [self.source_of[i] for i in idx],
+                             "kind": np.where(self.kind[idx] == 1, "exact", "near"), "preview": text(idx),
+                             "kept_document": kept, "kept_where": [self.where_of[k] for k in kept],
+                             "kept_source": [self.source_of[k] for k in kept], "kept_preview": text(kept)})
 
     def to_dict(self) -> dict:
         d = asdict(self.total)
@@ -203,6 +216,7 @@ def audit(path: str | Path, *, settings: Settings | None = None, text_col: str =
     ngram_sets: dict[str, list[list[np.ndarray]]] = {}
     seen: dict[bytes, int] = {}
     doc_source: list[str] = []
+    doc_where: list[str] = []
     doc_tokens: list[int] = []
     status: list[int] = []  # -1 kept, else index of the kept document it duplicates (exact)
     previews = bytearray()  # the first PREVIEW bytes of every document, at offsets
@@ -218,7 +232,7 @@ def audit(path: str | Path, *, settings: Settings | None = None, text_col: str =
     # measured on a 706k-document corpus: ~300 MB fixed, then per document its signature
     # (twice, while joined), band keys and candidates, ~700 bytes of Python objects, and
     # 8 bytes per distinct shingle (counted as they come)
-    per_doc = s.num_perm * 4 * 2 + s.bands * 8 * 4 + 700
+    per_doc = s.num_perm * 4 * 2 + s.bands * 8 * 4 + 800
     limit = s.max_memory_gb * 2**30 - BASE_MEMORY
     reading = ReadProgress()
     for i, (source, doc) in enumerate(read_sourced(path, text_col, source_col, reading)):
@@ -238,6 +252,7 @@ def audit(path: str | Path, *, settings: Settings | None = None, text_col: str =
         compressed[source] += len(compressors[source].compress(doc + b"\n\n"))
         key = hashlib.blake2b(doc, digest_size=16).digest()
         doc_source.append(source)
+        doc_where.append(reading.where)
         doc_tokens.append(ntok)
         preview_at.append(len(previews))
         previews += doc[:PREVIEW]
@@ -293,7 +308,7 @@ def audit(path: str | Path, *, settings: Settings | None = None, text_col: str =
             status[cand[j]] = -2 - int(cand[k])  # near duplicate of document cand[k]
     preview_at.append(len(previews))
     text = [bytes(previews[a:b]) for a, b in zip(preview_at[:-1], preview_at[1:])]
-    return _summarise(str(path), s, sources, status, doc_source, doc_tokens, text, compressors, compressed,
+    return _summarise(str(path), s, sources, status, doc_source, doc_where, doc_tokens, text, compressors, compressed,
                       ngram_sets, long_ngrams)
 
 
@@ -362,8 +377,8 @@ def _near_duplicates(sig: np.ndarray, s: Settings, values: np.ndarray, offsets: 
     return out
 
 
-def _summarise(path, s, sources, status, doc_source, doc_tokens, previews, compressors, compressed, ngram_sets,
-               long_ngrams) -> Audit:
+def _summarise(path, s, sources, status, doc_source, doc_where, doc_tokens, previews, compressors, compressed,
+               ngram_sets, long_ngrams) -> Audit:
     from collections import Counter
 
     kept_of = {}
@@ -397,9 +412,10 @@ def _summarise(path, s, sources, status, doc_source, doc_tokens, previews, compr
     total.ngram_diversity = float(np.mean([st.ngram_diversity for st in sources.values()]))
     sizes = Counter(len(v) + 1 for v in kept_of.values())
     biggest = sorted(kept_of.items(), key=lambda kv: -len(kv[1]))[:5]
-    largest = [{"size": len(v) + 1, "kept_document": k, "kept_source": doc_source[k],
+    largest = [{"size": len(v) + 1, "kept_document": k, "kept_source": doc_source[k], "kept_where": doc_where[k],
                 "kept_preview": previews[k].decode("utf-8", "replace"),
-                "duplicate_documents": v[:5], "duplicate_preview": previews[v[0]].decode("utf-8", "replace"),
+                "duplicate_documents": v[:5], "duplicate_where": doc_where[v[0]],
+                "duplicate_preview": previews[v[0]].decode("utf-8", "replace"),
                 "kinds": {"exact": sum(status[i] >= 0 for i in v), "near": sum(status[i] < -1 for i in v)}}
                for k, v in biggest]
     overlap = {a: {b: c / sources[a].documents for b, c in cnt.items()} for a, cnt in overlap_count.items() if cnt}
@@ -421,7 +437,7 @@ def _summarise(path, s, sources, status, doc_source, doc_tokens, previews, compr
     kind = np.where(st == -1, 0, np.where(st >= 0, 1, 2)).astype(np.int8)
     dup_of = np.where(st == -1, -1, np.where(st >= 0, st, -2 - st))
     return Audit(path, s, total, sources, dict(sizes), largest, overlap, repeated, warnings, dup_of, kind,
-                 list(doc_source))
+                 list(doc_source), doc_where, previews)
 
 
 def _sorted_unique(x: np.ndarray) -> np.ndarray:

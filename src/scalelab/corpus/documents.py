@@ -29,6 +29,10 @@ class ReadProgress:
 
     total: int = 0
     done: int = 0
+    where: str = ""
+    """Where the document just yielded is: a folder's file (its path inside the folder),
+    ``FILE:LINE`` for a JSONL record, ``FILE row N`` for a Parquet row, ``FILE paragraph N``
+    for a text file's N-th paragraph."""
 
 
 def read_sourced(path: str | Path, text_col: str = "text", source_col: str | None = None,
@@ -53,12 +57,14 @@ def read_sourced(path: str | Path, text_col: str = "text", source_col: str | Non
                 if not _has_fields(f, text_col, source_col):
                     other_tables.append(str(f.relative_to(p)))  # a log or a table of something else, beside the corpus
                 else:
-                    yield from ((source if source_col is None else s, d) for s, d in _table_rows(f, text_col, source_col))
+                    rows = _table_rows(f, text_col, source_col, progress, label=str(f.relative_to(p)))
+                    yield from ((source if source_col is None else s, d) for s, d in rows)
             else:
                 data = _open(f)
                 if not _looks_like_text(data[:HEAD_BYTES]):
                     skipped.append(str(f.relative_to(p)))  # an image or a compiled file in a source tree
                 elif data.strip():
+                    progress.where = str(f.relative_to(p))
                     yield source, data.strip()
                 else:
                     empty.append(str(f.relative_to(p)))  # an __init__.py, a placeholder: no text to count
@@ -85,7 +91,7 @@ def read_sourced(path: str | Path, text_col: str = "text", source_col: str | Non
         return
     progress.total = p.stat().st_size
     if _is_table(p):
-        yield from _table_rows(p, text_col, source_col)
+        yield from _table_rows(p, text_col, source_col, progress)
         progress.done = progress.total
         return
     for doc in _paragraphs(p, progress):
@@ -129,7 +135,7 @@ def _paragraphs(path: Path, progress: ReadProgress, chunk: int = 1 << 20) -> Ite
     wrap = {".xz": lzma.LZMAFile, ".gz": lambda f: gzip.GzipFile(fileobj=f), ".bz2": bz2.BZ2File}.get(
         path.suffix.lower(), lambda f: f)
     rest = b""
-    first = True
+    first, n = True, 0
     try:
         with open(path, "rb") as raw, wrap(raw) as fh:
             while True:
@@ -146,10 +152,13 @@ def _paragraphs(path: Path, progress: ReadProgress, chunk: int = 1 << 20) -> Ite
                 rest = parts.pop()
                 for doc in parts:
                     if doc.strip():
+                        n += 1
+                        progress.where = f"{path.name} paragraph {n}"
                         yield doc.strip()
     except (lzma.LZMAError, OSError, EOFError) as exc:
         raise InputError(f"cannot read {str(path)!r}: {exc}") from None
     if rest.strip():
+        progress.where = f"{path.name} paragraph {n + 1}"
         yield rest.strip()
 
 
@@ -163,9 +172,13 @@ def _is_table(p: Path) -> bool:
     return p.name.lower().endswith((".jsonl", ".jsonl.gz", ".jsonl.xz", ".ndjson", ".parquet"))
 
 
-def _table_rows(p: Path, text_col: str, source_col: str | None) -> Iterator[tuple[str, bytes]]:
+def _table_rows(p: Path, text_col: str, source_col: str | None, progress: ReadProgress | None = None,
+                label: str | None = None) -> Iterator[tuple[str, bytes]]:
     """A JSONL or Parquet file's ``(source, text)`` rows, read a line (a Parquet record
-    batch) at a time: a shard of gigabytes is never held whole."""
+    batch) at a time: a shard of gigabytes is never held whole. ``progress.where`` names
+    each row's place (``label``, default the file's name, with its line or row)."""
+    progress = progress or ReadProgress()
+    label = label or p.name
     name = p.name.lower()
     if name.endswith(".parquet"):
         import pyarrow.parquet as pq
@@ -178,11 +191,14 @@ def _table_rows(p: Path, text_col: str, source_col: str | None) -> Iterator[tupl
         for col, flag in ((text_col, "--text-col"), (source_col, "--source-col")):
             if col is not None and col not in names:
                 raise InputError(f"{str(p)!r} has no column {col!r}; columns: {', '.join(names)}; name it with {flag}")
+        row = 0
         for batch in pf.iter_batches(batch_size=4096, columns=[c for c in (text_col, source_col) if c is not None]):
             texts = batch.column(text_col).to_pylist()
             sources = batch.column(source_col).to_pylist() if source_col else [p.name] * len(texts)
             for text, source in zip(texts, sources):
+                row += 1
                 if text:
+                    progress.where = f"{label} row {row}"
                     yield str(source), str(text).encode()
         return
     bad, rows, first_bad = 0, 0, None
@@ -199,6 +215,7 @@ def _table_rows(p: Path, text_col: str, source_col: str | None) -> Iterator[tupl
             first_bad = (i, line) if first_bad is None else first_bad
             continue
         if text is not None and text != "":  # a record without text is no document (as in Parquet)
+            progress.where = f"{label}:{i + 1}"
             yield source, str(text).encode()
     if bad:
         i, line = first_bad

@@ -86,8 +86,9 @@ def audit_report(audits: Sequence[Audit]) -> str:
         if a.largest_clusters:
             r.paragraph("Largest clusters, with the document kept and one it removed:")
             r.table(pd.DataFrame([{"size": c["size"], "exact": c["kinds"]["exact"], "near": c["kinds"]["near"],
-                                   "kept document": f"#{c['kept_document']} ({c['kept_source']}): {c['kept_preview'][:90]}",
-                                   "a duplicate": c["duplicate_preview"][:90]} for c in a.largest_clusters]), text=True)
+                                   "kept document": f"{c['kept_where']}: {c['kept_preview'][:90]}",
+                                   "a duplicate": f"{c['duplicate_where']}: {c['duplicate_preview'][:90]}"}
+                                  for c in a.largest_clusters]), text=True)
     return r.render()
 
 
