@@ -106,11 +106,11 @@ def ladder_design(
                                                            for r in plan.all_rungs},
                                      "estimated_preparation_seconds": prep})
         return
-    t = Table("rung", "layers x width", "params (non-emb.)", "tokens", "tokens/param", "FLOPs", "branch of", "lr",
+    t = Table("rung", "layers x width / ffn", "params (non-emb.)", "tokens", "tokens/param", "FLOPs", "branch of", "lr",
               "batch", "est. time")
     for r in plan.all_rungs:
         secs = speed.seconds(r.cost, r.params)
-        t.add_row(r.name, f"{r.model.n_layers} x {r.model.d_model}", big(r.params), big(r.tokens), f"{r.tokens / r.params:.0f}",
+        t.add_row(r.name, f"{r.model.n_layers} x {r.model.d_model} / {r.model.d_ff}", big(r.params), big(r.tokens), f"{r.tokens / r.params:.0f}",
                   f"{r.cost:.3g}", r.trunk or "-", f"{r.lr:.2g}", f"{r.batch_tokens:,}",
                   "-" if secs is None else duration(secs))
     out.print(t)
