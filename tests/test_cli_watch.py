@@ -364,6 +364,9 @@ def test_a_ladder_rungs_log_is_judged_at_its_own_size(tmp_path, monkeypatch):
     theirs = run("watch", "lad.runs/target/log.jsonl", "--fit", "fit.json", "--once", "--json")
     assert json.loads(theirs.stdout)["runs"][0]["projection"]["forecast"]["params"] == target
     assert "judged against" not in theirs.stderr
+    alone = json.loads(run("watch", "lad.runs/" + rung.name + "/log.jsonl", "--once", "--json", "--loss-name",
+                           "val_bpb").stdout)["runs"][0]
+    assert alone["fraction_done"] == pytest.approx(1.0, rel=0.01)  # without a fit: the rung's own length
     given = run("watch", "lad.runs/" + rung.name + "/log.jsonl", "--fit", "fit.json", "--once", "--json",
                 "--params", target, "--tokens", 4e6)  # asked for: kept
     assert json.loads(given.stdout)["runs"][0]["projection"]["forecast"]["params"] == target

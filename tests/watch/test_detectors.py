@@ -98,12 +98,13 @@ def test_throughput_against_the_plan():
 def test_stall_and_gaps():
     assert det.stall(100, 1000.0, 1000.0 + 29 * 60, minutes=30) is None
     a = det.stall(100, 1000.0, 1000.0 + 31 * 60, minutes=30)
-    assert a.kind == "stall" and "31 minutes" in a.message
+    assert a.kind == "stall" and "31 min " in a.message
+    assert "no new step for 6 s " in det.stall(100, 1000.0, 1006.0, minutes=0.1).message  # not "0 minutes"
     steps = np.arange(10)
     wall = np.arange(10) * 60.0
     wall[6:] += 3 * 3600  # a three-hour hang that recovered
     (g,) = det.gaps(steps, wall, minutes=30)
-    assert g.index == 5 and "181 minutes" in g.message
+    assert g.index == 5 and "3.0 h after step 5" in g.message
 
 
 def test_gaps_follow_the_logs_own_cadence():

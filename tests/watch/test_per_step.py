@@ -256,6 +256,13 @@ def test_a_hang_is_seen_after_twice_the_step_time_plus_a_floor():
     m2.update(pd.DataFrame({"step": np.arange(1, 301), "loss": np.linspace(3, 2, 300), "wall_time": paused}))
     assert m2.check_stall(paused[-1] + 150) is None  # shorter than 1.2 x 130 s + 60 s
     assert m2.check_stall(paused[-1] + 240) is not None
+    # a run that has trained its tokens has ended: no new step is no hang
+    rows = pd.DataFrame({"step": np.arange(1, 301), "tokens": 1000 * np.arange(1, 301), "loss": np.linspace(3, 2, 300),
+                         "wall_time": wall})
+    for planned, hung in ((300_000, False), (301_000, True)):
+        m3 = Monitor(WatchSettings(loss_name="loss", final_tokens=planned))
+        m3.update(rows)
+        assert (m3.check_stall(wall[-1] + 3600) is not None) == hung
 
 
 def test_throughput_is_judged_over_seconds_not_steps():

@@ -63,13 +63,14 @@ def watch(
 
         fit = None if fit_path is None else load_fit(fit_path)
         size = dict(params=params, final_tokens=tokens)
-        if fit is not None and plan_path is None and params is None and tokens is None:
+        if plan_path is None and params is None and tokens is None:
             from scalelab.ladder.fit import own_size
 
-            own = own_size(log, fit)  # a ladder rung's log: the law at the rung's own size
+            own = own_size(log, fit)  # a ladder rung's log: its own length, and the law at its own size
             if own is not None:
                 size = own[0]
-                err.print(f"note: {own[1]}", markup=False)
+                if own[1]:
+                    err.print(f"note: {own[1]}", markup=False)
         settings = WatchSettings.from_plan(
             None if plan_path is None else load_plan(plan_path), loss_name=loss_name, **size,
             fit=fit, num_gpus=num_gpus,

@@ -197,8 +197,10 @@ def rung_of_log(log: str | Path) -> tuple[Path, Rung] | None:
     folder ``PLAN.runs/NAME``, beside ``PLAN.toml``); None for any other log."""
     p = Path(log)
     d = p if p.is_dir() else p.parent
+    if not d.parent.name.endswith(".runs"):
+        return None
     plan_path = d.parent.with_name(d.parent.name.removesuffix(".runs") + ".toml")
-    if not d.parent.name.endswith(".runs") or not plan_path.is_file():
+    if not plan_path.is_file():
         return None
     try:
         plan = LadderPlan.from_toml(plan_path)
@@ -208,17 +210,22 @@ def rung_of_log(log: str | Path) -> tuple[Path, Rung] | None:
     return None if rung is None else (plan_path, rung)
 
 
-def own_size(log: str | Path, fit) -> tuple[dict, str] | None:
+def own_size(log: str | Path, fit) -> tuple[dict, str | None] | None:
     """A ladder rung's own N and D where its log is watched against a fit made for another
     run (a ladder's fit is made for the target; a rung judged against the target's forecast
     would read as a fraction of a run far off course): ``({"params": N, "final_tokens": D},
-    note)``, N counted as the fit counts it; None for a log that is no rung, or is the
-    run the fit was made for."""
+    note)``, N counted as the fit counts it. Without a fit, ``({"final_tokens": D}, None)``:
+    the run's length, for its ETA and its end. None for a log that is no rung, or is the run
+    the fit was made for."""
     found = rung_of_log(log)
-    prov = getattr(fit, "provenance_", None) or {}
-    if found is None or not prov.get("target"):
+    if found is None:
         return None
     plan_path, rung = found
+    if fit is None:
+        return {"final_tokens": float(rung.tokens)}, None
+    prov = getattr(fit, "provenance_", None) or {}
+    if not prov.get("target"):
+        return None
     count = prov.get("params_count", "total")
     n = float(rung.model.num_params()["total"] if count == "total" else rung.params)
     target = prov["target"]

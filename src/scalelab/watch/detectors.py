@@ -46,6 +46,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from scalelab.units import duration
+
 SEVERITY = {"nonfinite": "critical", "divergence": "critical", "spike": "warning", "grad_norm_spike": "warning",
             "stall": "critical", "throughput_drop": "warning", "behind_forecast": "warning"}
 
@@ -767,7 +769,7 @@ def gaps(steps: np.ndarray, wall_time: np.ndarray, *, minutes: float | None = No
         idle = d[i - 1] / 60.0
         if idle >= limit:
             out.append(Alert("stall", i - 1, int(steps[i - 1]), i, idle,
-                             f"no new step for {idle:.0f} minutes after step {int(steps[i - 1])}"))
+                             f"no new step for {duration(60 * idle)} after step {int(steps[i - 1])}"))
     return out
 
 
@@ -777,4 +779,4 @@ def stall(last_step: int, last_update_wall: float, now_wall: float, *, minutes: 
     if idle < minutes:
         return None
     return Alert("stall", -1, int(last_step), -1, idle,
-                 f"no new step for {idle:.0f} minutes (last step {int(last_step)}); the job may hang")
+                 f"no new step for {duration(60 * idle)} (last step {int(last_step)}); the job may hang")

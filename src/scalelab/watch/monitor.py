@@ -170,10 +170,10 @@ class Status:
         tokens trained'; None without a planned token count and a rate."""
         from scalelab.units import duration
 
+        if self.fraction_done is not None and self.fraction_done >= 1:
+            return f"none left: {100 * self.fraction_done:.1f}% of the planned tokens trained"
         if self.eta_hours is None or self.fraction_done is None:
             return None
-        if self.fraction_done >= 1:
-            return f"none left: {100 * self.fraction_done:.1f}% of the planned tokens trained"
         return f"{duration(3600 * self.eta_hours)} ({100 * self.fraction_done:.1f}% done)"
 
     def to_dict(self) -> dict:
@@ -422,8 +422,13 @@ class Monitor:
         w = np.asarray(self.wall[-201:], float)
         return det.stall_minutes(np.diff(w[np.isfinite(w)]))
 
+    def finished(self) -> bool:
+        """Whether the run has trained the tokens it was to train (a run that has ended is no hang)."""
+        d = self.settings.final_tokens
+        return bool(d and self.tokens and math.isfinite(self.tokens[-1]) and self.tokens[-1] >= d * (1 - 1e-3))
+
     def check_stall(self, now_wall: float) -> det.Alert | None:
-        if self.last_update_wall is None or not self.steps:
+        if self.last_update_wall is None or not self.steps or self.finished():
             return None
         a = det.stall(self.steps[-1], self.last_update_wall, now_wall, minutes=self.stall_minutes())
         if a is None or ("stall", self.steps[-1]) in self._seen:
@@ -443,9 +448,9 @@ class Monitor:
         elapsed_h = float(np.nanmax(wall) - np.nanmin(wall)) / 3600 if np.isfinite(wall).sum() >= 2 else None
         tok = self.tokens[-1] if n else math.nan
         fraction = eta = spent = projected = None
-        if s.final_tokens and rate and math.isfinite(tok):
+        if s.final_tokens and math.isfinite(tok):
             fraction = tok / s.final_tokens
-            eta = max(0.0, s.final_tokens - tok) / rate / 3600
+            eta = max(0.0, s.final_tokens - tok) / rate / 3600 if rate else None
         if s.num_gpus and s.price_usd_per_gpu_hour and elapsed_h is not None:
             burn = s.num_gpus * s.price_usd_per_gpu_hour
             spent = elapsed_h * burn
