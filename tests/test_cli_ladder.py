@@ -415,3 +415,36 @@ def test_a_plan_with_too_few_rungs_for_the_law_says_so_at_fit(tmp_path, monkeypa
     r = run("ladder", "fit", "t.toml")
     assert r.exit_code == 2 and "the plan has 1 rung; a five-parameter law needs at least 5 runs: design a ladder " \
         "with more --sizes or --multiples" in r.stderr, r.output
+
+
+def test_fit_says_where_the_trained_target_falls(tmp_path, monkeypatch):
+    """With the target trained, `ladder fit` gives its error and says whether it lies inside
+    the forecast's 80% interval (rung results written as the trainer writes them)."""
+    from scalelab.ladder.design import LadderPlan
+    from scalelab.ladder.run import runs_folder, train_config
+
+    monkeypatch.chdir(tmp_path)
+    assert run("ladder", "design", "--sizes", "1e4,2e4,4e4", "--multiples", "1,2,5", "--target-params", "2e5",
+               "--target-tokens", "4e6", "--out", "t.toml").exit_code == 0
+    plan = LadderPlan.from_toml("t.toml")
+
+    def law(r):
+        return 0.5 + 40 * r.model.num_params()["total"] ** -0.3 + 80 * r.tokens ** -0.3
+
+    def write(r, bpb):
+        d = runs_folder("t.toml") / r.name
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "result.json").write_text(json.dumps({"config": train_config(plan, r).to_dict(), "result": {
+            "val_loss": bpb * 0.693, "val_bpb": bpb, "tokens": r.tokens, "seconds": 1.0}}))
+
+    for i, r in enumerate(plan.rungs):
+        write(r, law(r) * (1 + 0.003 * (-1) ** i))
+    for scale, where in ((1.0, "inside"), (0.7, "below")):
+        write(plan.target, law(plan.target) * scale)
+        r = run("ladder", "fit", "t.toml", "--bootstrap", "50")
+        assert r.exit_code == 0, r.output
+        said = " ".join(r.stdout.split())
+        assert f"actual {law(plan.target) * scale:.4f}" in said and f"{where} the 80% interval" in said
+        d = json.loads(run("ladder", "fit", "t.toml", "--bootstrap", "50", "--json").stdout)
+        assert d["actual_bits_per_byte"] == pytest.approx(law(plan.target) * scale)
+        assert d["actual_in80"] is (where == "inside")

@@ -318,7 +318,9 @@ def ladder_fit(
         line = (f"forecast for the target ({big(f.params)} {counted} params, {big(f.tokens)} tokens): {f.loss:.4f} bits/byte "
                 f"(80% {interval(f.interval(0.8))}), ladder cost {100 * result.cost_fraction:.2f}% of the target")
         if result.actual is not None:
-            line += f"; actual {result.actual:.4f} ({100 * result.rel_error:+.2f}%)"
+            band = f.interval(0.8)
+            where = "inside" if result.actual in band else "below" if result.actual < band.lo else "above"
+            line += f"; actual {result.actual:.4f} ({100 * result.rel_error:+.2f}%, {where} the 80% interval)"
         out.print(line)
     for p in (plot, out_path):
         if p is not None:

@@ -72,7 +72,9 @@ class LadderForecast:
         return {"law": self.fit.law_.name, "params": self.fit.params_, "objective": self.fit.result_.fun,
                 "rungs": [dataclasses.asdict(r) for r in self.rungs],
                 "forecast": None if self.forecast is None else self.forecast.to_dict(),
-                "actual_bits_per_byte": self.actual, "rel_error": self.rel_error, "cost_fraction": self.cost_fraction,
+                "actual_bits_per_byte": self.actual, "rel_error": self.rel_error,
+                "actual_in80": None if self.actual is None or self.forecast is None
+                else self.actual in self.forecast.interval(0.8), "cost_fraction": self.cost_fraction,
                 "params_count": self.count, "warnings": [w["message"] for w in self.fit.warnings_]}
 
 
