@@ -1,6 +1,7 @@
 import pytest
 
 import math
+import re
 import warnings
 
 from scalelab.errors import ExtrapolationWarning, InputError, PlanWarning
@@ -81,6 +82,17 @@ def test_every_default_rung_takes_enough_steps_where_the_budget_allows():
     with pytest.warns(PlanWarning, match=rf"cannot give every rung {MIN_STEPS} optimizer steps \(the shortest takes \d+\)"):
         small = design("c.txt", "s", target_params=1e5, target_tokens=2e6, budget_frac=0.1)
     assert len({r.params for r in small.rungs}) >= 3
+    # and it names what would pay for the floor: a budget, or (where the per-rung cap binds) a longer target
+    for kw, names in ((dict(target_params=3e5, target_tokens=6e6, budget_frac=0.01), r"--budget-frac ([\d.]+) would pay"),
+                      (dict(target_params=1e5, target_tokens=2e6, budget_frac=0.1), r"a target of at least ([\d.e+]+) tokens")):
+        with pytest.warns(PlanWarning, match=names) as seen:
+            design("c.txt", "s", **kw)
+        value = float(re.search(names, str(seen[0].message)).group(1))
+        key = "budget_frac" if "budget" in names else "target_tokens"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PlanWarning)  # the value named pays for it
+            enough = design("c.txt", "s", **(kw | {key: value}))
+        assert min(math.ceil(r.tokens / r.batch_tokens) for r in enough.rungs) >= MIN_STEPS
     # explicit multiples are taken as given
     given = design("c.txt", "s", target_params=3e5, target_tokens=6e6, budget_frac=0.1, multiples=[1, 2, 5, 10])
     assert {round(r.tokens / r.params) for r in given.rungs} == {20, 40, 100, 200}

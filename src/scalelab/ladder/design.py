@@ -538,9 +538,20 @@ def _spend_with_floor(target: Rung, budget_frac: float, build, seq_len: int,
         if fewest < MIN_STEPS:
             warnings.warn(f"the budget cannot give every rung {MIN_STEPS} optimizer steps (the shortest takes {fewest}): "
                           "rungs this short follow their step count more than their size, which biases the "
-                          "forecast; raise --budget-frac", PlanWarning, stacklevel=3)
+                          f"forecast; {_what_pays_the_floor(target, build, seq_len, min_size)}", PlanWarning, stacklevel=3)
         return rungs
     raise error
+
+
+def _what_pays_the_floor(target: Rung, build, seq_len: int, min_size: float) -> str:
+    """What would give every rung of the smallest default ladder (three sizes) ``MIN_STEPS``
+    steps: a budget, or, where such rungs would pass the per-rung cap, a longer target."""
+    rungs = build(_sizes(min_size * 2 ** (MIN_SIZES - 1), min_size), floor=MIN_STEPS * seq_len)
+    longest = max(r.flops for r in rungs)
+    if longest > MAX_RUNG_FRACTION * target.flops:
+        tokens = longest / MAX_RUNG_FRACTION / target.flops * target.tokens
+        return f"a target of at least {_ceil_sig(tokens, 2):.3g} tokens (--target-tokens) would allow it"
+    return f"--budget-frac {_ceil_sig(sum(r.cost for r in rungs) / target.flops, 2):g} would pay for it"
 
 
 def _lift(size: float, multiple: float, floor: float, vocab: int, seq_len: int, n_layers: int | None = None,
