@@ -326,6 +326,12 @@ def test_several_logs_imported_at_once_are_named_by_their_folders(tmp_path):
     assert r.exit_code == 0, r.output
     assert [d["name"] for d in json.loads(r.stdout)["runs"]] == ["baseline", "bigger-lr"]
     assert "bigger-lr" in run("watch", logs[1], "--once").stdout.splitlines()[0]
+    # a folder that is no TensorBoard run names the logs in it, or below it, to give instead
+    for args, hint in ((("runs", "import", tmp_path, "--store", db), f"its subfolders hold 2 log files: give them, e.g. "
+                        f"'{tmp_path / '*' / 'log.jsonl'}'"),
+                       (("watch", tmp_path / "baseline", "--once"), f"give a log file, e.g. '{logs[0]}'")):
+        r = run(*args)
+        assert r.exit_code == 2 and hint in r.stderr, r.stderr
 
 
 def test_a_ladder_rungs_log_is_judged_at_its_own_size(tmp_path, monkeypatch):

@@ -144,6 +144,23 @@ def pick_loss_name(names: list[str], wanted: str | None, source: str) -> str:
                      "choose one with --loss-name")
 
 
+LOG_NAMES = ("*.jsonl", "*.ndjson", "*.csv", "*.tsv", "*.log", "trainer_state.json")
+
+
+def _logs_in(folder: Path) -> str:
+    """What to give instead of a folder that is not a TensorBoard run: the log files in it,
+    or in its subfolders (a ladder's ``PLAN.runs/NAME/log.jsonl``)."""
+    here = sorted({f for pat in LOG_NAMES for f in folder.glob(pat) if f.is_file()})
+    if here:
+        return f"give a log file, e.g. {str(here[0])!r}" + (f" ({len(here)} here)" if len(here) > 1 else "")
+    below = sorted({f for pat in LOG_NAMES for f in folder.glob(f"*/{pat}") if f.is_file()})
+    if below:
+        names = {f.name for f in below}
+        example = str(folder / "*" / below[0].name) if len(names) == 1 else str(below[0])
+        return f"its subfolders hold {len(below)} log files: give them, e.g. {example!r}"
+    return "give a log file or --format"
+
+
 def detect_format(path: str | Path) -> str:
     text = str(path)
     if text.startswith(("sqlite:", "mlflow:", "http://", "https://", "file:")):
@@ -154,7 +171,7 @@ def detect_format(path: str | Path) -> str:
             return "tensorboard"
         if (p / "mlflow.db").exists():
             return "mlflow"
-        raise InputError(f"{text!r} is a folder with no TensorBoard event files; give a log file or --format")
+        raise InputError(f"{text!r} is a folder with no TensorBoard event files; {_logs_in(p)}")
     name = p.name.lower()
     if name.startswith("events.out.tfevents"):
         return "tensorboard"
