@@ -180,3 +180,30 @@ def test_context_adds_the_returns_and_the_public_record(journey, tmp_path):
     assert "Epoch AI" in html[html.index("<h2>Returns and the public record</h2>"):]
     r = run("report", fit, "--context")
     assert r.exit_code == 2 and "--context places the target run" in r.stderr
+
+
+def test_the_fit_figure_shows_the_runs_whatever_the_bands_do():
+    """A loosely determined law's bands run off without bound below the runs (a ladder of
+    tiny rungs: A's 95% interval reached 3e33); the view still holds the runs, the law and
+    the target's interval, and names the loss in the fit's unit."""
+    import numpy as np
+    import pandas as pd
+
+    from scalelab.fitting import Fit
+    from scalelab.report.plots import plot_fit
+    from scalelab.runs import Runs
+
+    rng = np.random.default_rng(3)
+    n, d = np.meshgrid([1.2e3, 2.4e3, 4.7e3], [6.6e4, 1.3e5, 3.3e5, 6.6e5])
+    frame = pd.DataFrame({"params": n.ravel(), "tokens": d.ravel()})
+    frame["loss"] = (8.6 * frame.tokens ** -0.078 + 1.4 * frame.params ** -0.13) * np.exp(rng.normal(0, 0.01, len(frame)))
+    frame["flops"] = 6 * frame.params * frame.tokens
+    fit = Fit(num_bootstrap=100).fit(frame)
+    fit.provenance_["unit"] = "bits per byte"
+    fig = plot_fit(fit, Runs.from_frame(frame), target=(1.17e5, 2e6))
+    ax = fig.axes[0]
+    lo, hi = ax.get_ylim()
+    f = fit.forecast(params=1.17e5, tokens=2e6)
+    assert lo <= min(frame.loss.min(), f.interval(0.95).lo) and hi >= max(frame.loss.max(), f.interval(0.95).hi)
+    assert hi - lo < 3 * (max(frame.loss.max(), f.interval(0.95).hi) - min(frame.loss.min(), f.interval(0.95).lo))
+    assert ax.get_ylabel() == "loss (bits per byte)"

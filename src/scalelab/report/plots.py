@@ -53,6 +53,7 @@ def plot_fit(fit: Fit, runs: Runs | None, budgets=None, title: str | None = None
         if np.isfinite(lo).all():
             ax.fill_between(grid, lo, hi, color=BAND[lv], alpha=0.7, lw=0, label=f"{100 * lv:g}% interval")
     ax.plot(grid, curve.loss, color="#08306b", lw=1.6, label=label)
+    shown = [np.asarray(curve.loss, float), *([] if loss is None else [np.asarray(loss, float)])]  # what the view holds
     if runs is None:
         pass
     elif "params" in runs.frame:
@@ -62,12 +63,13 @@ def plot_fit(fit: Fit, runs: Runs | None, budgets=None, title: str | None = None
     else:
         ax.scatter(flops, loss, s=14, color="#444", zorder=3, label="runs")
     ax.axvline(flops.max(), color="#999", ls=":", lw=1)
-    ax.text(flops.max(), ax.get_ylim()[1], " largest run", va="top", fontsize=8, color="#666")
+    ax.text(flops.max(), 0.99, " largest run", va="top", fontsize=8, color="#666", transform=ax.get_xaxis_transform())
     if budgets is not None and "params" in fit.law_.inputs:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExtrapolationWarning)
             f = fit.optimal_allocation(np.atleast_1d(budgets)).loss
         lo, hi = f.intervals[0.8]
+        shown += [np.atleast_1d(f.loss), np.atleast_1d(lo), np.atleast_1d(hi)]
         yerr = np.vstack([f.loss - lo, hi - f.loss]) if np.isfinite(lo).all() else None
         ax.errorbar(np.atleast_1d(budgets), f.loss, yerr=yerr, fmt="D", color="#cb181d", ms=5, capsize=3,
                     label="forecast (80% interval)", zorder=4)
@@ -78,11 +80,14 @@ def plot_fit(fit: Fit, runs: Runs | None, budgets=None, title: str | None = None
         for lv, cap in ((0.95, 2), (0.8, 5)):
             iv = f.interval(lv)
             if iv is not None:
+                shown.append(np.array([iv.lo, iv.hi]))
                 ax.errorbar([t_flops], [f.loss], yerr=[[f.loss - iv.lo], [iv.hi - f.loss]], fmt="none", ecolor="#cb181d",
                             capsize=cap, lw=1.0 if lv == 0.95 else 2.0, zorder=4)
+        shown.append(np.array([f.loss]))
         ax.scatter([t_flops], [f.loss], marker="*", s=160, color="#cb181d", zorder=5,
                    label=f"target N={target[0]:.3g}, D={target[1]:.3g}: {f.loss:.3f} (80%/95% interval)")
     if marks is not None:
+        shown += [np.asarray(marks[c], float) for c in ("loss", "lo95", "hi95")]
         for lv, cap, lw in ((95, 2, 1.0), (80, 5, 2.0)):
             ax.errorbar(marks["flops"], marks["loss"], fmt="none", ecolor="#cb181d", capsize=cap, lw=lw, zorder=4,
                         yerr=[marks["loss"] - marks[f"lo{lv}"], marks[f"hi{lv}"] - marks["loss"]])
@@ -93,12 +98,26 @@ def plot_fit(fit: Fit, runs: Runs | None, budgets=None, title: str | None = None
                 ax.annotate(f"N={compact(n)}\nD={compact(d)}", (c, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel("training compute C (FLOPs)")
-    ax.set_ylabel("loss (nats/token)")
+    ax.set_ylabel(loss_label(fit))
+    # the view holds the runs, the law and the forecasts with their intervals; a band that
+    # widens without bound below the runs (a loosely determined exponent) is cut at its edge
+    ys = np.concatenate([y[np.isfinite(y)] for y in shown])
+    if ys.size:
+        lo, hi = float(ys.min()), float(ys.max())
+        pad = 0.08 * (hi - lo or abs(hi) or 1.0)
+        ax.set_ylim(lo - pad, hi + pad)
     ax.set_title(title or f"{fit.law_.name} law fitted to {fit.n_runs_} runs")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig
+
+
+def loss_label(fit: Fit) -> str:
+    """The loss axis's name: in the unit the fit was made in (a ladder's fit: bits per byte),
+    else nats per token, the unit of the published runs."""
+    unit = (getattr(fit, "provenance_", None) or {}).get("unit") or "nats/token"
+    return f"loss ({unit})"
 
 
 def plot_backtest(bt: Backtest, title: str | None = None):
@@ -121,7 +140,7 @@ def plot_backtest(bt: Backtest, title: str | None = None):
     ax.axvline(bt.split.train_max_flops, color="#999", ls=":", lw=1)
     ax.set_xscale("log")
     ax.set_xlabel("training compute C (FLOPs)")
-    ax.set_ylabel("loss (nats/token)")
+    ax.set_ylabel(loss_label(bt.fit))
     s = bt.summary()
     ax.set_title(title or f"backtest: median |error| {100 * s['median_abs_rel_error']:.2f}%, "
                  f"80% coverage {s['coverage80'] if s['coverage80'] is None else round(100 * s['coverage80'])}%")
