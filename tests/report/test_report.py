@@ -207,3 +207,9 @@ def test_the_fit_figure_shows_the_runs_whatever_the_bands_do():
     assert lo <= min(frame.loss.min(), f.interval(0.95).lo) and hi >= max(frame.loss.max(), f.interval(0.95).hi)
     assert hi - lo < 3 * (max(frame.loss.max(), f.interval(0.95).hi) - min(frame.loss.min(), f.interval(0.95).lo))
     assert ax.get_ylabel() == "loss (bits per byte)"
+    from scalelab.fitting.backtest import backtest
+    from scalelab.report.plots import plot_backtest
+
+    bt = backtest(Runs.from_frame(frame), Fit(num_bootstrap=0), holdout_largest=3)
+    assert plot_backtest(bt).axes[0].get_ylabel() == "loss (nats/token)"  # a refit records no unit
+    assert plot_backtest(bt, unit=fit.unit).axes[0].get_ylabel() == "loss (bits per byte)"

@@ -294,7 +294,7 @@ def backtest(
         if plot is not None:
             from scalelab.report.plots import plot_backtest, save
 
-            save(plot_backtest(bt), plot)
+            save(plot_backtest(bt, unit="bits per byte" if Path(runs).suffix.lower() == ".toml" else None), plot)
         if table_out is not None:
             write_table(bt.table, table_out)
         return bt

@@ -113,15 +113,16 @@ def plot_fit(fit: Fit, runs: Runs | None, budgets=None, title: str | None = None
     return fig
 
 
-def loss_label(fit: Fit) -> str:
-    """The loss axis's name: in the unit the fit was made in (a ladder's fit: bits per byte),
-    else nats per token, the unit of the published runs."""
-    unit = (getattr(fit, "provenance_", None) or {}).get("unit") or "nats/token"
+def loss_label(fit: Fit | None = None, unit: str | None = None) -> str:
+    """The loss axis's name: in ``unit``, or the unit the fit was made in (a ladder's fit:
+    bits per byte), else nats per token, the unit of the published runs."""
+    unit = unit or getattr(fit, "unit", None) or "nats/token"
     return f"loss ({unit})"
 
 
-def plot_backtest(bt: Backtest, title: str | None = None):
-    """Held-out runs: actual loss against the forecast with its 80% interval, by compute."""
+def plot_backtest(bt: Backtest, title: str | None = None, unit: str | None = None):
+    """Held-out runs: actual loss against the forecast with its 80% interval, by compute
+    (the loss in ``unit``, default nats per token)."""
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
     t = bt.table
     ax.scatter(bt.train.column("flops"), bt.train.column("loss"), s=10, color="#bbb", label="fitted on", zorder=2)
@@ -140,7 +141,7 @@ def plot_backtest(bt: Backtest, title: str | None = None):
     ax.axvline(bt.split.train_max_flops, color="#999", ls=":", lw=1)
     ax.set_xscale("log")
     ax.set_xlabel("training compute C (FLOPs)")
-    ax.set_ylabel(loss_label(bt.fit))
+    ax.set_ylabel(loss_label(bt.fit, unit))
     s = bt.summary()
     ax.set_title(title or f"backtest: median |error| {100 * s['median_abs_rel_error']:.2f}%, "
                  f"80% coverage {s['coverage80'] if s['coverage80'] is None else round(100 * s['coverage80'])}%")

@@ -144,7 +144,7 @@ class RunReport:
             rep.paragraph("Inside the runs: too few predictions to measure how the error grows beyond them "
                           f"({cal.n_test}); intervals far out are too narrow.")
         if self.backtest is not None:
-            rep.figure(plot_backtest(self.backtest))
+            rep.figure(plot_backtest(self.backtest, unit=self.fit.unit))
             s = self.backtest.summary()
             rep.table(pd.DataFrame([
                 ("fitted on", f"{s['n_train']} runs up to {s['train_max_flops']:.3g} FLOPs"),
