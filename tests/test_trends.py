@@ -166,3 +166,36 @@ def test_trend_and_benchmark_figures(tmp_path):
     assert r.exit_code == 2 and "--plot" in r.output
     d = json.loads(runner.invoke(app, ["trends", "compute", "--json"]).stdout)
     assert "points" not in d and "intercept" in d
+
+
+def test_a_run_below_every_model_is_not_dated_on_the_figure():
+    """The frontier line, extended back, would put a 1e14-FLOP run in 2008; below every model
+    of the trend the figure draws its level instead, as the text says it cannot date it."""
+    from scalelab.report.plots import plot_compute_trend
+    from scalelab.trends import compute_trend
+
+    t = compute_trend(frontier=True, since=2018, num_bootstrap=0)
+    small = plot_compute_trend(t, mark=1e14).axes[0]
+    assert small.get_xlim()[0] > 2017 and small.get_ylim()[0] < 1e14
+    assert any("not dated" in h.get_label() for h in small.get_legend().legend_handles)
+    large = plot_compute_trend(t, mark=3.8e25).axes[0]
+    star = [c for c in large.collections if c.get_label().startswith("planned run")]
+    assert star and 2024 < star[0].get_offsets()[0][0] < 2026
+
+
+def test_the_returns_figure_names_the_fits_unit():
+    from scalelab.fitting import Fit
+    from scalelab.planning.returns import returns
+    from scalelab.report.plots import plot_returns
+
+    import numpy as np
+    import pandas as pd
+
+    n, d = np.meshgrid([1e4, 2e4, 4e4, 8e4], [2e5, 5e5, 1e6, 3e6])
+    frame = pd.DataFrame({"params": n.ravel(), "tokens": d.ravel()})
+    frame["loss"] = 1.0 + 30 * frame.params ** -0.3 + 60 * frame.tokens ** -0.3
+    fit = Fit(num_bootstrap=0).fit(frame)
+    r = returns(fit, 1e14, decades=2)
+    assert plot_returns(r, 1.0).axes[0].get_ylabel() == "loss (nats/token)"
+    fit.provenance_["unit"] = "bits per byte"
+    assert plot_returns(r, 1.0, unit=fit.unit).axes[0].get_ylabel() == "loss (bits per byte)"

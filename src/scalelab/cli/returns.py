@@ -69,7 +69,7 @@ def returns_cmd(
         if plot is not None:
             from scalelab.report.plots import plot_returns, save
 
-            save(plot_returns(result, fit.params_.get("E")), plot)
+            save(plot_returns(result, fit.params_.get("E"), unit=fit.unit), plot)
         return result
 
     result = run(go)

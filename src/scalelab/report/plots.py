@@ -270,7 +270,8 @@ def plot_coverage(results, title: str | None = None):
 
 def plot_compute_trend(trend, mark: float | None = None):
     """Training compute against publication date with the fitted growth line; ``mark`` puts
-    a planned run's FLOPs on the line (at the year the trend reaches it)."""
+    a planned run's FLOPs on the line (at the year the trend reaches it), or, for a run below
+    every model of the trend, which the line cannot date, a level across the figure."""
     years, logc, _names = trend.points
     slope = np.log10(trend.growth_per_year)
     fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -278,7 +279,10 @@ def plot_compute_trend(trend, mark: float | None = None):
     xs = np.linspace(years.min(), max(years.max(), 2025.0), 50)
     ax.plot(xs, 10 ** (trend.intercept + slope * xs), color="#08306b",
             label=f"{trend.growth_per_year:.2f}x per year (80%: {trend.interval80[0]:.2f}–{trend.interval80[1]:.2f}x)")
-    if mark is not None:
+    if mark is not None and np.log10(mark) < logc.min():
+        ax.axhline(mark, color="#d62728", ls="--", lw=1.2,
+                   label=f"planned run, {mark:.2g} FLOPs: below every model here, not dated")
+    elif mark is not None:
         year = (np.log10(mark) - trend.intercept) / slope
         ax.scatter([year], [mark], marker="*", s=160, color="#d62728", zorder=5, label=f"planned run, {mark:.2g} FLOPs")
     ax.set(yscale="log", xlabel="publication date", ylabel="training compute (FLOPs)",
@@ -379,7 +383,7 @@ def plot_validate(steps, hours, band: float = 0.25):
     return fig
 
 
-def plot_returns(decades, floor: float | None = None):
+def plot_returns(decades, floor: float | None = None, unit: str | None = None):
     """Diminishing returns: the loss of the compute-optimal run per decade of compute with
     its 80% interval (and the law's floor), and what each decade's 0.01 of loss costs."""
     c = np.array([d.flops for d in decades])
@@ -392,7 +396,7 @@ def plot_returns(decades, floor: float | None = None):
         ax1.axhline(floor, color="#999", ls=":", label=f"floor E = {floor:.3g}")
     for d in decades[1:]:
         ax1.annotate(f"-{100 * d.removed:.0f}%", (d.flops, d.loss), textcoords="offset points", xytext=(4, 6), fontsize=8)
-    ax1.set(xscale="log", xlabel="training FLOPs", ylabel="loss", title="loss per decade (label: share of the reducible loss removed)")
+    ax1.set(xscale="log", xlabel="training FLOPs", ylabel=loss_label(unit=unit), title="loss per decade (label: share of the reducible loss removed)")
     ax1.title.set_fontsize(9)
     ax1.legend(fontsize=8)
     per = [(d.flops, d.usd_per_centinat) for d in decades[1:] if d.usd_per_centinat is not None]

@@ -208,7 +208,7 @@ class RunReport:
             rep.paragraph(f"The compute-optimal run at the target's compute ({d0.flops:.3g} FLOPs) and at each tenfold "
                           "step beyond it, under this fit: each decade removes the same share of the reducible loss, "
                           "so the loss it buys shrinks while its cost grows tenfold.")
-            rep.figure(plot_returns(self.returns, self.fit.params_.get("E")))
+            rep.figure(plot_returns(self.returns, self.fit.params_.get("E"), unit=self.fit.unit))
             rep.table(pd.DataFrame([(f"{d.flops:.3g}", compact(d.params), compact(d.tokens), f"{d.loss:.4g}",
                                      f"{d.lo80:.4g} – {d.hi80:.4g}", "-" if d.removed is None else _pct(d.removed, 1),
                                      "-" if d.gain is None else f"{d.gain:.4f}",
