@@ -143,7 +143,11 @@ def test_explicit_ladders_the_law_cannot_be_fitted_to_are_said_at_design():
     assert "each size trains on one token count" in said and "3 rungs for the five parameters" in said
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        design("c.txt", "s", sizes=[1e4, 2e4, 4e4], multiples=[1, 2])  # enough: nothing said
+        design("c.txt", "s", sizes=[1e4, 2e4, 4e4], multiples=[5, 10])  # enough: nothing said
+    # rungs given too few steps are said too (the default design lifts them; given ones are kept)
+    with pytest.warns(PlanWarning, match=rf"1 of the 6 rungs takes fewer than {MIN_STEPS} optimizer steps \(the fewest: "
+                                         r"9.91k-1x, 775\)"):
+        design("c.txt", "s", sizes=[1e4, 2e4, 4e4], multiples=[1, 2])
 
 
 def test_toml_round_trip(tmp_path):

@@ -452,7 +452,21 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
     _check_warmups(plan)
     _warn_small_corpus(plan)
     _warn_unfittable(plan)
+    if sizes or given_multiples:  # the default design lifts its short rungs; given ones are taken as given
+        _warn_short_rungs(plan)
     return plan
+
+
+def _warn_short_rungs(plan: LadderPlan) -> None:
+    """Say when rungs given by --sizes or --multiples take fewer than ``MIN_STEPS`` steps."""
+    steps = {r.name: math.ceil(r.tokens / r.batch_tokens) for r in plan.rungs}
+    short = [name for name, n in steps.items() if n < MIN_STEPS]
+    if short:
+        fewest = min(steps, key=steps.get)
+        warnings.warn(f"{len(short)} of the {len(steps)} rungs {'takes' if len(short) == 1 else 'take'} fewer than {MIN_STEPS} optimizer steps (the fewest: "
+                      f"{fewest}, {steps[fewest]}): rungs this short follow their step count more than their size, "
+                      "which biases the forecast; give larger --multiples, or leave --sizes and --multiples to the "
+                      "default design, which lifts them", PlanWarning, stacklevel=3)
 
 
 def _warn_unfittable(plan: LadderPlan) -> None:
