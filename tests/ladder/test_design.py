@@ -373,3 +373,17 @@ def test_a_ladder_fit_measures_what_its_rungs_cooldowns_took_off(tmp_path):
     cosine = LadderPlan.from_toml(plan_path)
     cosine.schedule = "cosine"
     assert _cooldown(cosine, plan_path, types.SimpleNamespace(params_={"beta": 0.3})) is None
+
+
+def test_the_target_trains_after_the_rungs():
+    """`ladder run --with-target` trains the rungs first (trunks before their branches), the
+    target last: its forecast can be fitted, and its run watched against it, while it trains."""
+    from scalelab.ladder.run import in_training_order
+
+    plan = design("c.txt", "s", target_params=1e6, target_tokens=2e7, budget_frac=0.1)
+    order = in_training_order(plan, plan.all_rungs)
+    assert order[-1] is plan.target and len(order) == len(plan.rungs) + 1
+    seen = set()
+    for r in order:
+        assert r.trunk is None or r.trunk in seen
+        seen.add(r.name)

@@ -61,12 +61,15 @@ def branching(plan_path, plan: LadderPlan, rung: Rung) -> dict:
 
 
 def in_training_order(plan: LadderPlan, rungs: list[Rung]) -> list[Rung]:
-    """Trunks before the rungs that branch from them (a trunk not asked for is added)."""
+    """Trunks before the rungs that branch from them (a trunk not asked for is added), and
+    the target last: the rungs' forecast of it can be fitted, and its run watched against
+    that forecast, while it trains."""
     wanted = {r.name: r for r in rungs}
     for r in rungs:
         if r.trunk is not None and r.trunk not in wanted:
             wanted[r.trunk] = plan.rung(r.trunk)
-    return sorted(wanted.values(), key=lambda r: (r.trunk is not None, plan.rungs.index(r) if r in plan.rungs else -1))
+    return sorted(wanted.values(), key=lambda r: (r.role == "target", r.trunk is not None,
+                                                  plan.rungs.index(r) if r in plan.rungs else -1))
 
 
 def _branch_done(plan_path, rung: Rung) -> None:
