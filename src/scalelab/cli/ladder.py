@@ -145,7 +145,7 @@ def ladder_run(
     executor: Annotated[str, typer.Option("--executor", help="local (in this process), gpus (one rung per GPU), torchrun (each rung on all GPUs), slurm (submitit).")] = "local",
     nproc: Annotated[Optional[int], typer.Option("--nproc", help="Processes per rung for torchrun [default: the GPU count, or 2 on CPU].")] = None,
     parallel: Annotated[str, typer.Option("--parallel", help="torchrun: ddp (a replica per GPU), fsdp (weights, gradients and optimizer sharded), or auto (FSDP only when a replica does not fit).")] = "auto",
-    with_target: Annotated[bool, typer.Option("--with-target", help="Also train the target run (to check the forecast).")] = False,
+    with_target: Annotated[bool, typer.Option("--with-target", help="Also train the target run, after the rungs (to check the forecast).")] = False,
     rung: Annotated[Optional[list[str]], typer.Option("--rung", help="Only these rungs (repeatable).")] = None,
     max_epochs: Annotated[float, typer.Option("--max-epochs", help="Refuse rungs that would read the training split more often than this.")] = 4.0,
     force: Annotated[bool, typer.Option("--force", help="Train rungs over --max-epochs anyway.")] = False,
