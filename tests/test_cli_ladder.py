@@ -448,3 +448,18 @@ def test_fit_says_where_the_trained_target_falls(tmp_path, monkeypatch):
         d = json.loads(run("ladder", "fit", "t.toml", "--bootstrap", "50", "--json").stdout)
         assert d["actual_bits_per_byte"] == pytest.approx(law(plan.target) * scale)
         assert d["actual_in80"] is (where == "inside")
+
+
+def test_a_plan_being_trained_is_not_trained_twice(tmp_path, monkeypatch):
+    """A second `ladder run` of a plan another one is training is refused at once, with
+    nothing written; the lock goes with the run that held it."""
+    from scalelab.ladder.run import plan_lock, runs_folder
+
+    monkeypatch.chdir(tmp_path)
+    assert run("ladder", "design", "--sizes", "1e4,2e4,4e4", "--multiples", "5,10", "--out", "t.toml").exit_code == 0
+    with plan_lock("t.toml"):
+        r = run("ladder", "run", "t.toml", "--store", "runs.db")
+        assert r.exit_code == 2 and "t.toml is being trained by another scalelab ladder run" in r.stderr, r.output
+    assert not runs_folder("t.toml").exists() and not (tmp_path / "runs.db").exists()
+    with plan_lock("t.toml"):  # released: taken again
+        pass
