@@ -376,6 +376,13 @@ def test_a_ladder_rungs_log_is_judged_at_its_own_size(tmp_path, monkeypatch):
     given = run("watch", "lad.runs/" + rung.name + "/log.jsonl", "--fit", "fit.json", "--once", "--json",
                 "--params", target, "--tokens", 4e6)  # asked for: kept
     assert json.loads(given.stdout)["runs"][0]["projection"]["forecast"]["params"] == target
+    # a fit that names no run of its own (made with scalelab fit) is read at the rung's size too
+    fit.provenance_.pop("target")
+    save_fit(fit, "plain.json")
+    plain = run("watch", "lad.runs/" + rung.name + "/log.jsonl", "--fit", "plain.json", "--once", "--json")
+    assert plain.exit_code in (0, 1), plain.output
+    assert json.loads(plain.stdout)["runs"][0]["projection"]["forecast"]["params"] == own
+    assert "(the fit names no run of its own)" in plain.stderr
     page = run("report", "fit.json", "--log", "lad.runs/" + rung.name + "/log.jsonl", "--out", "r.html", "--no-backtest")
     assert page.exit_code == 0, page.output
     assert f"forecast {fit.predict(params=own, tokens=rung.tokens).loss:.3g}" in page.stdout

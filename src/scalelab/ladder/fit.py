@@ -217,8 +217,9 @@ def own_size(log: str | Path, fit) -> tuple[dict, str | None] | None:
     run (a ladder's fit is made for the target; a rung judged against the target's forecast
     would read as a fraction of a run far off course): ``({"params": N, "final_tokens": D},
     note)``, N counted as the fit counts it. Without a fit, ``({"final_tokens": D}, None)``:
-    the run's length, for its ETA and its end. None for a log that is no rung, or is the run
-    the fit was made for."""
+    the run's length, for its ETA and its end. A fit that names no target (one made with
+    ``scalelab fit``) is read at the rung's size too, N counted as total parameters. None for
+    a log that is no rung, or is the run the fit was made for."""
     found = rung_of_log(log)
     if found is None:
         return None
@@ -226,14 +227,15 @@ def own_size(log: str | Path, fit) -> tuple[dict, str | None] | None:
     if fit is None:
         return {"final_tokens": float(rung.tokens)}, None
     prov = getattr(fit, "provenance_", None) or {}
-    if not prov.get("target"):
-        return None
     count = prov.get("params_count", "total")
     n = float(rung.model.num_params()["total"] if count == "total" else rung.params)
-    target = prov["target"]
-    if math.isclose(n, target.get("params", 0.0), rel_tol=1e-6) and math.isclose(rung.tokens, target.get("tokens", 0.0), rel_tol=1e-6):
+    target = prov.get("target")
+    if target and math.isclose(n, target.get("params", 0.0), rel_tol=1e-6) \
+            and math.isclose(rung.tokens, target.get("tokens", 0.0), rel_tol=1e-6):
         return None
+    other = (f"not at the fit's target ({target['params']:.3g} params, {target['tokens']:.3g} tokens)" if target
+             else "(the fit names no run of its own)")
     note = (f"{log} is {rung.role} {rung.name} of {plan_path}: judged against the law at its own "
-            f"{n:.3g} {count.replace('_', '-')} params and {rung.tokens:.3g} tokens, not at the fit's target "
-            f"({target['params']:.3g} params, {target['tokens']:.3g} tokens); give --params and --tokens to choose")
+            f"{n:.3g} {count.replace('_', '-')} params and {rung.tokens:.3g} tokens, {other}; give --params and "
+            "--tokens to choose")
     return {"params": n, "final_tokens": float(rung.tokens)}, note
