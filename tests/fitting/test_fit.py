@@ -249,3 +249,22 @@ def test_optimum_is_at_least_as_good_as_scipy_lbfgs(fix, tie):
 
     res = minimize(f, x0, jac=True, method="L-BFGS-B", options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 5000})
     assert fit.result_.fun <= res.fun * 1e-3 * (1 + 1e-9)
+
+
+def test_an_exponent_at_the_top_of_its_range_is_said():
+    """A 1e5 target's cosine rungs (total N 3.8k-11.2k, bits per byte, written down as they
+    came) drive alpha to the top of its search range (10): the fit says so, as it says an E
+    fitted at 0. The check compared with the largest bound of every parameter, which is
+    infinite for the scales, so it never fired."""
+    import pandas as pd
+
+    from scalelab.errors import IdentifiabilityWarning
+    from scalelab.fitting.objective import EXPONENT_BOUNDS
+
+    rows = [(3848, 129792, 3.9913), (3848, 259328, 3.6454), (3848, 648192, 3.7513), (3848, 1296384, 3.6125),
+            (6732, 131840, 3.9416), (6732, 263680, 3.7163), (6732, 658944, 3.5257), (6732, 1317888, 3.3436),
+            (11216, 128256, 3.969), (11216, 256512, 3.7511), (11216, 641024, 3.571), (11216, 1282560, 3.3043)]
+    with pytest.warns(IdentifiabilityWarning) as seen:
+        fit = Fit(num_bootstrap=0, calibrate=False).fit(pd.DataFrame(rows, columns=["params", "tokens", "loss"]))
+    assert fit.params_["alpha"] == pytest.approx(EXPONENT_BOUNDS[1], abs=1e-3)
+    assert any(f"alpha hit its bound ({EXPONENT_BOUNDS[1]:g})" in str(w.message) for w in seen)

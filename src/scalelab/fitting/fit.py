@@ -40,7 +40,7 @@ from scalelab.errors import (
 )
 from scalelab.fitting.forecast import Forecast, Interval
 from scalelab.fitting.nonlinear import LOG_DECAY_BOUNDS, effective_starts, is_effective, make_problem
-from scalelab.fitting.objective import Problem
+from scalelab.fitting.objective import EXPONENT_BOUNDS, Problem
 from scalelab.fitting.params import ParamMap
 from scalelab.fitting.solver import refine
 from scalelab.laws import Law, get_law
@@ -462,7 +462,7 @@ class Fit:
                            f"{'repeated data' if name == 'R_D' else 'parameters beyond the compute-optimal size'} are worth; "
                            f"add runs that {'repeat their data more' if name == 'R_D' else 'are larger than optimal for their data'}, "
                            f"or fix it (--fix {name}={15.39 if name == 'R_D' else 5.31}, the C4 value)")
-            elif name not in law.positive_names() and (v < 1e-3 or v > problem.upper.max() - 1e-3):
+            elif name not in law.positive_names() and (v < EXPONENT_BOUNDS[0] + 1e-3 or v > EXPONENT_BOUNDS[1] - 1e-3):
                 self._warn(IdentifiabilityWarning, f"{name} hit its bound ({v:.3g}): the law's shape is not determined by these runs")
         if hasattr(law, "informing_runs"):
             raw = {k: np.exp(v) for k, v in zip(law.inputs, problem.log_inputs)}

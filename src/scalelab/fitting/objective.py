@@ -37,13 +37,18 @@ def objective_at(law, inputs: dict[str, np.ndarray], loss: np.ndarray, delta: fl
     return float(huber(r, delta).sum())
 
 
+EXPONENT_BOUNDS = (0.0, 10.0)
+"""Where the fit looks for an exponent: a fitted exponent at either end is not determined
+by the runs (the fit says so)."""
+
+
 def free_bounds(pmap: ParamMap, log_loss: np.ndarray, scale_bounds: dict[str, tuple[float, float]] | None = None):
     """Bounds on the free coordinates: exponents in [0, 10]; log E above 1e-6 of the
     smallest loss, so that a fit whose best E is 0 stops there instead of crawling; the
     log-scales named in ``scale_bounds`` (canonical name -> (lo, hi)) within theirs."""
     is_exp = pmap.is_exponent()
-    lower = np.where(is_exp, 0.0, -np.inf)
-    upper = np.where(is_exp, 10.0, np.inf)
+    lower = np.where(is_exp, EXPONENT_BOUNDS[0], -np.inf)
+    upper = np.where(is_exp, EXPONENT_BOUNDS[1], np.inf)
     for j, group in enumerate(pmap.groups):
         if scale_bounds and group[0] in scale_bounds:
             lower[j], upper[j] = scale_bounds[group[0]]
