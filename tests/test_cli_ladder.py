@@ -100,7 +100,9 @@ def test_design_run_resume_fit(tmp_path, monkeypatch):
     assert w.exit_code in (0, 1), w.output
     status = json.loads(w.stdout)["runs"][0]
     rows = [json.loads(x) for x in longest.read_text().splitlines()]
-    assert status["loss"] == [x["val_bpb"] for x in rows if "val_bpb" in x][-1]
+    # the detectors watch the per-step loss; the forecast is judged on val_bpb, at evaluations
+    assert status["loss"] == rows[-1]["loss"] and status["points"] == len(rows)
+    assert status["forecast_metric"] == "val_bpb" and status["forecast_value"] == [x["val_bpb"] for x in rows if "val_bpb" in x][-1]
     # a rung's log is judged at the rung's own size, not at the target's the fit was made for
     own = plan.rungs[-1].model.num_params()["total"]
     assert status["projection"]["forecast"]["params"] == own and "judged against the law at its own" in w.stderr

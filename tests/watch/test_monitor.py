@@ -213,15 +213,36 @@ def test_a_ladder_fit_says_what_it_forecasts(tmp_path):
     save_fit(fit, tmp_path / "fit.json")
     fit = load_fit(tmp_path / "fit.json")
     s = WatchSettings.from_plan(None, fit=fit)
-    assert (s.loss_name, s.params, s.final_tokens) == ("val_bpb", 1e9, 2e10)
+    assert (s.forecast_metric, s.loss_name, s.params, s.final_tokens) == ("val_bpb", None, 1e9, 2e10)
     assert WatchSettings.from_plan(None, fit=fit, loss_name="loss", params=2e9).loss_name == "loss"
     plan = make_plan(get_accelerator("h100"), params=4e8, tokens=1e10, num_gpus=8)
     assert WatchSettings.from_plan(plan, fit=fit).params == 4e8
-    t = np.linspace(2e9, 1e10, 20)
-    log = pd.DataFrame({"step": np.arange(20), "tokens": t, "loss": 9.9, "val_bpb": fit.law_.predict(params=1e9, tokens=t)})
+    # the detectors watch the per-step training loss; the forecast is judged on val_bpb,
+    # logged at evaluations only (NaN between: not logged)
+    n = 400
+    t = np.linspace(2e9, 1e10, n)
+    evals = np.arange(n) % 40 == 39
+    log = pd.DataFrame({"step": np.arange(n), "tokens": t, "loss": 3.0 + 0.01 * np.sin(np.arange(n)),
+                        "val_bpb": np.where(evals, fit.law_.predict(params=1e9, tokens=t), np.nan)})
+    log.loc[300, "loss"] = np.inf  # a non-finite training loss between two evaluations
     m = Monitor(s)
     m.update(log)
-    assert m.status().loss == pytest.approx(log["val_bpb"].iloc[-1]) and not m.status().projection.behind
+    st = m.status()
+    assert m.settings.loss_name == "loss" and st.points == n and len(m.f_values) == evals.sum()
+    assert st.forecast_metric == "val_bpb" and st.forecast_value == pytest.approx(log["val_bpb"].dropna().iloc[-1])
+    assert not st.projection.behind and [a.step for a in st.alerts if a.kind == "nonfinite"] == [300]
+    # asked to watch val_bpb itself: one series, as before
+    alone = Monitor(WatchSettings.from_plan(None, fit=fit, loss_name="val_bpb"))
+    alone.update(log)
+    assert alone.settings.forecast_metric is None and alone.status().points == evals.sum()
+    assert alone.status().loss == pytest.approx(log["val_bpb"].dropna().iloc[-1])
+    # the first rows, before the first evaluation, have no val_bpb: the loss is watched, and
+    # the forecast compared from the first evaluation on, as a live watch reads them
+    live = Monitor(s)
+    live.update(log.iloc[:30].drop(columns="val_bpb"))
+    assert live.settings.loss_name == "loss" and live.status().forecast_value is None and live.status().projection is None
+    live.update(log.iloc[30:])
+    assert live.status().forecast_value == st.forecast_value and live.status().projection.forecast == st.projection.forecast
 
 
 def test_the_loss_is_found_by_its_usual_names():

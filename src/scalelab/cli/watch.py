@@ -26,7 +26,7 @@ Examples:
 def watch(
     log: Annotated[str, typer.Argument(help="A log file (JSONL, CSV, a printed training log, trainer_state.json, W&B export), a TensorBoard folder, or an MLflow store (mlflow.db or a URI).", show_default=False, metavar="LOG")],
     fmt: Annotated[str, typer.Option("--format", help="auto, jsonl, csv, tsv, text (a printed log), megatron, wandb, tensorboard, mlflow.")] = "auto",
-    loss_name: Annotated[Optional[str], typer.Option("--loss-name", help="The metric to watch [default: the one a ladder's fit was made from (val_bpb), else the first of loss, train_loss, train/loss, lm_loss, ...].")] = None,
+    loss_name: Annotated[Optional[str], typer.Option("--loss-name", help="The metric the detectors watch [default: the first of loss, train_loss, train/loss, lm_loss, ...]. A ladder's fit is judged on its own metric (val_bpb) beside it; give that name to watch it alone.")] = None,
     step_col: Annotated[Optional[str], typer.Option("--step-col", help="Column of steps [default: step, _step, iteration, ...].")] = None,
     tokens_col: Annotated[Optional[str], typer.Option("--tokens-col", help="Column of tokens seen [default: tokens, consumed_tokens, ...].")] = None,
     tokens_per_step: Annotated[Optional[float], typer.Option("--tokens-per-step", help="Tokens one optimizer step trains on (global batch x sequence length), for a log that does not count its tokens: tokens = step x this.", show_default=False)] = None,
@@ -136,6 +136,8 @@ def _watch_table(mon, report) -> Table:
     t.add_row("step", "-" if st.step is None else f"{st.step:,}")
     finite = st.loss is None or math.isfinite(st.loss)
     t.add_row(mon.settings.loss_name or "loss", num(st.loss) if finite else "NaN (not finite)")
+    if st.forecast_metric:
+        t.add_row(st.forecast_metric, "-" if st.forecast_value is None else num(st.forecast_value))
     p = st.projection
     if p:
         band = "no interval" if p.band is None else f"{num(p.band.lo)}–{num(p.band.hi)}"

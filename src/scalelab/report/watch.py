@@ -54,7 +54,9 @@ def add_watch(rep: Report, monitor) -> None:
     s = monitor.settings
     st = monitor.status()
     rep.parts.append(f'<p class="verdict">{_html.escape(verdict(monitor))}</p>')
-    rows = [("step", st.step), ("loss", st.loss), ("tokens", None if st.tokens is None else compact(st.tokens)),
+    rows = [("step", st.step), (s.loss_name or "loss", st.loss), *([(st.forecast_metric, st.forecast_value)]
+                                                                  if st.forecast_metric else []),
+            ("tokens", None if st.tokens is None else compact(st.tokens)),
             ("tokens/s (recent median)", st.tokens_per_s), ("planned tokens/s", st.planned_tokens_per_s),
             ("training done", None if st.fraction_done is None else f"{100 * st.fraction_done:.1f}%"),
             ("ETA", st.eta()),
@@ -76,10 +78,17 @@ def add_watch(rep: Report, monitor) -> None:
     loss = np.asarray(monitor.loss, float)
     rate = monitor._rates()
     has_rate = bool(np.isfinite(rate).any())
-    fig, axes = plt.subplots(2 if has_rate else 1, 1, figsize=(8, 5.6 if has_rate else 4.2), dpi=110, sharex=True,
-                             gridspec_kw={"height_ratios": [3, 1.3]} if has_rate else None)
-    ax = axes[0] if has_rate else axes
-    ax.plot(x, loss, lw=1.0, color="#08306b", label=s.loss_name)
+    # the forecast's own metric gets the top panel when it is not the watched loss (a
+    # ladder's val_bpb at evaluations); the loss, with the alerts, the next
+    separate = bool(s.forecast_metric) and on_tokens
+    fname, fx, fy, _ = monitor.forecast_series()
+    ratios = [3] + ([2] if separate else []) + ([1.3] if has_rate else [])
+    fig, axes = plt.subplots(len(ratios), 1, figsize=(8, 4.2 + 1.4 * (len(ratios) - 1)), dpi=110, sharex=True,
+                             gridspec_kw={"height_ratios": ratios}, squeeze=False)
+    axes = axes[:, 0]
+    ax = axes[0]
+    top_x, top_y = (fx, fy) if separate else (x, loss)
+    ax.plot(top_x, top_y, lw=1.0, color="#08306b", label=fname if separate else s.loss_name)
     if proj and s.final_tokens and on_tokens:
         from scalelab.watch.forecast import project_final
 
@@ -89,35 +98,45 @@ def add_watch(rep: Report, monitor) -> None:
                        label=f"forecast of the final loss ({100 * proj.level:g}% interval)")
         ax.axhline(f.loss, color="#cb181d", lw=0.8, ls=":")
         beta = f.tokens_exponent
-        if beta:
-            grid = np.geomspace(max(x[len(x) // 2], 1.0), s.final_tokens, 60)
-            curve = [project_final(x, loss, g, beta) for g in grid]
+        if beta and len(top_x):
+            grid = np.geomspace(max(top_x[len(top_x) // 2], 1.0), s.final_tokens, 60)
+            curve = [project_final(top_x, top_y, g, beta) for g in grid]
             ax.plot(grid, curve, ls="--", color="#6baed6", label="projection of this run")
         ax.plot([s.final_tokens], [f.loss], "D", color="#cb181d", label="forecast at the end")
+    lax = axes[1] if separate else ax  # where the watched loss is, and its alerts
+    if separate:
+        lax.plot(x, loss, lw=0.8, color="#636363", label=s.loss_name)
     for a in monitor.alerts:
         if 0 <= a.index < len(x):
-            ax.axvline(x[a.index], color=COLORS.get(a.kind, "#999"), alpha=0.6, lw=1)
+            lax.axvline(x[a.index], color=COLORS.get(a.kind, "#999"), alpha=0.6, lw=1)
             if math.isfinite(loss[a.index]):
-                ax.plot([x[a.index]], [loss[a.index]], "o", color=COLORS.get(a.kind, "#999"), ms=5)
+                lax.plot([x[a.index]], [loss[a.index]], "o", color=COLORS.get(a.kind, "#999"), ms=5)
     ax.set_xscale("log")
     first = int(SKIP_FRACTION * len(loss))
-    late = loss[first:]
-    late = late[np.isfinite(late)]
-    if late.size and len(x) > 5 and np.isfinite(x[first]) and x[first] > 0:
+    if len(x) > 5 and np.isfinite(x[first]) and x[first] > 0:
         ax.set_xlim(left=x[first])
-    if late.size:
-        lo, hi = float(late.min()), float(late.max())
-        if band is not None:
-            lo, hi = min(lo, band.lo), max(hi, band.hi)
-        pad = 0.05 * (hi - lo or abs(hi) or 1.0)
-        ax.set_ylim(lo - pad, hi + pad)
-    ax.set_ylabel(s.loss_name)
+    for a_, ys, with_band in ((ax, top_y, True), *([(lax, loss, False)] if separate else [])):
+        late = ys[int(SKIP_FRACTION * len(ys)):]
+        late = late[np.isfinite(late)]
+        if late.size:
+            lo, hi = float(late.min()), float(late.max())
+            if with_band and band is not None:
+                lo, hi = min(lo, band.lo), max(hi, band.hi)
+            pad = 0.05 * (hi - lo or abs(hi) or 1.0)
+            a_.set_ylim(lo - pad, hi + pad)
+    ax.set_ylabel(fname if separate else s.loss_name)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title("loss against the forecast of its final value; alerts marked" if proj else
+    ax.set_title(f"{fname} against the forecast of its final value" if separate else
+                 "loss against the forecast of its final value; alerts marked" if proj else
                  "loss (the run after its first fifth); alerts marked")
+    if separate:
+        lax.set_ylabel(s.loss_name)
+        lax.grid(True, alpha=0.3)
+        lax.legend(fontsize=8)
+        lax.set_title(f"{s.loss_name}, every step; alerts marked", fontsize=10)
     if has_rate:
-        ax2 = axes[1]
+        ax2 = axes[-1]
         ax2.plot(x, rate, lw=0.8, color="#3182bd", label="tokens/s")
         if s.planned_tokens_per_s:
             ax2.axhline(s.planned_tokens_per_s, ls="--", color="#636363", label="plan")
@@ -127,7 +146,7 @@ def add_watch(rep: Report, monitor) -> None:
         ax2.set_ylabel("tokens/s")
         ax2.grid(True, alpha=0.3)
         ax2.legend(fontsize=8)
-    (axes[-1] if has_rate else ax).set_xlabel("tokens" if on_tokens else "step")
+    axes[-1].set_xlabel("tokens" if on_tokens else "step")
     fig.tight_layout()
     rep.figure(fig)
 

@@ -69,6 +69,10 @@ class WatchSettings:
 
     loss_name: str | None = None
     """The metric to watch; None: the first conventional loss name the log has."""
+    forecast_metric: str | None = None
+    """The metric the forecast is of, where it is not ``loss_name``: a ladder's fit forecasts
+    ``val_bpb``, logged at evaluations, while the detectors watch the per-step training loss
+    (None: the forecast is of ``loss_name``)."""
     params: float | None = None
     """N, for the forecast (with ``fit``)."""
     final_tokens: float | None = None
@@ -105,6 +109,8 @@ class WatchSettings:
     """Judge 'behind forecast' only after this share of training (earlier projections are noisy)."""
 
     def __post_init__(self) -> None:
+        if self.forecast_metric is not None and self.forecast_metric == self.loss_name:
+            object.__setattr__(self, "forecast_metric", None)  # one series: the watched loss is the forecast's
         for name, option, lo, hi in LIMITS:
             value = getattr(self, name)
             if value is not None and not (lo <= value <= hi):
@@ -138,7 +144,17 @@ class WatchSettings:
         return cls(**(facts | {k: v for k, v in given.items() if v is not None}))
 
     def for_metrics(self, names: list[str], source: str) -> WatchSettings:
-        """These settings with ``loss_name`` resolved against a log's metric names."""
+        """These settings with ``loss_name`` resolved against a log's metric names: with a
+        ``forecast_metric`` and no ``loss_name``, the log's training loss when it has one,
+        else the forecast metric (a log's first rows may come before its first evaluation:
+        the forecast metric is then compared once it is logged)."""
+        f = self.forecast_metric
+        if f is not None and self.loss_name is None:
+            try:
+                name = pick_loss_name([n for n in names if n != f], None, source)
+            except InputError:
+                name = pick_loss_name(names, f, source)
+            return dataclasses.replace(self, loss_name=name)
         return dataclasses.replace(self, loss_name=pick_loss_name(names, self.loss_name, source))
 
 
@@ -164,6 +180,10 @@ class Status:
     projected_cost_usd: float | None = None
     budget_usd: float | None = None
     projection: Projection | None = None
+    forecast_metric: str | None = None
+    """The metric the forecast is of, where it is not the watched loss (a ladder's val_bpb)."""
+    forecast_value: float | None = None
+    """Its latest value."""
 
     def eta(self) -> str | None:
         """The time left in words: '3.2 h (41.0% done)', or 'none left: 100.1% of the planned
@@ -185,12 +205,12 @@ class Status:
 
 def fit_facts(fit) -> dict:
     """What a saved fit says about the run it forecasts (``scalelab ladder fit --out``
-    records them): the metric it was fitted to, as ``loss_name``, its target's N and D, as
+    records them): the metric it was fitted to, as ``forecast_metric``, its target's N and D, as
     ``params`` and ``final_tokens``, and what its WSD rungs' cooldowns took off their
     projections, as ``cooldown_allowance``. Empty for a fit that says nothing."""
     prov = getattr(fit, "provenance_", None) or {}
     target = prov.get("target") or {}
-    facts = {"loss_name": prov.get("metric"), "params": target.get("params"), "final_tokens": target.get("tokens"),
+    facts = {"forecast_metric": prov.get("metric"), "params": target.get("params"), "final_tokens": target.get("tokens"),
              "cooldown_allowance": (prov.get("cooldown") or {}).get("allowance")}
     return {k: v for k, v in facts.items() if v is not None}
 
@@ -232,6 +252,11 @@ class Monitor:
     _group: int | None = None  # steps per throughput sample, fixed once the run's step interval is known
     _projection: Projection | None = None
     _forecast: Forecast | None = None
+    # the forecast metric's own points where it is not the watched loss (steps, tokens, value, lr)
+    f_steps: list = field(default_factory=list)
+    f_tokens: list = field(default_factory=list)
+    f_values: list = field(default_factory=list)
+    f_lr: list = field(default_factory=list)
 
     # ------------------------------------------------------------- ingest
     def update(self, frame, now_wall: float | None = None) -> list[det.Alert]:
@@ -251,6 +276,14 @@ class Monitor:
             step = int(r["step"])
             if lr_col and math.isfinite(_f(r.get(lr_col))):
                 self._lr_now = _f(r.get(lr_col))  # training rows carry it; evaluation rows may not
+            if s.forecast_metric and not math.isnan(_f(r.get(s.forecast_metric))):
+                while self.f_steps and self.f_steps[-1] >= step:  # a repeated step, or a restart
+                    for arr in (self.f_steps, self.f_tokens, self.f_values, self.f_lr):
+                        arr.pop()
+                self.f_steps.append(step)
+                self.f_tokens.append(_f(r.get("tokens")))
+                self.f_values.append(_f(r.get(s.forecast_metric)))
+                self.f_lr.append(self._lr_now)
             if math.isnan(_f(r.get(s.loss_name))):
                 continue  # the watched metric was not logged in this row (NaN = not logged)
             if self.steps and step <= self.steps[-1]:
@@ -399,20 +432,29 @@ class Monitor:
         forecast = self.run_forecast()
         if forecast is None:
             return []
-        toks = np.asarray(self.tokens, float)
+        name, toks, values, lr = self.forecast_series()
         if not np.isfinite(toks).any():
             return []
-        self._projection = compare(forecast, s.final_tokens, toks, np.asarray(self.loss, float), level=s.forecast_level,
-                                   lr=np.asarray(self.lr, float), allowance=s.cooldown_allowance)
+        self._projection = compare(forecast, s.final_tokens, toks, values, level=s.forecast_level, lr=lr,
+                                   allowance=s.cooldown_allowance)
         p = self._projection
         if p is None or not p.behind or p.fraction_done < s.forecast_min_fraction or ("behind_forecast",) in self._seen:
             return []
         self._seen.add(("behind_forecast",))
         i = len(self.steps) - 1
         return [det.Alert("behind_forecast", i, int(self.steps[i]), i, p.projected_final,
-                          f"projected final {s.loss_name} {p.projected_final:.4g} is above the forecast's "
+                          f"projected final {name} {p.projected_final:.4g} is above the forecast's "
                           f"{100 * s.forecast_level:g}% interval ({p.band.lo:.4g}-{p.band.hi:.4g}, point "
                           f"{p.forecast.loss:.4g}) at {100 * p.fraction_done:.0f}% of training")]
+
+    def forecast_series(self) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
+        """The metric the forecast is of, and its points: ``(name, tokens, values, lr)`` (the
+        watched loss itself unless ``forecast_metric`` names another)."""
+        if self.settings.forecast_metric:
+            return (self.settings.forecast_metric, np.asarray(self.f_tokens, float), np.asarray(self.f_values, float),
+                    np.asarray(self.f_lr, float))
+        return (self.settings.loss_name or "loss", np.asarray(self.tokens, float), np.asarray(self.loss, float),
+                np.asarray(self.lr, float))
 
     def stall_minutes(self) -> float:
         """How long without a new step is a hang: the ``stall_minutes`` setting, or from the
@@ -460,7 +502,8 @@ class Monitor:
                       alerts=tuple(self.alerts), tokens_per_s=rate, planned_tokens_per_s=s.planned_tokens_per_s,
                       elapsed_hours=elapsed_h, fraction_done=fraction, eta_hours=eta, spent_usd=spent,
                       projected_cost_usd=projected, budget_usd=s.budget_usd if projected is not None else None,
-                      projection=self._projection)
+                      projection=self._projection, forecast_metric=s.forecast_metric,
+                      forecast_value=self.f_values[-1] if s.forecast_metric and self.f_values else None)
 
     def budget_alert(self) -> det.Alert | None:
         cost = self.status().projected_cost_usd
