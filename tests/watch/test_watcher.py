@@ -93,3 +93,28 @@ def test_alerts_go_to_the_sinks(tmp_path):
 def test_bad_batching_is_refused():
     with pytest.raises(ValueError, match="every=0"):
         Watcher(every=0)
+
+
+def test_an_evaluation_given_to_observe_is_judged_against_a_ladders_forecast():
+    """A ladder's fit forecasts val_bpb: the loop passes its per-step loss, and val_bpb at its
+    evaluations; the loss is watched every step, val_bpb is judged against the forecast."""
+    import warnings
+
+    from scalelab.fitting import Fit
+    from tests.conftest import synthetic_runs
+
+    warnings.simplefilter("ignore")
+    fit = Fit(num_bootstrap=30).fit(synthetic_runs("chinchilla"))
+    N, D, per_step = 1e9, 2e10, 2e7
+    fit.provenance_.update(metric="val_bpb", target={"params": N, "tokens": D})
+    w = Watcher(WatchSettings.from_plan(None, fit=fit), every=50)
+    kinds = []
+    for i in range(1, 801):
+        t = i * per_step
+        evaluation = {"val_bpb": 1.3 * float(fit.law_.predict(params=N, tokens=t))} if i % 100 == 0 else {}
+        kinds += [a.kind for a in w.observe(i, loss=3.0, tokens=t, wall_time=at(i), **evaluation)]
+    kinds += [a.kind for a in w.observe(801, loss=float("nan"), tokens=801 * per_step, wall_time=at(801))]
+    st = w.status()
+    assert st.points == 801 and st.forecast_metric == "val_bpb" and st.forecast_value == pytest.approx(
+        1.3 * float(fit.law_.predict(params=N, tokens=800 * per_step)))
+    assert "behind_forecast" in kinds and "nonfinite" in kinds  # val_bpb 30% above the law; the loss's NaN at once

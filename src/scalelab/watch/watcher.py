@@ -47,14 +47,19 @@ class Watcher:
 
     def observe(self, step: int, *, loss: float | None = None, tokens: float | None = None,
                 grad_norm: float | None = None, tokens_per_s: float | None = None,
-                wall_time: float | None = None, lr: float | None = None) -> list[Alert]:
+                wall_time: float | None = None, lr: float | None = None, **metrics: float) -> list[Alert]:
         """Record one step; returns the alerts this call raised (usually none). ``lr``, the
         step's learning rate, tells a comparison with a forecast whether a cooldown is still to
-        come (a warmup-stable-decay run sits above its final loss until then)."""
+        come (a warmup-stable-decay run sits above its final loss until then). ``metrics`` are
+        other values of the step, such as an evaluation's ``val_bpb=2.81``: the one a ladder's
+        fit forecasts is judged against it (the settings' ``forecast_metric``)."""
         nonfinite = False
         row = {"step": int(step), "tokens": _value(tokens), "wall_time": time.time() if wall_time is None else wall_time}
         if lr is not None:
             row["lr"] = _value(lr)
+        for key, value in metrics.items():
+            v = _value(value)
+            row[key] = math.inf if value is not None and not math.isfinite(v) else v
         for key, value in (("loss", loss), ("grad_norm", grad_norm), ("tokens_per_s", tokens_per_s)):
             v = _value(value)
             if value is not None and not math.isfinite(v):
