@@ -69,7 +69,7 @@ def plot_fit(fit: Fit, runs: Runs | None, budgets=None, title: str | None = None
             warnings.simplefilter("ignore", ExtrapolationWarning)
             f = fit.optimal_allocation(np.atleast_1d(budgets)).loss
         lo, hi = f.intervals[0.8]
-        shown += [np.atleast_1d(f.loss), np.atleast_1d(lo), np.atleast_1d(hi)]
+        shown += [np.atleast_1d(f.loss), *map(np.atleast_1d, f.intervals.get(0.95, (lo, hi)))]
         yerr = np.vstack([f.loss - lo, hi - f.loss]) if np.isfinite(lo).all() else None
         ax.errorbar(np.atleast_1d(budgets), f.loss, yerr=yerr, fmt="D", color="#cb181d", ms=5, capsize=3,
                     label="forecast (80% interval)", zorder=4)
