@@ -243,6 +243,11 @@ def test_a_ladder_fit_says_what_it_forecasts(tmp_path):
     assert live.settings.loss_name == "loss" and live.status().forecast_value is None and live.status().projection is None
     live.update(log.iloc[30:])
     assert live.status().forecast_value == st.forecast_value and live.status().projection.forecast == st.projection.forecast
+    # a restart from step 200: the abandoned stretch's evaluations (239, 279, ...) go with it
+    again = log.iloc[200:260].copy()
+    again["val_bpb"] = np.where(again["step"] == 259, 9.0, np.nan)
+    live.update(again)
+    assert live.f_steps[-2:] == [199, 259] and live.status().forecast_value == 9.0
 
 
 def test_the_loss_is_found_by_its_usual_names():

@@ -276,15 +276,17 @@ class Monitor:
             step = int(r["step"])
             if lr_col and math.isfinite(_f(r.get(lr_col))):
                 self._lr_now = _f(r.get(lr_col))  # training rows carry it; evaluation rows may not
-            if s.forecast_metric and not math.isnan(_f(r.get(s.forecast_metric))):
-                while self.f_steps and self.f_steps[-1] >= step:  # a repeated step, or a restart
-                    for arr in (self.f_steps, self.f_tokens, self.f_values, self.f_lr):
-                        arr.pop()
-                self.f_steps.append(step)
-                self.f_tokens.append(_f(r.get("tokens")))
-                self.f_values.append(_f(r.get(s.forecast_metric)))
-                self.f_lr.append(self._lr_now)
-            if math.isnan(_f(r.get(s.loss_name))):
+            logged = not math.isnan(_f(r.get(s.loss_name)))
+            if s.forecast_metric:
+                if logged and self.steps and step < self.steps[-1]:
+                    self._cut_forecast_series(step)  # a restart: the evaluations of the abandoned stretch go too
+                if not math.isnan(_f(r.get(s.forecast_metric))):
+                    self._cut_forecast_series(step)  # a repeated step replaces the one before
+                    self.f_steps.append(step)
+                    self.f_tokens.append(_f(r.get("tokens")))
+                    self.f_values.append(_f(r.get(s.forecast_metric)))
+                    self.f_lr.append(self._lr_now)
+            if not logged:
                 continue  # the watched metric was not logged in this row (NaN = not logged)
             if self.steps and step <= self.steps[-1]:
                 if step == self.steps[-1]:
@@ -310,6 +312,12 @@ class Monitor:
             self.lr.append(self._lr_now)
         self.last_update_wall = now_wall if now_wall is not None else (self.wall[-1] if self.wall else None)
         return found + self._detect(first_new)
+
+    def _cut_forecast_series(self, step: int) -> None:
+        """Drop the forecast metric's points from ``step`` on."""
+        while self.f_steps and self.f_steps[-1] >= step:
+            for arr in (self.f_steps, self.f_tokens, self.f_values, self.f_lr):
+                arr.pop()
 
     def _pop(self) -> None:
         for arr in (self.steps, self.tokens, self.wall, self.loss, self.loss_repaired, self.grad_norm, self.rate,
