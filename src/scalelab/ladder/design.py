@@ -61,6 +61,7 @@ MIN_STEPS = 1000
 optimisation transient, where its loss follows the step count, not its size or tokens: a
 12.5k-parameter rung on 250k bytes of prose ends at 4.19 bits/byte in 196 steps of five
 sequences and at 3.76 in 977 steps of one (benchmarks/RESULTS.md, "Ladder, part 2")."""
+TOO_SHORT = "rungs this short follow their step count more than their size, which biases the forecast"
 SCHEDULES = ("wsd", "cosine")
 # Beyond this many times the largest rung's FLOPs a forecast has no published backing: the
 # OLMo ladder forecast its 7B and 13B targets from ~200x less compute per run with 2.8%
@@ -463,10 +464,10 @@ def _warn_short_rungs(plan: LadderPlan) -> None:
     short = [name for name, n in steps.items() if n < MIN_STEPS]
     if short:
         fewest = min(steps, key=steps.get)
-        warnings.warn(f"{len(short)} of the {len(steps)} rungs {'takes' if len(short) == 1 else 'take'} fewer than {MIN_STEPS} optimizer steps (the fewest: "
-                      f"{fewest}, {steps[fewest]}): rungs this short follow their step count more than their size, "
-                      "which biases the forecast; give larger --multiples, or leave --sizes and --multiples to the "
-                      "default design, which lifts them", PlanWarning, stacklevel=3)
+        verb = "takes" if len(short) == 1 else "take"
+        warnings.warn(f"{len(short)} of the {len(steps)} rungs {verb} fewer than {MIN_STEPS} optimizer steps (the "
+                      f"fewest: {fewest}, {steps[fewest]}): {TOO_SHORT}; give larger --multiples, or leave --sizes "
+                      "and --multiples to the default design, which lifts them", PlanWarning, stacklevel=3)
 
 
 def _warn_unfittable(plan: LadderPlan) -> None:
@@ -551,8 +552,8 @@ def _spend_with_floor(target: Rung, budget_frac: float, build, seq_len: int,
         fewest = min(math.ceil(r.tokens / r.batch_tokens) for r in rungs)
         if fewest < MIN_STEPS:
             warnings.warn(f"the budget cannot give every rung {MIN_STEPS} optimizer steps (the shortest takes {fewest}): "
-                          "rungs this short follow their step count more than their size, which biases the "
-                          f"forecast; {_what_pays_the_floor(target, build, seq_len, min_size)}", PlanWarning, stacklevel=3)
+                          f"{TOO_SHORT}; {_what_pays_the_floor(target, build, seq_len, min_size)}", PlanWarning,
+                          stacklevel=3)
         return rungs
     raise error
 
