@@ -236,6 +236,22 @@ def test_a_package_s_empty_files_are_left_out_and_said(tmp_path):
             look(pkg)
 
 
+def test_a_folder_of_binaries_is_refused_as_a_folder_and_text_behind_them_is_found(tmp_path):
+    """The design's look at a folder goes past any number of binary files (a tree of
+    compiled files sorts first) to the first text; a folder with none says so of the folder."""
+    from scalelab.corpus.documents import check_corpus
+
+    tree = tmp_path / "tree"
+    (tree / "__pycache__").mkdir(parents=True)
+    for i in range(60):
+        (tree / "__pycache__" / f"m{i:02d}.pyc").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(InputError, match=r"corpus folder .*tree': none of its 60 files is text, JSONL or Parquet "
+                                         r"with a 'text' field \(binary or not UTF-8, e\.g\. '__pycache__/m00\.pyc'\)"):
+        check_corpus(tree)
+    (tree / "z_last.py").write_text("print('the only text')\n")
+    check_corpus(tree)  # found behind the 60 binaries (the first 51 were looked at before)
+
+
 def test_shards_outlive_their_corpus(tmp_path):
     """A corpus removed once its tokens were prepared (a scratch disk) leaves the shards
     usable for the same settings, with a warning; other settings need the corpus."""

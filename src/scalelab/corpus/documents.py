@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import itertools
 import json
 import lzma
 import zlib
@@ -246,18 +245,19 @@ def check_corpus(path: str | Path, text_col: str = "text") -> None:
     if not p.exists():
         raise InputError(f"corpus {str(p)!r} does not exist; give a text file, a folder of them, JSONL or Parquet")
     if p.is_dir():
-        files = iter(folder_files(p))
-        first = next(files, None)
-        if first is None:
+        files = folder_files(p)
+        if not files:
             raise InputError(f"corpus folder {str(p)!r} holds no files; give a folder of text files")
-        for f in [first, *itertools.islice(files, 50)]:  # the first with text (reading leaves out the rest)
+        for f in files:  # the first with text (reading leaves out the rest)
             if _has_fields(f, text_col, None) if _is_table(f) else _looks_like_text(h := _head(f)) and h.strip():
-                first = f
+                p = f
                 break
         else:
-            if not any(_head(f).strip() for f in folder_files(p)):
+            if not any(_head(f).strip() for f in files):
                 raise InputError(f"corpus folder {str(p)!r}: all of its files are empty")
-        p = first
+            raise InputError(f"corpus folder {str(p)!r}: none of its {len(files)} files is text, JSONL or Parquet with "
+                             f"a {text_col!r} field (binary or not UTF-8, e.g. {str(files[0].relative_to(p))!r}); give "
+                             "UTF-8 text files, JSONL or Parquet")
     head = _head(p, strict=True)
     if p.name.lower().endswith(".parquet"):
         if not head.startswith(b"PAR1"):
