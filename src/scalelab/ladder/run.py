@@ -15,12 +15,13 @@ and, once finished, ``result.json``.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 
 from scalelab.errors import InputError
@@ -159,7 +160,7 @@ def check_replace(plan_path, plan: LadderPlan) -> None:
 MAX_EPOCHS = 4.0  # Muennighoff et al. 2023: up to ~4 epochs of repeated data cost little
 
 
-@contextmanager
+@contextlib.contextmanager
 def plan_lock(plan_path: str | Path):
     """Held while a plan's rungs train: a second ``ladder run`` of the same plan (a command
     run twice, a job submitted again) is refused at once instead of training the same rungs
@@ -183,6 +184,18 @@ def plan_lock(plan_path: str | Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _locked(run):
+    """``run(plan_path, ...)`` holding :func:`plan_lock` on its plan (a plan that does not
+    exist is left to ``run`` to refuse)."""
+    @functools.wraps(run)
+    def locked(plan_path, *args, **kwargs):
+        with plan_lock(plan_path) if Path(plan_path).is_file() else contextlib.nullcontext():
+            return run(plan_path, *args, **kwargs)
+
+    return locked
+
+
+@_locked
 def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | None = None, store=None,
                include_target: bool = False, only: list[str] | None = None,
                on_step: Callable[[str, dict], None] | None = None,
@@ -208,14 +221,6 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
     if unknown:
         raise InputError(f"--stop-on {unknown[0]!r}: choose from {', '.join(STOP_KINDS)}")
     plan = LadderPlan.from_toml(plan_path)
-    with plan_lock(plan_path):
-        return _run_ladder(plan_path, plan, executor=executor, nproc=nproc, store=store, include_target=include_target,
-                           only=only, on_step=on_step, on_rung=on_rung, on_prepare=on_prepare, slurm=slurm,
-                           max_epochs=max_epochs, force=force, parallel=parallel, stop_on=stop_on)
-
-
-def _run_ladder(plan_path, plan: LadderPlan, *, executor, nproc, store, include_target, only, on_step, on_rung,
-                on_prepare, slurm, max_epochs, force, parallel, stop_on) -> dict[str, dict]:
     torch = require_torch("scalelab ladder run")
     if executor == "gpus" and not torch.cuda.is_available():
         raise InputError("--executor gpus: no CUDA GPU is visible here (check CUDA_VISIBLE_DEVICES and the driver); "
