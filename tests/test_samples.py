@@ -176,6 +176,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     assert "at least two problems" in runner.invoke(app, ["samples", "fit", str(counts)]).output
     counts.write_text("problem,n,correct\na,10,1\na,10,2\n")
     assert "appears twice" in runner.invoke(app, ["samples", "fit", str(counts)]).output
+    # numeric problem ids as written, where the rows are, and the model column that would split them
+    counts.write_text("model,problem,n,correct\nx,7,10,1\nx,8,10,1\ny,7,10,2\ny,8,10,0\n")
+    out = runner.invoke(app, ["samples", "fit", str(counts)]).output
+    assert "problem 7 appears twice (line 2 and line 4)" in out and "--model-col model" in out, out
     per = tmp_path / "per.csv"
     per.write_text("problem,correct\na,1\na,maybe\n")
     r = runner.invoke(app, ["samples", "fit", str(per)])

@@ -73,7 +73,7 @@ def read_counts(path: str | Path, *, problem_col: str = "problem", n_col: str = 
             if not ok.all():
                 row = int(np.flatnonzero(~ok.to_numpy())[0])
                 raise InputError(f"{name}: {correct_col!r} must be 0/1 (or true/false) per sample; "
-                                 f"{_where(path, g.index[row])} has {vals.iloc[row]!r} (a table of counts needs an "
+                                 f"{_where(path, g.index[row])} has {_show(vals.iloc[row])} (a table of counts needs an "
                                  f"{n_col!r} column)")
             samples, problems, answers, scores = [], [], [], []
             for p, rows in g.groupby(problem_col, sort=False):
@@ -84,7 +84,7 @@ def read_counts(path: str | Path, *, problem_col: str = "problem", n_col: str = 
                 if score_col:
                     sc = pd.to_numeric(rows[score_col], errors="coerce").to_numpy(float)
                     if not np.isfinite(sc).all():
-                        raise InputError(f"{name}: {score_col!r} must be a number for every sample; problem {p!r} has "
+                        raise InputError(f"{name}: {score_col!r} must be a number for every sample; problem {_show(p)} has "
                                          "a missing or non-numeric score")
                     scores.append(sc)
             n = np.array([s.size for s in samples])
@@ -94,8 +94,12 @@ def read_counts(path: str | Path, *, problem_col: str = "problem", n_col: str = 
         else:
             if g[problem_col].duplicated().any():
                 dup = g.loc[g[problem_col].duplicated(), problem_col].iloc[0]
-                raise InputError(f"{name}: problem {dup!r} appears twice{f' for model {model!r}' if model_col else ''}; "
-                                 "give one row of counts per problem (or --model-col to split models)")
+                lines = [_where(path, i) for i in g.index[(g[problem_col] == dup).to_numpy()][:2]]
+                split = next((f"--model-col {c}" for c in df.columns
+                              if str(c).strip().lower() in MODEL_COLUMNS and df[c].nunique() > 1), "--model-col")
+                raise InputError(f"{name}: problem {_show(dup)} appears twice{f' for model {model!r}' if model_col else ''} "
+                                 f"({' and '.join(lines)}); give one row of counts per problem"
+                                 f"{'' if model_col else f' (or {split} to split models)'}")
             try:
                 n, c = check_counts(pd.to_numeric(g[n_col], errors="coerce"), pd.to_numeric(g[correct_col], errors="coerce"))
             except InputError as exc:
@@ -123,6 +127,11 @@ def _warn_pooled_models(df: pd.DataFrame, name: str) -> None:
 
 
 _TRUTH = {"true": 1, "false": 0, "1": 1, "0": 0}
+
+
+def _show(v) -> str:
+    """A cell as the user wrote it: numpy's scalars print as Python's (0, not np.int64(0))."""
+    return repr(v.item() if isinstance(v, np.generic) else v)
 
 
 def _where(path: str | Path, i: int) -> str:
