@@ -193,6 +193,11 @@ def test_predict_errors(fit_file, tmp_path):
     other.write_text('{"format": "scalelab-fit", "format_version": 0}')
     r = run("predict", other, "--compute", "1e22")
     assert r.exit_code == 2 and "fit format version 0" in r.stderr
+    # what `fit --json` prints, saved as if it were the fit: said so, with the flag that writes one
+    summary = tmp_path / "summary.json"
+    summary.write_text(run("fit", CHIN, "--json", "--bootstrap", "5").stdout)
+    r = run("predict", summary, "--compute", "1e22")
+    assert r.exit_code == 2 and "--json summary, not a fit file" in r.stderr and "--out" in r.stderr, r.stderr
 
 
 def test_nothing_is_written_on_failure(tmp_path):

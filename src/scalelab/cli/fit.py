@@ -137,8 +137,8 @@ def fit(
     f, table = run(go)
     d = f.to_dict()
     if as_json:
-        d.pop("ensemble")
-        d.pop("noise_quantiles")
+        for k in ("format", "format_version", "ensemble", "noise_quantiles"):  # a summary, not a fit file (--out)
+            d.pop(k)
         print_json(d)
         return
     out.print(f"[bold]{f.law_.name} law[/bold]  {f.law_.formula}  fitted to {f.n_runs_} runs"

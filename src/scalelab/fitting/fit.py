@@ -771,6 +771,9 @@ class Fit:
     def from_dict(cls, d: dict, source: str = "fit") -> Fit:
         """Rebuild a fitted ``Fit`` from :meth:`to_dict` output; errors name what is wrong."""
         if not isinstance(d, dict) or d.get("format") != "scalelab-fit":
+            if isinstance(d, dict) and "law" in d and "params" in d:  # what `fit --json` / `ladder fit --json` print
+                raise FitFileError(f"{source} is a command's --json summary, not a fit file; write the fit with --out: "
+                                   "scalelab fit RUNS --out fit.json, or scalelab ladder fit PLAN --out fit.json")
             raise FitFileError(f"{source} is not a scalelab fit (no \"format\": \"scalelab-fit\"); create one with scalelab fit RUNS --out fit.json")
         if d.get("format_version") != FORMAT_VERSION:
             raise FitFileError(
