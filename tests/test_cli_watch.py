@@ -142,6 +142,17 @@ def test_with_a_plan_and_a_fit(tmp_path):
     plan.write_text(r.stdout)
     eta = next(x for x in run("watch", LOG, "--once", "--plan", plan).stdout.splitlines() if " ETA " in x)
     assert "none left: 100.1% of the planned tokens trained" in eta
+    # a log that counts no tokens cannot be set against the forecast: said, with the flag that would
+    bare = tmp_path / "steps.csv"
+    bare.write_text("step,loss\n" + "".join(f"{s},{2 + 3 / s:.4f}\n" for s in range(1, 200)))
+    st = json.loads(run("watch", bare, "--once", "--json", "--plan", plan, "--fit", fit).stdout)["runs"][0]
+    assert st["projection"] is None and "--tokens-per-step" in st["unjudged"]
+    assert "not judged against the forecast" in " ".join(run("watch", bare, "--once", "--plan", plan, "--fit", fit).stdout.split())
+    assert json.loads(run("watch", bare, "--once", "--json", "--plan", plan, "--fit", fit, "--tokens-per-step",
+                          1e6).stdout)["runs"][0]["unjudged"] is None
+    verdict = json.loads(run("report", fit, "--plan", plan, "--log", bare, "--json", "--no-backtest").stdout)["verdict"]
+    hours = json.loads(plan.read_text())["run"]["days"] * 24  # under an hour: in minutes, not "0 days"
+    assert "the log counts no tokens" in verdict and f"{60 * hours:.0f} min on 1 x H100" in verdict, verdict
 
 
 def test_a_ladder_plan_given_for_a_plan_or_a_fit_says_which_file_is_wanted(tmp_path, monkeypatch):

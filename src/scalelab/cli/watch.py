@@ -145,6 +145,8 @@ def _watch_table(mon, report) -> Table:
         spread = f" ± {p.projected_spread:.2g}" if p.projected_spread > 0 else ""
         t.add_row("final loss", f"{'final' if p.finished else 'projected'} {num(p.projected_final)}{spread}, forecast "
                   f"{num(p.forecast.loss)} ({band}): {verdict}")
+    elif st.unjudged:
+        t.add_row("final loss", st.unjudged)
     if st.tokens_per_s:
         plan = f" (plan {st.planned_tokens_per_s:,.0f})" if st.planned_tokens_per_s else ""
         t.add_row("tokens/s", f"{st.tokens_per_s:,.0f}{plan}")

@@ -20,6 +20,7 @@ import pandas as pd
 
 from scalelab.errors import ExtrapolationWarning, InputError, recording_warnings
 from scalelab.report.html import Report, compact
+from scalelab.units import duration
 
 BACKTEST_DIVISOR = 10.0  # the report's backtest fits the runs below a tenth of the largest compute
 
@@ -70,7 +71,7 @@ class RunReport:
             rg = p.ranges()
             if cost and rg and rg.get("cost_usd"):
                 cost += f" ({_usd(rg['cost_usd'][0])}–{_usd(rg['cost_usd'][1])})"
-            parts.append(", ".join(x for x in (cost, f"{r.days:,.0f} days on {r.num_gpus:,.0f} x "
+            parts.append(", ".join(x for x in (cost, f"{duration(r.days * 86400)} on {r.num_gpus:,.0f} x "
                                                       f"{r.accelerator.name.split()[0]}") if x))
         m = self.monitor
         if m is not None:
@@ -82,6 +83,8 @@ class RunReport:
                 parts.append(proj.standing() + (f" at {proj.projected_final:.3g}" if proj.finished else ""))
             elif st.fraction_done is not None:
                 parts.append(f"{100 * st.fraction_done:.0f}% of training")
+            elif st.unjudged:
+                parts.append(st.unjudged)
             if st.alerts:
                 parts.append(f"{len(st.alerts)} alert{'s' if len(st.alerts) != 1 else ''}")
         return "; ".join(parts) if parts else f"{self.fit.law_.name} law fitted to {self.fit.n_runs_} runs"

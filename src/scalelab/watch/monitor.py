@@ -184,6 +184,8 @@ class Status:
     """The metric the forecast is of, where it is not the watched loss (a ladder's val_bpb)."""
     forecast_value: float | None = None
     """Its latest value."""
+    unjudged: str | None = None
+    """Why a run that has a forecast is not set against it (a log that counts no tokens)."""
 
     def eta(self) -> str | None:
         """The time left in words: '3.2 h (41.0% done)', or 'none left: 100.1% of the planned
@@ -511,7 +513,17 @@ class Monitor:
                       elapsed_hours=elapsed_h, fraction_done=fraction, eta_hours=eta, spent_usd=spent,
                       projected_cost_usd=projected, budget_usd=s.budget_usd if projected is not None else None,
                       projection=self._projection, forecast_metric=s.forecast_metric,
-                      forecast_value=self.f_values[-1] if s.forecast_metric and self.f_values else None)
+                      forecast_value=self.f_values[-1] if s.forecast_metric and self.f_values else None,
+                      unjudged=self._unjudged())
+
+    def _unjudged(self) -> str | None:
+        """Why the run is not set against the forecast it has: its log counts no tokens."""
+        if not self.steps or self.run_forecast() is None:
+            return None
+        if np.isfinite(np.asarray(self.tokens, float)).any():
+            return None
+        return ("not judged against the forecast: the log counts no tokens; give --tokens-per-step "
+                "(global batch x sequence length)")
 
     def budget_alert(self) -> det.Alert | None:
         cost = self.status().projected_cost_usd
