@@ -36,3 +36,24 @@ def test_a_compressed_jsonl_shard_is_read_line_by_line(tmp_path):
     docs = read_documents(path)
     assert next(docs) == b"line 0\r\nwith a second line"  # a generator: the first document before the rest
     assert len(list(docs)) == 4999
+
+
+def test_nested_fields_by_their_dotted_path(tmp_path):
+    """The Pile's rows name their source in a nested field (meta.pile_set_name): read by its
+    path from JSONL and from a Parquet struct column, and a folder of such shards is taken as
+    having the fields; a path into nothing is named."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rows = [{"text": f"doc {i}", "meta": {"pile_set_name": "Pile-CC" if i % 2 else "Github"}} for i in range(6)]
+    want = [(r["meta"]["pile_set_name"], r["text"].encode()) for r in rows]
+    folder = tmp_path / "pile"
+    folder.mkdir()
+    (folder / "00.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert list(read_sourced(folder / "00.jsonl", source_col="meta.pile_set_name")) == want
+    assert list(read_sourced(folder, source_col="meta.pile_set_name")) == want
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "pile.parquet")
+    assert list(read_sourced(tmp_path / "pile.parquet", source_col="meta.pile_set_name")) == want
+    with pytest.raises(InputError, match=r"column 'meta' has no field 'source'"):
+        list(read_sourced(tmp_path / "pile.parquet", source_col="meta.source"))
+    with pytest.raises(InputError, match=r"not a JSON object with 'text' and 'meta.source' fields"):
+        list(read_sourced(folder / "00.jsonl", source_col="meta.source"))

@@ -105,6 +105,24 @@ def folder_files(folder: Path) -> list[Path]:
                   if f.is_file() and not any(part.startswith(".") for part in f.relative_to(folder).parts))
 
 
+def _field(row: dict, name: str):
+    """A record's field: ``name`` itself, else a nested one by its dotted path (The Pile's
+    ``meta.pile_set_name``). KeyError or TypeError where there is none."""
+    if name in row or "." not in name:
+        return row[name]
+    for part in name.split("."):
+        row = row[part]
+    return row
+
+
+def _has_field(obj: dict, name: str) -> bool:
+    try:
+        _field(obj, name)
+    except (KeyError, TypeError):
+        return False
+    return True
+
+
 def _has_fields(path: Path, text_col: str, source_col: str | None) -> bool:
     """Whether a JSONL file's first record (a Parquet file's columns) has the fields a corpus
     reads; a file whose first line is not JSON counts as having them (reading it then says
@@ -117,7 +135,7 @@ def _has_fields(path: Path, text_col: str, source_col: str | None) -> bool:
             names = pq.read_schema(path).names
         except Exception:  # noqa: BLE001 - not Parquet after all: reading it reports that
             return True
-        return all(c in names for c in wanted)
+        return all(c in names or c.split(".")[0] in names for c in wanted)
     name = path.name.lower()
     opener = lzma.open if name.endswith(".xz") else gzip.open if name.endswith(".gz") else open
     try:
@@ -126,7 +144,7 @@ def _has_fields(path: Path, text_col: str, source_col: str | None) -> bool:
         obj = json.loads(line)
     except (ValueError, lzma.LZMAError, OSError, EOFError):
         return True
-    return not isinstance(obj, dict) or all(c in obj for c in wanted)
+    return not isinstance(obj, dict) or all(_has_field(obj, c) for c in wanted)
 
 
 def _paragraphs(path: Path, progress: ReadProgress, chunk: int = 1 << 20) -> Iterator[bytes]:
@@ -187,13 +205,27 @@ def _table_rows(p: Path, text_col: str, source_col: str | None, progress: ReadPr
         except Exception as exc:  # noqa: BLE001 - pyarrow's errors name no common class
             raise InputError(f"cannot read {str(p)!r} as Parquet: {exc}") from None
         names = pf.schema_arrow.names
+        top = {}  # each field's top-level column (a struct's, for a dotted path into it)
         for col, flag in ((text_col, "--text-col"), (source_col, "--source-col")):
-            if col is not None and col not in names:
+            if col is None:
+                continue
+            top[col] = col if col in names else col.split(".")[0]
+            if top[col] not in names:
                 raise InputError(f"{str(p)!r} has no column {col!r}; columns: {', '.join(names)}; name it with {flag}")
+
+        def values(batch, col):
+            vals = batch.column(top[col]).to_pylist()
+            if top[col] == col:
+                return vals
+            try:
+                return [None if v is None else _field({top[col]: v}, col) for v in vals]
+            except (KeyError, TypeError):
+                raise InputError(f"{str(p)!r}: column {top[col]!r} has no field {col[len(top[col]) + 1:]!r}") from None
+
         row = 0
-        for batch in pf.iter_batches(batch_size=4096, columns=[c for c in (text_col, source_col) if c is not None]):
-            texts = batch.column(text_col).to_pylist()
-            sources = batch.column(source_col).to_pylist() if source_col else [p.name] * len(texts)
+        for batch in pf.iter_batches(batch_size=4096, columns=sorted(set(top.values()))):
+            texts = values(batch, text_col)
+            sources = values(batch, source_col) if source_col else [p.name] * len(texts)
             for text, source in zip(texts, sources):
                 row += 1
                 if text:
@@ -207,8 +239,8 @@ def _table_rows(p: Path, text_col: str, source_col: str | None, progress: ReadPr
         rows += 1
         try:
             row = json.loads(line)
-            text = row[text_col]
-            source = str(row[source_col]) if source_col else p.name
+            text = _field(row, text_col)
+            source = str(_field(row, source_col)) if source_col else p.name
         except (ValueError, KeyError, TypeError):
             bad += 1  # a cut last line, a record of another kind: left out, said at the end
             first_bad = (i, line) if first_bad is None else first_bad
