@@ -153,6 +153,11 @@ def test_cli_writes_json_and_duplicates_and_plan_reads_it(tmp_path, austen):
     assert p.exit_code == 0, p.output
     data = json.loads(p.stdout)["data"]
     assert data["unique_tokens"] == d["unique_tokens_estimate"] and data["source"] == str(out)
+    # the audit counted bytes: said so for a model of another vocabulary, not for a byte-level one
+    assert "counted bytes" in p.stderr and "--tokenizer tokenizer.json" in p.stderr
+    byte_model = ["--d-model", "64", "--layers", "2", "--heads", "2", "--vocab", "256", "--seq-len", "256"]
+    p = runner.invoke(app, ["plan", *byte_model, "--tokens", "2e7", "--num-gpus", "1", "--corpus-audit", str(out)])
+    assert p.exit_code == 0 and "counted bytes" not in p.stderr, p.output
     html = tmp_path / "audit.html"
     both = runner.invoke(app, ["data", "audit", str(corpus), str(bundled_path("austen")), "--json", "--html", str(html)])
     assert both.exit_code == 0 and len(json.loads(both.stdout)) == 2

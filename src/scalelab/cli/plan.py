@@ -114,7 +114,8 @@ def plan(
                 raise ScalelabError("give --unique-tokens or --corpus-audit, not both")
             from scalelab.corpus.audit import read_audit_unique_tokens
 
-            unique, source = read_audit_unique_tokens(corpus_audit), str(corpus_audit)
+            unique = read_audit_unique_tokens(corpus_audit, None if model is None else model.vocab_size)
+            source = str(corpus_audit)
         return make_plan(acc, model=model, params=params, tokens=tokens, num_gpus=num_gpus, days=days, mfu=mfu, goodput=goodput, pue=pue, budget_usd=budget_usd,
                          budget_gpu_hours=budget_gpu_hours, budget_flops=budget_flops,
                          fit=None if fit_path is None else load_fit(fit_path),

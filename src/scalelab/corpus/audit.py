@@ -479,9 +479,14 @@ def _token_counter(tokenizer: str) -> Callable[[bytes], int]:
     return lambda doc: len(tok.encode(doc.decode("utf-8", "replace")).ids)
 
 
-def read_audit_unique_tokens(path: str | Path) -> float:
-    """The unique-token estimate of an audit JSON (``scalelab data audit --json``)."""
+def read_audit_unique_tokens(path: str | Path, vocab_size: int | None = None) -> float:
+    """The unique-token estimate of an audit JSON (``scalelab data audit --json``). An audit
+    that counted bytes, read for a model whose vocabulary is not bytes (``vocab_size`` above
+    256, or not known), is said to be in bytes: a subword tokenizer makes several times fewer."""
     import json
+    import warnings
+
+    from scalelab.errors import ScalelabWarning
 
     p = Path(path)
     try:
@@ -498,6 +503,12 @@ def read_audit_unique_tokens(path: str | Path) -> float:
                          "scalelab data audit CORPUS --json") from None
     if not value > 0:
         raise InputError(f"--corpus-audit {str(p)!r}: its unique-token estimate is {value:g}; audit a corpus with text in it")
+    counted = {str((a.get("settings") or {}).get("tokenizer", "byte")) for a in audits}
+    if counted == {"byte"} and (vocab_size is None or vocab_size > 256):
+        vocab = "" if vocab_size is None else f" of {vocab_size:,}"
+        warnings.warn(f"--corpus-audit {str(p)!r} counted bytes ({value:.3g}), taken here as the model's tokens; a "
+                      f"subword vocabulary{vocab} makes about 4x fewer of English text: audit with --tokenizer "
+                      "tokenizer.json (the model's own) for its tokens", ScalelabWarning, stacklevel=2)
     return value
 
 
