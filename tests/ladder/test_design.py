@@ -161,6 +161,8 @@ def test_toml_round_trip(tmp_path):
 @pytest.mark.parametrize("kw,message", [
     (dict(), r"give a target"),
     (dict(target_params=1e6), r"give both --target-params and --target-tokens"),
+    (dict(target_flops=1e15, target_params=1e6), r"give --target-flops alone .* not both"),  # not one dropped
+    (dict(target_flops=1e15, target_params=1e6, target_tokens=2e7), r"give --target-flops alone .* not both"),
     (dict(target_flops=10.0), r"--target-flops 10.0: give a FLOP count in \[1e9, 1e30\]"),
     (dict(target_flops=1e18, budget_frac=2.0), r"--budget-frac 2.0: give a fraction in \(0, 1\]"),
     (dict(sizes=[1e5], multiples=[-1]), r"--multiples: token multiples must be positive"),

@@ -390,6 +390,9 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
     if any(m <= 0 for m in multiples):
         raise InputError("--multiples: token multiples must be positive (x 20 tokens per parameter)")
     target = None
+    if target_flops and (target_params or target_tokens):
+        raise InputError("give --target-flops alone (the compute-optimal target, 20 tokens per parameter), or "
+                         "--target-params with --target-tokens; not both")
     if target_params or target_tokens:
         if not (target_params and target_tokens):
             raise InputError("give both --target-params and --target-tokens (or --target-flops)")
