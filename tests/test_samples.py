@@ -245,6 +245,29 @@ def test_exchange_rate_and_break_even():
     assert samples_to_reach(small, 1.01) is None
 
 
+def test_the_exchange_reads_pass_at_k_where_it_was_observed():
+    """At k_B = 1 the coverage to match is the larger model's observed pass@1 (the law fitted
+    to every k can miss it by points), and the smaller model's samples to reach it are read
+    off its own observed curve where that gets there."""
+    from scalelab.samples.compute import add_compute
+    from scalelab.samples.data import Counts
+    from scalelab.samples.forecast import forecast_coverage
+
+    rng = np.random.default_rng(3)
+    runs = []
+    for name, a in (("small", 0.2), ("big", 0.9)):
+        c = rng.binomial(64, np.minimum(1, rng.beta(a, 1.5, 60)))
+        runs.append(forecast_coverage(Counts(name, np.arange(60), np.full(60, 64), c), [256], num_bootstrap=0))
+    small, big = runs
+    add_compute(runs, {"small": 1e9, "big": 7e9}, tokens_per_sample=500)
+    e = small.compute["exchange"]
+    assert e["coverage"] == pytest.approx(big.observed["value"][0])  # big's pass@1, as observed
+    law_at_1 = float(big.fit.predict([1])["value"][0])
+    assert abs(law_at_1 - e["coverage"]) > 0.005  # (the law's pass@1 is elsewhere: the case this is about)
+    k, v = np.asarray(small.observed["k"], float), np.asarray(small.observed["value"], float)
+    assert k[0] < e["k_a"] < k[-1] and np.interp(np.log(e["k_a"]), np.log(k), v) == pytest.approx(e["coverage"])
+
+
 def test_cli_counts_flops_and_checks_params():
     sizes = "Pythia-70M=70M,Pythia-12B=12B"
     r = runner.invoke(app, ["samples", "fit", MONKEYS, *COLS, "--bootstrap", "0", "--predict-k", "10000",

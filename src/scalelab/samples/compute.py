@@ -64,9 +64,35 @@ def samples_to_reach(fit: CoverageFit, coverage: float) -> float | None:
     return float(np.exp(hi))
 
 
+def _observed_at(observed: dict | None, k: float) -> float | None:
+    """pass@k read off a model's observed curve (its unbiased estimates on a grid of k,
+    linear in log k between them); None beyond the samples drawn."""
+    if not observed or len(observed["k"]) == 0 or not 1 <= k <= observed["k"][-1]:
+        return None
+    return float(np.interp(np.log(k), np.log(np.asarray(observed["k"], float)), observed["value"]))
+
+
+def _observed_reach(observed: dict | None, coverage: float) -> float | None:
+    """The k at which the observed curve reaches ``coverage``; None if it does not within the
+    samples drawn."""
+    if not observed or len(observed["k"]) == 0:
+        return None
+    k, v = np.log(np.asarray(observed["k"], float)), np.maximum.accumulate(np.asarray(observed["value"], float))
+    if v[-1] < coverage:
+        return None
+    i = int(np.searchsorted(v, coverage))
+    if i == 0:
+        return float(np.exp(k[0]))
+    return float(np.exp(np.interp(coverage, v[i - 1:i + 1], k[i - 1:i + 1])))
+
+
 def exchange(fit_a: CoverageFit, fit_b: CoverageFit, *, flops_sample_a: float, flops_sample_b: float,
-             k_b: float = 1.0, train_flops_a: float | None = None, train_flops_b: float | None = None) -> Exchange:
+             k_b: float = 1.0, train_flops_a: float | None = None, train_flops_b: float | None = None,
+             observed_a: dict | None = None, observed_b: dict | None = None) -> Exchange:
     """How many samples of A match ``k_b`` samples of B, and what that costs (see the module).
+    Where a model's observed pass@k (``observed_*``: a forecast's ``observed``) reaches, it is
+    read from there, and from the law only beyond: a law fitted to all k can miss pass@1 by
+    several points.
 
     >>> from scalelab.samples import fit_coverage
     >>> rng = np.random.default_rng(0)
@@ -76,8 +102,10 @@ def exchange(fit_a: CoverageFit, fit_b: CoverageFit, *, flops_sample_a: float, f
     >>> round(e.samples_ratio, 1), e.flops_a < e.flops_b  # 9x the samples of a 10x cheaper model
     (9.2, True)
     """
-    cov = float(fit_b.predict([k_b])["value"][0])
-    k_a = samples_to_reach(fit_a, cov)
+    cov = _observed_at(observed_b, k_b)
+    cov = float(fit_b.predict([k_b])["value"][0]) if cov is None else cov
+    k_a = _observed_reach(observed_a, cov)
+    k_a = samples_to_reach(fit_a, cov) if k_a is None else k_a
     flops_b = k_b * flops_sample_b
     if k_a is None:
         return Exchange(cov, k_b, None, None, None, flops_b, None)
@@ -108,4 +136,5 @@ def add_compute(results, params: dict[str, float], *, tokens_per_sample: float, 
             continue  # (without a law on both sides there is no rate to give)
         tf = {} if train_tokens is None else {"train_flops_a": train_flops(params[r.model], train_tokens),
                                                "train_flops_b": train_flops(params[ref.model], train_tokens)}
+        tf["observed_a"], tf["observed_b"] = r.observed, ref.observed
         r.compute["exchange"] = exchange(r.fit, ref.fit, flops_sample_a=f, flops_sample_b=f_ref, k_b=k_b, **tf).to_dict()
