@@ -303,6 +303,19 @@ def test_voting_and_best_of_k_against_every_subset():
         exact_best = np.mean([ok[s][np.argmax(sc[s])] for s in subs])
         assert majority_at_k([ans], [ok], [k], draws=20000)[0, 0] == pytest.approx(exact_vote, abs=0.015)
         assert best_at_k([sc], [ok], [k])[0, 0] == pytest.approx(exact_best, abs=1e-12)
+    # samples with no answer abstain: the vote is among those that answered ("" and None are no answer)
+    parsed = np.array(["a", None, "", "b", None, "a", float("nan")], dtype=object)
+    right = parsed == "a"
+    for k in range(1, 8):
+        subs = [list(s) for s in itertools.combinations(range(7), k)]
+
+        def vote_right(s):
+            given = [x for x in parsed[s] if isinstance(x, str) and x]
+            vals, counts = np.unique(given, return_counts=True) if given else ([], np.array([0]))
+            return len(given) > 0 and (counts == counts.max()).sum() == 1 and vals[counts.argmax()] == "a"
+
+        exact = np.mean([vote_right(s) for s in subs])
+        assert majority_at_k([parsed], [right], [k], draws=20000)[0, 0] == pytest.approx(exact, abs=0.015), k
 
 
 def test_cli_selection_table_from_answers_and_scores(tmp_path):

@@ -11,6 +11,7 @@ import pandas as pd
 
 from scalelab.errors import InputError
 from scalelab.samples.estimator import check_counts, subsample
+from scalelab.samples.voting import missing_answer
 
 
 @dataclass
@@ -80,7 +81,8 @@ def read_counts(path: str | Path, *, problem_col: str = "problem", n_col: str = 
                 problems.append(p)
                 samples.append(rows[correct_col].astype(int).to_numpy())
                 if answer_col:
-                    answers.append(rows[answer_col].astype(str).to_numpy())
+                    answers.append(np.array([None if missing_answer(a) else str(a) for a in rows[answer_col]],
+                                            dtype=object))  # a missing answer abstains from the vote
                 if score_col:
                     sc = pd.to_numeric(rows[score_col], errors="coerce").to_numpy(float)
                     if not np.isfinite(sc).all():

@@ -2,7 +2,7 @@
 
 * **Majority vote at k**: draw k of the n samples without replacement; the vote is right
   when the most frequent answer among them is unique (a tie is not a majority) and is a
-  correct answer. Estimated by Monte Carlo (``draws`` subsets per problem and k), exact at
+  correct answer; a sample with no answer (None, NaN, blank) abstains. Estimated by Monte Carlo (``draws`` subsets per problem and k), exact at
   k = 1 (pass@1) and k = n; its plateau is the vote over all n samples.
 * **Best of k** with a verifier score: the sample of highest score among k is kept; exact by
   order statistics: the sample with j samples scored below it is the best of a random
@@ -17,16 +17,28 @@ from scipy.special import gammaln
 from scalelab.errors import InputError
 
 
+def missing_answer(a) -> bool:
+    """Whether a sample's answer is missing: None, NaN, or a blank string."""
+    return a is None or (isinstance(a, float) and a != a) or (isinstance(a, str) and not a.strip())
+
+
 def majority_at_k(answers: list[np.ndarray], correct: list[np.ndarray], k, *, draws: int = 2000,
                   seed: int = 0) -> np.ndarray:
-    """Majority-vote accuracy per problem (rows) at each k (columns)."""
+    """Majority-vote accuracy per problem (rows) at each k (columns). A sample without an
+    answer (None, NaN or blank: nothing could be parsed from it) abstains: it is a wrong
+    sample, never a vote, so k samples of which most gave nothing are decided by the rest
+    (and by none, wrongly, when none answered)."""
     k = np.atleast_1d(np.asarray(k, dtype=np.int64))
     rng = np.random.default_rng(seed)
     out = np.zeros((len(answers), k.size))
     for i, (ans, ok) in enumerate(zip(answers, correct)):
-        codes, inverse = np.unique(np.asarray(ans).astype(str), return_inverse=True)
-        right = np.zeros(codes.size, bool)
-        right[inverse[np.asarray(ok, bool)]] = True
+        ans = np.asarray(ans, dtype=object)
+        given = ~np.array([missing_answer(a) for a in ans], bool)
+        codes, inv = np.unique(ans[given].astype(str), return_inverse=True)
+        inverse = np.full(ans.size, codes.size)  # the abstentions' code: one past the answers'
+        inverse[given] = inv
+        right = np.zeros(codes.size + 1, bool)
+        right[inverse[np.asarray(ok, bool) & given]] = True
         n = inverse.size
         if k.max() > n:
             raise InputError(f"majority@{k.max()} needs {k.max()} samples; problem {i + 1} has {n}")
@@ -39,10 +51,11 @@ def majority_at_k(answers: list[np.ndarray], correct: list[np.ndarray], k, *, dr
             else:
                 picks = np.argsort(rng.random((draws, n)), axis=1)[:, :kk]
                 picks = inverse[picks]
-            counts = np.zeros((picks.shape[0], codes.size), np.int64)
+            counts = np.zeros((picks.shape[0], codes.size + 1), np.int64)
             np.add.at(counts, (np.repeat(np.arange(picks.shape[0]), picks.shape[1]), picks.ravel()), 1)
+            counts[:, -1] = 0  # abstentions are no votes
             top = counts.max(1)
-            unique_top = (counts == top[:, None]).sum(1) == 1
+            unique_top = ((counts == top[:, None]).sum(1) == 1) & (top > 0)
             winner = counts.argmax(1)
             out[i, j] = np.mean(unique_top & right[winner])
     return out
