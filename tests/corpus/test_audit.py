@@ -238,3 +238,16 @@ def test_a_parquet_duplicate_names_its_row(tmp_path):
     pd.DataFrame({"text": [text, None, "something else entirely, " * 20, text]}).to_parquet(tmp_path / "d.parquet")
     rows = audit(tmp_path / "d.parquet").duplicates_frame()
     assert rows[["where", "kept_where", "kind"]].values.tolist() == [["d.parquet row 4", "d.parquet row 1", "exact"]]
+
+
+def test_the_html_page_shows_a_duplicates_line_breaks_as_breaks(tmp_path):
+    """A cluster's previews keep their text on one line, line breaks marked (a table cell
+    had shown them as a literal backslash-n)."""
+    from scalelab.report.audit import audit_report
+
+    doc = "first line of a document that repeats\nits second line, also repeated"
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(f"{doc}\n\nsomething else entirely, said once\n\n{doc}\n")
+    page = audit_report([audit(corpus)])
+    assert "first line of a document that repeats ↵ its second line" in page
+    assert "\\n" not in page.split("Largest clusters")[1]

@@ -86,10 +86,15 @@ def audit_report(audits: Sequence[Audit]) -> str:
         if a.largest_clusters:
             r.paragraph("Largest clusters, with the document kept and one it removed:")
             r.table(pd.DataFrame([{"size": c["size"], "exact": c["kinds"]["exact"], "near": c["kinds"]["near"],
-                                   "kept document": f"{c['kept_where']}: {c['kept_preview'][:90]}",
-                                   "a duplicate": f"{c['duplicate_where']}: {c['duplicate_preview'][:90]}"}
+                                   "kept document": f"{c['kept_where']}: {_one_line(c['kept_preview'])[:90]}",
+                                   "a duplicate": f"{c['duplicate_where']}: {_one_line(c['duplicate_preview'])[:90]}"}
                                   for c in a.largest_clusters]), text=True)
     return r.render()
+
+
+def _one_line(text: str) -> str:
+    """A preview on one line, its line breaks as ↵ (a table cell would show them as \\n)."""
+    return " ".join(" ↵ ".join(line.strip() for line in str(text).splitlines()).split())
 
 
 def _short(text: str, width: int = 28) -> str:
