@@ -207,6 +207,18 @@ def test_gpus_executor_without_a_gpu_is_refused(tmp_path, monkeypatch):
     assert not (tmp_path / "p.runs").exists() or not any((tmp_path / "p.runs").iterdir())
 
 
+@needs_torch
+def test_slurm_executor_without_slurm_is_refused(tmp_path, monkeypatch):
+    """Without sbatch, submitit would run every rung here at once: refused, nothing trained."""
+    pytest.importorskip("submitit")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    assert run("ladder", "design", "--sizes", "1e4", "--seq-len", "64", "--out", "p.toml").exit_code == 0
+    r = run("ladder", "run", "p.toml", "--executor", "slurm")
+    assert r.exit_code == 2 and "no SLURM here" in r.stderr and "--executor local" in r.stderr
+    assert not (tmp_path / "p.runs").exists()
+
+
 @pytest.mark.slow
 @needs_torch
 def test_corpus_too_small_is_refused_unless_forced(tmp_path, monkeypatch):

@@ -225,6 +225,8 @@ def run_ladder(plan_path: str | Path, *, executor: str = "local", nproc: int | N
     if executor == "gpus" and not torch.cuda.is_available():
         raise InputError("--executor gpus: no CUDA GPU is visible here (check CUDA_VISIBLE_DEVICES and the driver); "
                          "use --executor local to train on the CPU")
+    if executor == "slurm":
+        _check_slurm()
     rungs = list(plan.rungs) + ([plan.target] if include_target and plan.target else [])
     if only:
         known = {r.name for r in rungs}
@@ -403,11 +405,23 @@ def _subprocesses(plan_path, plan, todo, executor, nproc, on_rung, on_step=None,
     return results
 
 
-def _slurm(plan_path, plan, todo, options, on_rung, stop_on=()) -> dict:
+def _check_slurm() -> None:
+    """Refuse --executor slurm where there is no SLURM: submitit would fall back to running
+    every job on this machine at once, which is not what was asked."""
+    import shutil
+
     try:
-        import submitit
+        import submitit  # noqa: F401
     except ImportError:
         raise InputError("--executor slurm needs submitit: pip install submitit") from None
+    if shutil.which("sbatch") is None:
+        raise InputError("--executor slurm: no SLURM here (no sbatch on PATH), so every rung would start on this "
+                         "machine at once; run from a SLURM login node, or use --executor local (or gpus)")
+
+
+def _slurm(plan_path, plan, todo, options, on_rung, stop_on=()) -> dict:
+    import submitit
+
     folder = runs_folder(plan_path)
     ex = submitit.AutoExecutor(folder=str(folder / "slurm"))
     ex.update_parameters(**{"timeout_min": 24 * 60, "gpus_per_node": 1, "tasks_per_node": 1, **options})
