@@ -74,6 +74,18 @@ def test_megatron_text_log(tmp_path):
     assert log.frame["step"].tolist() == [100, 200]
     assert log.loss_name() == "lm_loss" and log.frame["tflops"].tolist() == [148.57, 149.1]
     assert log.report.junk == 1
+    # Megatron prints a NaN loss as NAN (a .6E format) and its evaluations on lines of their own
+    p = write(tmp_path / "nan.log", "\n".join([
+        " iteration      100/  200000 | lm loss: 4.1E+00 | grad norm: 1.2 |",
+        " validation loss at iteration 100 on validation set | lm loss value: 4.3E+00 | lm loss PPL: 7.4E+01 |",
+        " iteration      200/  200000 | lm loss: NAN | grad norm: INF |",
+        " test loss at iteration 200 | lm loss value: 4.2E+00 |",
+    ]) + "\n")
+    log = read_log(p)[0]
+    assert log.frame["step"].tolist() == [100, 200] and log.loss_name() == "lm_loss"
+    assert np.isfinite(log.frame["lm_loss"]).tolist() == [True, False] and log.report.nonfinite == 2
+    assert log.frame["val_lm_loss"].tolist()[0] == 4.3 and log.frame["test_lm_loss"].tolist()[1] == 4.2
+    assert log.report.junk == 0
 
 
 def test_printed_logs_nanogpt_and_torchtitan(tmp_path):
@@ -109,6 +121,10 @@ def test_printed_logs_nanogpt_and_torchtitan(tmp_path):
     log = read_log(deepspeed)[0]
     assert log.frame["step"].tolist() == [10, 20] and log.frame["loss"].tolist() == [4.2, NONFINITE]
     assert log.report.nonfinite == 1
+    # a NaN as other formats print it: NaN, NAN (a .4E or .4F format)
+    shouted = write(tmp_path / "nan.out", "step 10: loss 4.2\nstep 20: loss NaN\nstep 30: loss NAN, lr 1e-4\n")
+    log = read_log(shouted)[0]
+    assert log.frame["loss"].tolist() == [4.2, NONFINITE, NONFINITE] and log.report.nonfinite == 2
 
 
 def test_printed_log_without_steps_says_what_would_do(tmp_path):

@@ -19,7 +19,8 @@ pyarrow, a line-by-line fallback when junk lines are present; a Hugging Face
 prints: each line that names a step and metrics, see :func:`text_record`: nanoGPT's ``iter
 10: loss 4.2, time 350ms``, torchtitan's ``step: 10  loss: 4.2  tps: 7,012``, DeepSpeed's
 ``steps: 10 loss: 4.2``, and Megatron's lines); ``megatron`` (Megatron-LM /
-Megatron-DeepSpeed ``iteration N/ M | key: value | ...`` lines only); ``wandb`` (a W&B run
+Megatron-DeepSpeed ``iteration N/ M | key: value | ...`` lines, and their ``validation loss
+at iteration N | lm loss value: ...`` lines as ``val_lm_loss``, only); ``wandb`` (a W&B run
 history exported as CSV or JSON: ``_step``, ``_timestamp``, metric columns; or a panel
 export with ``Step`` and ``<run> - <metric>`` columns); ``tensorboard`` (event files,
 through the tensorboard package) and ``mlflow`` (a tracking store, through the mlflow
@@ -553,7 +554,9 @@ def _read_csv(chunks, report: ParseReport, sep: str) -> pd.DataFrame:
 
 
 MEGATRON_ITER = re.compile(rb"iteration\s+(\d+)\s*/\s*(\d+)")
-MEGATRON_FIELD = re.compile(rb"\|\s*([A-Za-z][A-Za-z0-9 ()/_.\-]*?)\s*:\s*([-+0-9.eEnaNinf]+)")
+MEGATRON_FIELD = re.compile(rb"\|\s*([A-Za-z][A-Za-z0-9 ()/_.\-]*?)\s*:\s*([-+]?(?i:nan|inf(?:inity)?)|[-+0-9.eE]+)")
+# Megatron's evaluations: "validation loss at iteration 1000 [on validation set] | lm loss value: 3.1E+00 | lm loss PPL: ..."
+MEGATRON_EVAL = re.compile(rb"(validation|test) loss at iteration\s+(\d+)")
 
 
 def _read_lines(chunks, report: ParseReport, fmt: str) -> pd.DataFrame:
@@ -585,11 +588,18 @@ def _read_lines(chunks, report: ParseReport, fmt: str) -> pd.DataFrame:
 def megatron_record(line: bytes) -> dict | None:
     """One ``iteration N/ M | key: value | ...`` line as a record, or None for other lines."""
     m = MEGATRON_ITER.search(line)
-    if not m:
-        return None
-    rec = {"step": int(m.group(1)), "train_iters": int(m.group(2))}
-    for key, val in MEGATRON_FIELD.findall(line):
+    prefix = ""
+    if m:
+        rec = {"step": int(m.group(1)), "train_iters": int(m.group(2))}
+    else:
+        m = MEGATRON_EVAL.search(line)
+        if not m:
+            return None
+        rec, prefix = {"step": int(m.group(2))}, "val_" if m.group(1) == b"validation" else "test_"
+    for key, val in MEGATRON_FIELD.findall(line, m.end()):
         name = key.decode().strip().lower().replace(" ", "_").replace("(", "").replace(")", "")
+        if prefix:  # "lm loss value" is the evaluation's lm_loss: val_lm_loss (and val_lm_loss_ppl)
+            name = prefix + name.removesuffix("_value")
         try:
             v = float(val)
         except ValueError:
@@ -601,7 +611,7 @@ def megatron_record(line: bytes) -> dict | None:
 ANSI = re.compile(rb"\x1b\[[0-9;]*[A-Za-z]")
 TEXT_STEP = re.compile(rb"(?<![A-Za-z_])(?:global_step|iteration|iter|steps?)\s*[:=#]?\s*(\d+)(?:\s*/\s*\d+)?(?![\d.])",
                        re.IGNORECASE)
-_NUMBER = rb"[-+]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)\b"
+_NUMBER = rb"[-+]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?i:nan|inf(?:inity)?)\b"
 TEXT_FIELD = re.compile(rb"(?<![\w/.\-])([A-Za-z][\w/.\-]*(?: [A-Za-z][\w/\-]*)?)\s*(?::|=|\s)\s*(" + _NUMBER
                         + rb")(ms|s|%|[KMGT]i?B)?(?![\w.])")
 TEXT_TIME = re.compile(rb"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:[.,](\d+))?")
