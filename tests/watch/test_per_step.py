@@ -16,7 +16,7 @@ LADDER = sorted((DATA / "watch" / "ladder").glob("*.jsonl.xz"))
 
 
 def alerts(frame: pd.DataFrame, **settings) -> list:
-    return Monitor(WatchSettings(loss_name="loss", **settings)).update(frame)
+    return Monitor(WatchSettings(**{"loss_name": "loss", **settings})).update(frame)
 
 
 def synthetic(n: int, every: int, noise: float, seed: int = 0) -> pd.DataFrame:
@@ -204,6 +204,42 @@ def test_a_five_percent_throughput_drop_under_two_percent_noise():
     frame.loc[1200:, "tokens_per_s"] *= 0.95
     (a,) = [a for a in alerts(frame) if a.kind == "throughput_drop"]
     assert 1200 - 20 <= a.index and a.seen_index - 1200 <= 50
+
+
+def megatron_log(path, slow_from: int | None = None, seed: int = 0):
+    """Megatron-LM's printed log: a timestamp to the second before each line (12.3 s between
+    lines of 10 iterations), its step time in ms, no token count; a step 5% slower from
+    ``slow_from`` on."""
+    import datetime
+
+    rng = np.random.default_rng(seed)
+    t0, sec, lines = datetime.datetime(2024, 5, 1, 12), 0.0, []
+    for it in range(10, 6010, 10):
+        per = 1.2345 * (1.05 if slow_from and it > slow_from else 1.0) * (1 + 0.02 * rng.standard_normal())
+        sec += 10 * per
+        stamp = (t0 + datetime.timedelta(seconds=sec)).strftime("%Y-%m-%d %H:%M:%S")
+        loss = 2.5 + 6 * (it + 50) ** -0.3 * (1 + 0.004 * rng.standard_normal())
+        lines.append(f" [{stamp}] iteration {it:8d}/  500000 | consumed samples: {it * 512:12d} | elapsed time per "
+                     f"iteration (ms): {per * 1000:.1f} | global batch size:   512 | lm loss: {loss:.6E} |")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_megatron_log_is_timed_by_its_step_times(tmp_path):
+    """Megatron's clock is to the second: rates over 12-13 s intervals come in two values 8%
+    apart, and their medians flipped into false throughput drops. Its step times, to the
+    millisecond, give the rate; a 5% slower step is still found."""
+    from scalelab.watch.session import count_tokens
+
+    def frame(path):
+        return count_tokens(read_log(path, "megatron")[0].frame, 512 * 4096, str(path))
+
+    healthy = frame(megatron_log(tmp_path / "ok.log"))
+    assert np.isfinite(healthy["wall_time"]).all()  # the line's timestamp
+    assert [a for a in alerts(healthy, loss_name="lm_loss") if a.kind == "throughput_drop"] == []
+    slow = frame(megatron_log(tmp_path / "slow.log", slow_from=4000))
+    (a,) = [a for a in alerts(slow, loss_name="lm_loss") if a.kind == "throughput_drop"]
+    assert 4000 - 100 <= a.step and a.seen_index - 400 <= 50  # (iteration 4010 is row 400)
 
 
 def test_a_throughput_drop_watched_live_is_one_event_as_in_the_whole_log():

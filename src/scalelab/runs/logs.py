@@ -591,6 +591,9 @@ def megatron_record(line: bytes) -> dict | None:
     prefix = ""
     if m:
         rec = {"step": int(m.group(1)), "train_iters": int(m.group(2))}
+        stamp = _line_time(line, m.start())  # Megatron-LM's " [2024-05-01 12:00:00] iteration ..."
+        if stamp is not None:
+            rec["wall_time"] = stamp
     else:
         m = MEGATRON_EVAL.search(line)
         if not m:
@@ -616,6 +619,19 @@ TEXT_FIELD = re.compile(rb"(?<![\w/.\-])([A-Za-z][\w/.\-]*(?: [A-Za-z][\w/\-]*)?
                         + rb")(ms|s|%|[KMGT]i?B)?(?![\w.])")
 TEXT_TIME = re.compile(rb"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:[.,](\d+))?")
 UNIT_SUFFIX = {b"ms": "_ms", b"s": "_s", b"%": "_pct"}
+
+
+def _line_time(line: bytes, end: int) -> float | None:
+    """The date and time a line gives before ``end`` (``2025-01-31 12:00:01,123``), as
+    seconds since the epoch (UTC); None without one."""
+    t = TEXT_TIME.search(line, 0, end)
+    if not t:
+        return None
+    try:
+        stamp = datetime.fromisoformat(f"{t.group(1).decode()}T{t.group(2).decode()}").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    return stamp.timestamp() + (float(b"0." + t.group(3)) if t.group(3) else 0.0)
 
 
 def text_record(line: bytes) -> dict | None:
@@ -650,13 +666,9 @@ def text_record(line: bytes) -> dict | None:
     if not m:
         return None
     rec: dict = {"step": int(m.group(1))}
-    t = TEXT_TIME.search(line, 0, m.start())
-    if t:
-        try:
-            stamp = datetime.fromisoformat(f"{t.group(1).decode()}T{t.group(2).decode()}").replace(tzinfo=timezone.utc)
-            rec["wall_time"] = stamp.timestamp() + (float(b"0." + t.group(3)) if t.group(3) else 0.0)
-        except ValueError:
-            pass
+    stamp = _line_time(line, m.start())
+    if stamp is not None:
+        rec["wall_time"] = stamp
     n = 0
     for name, value, unit in TEXT_FIELD.findall(line, m.end()):
         key = name.decode().strip().lower().replace(" ", "_")

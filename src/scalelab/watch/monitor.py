@@ -25,6 +25,12 @@ from scalelab.watch import detectors as det
 from scalelab.watch.forecast import Projection, compare
 
 THROUGHPUT_NAMES = ("tokens_per_s", "tokens_per_second", "tokens/s", "throughput", "tps", "train/tokens_per_second")
+STEP_TIME_NAMES = {"elapsed_time_per_iteration_ms": 1e-3, "time_ms": 1e-3, "step_time_ms": 1e-3, "iter_time_ms": 1e-3,
+                   "step_time": 1.0, "step_time_s": 1.0, "iter_time_s": 1.0, "time_per_step": 1.0}
+"""A step's duration as training scripts print it (Megatron's ``elapsed time per iteration
+(ms)``, nanoGPT's ``time 350ms``), and the seconds in its unit: with the tokens a step trains
+on, a throughput timed to the millisecond where the log's clock (Megatron's, to the second)
+is too coarse, or where there is none."""
 GRAD_NORM_NAMES = ("grad_norm", "grad-norm", "gradient_norm", "train/grad_norm", "optim/grad_norm")
 LR_NAMES = ("lr", "learning_rate", "learning-rate", "train/learning_rate", "train/lr", "optim/lr")
 BURN_IN_KINDS = ("spike", "grad_norm_spike", "divergence")
@@ -244,6 +250,7 @@ class Monitor:
     """The learning rate at each point: from its row, else the last one logged before it."""
     _lr_now: float = math.nan
     rate: list = field(default_factory=list)
+    step_secs: list = field(default_factory=list)  # a step's logged duration, in seconds
     alerts: list = field(default_factory=list)
     replaced: int = 0
     rewinds: int = 0
@@ -270,6 +277,7 @@ class Monitor:
         s = self.settings
         cols = set(frame.columns)
         rate_col = next((c for c in THROUGHPUT_NAMES if c in cols), None)
+        time_col = next((c for c in STEP_TIME_NAMES if c in cols), None)
         gn_col = next((c for c in GRAD_NORM_NAMES if c in cols), None)
         lr_col = lr_column(frame.columns)
         first_new = len(self.steps)
@@ -311,6 +319,7 @@ class Monitor:
             self.loss_repaired.append(self.loss[-1])
             self.grad_norm.append(_f(r.get(gn_col)) if gn_col else math.nan)
             self.rate.append(_f(r.get(rate_col)) if rate_col else math.nan)
+            self.step_secs.append(_f(r.get(time_col)) * STEP_TIME_NAMES[time_col] if time_col else math.nan)
             self.lr.append(self._lr_now)
         self.last_update_wall = now_wall if now_wall is not None else (self.wall[-1] if self.wall else None)
         return found + self._detect(first_new)
@@ -323,7 +332,7 @@ class Monitor:
 
     def _pop(self) -> None:
         for arr in (self.steps, self.tokens, self.wall, self.loss, self.loss_repaired, self.grad_norm, self.rate,
-                    self.lr):
+                    self.step_secs, self.lr):
             arr.pop()
 
     # ------------------------------------------------------------- detect
@@ -415,7 +424,8 @@ class Monitor:
         return g
 
     def _rates(self) -> np.ndarray:
-        """tokens/s: the logged throughput, or Δtokens/Δwall-time between logged points."""
+        """tokens/s: the logged throughput; else the tokens a step trains on over its logged
+        duration (:data:`STEP_TIME_NAMES`); else Δtokens/Δwall-time between logged points."""
         r = np.asarray(self.rate, float)
         if np.isfinite(r).any():
             return r
@@ -423,8 +433,13 @@ class Monitor:
         out = np.full(len(t), np.nan)
         if len(t) > 1:
             dt, dw = np.diff(t), np.diff(w)
+            secs = np.asarray(self.step_secs[1:], float)
             with np.errstate(divide="ignore", invalid="ignore"):
-                out[1:] = np.where(dw > 0, dt / dw, np.nan)
+                if np.isfinite(secs).any():  # the tokens of one step of the stretch, over a step's time
+                    per_step = dt / np.diff(np.asarray(self.steps, float))
+                    out[1:] = np.where(secs > 0, per_step / secs, np.nan)
+                else:
+                    out[1:] = np.where(dw > 0, dt / dw, np.nan)
         return out
 
     def run_forecast(self) -> Forecast | None:
