@@ -118,3 +118,22 @@ def test_an_evaluation_given_to_observe_is_judged_against_a_ladders_forecast():
     assert st.points == 801 and st.forecast_metric == "val_bpb" and st.forecast_value == pytest.approx(
         1.3 * float(fit.law_.predict(params=N, tokens=800 * per_step)))
     assert "behind_forecast" in kinds and "nonfinite" in kinds  # val_bpb 30% above the law; the loss's NaN at once
+
+
+def test_a_loop_that_gives_no_tokens_is_told_how_to_be_judged():
+    """With a forecast but no tokens, the status says the run is not judged, in the loop's
+    terms (observe's tokens) as well as the command line's."""
+    import warnings
+
+    from scalelab.fitting import Fit
+    from tests.conftest import synthetic_runs
+
+    warnings.simplefilter("ignore")
+    fit = Fit(num_bootstrap=0).fit(synthetic_runs("chinchilla"))
+    w = Watcher(WatchSettings(params=1e9, final_tokens=2e10, fit=fit), every=50)
+    for i in range(1, 101):
+        w.observe(i, loss=3.0, wall_time=at(i))
+    st = w.status()
+    assert st.projection is None and "observe(step, tokens=...)" in st.unjudged
+    w.observe(101, loss=3.0, tokens=101 * 2e6, wall_time=at(101))
+    assert w.status().unjudged is None

@@ -538,7 +538,7 @@ class Monitor:
         if np.isfinite(np.asarray(self.tokens, float)).any():
             return None
         return ("not judged against the forecast: the log counts no tokens; give --tokens-per-step "
-                "(global batch x sequence length)")
+                "(global batch x sequence length), or in a training loop observe(step, tokens=...)")
 
     def budget_alert(self) -> det.Alert | None:
         cost = self.status().projected_cost_usd
