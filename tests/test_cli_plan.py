@@ -29,17 +29,25 @@ def test_counts_as_people_write_them():
 
 
 def test_a_gpu_count_that_failures_would_stall_is_refused_not_priced():
-    """At 300,000 B200s Llama 3's failure rate stops the job every 10 minutes, as long as a
-    restart takes: the failure model leaves no training time (the plan used to fail on its
-    own goodput of 0, naming a --goodput the user never gave)."""
-    r = run("--params", "1T", "--tokens", "20T", "--gpu", "b200", "--num-gpus", "300k")
-    assert r.exit_code == 2 and "on 300,000 GPUs the job would fail every 10.1 min" in r.stderr
+    """At a million B200s Llama 3's failure rate stops the job every 3 minutes, a third of a
+    restart: the failure model leaves 4% of the time for training, and the plan is refused
+    (it used to fail on its own goodput of 0, naming a --goodput the user never gave). At
+    300,000 (a failure every 10 minutes) it leaves 37%, and the plan says so."""
+    r = run("--params", "1T", "--tokens", "20T", "--gpu", "b200", "--num-gpus", "1M")
+    assert r.exit_code == 2 and "on 1,000,000 GPUs the job would fail every 3.0 min" in r.stderr
+    assert "leave 3.7% of the time" in r.stderr
     assert "give fewer GPUs, or --goodput" in r.stderr and "--goodput 0.0" not in r.stderr
-    assert run("--params", "1T", "--tokens", "20T", "--gpu", "b200", "--num-gpus", "300k", "--goodput", "0.8").exit_code == 0
+    assert run("--params", "1T", "--tokens", "20T", "--gpu", "b200", "--num-gpus", "1M", "--goodput", "0.8").exit_code == 0
+    d = json.loads(run("--params", "1T", "--tokens", "20T", "--gpu", "b200", "--num-gpus", "300k", "--json").stdout)
+    assert 0.3 < d["run"]["goodput"] < 0.45
     r = run("--params", "1T", "--tokens", "20T", "--gpu", "b200", "--days", "1")
     assert r.exit_code == 2 and "--days 1 cannot be met this way: give more days" in r.stderr
     r = run("--params", "1T", "--tokens", "20T", "--gpu", "b200", "--days", "10", "--json")
-    assert r.exit_code == 0 and "more GPUs do not meet this deadline" in r.stderr
+    assert r.exit_code == 0 and "more GPUs do not meet it: the failure model leaves" in r.stderr
+    # the count planned is the fastest one tried, not the largest (past a point more GPUs are slower)
+    assert json.loads(r.stdout)["run"]["goodput"] > 0.3
+    r = run("--params", "70B", "--tokens", "2T", "--gpu", "h100", "--num-gpus", "1024", "--days", "10")
+    assert r.exit_code == 0 and "would finish in 10 (at the same MFU, and their goodput)" in r.stderr
 
 
 def test_a_deadline_is_met_or_said_to_be_missed_in_whole_nodes():

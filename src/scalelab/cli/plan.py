@@ -219,7 +219,7 @@ def _print_plan(p) -> None:
                       f"{s_['tokens_per_s_per_gpu']:,.0f} tokens/s/GPU, {lay_['memory_gib']:.1f} GiB; {lay_['why']}")
         if sp.get("goodput"):
             gd = sp["goodput"]
-            t.add_row("failures", f"one every {gd['mtbf_hours']:.1f} h on {gd['num_gpus']:,} GPUs; checkpoint every "
+            t.add_row("failures", f"one every {duration(3600 * gd['mtbf_hours'])} on {gd['num_gpus']:,} GPUs; checkpoint every "
                       f"{duration(60 * gd['interval_minutes'])} ({duration(60 * gd['checkpoint_minutes'])} each); lost: "
                       f"{100 * gd['lost_checkpointing']:.2f}% checkpointing, {100 * gd['lost_recompute']:.2f}% redone, "
                       f"{100 * gd['lost_restarts']:.2f}% restarting (scalelab plan goodput)")
@@ -277,7 +277,7 @@ def plan_goodput(
     as_json: Json = False,
 ) -> None:
     """Goodput from the GPU count: the job's time between failures, the best checkpoint
-    interval (Young), and the wall-clock time lost to checkpoints, redone work and restarts."""
+    interval (Daly), and the wall-clock time lost to checkpoints, redone work and restarts (Daly's model)."""
 
     def go():
         from scalelab.cli.common import parse_numbers
@@ -297,8 +297,8 @@ def plan_goodput(
     t = Table("GPUs", "time between failures", "checkpoint", "checkpoint every", "lost: checkpoints", "redone work",
               "restarts", "goodput")
     for r in rows:
-        t.add_row(f"{r.num_gpus:,}", f"{r.mtbf_hours:.2f} h", duration(60 * r.checkpoint_minutes),
-                  f"{r.interval_minutes:.1f} min", f"{100 * r.lost_checkpointing:.2f}%", f"{100 * r.lost_recompute:.2f}%",
+        t.add_row(f"{r.num_gpus:,}", duration(3600 * r.mtbf_hours), duration(60 * r.checkpoint_minutes),
+                  duration(60 * r.interval_minutes), f"{100 * r.lost_checkpointing:.2f}%", f"{100 * r.lost_recompute:.2f}%",
                   f"{100 * r.lost_restarts:.2f}%", f"{100 * r.goodput:.1f}%")
     out.print(t)
     out.print("Failures: Llama 3's rate unless given (419 unexpected interruptions in 54 days on 16,384 H100s; it "

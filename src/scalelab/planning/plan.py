@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from scalelab.errors import InputError, PlanWarning, recording_warnings
 
 MIN_GOODPUT = 0.05  # below this share of wall-clock time training, a plan is refused rather than priced
+LOW_GOODPUT = 0.5  # below this, priced with a warning
 
 
 class NoTrainingTime(InputError):
@@ -33,7 +34,7 @@ class NoTrainingTime(InputError):
     def __init__(self, num_gpus: int, mtbf_hours: float, goodput: float, hint: str = "give fewer GPUs"):
         self.num_gpus, self.mtbf_hours, self.goodput = num_gpus, mtbf_hours, goodput
         super().__init__(f"on {num_gpus:,} GPUs the job would fail every {60 * mtbf_hours:.1f} min (Llama 3's failure "
-                         f"rate), and restarts, checkpoints and redone work would leave {100 * goodput:.0f}% of the time "
+                         f"rate), and restarts, checkpoints and redone work would leave {100 * goodput:.2g}% of the time "
                          f"for training; {hint}, or --goodput if your cluster fails less or restarts faster (scalelab "
                          "plan goodput shows the model)")
 from scalelab.fitting.forecast import Forecast
@@ -274,12 +275,26 @@ def make_plan(accelerator: Accelerator, *, model: ModelConfig | None = None, par
 
             n = plan.run.num_gpus
             need = _gpus_for(plan.run.days * n, days)
-            failing = goodput is None and plan.speed is not None and plan.speed.get("goodput_source") == "failure model" \
-                and goodput_model(need, float(plan.params.total)).goodput < MIN_GOODPUT
-            warnings.warn(f"--days {days:g} cannot be met on {n:,.0f} GPUs: the run takes {plan.run.days:.1f} days; "
-                          + (f"{need:,} would finish in {days:g} at the same MFU and goodput, but on that many the failure "
-                             "model leaves no time for training: more GPUs do not meet this deadline" if failing else
-                             f"{need:,} would finish in {days:g} (at the same MFU and goodput)"), PlanWarning, stacklevel=2)
+            modelled = goodput is None and plan.speed is not None and plan.speed.get("goodput_source") == "failure model"
+            trained = plan.run.days * n * plan.run.goodput  # GPU-days of training the run needs
+            g_need = plan.run.goodput
+            if modelled:  # more GPUs fail more often: count again at their own goodput
+                for _ in range(30):
+                    g_need = goodput_model(need, float(plan.params.total)).goodput
+                    if need * g_need <= n * plan.run.goodput:
+                        break  # these many train no faster than the GPUs planned
+                    again = _gpus_for(trained / g_need, days)
+                    if again == need:
+                        break
+                    need = again
+            days_need = trained / (need * g_need) if g_need > 0 else math.inf
+            if days_need > days * (1 + 1e-9):
+                tail = (f"more GPUs do not meet it: the failure model leaves {need:,} GPUs {100 * g_need:.2g}% of the "
+                        f"time for training ({days_need:.1f} days)")
+            else:
+                tail = f"{need:,} would finish in {days:g} (at the same MFU{', and their goodput' if modelled else ' and goodput'})"
+            warnings.warn(f"--days {days:g} cannot be met on {n:,.0f} GPUs: the run takes {plan.run.days:.1f} days; {tail}",
+                          PlanWarning, stacklevel=2)
     spread = None
     if plan.speed is not None and plan.speed.get("mfu_source") == "performance model":
         from scalelab.planning.validate import predicted_hours_spread
@@ -303,7 +318,8 @@ def _deadline_gpus(accelerator, kw: dict, speed_kw: dict, goodput: float | None,
     """The GPU count that meets ``days`` at the predicted speed: counted first at the
     catalogue's MFU, then recounted at each count's predicted MFU and goodput (a larger
     count runs less efficiently) for a few rounds; the fewest GPUs seen that meet the
-    deadline, or the most seen where none does. None where the speed model does not apply."""
+    deadline, or the fastest seen where none does (past a point more GPUs are slower: their
+    failures take more time than they add). None where the speed model does not apply."""
     tried: dict[int, float] = {}  # GPUs -> predicted days
     n = None
     with warnings.catch_warnings():
@@ -327,7 +343,7 @@ def _deadline_gpus(accelerator, kw: dict, speed_kw: dict, goodput: float | None,
     if not tried:
         return None
     meeting = [g for g, d in tried.items() if d <= days * (1 + 1e-9)]
-    return min(meeting) if meeting else max(tried)
+    return min(meeting) if meeting else min(tried, key=lambda g: (tried[g], -g))
 
 
 def _make_plan(accelerator, *, model, params, tokens, num_gpus, days, mfu, goodput, pue, budget_usd, budget_gpu_hours,
@@ -537,6 +553,11 @@ def _predict_speed(plan: Plan, accelerator, *, mfu, goodput, parallel, recompute
     g = goodput_model(n, float(plan.params.total)) if goodput is None else None
     if g is not None and g.goodput < MIN_GOODPUT:
         raise NoTrainingTime(n, g.mtbf_hours, g.goodput)
+    if g is not None and g.goodput < LOW_GOODPUT:
+        warnings.warn(f"on {n:,} GPUs the job would fail every {60 * g.mtbf_hours:.1f} min (Llama 3's failure rate): "
+                      f"restarts and redone work take {100 * (g.lost_restarts + g.lost_recompute):.0f}% of the time, and "
+                      f"fewer GPUs would lose less (scalelab plan goodput); give --goodput if your cluster fails less or "
+                      "restarts faster", PlanWarning, stacklevel=3)
     # the run's time is the tokens over the predicted throughput, whatever FLOP count the plan reports
     tokens_per_s_per_gpu = chosen["step"]["tokens_per_s_per_gpu"]
     run_mfu = min(1.0, plan.flops.per_token * tokens_per_s_per_gpu / accelerator.peak_flops)
