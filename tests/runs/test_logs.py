@@ -121,6 +121,7 @@ def test_printed_logs_nanogpt_and_torchtitan(tmp_path):
     log = read_log(deepspeed)[0]
     assert log.frame["step"].tolist() == [10, 20] and log.frame["loss"].tolist() == [4.2, NONFINITE]
     assert log.report.nonfinite == 1
+    assert log.frame["iter_time_s"].tolist() == [1.1, 1.1]  # "iter time (s): 1.100": the unit named before the colon
     # a NaN as other formats print it: NaN, NAN (a .4E or .4F format)
     shouted = write(tmp_path / "nan.out", "step 10: loss 4.2\nstep 20: loss NaN\nstep 30: loss NAN, lr 1e-4\n")
     log = read_log(shouted)[0]

@@ -615,7 +615,7 @@ ANSI = re.compile(rb"\x1b\[[0-9;]*[A-Za-z]")
 TEXT_STEP = re.compile(rb"(?<![A-Za-z_])(?:global_step|iteration|iter|steps?)\s*[:=#]?\s*(\d+)(?:\s*/\s*\d+)?(?![\d.])",
                        re.IGNORECASE)
 _NUMBER = rb"[-+]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?i:nan|inf(?:inity)?)\b"
-TEXT_FIELD = re.compile(rb"(?<![\w/.\-])([A-Za-z][\w/.\-]*(?: [A-Za-z][\w/\-]*)?)\s*(?::|=|\s)\s*(" + _NUMBER
+TEXT_FIELD = re.compile(rb"(?<![\w/.\-])([A-Za-z][\w/.\-]*(?: [A-Za-z][\w/\-]*)?)(?:\s*\((ms|s)\))?\s*(?::|=|\s)\s*(" + _NUMBER
                         + rb")(ms|s|%|[KMGT]i?B)?(?![\w.])")
 TEXT_TIME = re.compile(rb"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:[.,](\d+))?")
 UNIT_SUFFIX = {b"ms": "_ms", b"s": "_s", b"%": "_pct"}
@@ -670,8 +670,9 @@ def text_record(line: bytes) -> dict | None:
     if stamp is not None:
         rec["wall_time"] = stamp
     n = 0
-    for name, value, unit in TEXT_FIELD.findall(line, m.end()):
+    for name, named_unit, value, unit in TEXT_FIELD.findall(line, m.end()):
         key = name.decode().strip().lower().replace(" ", "_")
+        unit = unit or named_unit  # DeepSpeed's "iter time (s): 1.1" as "time 1.1s"
         if unit:
             key += UNIT_SUFFIX.get(unit, "_" + unit.decode().lower())
         elif key == "time":
