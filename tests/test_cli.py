@@ -200,6 +200,27 @@ def test_predict_errors(fit_file, tmp_path):
     assert r.exit_code == 2 and "--json summary, not a fit file" in r.stderr and "--out" in r.stderr, r.stderr
 
 
+def test_a_table_a_log_or_a_folder_given_for_a_fit_says_what_it_is_and_what_to_do(tmp_path):
+    runs = tmp_path / "runs.csv"
+    runs.write_text("run_id,params,tokens,loss\na,1e6,2e7,3.1\nb,2e6,4e7,2.9\n")
+    log = tmp_path / "train.jsonl"
+    log.write_text("".join(json.dumps({"step": i, "loss": 3 - i / 100}) + "\n" for i in range(5)))
+    tb = tmp_path / "tb" / "run1"
+    tb.mkdir(parents=True)
+    (tb / "events.out.tfevents.1.host").write_bytes(b"\x00\xfe")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = [(runs, "is a table of runs, not a fit: fit it first (scalelab fit"),
+             (log, "is a training log, not a fit file: watch it with scalelab watch LOG"),
+             (tb / "events.out.tfevents.1.host", "is a training log, not a fit file"),
+             (tmp_path / "tb", "is a folder of training logs, not a fit file"),
+             (empty, "is a folder, not a fit file: a fit file is what scalelab fit RUNS --out fit.json writes")]
+    for path, message in cases:
+        for args in (("predict", path, "--compute", "1e22"), ("report", path), ("returns", path, "--compute", "1e22")):
+            r = run(*args)
+            assert r.exit_code == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+
+
 def test_nothing_is_written_on_failure(tmp_path):
     out = tmp_path / "fit.json"
     r = run("fit", CHIN, "--where", "flops < 2.5e18", "--out", out)

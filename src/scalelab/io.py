@@ -107,8 +107,11 @@ def load_fit(path: str | Path) -> Fit:
     from scalelab.fitting import Fit
 
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FitFileError(f"fit file {str(path)!r} does not exist; create one with scalelab fit RUNS --out {path}")
+    instead = _not_a_fit(path)
+    if instead:
+        raise FitFileError(f"{str(path)!r} is {instead}")
     if _is_ladder_plan(path):
         raise FitFileError(f"{str(path)!r} is a ladder plan, not a fit: fit its rungs with scalelab ladder fit "
                            f"{path} --out fit.json, and give fit.json")
@@ -128,6 +131,68 @@ def load_plan(path: str | Path) -> Plan:
                          f"--out writes. To judge the ladder's target against its forecast, give --fit fit.json from "
                          f"scalelab ladder fit {path} --out fit.json (it carries the target's size and tokens)")
     return Plan.from_dict(load_json(path, "plan"), source=f"plan {str(path)!r}")
+
+
+LOG_SUFFIXES = (".log", ".txt", ".out", ".err")
+FIT_HOWTO = "a fit file is what scalelab fit RUNS --out fit.json writes"
+
+
+def _not_a_fit(path: Path) -> str | None:
+    """What ``path`` is, said with what to do, when it is plainly not a fit file: a folder,
+    a training log, or a table of runs still to be fitted; None when it may be one.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "runs.csv").write_text("run_id,params,tokens,loss\\na,1e6,2e7,3.1\\n")
+    >>> _not_a_fit(d / "runs.csv").split(":")[0]
+    'a table of runs, not a fit'
+    >>> _not_a_fit(d) is None, _not_a_fit(d / "fit.json") is None
+    (False, True)
+    """
+    name, suffix = path.name.lower(), path.suffix.lower()
+    log_use = "watch it with scalelab watch LOG --fit fit.json, or give it to scalelab report fit.json --log LOG"
+    if path.is_dir():
+        if any(path.rglob("events.out.tfevents*")) or (path / "mlflow.db").exists() or any(path.glob("*/meta.yaml")):
+            return f"a folder of training logs, not a fit file: {log_use}; {FIT_HOWTO}"
+        return f"a folder, not a fit file: {FIT_HOWTO}"
+    if name.startswith("events.out.tfevents") or suffix in LOG_SUFFIXES:
+        return f"a training log, not a fit file: {log_use}; {FIT_HOWTO}"
+    if suffix not in (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq", ".json"):
+        return None
+    columns = _columns(path, suffix)
+    if columns is None:
+        return None
+    lower = {str(c).strip().lower() for c in columns}
+    if lower & {"params", "n", "parameters", "model_size", "num_params"} and lower & {"tokens", "d", "data", "num_tokens"}:
+        return f"a table of runs, not a fit: fit it first (scalelab fit {path} --out fit.json) and give fit.json"
+    if lower & {"step", "steps", "iter", "iteration", "global_step", "_step", "trainer/global_step"}:
+        return f"a training log, not a fit file: {log_use}; {FIT_HOWTO}"
+    return f"a table, not a fit file (columns: {', '.join(map(str, list(columns)[:8]))}); {FIT_HOWTO}"
+
+
+def _columns(path: Path, suffix: str) -> list | None:
+    """The column names of a table, from its first line (or Parquet schema); None when the
+    file is a single JSON document (a fit file may be one) or cannot be read."""
+    try:
+        if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        with path.open("r", encoding="utf-8-sig", errors="replace") as fh:
+            first = fh.readline()
+            second = fh.readline()
+    except (OSError, ValueError, ImportError):
+        return None
+    if suffix in (".csv", ".tsv"):
+        sep = "\t" if suffix == ".tsv" else (";" if ";" in first and "," not in first else ",")
+        return [c.strip().strip('"') for c in first.rstrip("\r\n").split(sep)]
+    try:  # JSON lines: the first record's keys, when the file holds more than one record
+        record = json.loads(first)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(record, dict) or not second.strip():
+        return None
+    return list(record)
 
 
 def _is_ladder_plan(path: Path) -> bool:
