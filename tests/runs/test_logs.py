@@ -199,6 +199,7 @@ def test_tensorboard_written_by_tensorboard(tmp_path):
     logs = read_log(tmp_path)
     assert [lg.name for lg in logs] == ["a", "b"]
     assert len(logs[0].frame) == 12000 and logs[0].loss_name() == "train/loss"
+    assert logs[0].report.summary() == "12,000 rows from 12,000 scalar events"
 
 
 def test_a_restarted_tensorboard_run_drops_what_the_restart_abandoned(tmp_path):
@@ -259,6 +260,7 @@ def test_mlflow_written_by_mlflow(tmp_path, monkeypatch):
             mlflow.log_metric("loss", 4.0 - s * 0.001, step=s)
     logs = read_log(tmp_path / "mlflow.db")
     assert len(logs) == 1 and logs[0].name == "pilot" and len(logs[0].frame) == 300
+    assert logs[0].report.summary() == "300 rows from 300 logged values"
     assert read_log(uri, "mlflow", run=run.info.run_id)[0].frame["loss"].iloc[-1] == pytest.approx(3.701)
     with pytest.raises(InputError, match=r"no MLflow run with id or name 'nope'"):
         read_log(uri, "mlflow", run="nope")

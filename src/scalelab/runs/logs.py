@@ -93,7 +93,8 @@ class ParseReport:
         return asdict(self)
 
     def summary(self) -> str:
-        parts = [f"{self.rows:,} rows from {self.lines:,} lines"]
+        unit = {"tensorboard": "scalar events", "mlflow": "logged values"}.get(self.format, "lines")
+        parts = [f"{self.rows:,} rows from {self.lines:,} {unit}"]
         for label, n in (("junk line{s} skipped", self.junk), ("repeated step{s} (last kept)", self.duplicates),
                          ("step{s} out of order", self.out_of_order), ("restart{s} from an earlier step", self.restarts),
                          ("row{s} of abandoned stretches dropped", self.superseded),
