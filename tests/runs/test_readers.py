@@ -187,6 +187,11 @@ def test_nan_rows_are_named():
     df.loc[3, "val_loss"] = np.inf
     with pytest.raises(InputError, match=r"loss is missing, NaN, infinite or not a number in 2 rows: row 2 \(run_id=a\), row 4 \(run_id=b\)"):
         Runs.from_frame(df, **MAP)
+    # the rows keep their numbers in the table after a selection, and the message gives one that keeps the finite rows
+    with pytest.raises(InputError, match=r"in 1 row: row 4 \(run_id=b\); fix or drop those rows "
+                                         r"\(--where \"val_loss < 1e300\" keeps the finite ones\)"):
+        Runs.from_frame(df, where="val_loss == val_loss", **MAP)
+    assert len(Runs.from_frame(df, where="val_loss < 1e300", all_steps=True, **MAP)) == len(df) - 2
 
 
 def test_text_in_a_number_column_is_named():

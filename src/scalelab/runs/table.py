@@ -110,8 +110,11 @@ class Runs:
         """
         df = frame.reset_index(drop=True)
         name = source
+        file_rows = np.arange(1, len(df) + 1)  # each row's number in the table, for errors after --where
         if where:
-            df = select_rows(df, where, source=name).reset_index(drop=True)
+            df = select_rows(df, where, source=name)
+            file_rows = df.index.to_numpy() + 1
+            df = df.reset_index(drop=True)
 
         mapping = {"params": params_col, "tokens": tokens_col, "loss": loss_col, "unique_tokens": unique_tokens_col}
         if flops_col is not None:
@@ -137,7 +140,7 @@ class Runs:
             warn_unnamed_runs(df, run_id_col, name)
         run_id = df[run_id_col].astype(str) if has_ids else row_labels(df)
         roles = pd.DataFrame({"run_id": run_id, **out})
-        _check_values(roles, df, name)
+        _check_values(roles, df, name, file_rows, mapping)
         if "loss" in roles and len(roles) and roles["loss"].max() > MAX_CROSS_ENTROPY_BITS:
             import warnings
 
@@ -148,7 +151,7 @@ class Runs:
                           f"if this is a perplexity, fit its logarithm (--loss-col \"log({loss_col})\")",
                           ScalelabWarning, stacklevel=2)
         if has_ids and "params" in roles:
-            _check_one_size_per_run(roles, name)
+            _check_one_size_per_run(roles, name, file_rows)
 
         extra = df.drop(columns=[c for c in df.columns if c in roles.columns or c == run_id_col])
         table = pd.concat([roles, extra], axis=1)
@@ -157,7 +160,7 @@ class Runs:
             last = table.groupby("run_id", sort=False)["tokens"].transform("max") == table["tokens"]
             table = table.loc[last]
             table = table.loc[~table.duplicated("run_id", keep="last")]
-        _check_duplicates(table, name, all_steps)
+        _check_duplicates(table, name, all_steps, file_rows[table.index.to_numpy()])
         table = table.reset_index(drop=True)
         if sha256 is None:
             sha256 = hashlib.sha256(roles.to_csv(index=False).encode()).hexdigest()
@@ -225,46 +228,56 @@ def resolve_column(df: pd.DataFrame, col: str, role: str, name: str, required: b
     )
 
 
-def _check_values(roles: pd.DataFrame, raw: pd.DataFrame, name: str) -> None:
+def _check_values(roles: pd.DataFrame, raw: pd.DataFrame, name: str, file_rows: np.ndarray,
+                  mapping: dict | None = None) -> None:
     for role in [c for c in ROLES if c in roles]:
         values = roles[role].to_numpy(dtype=float)
         bad = ~np.isfinite(values)
         if bad.any():
+            col = (mapping or {}).get(role, role)
+            if col in raw.columns and pd.api.types.is_numeric_dtype(raw[col]):  # a query that keeps the finite rows
+                quoted = col if str(col).isidentifier() else f"`{col}`"
+                drop = f'(--where "{quoted} < 1e300" keeps the finite ones)'
+            else:
+                drop = "(e.g. --where)"
             raise InputError(
-                f"{name}: {role} is missing, NaN, infinite or not a number in {_rows(roles, bad)}; "
-                "fix or drop those rows (e.g. --where)"
+                f"{name}: {role} is missing, NaN, infinite or not a number in {_rows(roles, bad, file_rows)}; "
+                f"fix or drop those rows {drop}"
             )
         bad = values <= 0
         if bad.any():
-            raise InputError(f"{name}: {role} must be > 0 but is <= 0 in {_rows(roles, bad)}; fix or drop those rows")
+            raise InputError(f"{name}: {role} must be > 0 but is <= 0 in {_rows(roles, bad, file_rows)}; fix or drop those rows")
     if "unique_tokens" in roles and "tokens" in roles:
         bad = (roles["unique_tokens"] > roles["tokens"]).to_numpy()
         if bad.any():
-            raise InputError(f"{name}: unique_tokens exceeds tokens in {_rows(roles, bad)}; a run sees at most "
+            raise InputError(f"{name}: unique_tokens exceeds tokens in {_rows(roles, bad, file_rows)}; a run sees at most "
                              "as many unique tokens as it trains on (give the unique tokens it saw)")
 
 
-def _check_one_size_per_run(roles: pd.DataFrame, name: str) -> None:
+def _check_one_size_per_run(roles: pd.DataFrame, name: str, file_rows: np.ndarray) -> None:
     """Rows of one run id are one run's curve (its steps); with different parameter counts
     they are two runs sharing an id, which would be merged into one without a word."""
     sizes = roles.groupby("run_id", sort=False)["params"].transform("nunique")
     bad = (sizes > 1).to_numpy()
     if bad.any():
         raise InputError(f"{name}: rows with one run_id have different parameter counts (two runs sharing an id?): "
-                         f"{_rows(roles, bad)}; give each run its own run_id")
+                         f"{_rows(roles, bad, file_rows)}; give each run its own run_id")
 
 
-def _check_duplicates(table: pd.DataFrame, name: str, all_steps: bool) -> None:
+def _check_duplicates(table: pd.DataFrame, name: str, all_steps: bool, file_rows: np.ndarray) -> None:
     keys = ["run_id", "tokens"] if all_steps else ["run_id"]
     dup = table.duplicated(keys, keep=False).to_numpy()
     if dup.any():
         what = "run_id and tokens" if all_steps else "run_id"
-        raise InputError(f"{name}: rows repeat the same {what}: {_rows(table, dup)}; remove the duplicates")
+        raise InputError(f"{name}: rows repeat the same {what}: {_rows(table, dup, file_rows)}; remove the duplicates")
 
 
-def _rows(table: pd.DataFrame, mask: np.ndarray, limit: int = 5) -> str:
+def _rows(table: pd.DataFrame, mask: np.ndarray, file_rows: np.ndarray | None = None, limit: int = 5) -> str:
+    """The rows of ``mask`` by their number in the table as read (``file_rows``, 1-based,
+    when a selection dropped some) and run id."""
     idx = np.flatnonzero(mask)
-    shown = ", ".join(f"row {i + 1} (run_id={table['run_id'].iloc[i]})" for i in idx[:limit])
+    number = (lambda i: int(file_rows[i])) if file_rows is not None else (lambda i: i + 1)
+    shown = ", ".join(f"row {number(i)} (run_id={table['run_id'].iloc[i]})" for i in idx[:limit])
     more = f" and {idx.size - limit} more" if idx.size > limit else ""
     return f"{idx.size} row{'s' if idx.size != 1 else ''}: {shown}{more}"
 
