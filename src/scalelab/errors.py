@@ -61,6 +61,10 @@ class CorpusWarning(ScalelabWarning):
     """Part of a corpus was left out: files in a corpus folder that are not text."""
 
 
+class OutlierWarning(ScalelabWarning):
+    """Runs far off the fitted law (diverged, broken, or from another setup)."""
+
+
 class ConvergenceWarning(ScalelabWarning):
     """The optimiser stopped before it met its tolerance."""
 

@@ -268,3 +268,29 @@ def test_an_exponent_at_the_top_of_its_range_is_said():
         fit = Fit(num_bootstrap=0, calibrate=False).fit(pd.DataFrame(rows, columns=["params", "tokens", "loss"]))
     assert fit.params_["alpha"] == pytest.approx(EXPONENT_BOUNDS[1], abs=1e-3)
     assert any(f"alpha hit its bound ({EXPONENT_BOUNDS[1]:g})" in str(w.message) for w in seen)
+
+
+def test_a_diverged_run_is_named_and_kept_out_of_the_extrapolation_error():
+    import pandas as pd
+
+    from scalelab.errors import OutlierWarning
+
+    rng = np.random.default_rng(1)
+    rows = [{"run_id": f"{n:.0e}-{m}x", "params": n, "tokens": n * m,
+             "loss": (1.7 + 400 / n**0.34 + 410 / (n * m) ** 0.28) * (1 + 0.01 * rng.standard_normal())}
+            for n in (1e7, 2e7, 5e7, 1e8, 2e8) for m in (5, 10, 20, 40)]
+    clean = pd.DataFrame(rows)
+    broken = clean.copy()
+    broken.loc[broken["run_id"] == "1e+08-40x", "loss"] = 9.8  # a run that blew up and never came back
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = Fit(num_bootstrap=20).fit(Runs.from_frame(clean)).calibration_.per_decade
+    with pytest.warns(OutlierWarning, match=r"1 row far off the law \(1e\+08-40x \+19\d%.*--where \"run_id != '1e\+08-40x'\""):
+        fit = Fit(num_bootstrap=20).fit(Runs.from_frame(broken))
+    assert fit.outliers_.sum() == 1
+    # measured with the broken run as a held-out target, the error per decade was 0.64 (64%)
+    assert fit.calibration_.per_decade < max(0.05, 2 * reference)
+    # nothing is flagged in the clean sweep
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OutlierWarning)
+        Fit(num_bootstrap=0).fit(Runs.from_frame(clean))
