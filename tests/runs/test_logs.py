@@ -88,6 +88,30 @@ def test_megatron_text_log(tmp_path):
     assert log.report.junk == 0
 
 
+def test_megatron_tokens_from_consumed_samples_and_the_printed_sequence_length(tmp_path):
+    """Megatron counts sequences ("consumed samples", a batch ramp-up included) and prints
+    its arguments first; their seq_length turns the samples into tokens, read whole or live."""
+    from scalelab.watch.stream import LineParser
+
+    args = ["------------------------ arguments ------------------------",
+            "  encoder_seq_length .............................. 4096",
+            "  seq_length ...................................... 4096",
+            "  train_iters ..................................... 200000",
+            "-------------------- end of arguments ---------------------"]
+    iters = [f" iteration {s:8d}/  200000 | consumed samples: {c:12d} | global batch size: {b:5d} | lm loss: 4.1E+00 |"
+             for s, c, b in ((10, 320, 32), (20, 960, 64), (30, 2240, 128))]  # the batch ramping up
+    p = write(tmp_path / "train.log", "\n".join(args + iters) + "\n")
+    log = read_log(p)[0]
+    assert log.frame["tokens"].tolist() == [320 * 4096, 960 * 4096, 2240 * 4096]
+    assert "tokens = consumed samples x seq_length 4,096" in log.report.summary()
+    parser = LineParser("text", str(p))
+    rows = [parser.parse([ln.encode()]) for ln in args + iters]
+    assert [r["tokens"].iloc[0] for r in rows if r is not None] == [320 * 4096, 960 * 4096, 2240 * 4096]
+    # without the arguments the samples stay samples: no tokens are made up
+    p = write(tmp_path / "bare.log", "\n".join(iters) + "\n")
+    assert read_log(p)[0].frame["tokens"].isna().all()
+
+
 def test_printed_logs_nanogpt_and_torchtitan(tmp_path):
     """What training scripts print: nanoGPT's iter lines with its eval lines at the same step,
     torchtitan's coloured lines with a timestamp, thousands separators and units."""

@@ -166,6 +166,7 @@ def _watch_table(mon, report) -> Table:
         parse.append("a partial last line")
     if st.rewinds:
         parse.append(f"{st.rewinds} restart{'s' if st.rewinds > 1 else ''}")
+    parse += report.get("notes") or []
     t.add_row("log", ", ".join(parse))
     t.add_row("alerts", "none" if not st.alerts else "")
     for a in st.alerts[-8:]:

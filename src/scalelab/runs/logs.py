@@ -103,7 +103,7 @@ class ParseReport:
                 parts.append(f"{n:,} {label.format(s='' if n == 1 else 's')}")
         if self.partial_last_line:
             parts.append("a partial last line (not yet complete)")
-        return "; ".join(parts)
+        return "; ".join(parts + self.notes)
 
 
 ROLE_COLUMNS = ("step", "tokens", "wall_time")  # every metric table has these; the other columns are metrics
@@ -560,10 +560,49 @@ MEGATRON_FIELD = re.compile(rb"\|\s*([A-Za-z][A-Za-z0-9 ()/_.\-]*?)\s*:\s*([-+]?
 MEGATRON_EVAL = re.compile(rb"(validation|test) loss at iteration\s+(\d+)")
 
 
+# Megatron prints its arguments before training, "  seq_length ..................... 4096"
+MEGATRON_ARG = re.compile(rb"(?<![\w-])(seq_length|encoder_seq_length)\s\.{2,}\s(\d+)\s*$")
+
+
+class SampleTokens:
+    """Tokens for a log that counts sequences: Megatron's iteration lines give ``consumed
+    samples`` (sequences, batch ramp-up included) and its arguments, printed first, the
+    sequence length. A record with consumed samples and no token count gets
+    ``consumed_tokens`` = consumed samples x seq_length once the arguments were seen.
+
+    >>> t = SampleTokens()
+    >>> t.see(b"  seq_length ...................................... 4096")
+    True
+    >>> t.add({"step": 10, "consumed_samples": 5120.0})
+    {'step': 10, 'consumed_samples': 5120.0, 'consumed_tokens': 20971520.0}
+    """
+
+    def __init__(self, report: ParseReport | None = None):
+        self.seq_len: int | None = None
+        self.report = report
+
+    def see(self, line: bytes) -> bool:
+        """Take the sequence length from an argument line; True when it was one."""
+        m = MEGATRON_ARG.search(line)
+        if not m or (self.seq_len is not None and m.group(1) == b"encoder_seq_length"):
+            return bool(m)
+        self.seq_len = int(m.group(2))
+        if self.report is not None:
+            note = f"tokens = consumed samples x seq_length {self.seq_len:,} (the log's arguments)"
+            self.report.notes = [n for n in self.report.notes if not n.startswith("tokens = consumed samples")] + [note]
+        return True
+
+    def add(self, rec: dict) -> dict:
+        if self.seq_len and "consumed_samples" in rec and not any(n in rec for n in TOKEN_NAMES):
+            rec["consumed_tokens"] = rec["consumed_samples"] * self.seq_len
+        return rec
+
+
 def _read_lines(chunks, report: ParseReport, fmt: str) -> pd.DataFrame:
     parse = megatron_record if fmt == "megatron" else text_record
     records = []
     dicts = 0
+    samples = SampleTokens(report)
     for chunk in chunks:
         for ln in chunk.split(b"\n"):
             if not ln.strip():
@@ -571,10 +610,11 @@ def _read_lines(chunks, report: ParseReport, fmt: str) -> pd.DataFrame:
             report.lines += 1
             rec = parse(ln)
             if rec is None:
-                report.junk += 1  # other log lines (info, warnings)
+                report.junk += 1  # other log lines (info, warnings, arguments)
                 dicts += ln.lstrip().startswith(b"{'")
+                samples.see(ln)
                 continue
-            records.append(rec)
+            records.append(samples.add(rec))
     if not records:
         if fmt == "megatron":
             raise InputError(f"{report.source}: no 'iteration N/ M | key: value' lines; not a Megatron log (--format)")

@@ -7,7 +7,7 @@ import csv
 import pandas as pd
 
 from scalelab.errors import InputError
-from scalelab.runs.logs import ParseReport, map_roles, megatron_record, parse_json, text_record
+from scalelab.runs.logs import ParseReport, SampleTokens, map_roles, megatron_record, parse_json, text_record
 
 
 class LineParser:
@@ -21,6 +21,7 @@ class LineParser:
         self.report = ParseReport(source=source, format=fmt)
         self.header: list[str] | None = None
         self.roles = dict(step_col=step_col, tokens_col=tokens_col, time_col=time_col)
+        self.samples = SampleTokens(self.report)  # a printed log's sequence length, for its consumed samples
 
     def parse(self, lines: list[bytes]) -> pd.DataFrame | None:
         records = []
@@ -34,8 +35,10 @@ class LineParser:
             rec = self._one(raw)
             if rec is None:
                 self.report.junk += 1
+                if self.fmt in ("text", "megatron"):
+                    self.samples.see(raw)
             else:
-                records.append(rec)
+                records.append(self.samples.add(rec) if self.fmt in ("text", "megatron") else rec)
         if not records:
             return None
         frame = pd.DataFrame.from_records(records)
