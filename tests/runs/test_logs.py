@@ -112,6 +112,20 @@ def test_megatron_tokens_from_consumed_samples_and_the_printed_sequence_length(t
     assert read_log(p)[0].frame["tokens"].isna().all()
 
 
+def test_nanogpt_tokens_from_its_tokens_per_iteration_and_the_flag_overrides_printed_counts(tmp_path):
+    from scalelab.watch.session import WatchSettings, watch_once
+
+    lines = ["tokens per iteration will be: 491,520", "step 0: train loss 5.5059, val loss 5.5559"]
+    lines += [f"iter {i}: loss {5 - i / 1000:.4f}, time 350.00ms, mfu 34.00%" for i in range(0, 300, 10)]
+    p = write(tmp_path / "nano.log", "\n".join(lines) + "\n")
+    log = read_log(p)[0]
+    assert log.frame["tokens"].iloc[-1] == 290 * 491520 and "tokens = step x 491,520" in log.report.summary()
+    # --tokens-per-step replaces a count the reader worked out (not one the log wrote), and says so
+    out = watch_once(str(p), WatchSettings(), roles={"tokens_per_step": 1000})[0]
+    assert out.monitor.tokens[-1] == 290 * 1000
+    assert out.report["notes"] == ["tokens = step x 1,000 (--tokens-per-step)"]
+
+
 def test_printed_logs_nanogpt_and_torchtitan(tmp_path):
     """What training scripts print: nanoGPT's iter lines with its eval lines at the same step,
     torchtitan's coloured lines with a timestamp, thousands separators and units."""

@@ -265,12 +265,13 @@ def merge_steps(out: pd.DataFrame, report: ParseReport | None) -> pd.DataFrame:
         report.out_of_order += int((np.diff(steps) < 0).sum())
     values = out.drop(columns=["step"])
     # a value logged more than once for a step: the last is kept, the others counted; an
-    # evaluation row repeating its step's epoch (HF, Lightning) repeats bookkeeping, not a step
+    # evaluation row repeating its step's epoch or tokens (HF, Lightning) repeats bookkeeping, not a step
     groups = values.groupby(out["step"], sort=True)
     if report is not None and steps.size and np.unique(steps).size < steps.size:
         logged = values.notna()
         repeats = logged.sum() - logged.groupby(out["step"]).any().sum()
-        epochs = [c for c in values.columns if str(c).lower() in EPOCH_NAMES]
+        # the step's tokens (or epoch) written again on its evaluation line: counted only when it differs
+        epochs = [c for c in values.columns if str(c).lower() in EPOCH_NAMES or c == "tokens"]
         if epochs:
             kept = groups[epochs].transform("last")
             repeats[epochs] = (logged[epochs] & (values[epochs] != kept)).sum()
@@ -562,39 +563,60 @@ MEGATRON_EVAL = re.compile(rb"(validation|test) loss at iteration\s+(\d+)")
 
 # Megatron prints its arguments before training, "  seq_length ..................... 4096"
 MEGATRON_ARG = re.compile(rb"(?<![\w-])(seq_length|encoder_seq_length)\s\.{2,}\s(\d+)\s*$")
+# nanoGPT prints its batch before training, "tokens per iteration will be: 491,520"
+PRINTED_NOTE = "tokens = "  # how a report's note on counted tokens begins
+NANOGPT_TOKENS = re.compile(rb"tokens per iteration will be:\s*([\d,]+)\s*$")
 
 
-class SampleTokens:
-    """Tokens for a log that counts sequences: Megatron's iteration lines give ``consumed
-    samples`` (sequences, batch ramp-up included) and its arguments, printed first, the
-    sequence length. A record with consumed samples and no token count gets
-    ``consumed_tokens`` = consumed samples x seq_length once the arguments were seen.
+class PrintedTokens:
+    """Tokens for a printed log that counts steps or sequences but says, before training,
+    how long they are. Megatron's iteration lines give ``consumed samples`` (sequences, a
+    batch ramp-up included) and its arguments the sequence length: a record gets
+    ``consumed_tokens`` = consumed samples x seq_length. nanoGPT prints the tokens of an
+    iteration: a record gets ``tokens`` = step x that (as ``--tokens-per-step`` counts).
+    Records that count their tokens are left as they are.
 
-    >>> t = SampleTokens()
+    >>> t = PrintedTokens()
     >>> t.see(b"  seq_length ...................................... 4096")
     True
     >>> t.add({"step": 10, "consumed_samples": 5120.0})
     {'step': 10, 'consumed_samples': 5120.0, 'consumed_tokens': 20971520.0}
+    >>> t = PrintedTokens()
+    >>> t.see(b"tokens per iteration will be: 491,520"), t.add({"step": 10, "loss": 4.2})
+    (True, {'step': 10, 'loss': 4.2, 'tokens': 4915200})
     """
 
     def __init__(self, report: ParseReport | None = None):
         self.seq_len: int | None = None
+        self.per_step: int | None = None
         self.report = report
 
     def see(self, line: bytes) -> bool:
-        """Take the sequence length from an argument line; True when it was one."""
+        """Take the sequence length or the tokens per step from a line; True when it gave one."""
         m = MEGATRON_ARG.search(line)
-        if not m or (self.seq_len is not None and m.group(1) == b"encoder_seq_length"):
-            return bool(m)
-        self.seq_len = int(m.group(2))
+        if m:
+            if self.seq_len is None or m.group(1) == b"seq_length":
+                self.seq_len = int(m.group(2))
+                self._note(f"{PRINTED_NOTE}consumed samples x seq_length {self.seq_len:,} (the log's arguments)")
+            return True
+        m = NANOGPT_TOKENS.search(line)
+        if m:
+            self.per_step = int(m.group(1).replace(b",", b""))
+            self._note(f"{PRINTED_NOTE}step x {self.per_step:,} (the log's tokens per iteration)")
+            return True
+        return False
+
+    def _note(self, note: str) -> None:
         if self.report is not None:
-            note = f"tokens = consumed samples x seq_length {self.seq_len:,} (the log's arguments)"
-            self.report.notes = [n for n in self.report.notes if not n.startswith("tokens = consumed samples")] + [note]
-        return True
+            self.report.notes = [n for n in self.report.notes if not n.startswith(PRINTED_NOTE)] + [note]
 
     def add(self, rec: dict) -> dict:
-        if self.seq_len and "consumed_samples" in rec and not any(n in rec for n in TOKEN_NAMES):
+        if any(n in rec for n in TOKEN_NAMES):
+            return rec
+        if self.seq_len and "consumed_samples" in rec:
             rec["consumed_tokens"] = rec["consumed_samples"] * self.seq_len
+        elif self.per_step and "step" in rec:
+            rec["tokens"] = rec["step"] * self.per_step
         return rec
 
 
@@ -602,7 +624,7 @@ def _read_lines(chunks, report: ParseReport, fmt: str) -> pd.DataFrame:
     parse = megatron_record if fmt == "megatron" else text_record
     records = []
     dicts = 0
-    samples = SampleTokens(report)
+    samples = PrintedTokens(report)
     for chunk in chunks:
         for ln in chunk.split(b"\n"):
             if not ln.strip():

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab.errors import InputError
-from scalelab.runs.logs import ROLE_COLUMNS, detect_format, json_document, read_log
+from scalelab.runs.logs import PRINTED_NOTE, ROLE_COLUMNS, ParseReport, detect_format, json_document, read_log
 from scalelab.watch import detectors as det
 from scalelab.watch.monitor import Monitor, WatchSettings
 from scalelab.watch.stream import LineParser
@@ -44,7 +44,7 @@ def watch_once(source: str, settings: WatchSettings, *, fmt: str = "auto", run: 
         mon = Monitor(settings.for_metrics(log.metric_names, log.report.source), name=log.name or str(source))
         alerts = []
         for part in log.stretches or [log.frame]:  # a restarted run replayed as it was logged
-            alerts += mon.update(count_tokens(part, per_step, log.report.source))
+            alerts += mon.update(count_tokens(part, per_step, log.report.source, log.report))
         branched = log.frame["branched_from"].notna().to_numpy() if "branched_from" in log.frame else None
         gaps = det.gaps(log.frame["step"].to_numpy(), log.frame["wall_time"].to_numpy(float),
                         minutes=settings.stall_minutes, branched=branched)
@@ -89,7 +89,7 @@ def watch_live(source: str, settings: WatchSettings, *, fmt: str = "auto", run: 
             frame = parser.parse(tailer.poll())
             new: list[det.Alert] = []
             if frame is not None:
-                frame = count_tokens(frame, per_step, str(source))
+                frame = count_tokens(frame, per_step, str(source), parser.report)
                 if mon is None:
                     names = [c for c in frame.columns if c not in ROLE_COLUMNS]
                     mon = Monitor(settings.for_metrics(names, str(source)), name=str(source))
@@ -135,12 +135,19 @@ def _split_roles(roles: dict | None) -> tuple[dict, float | None]:
     return roles, per_step
 
 
-def count_tokens(frame: pd.DataFrame, per_step: float | None, source: str) -> pd.DataFrame:
-    """Tokens as step x ``per_step`` for a log that does not count them (refused for one that does)."""
+def count_tokens(frame: pd.DataFrame, per_step: float | None, source: str,
+                 report: ParseReport | None = None) -> pd.DataFrame:
+    """Tokens as step x ``per_step`` for a log that does not count them (refused for one that
+    does). Tokens the reader worked out from what a printed log says of its steps (see
+    :class:`~scalelab.runs.logs.PrintedTokens`, noted in ``report``) give way to ``per_step``."""
     if per_step is None:
         return frame
-    if frame["tokens"].notna().any():
+    printed = report is not None and any(n.startswith(PRINTED_NOTE) for n in report.notes)
+    if frame["tokens"].notna().any() and not printed:
         raise InputError(f"{source} counts its tokens already; --tokens-per-step is for a log that does not")
+    if printed:
+        report.notes = [n for n in report.notes if not n.startswith(PRINTED_NOTE)] + [
+            f"{PRINTED_NOTE}step x {per_step:,.0f} (--tokens-per-step)"]
     return frame.assign(tokens=frame["step"].to_numpy(float) * per_step)
 
 

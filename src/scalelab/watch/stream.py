@@ -7,7 +7,7 @@ import csv
 import pandas as pd
 
 from scalelab.errors import InputError
-from scalelab.runs.logs import ParseReport, SampleTokens, map_roles, megatron_record, parse_json, text_record
+from scalelab.runs.logs import ParseReport, PrintedTokens, map_roles, megatron_record, parse_json, text_record
 
 
 class LineParser:
@@ -21,7 +21,7 @@ class LineParser:
         self.report = ParseReport(source=source, format=fmt)
         self.header: list[str] | None = None
         self.roles = dict(step_col=step_col, tokens_col=tokens_col, time_col=time_col)
-        self.samples = SampleTokens(self.report)  # a printed log's sequence length, for its consumed samples
+        self.samples = PrintedTokens(self.report)  # what a printed log says its steps or samples hold
 
     def parse(self, lines: list[bytes]) -> pd.DataFrame | None:
         records = []
