@@ -2,6 +2,7 @@ import json
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from scalelab.errors import InputError
@@ -124,6 +125,37 @@ def test_nanogpt_tokens_from_its_tokens_per_iteration_and_the_flag_overrides_pri
     out = watch_once(str(p), WatchSettings(), roles={"tokens_per_step": 1000})[0]
     assert out.monitor.tokens[-1] == 290 * 1000
     assert out.report["notes"] == ["tokens = step x 1,000 (--tokens-per-step)"]
+
+
+def test_olmo_blocks_of_one_metric_a_line(tmp_path):
+    """OLMo and OLMo-core print a step as a '[step=N/M]' line and a 'name=value' line per
+    metric (values over 1,000 with separators, names with spaces in OLMo-core), evaluations
+    as a block under their label; other ranks print the header alone."""
+    from scalelab.watch.monitor import GRAD_NORM_NAMES
+    from scalelab.watch.stream import LineParser
+
+    lines = ["2024-02-01 11:59:00.000\tnode0\tolmo.train:400\tINFO\tPre-train system metrics",
+             "    System/Peak GPU Memory (MB)=40,123"]
+    for i, s in enumerate((10, 20, 30)):
+        lines += [f"2024-02-01 12:00:{2 * i:02d}.500\tnode0\tolmo.train:816\tINFO\t[step={s}/739328,epoch=0]",
+                  f"    train/CE loss={4 - i / 10:.3f}" if i != 2 else "    train/CE loss=nan",
+                  f"    throughput/total tokens={s * 4194304:,d}",
+                  "    optim/total grad norm=0.3064",
+                  f"2024-02-01 12:00:{2 * i:02d}.600\tnode1\tolmo.train:816\tINFO\t[step={s}/739328,epoch=0]"]
+    lines += ["2024-02-01 12:00:05.000\tnode0\tolmo.train:900\tINFO\tc4_en-validation",
+              "    eval/c4_en-validation/CE loss=3.9000"]
+    p = write(tmp_path / "olmo.log", "\n".join(lines) + "\n")
+    log = read_log(p)[0]
+    f = log.frame
+    assert f["step"].tolist() == [10, 20, 30] and log.loss_name() == "train/ce_loss"
+    assert f["train/ce_loss"].tolist() == [4.0, 3.9, NONFINITE] and f["tokens"].tolist() == [s * 4194304 for s in (10, 20, 30)]
+    assert np.diff(f["wall_time"]).tolist() == [2.0, 2.0] and "optim/total_grad_norm" in GRAD_NORM_NAMES
+    assert f["eval/c4_en-validation/ce_loss"].tolist()[-1] == 3.9  # the evaluation at the step it followed
+    assert log.report.junk == 3 and log.report.duplicates == 0  # the system metrics' block and the label
+    parser = LineParser("text", str(p))  # live, a poll at a time
+    polled = [parser.parse([ln.encode() for ln in lines[k:k + 5]]) for k in range(0, len(lines), 5)]
+    live = pd.concat([x for x in polled if x is not None])
+    assert live.dropna(subset=["train/ce_loss"])["train/ce_loss"].tolist()[:2] == [4.0, 3.9]
 
 
 def test_printed_logs_nanogpt_and_torchtitan(tmp_path):

@@ -43,10 +43,11 @@ from scalelab.errors import InputError, suggest
 
 STEP_NAMES = ("step", "_step", "global_step", "iteration", "iter", "steps", "Step", "trainer/global_step")
 TOKEN_NAMES = ("tokens", "consumed_tokens", "num_tokens", "tokens_seen", "total_tokens", "train/tokens",
-               "num_input_tokens_seen")
+               "num_input_tokens_seen", "throughput/total_tokens")
 TIME_NAMES = ("wall_time", "timestamp", "_timestamp", "time", "walltime")
 LOSS_NAMES = ("loss", "train_loss", "train/loss", "lm_loss", "loss/train", "training_loss", "train/lm_loss",
-              "train_loss_step", "train/loss_step", "eval/loss", "val_loss", "validation_loss")
+              "train_loss_step", "train/loss_step", "train/crossentropyloss", "train/ce_loss", "eval/loss", "val_loss",
+              "validation_loss")
 EPOCH_NAMES = ("epoch", "train/epoch", "trainer/epoch")
 FORMATS = ("auto", "csv", "tsv", "jsonl", "text", "megatron", "wandb", "tensorboard", "mlflow")
 CHUNK_BYTES = 64 * 2**20
@@ -625,11 +626,18 @@ def _read_lines(chunks, report: ParseReport, fmt: str) -> pd.DataFrame:
     records = []
     dicts = 0
     samples = PrintedTokens(report)
+    blocks = BlockRecords() if fmt == "text" else None
     for chunk in chunks:
         for ln in chunk.split(b"\n"):
             if not ln.strip():
                 continue
             report.lines += 1
+            if blocks is not None:
+                used, done = blocks.feed(ln)
+                if done is not None:
+                    records.append(samples.add(done))
+                if used:
+                    continue
             rec = parse(ln)
             if rec is None:
                 report.junk += 1  # other log lines (info, warnings, arguments)
@@ -637,6 +645,9 @@ def _read_lines(chunks, report: ParseReport, fmt: str) -> pd.DataFrame:
                 samples.see(ln)
                 continue
             records.append(samples.add(rec))
+    done = blocks.flush() if blocks is not None else None
+    if done is not None:
+        records.append(samples.add(done))
     if not records:
         if fmt == "megatron":
             raise InputError(f"{report.source}: no 'iteration N/ M | key: value' lines; not a Megatron log (--format)")
@@ -744,6 +755,57 @@ def text_record(line: bytes) -> dict | None:
         rec[key] = NONFINITE if v != v else v  # a logged nan (see the module docstring)
         n += 1
     return rec if n else None
+
+
+class BlockRecords:
+    """Records printed as blocks, as OLMo and OLMo-core print a step's metrics: a header line
+    ending in ``[step=100/739328]`` (or ``[step=100/1000,epoch=0]``, with the log's timestamp
+    before it), then a ``    name=value`` line per metric (``train/CE loss=2.123``,
+    ``throughput/total tokens=419,430,400``). :meth:`feed` takes a line and says whether it
+    belonged to a block, with the record a header or another line finished; :meth:`flush`
+    finishes the open one. Names are read as :func:`text_record` reads them (lower case,
+    spaces as ``_``).
+
+    >>> b = BlockRecords()
+    >>> b.feed(b"2024-02-01 12:00:00.000 node0 olmo.train:816 INFO [step=100/739328,epoch=0]")
+    (True, None)
+    >>> b.feed(b"    train/CE loss=2.123"), b.feed(b"    throughput/total tokens=419,430,400")
+    ((True, None), (True, None))
+    >>> b.flush()
+    {'step': 100, 'wall_time': 1706788800.0, 'train/ce_loss': 2.123, 'throughput/total_tokens': 419430400.0}
+    """
+
+    HEADER = re.compile(rb"\[step=(\d+)(?:/[^\],]*)?(?:,[^\]]*)?\]\s*$")
+    FIELD = re.compile(rb"^\s+([A-Za-z][\w/ .()\-]*?)\s*=\s*(" + _NUMBER + rb")\s*$")
+
+    def __init__(self):
+        self.open: dict | None = None
+        self.last_step: int | None = None
+
+    def feed(self, line: bytes) -> tuple[bool, dict | None]:
+        m = self.HEADER.search(line)
+        if m:
+            done = self.flush()
+            self.open = {"step": int(m.group(1))}
+            self.last_step = self.open["step"]
+            stamp = _line_time(line, m.start())
+            if stamp is not None:
+                self.open["wall_time"] = stamp
+            return True, done
+        f = self.FIELD.match(line)
+        if self.open is None:
+            if f is None or self.last_step is None:
+                return False, None
+            self.open = {"step": self.last_step}  # an evaluation's block ("c4_en-validation"): at the last step
+        elif f is None:
+            return False, self.flush()
+        v = float(f.group(2).replace(b",", b""))
+        self.open[f.group(1).decode().strip().lower().replace(" ", "_")] = NONFINITE if v != v else v
+        return True, None
+
+    def flush(self) -> dict | None:
+        rec, self.open = self.open, None
+        return rec if rec is not None and len(rec) > 1 + ("wall_time" in rec) else None
 
 
 def _wandb_columns(frame: pd.DataFrame) -> pd.DataFrame:

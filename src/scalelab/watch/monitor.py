@@ -31,8 +31,10 @@ STEP_TIME_NAMES = {"elapsed_time_per_iteration_ms": 1e-3, "time_ms": 1e-3, "step
 (ms)``, nanoGPT's ``time 350ms``), and the seconds in its unit: with the tokens a step trains
 on, a throughput timed to the millisecond where the log's clock (Megatron's, to the second)
 is too coarse, or where there is none."""
-GRAD_NORM_NAMES = ("grad_norm", "grad-norm", "gradient_norm", "train/grad_norm", "optim/grad_norm")
-LR_NAMES = ("lr", "learning_rate", "learning-rate", "train/learning_rate", "train/lr", "optim/lr")
+GRAD_NORM_NAMES = ("grad_norm", "grad-norm", "gradient_norm", "train/grad_norm", "optim/grad_norm",
+                   "optim/total_grad_norm")
+LR_NAMES = ("lr", "learning_rate", "learning-rate", "train/learning_rate", "train/lr", "optim/lr",
+            "optim/learning_rate_group0", "optim/lr_(group_0)")
 BURN_IN_KINDS = ("spike", "grad_norm_spike", "divergence")
 # a grad-norm spike is at least a tripling: in per-step logs of small healthy runs the grad
 # norm often jumps 2-2.5x for a step (tests/data/watch); BLOOM's rose 3-10x before its spike

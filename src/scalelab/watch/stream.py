@@ -7,7 +7,7 @@ import csv
 import pandas as pd
 
 from scalelab.errors import InputError
-from scalelab.runs.logs import ParseReport, PrintedTokens, map_roles, megatron_record, parse_json, text_record
+from scalelab.runs.logs import BlockRecords, ParseReport, PrintedTokens, map_roles, megatron_record, parse_json, text_record
 
 
 class LineParser:
@@ -22,6 +22,7 @@ class LineParser:
         self.header: list[str] | None = None
         self.roles = dict(step_col=step_col, tokens_col=tokens_col, time_col=time_col)
         self.samples = PrintedTokens(self.report)  # what a printed log says its steps or samples hold
+        self.blocks = BlockRecords() if fmt == "text" else None  # OLMo's multi-line records
 
     def parse(self, lines: list[bytes]) -> pd.DataFrame | None:
         records = []
@@ -32,6 +33,12 @@ class LineParser:
                 self.header = [f.strip() for f in self._fields(raw)]
                 continue
             self.report.lines += 1
+            if self.blocks is not None:
+                used, done = self.blocks.feed(raw)
+                if done is not None:
+                    records.append(self.samples.add(done))
+                if used:
+                    continue
             rec = self._one(raw)
             if rec is None:
                 self.report.junk += 1
@@ -39,6 +46,10 @@ class LineParser:
                     self.samples.see(raw)
             else:
                 records.append(self.samples.add(rec) if self.fmt in ("text", "megatron") else rec)
+        if self.blocks is not None:  # a block is written in one go: what a poll ends on is complete
+            done = self.blocks.flush()
+            if done is not None:
+                records.append(self.samples.add(done))
         if not records:
             return None
         frame = pd.DataFrame.from_records(records)
