@@ -392,17 +392,19 @@ ROLLING_ROWS = 16384  # windows sorted at a time (x 120 points: 16 MB)
 
 
 def _rolling_robust(x: np.ndarray, window: int, *, min_count: int, floor: float = 5e-5,
-                    scale: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                    scale: bool = False, stride: int = 1, first: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """For every i, the median and :func:`_mad` of the finite values among ``x[i-window:i]``
     (NaN where fewer than ``min_count``), all at once: the same numbers, to the bit, as the
     two functions on each window, in a few sorts instead of a Python loop over the points.
-    ``scale``: the MAD of the window divided by its median (throughput's relative noise)."""
+    ``scale``: the MAD of the window divided by its median (throughput's relative noise).
+    ``stride``: every stride-th value of each window (``x[i-window:i:stride]``), for a long
+    window of a series whose neighbours are alike; ``first``: rows before it are left NaN."""
     n = x.size
     med, mad = np.full(n, np.nan), np.full(n, np.nan)
     padded = np.concatenate((np.full(window, np.nan), np.where(np.isfinite(x), x, np.nan)))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, window)[:n]  # row i: x[i-window:i]
+    windows = np.lib.stride_tricks.sliding_window_view(padded, window)[:n, ::stride]  # row i: x[i-window:i:stride]
 
-    for a in range(0, n, ROLLING_ROWS):
+    for a in range(max(0, first), n, ROLLING_ROWS):
         rows = np.sort(windows[a:a + ROLLING_ROWS], axis=1)  # NaNs last
         count = np.isfinite(rows).sum(axis=1)
         ok = count >= min_count
@@ -661,14 +663,15 @@ def _against_trend(lx: np.ndarray, ly: np.ndarray, lo: int, hi: int, reference: 
 
 
 def throughput_drop(steps: np.ndarray, rate: np.ndarray, *, planned: float | None = None, drop: float = 0.05,
-                    k: int = 5, window: int = 50, noise_window: int = 200, z: float = 5.0,
-                    start: int = 0, unit: str = "samples") -> list[Alert]:
+                    k: int = 5, window: int = 50, noise_window: int = 200, wander_window: int = 2000,
+                    z: float = 5.0, start: int = 0, unit: str = "samples") -> list[Alert]:
     """Tokens/s down by about ``drop``: against the plan (when given), the median of the last
     ``k`` samples at least ``drop`` below it; against the run's own recent median (of the
     ``window`` samples before them), at least half of ``drop`` below it and ``z`` standard
     errors of the difference of the two medians below (the noise from the spread of the
     ``noise_window`` samples before them, or from the spread the same comparison had over
-    them where that is larger: throughput that wanders is not a drop each time it dips),
+    the ``wander_window`` before them where that is larger: throughput that wanders is not a
+    drop each time it dips),
     so that a 5% drop in a stream with 2% noise is seen without the noise alone raising it
     (the monitor uses ``k`` = 20: a 5% drop under 2% noise is then ~7.5 standard errors)."""
     r = np.asarray(rate, float)
@@ -678,13 +681,17 @@ def throughput_drop(steps: np.ndarray, rate: np.ndarray, *, planned: float | Non
         r_ok = np.where(np.isfinite(r) & (r > 0), r, np.nan)
     # the medians and noise of every window at once (index i + 1: the k samples to i; index
     # i - k + 1: the window before them)
-    recent_med = _rolling_robust(np.append(r_ok, np.nan), k, min_count=max(1, k // 2))[0][1:]
+    # only the windows the loop below reads (from 2 windows before ``start``, see there), and
+    # the medians the spread of their comparison is measured over
+    row0 = max(0, start - 2 * window - 2 * k)
+    med0 = max(0, row0 - wander_window - 2 * k)
+    recent_med = _rolling_robust(np.append(r_ok, np.nan), k, min_count=max(1, k // 2), first=med0)[0][1:]
     recent_n = np.convolve(np.isfinite(r_ok), np.ones(k, int))[:r.size]
     past_n = np.convolve(np.isfinite(r_ok), np.ones(window, int))[:r.size]  # index j: the window ending at j
-    past_med = _rolling_robust(r_ok, window, min_count=10)[0]
+    past_med = _rolling_robust(r_ok, window, min_count=10, first=med0)[0]
     # the noise from a longer stretch: a MAD of 50 samples is itself 16% uncertain, and the
     # low draws of it, over a long log, raised false drops of 2.5%
-    noise = _rolling_robust(r_ok, noise_window, min_count=10, floor=1e-4, scale=True)[1]
+    noise = _rolling_robust(r_ok, noise_window, min_count=10, floor=1e-4, scale=True, first=row0)[1]
     # and the spread the statistic itself had over that stretch (each median of k against the
     # median of the window before it): where a machine's speed wanders (a shared host, a
     # neighbour's job) it moves far more than independent noise would move it, and a drop is
@@ -693,7 +700,14 @@ def throughput_drop(steps: np.ndarray, rate: np.ndarray, *, planned: float | Non
     shifted[k - 1:] = past_med[:r.size - k + 1]
     with np.errstate(invalid="ignore", divide="ignore"):
         rel = recent_med / shifted - 1
-    wander = _rolling_robust(rel, noise_window, min_count=2 * k, floor=1e-4)[1]
+    wander = _rolling_robust(rel, noise_window, min_count=2 * k, floor=1e-4, first=row0)[1]
+    # and, once there are enough of them, over ``wander_window`` samples (every tenth: neighbours
+    # share most of their samples): the spread of a statistic whose successive values are so
+    # alike is itself uncertain, and from 200 of them it read 1.35x the independent noise's one
+    # time in ten, raising the threshold past a 5% drop under 2% noise
+    stride = max(1, wander_window // noise_window)
+    long = _rolling_robust(rel, wander_window, min_count=2 * k, floor=1e-4, stride=stride, first=row0)[1]
+    wander = np.where(np.isfinite(long), long, wander)
     out = []
     in_event = False
     calm = 0  # samples in a row without the drop: an event ends after k of them

@@ -45,7 +45,8 @@ small rung on a CPU) is grouped by 72 steps, so that the rule's median of 20 sam
 ten seconds of the run, not a tenth of one in which the host's scheduling moves it 20%."""
 HISTORY = 700  # points of history the detectors look back over (divergence: 150 judged + 400 before,
 # from up to 150 points before the new ones, to know whether an event is still going on)
-THROUGHPUT_HISTORY = HISTORY  # samples the throughput rule looks back over (20 + 50 + 200 and its events)
+THROUGHPUT_HISTORY = 2400  # samples the throughput rule looks back over (the spread of its comparison over
+# 2,000 samples, the 20 + 50 of the comparison, and two windows before the new ones for its events)
 
 
 def lr_column(columns) -> str | None:
