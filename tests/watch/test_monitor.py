@@ -154,6 +154,11 @@ def test_a_wsd_run_before_its_cooldown_is_not_called_behind():
     assert "behind_forecast" in kinds(stable.assign(loss=good * 1.8))[0]
     cosine = 3e-4 * 0.5 * (1 + np.cos(np.pi * t / D))  # falling from the start: judged as before
     assert "behind_forecast" in kinds(stable.assign(lr=cosine))[0]
+    # at its peak rate with 1% of its tokens left there is no cooldown to wait for: judged as it stands
+    late = stable.assign(tokens=np.linspace(2e9, 0.99 * D, 40), loss=fit.law_.predict(params=N, tokens=np.linspace(
+        2e9, 0.99 * D, 40)) * 1.15)
+    found, p = kinds(late)
+    assert "behind_forecast" in found and not p.cooldown_pending and "before a cooldown" not in p.standing()
 
 
 def test_a_ladder_fit_s_measured_cooldown_sets_how_much_a_cooldown_may_take_off():

@@ -28,6 +28,10 @@ from scalelab.fitting.forecast import Forecast, Interval
 COOLDOWN_ALLOWANCE = 0.25
 """The most a pending cooldown is taken to remove of the projected loss (on the ladder's WSD
 runs on three corpora, the stable phase's projection was 4-17% above the final loss)."""
+MIN_COOLDOWN_SHARE = 0.02
+"""The least share of a run's tokens a cooldown still to come can take (schedules decay
+over 5-20% of training; Hägele et al. 2024 use 10-20%): a run at its peak learning rate
+with less than this left is judged as it stands, not as one before its cooldown."""
 PEAK_LR = 0.95
 """A learning rate within this fraction of its peak has not decayed (a cosine schedule is
 below it from 14% of training on)."""
@@ -189,7 +193,7 @@ def compare(forecast: Forecast, final_tokens: float, tokens: np.ndarray, loss: n
     if done >= 1.0:  # trained to its end (a cooldown's last drop included): the loss is measured, not projected
         ok = np.isfinite(np.asarray(loss, float))
         proj, spread = (float(np.asarray(loss, float)[ok][-1]), 0.0) if ok.any() else (proj, spread)
-    pending = done < 1.0 and cooldown_pending(None if lr is None else _finite_rows(tokens, loss, lr))
+    pending = done < 1.0 - MIN_COOLDOWN_SHARE and cooldown_pending(None if lr is None else _finite_rows(tokens, loss, lr))
     return Projection(now, proj, forecast, level, done, pending, spread,
                       COOLDOWN_ALLOWANCE if allowance is None else allowance)
 
