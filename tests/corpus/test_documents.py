@@ -57,3 +57,46 @@ def test_nested_fields_by_their_dotted_path(tmp_path):
         list(read_sourced(tmp_path / "pile.parquet", source_col="meta.source"))
     with pytest.raises(InputError, match=r"not a JSON object with 'text' and 'meta.source' fields"):
         list(read_sourced(folder / "00.jsonl", source_col="meta.source"))
+
+
+def _save_like_hf(folder, table, batch=1000):
+    """A split as Hugging Face ``datasets`` saves it (``save_to_disk``): Arrow's streaming
+    format in data-NNNNN-of-NNNNN.arrow, beside its dataset_info.json and state.json."""
+    pa = pytest.importorskip("pyarrow")
+    folder.mkdir(parents=True)
+    with pa.OSFile(str(folder / "data-00000-of-00001.arrow"), "wb") as sink:
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            for b in table.to_batches(max_chunksize=batch):
+                writer.write_batch(b)
+    (folder / "dataset_info.json").write_text(json.dumps({"citation": "", "description": "", "features": {
+        "text": {"dtype": "string", "_type": "Value"}}}, indent=2))
+    (folder / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}))
+
+
+def test_a_saved_hugging_face_dataset_is_read_from_its_arrow_files(tmp_path):
+    """A saved dataset (one split, or a DatasetDict of splits) was read as its two JSON
+    bookkeeping files (508 bytes) with the data left out as 'not text'; now its Arrow rows
+    are the documents, a split is a source, and the bookkeeping is not text of the corpus."""
+    pa = pytest.importorskip("pyarrow")
+    from scalelab.corpus import audit
+
+    texts = [f"document {i} " * 5 for i in range(2500)]
+    table = pa.table({"text": texts, "meta": [{"src": "web" if i % 2 else "books"} for i in range(2500)]})
+    _save_like_hf(tmp_path / "ds", table)
+    want = [t.encode().strip() for t in texts]
+    assert [d.strip() for d in read_documents(tmp_path / "ds")] == want
+    assert [d.strip() for d in read_documents(tmp_path / "ds" / "data-00000-of-00001.arrow")] == want
+    assert {s for s, _ in read_sourced(tmp_path / "ds", source_col="meta.src")} == {"web", "books"}
+    _save_like_hf(tmp_path / "dd" / "train", table)
+    _save_like_hf(tmp_path / "dd" / "validation", table.slice(0, 100))
+    (tmp_path / "dd" / "dataset_dict.json").write_text('{"splits": ["train", "validation"]}')
+    a = audit(tmp_path / "dd")
+    assert a.total.documents == 2600 and a.total.exact_duplicate_documents == 100  # validation repeats train's first rows
+    assert a.overlap["validation"]["train"] == 1.0
+    with pa.OSFile(str(tmp_path / "file.arrow"), "wb") as sink:  # Arrow's file format reads too
+        with pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+    assert len(list(read_documents(tmp_path / "file.arrow"))) == 2500
+    (tmp_path / "junk.arrow").write_bytes(b"not arrow at all")
+    with pytest.raises(InputError, match=r"cannot read .*junk\.arrow' as Arrow"):
+        list(read_documents(tmp_path / "junk.arrow"))

@@ -1,7 +1,7 @@
 """Documents from a corpus: a text file (``.txt``, or ``.txt.xz``/``.gz``/``.bz2``:
 documents are paragraphs separated by blank lines), a folder of text files (each file a
-document; its first-level subfolder is its source), JSONL or Parquet with a text column
-(and optionally a source column). No torch: the ladder tokenizes from here, the audit
+document; its first-level subfolder is its source), JSONL, Parquet or Arrow (a saved
+Hugging Face dataset) with a text column (and optionally a source column). No torch: the ladder tokenizes from here, the audit
 reads from here.
 """
 
@@ -37,12 +37,12 @@ class ReadProgress:
 def read_sourced(path: str | Path, text_col: str = "text", source_col: str | None = None,
                  progress: ReadProgress | None = None) -> Iterator[tuple[str, bytes]]:
     """``(source, document)`` pairs: the source is a folder's first-level subfolder (``.``
-    for files at its top), the ``source_col`` field of JSONL or Parquet rows, else the file's name.
+    for files at its top), the ``source_col`` field of JSONL, Parquet or Arrow rows, else the file's name.
     ``progress``, when given, is kept up to date as the files are read."""
     p = Path(path)
     progress = progress or ReadProgress()
     if not p.exists():
-        raise InputError(f"corpus {str(p)!r} does not exist; give a text file, a folder of them, JSONL or Parquet")
+        raise InputError(f"corpus {str(p)!r} does not exist; give a text file, a folder of them, JSONL, Parquet or Arrow")
     if p.is_dir():
         files = folder_files(p)
         if not files:
@@ -70,19 +70,19 @@ def read_sourced(path: str | Path, text_col: str = "text", source_col: str | Non
             progress.done += f.stat().st_size
         want = f"a {text_col!r}" + (f" and a {source_col!r}" if source_col else "")
         if other_tables and len(other_tables) == len(files):
-            raise InputError(f"corpus folder {str(p)!r}: none of its {len(files)} JSONL or Parquet files has {want} "
+            raise InputError(f"corpus folder {str(p)!r}: none of its {len(files)} JSONL, Parquet or Arrow files has {want} "
                              f"field (e.g. {other_tables[0]!r}); name the fields with --text-col / --source-col")
         if len(empty) == len(files):
             raise InputError(f"corpus folder {str(p)!r}: all of its {len(files)} files are empty")
         if len(skipped) + len(other_tables) + len(empty) == len(files):
             raise InputError(f"corpus folder {str(p)!r}: none of its {len(files)} files looks like text (binary or "
-                             f"not UTF-8, e.g. {skipped[0]!r}); give UTF-8 text files, JSONL or Parquet")
+                             f"not UTF-8, e.g. {skipped[0]!r}); give UTF-8 text files, JSONL, Parquet or Arrow")
         import warnings
 
         from scalelab.errors import CorpusWarning
 
         for left, why in ((skipped, "are not text (binary or not UTF-8)"),
-                          (other_tables, f"are JSONL or Parquet without {want} field (--text-col / --source-col)"),
+                          (other_tables, f"are JSONL, Parquet or Arrow without {want} field (--text-col / --source-col)"),
                           (empty, "are empty (or only white space)")):
             if left:
                 warnings.warn(f"corpus folder {str(p)!r}: {len(left)} of its {len(files)} files {why} and were left "
@@ -97,12 +97,20 @@ def read_sourced(path: str | Path, text_col: str = "text", source_col: str | Non
         yield p.name, doc
 
 
+HF_BOOKKEEPING = ("dataset_info.json", "state.json", "dataset_dict.json")
+"""What Hugging Face ``datasets`` writes beside the Arrow files of a saved dataset."""
+
+
 def folder_files(folder: Path) -> list[Path]:
     """The files of a corpus folder, sorted, leaving out hidden ones and everything under a
     hidden folder (``.git``, ``.venv``, ``.ipynb_checkpoints``): a checkout's version history
-    is not its text."""
-    return sorted(f for f in folder.rglob("*")
-                  if f.is_file() and not any(part.startswith(".") for part in f.relative_to(folder).parts))
+    is not its text; and a saved Hugging Face dataset's bookkeeping (``state.json`` beside
+    its Arrow files, ``dataset_dict.json`` above its splits), which describes the text."""
+    files = sorted(f for f in folder.rglob("*")
+                   if f.is_file() and not any(part.startswith(".") for part in f.relative_to(folder).parts))
+    arrow = {f.parent for f in files if f.name.lower().endswith(".arrow")}
+    return [f for f in files if not (f.name in HF_BOOKKEEPING and (f.parent in arrow or any(
+        d.parent == f.parent for d in arrow)))]
 
 
 def _field(row: dict, name: str):
@@ -128,12 +136,10 @@ def _has_fields(path: Path, text_col: str, source_col: str | None) -> bool:
     reads; a file whose first line is not JSON counts as having them (reading it then says
     what is wrong)."""
     wanted = [c for c in (text_col, source_col) if c is not None]
-    if path.name.lower().endswith(".parquet"):
-        import pyarrow.parquet as pq
-
+    if _is_columnar(path):
         try:
-            names = pq.read_schema(path).names
-        except Exception:  # noqa: BLE001 - not Parquet after all: reading it reports that
+            names = _columnar(path)[0]
+        except InputError:  # not Parquet or Arrow after all: reading it reports that
             return True
         return all(c in names or c.split(".")[0] in names for c in wanted)
     name = path.name.lower()
@@ -186,25 +192,54 @@ def read_documents(path: str | Path, text_col: str = "text") -> Iterator[bytes]:
 
 
 def _is_table(p: Path) -> bool:
-    return p.name.lower().endswith((".jsonl", ".jsonl.gz", ".jsonl.xz", ".ndjson", ".parquet"))
+    return p.name.lower().endswith((".jsonl", ".jsonl.gz", ".jsonl.xz", ".ndjson")) or _is_columnar(p)
+
+
+def _is_columnar(p: Path) -> bool:
+    """Parquet, or Arrow (the files Hugging Face ``datasets`` saves and caches)."""
+    return p.name.lower().endswith((".parquet", ".arrow"))
+
+
+def _columnar(p: Path):
+    """A Parquet or Arrow file's column names, and a function giving its record batches of
+    some columns, a batch at a time (a shard of gigabytes is never held whole). Arrow is read
+    as the streaming format Hugging Face ``datasets`` writes, else as the file format."""
+    try:
+        if p.name.lower().endswith(".parquet"):
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(p)
+            return pf.schema_arrow.names, lambda cols: pf.iter_batches(batch_size=4096, columns=cols)
+        import pyarrow as pa
+
+        try:
+            names = pa.ipc.open_stream(p).schema.names
+
+            def batches(cols):
+                for batch in pa.ipc.open_stream(p):
+                    yield batch.select(cols)
+        except pa.ArrowInvalid:
+            reader = pa.ipc.open_file(p)
+            names = reader.schema.names
+
+            def batches(cols):
+                for i in range(reader.num_record_batches):
+                    yield reader.get_batch(i).select(cols)
+        return names, batches
+    except Exception as exc:  # noqa: BLE001 - pyarrow's errors name no common class
+        kind = "Parquet" if p.name.lower().endswith(".parquet") else "Arrow"
+        raise InputError(f"cannot read {str(p)!r} as {kind}: {exc}") from None
 
 
 def _table_rows(p: Path, text_col: str, source_col: str | None, progress: ReadProgress | None = None,
                 label: str | None = None) -> Iterator[tuple[str, bytes]]:
-    """A JSONL or Parquet file's ``(source, text)`` rows, read a line (a Parquet record
+    """A JSONL, Parquet or Arrow file's ``(source, text)`` rows, read a line (a Parquet record
     batch) at a time: a shard of gigabytes is never held whole. ``progress.where`` names
     each row's place (``label``, default the file's name, with its line or row)."""
     progress = progress or ReadProgress()
     label = label or p.name
-    name = p.name.lower()
-    if name.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        try:
-            pf = pq.ParquetFile(p)
-        except Exception as exc:  # noqa: BLE001 - pyarrow's errors name no common class
-            raise InputError(f"cannot read {str(p)!r} as Parquet: {exc}") from None
-        names = pf.schema_arrow.names
+    if _is_columnar(p):
+        names, batches = _columnar(p)
         top = {}  # each field's top-level column (a struct's, for a dotted path into it)
         for col, flag in ((text_col, "--text-col"), (source_col, "--source-col")):
             if col is None:
@@ -223,7 +258,7 @@ def _table_rows(p: Path, text_col: str, source_col: str | None, progress: ReadPr
                 raise InputError(f"{str(p)!r}: column {top[col]!r} has no field {col[len(top[col]) + 1:]!r}") from None
 
         row = 0
-        for batch in pf.iter_batches(batch_size=4096, columns=sorted(set(top.values()))):
+        for batch in batches(sorted(set(top.values()))):
             texts = values(batch, text_col)
             sources = values(batch, source_col) if source_col else [p.name] * len(texts)
             for text, source in zip(texts, sources):
@@ -275,7 +310,7 @@ def check_corpus(path: str | Path, text_col: str = "text") -> None:
     answers at once on a large corpus."""
     p = Path(path)
     if not p.exists():
-        raise InputError(f"corpus {str(p)!r} does not exist; give a text file, a folder of them, JSONL or Parquet")
+        raise InputError(f"corpus {str(p)!r} does not exist; give a text file, a folder of them, JSONL, Parquet or Arrow")
     if p.is_dir():
         files = folder_files(p)
         if not files:
@@ -287,14 +322,16 @@ def check_corpus(path: str | Path, text_col: str = "text") -> None:
         else:
             if not any(_head(f).strip() for f in files):
                 raise InputError(f"corpus folder {str(p)!r}: all of its files are empty")
-            raise InputError(f"corpus folder {str(p)!r}: none of its {len(files)} files is text, JSONL or Parquet with "
+            raise InputError(f"corpus folder {str(p)!r}: none of its {len(files)} files is text, JSONL, Parquet or Arrow with "
                              f"a {text_col!r} field (binary or not UTF-8, e.g. {str(files[0].relative_to(p))!r}); give "
-                             "UTF-8 text files, JSONL or Parquet")
-    head = _head(p, strict=True)
-    if p.name.lower().endswith(".parquet"):
-        if not head.startswith(b"PAR1"):
-            raise InputError(f"{str(p)!r} is not a Parquet file")
+                             "UTF-8 text files, JSONL, Parquet or Arrow")
+    if _is_columnar(p):
+        names = _columnar(p)[0]  # refuses a file that is not what its name says
+        if text_col not in names and text_col.split(".")[0] not in names:
+            raise InputError(f"{str(p)!r} has no column {text_col!r}; columns: {', '.join(names)}; name it with "
+                             "--text-col")
         return
+    head = _head(p, strict=True)
     if not head.strip():
         raise InputError(f"corpus {str(p)!r} is empty")
     _check_text(p, head)
@@ -341,7 +378,7 @@ def _head(path: Path, strict: bool = False) -> bytes:
 def _check_text(path: Path, head: bytes) -> None:
     if not _looks_like_text(head):
         raise InputError(f"{str(path)!r} does not look like text (binary or not UTF-8); give UTF-8 text files, "
-                         "JSONL or Parquet")
+                         "JSONL, Parquet or Arrow")
 
 
 def _lines(path: Path) -> Iterator[bytes]:
@@ -384,6 +421,10 @@ def estimate_bytes(path: str | Path, text_col: str = "text") -> tuple[float, boo
     for f in files:
         size = f.stat().st_size
         name = f.name.lower()
+        if name.endswith(".arrow"):  # uncompressed columns: about the text, with the other columns
+            total += size
+            exact = False
+            continue
         if name.endswith(".parquet"):
             try:
                 import pyarrow.parquet as pq
