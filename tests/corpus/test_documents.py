@@ -100,3 +100,37 @@ def test_a_saved_hugging_face_dataset_is_read_from_its_arrow_files(tmp_path):
     (tmp_path / "junk.arrow").write_bytes(b"not arrow at all")
     with pytest.raises(InputError, match=r"cannot read .*junk\.arrow' as Arrow"):
         list(read_documents(tmp_path / "junk.arrow"))
+
+
+def test_zstd_and_dolma_style_json_gz_shards(tmp_path, monkeypatch):
+    """The Pile's and SlimPajama's shards are .jsonl.zst, C4's and Dolma's .json.gz (JSON
+    lines under a .json name): each record is a document. A .json.gz shard was read as one
+    document of raw JSON, a .zst one left out as binary."""
+    zstandard = pytest.importorskip("zstandard")
+    from scalelab.corpus import audit
+    from scalelab.corpus.documents import check_corpus
+
+    rows = [{"text": f"record {i} " * 10, "meta": {"pile_set_name": "Pile-CC" if i % 2 else "Github"}} for i in range(300)]
+    lines = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    (folder / "00.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(lines))
+    (folder / "c4-train.00000-of-01024.json.gz").write_bytes(gzip.compress(lines))
+    want = [r["text"].encode().strip() for r in rows]
+    assert [d.strip() for d in read_documents(folder / "00.jsonl.zst")] == want
+    assert [d.strip() for d in read_documents(folder / "c4-train.00000-of-01024.json.gz")] == want
+    assert audit(folder).total.documents == 600
+    assert {s for s, _ in read_sourced(folder / "00.jsonl.zst", source_col="meta.pile_set_name")} == {"Pile-CC", "Github"}
+    check_corpus(folder / "00.jsonl.zst")
+    (tmp_path / "book.txt.zst").write_bytes(zstandard.ZstdCompressor().compress(b"one\n\ntwo\n\nthree\n"))
+    assert list(read_documents(tmp_path / "book.txt.zst")) == [b"one", b"two", b"three"]
+    (tmp_path / "cut.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(lines)[:-9])
+    with pytest.raises(InputError, match=r"cannot read .*cut\.jsonl\.zst'"):
+        list(read_documents(tmp_path / "cut.jsonl.zst"))
+    import builtins
+
+    real = builtins.__import__
+    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(ImportError(name))
+                        if name == "zstandard" else real(name, *a, **k))
+    with pytest.raises(InputError, match=r"compressed with zstd: pip install 'scalelab\[zstd\]'"):
+        list(read_documents(folder / "00.jsonl.zst"))

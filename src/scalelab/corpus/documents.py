@@ -1,4 +1,4 @@
-"""Documents from a corpus: a text file (``.txt``, or ``.txt.xz``/``.gz``/``.bz2``:
+"""Documents from a corpus: a text file (``.txt``, or ``.txt.xz``/``.gz``/``.bz2``/``.zst``:
 documents are paragraphs separated by blank lines), a folder of text files (each file a
 document; its first-level subfolder is its source), JSONL, Parquet or Arrow (a saved
 Hugging Face dataset) with a text column (and optionally a source column). No torch: the ladder tokenizes from here, the audit
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import json
 import lzma
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,44 +144,110 @@ def _has_fields(path: Path, text_col: str, source_col: str | None) -> bool:
         except InputError:  # not Parquet or Arrow after all: reading it reports that
             return True
         return all(c in names or c.split(".")[0] in names for c in wanted)
-    name = path.name.lower()
-    opener = lzma.open if name.endswith(".xz") else gzip.open if name.endswith(".gz") else open
-    try:
-        with opener(path, "rb") as fh:  # the first record only: a shard can be gigabytes
-            line = next((ln for ln in fh if ln.strip()), b"")
-        obj = json.loads(line)
-    except (ValueError, lzma.LZMAError, OSError, EOFError):
+    try:  # the first record only: a shard can be gigabytes
+        obj = json.loads(next((ln for ln in _lines(path) if ln.strip()), b""))
+    except (ValueError, InputError):
         return True
     return not isinstance(obj, dict) or all(_has_field(obj, c) for c in wanted)
 
 
+COMPRESSED = (".gz", ".xz", ".bz2", ".zst")
+READ_ERRORS = (lzma.LZMAError, OSError, EOFError, zlib.error, ValueError)
+
+
+def _decompressor(name: str):
+    """A function that wraps a raw binary file in the decompression its name calls for
+    (``.xz``, ``.gz``, ``.bz2``; ``.zst`` with the optional ``zstandard`` package), or
+    returns it as it is."""
+    name = name.lower()
+    if name.endswith(".xz"):
+        return lzma.LZMAFile
+    if name.endswith(".gz"):
+        return lambda raw: gzip.GzipFile(fileobj=raw)
+    if name.endswith(".bz2"):
+        return bz2.BZ2File
+    if name.endswith(".zst"):
+        try:
+            import zstandard
+        except ImportError:
+            raise InputError(f"{name!r} is compressed with zstd: pip install 'scalelab[zstd]' (the zstandard package) "
+                             "to read it, or decompress it first (zstd -d)") from None
+        return lambda raw: io.BufferedReader(_ZstdReader(raw, zstandard))
+    return lambda raw: raw
+
+
+class _ZstdReader(io.RawIOBase):
+    """zstd frames decompressed as a stream (one after another, as concatenated shards hold
+    them). A file that ends inside a frame raises EOFError, as gzip and lzma do: zstandard's
+    own stream reader returned nothing and no error for a cut file."""
+
+    def __init__(self, raw, zstandard):
+        self._raw, self._new = raw, zstandard.ZstdDecompressor
+        self._d = self._new().decompressobj()
+        self._buf, self._started = b"", False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while not self._buf:
+            data = self._raw.read(1 << 16)
+            if not data:
+                if self._started and not self._d.eof:
+                    raise EOFError("the file ends inside a zstd frame (cut short?)")
+                return 0
+            self._started = True
+            out = []
+            while data:
+                if self._d.eof:
+                    self._d = self._new().decompressobj()
+                out.append(self._d.decompress(data))
+                data = self._d.unused_data if self._d.eof else b""
+            self._buf = b"".join(out)
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+@contextmanager
+def _reading(path: Path):
+    """``(raw, stream)``: the file on disk and its decompressed bytes; errors name the file."""
+    wrap = _decompressor(path.name)
+    try:
+        with open(path, "rb") as raw:
+            with wrap(raw) as fh:
+                yield raw, fh
+    except READ_ERRORS as exc:
+        raise InputError(f"cannot read {str(path)!r}: {exc}") from None
+    except Exception as exc:  # zstandard's ZstdError derives from Exception alone
+        if type(exc).__name__ != "ZstdError":
+            raise
+        raise InputError(f"cannot read {str(path)!r}: {exc}") from None
+
+
 def _paragraphs(path: Path, progress: ReadProgress, chunk: int = 1 << 20) -> Iterator[bytes]:
     """A text file's blank-line separated paragraphs, read a megabyte at a time (bounded memory)."""
-    wrap = {".xz": lzma.LZMAFile, ".gz": lambda f: gzip.GzipFile(fileobj=f), ".bz2": bz2.BZ2File}.get(
-        path.suffix.lower(), lambda f: f)
     rest = b""
     first, n = True, 0
-    try:
-        with open(path, "rb") as raw, wrap(raw) as fh:
-            while True:
-                block = fh.read(chunk)
-                progress.done = raw.tell()
-                if first:
-                    _check_text(path, block[:HEAD_BYTES])
-                    first = False
-                if not block:
-                    break
-                parts = (rest + block).replace(b"\r\n", b"\n").split(b"\n\n")
-                if rest.endswith(b"\r") and block.startswith(b"\n"):
-                    parts = (rest[:-1] + block).replace(b"\r\n", b"\n").split(b"\n\n")
-                rest = parts.pop()
-                for doc in parts:
-                    if doc.strip():
-                        n += 1
-                        progress.where = f"{path.name} paragraph {n}"
-                        yield doc.strip()
-    except (lzma.LZMAError, OSError, EOFError) as exc:
-        raise InputError(f"cannot read {str(path)!r}: {exc}") from None
+    with _reading(path) as (raw, fh):
+        while True:
+            block = fh.read(chunk)
+            progress.done = raw.tell()
+            if first:
+                _check_text(path, block[:HEAD_BYTES])
+                first = False
+            if not block:
+                break
+            parts = (rest + block).replace(b"\r\n", b"\n").split(b"\n\n")
+            if rest.endswith(b"\r") and block.startswith(b"\n"):
+                parts = (rest[:-1] + block).replace(b"\r\n", b"\n").split(b"\n\n")
+            rest = parts.pop()
+            for doc in parts:
+                if doc.strip():
+                    n += 1
+                    progress.where = f"{path.name} paragraph {n}"
+                    yield doc.strip()
     if rest.strip():
         progress.where = f"{path.name} paragraph {n + 1}"
         yield rest.strip()
@@ -192,7 +260,22 @@ def read_documents(path: str | Path, text_col: str = "text") -> Iterator[bytes]:
 
 
 def _is_table(p: Path) -> bool:
-    return p.name.lower().endswith((".jsonl", ".jsonl.gz", ".jsonl.xz", ".ndjson")) or _is_columnar(p)
+    """JSON lines (``.jsonl``/``.ndjson``, or ``.json`` whose first line is a JSON object
+    by itself, as C4's and Dolma's ``.json.gz`` shards are; compressed or not), Parquet or Arrow."""
+    name = p.name.lower()
+    for ext in COMPRESSED:
+        name = name.removesuffix(ext)
+    if name.endswith((".jsonl", ".ndjson")) or _is_columnar(p):
+        return True
+    return name.endswith(".json") and p.is_file() and _first_line_is_object(p)
+
+
+def _first_line_is_object(p: Path) -> bool:
+    try:
+        line = next((ln for ln in _lines(p) if ln.strip()), b"")
+        return isinstance(json.loads(line), dict)
+    except (ValueError, InputError):
+        return False
 
 
 def _is_columnar(p: Path) -> bool:
@@ -365,13 +448,12 @@ def _looks_like_text(head: bytes) -> bool:
 def _head(path: Path, strict: bool = False) -> bytes:
     """The first ``HEAD_BYTES`` of a file, decompressed; an unreadable file raises when
     ``strict``, else reads as binary."""
-    opener = {".xz": lzma.open, ".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix.lower(), open)
     try:
-        with opener(path, "rb") as fh:
+        with _reading(path) as (_raw, fh):
             return fh.read(HEAD_BYTES)
-    except (lzma.LZMAError, OSError, EOFError) as exc:
+    except InputError:
         if strict:
-            raise InputError(f"cannot read {str(path)!r}: {exc}") from None
+            raise
         return b"\x00"
 
 
@@ -383,26 +465,13 @@ def _check_text(path: Path, head: bytes) -> None:
 
 def _lines(path: Path) -> Iterator[bytes]:
     """A (possibly compressed) file's lines, read as a stream."""
-    opener = {".xz": lzma.open, ".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix.lower(), open)
-    try:
-        with opener(path, "rb") as fh:
-            yield from fh
-    except (lzma.LZMAError, OSError, EOFError) as exc:
-        raise InputError(f"cannot read {str(path)!r}: {exc}") from None
+    with _reading(path) as (_raw, fh):
+        yield from fh
 
 
 def _open(path: Path) -> bytes:
-    name = path.name.lower()
-    try:
-        if name.endswith(".xz"):
-            return lzma.decompress(path.read_bytes())
-        if name.endswith(".gz"):
-            return gzip.decompress(path.read_bytes())
-        if name.endswith(".bz2"):
-            return bz2.decompress(path.read_bytes())
-        return path.read_bytes()
-    except (lzma.LZMAError, OSError, EOFError) as exc:
-        raise InputError(f"cannot read {str(path)!r}: {exc}") from None
+    with _reading(path) as (_raw, fh):
+        return fh.read()
 
 
 SAMPLE_BYTES = 1 << 20  # of a compressed file, decompressed to measure its ratio
@@ -438,22 +507,26 @@ def estimate_bytes(path: str | Path, text_col: str = "text") -> tuple[float, boo
                 total += size
             exact = False
             continue
-        kind = next((k for k in (".xz", ".gz", ".bz2") if name.endswith(k)), None)
-        if kind is None:
+        if not name.endswith(COMPRESSED):
             total += size
             continue
         if len(ratios) < 20:
-            with open(f, "rb") as fh:
-                head = fh.read(SAMPLE_BYTES)
+            out, used = 0, size
             try:
-                out = {".xz": lzma.LZMADecompressor, ".gz": lambda: zlib.decompressobj(31),
-                       ".bz2": bz2.BZ2Decompressor}[kind]().decompress(head)
-            except (lzma.LZMAError, OSError, EOFError, ValueError):
-                out = head  # not what its name says: reading it will say so
-            if len(head) == size:
-                total += len(out)
+                with _reading(f) as (raw, fh):
+                    while raw.tell() < SAMPLE_BYTES:  # a megabyte of it on disk (as far as the reader has read)
+                        block = fh.read(1 << 16)
+                        if not block:
+                            break
+                        out += len(block)
+                    used = raw.tell()
+                    whole = not block
+            except InputError:
+                out, whole = size, True  # not what its name says: reading it will say so
+            if whole:
+                total += out
                 continue
-            ratios.append(len(out) / max(len(head), 1))
+            ratios.append(out / max(used, 1))
         total += size * sum(ratios) / len(ratios)
         exact = False
     return total, exact
