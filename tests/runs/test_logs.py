@@ -156,6 +156,7 @@ def test_olmo_blocks_of_one_metric_a_line(tmp_path):
     polled = [parser.parse([ln.encode() for ln in lines[k:k + 5]]) for k in range(0, len(lines), 5)]
     live = pd.concat([x for x in polled if x is not None])
     assert live.dropna(subset=["train/ce_loss"])["train/ce_loss"].tolist()[:2] == [4.0, 3.9]
+    assert parser.report.rows == 3  # a row a step, as read whole: the evaluation at step 30 adds none
 
 
 def test_printed_logs_nanogpt_and_torchtitan(tmp_path):

@@ -23,6 +23,7 @@ class LineParser:
         self.roles = dict(step_col=step_col, tokens_col=tokens_col, time_col=time_col)
         self.samples = PrintedTokens(self.report)  # what a printed log says its steps or samples hold
         self.blocks = BlockRecords() if fmt == "text" else None  # OLMo's multi-line records
+        self._last_step: int | None = None
 
     def parse(self, lines: list[bytes]) -> pd.DataFrame | None:
         records = []
@@ -58,7 +59,12 @@ class LineParser:
         except InputError:  # no step column in these rows: they are junk, counted
             self.report.junk += len(records)
             return None
-        self.report.rows += len(out)
+        # a row per step, as a whole-file read merges them: an evaluation's line at the step of
+        # the training line before it (Megatron's, OLMo's) adds no row
+        steps = out["step"].to_numpy()
+        self.report.rows += int(len(steps) - (steps[1:] == steps[:-1]).sum() - (len(steps) and steps[0] == self._last_step))
+        if len(steps):
+            self._last_step = int(steps[-1])
         return out
 
     def _tabular(self, raw: bytes) -> bool:
