@@ -338,6 +338,26 @@ def test_mlflow_written_by_mlflow(tmp_path, monkeypatch):
 
 
 
+def test_an_mlruns_folder_is_read_as_an_mlflow_store(tmp_path, monkeypatch):
+    """MLflow's file store (the ./mlruns folder older versions wrote by default) is found by
+    its layout; an experiment's or a run's folder given instead names the store and --run."""
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())
+    with mlflow.start_run(run_name="pilot") as run:
+        for s in range(50):
+            mlflow.log_metric("loss", 4.0 - s * 0.01, step=s)
+    (log,) = read_log(tmp_path / "mlruns")
+    assert log.name == "pilot" and len(log.frame) == 50
+    experiment = tmp_path / "mlruns" / run.info.experiment_id
+    with pytest.raises(InputError, match=r"is an experiment of the MLflow store .*mlruns'.*--run NAME"):
+        read_log(experiment)
+    with pytest.raises(InputError, match=rf"is a run of the MLflow store .*--run {run.info.run_id}"):
+        read_log(experiment / run.info.run_id)
+
+
 def test_mlflow_followed_incrementally(tmp_path, monkeypatch):
     """Each poll returns only the points logged since the last, across pages, for a metric
     that appears later too; a logged NaN is a logged NaN; the named run is the one followed."""

@@ -164,6 +164,11 @@ def _logs_in(folder: Path) -> str:
     return "give a log file or --format"
 
 
+def _mlflow_file_store(p: Path) -> bool:
+    """An ``mlruns`` folder: experiments as subfolders, each with its meta.yaml."""
+    return any(f.is_file() for f in p.glob("*/meta.yaml")) and not (p / "meta.yaml").exists()
+
+
 def detect_format(path: str | Path) -> str:
     text = str(path)
     if text.startswith(("sqlite:", "mlflow:", "http://", "https://", "file:")):
@@ -172,8 +177,14 @@ def detect_format(path: str | Path) -> str:
     if p.is_dir():
         if any(p.rglob("events.out.tfevents*")):
             return "tensorboard"
-        if (p / "mlflow.db").exists():
+        if (p / "mlflow.db").exists() or _mlflow_file_store(p):
             return "mlflow"
+        if (p / "meta.yaml").is_file() and _mlflow_file_store(p.parent):
+            raise InputError(f"{text!r} is an experiment of the MLflow store {str(p.parent)!r}: give the store "
+                             f"({str(p.parent)!r}) and --run NAME")
+        if (p / "meta.yaml").is_file() and _mlflow_file_store(p.parent.parent):
+            raise InputError(f"{text!r} is a run of the MLflow store {str(p.parent.parent)!r}: give the store and "
+                             f"--run {p.name}")
         raise InputError(f"{text!r} is a folder with no TensorBoard event files; {_logs_in(p)}")
     name = p.name.lower()
     if name.startswith("events.out.tfevents"):
