@@ -90,6 +90,12 @@ def test_a_saved_hugging_face_dataset_is_read_from_its_arrow_files(tmp_path):
     _save_like_hf(tmp_path / "dd" / "train", table)
     _save_like_hf(tmp_path / "dd" / "validation", table.slice(0, 100))
     (tmp_path / "dd" / "dataset_dict.json").write_text('{"splits": ["train", "validation"]}')
+    from scalelab.corpus.documents import check_corpus
+    from scalelab.errors import CorpusWarning
+
+    with pytest.warns(CorpusWarning, match=r"a saved dataset of 2 splits \(train, validation\), all of which would be "
+                                          r"read; for one split give its folder, e.g. --corpus .*dd/train"):
+        check_corpus(tmp_path / "dd")  # what a ladder's design checks: training on the validation split too
     a = audit(tmp_path / "dd")
     assert a.total.documents == 2600 and a.total.exact_duplicate_documents == 100  # validation repeats train's first rows
     assert a.overlap["validation"]["train"] == 1.0

@@ -398,6 +398,17 @@ def check_corpus(path: str | Path, text_col: str = "text") -> None:
         files = folder_files(p)
         if not files:
             raise InputError(f"corpus folder {str(p)!r} holds no files; give a folder of text files")
+        if (p / "dataset_dict.json").is_file():  # a saved Hugging Face DatasetDict: every split would be trained on
+            import warnings
+
+            from scalelab.errors import CorpusWarning
+
+            splits = sorted({f.relative_to(p).parts[0] for f in files if len(f.relative_to(p).parts) > 1})
+            if len(splits) > 1:
+                train = next((x for x in splits if x == "train"), splits[0])
+                warnings.warn(f"corpus {str(p)!r} is a saved dataset of {len(splits)} splits ({', '.join(splits)}), "
+                              f"all of which would be read; for one split give its folder, e.g. --corpus "
+                              f"{str(p / train)}", CorpusWarning, stacklevel=2)
         for f in files:  # the first with text (reading leaves out the rest)
             if _has_fields(f, text_col, None) if _is_table(f) else _looks_like_text(h := _head(f)) and h.strip():
                 p = f
