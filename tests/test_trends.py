@@ -28,6 +28,11 @@ def test_cli_and_bad_input():
     assert d["n_models"] == 61 and "CC BY 4.0" in d["attribution"]
     r = runner.invoke(app, ["trends", "compute", "--since", "2030"])
     assert r.exit_code == 2 and "a trend needs at least 10 (the snapshot's models run to 2024.7; give an earlier --since)" in r.stderr
+    # a date is a year too: mid-2019 keeps the frontier models from then on
+    dated = json.loads(runner.invoke(app, ["trends", "compute", "--frontier", "--since", "2019-07-02", "--json"]).stdout)
+    assert 0 < dated["n_models"] < d["n_models"] and dated["selection"] == "frontier models since 2019.5", dated
+    r = runner.invoke(app, ["trends", "compute", "--since", "junk"])
+    assert r.exit_code == 2 and "--since 'junk': give a year (2018) or a date (2019-06-01)" in r.stderr
 
 
 def test_where_selects_models_in_every_trend_command():

@@ -23,6 +23,22 @@ Examples:
 app.add_typer(trends_app, name="trends")
 
 
+def _year(text: str) -> float:
+    """A year as a number (2018, 2018.5) or a date (2019-06, 2019-06-01), as a decimal year
+    the way the snapshot dates its models."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    import pandas as pd
+
+    try:
+        when = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise ScalelabError(f"--since {text!r}: give a year (2018) or a date (2019-06-01)") from None
+    return when.year + (when.day_of_year - 1) / 365.25
+
+
 @trends_app.command("compute", epilog="""\b
 Examples:
   scalelab trends compute
@@ -33,7 +49,7 @@ Examples:
 """)
 def trends_compute(
     frontier: Annotated[bool, typer.Option("--frontier", help="Epoch's frontier models instead of all notable ones.")] = False,
-    since: Annotated[float, typer.Option("--since", help="Models published from this year.")] = 2010,
+    since: Annotated[str, typer.Option("--since", help="Models published from this year (2018, 2018.5) or date (2019-06-01).")] = "2010",
     domain: Annotated[Optional[str], typer.Option("--domain", help="Only models of this domain (e.g. Language, Vision).")] = None,
     where: Annotated[Optional[str], typer.Option("--where", help="Keep the models matching this pandas query over system, organization, domain, access ('unreleased', 'api access', 'open weights (unrestricted)' ...), year, compute, params.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of the models and the trend line (.png, .svg, .pdf).")] = None,
@@ -51,7 +67,7 @@ def trends_compute(
         check_figure_path(plot)
         if mark is not None and plot is None:
             raise ScalelabError("--mark puts a run on the --plot figure: give --plot FILE")
-        t = compute_trend(frontier=frontier, since=since, domain=domain, where=where)
+        t = compute_trend(frontier=frontier, since=_year(since), domain=domain, where=where)
         if plot is not None:
             from scalelab.report.plots import plot_compute_trend, save
 
