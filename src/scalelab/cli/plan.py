@@ -37,7 +37,7 @@ app.add_typer(plan_app, name="plan")
 @plan_app.callback()
 def plan(
     ctx: typer.Context,
-    preset: Annotated[Optional[str], typer.Option("--preset", help="A known architecture: gpt2-small, gpt3-175b, llama2-7b, llama3-8b, llama3-70b, llama3-405b, mixtral-8x7b, deepseek-v3, palm-540b, bloom-176b, pythia-12b.")] = None,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="A known architecture (gpt2-small, gpt3-175b, llama2-7b, llama3-8b, llama3-70b, llama3-405b, mixtral-8x7b, deepseek-v3, palm-540b, bloom-176b, pythia-12b), or a Hugging Face config.json (or the model's folder) of the Llama, Mistral, Mixtral, Qwen, Gemma, OLMo, Phi-3, DeepSeek, GPT-2 or GPT-NeoX families.")] = None,
     params: Annotated[Optional[float], typer.Option("--params", parser=count, help="A dense model's parameter count N (FLOPs = 6*N*D).")] = None,
     tokens: Annotated[Optional[float], typer.Option("--tokens", parser=count, help="Training tokens D.")] = None,
     d_model: Annotated[Optional[int], typer.Option("--d-model", help="Shape: width.")] = None,

@@ -198,7 +198,10 @@ def resolve_model(*, preset: str | None = None, params: float | None = None,
     if preset is not None:
         if params is not None:
             raise InputError("give --preset or --params, not both")
-        model = get_preset(preset).model
+        from scalelab.planning.hf_config import is_hf_config, model_from_hf_config
+
+        model = (model_from_hf_config(preset, seq_len=shape.get("seq_len")) if is_hf_config(preset)
+                 else get_preset(preset).model)
         return model.replace(**shape) if shape else model
     if set(shape) - {"seq_len"}:
         if params is not None:
@@ -400,7 +403,8 @@ def _make_plan(accelerator, *, model, params, tokens, num_gpus, days, mfu, goodp
                               per_token=per_token)
             count = ParamCount(total=int(round(params)), active=int(round(params)))
         else:
-            note = "shape given" if model.name == "custom" else "preset"
+            note = ("shape given" if model.name == "custom" else
+                    "its Hugging Face config" if model.name.endswith(".json") else "preset")
             f = model.flops_per_token(causal=causal, recompute=recompute or "none")
             flops = FlopCount(model=f["model"] * tokens, hardware=f["hardware"] * tokens, six_n=f["six_n"] * tokens,
                               per_token=f["model"])
