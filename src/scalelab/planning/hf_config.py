@@ -16,7 +16,7 @@ from scalelab.errors import InputError
 from scalelab.planning.model import ModelConfig
 
 GATED = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2", "gemma3_text",
-         "olmo", "olmo2", "phi3", "deepseek_v2", "deepseek_v3", "granite", "starcoder2")
+         "olmo", "olmo2", "phi3", "deepseek_v2", "deepseek_v3", "granite")
 """Families with a gated MLP (three matrices: SwiGLU or GeGLU), RMSNorm and rotary positions."""
 PLAIN = ("gpt2", "gpt_neox")
 """Families with a two-matrix GELU MLP, LayerNorm and biases."""
