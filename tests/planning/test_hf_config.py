@@ -66,3 +66,16 @@ def test_plan_takes_a_config_for_its_preset_and_refuses_what_it_cannot_read(tmp_
     with pytest.raises(InputError, match="is not valid JSON"):
         (tmp_path / "bad.json").write_text("{")
         model_from_hf_config(tmp_path / "bad.json")
+
+
+def test_a_moe_config_with_one_wide_shared_expert(tmp_path):
+    """Qwen1.5-MoE-A2.7B: 60 experts of 1,408, top-4, one shared expert of 5,632 (four
+    experts' width); its model card: 14.3B parameters, 2.7B activated."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({
+        "model_type": "qwen2_moe", "hidden_size": 2048, "num_hidden_layers": 24, "num_attention_heads": 16,
+        "num_key_value_heads": 16, "intermediate_size": 5632, "moe_intermediate_size": 1408,
+        "shared_expert_intermediate_size": 5632, "num_experts": 60, "num_experts_per_tok": 4, "vocab_size": 151936,
+        "tie_word_embeddings": False}))
+    p = model_from_hf_config(path).params()
+    assert round(p["total"] / 1e9, 1) == 14.3 and round(p["active"] / 1e9, 1) == 2.7
