@@ -48,6 +48,14 @@ def test_a_gpu_count_that_failures_would_stall_is_refused_not_priced():
     assert json.loads(r.stdout)["run"]["goodput"] > 0.3
     r = run("--params", "70B", "--tokens", "2T", "--gpu", "h100", "--num-gpus", "1024", "--days", "10")
     assert r.exit_code == 0 and "would finish in 10 (at the same MFU, and their goodput)" in r.stderr
+    # a budget to spend in some days buys its GPU count: the refusal names --days, not "fewer GPUs" nobody gave
+    r = run("--budget-usd", "5e9", "--gpu", "h100", "--days", "30")
+    assert r.exit_code == 2 and "what the budget buys to be spent in 30 days: give more --days" in r.stderr
+    assert "give fewer GPUs" not in r.stderr
+    # and a budget plan whose GPUs the failure model leaves under half the time is warned, as a forward plan is
+    r = run("--budget-usd", "5e9", "--gpu", "h100", "--days", "300", "--json")
+    assert r.exit_code == 0 and "restarts and redone work take" in r.stderr
+    assert json.loads(r.stdout)["run"]["goodput"] < 0.5
 
 
 def test_a_deadline_is_met_or_said_to_be_missed_in_whole_nodes():

@@ -270,6 +270,9 @@ def make_plan(accelerator: Accelerator, *, model: ModelConfig | None = None, par
         else:
             m, g, speed = budget_speed
             plan = dataclasses.replace(_make_plan(accelerator, mfu=m, goodput=g, **kw), speed=speed)
+            modelled = (speed or {}).get("goodput") if (speed or {}).get("goodput_source") == "failure model" else None
+            if modelled and modelled["goodput"] < LOW_GOODPUT:  # raised while its speed was sought, silenced there
+                _warn_low_goodput(int(plan.run.num_gpus), modelled, stacklevel=3)
         if predict_speed and plan.mode == "forward":
             plan = _predict_speed(plan, accelerator, mfu=mfu, goodput=goodput, seq_len=seq_len if model is None else None,
                                   **speed_kw)
@@ -492,8 +495,15 @@ def _budget_speed(accelerator, kw: dict, speed_kw: dict, goodput: float | None):
         warnings.simplefilter("ignore")
         for _ in range(8):
             plan = _make_plan(accelerator, mfu=m, goodput=g, **kw)
-            sped = _predict_speed(plan, accelerator, mfu=None, goodput=goodput,
-                                  **speed_kw)
+            try:
+                sped = _predict_speed(plan, accelerator, mfu=None, goodput=goodput, **speed_kw)
+            except NoTrainingTime as exc:
+                if kw.get("days") is None or kw.get("num_gpus") is not None:
+                    raise
+                # the GPU count came from spending the budget in the days given: say which to change
+                raise NoTrainingTime(exc.num_gpus, exc.mtbf_hours, exc.goodput, hint=(
+                    f"that many is what the budget buys to be spent in {kw['days']:g} days: give more --days, or "
+                    "--num-gpus to spend it over longer")) from None
             if sped.speed["mfu_source"] != "performance model":
                 return None if m is None else (m, g, speed)
             new_m, g, speed = sped.run.mfu, sped.run.goodput, sped.speed
@@ -502,6 +512,14 @@ def _budget_speed(accelerator, kw: dict, speed_kw: dict, goodput: float | None):
             # damped: a budget at a higher MFU buys a larger model that may run slower
             m = new_m if m is None else math.sqrt(m * new_m)
     return new_m, g, speed
+
+
+def _warn_low_goodput(n: int, g: dict, stacklevel: int = 3) -> None:
+    """The warning of a plan whose GPU count the failure model leaves under LOW_GOODPUT."""
+    warnings.warn(f"on {n:,} GPUs the job would fail every {60 * g['mtbf_hours']:.1f} min (Llama 3's failure rate): "
+                  f"restarts and redone work take {100 * (g['lost_restarts'] + g['lost_recompute']):.0f}% of the time, "
+                  f"and fewer GPUs would lose less (scalelab plan goodput); give --goodput if your cluster fails less "
+                  "or restarts faster", PlanWarning, stacklevel=stacklevel)
 
 
 def _predict_speed(plan: Plan, accelerator, *, mfu, goodput, parallel, recompute, micro_batch, precision, batch_tokens,
@@ -558,10 +576,7 @@ def _predict_speed(plan: Plan, accelerator, *, mfu, goodput, parallel, recompute
     if g is not None and g.goodput < MIN_GOODPUT:
         raise NoTrainingTime(n, g.mtbf_hours, g.goodput)
     if g is not None and g.goodput < LOW_GOODPUT:
-        warnings.warn(f"on {n:,} GPUs the job would fail every {60 * g.mtbf_hours:.1f} min (Llama 3's failure rate): "
-                      f"restarts and redone work take {100 * (g.lost_restarts + g.lost_recompute):.0f}% of the time, and "
-                      f"fewer GPUs would lose less (scalelab plan goodput); give --goodput if your cluster fails less or "
-                      "restarts faster", PlanWarning, stacklevel=3)
+        _warn_low_goodput(n, g.to_dict(), stacklevel=4)
     # the run's time is the tokens over the predicted throughput, whatever FLOP count the plan reports
     tokens_per_s_per_gpu = chosen["step"]["tokens_per_s_per_gpu"]
     run_mfu = min(1.0, plan.flops.per_token * tokens_per_s_per_gpu / accelerator.peak_flops)
