@@ -319,6 +319,19 @@ def test_voting_and_best_of_k_against_every_subset():
 
         exact = np.mean([vote_right(s) for s in subs])
         assert majority_at_k([parsed], [right], [k], draws=20000)[0, 0] == pytest.approx(exact, abs=0.015), k
+    # samples the verifier did not score rank below every scored one: best of k keeps one of them only when
+    # none of the k was scored (then one at random); they were refused
+    unscored = np.array([np.nan, 0.9, np.nan, 0.3, 0.2, np.nan, 0.4])
+    good = np.array([True, False, True, False, True, True, False])
+    for k in range(1, 8):
+        subs = [list(s) for s in itertools.combinations(range(7), k)]
+
+        def best_right(s):
+            scored = [i for i in s if np.isfinite(unscored[i])]
+            return good[max(scored, key=lambda i: unscored[i])] if scored else np.mean(good[s])
+
+        exact = np.mean([best_right(s) for s in subs])
+        assert best_at_k([unscored], [good], [k])[0, 0] == pytest.approx(exact, abs=1e-12), k
 
 
 def test_cli_selection_table_from_answers_and_scores(tmp_path):
@@ -344,3 +357,16 @@ def test_cli_selection_table_from_answers_and_scores(tmp_path):
     assert "majority@k" in table.stdout and "best-of-k" not in table.stdout
     counts = runner.invoke(app, ["samples", "fit", MONKEYS, *COLS, "--answer-col", "model"])
     assert counts.exit_code == 2 and "one row per sample" in counts.output
+    frame = pd.DataFrame(rows)
+    frame.loc[::7, "reward"] = np.nan  # a verifier that scored most samples: the rest rank last
+    frame.to_csv(path, index=False)
+    r = runner.invoke(app, ["samples", "fit", str(path), "--problem-col", "task", "--correct-col", "passed",
+                            "--score-col", "reward", "--bootstrap", "0", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)[0]["selection"][-1]["best"] > sel[0]["best"], r.output
+    frame["reward"] = frame["reward"].astype(object)
+    frame.loc[3, "reward"] = "high"
+    frame.to_csv(path, index=False)
+    r = runner.invoke(app, ["samples", "fit", str(path), "--problem-col", "task", "--correct-col", "passed",
+                            "--score-col", "reward"])
+    assert r.exit_code == 2 and "must be a number (or blank where the verifier gave none); problem 0 has 'high'" \
+        in r.output, r.output

@@ -35,7 +35,7 @@ def samples_fit(
     correct_col: Annotated[str, typer.Option("--correct-col", help="Column of correct samples (counts), or 0/1 per sample.")] = "correct",
     model_col: Annotated[Optional[str], typer.Option("--model-col", help="Column naming the model (one fit per model).")] = None,
     answer_col: Annotated[Optional[str], typer.Option("--answer-col", help="Per-sample answers: majority-vote accuracy at k (ties are not a majority; a blank answer abstains).")] = None,
-    score_col: Annotated[Optional[str], typer.Option("--score-col", help="Per-sample verifier scores: best-of-k accuracy.")] = None,
+    score_col: Annotated[Optional[str], typer.Option("--score-col", help="Per-sample verifier scores: best-of-k accuracy (a blank score ranks below every scored sample).")] = None,
     law: Annotated[str, typer.Option("--law", help="power (Brown et al.: coverage = exp(-a k^-b)), beta (per-problem success ~ Beta), or auto (the one that backtests better inside the data; on the bundled counts power forecasts best).")] = "power",
     max_samples: Annotated[Optional[int], typer.Option("--max-samples", help="Use only the first m samples of each problem (a backtest: the rest give the actual pass@k).")] = None,
     predict_k: Annotated[str, typer.Option("--predict-k", help="k to forecast pass@k at, comma-separated.")] = "1000,10000",

@@ -84,11 +84,14 @@ def read_counts(path: str | Path, *, problem_col: str = "problem", n_col: str = 
                     answers.append(np.array([None if missing_answer(a) else str(a) for a in rows[answer_col]],
                                             dtype=object))  # a missing answer abstains from the vote
                 if score_col:
-                    sc = pd.to_numeric(rows[score_col], errors="coerce").to_numpy(float)
-                    if not np.isfinite(sc).all():
-                        raise InputError(f"{name}: {score_col!r} must be a number for every sample; problem {_show(p)} has "
-                                         "a missing or non-numeric score")
-                    scores.append(sc)
+                    raw = rows[score_col]
+                    sc = pd.to_numeric(raw, errors="coerce").to_numpy(float)
+                    missing = np.array([missing_answer(v) for v in raw], bool)  # the verifier gave no score
+                    bad = ~np.isfinite(sc) & ~missing
+                    if bad.any():
+                        raise InputError(f"{name}: {score_col!r} must be a number (or blank where the verifier gave "
+                                         f"none); problem {_show(p)} has {_show(raw.to_numpy()[bad][0])}")
+                    scores.append(np.where(missing, np.nan, sc))
             n = np.array([s.size for s in samples])
             c = np.array([int(s.sum()) for s in samples])
             n, c = check_counts(n, c)

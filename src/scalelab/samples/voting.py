@@ -6,7 +6,9 @@
   k = 1 (pass@1) and k = n; its plateau is the vote over all n samples.
 * **Best of k** with a verifier score: the sample of highest score among k is kept; exact by
   order statistics: the sample with j samples scored below it is the best of a random
-  k-subset with probability C(j, k-1) / C(n, k) (ties in score are broken at random).
+  k-subset with probability C(j, k-1) / C(n, k) (ties in score are broken at random). A
+  sample without a score (NaN: the verifier gave none) ranks below every scored one, so it
+  is kept only where none of the k was scored.
 """
 
 from __future__ import annotations
@@ -68,8 +70,9 @@ def best_at_k(scores: list[np.ndarray], correct: list[np.ndarray], k) -> np.ndar
     rng = np.random.default_rng(0)
     for i, (sc, ok) in enumerate(zip(scores, correct)):
         sc = np.asarray(sc, float)
-        if not np.isfinite(sc).all():
-            raise InputError(f"problem {i + 1} has a missing or non-numeric verifier score")
+        if np.isinf(sc).any():
+            raise InputError(f"problem {i + 1} has an infinite verifier score")
+        sc = np.where(np.isnan(sc), -np.inf, sc)  # a sample the verifier did not score ranks below every scored one
         n = sc.size
         if k.max() > n:
             raise InputError(f"best-of-{k.max()} needs {k.max()} samples; problem {i + 1} has {n}")
