@@ -283,10 +283,10 @@ def merge_steps(out: pd.DataFrame, report: ParseReport | None) -> pd.DataFrame:
         logged = values.notna()
         repeats = logged.sum() - logged.groupby(out["step"]).any().sum()
         # the step's tokens (or epoch) written again on its evaluation line: counted only when it differs
-        epochs = [c for c in values.columns if str(c).lower() in EPOCH_NAMES or c == "tokens"]
-        if epochs:
-            kept = groups[epochs].transform("last")
-            repeats[epochs] = (logged[epochs] & (values[epochs] != kept)).sum()
+        bookkeeping = [c for c in values.columns if str(c).lower() in EPOCH_NAMES or c == "tokens"]
+        if bookkeeping:
+            kept = groups[bookkeeping].transform("last")
+            repeats[bookkeeping] = (logged[bookkeeping] & (values[bookkeeping] != kept)).sum()
         report.duplicates += int(repeats.sum())
     out = groups.last().reset_index()  # last logged value per column
     if report is not None:
@@ -632,33 +632,54 @@ class PrintedTokens:
         return rec
 
 
+class PrintedLines:
+    """Records from a printed log (``text`` or ``megatron``), a line at a time, read the same
+    way whole and live: one-line records (:func:`text_record`, :func:`megatron_record`),
+    OLMo's blocks (:class:`BlockRecords`), and the tokens the log's printed settings give
+    (:class:`PrintedTokens`). Counts lines and junk in ``report``."""
+
+    def __init__(self, fmt: str, report: ParseReport):
+        self.parse = megatron_record if fmt == "megatron" else text_record
+        self.blocks = BlockRecords() if fmt == "text" else None
+        self.tokens = PrintedTokens(report)
+        self.report = report
+
+    def feed(self, line: bytes) -> list[dict]:
+        """The records this (non-blank) line finishes: none, one, or a block and itself."""
+        self.report.lines += 1
+        out = []
+        if self.blocks is not None:
+            used, done = self.blocks.feed(line)
+            if done is not None:
+                out.append(self.tokens.add(done))
+            if used:
+                return out
+        rec = self.parse(line)
+        if rec is None:
+            self.report.junk += 1  # other log lines (info, warnings, arguments)
+            self.tokens.see(line)
+        else:
+            out.append(self.tokens.add(rec))
+        return out
+
+    def flush(self) -> list[dict]:
+        """The block still open (a block is written in one go: what a read ends on is whole)."""
+        done = self.blocks.flush() if self.blocks is not None else None
+        return [] if done is None else [self.tokens.add(done)]
+
+
 def _read_lines(chunks, report: ParseReport, fmt: str) -> pd.DataFrame:
-    parse = megatron_record if fmt == "megatron" else text_record
+    printed = PrintedLines(fmt, report)
     records = []
     dicts = 0
-    samples = PrintedTokens(report)
-    blocks = BlockRecords() if fmt == "text" else None
     for chunk in chunks:
         for ln in chunk.split(b"\n"):
             if not ln.strip():
                 continue
-            report.lines += 1
-            if blocks is not None:
-                used, done = blocks.feed(ln)
-                if done is not None:
-                    records.append(samples.add(done))
-                if used:
-                    continue
-            rec = parse(ln)
-            if rec is None:
-                report.junk += 1  # other log lines (info, warnings, arguments)
-                dicts += ln.lstrip().startswith(b"{'")
-                samples.see(ln)
-                continue
-            records.append(samples.add(rec))
-    done = blocks.flush() if blocks is not None else None
-    if done is not None:
-        records.append(samples.add(done))
+            junk = report.junk
+            records += printed.feed(ln)
+            dicts += report.junk > junk and ln.lstrip().startswith(b"{'")
+    records += printed.flush()
     if not records:
         if fmt == "megatron":
             raise InputError(f"{report.source}: no 'iteration N/ M | key: value' lines; not a Megatron log (--format)")

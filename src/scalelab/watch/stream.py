@@ -7,7 +7,7 @@ import csv
 import pandas as pd
 
 from scalelab.errors import InputError
-from scalelab.runs.logs import BlockRecords, ParseReport, PrintedTokens, map_roles, megatron_record, parse_json, text_record
+from scalelab.runs.logs import ParseReport, PrintedLines, map_roles, parse_json
 
 
 class LineParser:
@@ -21,8 +21,7 @@ class LineParser:
         self.report = ParseReport(source=source, format=fmt)
         self.header: list[str] | None = None
         self.roles = dict(step_col=step_col, tokens_col=tokens_col, time_col=time_col)
-        self.samples = PrintedTokens(self.report)  # what a printed log says its steps or samples hold
-        self.blocks = BlockRecords() if fmt == "text" else None  # OLMo's multi-line records
+        self.printed = PrintedLines(fmt, self.report) if fmt in ("text", "megatron") else None
         self._last_step: int | None = None
 
     def parse(self, lines: list[bytes]) -> pd.DataFrame | None:
@@ -33,24 +32,17 @@ class LineParser:
             if self.header is None and self._tabular(raw):
                 self.header = [f.strip() for f in self._fields(raw)]
                 continue
+            if self.printed is not None:
+                records += self.printed.feed(raw)
+                continue
             self.report.lines += 1
-            if self.blocks is not None:
-                used, done = self.blocks.feed(raw)
-                if done is not None:
-                    records.append(self.samples.add(done))
-                if used:
-                    continue
             rec = self._one(raw)
             if rec is None:
                 self.report.junk += 1
-                if self.fmt in ("text", "megatron"):
-                    self.samples.see(raw)
             else:
-                records.append(self.samples.add(rec) if self.fmt in ("text", "megatron") else rec)
-        if self.blocks is not None:  # a block is written in one go: what a poll ends on is complete
-            done = self.blocks.flush()
-            if done is not None:
-                records.append(self.samples.add(done))
+                records.append(rec)
+        if self.printed is not None:  # a block is written in one go: what a poll ends on is complete
+            records += self.printed.flush()
         if not records:
             return None
         frame = pd.DataFrame.from_records(records)
@@ -84,7 +76,7 @@ class LineParser:
             except ValueError:
                 return None
             return _flatten(obj) if isinstance(obj, dict) else None
-        return megatron_record(raw) if self.fmt == "megatron" else text_record(raw)
+        return None
 
 
 def _flatten(obj: dict, prefix: str = "") -> dict:
