@@ -158,22 +158,22 @@ READ_ERRORS = (lzma.LZMAError, OSError, EOFError, zlib.error, ValueError)
 def _decompressor(name: str):
     """A function that wraps a raw binary file in the decompression its name calls for
     (``.xz``, ``.gz``, ``.bz2``; ``.zst`` with the optional ``zstandard`` package), or
-    returns it as it is."""
+    returns it as it is; and the errors reading it can raise."""
     name = name.lower()
     if name.endswith(".xz"):
-        return lzma.LZMAFile
+        return lzma.LZMAFile, READ_ERRORS
     if name.endswith(".gz"):
-        return lambda raw: gzip.GzipFile(fileobj=raw)
+        return (lambda raw: gzip.GzipFile(fileobj=raw)), READ_ERRORS
     if name.endswith(".bz2"):
-        return bz2.BZ2File
+        return bz2.BZ2File, READ_ERRORS
     if name.endswith(".zst"):
         try:
             import zstandard
         except ImportError:
             raise InputError(f"{name!r} is compressed with zstd: pip install 'scalelab[zstd]' (the zstandard package) "
                              "to read it, or decompress it first (zstd -d)") from None
-        return lambda raw: io.BufferedReader(_ZstdReader(raw, zstandard))
-    return lambda raw: raw
+        return (lambda raw: io.BufferedReader(_ZstdReader(raw, zstandard))), (*READ_ERRORS, zstandard.ZstdError)
+    return (lambda raw: raw), READ_ERRORS
 
 
 class _ZstdReader(io.RawIOBase):
@@ -213,16 +213,12 @@ class _ZstdReader(io.RawIOBase):
 @contextmanager
 def _reading(path: Path):
     """``(raw, stream)``: the file on disk and its decompressed bytes; errors name the file."""
-    wrap = _decompressor(path.name)
+    wrap, errors = _decompressor(path.name)
     try:
         with open(path, "rb") as raw:
             with wrap(raw) as fh:
                 yield raw, fh
-    except READ_ERRORS as exc:
-        raise InputError(f"cannot read {str(path)!r}: {exc}") from None
-    except Exception as exc:  # zstandard's ZstdError derives from Exception alone
-        if type(exc).__name__ != "ZstdError":
-            raise
+    except errors as exc:
         raise InputError(f"cannot read {str(path)!r}: {exc}") from None
 
 
