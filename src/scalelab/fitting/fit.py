@@ -76,8 +76,10 @@ OUTLIER_MIN_ROWS = 8  # fewer residuals cannot give a robust spread
 
 
 def _robust_sd(x: np.ndarray) -> float:
-    """1.4826 x the median absolute deviation: the standard deviation of normal data."""
-    return float(1.4826 * np.median(np.abs(x - np.median(x)))) if len(x) else 0.0
+    """The median absolute deviation scaled to the standard deviation of normal data."""
+    from scipy.stats import median_abs_deviation
+
+    return float(median_abs_deviation(x, scale="normal")) if len(x) else 0.0
 
 
 def outlier_rows(residuals: np.ndarray) -> np.ndarray:
