@@ -108,9 +108,16 @@ def test_megatron_tokens_from_consumed_samples_and_the_printed_sequence_length(t
     parser = LineParser("text", str(p))
     rows = [parser.parse([ln.encode()]) for ln in args + iters]
     assert [r["tokens"].iloc[0] for r in rows if r is not None] == [320 * 4096, 960 * 4096, 2240 * 4096]
-    # without the arguments the samples stay samples: no tokens are made up
+    # without the arguments the samples stay samples: no tokens are made up, and the watch says what would count them
     p = write(tmp_path / "bare.log", "\n".join(iters) + "\n")
     assert read_log(p)[0].frame["tokens"].isna().all()
+    from scalelab.fitting import Fit
+    from scalelab.watch.session import WatchSettings, watch_once
+    from tests.conftest import synthetic_runs
+
+    fit = Fit(num_bootstrap=0).fit(synthetic_runs("chinchilla"))
+    status = watch_once(str(p), WatchSettings(fit=fit, params=1e9, final_tokens=2e10))[0].monitor.status()
+    assert "counts consumed samples (sequences), not tokens; keep the arguments Megatron prints first" in status.unjudged
 
 
 def test_nanogpt_tokens_from_its_tokens_per_iteration_and_the_flag_overrides_printed_counts(tmp_path):

@@ -262,6 +262,7 @@ class Monitor:
     _last_index: dict = field(default_factory=dict)
     _checked: int = 0  # points before this index have had every detector that needs no future point
     _group: int | None = None  # steps per throughput sample, fixed once the run's step interval is known
+    _counts_samples: bool = False  # the log counts consumed samples (sequences), Megatron's way
     _projection: Projection | None = None
     _forecast: Forecast | None = None
     # the forecast metric's own points where it is not the watched loss (steps, tokens, value, lr)
@@ -279,6 +280,7 @@ class Monitor:
             self.settings = self.settings.for_metrics([c for c in frame.columns if c not in ROLE_COLUMNS], self.name)
         s = self.settings
         cols = set(frame.columns)
+        self._counts_samples = self._counts_samples or "consumed_samples" in cols
         rate_col = next((c for c in THROUGHPUT_NAMES if c in cols), None)
         time_col = next((c for c in STEP_TIME_NAMES if c in cols), None)
         gn_col = next((c for c in GRAD_NORM_NAMES if c in cols), None)
@@ -540,6 +542,10 @@ class Monitor:
             return None
         if np.isfinite(np.asarray(self.tokens, float)).any():
             return None
+        if self._counts_samples:
+            return ("not judged against the forecast: the log counts consumed samples (sequences), not tokens; keep "
+                    "the arguments Megatron prints first in the log (their seq_length turns samples into tokens), "
+                    "or give --tokens-per-step (global batch x sequence length)")
         return ("not judged against the forecast: the log counts no tokens; give --tokens-per-step "
                 "(global batch x sequence length), or in a training loop observe(step, tokens=...)")
 
