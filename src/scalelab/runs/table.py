@@ -228,13 +228,12 @@ def resolve_column(df: pd.DataFrame, col: str, role: str, name: str, required: b
     )
 
 
-def _check_values(roles: pd.DataFrame, raw: pd.DataFrame, name: str, file_rows: np.ndarray,
-                  mapping: dict | None = None) -> None:
+def _check_values(roles: pd.DataFrame, raw: pd.DataFrame, name: str, file_rows: np.ndarray, mapping: dict) -> None:
     for role in [c for c in ROLES if c in roles]:
         values = roles[role].to_numpy(dtype=float)
         bad = ~np.isfinite(values)
         if bad.any():
-            col = (mapping or {}).get(role, role)
+            col = mapping.get(role, role)
             if col in raw.columns and pd.api.types.is_numeric_dtype(raw[col]):  # a query that keeps the finite rows
                 quoted = col if str(col).isidentifier() else f"`{col}`"
                 drop = f'(--where "{quoted} < 1e300" keeps the finite ones)'
@@ -272,12 +271,11 @@ def _check_duplicates(table: pd.DataFrame, name: str, all_steps: bool, file_rows
         raise InputError(f"{name}: rows repeat the same {what}: {_rows(table, dup, file_rows)}; remove the duplicates")
 
 
-def _rows(table: pd.DataFrame, mask: np.ndarray, file_rows: np.ndarray | None = None, limit: int = 5) -> str:
-    """The rows of ``mask`` by their number in the table as read (``file_rows``, 1-based,
-    when a selection dropped some) and run id."""
+def _rows(table: pd.DataFrame, mask: np.ndarray, file_rows: np.ndarray, limit: int = 5) -> str:
+    """The rows of ``mask`` by their number in the table as read (``file_rows``, 1-based:
+    a selection may have dropped some) and run id."""
     idx = np.flatnonzero(mask)
-    number = (lambda i: int(file_rows[i])) if file_rows is not None else (lambda i: i + 1)
-    shown = ", ".join(f"row {number(i)} (run_id={table['run_id'].iloc[i]})" for i in idx[:limit])
+    shown = ", ".join(f"row {int(file_rows[i])} (run_id={table['run_id'].iloc[i]})" for i in idx[:limit])
     more = f" and {idx.size - limit} more" if idx.size > limit else ""
     return f"{idx.size} row{'s' if idx.size != 1 else ''}: {shown}{more}"
 
