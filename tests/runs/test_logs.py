@@ -264,6 +264,32 @@ def test_wandb_history_export(tmp_path):
     assert read_log(panel, "wandb")[0].metric_names == ["loss"]
 
 
+def test_wandb_panel_export_of_several_runs(tmp_path):
+    """A panel exported from W&B holds a run per '<run> - <metric>' group (a run that stopped
+    earlier has blanks after its end): each run is a log, found without --format, and a live
+    watch, which cannot follow several runs, says to read it whole."""
+    from scalelab.watch.stream import LineParser
+
+    head = ('"Step","lr 3e-4 - seed 1 - train/loss","lr 3e-4 - seed 1 - train/loss__MIN","lr 3e-4 - seed 1 - train/loss__MAX",'
+            '"b - train/loss","b - train/loss__MIN","b - train/loss__MAX"\n')
+    rows = "".join(f"{s},{5 - s / 100},{5 - s / 100},{5 - s / 100}," + (f"{6 - s / 100},{6 - s / 100},{6 - s / 100}" if s < 40 else ",,")
+                   + "\n" for s in range(1, 61))
+    p = write(tmp_path / "wandb_export_2025-01-01T00_00_00.000+00_00.csv", head + rows)
+    for fmt in ("auto", "wandb"):
+        a, b = read_log(p, fmt)
+        assert (a.name, b.name) == ("lr 3e-4 - seed 1", "b")
+        assert a.metric_names == b.metric_names == ["train/loss"]
+        assert len(a.frame) == 60 and len(b.frame) == 39 and b.frame["train/loss"].iloc[-1] == 6 - 39 / 100
+    live = LineParser("csv", str(p))
+    with pytest.raises(InputError, match="export of 2 runs .*--once"):
+        live.parse(p.read_bytes().split(b"\n"))
+    one = write(tmp_path / "one.csv", "Step,a - loss,a - loss__MIN,a - loss__MAX\n1,5,4,6\n2,4,3,5\n")
+    assert read_log(one)[0].metric_names == ["loss"]
+    assert LineParser("csv", str(one)).parse(one.read_bytes().split(b"\n"))["loss"].tolist() == [5.0, 4.0]
+    plain = write(tmp_path / "plain.csv", "step,loss - smoothed\n1,5\n")  # ' - ' alone is not an export
+    assert read_log(plain)[0].metric_names == ["loss - smoothed"]
+
+
 def test_tensorboard_written_by_tensorboard(tmp_path):
     from tensorboard.compat.proto import event_pb2, summary_pb2
     from tensorboard.summary.writer.event_file_writer import EventFileWriter

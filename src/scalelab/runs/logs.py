@@ -22,7 +22,8 @@ prints: each line that names a step and metrics, see :func:`text_record`: nanoGP
 Megatron-DeepSpeed ``iteration N/ M | key: value | ...`` lines, and their ``validation loss
 at iteration N | lm loss value: ...`` lines as ``val_lm_loss``, only); ``wandb`` (a W&B run
 history exported as CSV or JSON: ``_step``, ``_timestamp``, metric columns; or a panel
-export with ``Step`` and ``<run> - <metric>`` columns); ``tensorboard`` (event files,
+export with ``Step`` and ``<run> - <metric>`` columns, found without ``--format`` by their
+``__MIN``/``__MAX`` companions, a log per run: see :func:`wandb_panel`); ``tensorboard`` (event files,
 through the tensorboard package) and ``mlflow`` (a tracking store, through the mlflow
 client) live in their own modules.
 """
@@ -32,7 +33,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -245,12 +246,50 @@ def read_log(path: str | Path, format: str = "auto", *, step_col: str | None = N
         frame = _read_lines(chunks, report, fmt)
     else:
         raise InputError(f"--format {fmt!r} is not a file format here")
+    panel = wandb_panel(frame.columns, explicit=fmt == "wandb") if fmt in ("csv", "wandb") else None
+    if panel is not None:  # a W&B panel export: each run's metrics in '<run> - <metric>' columns, a log a run
+        logs = []
+        for name, columns in panel.items():
+            part = _wandb_columns(frame[list(columns)].rename(columns=columns))
+            part = part.dropna(how="all", subset=[new for old, new in columns.items() if " - " in old])
+            one = replace(report, notes=list(report.notes)) if len(panel) > 1 else report
+            logs.append(_one_log(part, one, name, step_col, tokens_col, time_col))
+        return logs
     if fmt == "wandb":
         frame = _wandb_columns(frame)
+    return [_one_log(frame, report, run_name(p), step_col, tokens_col, time_col)]
+
+
+def _one_log(frame: pd.DataFrame, report: ParseReport, name: str, step_col, tokens_col, time_col) -> MetricLog:
     table = map_roles(frame, report, step_col=step_col, tokens_col=tokens_col, time_col=time_col)
     table, stretches = drop_superseded(table, report)
-    return [MetricLog(merge_steps(table, report), report, name=run_name(p),
-                      stretches=[merge_steps(t, None) for t in stretches])]
+    return MetricLog(merge_steps(table, report), report, name=name,
+                     stretches=[merge_steps(t, None) for t in stretches])
+
+
+def wandb_panel(columns, explicit: bool = False) -> dict[str, dict[str, str]] | None:
+    """The runs of a W&B panel export, each with its columns and their new names (``{run:
+    {column: name}}``), or None when the columns are not one. An export names a run's
+    metric ``'<run> - <metric>'`` beside ``__MIN``/``__MAX`` companions, which are left out;
+    the columns that name no run (``Step``) are every run's. ``explicit`` (``--format
+    wandb``) takes '<run> - <metric>' columns without companions too.
+
+    >>> wandb_panel(["Step", "a - loss", "a - loss__MIN", "a - loss__MAX", "b - loss", "b - loss__MIN"])
+    {'a': {'Step': 'Step', 'a - loss': 'loss'}, 'b': {'Step': 'Step', 'b - loss': 'loss'}}
+    >>> wandb_panel(["step", "loss - smoothed"]) is None
+    True
+    """
+    names = [str(c) for c in columns]
+    companions = {n[:-5] for n in names if n.endswith(("__MIN", "__MAX"))}
+    series = [n for n in names if " - " in n and not n.endswith(("__MIN", "__MAX"))]
+    if not series or not (explicit or companions.intersection(series)):
+        return None
+    shared = [n for n in names if " - " not in n and not n.endswith(("__MIN", "__MAX"))]
+    runs: dict[str, dict[str, str]] = {}
+    for n in series:
+        run, metric = n.rsplit(" - ", 1)
+        runs.setdefault(run.strip(), {c: c for c in shared})[n] = metric.strip()
+    return runs
 
 
 GENERIC_LOG_NAMES = {"log", "logs", "train", "training", "train_log", "training_log", "metrics", "history", "stdout",
@@ -841,16 +880,7 @@ class BlockRecords:
 
 
 def _wandb_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """W&B panel exports name columns '<run> - <metric>' with __MIN/__MAX companions."""
-    keep = {}
-    for c in frame.columns:
-        name = str(c)
-        if name.endswith(("__MIN", "__MAX")):
-            continue
-        if " - " in name:
-            name = name.split(" - ", 1)[1]
-        keep[c] = name
-    frame = frame[list(keep)].rename(columns=keep)
+    """A W&B run history's columns: its ``_runtime`` as the wall time when no ``_timestamp``."""
     if "_runtime" in frame and "_timestamp" not in frame:
         frame = frame.rename(columns={"_runtime": "wall_time"})
     return frame

@@ -7,7 +7,7 @@ import csv
 import pandas as pd
 
 from scalelab.errors import InputError
-from scalelab.runs.logs import ParseReport, PrintedLines, map_roles, parse_json
+from scalelab.runs.logs import ParseReport, PrintedLines, map_roles, parse_json, wandb_panel
 
 
 class LineParser:
@@ -19,7 +19,7 @@ class LineParser:
                              "megatron or wandb")
         self.fmt = fmt
         self.report = ParseReport(source=source, format=fmt)
-        self.header: list[str] | None = None
+        self.header: list[str | None] | None = None
         self.roles = dict(step_col=step_col, tokens_col=tokens_col, time_col=time_col)
         self.printed = PrintedLines(fmt, self.report) if fmt in ("text", "megatron") else None
         self._last_step: int | None = None
@@ -30,7 +30,7 @@ class LineParser:
             if not raw.strip():
                 continue
             if self.header is None and self._tabular(raw):
-                self.header = [f.strip() for f in self._fields(raw)]
+                self.header = self._columns([f.strip() for f in self._fields(raw)])
                 continue
             if self.printed is not None:
                 records += self.printed.feed(raw)
@@ -59,6 +59,19 @@ class LineParser:
             self._last_step = int(steps[-1])
         return out
 
+    def _columns(self, header: list[str]) -> list[str | None]:
+        """A W&B panel export's header as its run's names (the __MIN/__MAX companions as None,
+        left out); an export of several runs is refused: it is a finished file, read whole."""
+        panel = wandb_panel(header, explicit=self.fmt == "wandb") if self.fmt in ("csv", "wandb") else None
+        if panel is None:
+            return header
+        if len(panel) > 1:
+            raise InputError(f"{self.report.source}: a W&B panel export of {len(panel)} runs "
+                             f"({', '.join(list(panel)[:3])}{', ...' if len(panel) > 3 else ''}); an export is a "
+                             "finished file: give --once, which reads it whole and watches each run")
+        (columns,) = panel.values()
+        return [columns.get(h) for h in header]
+
     def _tabular(self, raw: bytes) -> bool:
         return self.fmt in ("csv", "tsv") or (self.fmt == "wandb" and raw.lstrip()[:1] != b"{")
 
@@ -69,7 +82,8 @@ class LineParser:
     def _one(self, raw: bytes) -> dict | None:
         if self._tabular(raw):
             fields = self._fields(raw)
-            return dict(zip(self.header, fields)) if len(fields) == len(self.header) else None
+            return ({h: f for h, f in zip(self.header, fields) if h is not None}
+                    if len(fields) == len(self.header) else None)
         if self.fmt in ("jsonl", "wandb"):
             try:
                 obj = parse_json(raw)
