@@ -166,6 +166,39 @@ def test_olmo_blocks_of_one_metric_a_line(tmp_path):
     assert parser.report.rows == 3  # a row a step, as read whole: the evaluation at step 30 adds none
 
 
+def test_composer_console_blocks(tmp_path):
+    """Composer (LLM Foundry) prints '[batch=N/M]:' and a '\\t Train name: value' line per
+    metric, behind a launcher's rank prefix; its time/batch and time/token count what came
+    before the step; an evaluation's block follows its progress lines; a field that is not a
+    number does not end the block."""
+    from scalelab.watch.monitor import GRAD_NORM_NAMES, THROUGHPUT_NAMES
+    from scalelab.watch.stream import LineParser
+
+    lines = ["Config:", "max_seq_len: 2048", "enabled_algorithms:", "  gradient_clipping: true"]
+    for b in range(1, 5):
+        lines += [f"0: [batch={b}/4]:", f"0:\t Train time/batch: {b - 1}", f"0:\t Train time/token: {(b - 1) * 4096}",
+                  "0:\t Train trainer/algorithms: ['GradientClipping']",
+                  "0:\t Train loss/train/total: " + (f"{5 - b / 10:.4f}" if b != 3 else "nan"),
+                  "0:\t Train throughput/tokens_per_sec: 1234.5", "0:\t Train l2_norm/grad/global: 0.75"]
+        if b == 2:
+            lines += ["0: [Eval batch=1/2] Eval on eval data", "0: [Eval batch=2/2] Eval on eval data:",
+                      "0:\t Eval metrics/eval/LanguageCrossEntropy: 4.9000"]
+    p = write(tmp_path / "composer.log", "\n".join(lines) + "\n")
+    log = read_log(p)[0]
+    f = log.frame
+    assert f["step"].tolist() == [1, 2, 3, 4] and log.loss_name() == "loss/train/total"
+    assert f["loss/train/total"].tolist() == [4.9, 4.8, NONFINITE, 4.6]
+    assert f["tokens"].tolist()[1:] == [8192.0, 12288.0, 16384.0] and np.isnan(f["tokens"].iloc[0])
+    assert f["metrics/eval/languagecrossentropy"].tolist()[1] == 4.9  # the evaluation at the step it followed
+    assert "l2_norm/grad/global" in GRAD_NORM_NAMES and "throughput/tokens_per_sec" in THROUGHPUT_NAMES
+    assert log.report.junk == 5 and log.report.rows == 4  # the config's lines and the eval's progress line
+    parser = LineParser("text", str(p))  # live, a poll at a time
+    polled = [parser.parse([ln.encode() for ln in lines[k:k + 7]]) for k in range(0, len(lines), 7)]
+    live = pd.concat([x for x in polled if x is not None])
+    assert live.dropna(subset=["loss/train/total"])["loss/train/total"].tolist() == [4.9, 4.8, NONFINITE, 4.6]
+    assert parser.report.rows == 4
+
+
 def test_printed_logs_nanogpt_and_torchtitan(tmp_path):
     """What training scripts print: nanoGPT's iter lines with its eval lines at the same step,
     torchtitan's coloured lines with a timestamp, thousands separators and units."""

@@ -18,7 +18,8 @@ pyarrow, a line-by-line fallback when junk lines are present; a Hugging Face
 ``trainer_state.json``, whose ``log_history`` is read); ``text`` (what a training script
 prints: each line that names a step and metrics, see :func:`text_record`: nanoGPT's ``iter
 10: loss 4.2, time 350ms``, torchtitan's ``step: 10  loss: 4.2  tps: 7,012``, DeepSpeed's
-``steps: 10 loss: 4.2``, and Megatron's lines); ``megatron`` (Megatron-LM /
+``steps: 10 loss: 4.2``, Megatron's lines, and the blocks OLMo and Composer print, see
+:class:`BlockRecords`); ``megatron`` (Megatron-LM /
 Megatron-DeepSpeed ``iteration N/ M | key: value | ...`` lines, and their ``validation loss
 at iteration N | lm loss value: ...`` lines as ``val_lm_loss``, only); ``wandb`` (a W&B run
 history exported as CSV or JSON: ``_step``, ``_timestamp``, metric columns; or a panel
@@ -47,7 +48,8 @@ TOKEN_NAMES = ("tokens", "consumed_tokens", "num_tokens", "tokens_seen", "total_
                "num_input_tokens_seen", "throughput/total_tokens")
 TIME_NAMES = ("wall_time", "timestamp", "_timestamp", "time", "walltime")
 LOSS_NAMES = ("loss", "train_loss", "train/loss", "lm_loss", "loss/train", "training_loss", "train/lm_loss",
-              "train_loss_step", "train/loss_step", "train/crossentropyloss", "train/ce_loss", "eval/loss", "val_loss",
+              "train_loss_step", "train/loss_step", "train/crossentropyloss", "train/ce_loss", "loss/train/total", "eval/loss",
+              "val_loss",
               "validation_loss")
 EPOCH_NAMES = ("epoch", "train/epoch", "trainer/epoch")
 FORMATS = ("auto", "csv", "tsv", "jsonl", "text", "megatron", "wandb", "tensorboard", "mlflow")
@@ -844,14 +846,32 @@ class BlockRecords:
     ((True, None), (True, None))
     >>> b.flush()
     {'step': 100, 'wall_time': 1706788800.0, 'train/ce_loss': 2.123, 'throughput/total_tokens': 419430400.0}
+
+    Composer (MosaicML, LLM Foundry) prints ``[batch=4/100]:`` (or ``[token=N/M]:``,
+    ``[epoch=1][batch=4/25]:``, each line perhaps after a launcher's ``0:`` rank), then a
+    ``\t Train name: value`` line per metric, and evaluations as ``[Eval batch=10/10] Eval on
+    eval data:`` then ``\t Eval name: value``. Its ``time/batch`` and ``time/token`` count what
+    came before the step, so the step is ``time/batch + 1`` and the tokens through it
+    ``time/token`` x step / ``time/batch`` (none for the first step):
+
+    >>> for line in [b"[batch=4/100]:", b"\t Train time/batch: 3", b"\t Train time/token: 6144",
+    ...              b"\t Train trainer/algorithms: []", b"\t Train loss/train/total: 9.87"]:
+    ...     _ = b.feed(line)
+    >>> b.flush()
+    {'step': 4, 'loss/train/total': 9.87, 'tokens': 8192.0}
     """
 
     HEADER = re.compile(rb"\[step=(\d+)(?:/[^\],]*)?(?:,[^\]]*)?\]\s*$")
     FIELD = re.compile(rb"^\s+([A-Za-z][\w/ .()\-]*?)\s*=\s*(" + _NUMBER + rb")\s*$")
+    COMPOSER_HEADER = re.compile(rb"^(?:\d+:)?\s*(?:\[epoch=\d+\])?\[(?:batch|token|sample|iteration|epoch)=(\d+)"
+                                 rb"(?:/[^\]]*)?\]:\s*$")
+    COMPOSER_EVAL = re.compile(rb"^(?:\d+:)?\s*\[Eval batch=\d+(?:/\d+)?\] Eval on .* data:\s*$")
+    COMPOSER_FIELD = re.compile(rb"^(?:\d+:)?\s+(?:Train|Eval) ([A-Za-z][\w/ .()\-]*?):\s*(?:(" + _NUMBER + rb")\s*$)?")
 
     def __init__(self):
         self.open: dict | None = None
         self.last_step: int | None = None
+        self.composer = False  # the open block is Composer's
 
     def feed(self, line: bytes) -> tuple[bool, dict | None]:
         m = self.HEADER.search(line)
@@ -863,6 +883,25 @@ class BlockRecords:
             if stamp is not None:
                 self.open["wall_time"] = stamp
             return True, done
+        if line.rstrip().endswith(b":"):  # Composer's headers
+            m = self.COMPOSER_HEADER.match(line)
+            if m or (self.last_step is not None and self.COMPOSER_EVAL.match(line)):
+                done = self.flush()
+                self.open = {"step": int(m.group(1)) if m else self.last_step}
+                self.composer = True
+                if m:
+                    self.last_step = self.open["step"]
+                return True, done
+        f = self.COMPOSER_FIELD.match(line) if self.composer or self.last_step is not None else None
+        if self.open is None and f is not None:  # the rest of a block whose start a poll read before
+            self.open, self.composer = {"step": self.last_step}, True
+        if self.open is not None and self.composer:
+            if f is None:
+                return False, self.flush()
+            if f.group(2) is not None:  # a value that is not a number (a list, a table) is skipped
+                v = float(f.group(2).replace(b",", b""))
+                self.open[f.group(1).decode().strip().lower().replace(" ", "_")] = NONFINITE if v != v else v
+            return True, None
         f = self.FIELD.match(line)
         if self.open is None:
             if f is None or self.last_step is None:
@@ -876,6 +915,14 @@ class BlockRecords:
 
     def flush(self) -> dict | None:
         rec, self.open = self.open, None
+        if rec is not None and self.composer:
+            self.composer = False
+            done = rec.pop("time/batch", None)
+            if done is not None and 0 <= done < float("inf"):  # counts before the step (see above)
+                rec["step"] = self.last_step = int(done) + 1
+            seen = rec.pop("time/token", None)
+            if seen is not None and rec["step"] > 1:
+                rec["tokens"] = seen * rec["step"] / (rec["step"] - 1)
         return rec if rec is not None and len(rec) > 1 + ("wall_time" in rec) else None
 
 
