@@ -199,6 +199,39 @@ def test_composer_console_blocks(tmp_path):
     assert parser.report.rows == 4
 
 
+def test_printed_logs_nanotron_and_fairseq(tmp_path):
+    """nanotron prints counts with a magnitude (1.31M, 137K); fairseq and metaseq name the step
+    num_updates after the metrics, evaluations on lines of their own, and an epoch's averages
+    on a summary line that is not a step."""
+    from scalelab.watch.monitor import STEP_TIME_NAMES, THROUGHPUT_NAMES
+    from scalelab.watch.stream import LineParser
+
+    nano = write(tmp_path / "nanotron.log", "".join(
+        f"01/01/2024 00:00:0{s} [INFO|DP=0|PP=0|TP=0|lm-node-0]: iteration: {s} / 9 | consumed_tokens: {s * 1.05:.3g}M | "
+        f"time_per_iteration_ms: 1.2K | tokens_per_sec: 874K | global_batch_size: 1.05M | lm_loss: {5 - s / 10:.3g} | "
+        "lr: 0.0003 | eta: 0:00:10\n" for s in range(1, 5)))
+    f = read_log(nano)[0].frame
+    assert f["tokens"].tolist() == [1.05e6, 2.1e6, 3.15e6, 4.2e6] and f["lm_loss"].tolist() == [4.9, 4.8, 4.7, 4.6]
+    assert f["tokens_per_sec"].iloc[0] == 874e3 and f["time_per_iteration_ms"].iloc[0] == 1200
+    assert "tokens_per_sec" in THROUGHPUT_NAMES and "time_per_iteration_ms" in STEP_TIME_NAMES
+    lines = ["2021-01-01 00:00:00 | INFO | fairseq_cli.train | task: LanguageModelingTask"]
+    lines += [f"2021-01-01 00:00:{s // 10:02d} | INFO | train_inner | epoch 001:    {s} / 1563 loss={10 - s / 100:.3f}, "
+              f"ppl=512.2, wps=12345.6, ups=1.2, wpb=65536, bsz=64, num_updates={s}, lr=1e-05, gnorm=1.234, wall={s}"
+              for s in (100, 200, 300)]
+    lines += ["2021-01-01 00:01:00 | INFO | valid | epoch 001 | valid on 'valid' subset | loss 9.1 | ppl 549 | "
+              "wps 99.5 | wpb 2047.9 | bsz 4 | num_updates 300",
+              "2021-01-01 00:01:01 | INFO | train | epoch 001 | loss 9.5 | ppl 724 | wps 12000 | num_updates 300 | wall 61"]
+    fs = write(tmp_path / "fairseq.log", "\n".join(lines) + "\n")
+    log = read_log(fs)[0]
+    f = log.frame
+    assert f["step"].tolist() == [100, 200, 300] and log.loss_name() == "loss"
+    assert f["loss"].tolist() == [9.0, 8.0, 7.0] and f["valid_loss"].tolist()[-1] == 9.1 and "wps" in THROUGHPUT_NAMES
+    assert np.diff(f["wall_time"]).tolist() == [10.0, 10.0]  # the summary's averages (loss 9.5) are not step 300's
+    assert log.report.junk == 2 and log.report.duplicates == 0
+    live = LineParser("text", str(fs)).parse([ln.encode() for ln in lines])
+    assert live.dropna(subset=["loss"])["loss"].tolist() == [9.0, 8.0, 7.0]
+
+
 def test_printed_logs_nanogpt_and_torchtitan(tmp_path):
     """What training scripts print: nanoGPT's iter lines with its eval lines at the same step,
     torchtitan's coloured lines with a timestamp, thousands separators and units."""

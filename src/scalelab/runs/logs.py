@@ -758,14 +758,50 @@ def megatron_record(line: bytes) -> dict | None:
     return rec
 
 
+FAIRSEQ_UPDATES = re.compile(rb"num_updates[=\s]\s*(\d+)")
+FAIRSEQ_KIND = re.compile(rb"\|\s*(train_inner|train|valid)\s*\|")
+
+
+def fairseq_record(line: bytes) -> dict | None:
+    """A fairseq or metaseq line (``| train_inner | epoch 001:  100 / 1563 loss=9.876, ...,
+    num_updates=100, ...``; ``| valid | epoch 001 | valid on 'valid' subset | loss 9.3 | ... |
+    num_updates 1000``): its step is ``num_updates``, an evaluation's metrics are prefixed
+    ``valid_``. An epoch's summary (``| train |``) repeats averages of steps already logged:
+    an empty record. None for a line that is neither. (fairseq logs the loss in bits.)
+
+    >>> fairseq_record(b"2021-01-01 00:00:10 | INFO | train_inner | epoch 001:    100 / 1563 loss=9.876, ppl=940.1, "
+    ...                b"wps=12345.6, wpb=65536, num_updates=100, lr=1e-05, gnorm=1.234")
+    {'step': 100, 'wall_time': 1609459210.0, 'loss': 9.876, 'ppl': 940.1, 'wps': 12345.6, 'wpb': 65536.0, 'lr': 1e-05, 'gnorm': 1.234}
+    """
+    kind, steps = FAIRSEQ_KIND.search(line), FAIRSEQ_UPDATES.search(line)
+    if kind is None or steps is None:
+        return None
+    if kind.group(1) == b"train":
+        return {}
+    rec: dict = {"step": int(steps.group(1))}
+    prefix = "valid_" if kind.group(1) == b"valid" else ""
+    stamp = None if prefix else _line_time(line, kind.start())  # an evaluation's time is not its step's
+    if stamp is not None:
+        rec["wall_time"] = stamp
+    for name, _, value, _ in TEXT_FIELD.findall(line, kind.end()):
+        key = name.decode().strip().lower()
+        if key in ("num_updates", "epoch") or " " in key:  # "epoch 001", "valid on": bookkeeping
+            continue
+        v = float(value.replace(b",", b""))
+        rec[prefix + key] = NONFINITE if v != v else v
+    return rec
+
+
 ANSI = re.compile(rb"\x1b\[[0-9;]*[A-Za-z]")
 TEXT_STEP = re.compile(rb"(?<![A-Za-z_])(?:global_step|iteration|iter|steps?)\s*[:=#]?\s*(\d+)(?:\s*/\s*\d+)?(?![\d.])",
                        re.IGNORECASE)
 _NUMBER = rb"[-+]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?i:nan|inf(?:inity)?)\b"
 TEXT_FIELD = re.compile(rb"(?<![\w/.\-])([A-Za-z][\w/.\-]*(?: [A-Za-z][\w/\-]*)?)(?:\s*\((ms|s)\))?\s*(?::|=|\s)\s*(" + _NUMBER
-                        + rb")(ms|s|%|[KMGT]i?B)?(?![\w.])")
+                        + rb")(ms|s|%|[KMGT]i?B|[KMGBTP])?(?![\w.])")
 TEXT_TIME = re.compile(rb"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:[.,](\d+))?")
 UNIT_SUFFIX = {b"ms": "_ms", b"s": "_s", b"%": "_pct"}
+# a count printed with its magnitude (nanotron's "consumed_tokens: 1.31M", "tokens_per_sec: 137K"; B for billions)
+MAGNITUDE = {b"K": 1e3, b"M": 1e6, b"G": 1e9, b"B": 1e9, b"T": 1e12, b"P": 1e15}
 
 
 def _line_time(line: bytes, end: int) -> float | None:
@@ -789,7 +825,8 @@ def text_record(line: bytes) -> dict | None:
     are the ``name: value``, ``name=value`` or ``name value`` pairs after it (a name of one
     or two words: ``train loss`` becomes ``train_loss``). A unit glued to a value names it:
     ``time 350ms`` is ``time_ms``, ``mfu 35%`` is ``mfu_pct``, ``memory: 20GiB`` is
-    ``memory_gib``; a bare ``time`` is the step's duration, ``step_time``, never the wall
+    ``memory_gib``, while a magnitude scales it (``consumed_tokens: 1.31M`` is 1,310,000;
+    K, M, G or B, T, P); a bare ``time`` is the step's duration, ``step_time``, never the wall
     clock. Thousands separators are read (``tps: 7,012``), colour codes ignored, and a date
     and time before the step (``2025-01-31 12:00:01,123``) is the line's wall time (UTC).
     Megatron's ``iteration N/ M | key: value`` lines are read as :func:`megatron_record` does.
@@ -800,6 +837,8 @@ def text_record(line: bytes) -> dict | None:
     {'step': 250, 'train_loss': 4.201, 'val_loss': 4.312}
     >>> text_record(b"[titan] 2025-01-31 12:00:01,500 - INFO - step:  10  loss:  9.7612  memory: 20.01GiB(25.33%)  tps: 7,012")
     {'step': 10, 'wall_time': 1738324801.5, 'loss': 9.7612, 'memory_gib': 20.01, 'tps': 7012.0}
+    >>> text_record(b"iteration: 10 / 100 | consumed_tokens: 1.31M | tokens_per_sec: 137K | lm_loss: 9.87")
+    {'step': 10, 'consumed_tokens': 1310000.0, 'tokens_per_sec': 137000.0, 'lm_loss': 9.87}
     >>> text_record(b"Saving checkpoint at step 1000") is None
     True
     """
@@ -807,6 +846,10 @@ def text_record(line: bytes) -> dict | None:
         rec = megatron_record(line)
         if rec is not None:
             return rec
+    if b"num_updates" in line:
+        rec = fairseq_record(line)
+        if rec is not None:
+            return rec or None
     if b"\x1b" in line:
         line = ANSI.sub(b"", line)
     m = TEXT_STEP.search(line)
@@ -820,11 +863,13 @@ def text_record(line: bytes) -> dict | None:
     for name, named_unit, value, unit in TEXT_FIELD.findall(line, m.end()):
         key = name.decode().strip().lower().replace(" ", "_")
         unit = unit or named_unit  # DeepSpeed's "iter time (s): 1.1" as "time 1.1s"
-        if unit:
+        v = float(value.replace(b",", b""))
+        if unit in MAGNITUDE:
+            v *= MAGNITUDE[unit]
+        elif unit:
             key += UNIT_SUFFIX.get(unit, "_" + unit.decode().lower())
         elif key == "time":
             key = "step_time"
-        v = float(value.replace(b",", b""))
         rec[key] = NONFINITE if v != v else v  # a logged nan (see the module docstring)
         n += 1
     return rec if n else None

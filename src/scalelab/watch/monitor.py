@@ -25,8 +25,8 @@ from scalelab.watch import detectors as det
 from scalelab.watch.forecast import Projection, compare
 
 THROUGHPUT_NAMES = ("tokens_per_s", "tokens_per_second", "tokens/s", "throughput", "tps", "train/tokens_per_second",
-                    "throughput/tokens_per_sec")
-STEP_TIME_NAMES = {"elapsed_time_per_iteration_ms": 1e-3, "time_ms": 1e-3, "step_time_ms": 1e-3, "iter_time_ms": 1e-3,
+                    "throughput/tokens_per_sec", "tokens_per_sec", "wps")
+STEP_TIME_NAMES = {"elapsed_time_per_iteration_ms": 1e-3, "time_per_iteration_ms": 1e-3, "time_ms": 1e-3, "step_time_ms": 1e-3, "iter_time_ms": 1e-3,
                    "step_time": 1.0, "step_time_s": 1.0, "iter_time_s": 1.0, "time_per_step": 1.0}
 """A step's duration as training scripts print it (Megatron's ``elapsed time per iteration
 (ms)``, nanoGPT's ``time 350ms``), and the seconds in its unit: with the tokens a step trains
