@@ -140,3 +140,33 @@ def test_zstd_and_dolma_style_json_gz_shards(tmp_path, monkeypatch):
                         if name == "zstandard" else real(name, *a, **k))
     with pytest.raises(InputError, match=r"compressed with zstd: pip install 'scalelab\[zstd\]'"):
         list(read_documents(folder / "00.jsonl.zst"))
+
+
+def test_a_csv_corpus_is_read_as_a_table(tmp_path):
+    """A CSV (or TSV, compressed or not) with a header row is a table: a document a row of its
+    text column, quoted values with new lines and commas kept whole, numbers in the column
+    read as text; without the column it is refused (a single file) or left out (a folder)."""
+    import csv
+
+    from scalelab.corpus.documents import check_corpus
+    from scalelab.errors import CorpusWarning
+
+    rows = [{"id": i, "content": f"paragraph {i}, with a comma\n\nand a blank line" if i % 2 else str(i)} for i in range(30_000)]
+    path = tmp_path / "docs.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, ["id", "content"])
+        w.writeheader()
+        w.writerows(rows)
+    want = [r["content"].encode() for r in rows]
+    assert list(read_documents(path, text_col="content")) == want  # over several of the reader's blocks
+    gz = tmp_path / "docs.tsv.gz"
+    gz.write_bytes(gzip.compress(b"content\tsource\n" + b"".join(f"doc {i}\ts{i % 2}\n".encode() for i in range(5))))
+    assert list(read_sourced(gz, text_col="content", source_col="source"))[:2] == [("s0", b"doc 0"), ("s1", b"doc 1")]
+    with pytest.raises(InputError, match=r"has no column 'text'; columns: id, content; name it with --text-col"):
+        check_corpus(path)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "mod.py").write_text("def f():\n    return 1\n")
+    (tree / "data.csv").write_text("x,y\n1,2\n")
+    with pytest.warns(CorpusWarning, match=r"1 of its 2 files .* without a 'text' field .*data\.csv"):
+        assert list(read_documents(tree)) == [b"def f():\n    return 1"]

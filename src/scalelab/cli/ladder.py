@@ -53,7 +53,7 @@ Examples:
   scalelab ladder design --sizes 2e4,4e4,8e4 --multiples 1,3 --out micro.toml
 """)
 def ladder_design(
-    corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Text file (.txt/.xz/.gz), folder of text files, JSONL, Parquet or Arrow [default: the bundled Jane Austen novels].")] = None,
+    corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Text file (.txt/.xz/.gz), folder of text files, JSONL, CSV, Parquet or Arrow [default: the bundled Jane Austen novels].")] = None,
     target_flops: Annotated[Optional[float], typer.Option("--target-flops", parser=count, help="The run to forecast, by training FLOPs (compute-optimal, 20 tokens/param).")] = None,
     target_params: Annotated[Optional[float], typer.Option("--target-params", parser=count, help="The run to forecast: non-embedding parameters (with --target-tokens).")] = None,
     target_tokens: Annotated[Optional[float], typer.Option("--target-tokens", parser=count, help="The run to forecast: training tokens.")] = None,
@@ -63,7 +63,7 @@ def ladder_design(
     tokenizer: Annotated[str, typer.Option("--tokenizer", help="byte (vocabulary 256) or bpe (trained on the corpus).")] = "byte",
     vocab_size: Annotated[int, typer.Option("--vocab-size", help="BPE vocabulary size.")] = 8192,
     seq_len: Annotated[int, typer.Option("--seq-len", help="Context length of the pilot models.")] = 256,
-    text_col: Annotated[str, typer.Option("--text-col", help="The field holding the text in a JSONL, Parquet or Arrow corpus (a nested one by its path: doc.text).")] = "text",
+    text_col: Annotated[str, typer.Option("--text-col", help="The field holding the text in a JSONL, CSV, Parquet or Arrow corpus (a nested one by its path: doc.text).")] = "text",
     schedule: Annotated[str, typer.Option("--schedule", help="wsd: one run per size, cooled down at each length from its checkpoints (Hägele et al. 2024); cosine: every rung from scratch.")] = "wsd",
     rung_layers: Annotated[Optional[str], typer.Option("--rung-layers", help="Depth of every rung: a number of layers, or 'target' for the target's depth [default: each rung's depth follows its size].")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the rungs: the corpus's train/validation split, the models' initialisation and the data order.")] = 0,

@@ -1,13 +1,15 @@
 """Documents from a corpus: a text file (``.txt``, or ``.txt.xz``/``.gz``/``.bz2``/``.zst``:
 documents are paragraphs separated by blank lines), a folder of text files (each file a
-document; its first-level subfolder is its source), JSONL, Parquet or Arrow (a saved
-Hugging Face dataset) with a text column (and optionally a source column). No torch: the ladder tokenizes from here, the audit
-reads from here.
+document; its first-level subfolder is its source), JSONL, CSV or TSV with a header row,
+Parquet or Arrow (a saved Hugging Face dataset) with a text column (and optionally a source
+column); a CSV in a folder without the text column is left out, as a JSONL one is. No
+torch: the ladder tokenizes from here, the audit reads from here.
 """
 
 from __future__ import annotations
 
 import bz2
+import csv
 import gzip
 import io
 import json
@@ -39,12 +41,12 @@ class ReadProgress:
 def read_sourced(path: str | Path, text_col: str = "text", source_col: str | None = None,
                  progress: ReadProgress | None = None) -> Iterator[tuple[str, bytes]]:
     """``(source, document)`` pairs: the source is a folder's first-level subfolder (``.``
-    for files at its top), the ``source_col`` field of JSONL, Parquet or Arrow rows, else the file's name.
+    for files at its top), the ``source_col`` field of JSONL, CSV, Parquet or Arrow rows, else the file's name.
     ``progress``, when given, is kept up to date as the files are read."""
     p = Path(path)
     progress = progress or ReadProgress()
     if not p.exists():
-        raise InputError(f"corpus {str(p)!r} does not exist; give a text file, a folder of them, JSONL, Parquet or Arrow")
+        raise InputError(f"corpus {str(p)!r} does not exist; give a text file, a folder of them, JSONL, CSV, Parquet or Arrow")
     if p.is_dir():
         files = folder_files(p)
         if not files:
@@ -72,19 +74,19 @@ def read_sourced(path: str | Path, text_col: str = "text", source_col: str | Non
             progress.done += f.stat().st_size
         want = f"a {text_col!r}" + (f" and a {source_col!r}" if source_col else "")
         if other_tables and len(other_tables) == len(files):
-            raise InputError(f"corpus folder {str(p)!r}: none of its {len(files)} JSONL, Parquet or Arrow files has {want} "
+            raise InputError(f"corpus folder {str(p)!r}: none of its {len(files)} JSONL, CSV, Parquet or Arrow files has {want} "
                              f"field (e.g. {other_tables[0]!r}); name the fields with --text-col / --source-col")
         if len(empty) == len(files):
             raise InputError(f"corpus folder {str(p)!r}: all of its {len(files)} files are empty")
         if len(skipped) + len(other_tables) + len(empty) == len(files):
             raise InputError(f"corpus folder {str(p)!r}: none of its {len(files)} files looks like text (binary or "
-                             f"not UTF-8, e.g. {skipped[0]!r}); give UTF-8 text files, JSONL, Parquet or Arrow")
+                             f"not UTF-8, e.g. {skipped[0]!r}); give UTF-8 text files, JSONL, CSV, Parquet or Arrow")
         import warnings
 
         from scalelab.errors import CorpusWarning
 
         for left, why in ((skipped, "are not text (binary or not UTF-8)"),
-                          (other_tables, f"are JSONL, Parquet or Arrow without {want} field (--text-col / --source-col)"),
+                          (other_tables, f"are JSONL, CSV, Parquet or Arrow without {want} field (--text-col / --source-col)"),
                           (empty, "are empty (or only white space)")):
             if left:
                 warnings.warn(f"corpus folder {str(p)!r}: {len(left)} of its {len(files)} files {why} and were left "
@@ -275,8 +277,42 @@ def _first_line_is_object(p: Path) -> bool:
 
 
 def _is_columnar(p: Path) -> bool:
-    """Parquet, or Arrow (the files Hugging Face ``datasets`` saves and caches)."""
-    return p.name.lower().endswith((".parquet", ".arrow"))
+    """Parquet, Arrow (the files Hugging Face ``datasets`` saves and caches), or a CSV or TSV
+    table (compressed or not) with a header row."""
+    return p.name.lower().endswith((".parquet", ".arrow")) or _is_csv(p)
+
+
+def _is_csv(p: Path) -> bool:
+    name = p.name.lower()
+    for ext in COMPRESSED:
+        name = name.removesuffix(ext)
+    return name.endswith((".csv", ".tsv"))
+
+
+def _csv_columnar(p: Path):
+    """A CSV or TSV table's column names (its header row) and record batches (see
+    :func:`_columnar`), read as a stream by pyarrow: quoted values may hold new lines, every
+    column is read as text."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    delimiter = "\t" if ".tsv" in p.name.lower() else ","
+    with _reading(p) as (_raw, fh):
+        header = fh.readline().decode("utf-8", "replace")
+    names = [n.strip() for n in next(csv.reader([header], delimiter=delimiter), [])]
+
+    def batches(cols):
+        with _reading(p) as (_raw, fh):
+            rows = pacsv.open_csv(fh, read_options=pacsv.ReadOptions(block_size=1 << 22),
+                                  parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+                                  convert_options=pacsv.ConvertOptions(include_columns=cols,
+                                                                       column_types={c: pa.string() for c in cols}))
+            try:
+                yield from rows
+            except pa.ArrowInvalid as exc:  # a row with too many fields, a quote never closed
+                raise InputError(f"cannot read {str(p)!r} as CSV: {exc}") from None
+
+    return names, batches
 
 
 def _columnar(p: Path):
@@ -284,6 +320,8 @@ def _columnar(p: Path):
     some columns, a batch at a time (a shard of gigabytes is never held whole). Arrow is read
     as the streaming format Hugging Face ``datasets`` writes, else as the file format."""
     try:
+        if _is_csv(p):
+            return _csv_columnar(p)
         if p.name.lower().endswith(".parquet"):
             import pyarrow.parquet as pq
 
@@ -306,13 +344,13 @@ def _columnar(p: Path):
                     yield reader.get_batch(i).select(cols)
         return names, batches
     except Exception as exc:  # noqa: BLE001 - pyarrow's errors name no common class
-        kind = "Parquet" if p.name.lower().endswith(".parquet") else "Arrow"
+        kind = "CSV" if _is_csv(p) else "Parquet" if p.name.lower().endswith(".parquet") else "Arrow"
         raise InputError(f"cannot read {str(p)!r} as {kind}: {exc}") from None
 
 
 def _table_rows(p: Path, text_col: str, source_col: str | None, progress: ReadProgress | None = None,
                 label: str | None = None) -> Iterator[tuple[str, bytes]]:
-    """A JSONL, Parquet or Arrow file's ``(source, text)`` rows, read a line (a Parquet record
+    """A JSONL, CSV, Parquet or Arrow file's ``(source, text)`` rows, read a line (a Parquet record
     batch) at a time: a shard of gigabytes is never held whole. ``progress.where`` names
     each row's place (``label``, default the file's name, with its line or row)."""
     progress = progress or ReadProgress()
@@ -389,7 +427,7 @@ def check_corpus(path: str | Path, text_col: str = "text") -> None:
     answers at once on a large corpus."""
     p = Path(path)
     if not p.exists():
-        raise InputError(f"corpus {str(p)!r} does not exist; give a text file, a folder of them, JSONL, Parquet or Arrow")
+        raise InputError(f"corpus {str(p)!r} does not exist; give a text file, a folder of them, JSONL, CSV, Parquet or Arrow")
     if p.is_dir():
         files = folder_files(p)
         if not files:
@@ -412,9 +450,9 @@ def check_corpus(path: str | Path, text_col: str = "text") -> None:
         else:
             if not any(_head(f).strip() for f in files):
                 raise InputError(f"corpus folder {str(p)!r}: all of its files are empty")
-            raise InputError(f"corpus folder {str(p)!r}: none of its {len(files)} files is text, JSONL, Parquet or Arrow with "
+            raise InputError(f"corpus folder {str(p)!r}: none of its {len(files)} files is text, JSONL, CSV, Parquet or Arrow with "
                              f"a {text_col!r} field (binary or not UTF-8, e.g. {str(files[0].relative_to(p))!r}); give "
-                             "UTF-8 text files, JSONL, Parquet or Arrow")
+                             "UTF-8 text files, JSONL, CSV, Parquet or Arrow")
     if _is_columnar(p):
         names = _columnar(p)[0]  # refuses a file that is not what its name says
         if text_col not in names and text_col.split(".")[0] not in names:
@@ -467,7 +505,7 @@ def _head(path: Path, strict: bool = False) -> bytes:
 def _check_text(path: Path, head: bytes) -> None:
     if not _looks_like_text(head):
         raise InputError(f"{str(path)!r} does not look like text (binary or not UTF-8); give UTF-8 text files, "
-                         "JSONL, Parquet or Arrow")
+                         "JSONL, CSV, Parquet or Arrow")
 
 
 def _lines(path: Path) -> Iterator[bytes]:

@@ -152,7 +152,7 @@ class LadderPlan:
     seq_len: int = 256
     seed: int = 0
     schedule: str = "wsd"
-    text_col: str = "text"  # the field of a JSONL, Parquet or Arrow corpus that holds the text
+    text_col: str = "text"  # the field of a JSONL, CSV, Parquet or Arrow corpus that holds the text
     rungs: list[Rung] = field(default_factory=list)
     target: Rung | None = None
     budget_frac: float | None = None
