@@ -121,6 +121,31 @@ def test_intervals_widen_with_extrapolation(fitted):
     assert np.all(np.diff(a.loss.extrapolation) > 0)
 
 
+def test_a_compute_optimal_split_far_from_the_runs_shape_is_warned(tmp_path):
+    """Runs at 20-40 tokens per parameter of a law whose size exponent is far below its data
+    exponent: the compute-optimal run of a large budget has a fraction of a token per
+    parameter, a split no run measured, and the warning says so (also from a fit file);
+    a budget whose split stays near the runs' is not warned."""
+    law = ChinchillaLaw(E=1.7, A=20.0, B=400.0, alpha=0.12, beta=0.3)
+    N = np.repeat([1e7, 3e7, 1e8, 3e8, 1e9], 2)
+    D = N * np.tile([20.0, 40.0], 5)
+    runs = Runs.from_frame(__import__("pandas").DataFrame({"params": N, "tokens": D, "loss": law.predict(params=N, tokens=D)}))
+    fit = Fit("chinchilla", num_bootstrap=20).fit(runs)
+    with pytest.warns(ExtrapolationWarning, match=r"tokens per parameter, \d+x outside the fitted runs' 20–40: .*alpha 0\.12"):
+        fit.optimal_allocation(1e25)
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps(fit.to_dict()))
+    again = Fit.from_dict(json.loads(path.read_text()))
+    with pytest.warns(ExtrapolationWarning, match="outside the fitted runs"):
+        again.optimal_allocation(1e25)
+    budgets = np.logspace(14, 22, 81)
+    a = fit.law_.optimal_allocation(budgets)
+    budget = budgets[np.argmin(np.abs(np.log(a.tokens / a.params / 30)))]  # a split of about 30 tokens a parameter
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExtrapolationWarning)
+        fit.optimal_allocation(budget)
+
+
 def test_calibration_measures_extrapolation_error(fitted):
     cal = fitted["chinchilla"].calibration_
     assert cal.status == "ok" and cal.n_test > 10

@@ -71,6 +71,7 @@ INTERVAL_DRAWS = 20000  # Monte Carlo draws per predicted point (common to all p
 # two of the five runs Epoch left out of its Chinchilla refit are 22% and 30% off at 34-45
 # sds, and a run that blew up hundreds of percent.
 OUTLIER_SDS = 15.0
+SHAPE_EXTRAPOLATION = 10.0  # a compute-optimal split this far outside the runs' tokens per parameter is warned
 OUTLIER_MIN_LOG = float(np.log(1.2))
 OUTLIER_MIN_ROWS = 8  # fewer residuals cannot give a robust spread
 
@@ -308,6 +309,7 @@ class Fit:
         _, r_best, _ = problem.evaluate(best_x[None])
         self.residuals_ = -r_best[0]  # log(actual) - log(predicted)
         self.data_range_ = _data_range(runs, law)
+        self.shape_range_ = _shape_range(runs)
 
         rivals = [x for x, f in optima if f <= best_fun * (1 + RIVAL_OBJECTIVE)][:3]
         ensemble, noise, n_conv = self._bootstrap(problem, runs, rivals)
@@ -720,6 +722,25 @@ class Fit:
             stacklevel=3,
         )
 
+    def _warn_shape(self, ratio: np.ndarray, flops: np.ndarray) -> None:
+        """Warn when a compute-optimal run's tokens per parameter lie more than
+        ``SHAPE_EXTRAPOLATION`` times outside those of the fitted runs: the split then follows
+        from the exponents alone, far from any run that measured it."""
+        shape = getattr(self, "shape_range_", None)
+        ratio = np.atleast_1d(np.asarray(ratio, float))
+        if not shape or not np.all(np.isfinite(ratio)):
+            return
+        lo, hi = shape
+        off = np.maximum(ratio / hi, lo / ratio)
+        if not np.any(off > SHAPE_EXTRAPOLATION):
+            return
+        i = int(np.argmax(off))
+        exps = ", ".join(f"{k} {self.params_[k]:.3g} (80%: {a:.3g}–{b:.3g})" for k, (a, b) in
+                         self.param_intervals(0.8).items() if k in ("alpha", "beta"))
+        warnings.warn(f"the compute-optimal run at {float(np.ravel(flops)[i]):.3g} FLOPs has {ratio[i]:.3g} tokens per "
+                      f"parameter, {off[i]:.0f}x outside the fitted runs' {lo:.3g}–{hi:.3g}: its split of N and D "
+                      f"follows from the exponents alone ({exps})", ExtrapolationWarning, stacklevel=3)
+
     def optimal_allocation(self, flops, flops_per_token=FLOPS_PER_PARAM_TOKEN, levels=LEVELS,
                            unique_tokens=None) -> AllocationForecast:
         """Compute-optimal N and D for FLOP budgets, with intervals (laws with an allocation only).
@@ -740,6 +761,7 @@ class Fit:
             C, U = np.broadcast_arrays(C, np.asarray(unique_tokens, float))
             extra = {"unique_tokens": U}
         point = self.law_.optimal_allocation(C, flops_per_token, **extra)
+        self._warn_shape(point.tokens / point.params, C)
         loss = self.predict(levels=levels, params=point.params, tokens=point.tokens, **extra)
         law = type(self.law_)
         B = next(iter(self.ensemble_.values())).size
@@ -814,6 +836,7 @@ class Fit:
             },
             "residuals": residual_summary(self.residuals_) if self.residuals_.size else dict(getattr(self, "_residuals_read", {})),
             "data_range": {k: [float(a), float(b)] for k, (a, b) in self.data_range_.items()},
+            **({"tokens_per_param_range": list(self.shape_range_)} if getattr(self, "shape_range_", None) else {}),
             "ensemble": {k: v.tolist() for k, v in self.ensemble_.items()},
             "noise_quantiles": self.noise_quantiles_.tolist(),
             "calibration": self.calibration_.to_dict(),
@@ -852,6 +875,7 @@ class Fit:
             fit.noise_quantiles_ = np.asarray(d["noise_quantiles"], float)
             fit.calibration_ = Calibration.from_dict(d["calibration"])
             fit.data_range_ = {k: tuple(v) for k, v in d["data_range"].items()}
+            fit.shape_range_ = tuple(d["tokens_per_param_range"]) if d.get("tokens_per_param_range") else None
             res = d["result"]
             fit.result_ = FitResult(fun=float(d["objective"]), **res)
             fit.residuals_ = np.asarray([], float)  # the runs are not in the file: their summary is
@@ -948,6 +972,14 @@ def _data_range(runs: Runs, law: type[Law]) -> dict[str, tuple[float, float]]:
             v = runs.column(k)
             out[k] = (float(v.min()), float(v.max()))
     return out
+
+
+def _shape_range(runs: Runs) -> tuple[float, float] | None:
+    """The fitted runs' least and largest tokens per parameter (None without both columns)."""
+    if "params" not in runs.frame or "tokens" not in runs.frame:
+        return None
+    ratio = runs.column("tokens") / runs.column("params")
+    return float(ratio.min()), float(ratio.max())
 
 
 def _noise_sd(quantiles: np.ndarray) -> float:
