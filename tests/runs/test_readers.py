@@ -245,3 +245,27 @@ def test_bad_column_expression():
 def test_unknown_bundled_table():
     with pytest.raises(InputError, match=r"no bundled table 'chinchila' \(did you mean 'chinchilla'\?\)"):
         bundled_path("chinchila")
+
+
+def test_json_documents_as_tables(tmp_path):
+    """A .json file that is one document: an array of rows, columns of equal length, or
+    evalplus's eval_results.json (a row per sample, with its task_id); another object is
+    refused by its keys."""
+    import json
+
+    from scalelab.runs.readers import read_table
+
+    rows = [{"params": 1e8 * i, "tokens": 2e9 * i, "loss": 3 - i / 10} for i in range(1, 4)]
+    (tmp_path / "rows.json").write_text(json.dumps(rows, indent=2))
+    assert read_table(tmp_path / "rows.json")["loss"].tolist() == [2.9, 2.8, 2.7]
+    (tmp_path / "cols.json").write_text(json.dumps({k: [r[k] for r in rows] for k in rows[0]}, indent=1))
+    assert read_table(tmp_path / "cols.json")["params"].tolist() == [1e8, 2e8, 3e8]
+    evalplus = {"date": "2024-01-01", "eval": {f"HumanEval/{t}": [
+        {"task_id": f"HumanEval/{t}", "base_status": "pass", "plus_status": "fail" if s else "pass"} for s in range(3)]
+        for t in range(2)}}
+    (tmp_path / "eval_results.json").write_text(json.dumps(evalplus, indent=2))
+    df = read_table(tmp_path / "eval_results.json")
+    assert len(df) == 6 and df["task_id"].tolist()[:3] == ["HumanEval/0"] * 3 and df["plus_status"].tolist()[:2] == ["pass", "fail"]
+    (tmp_path / "other.json").write_text(json.dumps({"model": "x", "results": {"a": 1}}, indent=2))
+    with pytest.raises(InputError, match=r"one JSON object \(keys: model, results\), not a table"):
+        read_table(tmp_path / "other.json")

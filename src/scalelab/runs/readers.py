@@ -1,4 +1,5 @@
-"""Readers for tables of runs: CSV, TSV, JSONL and Parquet, chosen by file extension."""
+"""Readers for tables of runs: CSV, TSV, JSONL (or a JSON array of rows) and Parquet, chosen by file
+extension."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def read_table(path: str | Path, format: str | None = None) -> pd.DataFrame:
         elif fmt == "tsv":
             df = pd.read_csv(path, sep="\t")
         elif fmt == "jsonl":
-            df = pd.read_json(path, lines=True)
+            df = _read_json(path)
         else:
             df = pd.read_parquet(path)
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
@@ -50,6 +51,39 @@ def read_table(path: str | Path, format: str | None = None) -> pd.DataFrame:
     if df.empty:
         raise InputError(f"{str(path)!r} holds no rows; a runs table needs one row per run")
     return df
+
+
+def _read_json(path: Path) -> pd.DataFrame:
+    """JSON lines; or one JSON document: an array of row objects, an object of equal-length
+    columns, or evalplus's ``eval_results.json`` (``{"eval": {task_id: [sample, ...]}}``, a row
+    per sample with its ``task_id``)."""
+    import json
+
+    with path.open("rb") as fh:
+        first = fh.readline().strip()
+    if first[:1] == b"{":
+        try:
+            json.loads(first)
+            return pd.read_json(path, lines=True)  # an object a line
+        except ValueError:
+            pass
+    elif first[:1] != b"[":
+        return pd.read_json(path, lines=True)  # says what is wrong
+    doc = json.loads(path.read_bytes())
+    if isinstance(doc, list):
+        if not all(isinstance(r, dict) for r in doc):
+            raise ValueError("a JSON array whose items are not all objects (rows)")
+        return pd.DataFrame.from_records(doc)
+    evals = doc.get("eval") if isinstance(doc, dict) else None
+    if isinstance(evals, dict) and all(isinstance(v, list) for v in evals.values()):
+        return pd.DataFrame.from_records([{"task_id": task, **sample} for task, samples in evals.items()
+                                          for sample in samples if isinstance(sample, dict)])
+    if isinstance(doc, dict) and doc and all(isinstance(v, list) for v in doc.values()) \
+            and len({len(v) for v in doc.values()}) == 1:
+        return pd.DataFrame(doc)
+    keys = ", ".join(map(str, list(doc)[:8])) if isinstance(doc, dict) else type(doc).__name__
+    raise ValueError(f"one JSON object (keys: {keys}), not a table: give a row per line (JSON lines), an array of "
+                     "row objects, or columns of equal length")
 
 
 def _dialect(path: Path) -> tuple[str, str]:
