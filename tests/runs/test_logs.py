@@ -232,6 +232,37 @@ def test_printed_logs_nanotron_and_fairseq(tmp_path):
     assert live.dropna(subset=["loss"])["loss"].tolist() == [9.0, 8.0, 7.0]
 
 
+def test_hugging_face_trainer_console(tmp_path):
+    """A Trainer's stdout and stderr in one file: its log dicts carry no step, the training
+    bar's count before each does (a dataset's map bar before it, an evaluation's bar between);
+    a NaN loss prints as nan, a grad norm as a tensor. Its stdout alone is refused with the
+    file to read instead."""
+    from scalelab.watch.stream import LineParser
+
+    bar = lambda n, m=40: f"\r{100 * n // m:3d}%|{'#' * (10 * n // m):<10}| {n}/{m} [00:01<00:02,  9.87it/s]"
+    text = "Map: 100%|##########| 9000/9000 [00:01<00:00, 9000.00 examples/s]\n***** Running training *****\n"
+    text += bar(0)
+    for s in range(1, 41):
+        text += bar(s)
+        if s % 10 == 0:
+            loss = "nan" if s == 30 else f"{4 - s / 20:.4f}"
+            text += "\r" + " " * 40 + f"\r{{'loss': {loss}, 'grad_norm': tensor(1.5, device='cuda:0'), 'learning_rate': 5e-05, 'epoch': {s / 40}}}\n" + bar(s)
+        if s == 20:
+            text += "\n\r  0%|          | 0/8 [00:00<?, ?it/s]\r 50%|#####     | 4/8 [00:00<00:00]\r{'eval_loss': 3.1, 'epoch': 0.5}\n"
+    p = write(tmp_path / "train.log", text + "\n{'train_runtime': 5.0, 'train_loss': 3.2, 'epoch': 1.0}\n")
+    f = read_log(p)[0].frame
+    assert f["step"].tolist() == [10, 20, 30, 40]
+    assert f["loss"].tolist() == [3.5, 3.0, NONFINITE, 2.0] and f["grad_norm"].tolist() == [1.5] * 4
+    assert f["eval_loss"].tolist()[1] == 3.1 and f["train_loss"].tolist()[-1] == 3.2
+    parser = LineParser("text", str(p))  # live, a poll at a time
+    lines = p.read_bytes().split(b"\n")
+    live = pd.concat([x for x in (parser.parse(lines[k:k + 2]) for k in range(0, len(lines), 2)) if x is not None])
+    assert live.dropna(subset=["loss"])["step"].tolist() == [10, 20, 30, 40]
+    alone = write(tmp_path / "stdout.log", "{'loss': 3.5, 'learning_rate': 5e-05, 'epoch': 0.25}\n")
+    with pytest.raises(InputError, match="prints its logs without their step: read the run's .*trainer_state.json"):
+        read_log(alone)
+
+
 def test_printed_logs_nanogpt_and_torchtitan(tmp_path):
     """What training scripts print: nanoGPT's iter lines with its eval lines at the same step,
     torchtitan's coloured lines with a timestamp, thousands separators and units."""

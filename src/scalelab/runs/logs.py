@@ -55,6 +55,8 @@ EPOCH_NAMES = ("epoch", "train/epoch", "trainer/epoch")
 FORMATS = ("auto", "csv", "tsv", "jsonl", "text", "megatron", "wandb", "tensorboard", "mlflow")
 CHUNK_BYTES = 64 * 2**20
 NONFINITE = float("inf")  # how a logged NaN is stored (NaN itself means "not logged")
+# a number as logs print it: 1.5e-3, 7,012 (thousands), nan, inf
+_NUMBER = rb"[-+]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?i:nan|inf(?:inity)?)\b"
 
 
 NAN_TOKEN = re.compile(rb"([:\[,]\s*)[-+]?NaN\b")
@@ -673,17 +675,76 @@ class PrintedTokens:
         return rec
 
 
+class HFConsole:
+    """What a Hugging Face ``Trainer`` prints, stdout and stderr in one file: its logs as
+    Python dicts (``{'loss': 2.3456, 'grad_norm': 1.2, 'learning_rate': 4.9e-05, 'epoch':
+    0.02}``) with no step, between the ``\\r``-redrawn progress bars' ``10/500 [...]`` counts.
+    The training bar is the one drawn last before the first training log (a dict with a
+    loss, learning rate or grad norm); every log takes its count (an evaluation's too, though
+    an evaluation's own bar is drawn in between). Without a bar (stdout alone) a dict has no
+    step and is left as junk. Values as Python prints them: ``nan``, ``np.float64(2.3)``,
+    ``tensor(1.2, device='cuda:0')``.
+
+    >>> c = HFConsole()
+    >>> c.record(b"Map: 100%|##########| 9000/9000 [00:01<00:00]\\r  2%|2         | 10/500 [00:05<04:10]"
+    ...          b"{'loss': 2.3456, 'learning_rate': 4.9e-05, 'epoch': 0.02}")
+    {'step': 10, 'loss': 2.3456, 'learning_rate': 4.9e-05, 'epoch': 0.02}
+    >>> c.record(b"\\r 50%|#####     | 5/10 [00:00<00:00]\\r{'eval_loss': nan, 'epoch': 0.02}")
+    {'step': 10, 'eval_loss': inf, 'epoch': 0.02}
+    """
+
+    BAR = re.compile(rb"\|\s*(\d+)/(\d+)\s*\[")
+    VALUE = re.compile(rb"'([^']+)':\s*(?:np\.float\d+\(|tensor\()?(" + _NUMBER + rb")")
+    TRAINING = (b"'loss'", b"'learning_rate'", b"'grad_norm'")
+
+    def __init__(self):
+        self.counts: dict[int, int] = {}  # each bar's last count, by its total
+        self.total: int | None = None  # the training bar's
+        self.last: int | None = None  # the total of the bar drawn last
+
+    def holds(self, line: bytes) -> bool:
+        return b"{'" in line or (b"|" in line and b"/" in line and self.BAR.search(line) is not None)
+
+    def _bars(self, line: bytes, start: int = 0, end: int | None = None) -> None:
+        for n, m in self.BAR.findall(line, start, len(line) if end is None else end):
+            self.counts[int(m)] = int(n)
+            self.last = int(m)
+
+    def record(self, line: bytes) -> dict | None:
+        start = line.rfind(b"{'")
+        if start < 0:
+            self._bars(line)
+            return None
+        self._bars(line, 0, start)
+        end = line.find(b"}", start)
+        end = len(line) if end < 0 else end
+        if self.total is None and any(k in line[start:end] for k in self.TRAINING):
+            self.total = self.last
+        rec = None
+        step = self.counts.get(self.total) if self.total is not None else None
+        if step is not None:
+            rec = {"step": step}
+            for k, v in self.VALUE.findall(line, start, end + 1):
+                v = float(v.replace(b",", b""))
+                rec[k.decode("utf-8", "replace")] = NONFINITE if v != v else v
+            rec = rec if len(rec) > 1 else None
+        self._bars(line, end + 1)
+        return rec
+
+
 class PrintedLines:
     """Records from a printed log (``text`` or ``megatron``), a line at a time, read the same
     way whole and live: one-line records (:func:`text_record`, :func:`megatron_record`),
-    OLMo's blocks (:class:`BlockRecords`), and the tokens the log's printed settings give
-    (:class:`PrintedTokens`). Counts lines and junk in ``report``."""
+    OLMo's and Composer's blocks (:class:`BlockRecords`), a Hugging Face Trainer's dicts
+    (:class:`HFConsole`), and the tokens the log's printed settings give (:class:`PrintedTokens`).
+    Counts lines and junk in ``report``."""
 
     def __init__(self, fmt: str, report: ParseReport):
         self.parse = megatron_record if fmt == "megatron" else text_record
         self.blocks = BlockRecords() if fmt == "text" else None
         self.tokens = PrintedTokens(report)
         self.report = report
+        self.bar = HFConsole() if fmt == "text" else None
 
     def feed(self, line: bytes) -> list[dict]:
         """The records this (non-blank) line finishes: none, one, or a block and itself."""
@@ -695,7 +756,7 @@ class PrintedLines:
                 out.append(self.tokens.add(done))
             if used:
                 return out
-        rec = self.parse(line)
+        rec = self.parse(line) if self.bar is None or not self.bar.holds(line) else self.bar.record(line)
         if rec is None:
             self.report.junk += 1  # other log lines (info, warnings, arguments)
             self.tokens.see(line)
@@ -725,7 +786,8 @@ def _read_lines(chunks, report: ParseReport, fmt: str) -> pd.DataFrame:
         if fmt == "megatron":
             raise InputError(f"{report.source}: no 'iteration N/ M | key: value' lines; not a Megatron log (--format)")
         hint = ("; a Hugging Face Trainer prints its logs without their step: read the run's "
-                "checkpoint-N/trainer_state.json instead" if dicts else "")
+                "checkpoint-N/trainer_state.json instead, or keep its stderr in the same file (2>&1), where its "
+                "progress bar counts the steps" if dicts else "")
         raise InputError(f"{report.source}: no line names a step and a metric (such as 'iter 10: loss 4.2', "
                          "'step: 10  loss: 4.2' or Megatron's 'iteration 10/ 100 | lm loss: 4.2'); "
                          f"give --format jsonl, csv or tsv for a table{hint}")
@@ -795,7 +857,6 @@ def fairseq_record(line: bytes) -> dict | None:
 ANSI = re.compile(rb"\x1b\[[0-9;]*[A-Za-z]")
 TEXT_STEP = re.compile(rb"(?<![A-Za-z_])(?:global_step|iteration|iter|steps?)\s*[:=#]?\s*(\d+)(?:\s*/\s*\d+)?(?![\d.])",
                        re.IGNORECASE)
-_NUMBER = rb"[-+]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?i:nan|inf(?:inity)?)\b"
 TEXT_FIELD = re.compile(rb"(?<![\w/.\-])([A-Za-z][\w/.\-]*(?: [A-Za-z][\w/\-]*)?)(?:\s*\((ms|s)\))?\s*(?::|=|\s)\s*(" + _NUMBER
                         + rb")(ms|s|%|[KMGT]i?B|[KMGBTP])?(?![\w.])")
 TEXT_TIME = re.compile(rb"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:[.,](\d+))?")
