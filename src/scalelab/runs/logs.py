@@ -756,7 +756,8 @@ class PrintedLines:
                 out.append(self.tokens.add(done))
             if used:
                 return out
-        rec = self.parse(line) if self.bar is None or not self.bar.holds(line) else self.bar.record(line)
+        rec = self.bar.record(line) if self.bar is not None and self.bar.holds(line) else None
+        rec = self.parse(line) if rec is None else rec
         if rec is None:
             self.report.junk += 1  # other log lines (info, warnings, arguments)
             self.tokens.see(line)
