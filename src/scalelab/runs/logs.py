@@ -31,6 +31,7 @@ client) live in their own modules.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -923,18 +924,23 @@ def text_record(line: bytes) -> dict | None:
         rec["wall_time"] = stamp
     n = 0
     for name, named_unit, value, unit in TEXT_FIELD.findall(line, m.end()):
-        key = name.decode().strip().lower().replace(" ", "_")
-        unit = unit or named_unit  # DeepSpeed's "iter time (s): 1.1" as "time 1.1s"
-        v = float(value.replace(b",", b""))
-        if unit in MAGNITUDE:
-            v *= MAGNITUDE[unit]
-        elif unit:
-            key += UNIT_SUFFIX.get(unit, "_" + unit.decode().lower())
-        elif key == "time":
-            key = "step_time"
+        key, scale = _field_key(name, unit or named_unit)  # DeepSpeed's "iter time (s): 1.1" as "time 1.1s"
+        v = float(value.replace(b",", b"")) * scale
         rec[key] = NONFINITE if v != v else v  # a logged nan (see the module docstring)
         n += 1
     return rec if n else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _field_key(name: bytes, unit: bytes) -> tuple[str, float]:
+    """A printed field's column name and the scale of its value (the same few fields recur on
+    every line of a log, so the answer is kept)."""
+    key = name.decode().strip().lower().replace(" ", "_")
+    if unit in MAGNITUDE:
+        return key, MAGNITUDE[unit]
+    if unit:
+        return key + UNIT_SUFFIX.get(unit, "_" + unit.decode().lower()), 1.0
+    return ("step_time" if key == "time" else key), 1.0
 
 
 class BlockRecords:
