@@ -49,6 +49,10 @@ class ExtrapolationWarning(ScalelabWarning):
     """A prediction far outside the range of the runs the law was fitted on."""
 
 
+class AllocationWarning(ExtrapolationWarning):
+    """A compute-optimal split of N and D far outside the fitted runs' tokens per parameter."""
+
+
 class IdentifiabilityWarning(ScalelabWarning):
     """The data do not pin down some parameter (wide interval, bound hit, rival optimum)."""
 

@@ -138,6 +138,11 @@ def test_a_compute_optimal_split_far_from_the_runs_shape_is_warned(tmp_path):
     again = Fit.from_dict(json.loads(path.read_text()))
     with pytest.warns(ExtrapolationWarning, match="outside the fitted runs"):
         again.optimal_allocation(1e25)
+    from scalelab.errors import AllocationWarning
+    from scalelab.planning.returns import returns
+
+    with pytest.warns(AllocationWarning, match="outside the fitted runs"):  # returns hides how far out, not this
+        returns(fit, 1e24, decades=1)
     budgets = np.logspace(14, 22, 81)
     a = fit.law_.optimal_allocation(budgets)
     budget = budgets[np.argmin(np.abs(np.log(a.tokens / a.params / 30)))]  # a split of about 30 tokens a parameter

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from scalelab.errors import (
+    AllocationWarning,
     ConvergenceWarning,
     ExtrapolationWarning,
     FitError,
@@ -739,7 +740,7 @@ class Fit:
                          self.param_intervals(0.8).items() if k in ("alpha", "beta"))
         warnings.warn(f"the compute-optimal run at {float(np.ravel(flops)[i]):.3g} FLOPs has {ratio[i]:.3g} tokens per "
                       f"parameter, {off[i]:.0f}x outside the fitted runs' {lo:.3g}–{hi:.3g}: its split of N and D "
-                      f"follows from the exponents alone ({exps})", ExtrapolationWarning, stacklevel=3)
+                      f"follows from the exponents alone ({exps})", AllocationWarning, stacklevel=3)
 
     def optimal_allocation(self, flops, flops_per_token=FLOPS_PER_PARAM_TOKEN, levels=LEVELS,
                            unique_tokens=None) -> AllocationForecast:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scalelab.errors import ExtrapolationWarning, InputError
+from scalelab.errors import AllocationWarning, ExtrapolationWarning, InputError
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,7 @@ def returns(fit, compute: float, *, decades: int = 3, accelerator=None, mfu: flo
     C = compute * 10.0 ** np.arange(decades + 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)  # how far out each decade is, the caller says
+        warnings.simplefilter("always", AllocationWarning)  # a split no run measured is not
         alloc = fit.optimal_allocation(C)
         lo, hi = alloc.loss.intervals.get(0.8, (np.full(C.shape, np.nan),) * 2)
         tasks = [None] * C.size if task is None else [
@@ -158,6 +159,7 @@ def compute_for_loss(fit, target: float, *, accelerator=None, mfu: float | None 
     c = math.exp(log_c)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)
+        warnings.simplefilter("always", AllocationWarning)
         a = fit.optimal_allocation(np.array([c]))
     run = estimate_run(c, acc, num_gpus or 1, mfu=mfu, goodput=goodput)
     days = {} if not num_gpus else {
