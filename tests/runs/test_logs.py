@@ -324,6 +324,13 @@ def test_hugging_face_trainer_state(tmp_path):
     other = write(tmp_path / "config.json", json.dumps({"lr": 1e-3}, indent=2))
     with pytest.raises(InputError, match=r"without a 'log_history' list"):
         read_log(other)
+    # what the Trainer reports to TensorBoard and W&B: its keys under train/
+    # (W&B's own _step counts its log calls, not the Trainer's steps)
+    wandb = write(tmp_path / "wandb.jsonl", "".join(json.dumps({"_step": i, "train/global_step": s, "train/loss": 3 - s / 100,
+                                                                "train/num_input_tokens_seen": 4096 * s}) + "\n"
+                                                    for i, s in enumerate((10, 20))))
+    f = read_log(wandb, "wandb")[0].frame
+    assert f["step"].tolist() == [10, 20] and f["tokens"].tolist() == [40960, 81920]
 
 
 def test_lightning_csv_logger(tmp_path):
@@ -575,7 +582,7 @@ def test_bad_input(tmp_path):
         read_log(tmp_path / "x.jsonl", "parquet")
     with pytest.raises(InputError, match=r"cannot tell the format of .*x.bin"):
         read_log(write(tmp_path / "x.bin", "data"))
-    with pytest.raises(InputError, match=r"no step column \(looked for step, _step"):
+    with pytest.raises(InputError, match=r"no step column \(looked for step, global_step"):
         read_log(write(tmp_path / "nostep.jsonl", '{"loss": 1.0}\n'))
     with pytest.raises(InputError, match=r"no JSON records found"):
         read_log(write(tmp_path / "junk.jsonl", "hello\nworld\n"))

@@ -44,9 +44,11 @@ import pandas as pd
 
 from scalelab.errors import InputError, suggest
 
-STEP_NAMES = ("step", "_step", "global_step", "iteration", "iter", "steps", "Step", "trainer/global_step")
+# a trainer's own step before W&B's row counter (_step), which counts log calls
+STEP_NAMES = ("step", "global_step", "iteration", "iter", "steps", "Step", "trainer/global_step", "train/global_step",
+              "_step")
 TOKEN_NAMES = ("tokens", "consumed_tokens", "num_tokens", "tokens_seen", "total_tokens", "train/tokens",
-               "num_input_tokens_seen", "throughput/total_tokens")
+               "num_input_tokens_seen", "train/num_input_tokens_seen", "throughput/total_tokens")
 TIME_NAMES = ("wall_time", "timestamp", "_timestamp", "time", "walltime")
 LOSS_NAMES = ("loss", "train_loss", "train/loss", "lm_loss", "loss/train", "training_loss", "train/lm_loss",
               "train_loss_step", "train/loss_step", "train/crossentropyloss", "train/ce_loss", "loss/train/total", "eval/loss",
