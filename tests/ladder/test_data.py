@@ -201,7 +201,7 @@ def test_a_checkout_is_read_without_its_history_or_its_logs(tmp_path):
     (repo / "runs").mkdir()
     (repo / "runs" / "train_log.jsonl").write_text('{"step": 1, "loss": 4.2}\n{"step": 2, "loss": 4.1}\n')
     (repo / "data.jsonl.gz").write_bytes(gzip.compress(b'{"text": "a document in a shard"}\n'))
-    with pytest.warns(CorpusWarning, match=r"1 of its 3 files are JSONL, Parquet or Arrow without a 'text' field .* "
+    with pytest.warns(CorpusWarning, match=r"1 of its 3 files are JSONL, CSV, Parquet or Arrow without a 'text' field .* "
                                            r"left out: runs/train_log\.jsonl"):
         docs = list(read_documents(repo))
     assert docs == [b"a document in a shard", b"def main():\n    return 1"]
@@ -213,7 +213,7 @@ def test_a_checkout_is_read_without_its_history_or_its_logs(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "a.jsonl").write_text('{"step": 1, "loss": 4.2}\n')
-    with pytest.raises(InputError, match=r"none of its 1 JSONL, Parquet or Arrow files has a 'text' field .*--text-col"):
+    with pytest.raises(InputError, match=r"none of its 1 JSONL, CSV, Parquet or Arrow files has a 'text' field .*--text-col"):
         list(read_documents(logs))
 
 
@@ -245,7 +245,7 @@ def test_a_folder_of_binaries_is_refused_as_a_folder_and_text_behind_them_is_fou
     (tree / "__pycache__").mkdir(parents=True)
     for i in range(60):
         (tree / "__pycache__" / f"m{i:02d}.pyc").write_bytes(bytes(range(256)) * 4)
-    with pytest.raises(InputError, match=r"corpus folder .*tree': none of its 60 files is text, JSONL, Parquet or Arrow "
+    with pytest.raises(InputError, match=r"corpus folder .*tree': none of its 60 files is text, JSONL, CSV, Parquet or Arrow "
                                          r"with a 'text' field \(binary or not UTF-8, e\.g\. '__pycache__/m00\.pyc'\)"):
         check_corpus(tree)
     (tree / "z_last.py").write_text("print('the only text')\n")
