@@ -31,7 +31,7 @@ Examples:
 """)
 def data_audit(
     paths: Annotated[list[Path], typer.Argument(help="Corpora (text file, folder, JSONL, CSV, Parquet, Arrow: a saved Hugging Face dataset); two or more are shown side by side.", show_default=False, metavar="CORPUS...")],
-    text_col: Annotated[str, typer.Option("--text-col", help="Text field of JSONL/Parquet/Arrow rows (a nested one by its path: doc.text).")] = "text",
+    text_col: Annotated[str, typer.Option("--text-col", help="Text field of JSONL/CSV/Parquet/Arrow rows (a nested one by its path: doc.text).")] = "text",
     source_col: Annotated[Optional[str], typer.Option("--source-col", help="Field naming each row's source, nested ones by their path (The Pile's meta.pile_set_name) [default: a folder's subfolders, else the file].")] = None,
     tokenizer: Annotated[str, typer.Option("--tokenizer", help="byte, or a Hugging Face tokenizer.json to count tokens with.")] = "byte",
     shingle: Annotated[int, typer.Option("--shingle", help="MinHash shingles: word n-grams of this length.")] = 5,
