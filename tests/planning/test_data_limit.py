@@ -13,7 +13,7 @@ from scalelab.fitting import Fit
 from scalelab.io import load_fit
 from scalelab.laws import ChinchillaLaw, DataConstrainedLaw
 from scalelab.planning import get_accelerator, make_plan
-from scalelab.planning.data_limit import C4_DECAYS, data_limit
+from scalelab.planning.data_limit import C4_DECAYS, constrained_law, data_limit
 from scalelab.runs import read_runs
 
 H100 = get_accelerator("h100")
@@ -43,8 +43,14 @@ def test_exhausted_data_is_said_once_compute_stops_paying():
     dry = data_limit(fit, params=1e9, tokens=2e10, unique_tokens=1e8, budget=True)
     assert not ok.exhausted and dry.exhausted
     assert dry.more["gain"] < 0.25 * dry.more["gain_fresh"]
-    with pytest.warns(PlanWarning, match="the data is exhausted"):
+    with pytest.warns(PlanWarning, match=r"the data is exhausted.*FLOPs \(.*% of the budget\) come within 0\.001"):
         make_plan(H100, budget_flops=1e22, num_gpus=8, unique_tokens=1e8)
+    # the part of an exhausted budget that still buys loss: its best run within 0.001 of the budget's, and no less
+    assert ok.useful_flops is None and dry.useful_flops < 6 * 1e9 * 2e10
+    law = constrained_law(fit)[0]
+    best = lambda c: float(law.optimal_allocation(c, unique_tokens=1e8).loss)
+    assert best(dry.useful_flops) == pytest.approx(best(6 * 1e9 * 2e10) + 0.001, abs=1e-6)
+    assert best(0.9 * dry.useful_flops) > best(6 * 1e9 * 2e10) + 0.001
 
 
 def test_a_data_constrained_fit_forecasts_with_its_own_law():

@@ -236,11 +236,15 @@ def _print_plan(p) -> None:
     else:
         t.add_row("layout", "none found that fits (see the warning)")
     if p.data is not None:
+        from scalelab.planning.data_limit import USEFUL_TOLERANCE
+
         d = p.data
         t.add_row("data", f"{d.epochs:.2f} epochs of {big(d.unique_tokens)} unique tokens ({escape(d.source)}): worth "
                   f"{big(d.effective_tokens)} fresh tokens; loss {num(d.loss)} against {num(d.loss_fresh)} with fresh data "
                   f"(penalty {d.penalty:+.4f}); 10x the compute would gain {d.more['gain']:.4f} "
-                  f"(fresh data: {d.more['gain_fresh']:.4f}){'; the data is EXHAUSTED' if d.exhausted else ''}")
+                  f"(fresh data: {d.more['gain_fresh']:.4f}){'; the data is EXHAUSTED' if d.exhausted else ''}"
+                  + ("" if d.useful_flops is None else f": {d.useful_flops:.3g} FLOPs come within {USEFUL_TOLERANCE:g} "
+                     "of this loss"))
         t.add_row("", f"by {d.law}")
     if p.forecast is not None:
         f = p.forecast

@@ -17,6 +17,7 @@ from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN
 C4_DECAYS = {"R_D": 15.387756, "R_N": 5.309743}
 EXHAUSTED = 0.25  # 10x the compute buys less than this share of what it buys with fresh data
 MORE = 10.0
+USEFUL_TOLERANCE = 0.001  # of loss: what the compute past a budget's useful part buys at most
 UNLIMITED = 1e30  # unique tokens of a corpus no run repeats
 
 
@@ -37,6 +38,8 @@ class DataLimit:
         ``loss_fresh`` with fresh data, both against this run's.
     exhausted : 10x the compute lowers the loss by less than a quarter of what it would with fresh data.
     source : where the unique-token count came from.
+    useful_flops : a budget whose data is exhausted: the least compute whose best run comes
+        within ``USEFUL_TOLERANCE`` of this budget's loss (the rest of the budget buys less).
     """
 
     unique_tokens: float
@@ -52,6 +55,7 @@ class DataLimit:
     more: dict
     exhausted: bool
     source: str = "--unique-tokens"
+    useful_flops: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -109,7 +113,27 @@ def data_limit(fit, *, params: float, tokens: float, unique_tokens: float, budge
         base_fresh = loss_fresh
     more = {"flops": MORE * C, "loss": big, "loss_fresh": big_fresh, "gain": loss - big, "gain_fresh": base_fresh - big_fresh}
     exhausted = more["gain"] < EXHAUSTED * more["gain_fresh"]
+    useful = _useful_flops(law, C, flops_per_token, unique_tokens) if budget and exhausted else None
     return DataLimit(unique_tokens=unique_tokens, params=float(params), tokens=float(tokens),
                      epochs=float(tokens) / unique_tokens, effective_tokens=float(eff["tokens"]),
                      effective_params=float(eff["params"]), loss_fresh=loss_fresh, loss=loss,
-                     penalty=loss - loss_fresh, law=label, more=more, exhausted=bool(exhausted), source=source)
+                     penalty=loss - loss_fresh, law=label, more=more, exhausted=bool(exhausted), source=source,
+                     useful_flops=useful)
+
+
+def _useful_flops(law, flops: float, flops_per_token: float, unique_tokens: float) -> float | None:
+    """The least compute whose data-constrained best run is within ``USEFUL_TOLERANCE`` of the
+    best run of ``flops`` (None when no less compute is: the whole budget is useful)."""
+    import math
+
+    from scipy.optimize import brentq
+
+    def above(log_c: float) -> float:
+        best = law.optimal_allocation(math.exp(log_c), flops_per_token, unique_tokens=unique_tokens)
+        return float(best.loss) - goal
+
+    goal = float(law.optimal_allocation(flops, flops_per_token, unique_tokens=unique_tokens).loss) + USEFUL_TOLERANCE
+    hi, lo = math.log(flops), math.log(flops) - math.log(1e12)
+    if above(lo) <= 0:
+        return None  # even a trillionth of the budget is as good: no useful scale to name
+    return float(math.exp(brentq(above, lo, hi, xtol=1e-6)))

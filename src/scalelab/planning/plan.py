@@ -39,7 +39,7 @@ class NoTrainingTime(InputError):
                          "plan goodput shows the model)")
 from scalelab.fitting.forecast import Forecast
 from scalelab.laws.base import FLOPS_PER_PARAM_TOKEN
-from scalelab.planning.data_limit import DataLimit
+from scalelab.planning.data_limit import MORE, USEFUL_TOLERANCE, DataLimit
 from scalelab.planning.cost import NODE_SIZE, BudgetPlan, RunEstimate, budget_to_run, estimate_run, plan_budget
 from scalelab.planning.hardware import Accelerator
 from scalelab.planning.memory import MemoryBreakdown, Parallelism, memory_per_device, smallest_layout
@@ -454,9 +454,12 @@ def _make_plan(accelerator, *, model, params, tokens, num_gpus, days, mfu, goodp
 def _warn_data(data, forecast) -> None:
     fresh_forecast = forecast is not None and "unique_tokens" not in forecast.law and "data-constrained" not in data.law
     if data.exhausted:
+        useful = ("" if data.useful_flops is None else
+                  f"; {data.useful_flops:.3g} FLOPs ({100 * data.useful_flops / data.more['flops'] * MORE:.2g}% of the budget) "
+                  f"come within {USEFUL_TOLERANCE:g} of this loss")
         warnings.warn(f"the data is exhausted: {data.epochs:.1f} epochs of {data.unique_tokens:.3g} unique tokens; 10x "
                       f"the compute would lower the loss by {data.more['gain']:.3g}, against {data.more['gain_fresh']:.3g} "
-                      "with fresh data: find more data before buying more compute", PlanWarning, stacklevel=3)
+                      f"with fresh data: find more data before buying more compute{useful}", PlanWarning, stacklevel=3)
     elif data.epochs > 4 and data.penalty > 0.001:
         warnings.warn(f"{data.epochs:.1f} epochs of {data.unique_tokens:.3g} unique tokens: the repeats are worth "
                       f"{data.effective_tokens:.3g} fresh tokens, a loss penalty of {data.penalty:.3g}"
