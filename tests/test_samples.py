@@ -319,6 +319,9 @@ def test_voting_and_best_of_k_against_every_subset():
 
         exact = np.mean([vote_right(s) for s in subs])
         assert majority_at_k([parsed], [right], [k], draws=20000)[0, 0] == pytest.approx(exact, abs=0.015), k
+    # the same answer with white space around it is the same vote: "42" twice beats "7" once at k = 3
+    spaced = np.array(["42", " 42\n", "7"], dtype=object)
+    assert majority_at_k([spaced], [np.array([True, True, False])], [3])[0, 0] == 1.0
     # samples the verifier did not score rank below every scored one: best of k keeps one of them only when
     # none of the k was scored (then one at random); they were refused
     unscored = np.array([np.nan, 0.9, np.nan, 0.3, 0.2, np.nan, 0.4])

@@ -2,7 +2,8 @@
 
 * **Majority vote at k**: draw k of the n samples without replacement; the vote is right
   when the most frequent answer among them is unique (a tie is not a majority) and is a
-  correct answer; a sample with no answer (None, NaN, blank) abstains. Estimated by Monte Carlo (``draws`` subsets per problem and k), exact at
+  correct answer (answers compared as text without the white space around them); a sample
+  with no answer (None, NaN, blank) abstains. Estimated by Monte Carlo (``draws`` subsets per problem and k), exact at
   k = 1 (pass@1) and k = n; its plateau is the vote over all n samples.
 * **Best of k** with a verifier score: the sample of highest score among k is kept; exact by
   order statistics: the sample with j samples scored below it is the best of a random
@@ -36,7 +37,8 @@ def majority_at_k(answers: list[np.ndarray], correct: list[np.ndarray], k, *, dr
     for i, (ans, ok) in enumerate(zip(answers, correct)):
         ans = np.asarray(ans, dtype=object)
         given = ~np.array([missing_answer(a) for a in ans], bool)
-        codes, inv = np.unique(ans[given].astype(str), return_inverse=True)
+        # the same answer with other white space around it is the same vote ("42" and " 42\n")
+        codes, inv = np.unique(np.array([str(a).strip() for a in ans[given]], dtype=str), return_inverse=True)
         inverse = np.full(ans.size, codes.size)  # the abstentions' code: one past the answers'
         inverse[given] = inv
         right = np.zeros(codes.size + 1, bool)
