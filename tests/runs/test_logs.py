@@ -662,3 +662,17 @@ def test_watch_follows_a_growing_tensorboard_run(tmp_path):
 
     _watch_a_growing_run(str(tmp_path), "tensorboard", log_points)
     w.close()
+
+
+def test_a_utf16_log_as_powershell_writes_it(tmp_path):
+    """Windows PowerShell's > writes UTF-16 with a byte-order mark: read whole, it is decoded
+    (and said); followed live, it is refused with the conversion to make."""
+    from scalelab.watch.stream import LineParser
+
+    text = "".join(f"step: {s}  loss: {4 - s / 10:.2f}\r\n" for s in range(1, 6))
+    p = tmp_path / "train.log"
+    p.write_bytes(text.encode("utf-16"))
+    log = read_log(p)[0]
+    assert log.frame["loss"].tolist() == [3.9, 3.8, 3.7, 3.6, 3.5] and "UTF-16" in log.report.summary()
+    with pytest.raises(InputError, match="is UTF-16 text .*iconv -f UTF-16 -t UTF-8"):
+        LineParser("text", str(p)).parse(p.read_bytes().split(b"\n"))

@@ -244,6 +244,11 @@ def read_log(path: str | Path, format: str = "auto", *, step_col: str | None = N
     except OSError as exc:
         raise InputError(f"cannot read {str(p)!r}: {exc.strerror}") from None
     report = ParseReport(source=str(p), format=fmt)
+    if (data if data is not None else _head_bytes(p))[:2] in UTF16_BOMS:  # what Windows PowerShell's > writes
+        if data is None:
+            raise InputError(utf16_message(str(p)))
+        data = data.decode("utf-16").encode("utf-8")
+        report.notes.append("read as UTF-16 (its byte-order mark)")
     chunks = [data] if data is not None else _chunks(p)
     if fmt in ("csv", "tsv", "wandb") and not _looks_like_json(p):
         frame = _read_csv(chunks, report, sep="\t" if fmt == "tsv" else ",")
@@ -297,6 +302,19 @@ def wandb_panel(columns, explicit: bool = False) -> dict[str, dict[str, str]] | 
         run, metric = n.rsplit(" - ", 1)
         runs.setdefault(run.strip(), {c: c for c in shared})[n] = metric.strip()
     return runs
+
+
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def utf16_message(source: str) -> str:
+    return (f"{source} is UTF-16 text (as Windows PowerShell's > writes): convert it to UTF-8 (iconv -f UTF-16 -t UTF-8, "
+            "or PowerShell's Out-File -Encoding utf8) or write the log as UTF-8")
+
+
+def _head_bytes(p: Path, n: int = 4) -> bytes:
+    with p.open("rb") as fh:
+        return fh.read(n)
 
 
 GENERIC_LOG_NAMES = {"log", "logs", "train", "training", "train_log", "training_log", "metrics", "history", "stdout",

@@ -7,7 +7,8 @@ import csv
 import pandas as pd
 
 from scalelab.errors import InputError
-from scalelab.runs.logs import ParseReport, PrintedLines, map_roles, parse_json, wandb_panel
+from scalelab.runs.logs import (UTF16_BOMS, ParseReport, PrintedLines, map_roles, parse_json, utf16_message,
+                                wandb_panel)
 
 
 class LineParser:
@@ -27,6 +28,8 @@ class LineParser:
     def parse(self, lines: list[bytes]) -> pd.DataFrame | None:
         records = []
         for raw in lines:
+            if self.report.lines == 0 and self.header is None and raw[:2] in UTF16_BOMS:
+                raise InputError(utf16_message(self.report.source) + "; a live log is followed as UTF-8")
             if not raw.strip():
                 continue
             if self.header is None and self._tabular(raw):
