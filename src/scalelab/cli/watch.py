@@ -94,7 +94,10 @@ def watch(
 
         try:
             if once:
-                return watch_once(log, settings, fmt=fmt, run=mlflow_run, roles=roles, on_alert=on_alert)
+                if as_json or not sys.stderr.isatty():
+                    return watch_once(log, settings, fmt=fmt, run=mlflow_run, roles=roles, on_alert=on_alert)
+                with err.status(f"reading and checking {log} ...", spinner="dots"):  # a long log takes seconds
+                    return watch_once(log, settings, fmt=fmt, run=mlflow_run, roles=roles, on_alert=on_alert)
             live = dict(fmt=fmt, run=mlflow_run, roles=roles, interval_s=interval, duration_s=duration, on_alert=on_alert)
             waiting = f"waiting for {log} to appear (Ctrl-C to stop){_near(log)}" \
                 if "://" not in log and not Path(log).exists() else f"reading {log} ..."
