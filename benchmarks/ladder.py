@@ -11,6 +11,7 @@
                                            the fitted laws' forecast, FLOPs and wall time
 
 `throughput` and `e2e` take --device cpu --quick for a smoke run at tiny sizes.
+`bash benchmarks/gpu.sh` runs both in one call on a GPU machine (its header says what to carry there).
 """
 
 from __future__ import annotations
