@@ -43,6 +43,22 @@ def test_nan_is_reported_on_the_step_it_happens_not_raised():
     assert b.kind == "nonfinite" and b.step == 510 and "grad norm" in b.message
 
 
+def test_a_value_that_is_not_one_number_is_the_callers_mistake_not_a_nan():
+    """A batch's losses, a string: said at once, naming the value, never recorded as the run's
+    NaN (which would raise a false 'not finite' alert); a one-element array is one number."""
+    from scalelab.errors import InputError
+
+    w = Watcher(every=10)
+    w.observe(1, loss=np.array([2.5]), tokens=np.int64(4096), grad_norm=np.float32(0.3), wall_time=at(1))
+    for bad, said in ((np.array([2.0, 2.1]), "loss has 2 values; give one number"), ("2.3x", "loss='2.3x' is not a number"),
+                      ([1.0, 2.0, 3.0], "loss has 3 values")):
+        with pytest.raises(InputError, match=said):
+            w.observe(2, loss=bad, wall_time=at(2))
+    with pytest.raises(InputError, match="grad_norm has 4 values"):
+        w.observe(2, loss=2.4, grad_norm=np.ones(4), wall_time=at(2))
+    assert w.status().points == 1 and w.alerts == []
+
+
 def test_a_slow_divergence_is_seen_from_the_loop():
     w = Watcher(every=50)
     loss = curve(4000, noise=0.01, seed=2)
@@ -137,3 +153,15 @@ def test_a_loop_that_gives_no_tokens_is_told_how_to_be_judged():
     assert st.projection is None and "observe(step, tokens=...)" in st.unjudged
     w.observe(101, loss=3.0, tokens=101 * 2e6, wall_time=at(101))
     assert w.status().unjudged is None
+
+
+def test_torch_values_as_a_training_loop_has_them():
+    torch = pytest.importorskip("torch")
+    from scalelab.errors import InputError
+
+    w = Watcher(every=10)
+    x = torch.tensor(2.5, requires_grad=True) * 1.0  # a loss still in the graph
+    w.observe(1, loss=x, grad_norm=torch.tensor(0.3), wall_time=at(1))
+    with pytest.raises(InputError, match="loss has 8 values"):
+        w.observe(2, loss=torch.ones(8), wall_time=at(2))
+    assert w.status().loss == 2.5

@@ -20,8 +20,10 @@ import dataclasses
 import math
 import time
 
+import numpy as np
 import pandas as pd
 
+from scalelab.errors import InputError
 from scalelab.watch.detectors import Alert
 from scalelab.watch.monitor import Monitor, Status, WatchSettings
 
@@ -54,14 +56,15 @@ class Watcher:
         other values of the step, such as an evaluation's ``val_bpb=2.81``: the one a ladder's
         fit forecasts is judged against it (the settings' ``forecast_metric``)."""
         nonfinite = False
-        row = {"step": int(step), "tokens": _value(tokens), "wall_time": time.time() if wall_time is None else wall_time}
+        row = {"step": int(step), "tokens": _value(tokens, "tokens"),
+               "wall_time": time.time() if wall_time is None else wall_time}
         if lr is not None:
-            row["lr"] = _value(lr)
+            row["lr"] = _value(lr, "lr")
         for key, value in metrics.items():
-            v = _value(value)
+            v = _value(value, key)
             row[key] = math.inf if value is not None and not math.isfinite(v) else v
         for key, value in (("loss", loss), ("grad_norm", grad_norm), ("tokens_per_s", tokens_per_s)):
-            v = _value(value)
+            v = _value(value, key)
             if value is not None and not math.isfinite(v):
                 v, nonfinite = math.inf, True  # a logged NaN, as the log readers store it
             row[key] = v
@@ -93,10 +96,16 @@ class Watcher:
         return self.monitor.status()
 
 
-def _value(x) -> float:
+def _value(x, name: str = "value") -> float:
+    """One number from a float, int, numpy scalar or one-element tensor (None: not logged).
+    Anything else is the caller's mistake, said at once, not recorded as a NaN event."""
     if x is None:
         return math.nan
+    count = (int(x.numel()) if hasattr(x, "numel") else int(x.size) if isinstance(x, np.ndarray)  # torch, numpy
+             else len(x) if isinstance(x, (list, tuple)) else 1)
+    if count != 1:
+        raise InputError(f"observe: {name} has {count} values; give one number (for a batch's losses, their mean)")
     try:
         return float(x.item() if hasattr(x, "item") else x)  # a 0-d tensor or numpy scalar
     except (TypeError, ValueError):
-        return math.nan
+        raise InputError(f"observe: {name}={x!r:.40} is not a number") from None
