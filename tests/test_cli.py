@@ -198,6 +198,11 @@ def test_predict_errors(fit_file, tmp_path):
     summary.write_text(run("fit", CHIN, "--json", "--bootstrap", "5").stdout)
     r = run("predict", summary, "--compute", "1e22")
     assert r.exit_code == 2 and "--json summary, not a fit file" in r.stderr and "--out" in r.stderr, r.stderr
+    # a compute law is predicted from compute: the --compute these N and D make is named
+    cfit = tmp_path / "cfit.json"
+    assert run("fit", CHIN, *KEEP, "--law", "compute", "--bootstrap", "5", "--out", cfit).exit_code == 0
+    r = run("predict", cfit, "--params", "7B", "--tokens", "1.4T")
+    assert r.exit_code == 2 and "compute-law fit: predict with --compute FLOPS" in r.stderr and "--compute 5.88e+22" in r.stderr
 
 
 def test_a_table_a_log_or_a_folder_given_for_a_fit_says_what_it_is_and_what_to_do(tmp_path):

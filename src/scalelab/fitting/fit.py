@@ -928,7 +928,12 @@ def predict_table(fit: Fit, *, params=None, tokens=None, flops=None, unique_toke
             return "allocation", fit.optimal_allocation(flops, flops_per_token, **extra).to_frame()
         return "loss", fit.predict(flops=flops).to_frame()
     if fit.law_.inputs == ("flops",):
-        raise FitError("this is a compute-law fit: predict with --compute FLOPS")
+        hint = ""
+        if params is not None and tokens is not None:
+            with np.errstate(all="ignore"):
+                c = flops_per_token * np.atleast_1d(np.asarray(params, float)) * np.atleast_1d(np.asarray(tokens, float))
+            hint = f" (these --params and --tokens: --compute {','.join(f'{v:.3g}' for v in c[:4])}, {flops_per_token:g}·N·D)"
+        raise FitError(f"this is a compute-law fit: predict with --compute FLOPS{hint}")
     if params is None or tokens is None:
         raise FitError("give --params N and --tokens D (or --compute C for the compute-optimal run)")
     N, D = np.atleast_1d(np.asarray(params, float)), np.atleast_1d(np.asarray(tokens, float))
