@@ -301,6 +301,16 @@ def test_printed_logs_nanogpt_and_torchtitan(tmp_path):
     shouted = write(tmp_path / "nan.out", "step 10: loss 4.2\nstep 20: loss NaN\nstep 30: loss NAN, lr 1e-4\n")
     log = read_log(shouted)[0]
     assert log.frame["loss"].tolist() == [4.2, NONFINITE, NONFINITE] and log.report.nonfinite == 2
+    # build-nanogpt's "tok/sec", "dt" and "norm"; llm.c's rate printed after its value
+    from scalelab.watch.monitor import GRAD_NORM_NAMES, STEP_TIME_NAMES, THROUGHPUT_NAMES
+
+    bn = read_log(write(tmp_path / "bn.log", "step    10 | loss: 9.123456 | lr 6.0000e-05 | norm: 1.2345 | dt: 350.12ms | "
+                                             "tok/sec: 1497234.56\n"))[0].frame
+    assert {"tok/sec", "dt_ms", "norm"} <= set(bn.columns) and "tok/sec" in THROUGHPUT_NAMES
+    assert "dt_ms" in STEP_TIME_NAMES and "norm" in GRAD_NORM_NAMES
+    llmc = read_log(write(tmp_path / "llmc.log", "step    1/74 | train loss 11.010046 | norm 15.3231 | lr 8.57e-07 | "
+                                                 "(2546.17 ms | 205,913 tok/s)\n"))[0].frame
+    assert llmc["tokens_per_s"].tolist() == [205913.0] and llmc["train_loss"].tolist() == [11.010046]
 
 
 def test_printed_log_without_steps_says_what_would_do(tmp_path):

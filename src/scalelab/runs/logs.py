@@ -883,6 +883,7 @@ TEXT_FIELD = re.compile(rb"(?<![\w/.\-])([A-Za-z][\w/.\-]*(?: [A-Za-z][\w/\-]*)?
                         + rb")(ms|s|%|[KMGT]i?B|[KMGBTP])?(?![\w.])")
 TEXT_TIME = re.compile(rb"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:[.,](\d+))?")
 UNIT_SUFFIX = {b"ms": "_ms", b"s": "_s", b"%": "_pct"}
+TEXT_RATE = re.compile(rb"(?<![\w.])(\d[\d,]*(?:\.\d+)?)\s*tok(?:en)?s?/s(?:ec)?\b")
 # a count printed with its magnitude (nanotron's "consumed_tokens: 1.31M", "tokens_per_sec: 137K"; B for billions)
 MAGNITUDE = {b"K": 1e3, b"M": 1e6, b"G": 1e9, b"B": 1e9, b"T": 1e12, b"P": 1e15}
 
@@ -922,6 +923,8 @@ def text_record(line: bytes) -> dict | None:
     {'step': 10, 'wall_time': 1738324801.5, 'loss': 9.7612, 'memory_gib': 20.01, 'tps': 7012.0}
     >>> text_record(b"iteration: 10 / 100 | consumed_tokens: 1.31M | tokens_per_sec: 137K | lm_loss: 9.87")
     {'step': 10, 'consumed_tokens': 1310000.0, 'tokens_per_sec': 137000.0, 'lm_loss': 9.87}
+    >>> text_record(b"step    1/74 | train loss 11.010046 | norm 15.3231 | (2546.17 ms | 205913 tok/s)")
+    {'step': 1, 'train_loss': 11.010046, 'norm': 15.3231, 'tokens_per_s': 205913.0}
     >>> text_record(b"Saving checkpoint at step 1000") is None
     True
     """
@@ -948,6 +951,10 @@ def text_record(line: bytes) -> dict | None:
         v = float(value.replace(b",", b"")) * scale
         rec[key] = NONFINITE if v != v else v  # a logged nan (see the module docstring)
         n += 1
+    if n and b"/s" in line:  # a rate printed value first, as llm.c prints it: "(2546.17 ms | 205913 tok/s)"
+        rate = TEXT_RATE.search(line, m.end())
+        if rate is not None:
+            rec.setdefault("tokens_per_s", float(rate.group(1).replace(b",", b"")))
     return rec if n else None
 
 

@@ -25,15 +25,16 @@ from scalelab.watch import detectors as det
 from scalelab.watch.forecast import Projection, compare
 
 THROUGHPUT_NAMES = ("tokens_per_s", "tokens_per_second", "tokens/s", "throughput", "tps", "train/tokens_per_second",
-                    "throughput/tokens_per_sec", "tokens_per_sec", "wps")
-STEP_TIME_NAMES = {"elapsed_time_per_iteration_ms": 1e-3, "time_per_iteration_ms": 1e-3, "time_ms": 1e-3, "step_time_ms": 1e-3, "iter_time_ms": 1e-3,
+                    "throughput/tokens_per_sec", "tokens_per_sec", "tok/sec", "tok/s", "tokens/sec", "wps")
+STEP_TIME_NAMES = {"elapsed_time_per_iteration_ms": 1e-3, "time_per_iteration_ms": 1e-3, "time_ms": 1e-3, "step_time_ms": 1e-3,
+                   "iter_time_ms": 1e-3, "dt_ms": 1e-3,
                    "step_time": 1.0, "step_time_s": 1.0, "iter_time_s": 1.0, "time_per_step": 1.0}
 """A step's duration as training scripts print it (Megatron's ``elapsed time per iteration
 (ms)``, nanoGPT's ``time 350ms``), and the seconds in its unit: with the tokens a step trains
 on, a throughput timed to the millisecond where the log's clock (Megatron's, to the second)
 is too coarse, or where there is none."""
 GRAD_NORM_NAMES = ("grad_norm", "grad-norm", "gradient_norm", "train/grad_norm", "optim/grad_norm",
-                   "optim/total_grad_norm", "l2_norm/grad/global")
+                   "optim/total_grad_norm", "l2_norm/grad/global", "norm")  # build-nanogpt's and llm.c's "norm"
 LR_NAMES = ("lr", "learning_rate", "learning-rate", "train/learning_rate", "train/lr", "optim/lr",
             "optim/learning_rate_group0", "optim/lr_(group_0)")
 BURN_IN_KINDS = ("spike", "grad_norm_spike", "divergence")
