@@ -59,6 +59,17 @@ def test_fit_with_fix_and_tie():
     assert "warning:" in r.stderr
 
 
+def test_a_repeated_where_keeps_the_rows_matching_all():
+    one = run("fit", GADRE, "--where", "family == 'gadre2024_redpajama' and paper_role == 'fit_loss'", "--bootstrap", 0, "--json")
+    two = run("fit", GADRE, "--where", "family == 'gadre2024_redpajama'", "--where", "paper_role == 'fit_loss'",
+              "--bootstrap", 0, "--json")
+    assert one.exit_code == two.exit_code == 0
+    a, b = json.loads(one.stdout), json.loads(two.stdout)
+    assert a["n_runs"] == b["n_runs"] and a["params"] == b["params"]  # the first condition was dropped before
+    wide = json.loads(run("fit", GADRE, "--where", "paper_role == 'fit_loss'", "--bootstrap", 0, "--json").stdout)
+    assert wide["n_runs"] > b["n_runs"]
+
+
 def test_fit_compute_law():
     r = run("fit", CHIN, *KEEP, "--law", "compute", "--bootstrap", 20, "--json")
     assert r.exit_code == 0

@@ -248,3 +248,13 @@ def option_group(**groups):
         return command
 
     return wrap
+
+
+def all_of(where: list[str] | str | None) -> str | None:
+    """The pandas query of a repeated ``--where``: every condition at once."""
+    if where is None or isinstance(where, str):
+        return where
+    where = [w for w in where if w and w.strip()]
+    if not where:
+        return None
+    return where[0] if len(where) == 1 else " and ".join(f"({w})" for w in where)

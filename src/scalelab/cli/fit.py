@@ -17,6 +17,7 @@ from scalelab.cli.common import (
     Json,
     Seed,
     Tie,
+    all_of,
     app,
     big,
     count,
@@ -45,7 +46,7 @@ class RunsOptions:
     flops_col: Annotated[Optional[str], typer.Option("--flops-col", help="Column of training FLOPs [default: 'flops' if present, else 6*N*D].")] = None
     unique_tokens_col: Annotated[str, typer.Option("--unique-tokens-col", help="Column (or expression) of the unique tokens each run saw (--law data-constrained).")] = "unique_tokens"
     run_id_col: Annotated[str, typer.Option("--run-id-col", help="Column naming the run of each row (curves: several rows per run).")] = "run_id"
-    where: Annotated[Optional[str], typer.Option("--where", help="Keep rows matching a pandas query, e.g. \"family == 'x' and flops < 1e20\".")] = None
+    where: Annotated[Optional[list[str]], typer.Option("--where", help="Keep rows matching a pandas query, e.g. \"family == 'x' and flops < 1e20\"; repeated, rows matching all.")] = None
     all_steps: Annotated[bool, typer.Option("--all-steps", help="Keep every row of each run's curve, not only its final row.")] = False
     fmt: Annotated[Optional[str], typer.Option("--format", help="csv, tsv, jsonl or parquet [default: from the extension].")] = None
 
@@ -60,7 +61,7 @@ class RunsOptions:
                              "bits per byte, and its target with the fit); backtest and report read it as it is")
 
         return read_runs(path, format=self.fmt, params_col=self.params_col, tokens_col=self.tokens_col,
-                         loss_col=self.loss_col, flops_col=self.flops_col, unique_tokens_col=self.unique_tokens_col, run_id_col=self.run_id_col, where=self.where,
+                         loss_col=self.loss_col, flops_col=self.flops_col, unique_tokens_col=self.unique_tokens_col, run_id_col=self.run_id_col, where=all_of(self.where),
                          all_steps=self.all_steps, require=(*get_law(law).inputs, "loss"))
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from scalelab.cli.common import Json, app, count, out, print_json, run
+from scalelab.cli.common import Json, all_of, app, count, out, print_json, run
 
 tasks_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True,
                         help="Downstream capability: a task metric from a task loss, and from a run's size through a "
@@ -27,7 +27,7 @@ app.add_typer(tasks_app, name="tasks")
 RunsArg = Annotated[Path, typer.Argument(help="Table of runs (a row per run or per checkpoint): .csv, .tsv, .jsonl or .parquet.", show_default=False, metavar="RUNS")]
 XCol = Annotated[str, typer.Option("--x-col", help="The task loss column (task bits per byte, or an evaluation loss), or an expression over columns.", show_default=False)]
 YCol = Annotated[str, typer.Option("--y-col", help="The task metric column: accuracy or error in [0, 1] (a metric in percent: 'acc / 100').", show_default=False)]
-Where = Annotated[Optional[str], typer.Option("--where", help="Keep only rows matching this pandas query.")]
+Where = Annotated[Optional[list[str]], typer.Option("--where", help="Keep only rows matching this pandas query; repeated, rows matching all.")]
 Link = Annotated[str, typer.Option("--link", help="sigmoid (accuracy), exp (error, Gadre et al.), monotone, or auto (the one that best predicts the runs of lowest task loss when fitted on the rest).")]
 Chance = Annotated[Optional[float], typer.Option("--chance", help="The metric of guessing (0.25 for four choices): the level a forecastable task must rise clear of.")]
 Anchor = Annotated[bool, typer.Option("--anchor/--no-anchor", help="Fit the sigmoid through the perfect metric at zero task loss (true when x is the bits per byte of the correct answer, as the OLMo ladder assumes); --no-anchor for a general loss.")]
@@ -58,7 +58,7 @@ def tasks_fit(runs: RunsArg, x_col: XCol, y_col: YCol, where: Where = None, link
 
         check_writable(out_path)
         check_figure_path(plot)
-        pts = read_task_points(runs, x_col=x_col, y_col=y_col, where=where, all_steps=all_steps, run_id_col=run_id_col,
+        pts = read_task_points(runs, x_col=x_col, y_col=y_col, where=all_of(where), all_steps=all_steps, run_id_col=run_id_col,
                                skip_first=skip_first, smooth=smooth)
         f = fit_points(pts, link=link, chance=chance, anchor=anchor, num_bootstrap=bootstrap)
         if plot is not None:
@@ -158,7 +158,7 @@ def tasks_backtest(runs: RunsArg, x_col: XCol, y_col: YCol,
 
         check_writable(out_path)
         check_figure_path(plot)
-        table = task_backtest(runs, x_col=x_col, y_col=y_col, train_max_flops=train_max_flops, where=where,
+        table = task_backtest(runs, x_col=x_col, y_col=y_col, train_max_flops=train_max_flops, where=all_of(where),
                               all_steps=all_steps, link=link, chance=chance, anchor=anchor, num_bootstrap=bootstrap,
                               skip_first=skip_first, smooth=smooth,
                               run_id_col=run_id_col, params_col=params_col, tokens_col=tokens_col)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from scalelab.cli.common import Json, app, count, out, print_json, run
+from scalelab.cli.common import Json, all_of, app, count, out, print_json, run
 from scalelab.errors import ScalelabError
 
 trends_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True,
@@ -51,7 +51,7 @@ def trends_compute(
     frontier: Annotated[bool, typer.Option("--frontier", help="Epoch's frontier models instead of all notable ones.")] = False,
     since: Annotated[str, typer.Option("--since", help="Models published from this year (2018, 2018.5) or date (2019-06-01).")] = "2010",
     domain: Annotated[Optional[str], typer.Option("--domain", help="Only models of this domain (e.g. Language, Vision).")] = None,
-    where: Annotated[Optional[str], typer.Option("--where", help="Keep the models matching this pandas query over system, organization, domain, access ('unreleased', 'api access', 'open weights (unrestricted)' ...), year, compute, params.")] = None,
+    where: Annotated[Optional[list[str]], typer.Option("--where", help="Keep the models matching this pandas query (repeated: all of them) over system, organization, domain, access ('unreleased', 'api access', 'open weights (unrestricted)' ...), year, compute, params.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of the models and the trend line (.png, .svg, .pdf).")] = None,
     mark: Annotated[Optional[float], typer.Option("--mark", parser=count, help="With --plot: mark a planned run of this many FLOPs on the trend.")] = None,
     as_json: Json = False,
@@ -67,7 +67,7 @@ def trends_compute(
         check_figure_path(plot)
         if mark is not None and plot is None:
             raise ScalelabError("--mark puts a run on the --plot figure: give --plot FILE")
-        t = compute_trend(frontier=frontier, since=_year(since), domain=domain, where=where)
+        t = compute_trend(frontier=frontier, since=_year(since), domain=domain, where=all_of(where))
         if plot is not None:
             from scalelab.report.plots import plot_compute_trend, save
 
@@ -101,7 +101,7 @@ def trends_benchmark(
     fit_before: Annotated[Optional[str], typer.Option("--fit-before", help="Split by date instead: fit the models released before this date (e.g. 2024-01-01), judge those after.")] = None,
     min_trust: Annotated[int, typer.Option("--min-trust", help="Keep models whose results Epoch trusts at least this much (-1 keeps doubtful self-reports).")] = 0,
     ceiling: Annotated[Optional[float], typer.Option("--ceiling", help="The best score the curve reaches (default: MMLU 0.951, its answer key's 6.49% flawed questions guessed; BBH and GPQA 1).")] = None,
-    where: Annotated[Optional[str], typer.Option("--where", help="Keep the models matching this pandas query over system, date, access ('open' or 'closed'), trust, compute.")] = None,
+    where: Annotated[Optional[list[str]], typer.Option("--where", help="Keep the models matching this pandas query (repeated: all of them) over system, date, access ('open' or 'closed'), trust, compute.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of the curve, the fitted and the held-out models.")] = None,
     as_json: Json = False,
 ) -> None:
@@ -116,7 +116,7 @@ def trends_benchmark(
 
         check_figure_path(plot)
         b = benchmark_backtest(benchmark, fit_max_flops=fit_max_flops, fit_before=fit_before, min_trust=min_trust,
-                               ceiling=ceiling, where=where)
+                               ceiling=ceiling, where=all_of(where))
         if plot is not None:
             from scalelab.report.plots import plot_benchmark, save
 
@@ -153,7 +153,7 @@ Examples:
 def trends_lag(
     benchmark: Annotated[str, typer.Option("--benchmark", help="MMLU, BBH, GPQA, or compute (log10 training FLOPs).")] = "MMLU",
     min_trust: Annotated[int, typer.Option("--min-trust", help="Keep benchmark results with Epoch's trust flag >= this (-1 marks doubtful self-reports).")] = 0,
-    where: Annotated[Optional[str], typer.Option("--where", help="Keep the models matching this pandas query over system, date, access ('open' or 'closed'), trust, compute.")] = None,
+    where: Annotated[Optional[list[str]], typer.Option("--where", help="Keep the models matching this pandas query (repeated: all of them) over system, date, access ('open' or 'closed'), trust, compute.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a figure of both groups' models, their frontiers and the lag at each level.")] = None,
     as_json: Json = False,
 ) -> None:
@@ -166,7 +166,7 @@ def trends_lag(
         from scalelab.trends import open_closed_lag
 
         check_figure_path(plot)
-        lag = open_closed_lag(benchmark, min_trust=min_trust, where=where)
+        lag = open_closed_lag(benchmark, min_trust=min_trust, where=all_of(where))
         if plot is not None:
             from scalelab.report.plots import plot_lag, save
 
