@@ -166,6 +166,8 @@ def test_toml_round_trip(tmp_path):
     (dict(target_flops=10.0), r"--target-flops 10.0: give a FLOP count in \[1e9, 1e30\]"),
     (dict(target_flops=1e18, budget_frac=2.0), r"--budget-frac 2.0: give a fraction in \(0, 1\]"),
     (dict(sizes=[1e5], multiples=[-1]), r"--multiples: token multiples must be positive"),
+    (dict(target_params=0.0, target_tokens=1e6), r"--target-params 0: give a count > 0"),  # not "give both"
+    (dict(target_flops=float("nan")), r"--target-flops nan: give a count > 0"),
 ])
 def test_errors(kw, message):
     with pytest.raises(InputError, match=message):

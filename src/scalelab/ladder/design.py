@@ -390,6 +390,10 @@ def design(corpus: str, shards: str, *, target_flops: float | None = None, targe
     if any(m <= 0 for m in multiples):
         raise InputError("--multiples: token multiples must be positive (x 20 tokens per parameter)")
     target = None
+    for option, value in (("--target-params", target_params), ("--target-tokens", target_tokens),
+                          ("--target-flops", target_flops)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise InputError(f"{option} {value:g}: give a count > 0")
     if target_flops and (target_params or target_tokens):
         raise InputError("give --target-flops alone (the compute-optimal target, 20 tokens per parameter), or "
                          "--target-params with --target-tokens; not both")
@@ -628,7 +632,7 @@ def _spend(target: Rung, budget_frac: float, build, min_size: float = MIN_PILOT_
             raise InputError(f"the target ({_short(target.params)} parameters x {_short(target.tokens)} tokens, "
                              f"{target.flops:.2g} FLOPs) is too small for a ladder: a rung may "
                              f"use a 30th of its FLOPs, and {MIN_SIZES} sizes of at least {_short(min_size)} "
-                             f"parameters need a rung of {100 * largest:.1f}%; give a larger target, or fewer or "
+                             f"parameters need one of {largest:.3g}x its FLOPs; give a larger target, or fewer or "
                              "smaller --multiples")
         raise InputError(f"--budget-frac {budget_frac:g} buys {have}: fewer than {MIN_SIZES} distinct sizes of at least "
                          f"{_short(min_size)} parameters; --budget-frac {_round_up(share)} buys {MIN_SIZES}")
