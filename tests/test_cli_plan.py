@@ -42,6 +42,9 @@ def test_a_gpu_count_that_failures_would_stall_is_refused_not_priced():
     assert 0.3 < d["run"]["goodput"] < 0.45
     r = run("--params", "1T", "--tokens", "20T", "--gpu", "b200", "--days", "1")
     assert r.exit_code == 2 and "--days 1 cannot be met this way: give more days" in r.stderr
+    for days in ("0", "-3"):  # a deadline of no days was a ZeroDivisionError's traceback
+        r = run("--params", "7B", "--tokens", "1T", "--gpu", "h100", "--days", days)
+        assert r.exit_code == 2 and f"--days {float(days)}: give a number in (0" in r.stderr and "Traceback" not in r.output
     r = run("--params", "1T", "--tokens", "20T", "--gpu", "b200", "--days", "10", "--json")
     assert r.exit_code == 0 and "more GPUs do not meet it: the failure model leaves" in r.stderr
     # the count planned is the fastest one tried, not the largest (past a point more GPUs are slower)

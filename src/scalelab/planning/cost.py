@@ -41,8 +41,8 @@ class RunEstimate:
     pue: float = 1.0
 
     def __post_init__(self) -> None:
-        _check_positive("FLOPs", self.flops, 1e30 * 1e3)
-        _check_positive("--num-gpus", self.num_gpus, 1e8)
+        check_positive("FLOPs", self.flops, 1e30 * 1e3)
+        check_positive("--num-gpus", self.num_gpus, 1e8)
         if not 0 < self.mfu <= 1:
             raise InputError(f"--mfu {self.mfu}: give a fraction in (0, 1], e.g. 0.4")
         if not 0 < self.goodput <= 1:
@@ -168,15 +168,15 @@ def budget_to_run(accelerator: Accelerator, *, budget_usd: float | None = None, 
     goodput = GOODPUT_DEFAULT[0] if goodput is None else goodput
     flops_per_gpu_hour = 3600 * accelerator.peak_flops * mfu * goodput
     if budget_usd is not None:
-        _check_positive("--budget-usd", budget_usd, 1e13)
+        check_positive("--budget-usd", budget_usd, 1e13)
         if not accelerator.price_usd_per_hour:
             raise InputError(f"{accelerator.name} has no price in the catalogue; give --price USD_PER_GPU_HOUR")
         gpu_hours = budget_usd / accelerator.price_usd_per_hour
     elif budget_gpu_hours is not None:
-        _check_positive("--budget-gpu-hours", budget_gpu_hours, 1e12)
+        check_positive("--budget-gpu-hours", budget_gpu_hours, 1e12)
         gpu_hours = budget_gpu_hours
     elif budget_flops is not None:
-        _check_positive("--budget-flops", budget_flops, 1e33)
+        check_positive("--budget-flops", budget_flops, 1e33)
         gpu_hours = budget_flops / flops_per_gpu_hour
     elif num_gpus is not None and days is not None:
         gpu_hours = None
@@ -184,9 +184,9 @@ def budget_to_run(accelerator: Accelerator, *, budget_usd: float | None = None, 
         raise InputError("give a budget (--budget-usd, --budget-gpu-hours or --budget-flops), "
                          "or --num-gpus with --days")
     if days is not None:
-        _check_positive("--days", days, 36500)
+        check_positive("--days", days, 36500)
     if num_gpus is not None:
-        _check_positive("--num-gpus", num_gpus, 1e8)
+        check_positive("--num-gpus", num_gpus, 1e8)
     if gpu_hours is None:
         gpu_hours = num_gpus * days * 24
     elif num_gpus is None:
@@ -242,6 +242,6 @@ def plan_budget(fit, run: RunEstimate, *, flops_per_token: float = FLOPS_PER_PAR
                       tokens_interval=None if alloc is None else interval(alloc.tokens_intervals), epochs=epochs)
 
 
-def _check_positive(name: str, value: float, upper: float) -> None:
+def check_positive(name: str, value: float, upper: float) -> None:
     if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= upper):
         raise InputError(f"{name} {value}: give a number in (0, {upper:.3g}]")

@@ -256,6 +256,10 @@ def make_plan(accelerator: Accelerator, *, model: ModelConfig | None = None, par
     speed_kw = dict(parallel=parallel, recompute=recompute, micro_batch=micro_batch, precision=precision,
                     batch_tokens=batch_tokens, system=system or {}, fused_cross_entropy=fused_cross_entropy)
     budget_speed = None
+    if days is not None:
+        from scalelab.planning.cost import check_positive
+
+        check_positive("--days", days, 36500)  # before a deadline's GPU count divides by it
     budgeted = any(v is not None for v in (budget_usd, budget_gpu_hours, budget_flops))
     if predict_speed and mfu is None and budgeted:
         budget_speed = _budget_speed(accelerator, kw, speed_kw, goodput)
