@@ -207,6 +207,8 @@ def test_true_and_false_written_as_text_are_read_as_such(tmp_path):
     assert got.c.tolist() == want.c.tolist() == [2] * 6 and got.n.tolist() == [8] * 6
     r = runner.invoke(app, ["samples", "fit", MONKEYS, *COLS, "--max-samples", "20000"])
     assert r.exit_code == 2 and "--max-samples 20000" in r.output
+    r = runner.invoke(app, ["samples", "fit", MONKEYS, *COLS, "--predict-k", "1e300"])  # was an OverflowError
+    assert r.exit_code == 2 and "give at most 1e12 samples" in r.output
 
 
 def test_samples_of_several_models_pooled_without_model_col_are_pointed_out(tmp_path):

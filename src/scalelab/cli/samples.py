@@ -62,6 +62,8 @@ def samples_fit(
         ks = parse_numbers(predict_k, "--predict-k")
         if any(k != int(k) for k in ks):
             raise ScalelabError(f"--predict-k {predict_k}: give whole numbers of samples")
+        if max(ks) > 1e12:
+            raise ScalelabError(f"--predict-k {predict_k}: give at most 1e12 samples")
         if max_samples is not None and max_samples < 1:
             raise ScalelabError(f"--max-samples {max_samples}: give a number of samples >= 1")
         models = read_counts(path, problem_col=problem_col, n_col=n_col, correct_col=correct_col, model_col=model_col,
