@@ -164,6 +164,9 @@ def test_a_csv_corpus_is_read_as_a_table(tmp_path):
     assert list(read_sourced(gz, text_col="content", source_col="source"))[:2] == [("s0", b"doc 0"), ("s1", b"doc 1")]
     with pytest.raises(InputError, match=r"has no column 'text'; columns: id, content; name it with --text-col"):
         check_corpus(path)
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(InputError, match=r"^'.*empty\.csv' is empty: a CSV corpus needs a header row"):
+        check_corpus(tmp_path / "empty.csv")
     tree = tmp_path / "tree"
     tree.mkdir()
     (tree / "mod.py").write_text("def f():\n    return 1\n")

@@ -674,6 +674,12 @@ def test_watch_follows_a_growing_tensorboard_run(tmp_path):
     w.close()
 
 
+def test_an_empty_log_read_whole_says_it_is_empty(tmp_path):
+    for text in ("", "\n\n"):
+        with pytest.raises(InputError, match=r"the log is empty \(no line yet"):
+            read_log(write(tmp_path / "train.log", text))
+
+
 def test_a_utf16_log_as_powershell_writes_it(tmp_path):
     """Windows PowerShell's > writes UTF-16 with a byte-order mark: read whole, it is decoded
     (and said); followed live, it is refused with the conversion to make."""

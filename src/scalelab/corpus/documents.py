@@ -300,6 +300,8 @@ def _csv_columnar(p: Path):
     with _reading(p) as (_raw, fh):
         header = fh.readline().decode("utf-8", "replace")
     names = [n.strip() for n in next(csv.reader([header], delimiter=delimiter), [])]
+    if not names:
+        raise InputError(f"{str(p)!r} is empty: a CSV corpus needs a header row and a row per document")
 
     def batches(cols):
         with _reading(p) as (_raw, fh):
@@ -343,6 +345,8 @@ def _columnar(p: Path):
                 for i in range(reader.num_record_batches):
                     yield reader.get_batch(i).select(cols)
         return names, batches
+    except InputError:
+        raise
     except Exception as exc:  # noqa: BLE001 - pyarrow's errors name no common class
         kind = "CSV" if _is_csv(p) else "Parquet" if p.name.lower().endswith(".parquet") else "Arrow"
         raise InputError(f"cannot read {str(p)!r} as {kind}: {exc}") from None

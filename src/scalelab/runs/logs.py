@@ -805,6 +805,8 @@ def _read_lines(chunks, report: ParseReport, fmt: str) -> pd.DataFrame:
             dicts += report.junk > junk and ln.lstrip().startswith(b"{'")
     records += printed.flush()
     if not records:
+        if not report.lines:
+            raise InputError(f"{report.source}: the log is empty (no line yet: give it time, or watch it without --once)")
         if fmt == "megatron":
             raise InputError(f"{report.source}: no 'iteration N/ M | key: value' lines; not a Megatron log (--format)")
         hint = ("; a Hugging Face Trainer prints its logs without their step: read the run's "
