@@ -391,3 +391,14 @@ def test_the_target_trains_after_the_rungs():
     for r in order:
         assert r.trunk is None or r.trunk in seen
         seen.add(r.name)
+
+
+def test_a_rung_edited_by_hand_is_named_with_what_is_wrong(tmp_path):
+    from scalelab.ladder.run import train_config
+
+    plan = design("c.txt", "s", sizes=[1e4, 2e4, 4e4], multiples=[1.0])
+    path = tmp_path / "l.toml"
+    path.write_text(plan.to_toml().replace(f"lr = {plan.rungs[0].lr}", "lr = -0.01", 1))
+    edited = LadderPlan.from_toml(path)
+    with pytest.raises(InputError, match=rf"^rung {plan.rungs[0].name}: lr = -0.01: must be positive"):
+        train_config(edited, edited.rungs[0])

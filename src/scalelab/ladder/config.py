@@ -189,8 +189,10 @@ class TrainConfig:
     """'auto' (on GPU at once; on one CPU rank once a probe shows minutes of training left), 'yes' or 'no'."""
 
     def __post_init__(self):
-        if self.tokens < 1 or self.lr <= 0 or self.batch_tokens < 1 or self.micro_batch < 1:
-            raise InputError("tokens, lr, batch_tokens and micro_batch must be positive")
+        for name in ("tokens", "lr", "batch_tokens", "micro_batch"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise InputError(f"{name} = {value}: must be positive")
         if self.schedule not in ("cosine", "wsd"):
             raise InputError(f"schedule={self.schedule!r}: choose cosine or wsd")
 

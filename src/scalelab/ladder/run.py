@@ -40,8 +40,11 @@ def runs_folder(plan_path: str | Path) -> Path:
 
 
 def train_config(plan: LadderPlan, rung: Rung) -> TrainConfig:
-    return TrainConfig(model=rung.model, tokens=rung.tokens, lr=rung.lr, batch_tokens=rung.batch_tokens,
-                       micro_batch=rung.micro_batch, schedule=plan.schedule, seed=plan.seed)
+    try:
+        return TrainConfig(model=rung.model, tokens=rung.tokens, lr=rung.lr, batch_tokens=rung.batch_tokens,
+                           micro_batch=rung.micro_batch, schedule=plan.schedule, seed=plan.seed)
+    except InputError as exc:  # a plan edited by hand: say which rung
+        raise InputError(f"rung {rung.name}: {exc}") from None
 
 
 def branching(plan_path, plan: LadderPlan, rung: Rung) -> dict:
