@@ -269,3 +269,16 @@ def test_json_documents_as_tables(tmp_path):
     (tmp_path / "other.json").write_text(json.dumps({"model": "x", "results": {"a": 1}}, indent=2))
     with pytest.raises(InputError, match=r"one JSON object \(keys: model, results\), not a table"):
         read_table(tmp_path / "other.json")
+
+
+def test_a_where_pandas_refuses_says_what_it_lacks(tmp_path):
+    from scalelab.runs.table import row_condition
+
+    df = pd.DataFrame({"train/loss": [2.0, 3.0], "model size": [1e8, 2e8], "name": ["a", "gpt-125m"]})
+    with pytest.raises(InputError, match=r"goes in backticks: `train/loss`; columns are"):
+        row_condition(df, "train/loss < 3")
+    with pytest.raises(InputError, match=r"goes in backticks: `model size`"):
+        row_condition(df, "model size > 1e8")
+    with pytest.raises(InputError, match=r"a text value goes in quotes: name == 'gpt-125m'"):
+        row_condition(df, "name == gpt-125m")
+    assert row_condition(df, "`train/loss` < 3 and name == 'a'").tolist() == [True, False]

@@ -280,6 +280,28 @@ def _rows(table: pd.DataFrame, mask: np.ndarray, file_rows: np.ndarray, limit: i
     return f"{idx.size} row{'s' if idx.size != 1 else ''}: {shown}{more}"
 
 
+def _query_hint(df: pd.DataFrame, expr: str) -> str:
+    """What a query that pandas refused most likely lacks: backticks around a column name
+    that is no Python name (``train/loss``, ``model size``), or quotes around a text value
+    (``name == gpt-125m``).
+
+    >>> df = pd.DataFrame({"train/loss": [2.0], "name": ["a"]})
+    >>> _query_hint(df, "train/loss < 3")
+    'a column name that is no Python name goes in backticks: `train/loss`; '
+    >>> _query_hint(df, "name == gpt-125m")
+    "a text value goes in quotes: name == 'gpt-125m'; "
+    """
+    import re
+
+    odd = [str(c) for c in df.columns if not str(c).isidentifier() and str(c) in expr and f"`{c}`" not in expr]
+    if odd:
+        return f"a column name that is no Python name goes in backticks: {', '.join(f'`{c}`' for c in odd[:3])}; "
+    m = re.search(r"(\b[A-Za-z_][\w.]*)\s*(==|!=)\s*([A-Za-z_][\w.\-]*)(?![\w.\-'\"(])", expr)
+    if m and m.group(1) in df.columns and m.group(3) not in df.columns and m.group(3) not in ("True", "False", "None"):
+        return f"a text value goes in quotes: {m.group(1)} {m.group(2)} '{m.group(3)}'; "
+    return ""
+
+
 def row_condition(df: pd.DataFrame, expr: str, *, option: str = "--where", source: str | None = None,
                   example: str = "flops < 1e20", columns: str | None = None, error: type = InputError) -> np.ndarray:
     """The rows of ``df`` for which the pandas expression ``expr`` holds, as a boolean mask.
@@ -297,7 +319,7 @@ def row_condition(df: pd.DataFrame, expr: str, *, option: str = "--where", sourc
     except Exception as exc:  # pandas raises many types for a bad expression
         on = f" on {source}" if source else ""
         raise error(f"{option} {expr!r} cannot be evaluated{on}: {_one_line(exc)}; "
-                    f"columns are {columns or _cols(df)}") from None
+                    f"{_query_hint(df, expr)}columns are {columns or _cols(df)}") from None
     if not (isinstance(mask, pd.Series) and mask.dtype == bool):
         raise error(f"{option} {expr!r} must be a condition (true/false per row), e.g. \"{example}\"")
     return mask.to_numpy()
