@@ -321,3 +321,20 @@ def test_a_projection_from_a_few_noisy_evaluations_is_not_a_verdict():
     judged = compare(low, 1e10, t, law * (1 + np.array([0.0, 0.03, -0.03, 0.03, -0.03, -0.04])))
     assert judged.projected_final < judged.band.lo and not judged.ahead  # below, but not by more than it knows
     assert compare(low, 1e10, t, law * 0.8).ahead  # a clean curve far below is
+
+
+def test_a_projection_off_by_the_bits_to_nats_factor_asks_about_units():
+    """1/ln 2 = 1.443 above (or ln 2 below) the forecast is a log and a fit in different units
+    far more often than a run 44% behind: the verdict stands, and the likely cause is asked."""
+    import math
+
+    from scalelab.fitting.forecast import Forecast, Interval
+    from scalelab.watch.forecast import Projection
+
+    f = Forecast(loss=3.5, intervals=(Interval(0.95, 3.4, 3.6),))
+    bits = Projection(tokens_now=1e9, projected_final=3.5 / math.log(2), forecast=f, level=0.95, fraction_done=1.0)
+    assert bits.behind and "is the log in bits and the fit in nats?" in bits.standing()
+    nats = Projection(tokens_now=1e9, projected_final=3.5 * math.log(2), forecast=f, level=0.95, fraction_done=1.0)
+    assert nats.ahead and "is the log in nats and the fit in bits?" in nats.standing()
+    late = Projection(tokens_now=1e9, projected_final=3.5 * 1.2, forecast=f, level=0.95, fraction_done=1.0)
+    assert late.behind and "bits" not in late.standing()  # a run 20% behind is just behind

@@ -37,6 +37,9 @@ PEAK_LR = 0.95
 below it from 14% of training on)."""
 
 
+UNITS_TOLERANCE = 0.04  # a projection within 4% of a bits/nats factor off the forecast is pointed out
+
+
 @dataclass(frozen=True)
 class Projection:
     """Where the run's curve points at the end, against the forecast of its final loss."""
@@ -95,10 +98,22 @@ class Projection:
         else:
             word += f" ({where} the {100 * self.level:g}% interval)"
         if self.finished:
-            return f"{word}, finished"
+            return f"{word}, finished{self.units_hint()}"
         later = "; the learning rate's decay is not over, so the projection is an upper bound" \
             if self.cooldown_pending and "cooldown" not in word else ""
-        return f"{word} at {100 * self.fraction_done:.0f}% of training{later}"
+        return f"{word} at {100 * self.fraction_done:.0f}% of training{later}{self.units_hint()}"
+
+    def units_hint(self) -> str:
+        """A projection off the forecast by the factor between bits and nats (1/ln 2 = 1.443)
+        is far likelier a log and a fit in different units than a run 44% behind: said, or ''."""
+        if not (self.behind or self.ahead) or not self.forecast.loss > 0:
+            return ""
+        ratio = self.projected_final / self.forecast.loss
+        for factor, what in ((1 / math.log(2), "is the log in bits and the fit in nats"),
+                             (math.log(2), "is the log in nats and the fit in bits")):
+            if abs(ratio / factor - 1) < UNITS_TOLERANCE:
+                return f"; {ratio:.3f}x the forecast, near {factor:.3f}: {what}?"
+        return ""
 
     def to_dict(self) -> dict:
         return {"tokens_now": self.tokens_now, "projected_final": self.projected_final,

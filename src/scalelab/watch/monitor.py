@@ -477,7 +477,7 @@ class Monitor:
         return [det.Alert("behind_forecast", i, int(self.steps[i]), i, p.projected_final,
                           f"projected final {name} {p.projected_final:.4g} is above the forecast's "
                           f"{100 * s.forecast_level:g}% interval ({p.band.lo:.4g}-{p.band.hi:.4g}, point "
-                          f"{p.forecast.loss:.4g}) at {100 * p.fraction_done:.0f}% of training")]
+                          f"{p.forecast.loss:.4g}) at {100 * p.fraction_done:.0f}% of training{p.units_hint()}")]
 
     def forecast_series(self) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
         """The metric the forecast is of, and its points: ``(name, tokens, values, lr)`` (the
