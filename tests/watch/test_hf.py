@@ -53,3 +53,35 @@ def test_a_healthy_trainer_run_raises_nothing(tmp_path):
     assert trainer.state.global_step == 30 and watch.alerts == []
     status = watch.watcher.status()
     assert status.points == 30 and status.tokens == 30 * 4 * 32  # tokens seen, from the trainer
+
+
+def test_the_trainer_console_as_it_prints_it_is_read(tmp_path):
+    """The real Trainer's stdout and stderr in one file (its progress bar on, steps of 0.15 s,
+    longer than the bar's redraw interval, as training steps are): each log dict is read at
+    its step, with its tokens, whatever form this transformers prints values in."""
+    import contextlib
+    import io
+    import time
+
+    from scalelab.runs.logs import read_log
+
+    class Slow(transformers.TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            time.sleep(0.15)
+
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(vocab_size=64, n_positions=32, n_embd=32, n_layer=2, n_head=2)
+    data = [{"input_ids": ids, "labels": ids} for ids in torch.randint(0, 64, (80, 32))]
+    args = transformers.TrainingArguments(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4,
+                                          max_steps=20, logging_steps=5, learning_rate=1e-3, report_to=[],
+                                          save_strategy="no", use_cpu=True, disable_tqdm=False,
+                                          include_num_input_tokens_seen=True)
+    console = io.StringIO()
+    with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console):
+        transformers.Trainer(model=transformers.GPT2LMHeadModel(cfg), args=args, train_dataset=data,
+                             callbacks=[Slow()]).train()
+    path = tmp_path / "train.log"
+    path.write_text(console.getvalue())
+    f = read_log(path)[0].frame.dropna(subset=["loss"])
+    assert f["step"].tolist() == [5, 10, 15, 20] and f["tokens"].tolist() == [640, 1280, 1920, 2560]
+    assert f["loss"].between(3, 5).all() and f["grad_norm"].gt(0).all()

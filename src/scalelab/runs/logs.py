@@ -702,9 +702,10 @@ class HFConsole:
     0.02}``) with no step, between the ``\\r``-redrawn progress bars' ``10/500 [...]`` counts.
     The training bar is the one drawn last before the first training log (a dict with a
     loss, learning rate or grad norm); every log takes its count (an evaluation's too, though
-    an evaluation's own bar is drawn in between). Without a bar (stdout alone) a dict has no
-    step and is left as junk. Values as Python prints them: ``nan``, ``np.float64(2.3)``,
-    ``tensor(1.2, device='cuda:0')``.
+    an evaluation's own bar is drawn in between). The bar redraws at most every 0.1 s, so a
+    step shorter than that can be logged at an earlier count. Without a bar (stdout alone) a
+    dict has no step and is left as junk. Values as Python prints them: ``nan``, ``np.float64(2.3)``,
+    ``tensor(1.2, device='cuda:0')``, or as transformers 5 does, as text (``'loss': '4.036'``).
 
     >>> c = HFConsole()
     >>> c.record(b"Map: 100%|##########| 9000/9000 [00:01<00:00]\\r  2%|2         | 10/500 [00:05<04:10]"
@@ -715,7 +716,7 @@ class HFConsole:
     """
 
     BAR = re.compile(rb"\|\s*(\d+)/(\d+)\s*\[")
-    VALUE = re.compile(rb"'([^']+)':\s*(?:np\.float\d+\(|tensor\()?(" + _NUMBER + rb")")
+    VALUE = re.compile(rb"'([^']+)':\s*'?(?:np\.float\d+\(|tensor\()?(" + _NUMBER + rb")")
     TRAINING = (b"'loss'", b"'learning_rate'", b"'grad_norm'")
 
     def __init__(self):
