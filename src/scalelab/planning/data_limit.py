@@ -7,6 +7,7 @@ said so in :attr:`DataLimit.law`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from scalelab.errors import InputError
@@ -124,8 +125,6 @@ def data_limit(fit, *, params: float, tokens: float, unique_tokens: float, budge
 def _useful_flops(law, flops: float, flops_per_token: float, unique_tokens: float) -> float | None:
     """The least compute whose data-constrained best run is within ``USEFUL_TOLERANCE`` of the
     best run of ``flops`` (None when no less compute is: the whole budget is useful)."""
-    import math
-
     from scipy.optimize import brentq
 
     def above(log_c: float) -> float:

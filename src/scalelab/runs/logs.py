@@ -51,9 +51,8 @@ TOKEN_NAMES = ("tokens", "consumed_tokens", "num_tokens", "tokens_seen", "total_
                "num_input_tokens_seen", "train/num_input_tokens_seen", "throughput/total_tokens")
 TIME_NAMES = ("wall_time", "timestamp", "_timestamp", "time", "walltime")
 LOSS_NAMES = ("loss", "train_loss", "train/loss", "lm_loss", "loss/train", "training_loss", "train/lm_loss",
-              "train_loss_step", "train/loss_step", "train/crossentropyloss", "train/ce_loss", "loss/train/total", "eval/loss",
-              "val_loss",
-              "validation_loss")
+              "train_loss_step", "train/loss_step", "train/crossentropyloss", "train/ce_loss", "loss/train/total",
+              "eval/loss", "val_loss", "validation_loss")
 EPOCH_NAMES = ("epoch", "train/epoch", "trainer/epoch")
 FORMATS = ("auto", "csv", "tsv", "jsonl", "text", "megatron", "wandb", "tensorboard", "mlflow")
 CHUNK_BYTES = 64 * 2**20
@@ -853,18 +852,16 @@ def fairseq_record(line: bytes) -> dict | None:
     """A fairseq or metaseq line (``| train_inner | epoch 001:  100 / 1563 loss=9.876, ...,
     num_updates=100, ...``; ``| valid | epoch 001 | valid on 'valid' subset | loss 9.3 | ... |
     num_updates 1000``): its step is ``num_updates``, an evaluation's metrics are prefixed
-    ``valid_``. An epoch's summary (``| train |``) repeats averages of steps already logged:
-    an empty record. None for a line that is neither. (fairseq logs the loss in bits.)
+    ``valid_``. None for another line, and for an epoch's summary (``| train |``), which
+    repeats averages of steps already logged. (fairseq logs the loss in bits.)
 
     >>> fairseq_record(b"2021-01-01 00:00:10 | INFO | train_inner | epoch 001:    100 / 1563 loss=9.876, ppl=940.1, "
     ...                b"wps=12345.6, wpb=65536, num_updates=100, lr=1e-05, gnorm=1.234")
     {'step': 100, 'wall_time': 1609459210.0, 'loss': 9.876, 'ppl': 940.1, 'wps': 12345.6, 'wpb': 65536.0, 'lr': 1e-05, 'gnorm': 1.234}
     """
     kind, steps = FAIRSEQ_KIND.search(line), FAIRSEQ_UPDATES.search(line)
-    if kind is None or steps is None:
+    if kind is None or steps is None or kind.group(1) == b"train":
         return None
-    if kind.group(1) == b"train":
-        return {}
     rec: dict = {"step": int(steps.group(1))}
     prefix = "valid_" if kind.group(1) == b"valid" else ""
     stamp = None if prefix else _line_time(line, kind.start())  # an evaluation's time is not its step's
@@ -938,7 +935,7 @@ def text_record(line: bytes) -> dict | None:
     if b"num_updates" in line:
         rec = fairseq_record(line)
         if rec is not None:
-            return rec or None
+            return rec
     if b"\x1b" in line:
         line = ANSI.sub(b"", line)
     m = TEXT_STEP.search(line)
